@@ -1,0 +1,75 @@
+# The README's two commands: `make run` and `make test`. Everything else here is what they call.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PORT ?= 8000
+PG_URL ?= postgres://postgres@127.0.0.1:5432/retention
+REDIS_URL_TEST ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test venv messages chromium migrate seed serve test-sqlite test-postgres test-redis lint bench clean
+
+$(VENV)/.installed: requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+# gettext's msgfmt compiles the catalogues; install it from Debian when missing.
+messages: venv
+	@command -v msgfmt >/dev/null || { echo "Installing gettext (msgfmt)…"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; }
+	@$(PY) manage.py compilemessages --ignore=.venv -v 0
+
+# Browser tests drive Debian's chromium; Playwright's own browser download does not work offline.
+chromium:
+	@test -x /usr/bin/chromium || { echo "Installing chromium for browser tests…"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+
+migrate: venv
+	@$(PY) manage.py migrate --noinput -v 0
+
+seed: migrate
+	@$(PY) manage.py seed_demo --if-empty --members 1500 --months 12 --seed 7
+
+run: messages seed
+	@$(PY) manage.py collectstatic --noinput -v 0
+	@$(PY) manage.py demo_logins
+	@echo "Site: http://127.0.0.1:$(PORT)/   admin: http://127.0.0.1:$(PORT)/admin/   reports: http://127.0.0.1:$(PORT)/staff/"
+	@echo "Starting web, Celery worker and beat (Ctrl-C stops all three)…"
+	@PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
+
+test: messages chromium
+	@$(MAKE) --no-print-directory test-sqlite
+	@$(MAKE) --no-print-directory test-postgres
+	@$(MAKE) --no-print-directory test-redis
+
+test-sqlite: venv
+	@echo "== Tier 1: whole suite on SQLite =="
+	@$(PY) manage.py makemigrations --check --dry-run -v 0 || { echo "Models and migrations differ: run makemigrations"; exit 1; }
+	@$(PY) manage.py check --fail-level WARNING
+	$(VENV)/bin/pytest -p no:cacheprovider
+
+test-postgres: venv
+	@if $(PY) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
+	  echo "== Tier 2: suite on PostgreSQL (127.0.0.1:5432), browser tests excluded =="; \
+	  DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest -p no:cacheprovider -m "not browser" ; \
+	else echo "Tier 2 skipped: PostgreSQL is not answering on 127.0.0.1:5432"; fi
+
+test-redis: venv
+	@if $(PY) -c "import socket; socket.create_connection(('127.0.0.1', 6379), 1); socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
+	  echo "== Tier 3: Celery with a real worker process on Redis + PostgreSQL =="; \
+	  DATABASE_URL=$(PG_URL) TEST_CELERY_BROKER_URL=$(REDIS_URL_TEST) CELERY_TASK_ALWAYS_EAGER=0 RUN_WORKER_TESTS=1 \
+	    $(VENV)/bin/pytest -p no:cacheprovider -m worker ; \
+	else echo "Tier 3 skipped: Redis (127.0.0.1:6379) or PostgreSQL (127.0.0.1:5432) is not answering"; fi
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+bench: venv
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf var/ test-artifacts/ $(VENV)

@@ -1,0 +1,319 @@
+"""Analytics owns events, job runs, scores, segments, model versions, recommendations, reminders, campaigns and the
+message log. It reads members and community through their selectors and never writes their tables, with one
+exception owned by services here: campaign coupons are issued through members.services.coupon_issue."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Event(models.Model):
+    """One thing a member did (or that happened to them). Append-only."""
+
+    class Source(models.TextChoices):
+        SERVER = "server", _("Server")
+        WEB = "web", _("Web")
+        MOBILE = "mobile", _("Mobile")
+        IMPORT = "import", _("Import")
+        DEMO = "demo", _("Demo seed")
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    kind = models.CharField(max_length=60)
+    object_type = models.CharField(max_length=40, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    received_at = models.DateTimeField(default=timezone.now)
+    properties = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.SERVER)
+    # A retried client batch or a re-import carries the same key, and the unique index drops the duplicate.
+    idempotency_key = models.CharField(max_length=120, null=True, blank=True, unique=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["member", "occurred_at"], name="event_member_time"),
+            models.Index(fields=["kind", "occurred_at"], name="event_kind_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} by {self.member_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class JobRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    job = models.CharField(max_length=80, db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    as_of = models.DateTimeField(null=True, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    rows = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.job} {self.status} {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class EngagementScore(models.Model):
+    """Daily snapshot of a member's engagement (0–100), kept so trends show."""
+
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="engagement_scores")
+    as_of = models.DateTimeField(db_index=True)
+    score = models.FloatField()
+    raw = models.FloatField(default=0.0)
+    components = models.JSONField(default=dict, blank=True)
+    weights_source = models.CharField(max_length=20, default="hand")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["member", "as_of"], name="one_engagement_score_per_day")]
+        indexes = [models.Index(fields=["member", "-as_of"], name="engagement_member_latest")]
+
+
+class SegmentRun(models.Model):
+    as_of = models.DateTimeField(db_index=True)
+    k = models.PositiveIntegerField()
+    criterion = models.CharField(max_length=40, default="silhouette")
+    criterion_scores = models.JSONField(default=dict, blank=True)
+    centroids = models.JSONField(default=dict, blank=True)
+    labels = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-as_of"]
+
+
+class SegmentAssignment(models.Model):
+    run = models.ForeignKey(SegmentRun, on_delete=models.CASCADE, related_name="assignments")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="segments")
+    as_of = models.DateTimeField(db_index=True)
+    cluster = models.PositiveIntegerField()
+    label = models.CharField(max_length=40, db_index=True)
+    features = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "member"], name="one_segment_per_member_per_run")]
+        indexes = [models.Index(fields=["member", "-as_of"], name="segment_member_latest")]
+
+
+class ModelVersion(models.Model):
+    kind = models.CharField(max_length=40, default="repurchase")
+    created_at = models.DateTimeField(default=timezone.now)
+    as_of = models.DateTimeField()
+    horizon_days = models.PositiveIntegerField()
+    data_start = models.DateTimeField(null=True, blank=True)
+    data_end = models.DateTimeField(null=True, blank=True)
+    train_cutoffs = models.JSONField(default=list, blank=True)
+    validation_cutoff = models.DateTimeField(null=True, blank=True)
+    algorithm = models.CharField(max_length=60)
+    features = models.JSONField(default=list, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    baselines = models.JSONField(default=dict, blank=True)
+    feature_importance = models.JSONField(default=dict, blank=True)
+    calibration = models.JSONField(default=list, blank=True)
+    artifact_path = models.CharField(max_length=400, blank=True)
+    is_serving = models.BooleanField(default=False)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind"], condition=Q(is_serving=True), name="one_serving_model_per_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} v{self.pk} ({self.algorithm})"
+
+
+class PropensityScore(models.Model):
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="propensity_scores")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="scores")
+    as_of = models.DateTimeField(db_index=True)
+    probability = models.FloatField()
+    top_reasons = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["member", "model_version", "as_of"], name="one_propensity_per_member_run")
+        ]
+        indexes = [models.Index(fields=["member", "-as_of"], name="propensity_member_latest")]
+
+    @property
+    def churn_risk(self) -> float:
+        return 1.0 - self.probability
+
+
+class RecommendationRun(models.Model):
+    as_of = models.DateTimeField(db_index=True)
+    k = models.PositiveIntegerField(default=10)
+    created_at = models.DateTimeField(default=timezone.now)
+    params = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    baseline_metrics = models.JSONField(default=dict, blank=True)
+    is_current = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class Recommendation(models.Model):
+    run = models.ForeignKey(RecommendationRun, on_delete=models.CASCADE, related_name="recommendations")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recommendations")
+    course = models.ForeignKey("members.Course", on_delete=models.CASCADE, related_name="+")
+    rank = models.PositiveIntegerField()
+    score = models.FloatField()
+    reason = models.CharField(max_length=40)
+    reason_text = models.CharField(max_length=300, blank=True)
+    reason_course = models.ForeignKey(
+        "members.Course", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["rank"]
+        constraints = [models.UniqueConstraint(fields=["run", "member", "rank"], name="one_recommendation_per_rank")]
+        indexes = [models.Index(fields=["member", "run"], name="recommendation_member_run")]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Acting on the scores
+
+
+class ReminderRule(models.Model):
+    name = models.CharField(max_length=120)
+    days_before = models.PositiveIntegerField(help_text=_("Days before the period ends."))
+    billing_period = models.CharField(
+        max_length=10, choices=[("any", _("Any")), ("month", _("Monthly")), ("year", _("Yearly"))], default="any"
+    )
+    min_churn_risk = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text=_("Only members whose churn risk (1 − renewal probability) is at least this."),
+    )
+    segment = models.CharField(max_length=40, blank=True, help_text=_("Only members in this segment."))
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-days_before"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        ACTIVE = "active", _("Active")
+        PAUSED = "paused", _("Paused")
+        FINISHED = "finished", _("Finished")
+
+    class Audience(models.TextChoices):
+        AT_RISK = "at_risk", _("Churn-risk band")
+        SEGMENT = "segment", _("Segment")
+        TIER = "tier", _("Tier members")
+        RENEWAL_DUE = "renewal_due", _("Renewal due soon")
+        LAPSED_SUBSCRIBERS = "lapsed_subscribers", _("Lapsed subscribers")
+        LAPSED_BUYERS = "lapsed_buyers", _("Lapsed course buyers")
+
+    name = models.CharField(max_length=120)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    audience = models.CharField(max_length=30, choices=Audience.choices, default=Audience.AT_RISK)
+    segment = models.CharField(max_length=40, blank=True)
+    tier = models.ForeignKey("members.MembershipTier", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    min_churn_risk = models.FloatField(null=True, blank=True)
+    max_churn_risk = models.FloatField(null=True, blank=True)
+    days_to_renewal = models.PositiveIntegerField(null=True, blank=True)
+    lapsed_days = models.PositiveIntegerField(null=True, blank=True)
+    discount_type = models.CharField(max_length=10, choices=[("percent", _("Percent")), ("fixed", _("Amount"))], default="percent")
+    percent_off = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    amount_off = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    applies_to = models.CharField(max_length=10, choices=[("all", _("Everything")), ("tiers", _("Memberships")), ("courses", _("Courses"))], default="all")
+    validity_days = models.PositiveIntegerField(default=14)
+    holdout_share = models.DecimalField(
+        max_digits=4, decimal_places=3, default=Decimal("0.200"),
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("0.99"))],
+    )
+    starts_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    daily_cap = models.PositiveIntegerField(null=True, blank=True)
+    max_probability = models.FloatField(
+        null=True, blank=True, help_text=_("Never discount members whose predicted purchase probability is above this.")
+    )
+    cooldown_days = models.PositiveIntegerField(default=30)
+    conversion_window_days = models.PositiveIntegerField(default=30)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignAssignment(models.Model):
+    class Group(models.TextChoices):
+        TREATMENT = "treatment", _("Treatment")
+        CONTROL = "control", _("Control (holdout)")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="assignments")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="campaign_assignments")
+    group = models.CharField(max_length=20, choices=Group.choices)
+    assigned_at = models.DateTimeField(default=timezone.now)
+    probability_at_assignment = models.FloatField(null=True, blank=True)
+    coupon = models.OneToOneField("members.Coupon", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    converted_at = models.DateTimeField(null=True, blank=True)
+    conversion_order = models.ForeignKey("members.Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    revenue = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "member"], name="one_assignment_per_campaign_member")]
+
+
+class MessageLog(models.Model):
+    class Kind(models.TextChoices):
+        RENEWAL_REMINDER = "renewal_reminder", _("Renewal reminder")
+        DUNNING = "dunning", _("Dunning")
+        CAMPAIGN = "campaign", _("Campaign offer")
+        RECEIPT = "receipt", _("Receipt")
+        REVIEW_INVITE = "review_invite", _("Review invitation")
+        OTHER = "other", _("Other")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="messages")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    # The exactly-once key, e.g. "reminder:<subscription>:<period_end>:<rule>". A second insert fails.
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    subject = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    context = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["member", "created_at"], name="message_member_created")]

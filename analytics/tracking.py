@@ -1,0 +1,59 @@
+"""The one entry point other apps use to record behaviour.
+
+members and community call `record_event(...)` from their services; the row is written when the surrounding
+transaction commits, so a rolled-back purchase never leaves a "course_purchased" event behind.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+
+def record_event(
+    *,
+    member: Any,
+    kind: str,
+    obj: Any = None,
+    object_type: str = "",
+    object_id: str | int = "",
+    properties: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+    source: str = "server",
+    idempotency_key: str | None = None,
+    on_commit: bool = True,
+) -> None:
+    """Record one event. With on_commit (the default) the write waits for the caller's transaction to commit."""
+    if obj is not None:
+        object_type = object_type or obj._meta.model_name
+        object_id = object_id or obj.pk
+    member_id = getattr(member, "pk", member)
+    when = occurred_at or timezone.now()
+    props = dict(properties or {})
+
+    def write() -> None:
+        from analytics.models import Event
+
+        try:
+            with transaction.atomic():
+                Event.objects.create(
+                    member_id=member_id,
+                    kind=kind,
+                    object_type=object_type,
+                    object_id=str(object_id or ""),
+                    occurred_at=when,
+                    properties=props,
+                    source=source,
+                    idempotency_key=idempotency_key,
+                )
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            # The same idempotency key was recorded before: this is a retry, and the first write stands.
+
+    if on_commit:
+        transaction.on_commit(write)
+    else:
+        write()

@@ -1,0 +1,124 @@
+"""Community owns posts, comments, reactions, follows and notifications."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Post(models.Model):
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="posts")
+    course = models.ForeignKey(
+        "members.Course", null=True, blank=True, on_delete=models.SET_NULL, related_name="posts"
+    )
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("body"), help_text=_("Markdown."))
+    # Rendered and sanitised once on write (community.markdown.render_markdown), so pages never render raw input.
+    body_html = models.TextField(editable=False, blank=True)
+    is_pinned = models.BooleanField(_("pinned"), default=False)
+    is_hidden = models.BooleanField(_("hidden"), default=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-is_pinned", "-created_at"]
+        indexes = [models.Index(fields=["author", "created_at"], name="post_author_created")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("community:post_detail", kwargs={"pk": self.pk})
+
+
+class Comment(models.Model):
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="comments")
+    # One level of replies: a reply's parent is always a top-level comment (enforced in services).
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
+    body = models.TextField(_("comment"))
+    body_html = models.TextField(editable=False, blank=True)
+    is_hidden = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["author", "created_at"], name="comment_author_created")]
+
+    def __str__(self) -> str:
+        return f"{self.author} on {self.post}"
+
+
+class Reaction(models.Model):
+    class Kind(models.TextChoices):
+        LIKE = "like", _("Like")
+        INSIGHTFUL = "insightful", _("Insightful")
+        THANKS = "thanks", _("Thanks")
+
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reactions")
+    post = models.ForeignKey(Post, null=True, blank=True, on_delete=models.CASCADE, related_name="reactions")
+    comment = models.ForeignKey(Comment, null=True, blank=True, on_delete=models.CASCADE, related_name="reactions")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.LIKE)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(post__isnull=False) & Q(comment__isnull=True)) | (Q(post__isnull=True) & Q(comment__isnull=False)),
+                name="reaction_has_one_target",
+            ),
+            models.UniqueConstraint(
+                fields=["member", "post", "kind"], condition=Q(post__isnull=False), name="one_reaction_kind_per_post"
+            ),
+            models.UniqueConstraint(
+                fields=["member", "comment", "kind"], condition=Q(comment__isnull=False), name="one_reaction_kind_per_comment"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member} {self.kind}"
+
+
+class Follow(models.Model):
+    follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="following")
+    followed = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="followers")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["follower", "followed"], name="unique_follow"),
+            models.CheckConstraint(condition=~Q(follower=models.F("followed")), name="no_self_follow"),
+        ]
+
+
+class Notification(models.Model):
+    class Verb(models.TextChoices):
+        REPLIED = "replied", _("replied to you")
+        COMMENTED = "commented", _("commented on your post")
+        MENTIONED = "mentioned", _("mentioned you")
+        REACTED = "reacted", _("reacted to your post")
+        FOLLOWED = "followed", _("followed you")
+        SYSTEM = "system", _("system")
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    verb = models.CharField(max_length=20, choices=Verb.choices)
+    target_type = models.CharField(max_length=40, blank=True)
+    target_id = models.PositiveBigIntegerField(null=True, blank=True)
+    target_url = models.CharField(max_length=300, blank=True)
+    text = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["recipient", "read_at", "created_at"], name="notification_inbox")]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.get_verb_display()} → {self.recipient}"

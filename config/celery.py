@@ -1,0 +1,66 @@
+"""The Celery app, its queues and the one beat schedule.
+
+Queues: "default" (short domain work), "email" (outgoing mail, retried on transient SMTP errors), "ml" (scoring,
+training, recommendations: long and memory-hungry, so a deployment can give them their own worker).
+"""
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("retention")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = (Queue("default"), Queue("email"), Queue("ml"))
+app.conf.task_routes = {
+    "analytics.tasks.*": {"queue": "ml"},
+    "*.send_*": {"queue": "email"},
+}
+app.autodiscover_tasks()
+
+HOUR = 3600
+
+# Each entry: why it runs then. `expires` drops a run that waited past its usefulness, so a backlog after downtime
+# never runs the same nightly job twice.
+app.conf.beat_schedule = {
+    # Renew subscriptions whose period ended; hourly so a renewal lands within the hour of its period end.
+    "renew-due-subscriptions": {
+        "task": "members.tasks.renew_due_subscriptions",
+        "schedule": crontab(minute=5),
+        "options": {"expires": HOUR - 60},
+    },
+    # Dunning retries and expiry after the grace period; hourly, offset from renewals so they see its results.
+    "run-dunning": {
+        "task": "members.tasks.run_dunning",
+        "schedule": crontab(minute=35),
+        "options": {"expires": HOUR - 60},
+    },
+    # The nightly analytics pipeline at 02:00, after the day's events are in: scores, segments, propensity, recs.
+    "nightly-analytics": {
+        "task": "analytics.tasks.run_nightly_pipeline",
+        "schedule": crontab(hour=2, minute=0),
+        "options": {"expires": 6 * HOUR},
+    },
+    # Weekly retraining on Sunday night; promotion only if the new model beats the serving one.
+    "weekly-train-repurchase": {
+        "task": "analytics.tasks.train_repurchase_model_task",
+        "schedule": crontab(hour=3, minute=0, day_of_week=0),
+        "options": {"expires": 12 * HOUR},
+    },
+    # Renewal reminders at 09:00 so they arrive in the working day; exactly-once is held by the database.
+    "send-renewal-reminders": {
+        "task": "analytics.tasks.send_renewal_reminders",
+        "schedule": crontab(hour=9, minute=0),
+        "options": {"expires": 6 * HOUR},
+    },
+    # Campaign assignment after the nightly scores exist, so audiences use fresh propensity.
+    "run-campaigns": {
+        "task": "analytics.tasks.run_campaigns",
+        "schedule": crontab(hour=10, minute=0),
+        "options": {"expires": 6 * HOUR},
+    },
+}

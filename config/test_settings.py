@@ -1,0 +1,18 @@
+"""Test settings: fast hashing, in-memory email, eager-free Celery (tests call functions or run real workers)."""
+from __future__ import annotations
+
+from config.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Unit tests run tasks eagerly; the Redis tier (tests/test_celery_redis.py) points a real worker at TEST_CELERY_BROKER_URL.
+CELERY_BROKER_URL = env_str("TEST_CELERY_BROKER_URL", "memory://")  # noqa: F405
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)  # noqa: F405
+ARTIFACTS_DIR = VAR_DIR / "test-artifacts" / "models"  # noqa: F405
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": "100000/minute", "user": "100000/minute"}}  # noqa: F405

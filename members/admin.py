@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.utils.translation import gettext_lazy as _
+
+from members.models import (
+    Benefit,
+    Coupon,
+    CouponRedemption,
+    Course,
+    Enrollment,
+    Lesson,
+    LessonProgress,
+    MembershipTier,
+    Order,
+    PaymentMethod,
+    RetentionOffer,
+    Subscription,
+    User,
+)
+
+
+class SubscriptionInline(admin.TabularInline):
+    model = Subscription
+    fields = ("tier", "billing_period", "status", "current_period_start", "current_period_end", "cancel_at_period_end", "cancellation_reason")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+
+class OrderInline(admin.TabularInline):
+    model = Order
+    fk_name = "member"
+    fields = ("created_at", "kind", "course", "tier", "amount_paid", "currency", "coupon", "status", "is_renewal")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ("-created_at",)
+
+
+class AssignedCouponInline(admin.TabularInline):
+    model = Coupon
+    fk_name = "assigned_member"
+    fields = ("code", "discount_type", "percent_off", "amount_off", "valid_until", "times_redeemed", "source")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    ordering = ("-date_joined",)
+    list_display = ("email", "display_name", "preferred_language", "acquisition_source", "is_staff", "date_joined")
+    list_filter = ("is_staff", "is_active", "preferred_language", "acquisition_source", "marketing_opt_in")
+    search_fields = ("email", "display_name", "external_id")
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        (_("Profile"), {"fields": ("display_name", "preferred_language", "time_zone", "country", "marketing_opt_in",
+                                   "acquisition_source", "external_id")}),
+        (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        (_("Dates"), {"fields": ("last_login", "date_joined", "anonymized_at")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "display_name", "password1", "password2")}),)
+    inlines = [SubscriptionInline, OrderInline, AssignedCouponInline]
+
+
+class BenefitInline(admin.TabularInline):
+    model = Benefit
+    extra = 1
+
+
+@admin.register(MembershipTier)
+class MembershipTierAdmin(admin.ModelAdmin):
+    list_display = ("name", "monthly_price", "yearly_price", "currency", "trial_days", "is_public", "is_active", "order")
+    list_editable = ("order", "is_public", "is_active")
+    list_filter = ("is_public", "is_active", "currency")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [BenefitInline]
+
+
+@admin.register(RetentionOffer)
+class RetentionOfferAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "percent_off", "pause_days", "is_active")
+    list_filter = ("kind", "is_active")
+    filter_horizontal = ("tiers",)
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = ("member", "tier", "billing_period", "status", "current_period_end", "cancel_at_period_end", "renewal_count")
+    list_filter = ("status", "billing_period", "tier", "cancel_at_period_end", "cancellation_reason")
+    search_fields = ("member__email", "member__display_name")
+    raw_id_fields = ("member",)
+    date_hierarchy = "started_at"
+    list_select_related = ("member", "tier")
+
+
+class LessonInline(admin.TabularInline):
+    model = Lesson
+    extra = 1
+    fields = ("position", "title", "duration_minutes", "is_preview")
+
+
+@admin.action(description=_("Publish selected courses"))
+def publish_courses(modeladmin: admin.ModelAdmin, request: object, queryset: object) -> None:
+    from django.utils import timezone
+
+    queryset.filter(is_published=False).update(is_published=True, published_at=timezone.now())  # type: ignore[attr-defined]
+
+
+@admin.action(description=_("Unpublish selected courses"))
+def unpublish_courses(modeladmin: admin.ModelAdmin, request: object, queryset: object) -> None:
+    queryset.update(is_published=False)  # type: ignore[attr-defined]
+
+
+@admin.register(Course)
+class CourseAdmin(admin.ModelAdmin):
+    list_display = ("title", "title_zh", "topic", "level", "price", "currency", "is_published", "instructor")
+    list_filter = ("is_published", "level", "topic", "currency")
+    search_fields = ("title", "title_zh", "summary", "instructor", "external_id")
+    prepopulated_fields = {"slug": ("title",)}
+    inlines = [LessonInline]
+    actions = [publish_courses, unpublish_courses]
+
+
+@admin.register(Enrollment)
+class EnrollmentAdmin(admin.ModelAdmin):
+    list_display = ("member", "course", "source", "enrolled_at", "completed_at")
+    list_filter = ("source",)
+    search_fields = ("member__email", "course__title")
+    raw_id_fields = ("member", "course")
+    list_select_related = ("member", "course")
+
+
+@admin.register(LessonProgress)
+class LessonProgressAdmin(admin.ModelAdmin):
+    list_display = ("member", "lesson", "started_at", "completed_at")
+    raw_id_fields = ("member", "lesson")
+    list_select_related = ("member", "lesson", "lesson__course")
+    search_fields = ("member__email",)
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ("id", "member", "kind", "item", "amount_paid", "currency", "status", "is_renewal", "created_at", "paid_at")
+    list_filter = ("status", "kind", "is_renewal", "currency")
+    search_fields = ("member__email", "external_id", "provider_reference", "coupon__code")
+    raw_id_fields = ("member", "course", "tier", "subscription", "coupon")
+    date_hierarchy = "created_at"
+    list_select_related = ("member", "course", "tier")
+
+    @admin.display(description=_("item"))
+    def item(self, obj: Order) -> str:
+        return obj.item_title
+
+
+@admin.register(CouponRedemption)
+class CouponRedemptionAdmin(admin.ModelAdmin):
+    list_display = ("coupon", "member", "order", "redeemed_at")
+    raw_id_fields = ("coupon", "member", "order")
+    search_fields = ("coupon__code", "member__email")
+    list_select_related = ("coupon", "member", "order")
+
+
+@admin.register(Coupon)
+class CouponAdmin(admin.ModelAdmin):
+    list_display = ("code", "value_label", "applies_to", "valid_from", "valid_until", "times_redeemed", "max_redemptions", "assigned_member", "source", "is_active")
+    list_filter = ("source", "applies_to", "discount_type", "is_active")
+    search_fields = ("code", "description", "assigned_member__email")
+    raw_id_fields = ("assigned_member",)
+    filter_horizontal = ("courses", "tiers")
+    readonly_fields = ("times_redeemed",)
+    list_select_related = ("assigned_member",)
+
+
+@admin.register(PaymentMethod)
+class PaymentMethodAdmin(admin.ModelAdmin):
+    list_display = ("member", "label", "provider", "is_default", "created_at")
+    raw_id_fields = ("member",)
+    search_fields = ("member__email",)

@@ -1,0 +1,78 @@
+"""Domain errors raised by members.services. Each carries a message fit to show the member."""
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+
+class MembersError(Exception):
+    default_message = _("Something went wrong.")
+    code = "error"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = str(message or self.default_message)
+        super().__init__(self.message)
+
+
+class CouponError(MembersError):
+    code = "coupon_invalid"
+    default_message = _("This coupon cannot be used.")
+
+
+class CouponNotFound(CouponError):
+    code = "coupon_not_found"
+    default_message = _("There is no coupon with this code.")
+
+
+class CouponExpired(CouponError):
+    code = "coupon_expired"
+    default_message = _("This coupon has expired.")
+
+
+class CouponNotYetValid(CouponError):
+    code = "coupon_not_yet_valid"
+    default_message = _("This coupon is not valid yet.")
+
+
+class CouponUsedUp(CouponError):
+    code = "coupon_used_up"
+    default_message = _("This coupon has been used up.")
+
+
+class CouponAlreadyUsed(CouponError):
+    code = "coupon_already_used"
+    default_message = _("You have already used this coupon.")
+
+
+class CouponNotApplicable(CouponError):
+    code = "coupon_not_applicable"
+    default_message = _("This coupon does not apply to this item.")
+
+
+class CouponNotYours(CouponError):
+    code = "coupon_not_yours"
+    default_message = _("This coupon belongs to another member.")
+
+
+class PaymentFailed(MembersError):
+    code = "payment_failed"
+    default_message = _("The payment was declined.")
+
+
+class AlreadyOwned(MembersError):
+    code = "already_owned"
+    default_message = _("You already have access to this course.")
+
+
+class SubscriptionError(MembersError):
+    code = "subscription_invalid"
+    default_message = _("This membership change is not possible.")
+
+
+class AlreadySubscribed(SubscriptionError):
+    code = "already_subscribed"
+    default_message = _("You already have a live membership.")
+
+
+class LessonLocked(MembersError):
+    code = "lesson_locked"
+    default_message = _("Buy the course or join a tier that includes it to open this lesson.")

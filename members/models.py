@@ -1,0 +1,559 @@
+"""Members own accounts, tiers and benefits, subscriptions, the catalogue, orders, coupons and payment methods."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+ZERO = Decimal("0.00")
+
+
+class Currency(models.TextChoices):
+    CNY = "CNY", "CNY"
+    USD = "USD", "USD"
+    EUR = "EUR", "EUR"
+
+
+class Language(models.TextChoices):
+    EN = "en", _("English")
+    ZH_HANS = "zh-hans", _("Simplified Chinese")
+
+
+class BillingPeriod(models.TextChoices):
+    MONTH = "month", _("Monthly")
+    YEAR = "year", _("Yearly")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Accounts
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra: object) -> User:
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra: object) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: object) -> User:
+        extra["is_staff"] = True
+        extra["is_superuser"] = True
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    class AcquisitionSource(models.TextChoices):
+        ORGANIC = "organic", _("Organic")
+        REFERRAL = "referral", _("Referral")
+        CAMPAIGN = "campaign", _("Campaign")
+        SOCIAL = "social", _("Social")
+        IMPORT = "import", _("Imported")
+
+    email = models.EmailField(_("email address"), unique=True)
+    display_name = models.CharField(_("display name"), max_length=120, blank=True)
+    preferred_language = models.CharField(
+        _("preferred language"), max_length=10, choices=Language.choices, default=Language.EN
+    )
+    time_zone = models.CharField(_("time zone"), max_length=64, default="UTC")
+    marketing_opt_in = models.BooleanField(_("marketing email"), default=True)
+    country = models.CharField(_("country"), max_length=2, blank=True)
+    acquisition_source = models.CharField(
+        _("acquisition source"), max_length=20, choices=AcquisitionSource.choices, default=AcquisitionSource.ORGANIC
+    )
+    # The platform's own id for members imported from another system's history.
+    external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    is_staff = models.BooleanField(_("staff status"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    date_joined = models.DateTimeField(_("date joined"), default=timezone.now, db_index=True)
+    anonymized_at = models.DateTimeField(null=True, blank=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+
+    def __str__(self) -> str:
+        return self.display_name or self.email
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.email.split("@", 1)[0]
+
+
+class PaymentMethod(models.Model):
+    """A reference to a payment instrument held by the provider. No card data is ever stored here."""
+
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="payment_methods")
+    provider = models.CharField(max_length=40, default="local")
+    token = models.CharField(max_length=120, help_text=_("The provider's opaque reference."))
+    label = models.CharField(max_length=80, help_text=_("What the member sees, e.g. 'Test card ending 4242'."))
+    is_default = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member"], condition=Q(is_default=True), name="one_default_payment_method_per_member"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Tiers and benefits
+
+
+class MembershipTier(models.Model):
+    name = models.CharField(_("name"), max_length=80)
+    slug = models.SlugField(unique=True)
+    description = models.TextField(_("description"), blank=True)
+    monthly_price = models.DecimalField(_("monthly price"), max_digits=10, decimal_places=2)
+    yearly_price = models.DecimalField(_("yearly price"), max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.CNY)
+    trial_days = models.PositiveIntegerField(_("trial days"), default=0)
+    is_public = models.BooleanField(_("public"), default=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    order = models.PositiveIntegerField(default=0)
+    external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["order", "monthly_price"]
+        constraints = [
+            models.CheckConstraint(condition=Q(monthly_price__gte=0) & Q(yearly_price__gte=0), name="tier_prices_not_negative")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def price_for(self, period: str) -> Decimal:
+        return self.yearly_price if period == BillingPeriod.YEAR else self.monthly_price
+
+    def benefit_value(self, kind: str) -> Decimal | None:
+        for benefit in self.benefits.all():
+            if benefit.kind == kind:
+                return benefit.value if benefit.value is not None else Decimal("1")
+        return None
+
+    def has_benefit(self, kind: str) -> bool:
+        return self.benefit_value(kind) is not None
+
+
+class Benefit(models.Model):
+    class Kind(models.TextChoices):
+        ALL_COURSES = "all_courses", _("All-course access")
+        COURSE_DISCOUNT = "course_discount", _("Course discount %")
+        COMMUNITY = "community", _("Community access")
+        LIVE_QA = "live_qa", _("Live Q&A")
+        DOWNLOADS = "downloads", _("Downloads")
+        MONTHLY_CREDITS = "monthly_credits", _("Monthly credits")
+        CERTIFICATES = "certificates", _("Certificates")
+
+    tier = models.ForeignKey(MembershipTier, on_delete=models.CASCADE, related_name="benefits")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    value = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    description = models.CharField(max_length=200, blank=True)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [models.UniqueConstraint(fields=["tier", "kind"], name="one_benefit_kind_per_tier")]
+
+    def __str__(self) -> str:
+        label = self.get_kind_display()
+        return f"{label}: {self.value}" if self.value is not None else str(label)
+
+
+class RetentionOffer(models.Model):
+    """The save offer shown in the cancellation flow before a cancellation is final."""
+
+    class Kind(models.TextChoices):
+        DISCOUNT = "discount", _("Discounted renewal")
+        PAUSE = "pause", _("Pause membership")
+
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    percent_off = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+    )
+    pause_days = models.PositiveIntegerField(null=True, blank=True)
+    headline = models.CharField(max_length=200, blank=True)
+    tiers = models.ManyToManyField(MembershipTier, blank=True, help_text=_("Empty means every tier."))
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Subscriptions
+
+
+class Subscription(models.Model):
+    class Status(models.TextChoices):
+        TRIALING = "trialing", _("Trialing")
+        ACTIVE = "active", _("Active")
+        PAST_DUE = "past_due", _("Past due")
+        CANCELED = "canceled", _("Canceled")
+        EXPIRED = "expired", _("Expired")
+
+    LIVE_STATUSES = (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE)
+
+    class CancellationReason(models.TextChoices):
+        TOO_EXPENSIVE = "too_expensive", _("Too expensive")
+        NOT_USING = "not_using", _("Not using it enough")
+        CONTENT = "content", _("Content doesn't fit my needs")
+        FINISHED = "finished", _("Finished what I came for")
+        TECHNICAL = "technical", _("Technical problems")
+        PAYMENT = "payment", _("Payment failed")
+        OTHER = "other", _("Other")
+
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="subscriptions")
+    tier = models.ForeignKey(MembershipTier, on_delete=models.PROTECT, related_name="subscriptions")
+    billing_period = models.CharField(max_length=10, choices=BillingPeriod.choices, default=BillingPeriod.MONTH)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    current_period_start = models.DateTimeField()
+    current_period_end = models.DateTimeField(db_index=True)
+    trial_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    cancellation_reason = models.CharField(max_length=30, choices=CancellationReason.choices, blank=True)
+    cancellation_note = models.TextField(blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # Dunning: when the grace period after a failed renewal runs out, and how many charge attempts were made.
+    grace_until = models.DateTimeField(null=True, blank=True)
+    renewal_attempts = models.PositiveIntegerField(default=0)
+    last_renewal_attempt_at = models.DateTimeField(null=True, blank=True)
+    renewal_count = models.PositiveIntegerField(default=0)
+    paused_until = models.DateTimeField(null=True, blank=True)
+    external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            # At most one live subscription per member. The database refuses the second one, so two concurrent
+            # "subscribe" clicks cannot both succeed.
+            models.UniqueConstraint(
+                fields=["member"],
+                condition=Q(status__in=["trialing", "active", "past_due"]),
+                name="one_live_subscription_per_member",
+            ),
+            models.CheckConstraint(
+                condition=Q(current_period_end__gt=models.F("current_period_start")), name="subscription_period_positive"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "current_period_end"], name="sub_status_period_end")]
+
+    def __str__(self) -> str:
+        return f"{self.member} · {self.tier} ({self.get_status_display()})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in self.LIVE_STATUSES
+
+    def is_active_at(self, when: datetime | None = None) -> bool:
+        """Whether the member currently enjoys the tier's benefits (trial, paid period, or dunning grace)."""
+        when = when or timezone.now()
+        if self.status in (self.Status.TRIALING, self.Status.ACTIVE):
+            return self.current_period_end > when or self.status == self.Status.ACTIVE
+        if self.status == self.Status.PAST_DUE:
+            return bool(self.grace_until and self.grace_until > when)
+        if self.status == self.Status.CANCELED:
+            return self.current_period_end > when
+        return False
+
+    @property
+    def is_active(self) -> bool:
+        return self.is_active_at()
+
+    def days_left(self, when: datetime | None = None) -> int:
+        when = when or timezone.now()
+        return max(0, (self.current_period_end - when).days)
+
+    @property
+    def price(self) -> Decimal:
+        return self.tier.price_for(self.billing_period)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Catalogue
+
+
+class Course(models.Model):
+    class Level(models.TextChoices):
+        BEGINNER = "beginner", _("Beginner")
+        INTERMEDIATE = "intermediate", _("Intermediate")
+        ADVANCED = "advanced", _("Advanced")
+
+    title = models.CharField(_("title"), max_length=200)
+    title_zh = models.CharField(_("Chinese title"), max_length=200, blank=True)
+    slug = models.SlugField(max_length=200, unique=True)
+    summary = models.CharField(_("summary"), max_length=300, blank=True)
+    description = models.TextField(_("description"), blank=True)
+    audience = models.TextField(_("who it is for"), blank=True)
+    instructor = models.CharField(_("instructor"), max_length=120, blank=True)
+    topic = models.CharField(_("topic"), max_length=60, blank=True, db_index=True)
+    tags = models.JSONField(_("tags"), default=list, blank=True)
+    level = models.CharField(_("level"), max_length=20, choices=Level.choices, default=Level.BEGINNER)
+    price = models.DecimalField(_("price"), max_digits=10, decimal_places=2, default=ZERO)
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.CNY)
+    is_published = models.BooleanField(_("published"), default=False, db_index=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    # A course that only exists to book imported orders without a product id; never shown in the catalogue.
+    is_generic = models.BooleanField(default=False)
+    external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["title"]
+        constraints = [models.CheckConstraint(condition=Q(price__gte=0), name="course_price_not_negative")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("members:course_detail", kwargs={"slug": self.slug})
+
+    def display_title(self, language: str | None = None) -> str:
+        if language and language.startswith("zh") and self.title_zh:
+            return self.title_zh
+        return self.title
+
+
+class Lesson(models.Model):
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="lessons")
+    position = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    duration_minutes = models.PositiveIntegerField(default=10)
+    is_preview = models.BooleanField(default=False, help_text=_("Visible without buying the course."))
+
+    class Meta:
+        ordering = ["course", "position"]
+        constraints = [models.UniqueConstraint(fields=["course", "position"], name="unique_lesson_position")]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("members:lesson_detail", kwargs={"slug": self.course.slug, "position": self.position})
+
+
+class Enrollment(models.Model):
+    class Source(models.TextChoices):
+        PURCHASE = "purchase", _("Purchase")
+        MEMBERSHIP = "membership", _("Membership")
+        GIFT = "gift", _("Gift")
+        FREE = "free", _("Free")
+
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="enrollments")
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="enrollments")
+    source = models.CharField(max_length=20, choices=Source.choices)
+    enrolled_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["member", "course"], name="one_enrollment_per_member_course")]
+        indexes = [models.Index(fields=["member", "last_activity_at"], name="enrollment_member_activity")]
+
+    def __str__(self) -> str:
+        return f"{self.member} → {self.course}"
+
+
+class LessonProgress(models.Model):
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="lesson_progress")
+    lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="progress")
+    started_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "lesson progress"
+        constraints = [models.UniqueConstraint(fields=["member", "lesson"], name="one_progress_per_member_lesson")]
+        indexes = [models.Index(fields=["member", "completed_at"], name="progress_member_completed")]
+
+    def __str__(self) -> str:
+        return f"{self.member} · {self.lesson}"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Coupons and orders
+
+
+class Coupon(models.Model):
+    class DiscountType(models.TextChoices):
+        PERCENT = "percent", _("Percent off")
+        FIXED = "fixed", _("Fixed amount off")
+
+    class AppliesTo(models.TextChoices):
+        ALL = "all", _("Everything")
+        TIERS = "tiers", _("Memberships")
+        COURSES = "courses", _("Courses")
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", _("Manual")
+        BULK = "bulk", _("Bulk generated")
+        CAMPAIGN = "campaign", _("Campaign")
+        RETENTION = "retention", _("Save offer")
+        REFERRAL = "referral", _("Referral")
+
+    code = models.CharField(_("code"), max_length=40, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+    discount_type = models.CharField(max_length=10, choices=DiscountType.choices, default=DiscountType.PERCENT)
+    percent_off = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
+    )
+    amount_off = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.CNY)
+    applies_to = models.CharField(max_length=10, choices=AppliesTo.choices, default=AppliesTo.ALL)
+    courses = models.ManyToManyField(Course, blank=True, related_name="coupons")
+    tiers = models.ManyToManyField(MembershipTier, blank=True, related_name="coupons")
+    valid_from = models.DateTimeField(default=timezone.now)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    max_redemptions = models.PositiveIntegerField(null=True, blank=True, help_text=_("Empty means unlimited."))
+    max_per_member = models.PositiveIntegerField(default=1)
+    times_redeemed = models.PositiveIntegerField(default=0, editable=False)
+    assigned_member = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="assigned_coupons"
+    )
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.MANUAL)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(discount_type="percent") & Q(percent_off__isnull=False))
+                | (Q(discount_type="fixed") & Q(amount_off__isnull=False) & Q(amount_off__gt=0)),
+                name="coupon_discount_matches_type",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_redemptions__isnull=True) | Q(times_redeemed__lte=models.F("max_redemptions")),
+                name="coupon_not_over_redeemed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def value_label(self) -> str:
+        if self.discount_type == self.DiscountType.PERCENT:
+            return f"{self.percent_off.normalize():f}%" if self.percent_off is not None else ""
+        return f"{self.amount_off} {self.currency}"
+
+    def is_within_window(self, when: datetime | None = None) -> bool:
+        when = when or timezone.now()
+        return self.valid_from <= when and (self.valid_until is None or when < self.valid_until)
+
+
+class Order(models.Model):
+    """The purchase ledger every repurchase and renewal figure comes from."""
+
+    class Kind(models.TextChoices):
+        COURSE = "course", _("Course")
+        SUBSCRIPTION = "subscription", _("Membership period")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        PAID = "paid", _("Paid")
+        FAILED = "failed", _("Failed")
+        REFUNDED = "refunded", _("Refunded")
+
+    member = models.ForeignKey(User, on_delete=models.PROTECT, related_name="orders")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    course = models.ForeignKey(Course, null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
+    tier = models.ForeignKey(MembershipTier, null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
+    billing_period = models.CharField(max_length=10, choices=BillingPeriod.choices, blank=True)
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
+    )
+    is_renewal = models.BooleanField(default=False)
+    list_price = models.DecimalField(max_digits=10, decimal_places=2)
+    discount = models.DecimalField(max_digits=10, decimal_places=2, default=ZERO)
+    amount_paid = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.CNY)
+    quantity = models.PositiveIntegerField(default=1)
+    coupon = models.ForeignKey(Coupon, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    paid_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    failure_reason = models.CharField(max_length=200, blank=True)
+    provider = models.CharField(max_length=40, blank=True)
+    provider_reference = models.CharField(max_length=120, blank=True)
+    # The platform's own id for orders imported from another system's history.
+    external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_paid__gte=0), name="order_amount_not_negative"),
+            models.CheckConstraint(condition=Q(discount__gte=0), name="order_discount_not_negative"),
+            models.CheckConstraint(
+                condition=(Q(kind="course") & Q(course__isnull=False)) | (Q(kind="subscription") & Q(tier__isnull=False)),
+                name="order_item_matches_kind",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="paid") | Q(paid_at__isnull=False), name="paid_order_has_paid_at"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["member", "paid_at"], name="order_member_paid_at"),
+            models.Index(fields=["status", "paid_at"], name="order_status_paid_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.item_title} · {self.amount_paid} {self.currency} ({self.get_status_display()})"
+
+    @property
+    def item_title(self) -> str:
+        if self.kind == self.Kind.COURSE and self.course_id:
+            return self.course.title
+        if self.tier_id:
+            return f"{self.tier.name} ({self.get_billing_period_display()})"
+        return "—"
+
+    def get_absolute_url(self) -> str:
+        return reverse("members:order_detail", kwargs={"pk": self.pk})
+
+
+class CouponRedemption(models.Model):
+    coupon = models.ForeignKey(Coupon, on_delete=models.CASCADE, related_name="redemptions")
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="coupon_redemptions")
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="redemption")
+    redeemed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["coupon", "member"], name="redemption_coupon_member")]
+
+    def __str__(self) -> str:
+        return f"{self.coupon} by {self.member}"

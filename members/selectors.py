@@ -1,0 +1,87 @@
+"""Reads for the members app. Querysets come back with their joins already applied."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+
+from members.models import Benefit, Coupon, Course, Enrollment, Lesson, MembershipTier, Order, Subscription, User
+
+
+def tier_list(*, public_only: bool = True) -> QuerySet[MembershipTier]:
+    qs = MembershipTier.objects.filter(is_active=True).prefetch_related("benefits")
+    return qs.filter(is_public=True) if public_only else qs
+
+
+def course_list(*, published_only: bool = True) -> QuerySet[Course]:
+    qs = Course.objects.filter(is_generic=False)
+    return qs.filter(is_published=True) if published_only else qs
+
+
+def course_with_lessons(*, slug: str) -> Course:
+    return Course.objects.prefetch_related(Prefetch("lessons", queryset=Lesson.objects.order_by("position"))).get(slug=slug)
+
+
+def live_subscription(*, member: User) -> Subscription | None:
+    if not getattr(member, "is_authenticated", False):
+        return None
+    return (
+        Subscription.objects.filter(member=member, status__in=Subscription.LIVE_STATUSES)
+        .select_related("tier")
+        .prefetch_related("tier__benefits")
+        .first()
+    )
+
+
+def latest_subscription(*, member: User) -> Subscription | None:
+    return Subscription.objects.filter(member=member).select_related("tier").order_by("-started_at").first()
+
+
+def active_tier(*, member: User, when: datetime | None = None) -> MembershipTier | None:
+    """The tier whose benefits the member enjoys now, if any (trial, paid period, grace, or canceled-but-paid)."""
+    if not getattr(member, "is_authenticated", False):
+        return None
+    when = when or timezone.now()
+    for sub in (
+        Subscription.objects.filter(member=member)
+        .exclude(status=Subscription.Status.EXPIRED)
+        .select_related("tier")
+        .prefetch_related("tier__benefits")
+        .order_by("-started_at")[:2]
+    ):
+        if sub.is_active_at(when):
+            return sub.tier
+    return None
+
+
+def member_has_course_access(*, member: User, course: Course, when: datetime | None = None) -> bool:
+    if not getattr(member, "is_authenticated", False):
+        return False
+    if Enrollment.objects.filter(member=member, course=course).exists():
+        return True
+    tier = active_tier(member=member, when=when)
+    return bool(tier and tier.has_benefit(Benefit.Kind.ALL_COURSES))
+
+
+def owned_course_ids(*, member: User) -> set[int]:
+    return set(Enrollment.objects.filter(member=member).values_list("course_id", flat=True))
+
+
+def member_orders(*, member: User) -> QuerySet[Order]:
+    return Order.objects.filter(member=member).select_related("course", "tier", "coupon").order_by("-created_at")
+
+
+def member_coupons(*, member: User, when: datetime | None = None) -> QuerySet[Coupon]:
+    """Coupons assigned to the member that are still usable."""
+    when = when or timezone.now()
+    return (
+        Coupon.objects.filter(assigned_member=member, is_active=True, valid_from__lte=when)
+        .exclude(valid_until__lte=when)
+        .exclude(redemptions__member=member)
+        .order_by("valid_until")
+    )
+
+
+def member_enrollments(*, member: User) -> QuerySet[Enrollment]:
+    return Enrollment.objects.filter(member=member).select_related("course").order_by("-last_activity_at", "-enrolled_at")

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from members import views
+
+app_name = "members"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("courses/", views.course_list, name="course_list"),
+    path("courses/<slug:slug>/", views.course_detail, name="course_detail"),
+    path("courses/<slug:slug>/lessons/<int:position>/", views.lesson_detail, name="lesson_detail"),
+    path("orders/<int:pk>/", views.order_detail, name="order_detail"),
+]

@@ -1,0 +1,43 @@
+"""Shared fixtures. The cast follows healthchecks' hc/test.py: alice (owner), bob (another member), charlie (staff)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.members.factories import StaffFactory, UserFactory
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from django.conf import settings
+
+    on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    skip_pg = pytest.mark.skip(reason="needs PostgreSQL (runs in the PostgreSQL tier)")
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(skip_pg)
+
+
+@pytest.fixture
+def alice(db):
+    return UserFactory(email="alice@example.com", display_name="Alice")
+
+
+@pytest.fixture
+def bob(db):
+    return UserFactory(email="bob@example.com", display_name="Bob")
+
+
+@pytest.fixture
+def charlie(db):
+    return StaffFactory(email="charlie@example.com", display_name="Charlie")
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def staff_client(client, charlie):
+    client.force_login(charlie)
+    return client
