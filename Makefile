@@ -39,7 +39,7 @@ run: messages seed
 	@$(PY) manage.py demo_logins
 	@echo "Site: http://127.0.0.1:$(PORT)/   admin: http://127.0.0.1:$(PORT)/admin/   reports: http://127.0.0.1:$(PORT)/staff/"
 	@echo "Starting web, Celery worker and beat (Ctrl-C stops all three)…"
-	@PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
+	@PORT=$(PORT) DEMO_FAST_BEAT=1 $(VENV)/bin/honcho start -f Procfile
 
 test: messages chromium
 	@$(MAKE) --no-print-directory test-sqlite
