@@ -557,3 +557,143 @@ class CouponRedemption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.coupon} by {self.member}"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reviews, referrals and audit (issue 8)
+
+
+class Review(models.Model):
+    """A member's rating (1–5) of a course they are enrolled in, with an optional written review. One per course."""
+
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="reviews")
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="reviews")
+    rating = models.PositiveSmallIntegerField(
+        _("rating"), validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    body = models.TextField(_("review"), blank=True)
+    is_hidden = models.BooleanField(_("hidden by staff"), default=False)
+    # Denormalised from ReviewHelpful so "most helpful first" is an index scan, kept in step by a conditional UPDATE.
+    helpful_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-helpful_count", "-created_at"]
+        constraints = [
+            # Two concurrent submits from the same member: the second INSERT fails and becomes an update.
+            models.UniqueConstraint(fields=["member", "course"], name="one_review_per_member_course"),
+            models.CheckConstraint(condition=Q(rating__gte=1) & Q(rating__lte=5), name="review_rating_1_to_5"),
+        ]
+        indexes = [models.Index(fields=["course", "is_hidden", "-helpful_count"], name="review_course_helpful")]
+
+    def __str__(self) -> str:
+        return f"{self.member} · {self.course} · {self.rating}★"
+
+
+class ReviewHelpful(models.Model):
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="helpful_marks")
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="helpful_marks")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["review", "member"], name="one_helpful_mark_per_member")]
+
+
+class ReferralProgram(models.Model):
+    """The referral terms an admin sets. The newest active row is the one in force."""
+
+    class RewardKind(models.TextChoices):
+        PERCENT = "percent", _("Percent-off coupon")
+        CREDIT = "credit", _("Credit (fixed amount coupon)")
+
+    name = models.CharField(max_length=120, default="Invite a friend")
+    friend_percent_off = models.DecimalField(
+        _("friend's welcome discount %"), max_digits=5, decimal_places=2, default=Decimal("20.00"),
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
+    )
+    friend_coupon_valid_days = models.PositiveIntegerField(default=30)
+    reward_kind = models.CharField(max_length=10, choices=RewardKind.choices, default=RewardKind.PERCENT)
+    reward_percent_off = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True, default=Decimal("25.00"),
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
+    )
+    reward_amount = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    reward_currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.CNY)
+    reward_valid_days = models.PositiveIntegerField(default=90)
+    refund_window_days = models.PositiveIntegerField(_("refund window (days)"), default=14)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(reward_kind="percent") & Q(reward_percent_off__isnull=False))
+                | (Q(reward_kind="credit") & Q(reward_amount__isnull=False) & Q(reward_amount__gt=0)),
+                name="referral_reward_matches_kind",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ReferralCode(models.Model):
+    """A member's personal invite code; kept apart from User so the account table stays untouched."""
+
+    member = models.OneToOneField(User, on_delete=models.CASCADE, related_name="referral_code")
+    code = models.CharField(max_length=20, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Referral(models.Model):
+    class Status(models.TextChoices):
+        SIGNED_UP = "signed_up", _("Signed up")
+        QUALIFIED = "qualified", _("Paid, in refund window")
+        REWARDED = "rewarded", _("Rewarded")
+        REJECTED = "rejected", _("Rejected")
+
+    referrer = models.ForeignKey(User, on_delete=models.CASCADE, related_name="referrals_made")
+    # A member is referred at most once: the unique one-to-one refuses a second attribution.
+    referred = models.OneToOneField(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="referral_received"
+    )
+    code = models.CharField(max_length=20, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SIGNED_UP, db_index=True)
+    rejection_reason = models.CharField(max_length=200, blank=True)
+    welcome_coupon = models.ForeignKey(Coupon, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    first_order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Exactly one reward: the coupon is a one-to-one, and the grant flips qualified→rewarded in one conditional UPDATE.
+    reward_coupon = models.OneToOneField(
+        Coupon, null=True, blank=True, on_delete=models.SET_NULL, related_name="referral_reward"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    qualified_at = models.DateTimeField(null=True, blank=True)
+    rewarded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"], name="referral_status_created")]
+
+    def __str__(self) -> str:
+        return f"{self.referrer_id} → {self.referred_id} ({self.status})"
+
+
+class AuditLog(models.Model):
+    """Who did what to whose data. target_member_id is a plain integer so the row outlives anonymisation."""
+
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=60, db_index=True)
+    target_member_id = models.PositiveIntegerField(null=True, blank=True, db_index=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.action} on {self.target_member_id} by {self.actor_id}"
