@@ -64,6 +64,8 @@ class JobRun(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        # The staff reports' permission lives here because reports own no model of their own.
+        permissions = [("view_reports", "Can view the staff retention reports and CSV exports")]
 
     def __str__(self) -> str:
         return f"{self.job} {self.status} {self.started_at:%Y-%m-%d %H:%M}"
