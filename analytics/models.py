@@ -302,6 +302,8 @@ class MessageLog(models.Model):
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
+        # Claimed by one email task (conditional UPDATE queued → sending) so no second task sends it again.
+        SENDING = "sending", _("Sending")
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
 
