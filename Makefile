@@ -13,8 +13,9 @@ REDIS_URL_TEST ?= redis://127.0.0.1:6379/15
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -r requirements.txt
+	@echo "Installing Python packages into $(VENV)…"
+	@$(PIP) install --quiet --upgrade pip 2>&1 | grep -v "is ignored: it is neither" || true
+	@$(PIP) install --quiet -r requirements.txt 2>&1 | grep -v "is ignored: it is neither"; test $${PIPESTATUS[0]} -eq 0
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -22,7 +23,7 @@ venv: $(VENV)/.installed
 # gettext's msgfmt compiles the catalogues; install it from Debian when missing.
 messages: venv
 	@command -v msgfmt >/dev/null || { echo "Installing gettext (msgfmt)…"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; }
-	@$(PY) manage.py compilemessages --ignore=.venv -v 0
+	@if ls locale/*/LC_MESSAGES/django.po >/dev/null 2>&1; then $(PY) manage.py compilemessages --ignore=.venv -v 0; fi
 
 # Browser tests drive Debian's chromium; Playwright's own browser download does not work offline.
 chromium:
