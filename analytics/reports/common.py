@@ -1,0 +1,140 @@
+"""Shared pieces of the staff reports: windows, filters, the paid-order ledger and the result cache.
+
+Every report function takes an explicit window or as_of so a figure can be reproduced later; nothing here reads the
+clock. All times are UTC (settings.TIME_ZONE); months are calendar months in UTC.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar
+
+from dateutil.relativedelta import relativedelta
+from django.core.cache import cache
+from django.db.models import Q, QuerySet
+
+from analytics.models import SegmentAssignment, SegmentRun
+from members.models import Order, Subscription
+
+T = TypeVar("T")
+
+# Short: staff expect today's orders to show up soon, and the expensive pages are read in bursts.
+CACHE_TTL_SECONDS = 300
+CACHE_PREFIX = "reports:v1"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open interval [start, end) in UTC."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def days(self) -> int:
+        return max(1, round((self.end - self.start).total_seconds() / 86400))
+
+    def previous(self) -> Window:
+        """The window of the same length immediately before this one."""
+        return Window(self.start - (self.end - self.start), self.start)
+
+    @property
+    def label(self) -> str:
+        last_day = (self.end - timedelta(microseconds=1)).date()
+        return f"{self.start.date():%Y-%m-%d} – {last_day:%Y-%m-%d}"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Member-level filters shared by all pages. Empty means "everyone"."""
+
+    tier_id: int | None = None
+    segment: str = ""
+    source: str = ""
+    first_course_id: int | None = None
+
+    def key(self) -> str:
+        return f"{self.tier_id}|{self.segment}|{self.source}|{self.first_course_id}"
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.tier_id or self.segment or self.source or self.first_course_id)
+
+
+def start_of_day(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def month_start(when: datetime) -> datetime:
+    return datetime(when.year, when.month, 1, tzinfo=UTC)
+
+
+def trailing_months(end: datetime, count: int = 12) -> list[Window]:
+    """The `count` calendar months up to the one containing `end` (the last one is cut at `end`), oldest first."""
+    last_start = month_start(end - timedelta(microseconds=1))
+    months: list[Window] = []
+    for back in range(count - 1, -1, -1):
+        start = last_start - relativedelta(months=back)
+        months.append(Window(start, min(start + relativedelta(months=1), end)))
+    return months
+
+
+def paid_orders() -> QuerySet[Order]:
+    """What counts as paid: status "paid". A refunded order has status "refunded", so it drops out of revenue,
+    repurchase and renewal figures everywhere; pending and failed orders never count."""
+    return Order.objects.filter(status=Order.Status.PAID, paid_at__isnull=False)
+
+
+def paid_course_orders() -> QuerySet[Order]:
+    return paid_orders().filter(kind=Order.Kind.COURSE)
+
+
+def latest_segment_run() -> SegmentRun | None:
+    return SegmentRun.objects.order_by("-as_of", "-pk").first()
+
+
+def member_filter_q(filters: Filters, *, prefix: str = "member") -> Q:
+    """A Q restricting rows to the filtered members, as index-friendly `member_id IN (subquery)` clauses."""
+    from members.models import User
+
+    q = Q()
+    field = f"{prefix}_id" if prefix else "pk"
+    if filters.tier_id:
+        q &= Q(**{f"{field}__in": Subscription.objects.filter(tier_id=filters.tier_id).values("member_id")})
+    if filters.segment:
+        # Segments are read from the latest segmentation run: a member's current segment.
+        run = SegmentRun.objects.order_by("-as_of", "-pk").values("pk")[:1]
+        q &= Q(**{f"{field}__in": SegmentAssignment.objects.filter(run_id__in=run, label=filters.segment).values("member_id")})
+    if filters.source:
+        q &= Q(**{f"{field}__in": User.objects.filter(acquisition_source=filters.source).values("pk")})
+    if filters.first_course_id:
+        from django.db.models import OuterRef, Subquery
+
+        first_course = Subquery(
+            paid_course_orders().filter(member_id=OuterRef("pk")).order_by("paid_at", "pk").values("course_id")[:1]
+        )
+        buyers = User.objects.annotate(first_course=first_course).filter(first_course=filters.first_course_id)
+        q &= Q(**{f"{field}__in": buyers.values("pk")})
+    return q
+
+
+def cached(name: str, params: dict[str, object], compute: Callable[[], T]) -> T:
+    """Cache an expensive, frozen result under a key built from every parameter that changes it."""
+    raw = json.dumps(params, sort_keys=True, default=str)
+    key = f"{CACHE_PREFIX}:{name}:{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
+    hit = cache.get(key)
+    if hit is not None:
+        return hit  # type: ignore[no-any-return]
+    value = compute()
+    cache.set(key, value, CACHE_TTL_SECONDS)
+    return value
+
+
+def ratio(numerator: float | int | None, denominator: float | int | None) -> float | None:
+    """None (shown as "—") when there is nothing to divide by, so an empty window never reads as 0 %."""
+    if not denominator:
+        return None
+    return float(numerator or 0) / float(denominator)

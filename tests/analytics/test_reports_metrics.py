@@ -1,0 +1,271 @@
+"""Each overview figure against a small hand-built ledger whose answer is worked out here, in the comments.
+
+Three figures (MRR, renewal rate, repurchase rate at 90 days) are also checked against an independent raw SQL query
+that does not go through analytics.reports.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.utils.dateparse import parse_datetime
+
+from analytics.reports import metrics
+from analytics.reports.common import Filters, Window, trailing_months
+from members.models import BillingPeriod, Order, Subscription
+from tests.members.factories import CourseFactory, TierFactory, UserFactory
+
+
+def dt(y: int, m: int, d: int) -> datetime:
+    return datetime(y, m, d, 12, 0, tzinfo=UTC)
+
+
+MAY = Window(datetime(2026, 5, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC))
+JAN = Window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def sub_order(member, sub, when, amount, *, renewal=False, status=Order.Status.PAID, period=BillingPeriod.MONTH):
+    return Order.objects.create(
+        member=member, kind=Order.Kind.SUBSCRIPTION, tier=sub.tier, billing_period=period, subscription=sub,
+        is_renewal=renewal, list_price=amount, amount_paid=amount, status=status, created_at=when,
+        paid_at=when if status in (Order.Status.PAID, Order.Status.REFUNDED) else None,
+        refunded_at=when + timedelta(days=1) if status == Order.Status.REFUNDED else None,
+    )
+
+
+def course_order(member, course, when, amount, *, status=Order.Status.PAID):
+    return Order.objects.create(
+        member=member, kind=Order.Kind.COURSE, course=course, list_price=amount, amount_paid=amount, status=status,
+        created_at=when, paid_at=when, refunded_at=when + timedelta(days=2) if status == Order.Status.REFUNDED else None,
+    )
+
+
+def subscription(member, tier, started, *, status=Subscription.Status.ACTIVE, ended=None, period=BillingPeriod.MONTH,
+                 trial_end=None):
+    return Subscription.objects.create(
+        member=member, tier=tier, billing_period=period, status=status, started_at=started,
+        current_period_start=started, current_period_end=started + timedelta(days=30), ended_at=ended,
+        trial_end=trial_end,
+    )
+
+
+@pytest.fixture
+def ledger(db):
+    """The shared story (all times 12:00 UTC):
+
+    Memberships (tier: 50/month, 480/year)
+      A  monthly, live since 03-10; paid 03-10 (50), renewals 04-10 (50), 05-10 (50)
+      B  yearly, live since 01-15; paid 01-15 (480)
+      C  monthly since 02-05, cancelled, ended 05-05; paid 02-05, renewals 03-05, 04-05 (50 each)
+      D  trial since 05-20, live, never paid
+      E  monthly since 04-20; paid 04-20 (40, discounted); renewal 05-20 REFUNDED
+      F  trial 04-01, expired 04-15, never paid
+    Courses (X, Y)
+      G  X 01-10 (100), Y 02-01 (200)            -> second after 22 days
+      H  X 01-20 (100), Y 05-15 (200)            -> second after 115 days
+      I  X 01-25 (100), Y 02-01 REFUNDED         -> no second purchase
+      J  X 05-03 (100) only
+      A  Y 05-12 (150): A's first course order
+    """
+    tier = TierFactory(monthly_price=Decimal("50"), yearly_price=Decimal("480"))
+    x, y = CourseFactory(price=Decimal("100")), CourseFactory(price=Decimal("200"))
+    m = {name: UserFactory(display_name=name) for name in "ABCDEFGHIJ"}
+
+    a = subscription(m["A"], tier, dt(2026, 3, 10))
+    sub_order(m["A"], a, dt(2026, 3, 10), Decimal("50"))
+    sub_order(m["A"], a, dt(2026, 4, 10), Decimal("50"), renewal=True)
+    sub_order(m["A"], a, dt(2026, 5, 10), Decimal("50"), renewal=True)
+    b = subscription(m["B"], tier, dt(2026, 1, 15), period=BillingPeriod.YEAR)
+    sub_order(m["B"], b, dt(2026, 1, 15), Decimal("480"), period=BillingPeriod.YEAR)
+    c = subscription(m["C"], tier, dt(2026, 2, 5), status=Subscription.Status.CANCELED, ended=dt(2026, 5, 5))
+    sub_order(m["C"], c, dt(2026, 2, 5), Decimal("50"))
+    sub_order(m["C"], c, dt(2026, 3, 5), Decimal("50"), renewal=True)
+    sub_order(m["C"], c, dt(2026, 4, 5), Decimal("50"), renewal=True)
+    subscription(m["D"], tier, dt(2026, 5, 20), status=Subscription.Status.TRIALING, trial_end=dt(2026, 6, 3))
+    e = subscription(m["E"], tier, dt(2026, 4, 20))
+    sub_order(m["E"], e, dt(2026, 4, 20), Decimal("40"))
+    sub_order(m["E"], e, dt(2026, 5, 20), Decimal("50"), renewal=True, status=Order.Status.REFUNDED)
+    subscription(m["F"], tier, dt(2026, 4, 1), status=Subscription.Status.EXPIRED, ended=dt(2026, 4, 15),
+                 trial_end=dt(2026, 4, 15))
+
+    course_order(m["G"], x, dt(2026, 1, 10), Decimal("100"))
+    course_order(m["G"], y, dt(2026, 2, 1), Decimal("200"))
+    course_order(m["H"], x, dt(2026, 1, 20), Decimal("100"))
+    course_order(m["H"], y, dt(2026, 5, 15), Decimal("200"))
+    course_order(m["I"], x, dt(2026, 1, 25), Decimal("100"))
+    course_order(m["I"], y, dt(2026, 2, 1), Decimal("200"), status=Order.Status.REFUNDED)
+    course_order(m["J"], x, dt(2026, 5, 3), Decimal("100"))
+    course_order(m["A"], y, dt(2026, 5, 12), Decimal("150"))
+    return {"tier": tier, "members": m, "x": x, "y": y}
+
+
+def test_active_members_counts_trials_and_grace_but_not_ended(ledger):
+    # At 06-01: A, B, E live; D trialing; C ended 05-05; F ended 04-15 -> 4.
+    assert metrics.active_members(at=MAY.end) == 4
+    # At 05-01: A, B, C (ends 05-05), E (since 04-20); D not started; F ended -> 4.
+    assert metrics.active_members(at=MAY.start) == 4
+    # At 04-10: A, B, C, F (trial 04-01..04-15) -> 4; E not yet.
+    assert metrics.active_members(at=dt(2026, 4, 10)) == 4
+
+
+def test_paying_members_and_mrr_come_from_covering_paid_orders(ledger):
+    # At 06-01 a monthly order must be paid on/after 05-01, a yearly one on/after 2025-06-01:
+    # A (05-10, 50) and B (01-15, 480/12 = 40). C's last order 04-05 is too old; E's 05-20 renewal was refunded.
+    assert metrics.paying_members(at=MAY.end) == 2
+    assert metrics.mrr(at=MAY.end) == Decimal("90.00")  # 50 + 40
+    # At 05-01: A (04-10, 50), B (40), C (04-05, 50), E (04-20, 40) -> 4 members, 180.
+    assert metrics.paying_members(at=MAY.start) == 4
+    assert metrics.mrr(at=MAY.start) == Decimal("180.00")
+
+
+def test_renewal_rate_is_renewed_over_due(ledger):
+    # May: renewed = A's 05-10 renewal (E's is refunded, so it does not count) = 1;
+    # ended after paying = C (05-05) = 1; due = 1 + 1 = 2 -> 50 %. F never paid, so its end is no lost renewal.
+    rate = metrics.renewal_rate(window=MAY)
+    assert (rate.numerator, rate.denominator) == (1, 2)
+    assert rate.value == pytest.approx(0.5)
+    # April: renewed A 04-10, C 04-05 = 2; no paid membership ended (F was a trial) -> 2/2.
+    april = metrics.renewal_rate(window=Window(dt(2026, 4, 1) - timedelta(hours=12), MAY.start))
+    assert (april.numerator, april.denominator) == (2, 2)
+
+
+def test_churn_rate_is_paid_endings_over_paying_at_start(ledger):
+    # May: C ended = 1; paying at 05-01 = 4 -> 25 %.
+    rate = metrics.churn_rate(window=MAY)
+    assert (rate.numerator, rate.denominator) == (1, 4)
+
+
+def test_repurchase_rate_needs_first_order_old_enough(ledger):
+    # January first-time buyers: G (01-10), H (01-20), I (01-25). As of 06-01 all are >= 90 days old.
+    # Within 30 days: G (22 days). Within 90: still only G (H took 115). I's second order was refunded.
+    r30 = metrics.repurchase_rate(window=JAN, days=30, as_of=MAY.end)
+    r90 = metrics.repurchase_rate(window=JAN, days=90, as_of=MAY.end)
+    assert (r30.numerator, r30.denominator) == (1, 3)
+    assert (r90.numerator, r90.denominator) == (1, 3)
+    # 180 days: 06-01 minus 180 days is 2025-12-03, so no January buyer is old enough yet -> no rate, not 0 %.
+    r180 = metrics.repurchase_rate(window=JAN, days=180, as_of=MAY.end)
+    assert r180.denominator == 0 and r180.value is None
+    # As of 08-01 (minus 180 days = 02-02) all three qualify: G (22) and H (115) came back -> 2/3.
+    late = metrics.repurchase_rate(window=JAN, days=180, as_of=datetime(2026, 8, 1, tzinfo=UTC))
+    assert (late.numerator, late.denominator) == (2, 3)
+
+
+def test_median_days_to_second_purchase(ledger):
+    # Gaps: G 01-10 -> 02-01 = 22 days; H 01-20 -> 05-15 = 11 + 28 + 31 + 30 + 15 = 115 days. Median = 68.5.
+    assert metrics.median_days_to_second_purchase(window=JAN, as_of=MAY.end) == pytest.approx(68.5)
+    # As of 03-01, H had not come back yet: only G's 22 days.
+    assert metrics.median_days_to_second_purchase(window=JAN, as_of=dt(2026, 3, 1)) == pytest.approx(22)
+
+
+def test_arpu_and_repeat_buyer_revenue(ledger):
+    # May paid revenue: A membership 50 + A course 150 + H course 200 + J course 100 = 500 (E's refund excluded).
+    # Paying customers in May: A, H, J = 3 -> ARPU 166.67.
+    assert metrics.arpu(window=MAY) == Decimal("166.67")
+    # Repeat revenue in May: only H's second course (200); J's and A's May orders are their first.
+    assert metrics.repeat_buyer_revenue([MAY]) == [Decimal("200.00")]
+    # February: G's second course (200); I's refunded one does not count.
+    assert metrics.repeat_buyer_revenue([Window(JAN.end, dt(2026, 3, 1))]) == [Decimal("200.00")]
+
+
+def test_tier_filter_restricts_to_that_tiers_members(ledger):
+    other = TierFactory()
+    assert metrics.paying_members(at=MAY.end, filters=Filters(tier_id=other.pk)) == 0
+    assert metrics.paying_members(at=MAY.end, filters=Filters(tier_id=ledger["tier"].pk)) == 2
+
+
+def test_overview_assembles_every_figure_with_trend_and_previous(ledger, django_assert_max_num_queries):
+    with django_assert_max_num_queries(9):
+        report = metrics.overview(window=MAY)
+    mrr = report.figure("mrr")
+    assert mrr.value == pytest.approx(90.0) and mrr.previous == pytest.approx(180.0)
+    assert mrr.change == pytest.approx(-90.0)
+    assert len(mrr.trend) == 12 and mrr.trend[-1].label == "2026-05"
+    # The last trend month is May, whose end is the window end: the same 90.
+    assert mrr.trend[-1].value == pytest.approx(90.0)
+    assert report.figure("renewal_rate").value == pytest.approx(0.5)
+    # Cached: a second call runs no query.
+    with django_assert_max_num_queries(0):
+        metrics.overview(window=MAY)
+
+
+def test_trailing_months_are_calendar_months_ending_at_the_window():
+    months = trailing_months(datetime(2026, 5, 20, tzinfo=UTC))
+    assert [f"{m.start:%Y-%m}" for m in months][:2] == ["2025-06", "2025-07"]
+    assert months[-1].end == datetime(2026, 5, 20, tzinfo=UTC)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Independent raw SQL: these queries share nothing with analytics.reports.
+
+
+def _as_dt(value):
+    # SQLite hands raw datetimes back as naive UTC strings; PostgreSQL as aware datetimes.
+    value = parse_datetime(value) if isinstance(value, str) else value
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def test_mrr_agrees_with_raw_sql(ledger):
+    at = MAY.end
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            SELECT COALESCE(SUM(CASE WHEN billing_period = 'year' THEN amount_paid / 12.0 ELSE amount_paid END), 0)
+            FROM members_order
+            WHERE status = 'paid' AND kind = 'subscription' AND paid_at < %s
+              AND ((billing_period = 'year' AND paid_at >= %s) OR (billing_period <> 'year' AND paid_at >= %s))
+            """,
+            [at, datetime(2025, 6, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC)],
+        )
+        raw = Decimal(str(cur.fetchone()[0])).quantize(Decimal("0.01"))
+    assert raw == metrics.mrr(at=at) == Decimal("90.00")
+
+
+def test_renewal_rate_agrees_with_raw_sql(ledger):
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT COUNT(*) FROM members_order WHERE status = 'paid' AND kind = 'subscription' AND is_renewal "
+            "AND paid_at >= %s AND paid_at < %s",
+            [MAY.start, MAY.end],
+        )
+        renewed = cur.fetchone()[0]
+        cur.execute(
+            """
+            SELECT COUNT(*) FROM members_subscription s
+            WHERE s.status IN ('canceled', 'expired') AND s.ended_at >= %s AND s.ended_at < %s
+              AND EXISTS (SELECT 1 FROM members_order o WHERE o.subscription_id = s.id AND o.status = 'paid')
+            """,
+            [MAY.start, MAY.end],
+        )
+        lost = cur.fetchone()[0]
+    rate = metrics.renewal_rate(window=MAY)
+    assert (rate.numerator, rate.denominator) == (renewed, renewed + lost) == (1, 2)
+
+
+def test_repurchase_rate_90d_agrees_with_raw_sql(ledger):
+    as_of = MAY.end
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            SELECT f.member_id, f.first_at,
+                   (SELECT MIN(o2.paid_at) FROM members_order o2
+                     WHERE o2.member_id = f.member_id AND o2.status = 'paid' AND o2.kind = 'course'
+                       AND o2.paid_at > f.first_at) AS second_at
+            FROM (SELECT member_id, MIN(paid_at) AS first_at FROM members_order
+                  WHERE status = 'paid' AND kind = 'course' GROUP BY member_id) f
+            """
+        )
+        rows = [(member, _as_dt(first), _as_dt(second)) for member, first, second in cur.fetchall()]
+    eligible = [r for r in rows if JAN.start <= r[1] < JAN.end and r[1] <= as_of - timedelta(days=90)]
+    came_back = [r for r in eligible if r[2] is not None and r[2] <= r[1] + timedelta(days=90)]
+    rate = metrics.repurchase_rate(window=JAN, days=90, as_of=as_of)
+    assert (rate.numerator, rate.denominator) == (len(came_back), len(eligible)) == (1, 3)
