@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+from django.apps import apps
+from django.contrib.auth import authenticate
+from django.db import models
+from django.db.models import Sum
+
+from analytics.models import CampaignAssignment, EngagementScore, Event, PropensityScore, Recommendation, SegmentAssignment
+from members.models import AuditLog, Order, Review, Subscription, User
+from members.services_levers import member_delete, member_export, member_export_archive
+from tests.members.factories import UserFactory
+from tests.members.levers_factories import build_history
+
+EMAIL = "zelda.quixote@example.org"
+NAME = "Zelda Quixote"
+
+
+@pytest.fixture
+def zelda(db):
+    return UserFactory(email=EMAIL, display_name=NAME, country="CN", time_zone="Asia/Shanghai", external_id="ext-zq")
+
+
+def _models_pointing_at_user() -> set[str]:
+    # Written independently of the service so the test fails if discovery misses a model.
+    labels = set()
+    for model in apps.get_models():
+        for f in model._meta.concrete_fields:
+            if isinstance(f, models.ForeignKey) and f.remote_field.model is User:
+                labels.add(model._meta.label)
+    return labels
+
+
+def test_export_contains_every_model_that_references_the_member(zelda):
+    build_history(zelda, size=2)
+    export = member_export(member=zelda)
+    exported = {key.rsplit(".", 1)[0] if key.count(".") == 2 else key for key in export["models"]}
+    assert _models_pointing_at_user() <= exported
+    assert export["member"]["email"] == EMAIL
+    assert "password" not in export["member"]
+    for label in ("members.Order", "members.Review", "members.Subscription", "community.Post", "community.Comment",
+                  "analytics.Event", "analytics.EngagementScore", "analytics.PropensityScore", "analytics.MessageLog",
+                  "members.Referral.referrer", "members.Referral.referred", "members.ReferralCode"):
+        assert export["models"][label], label
+    assert len(export["models"]["members.Order"]) == 2
+    assert all("token" not in row for row in export["models"]["members.PaymentMethod"])
+    assert AuditLog.objects.filter(action="member_exported", target_member_id=zelda.pk).exists()
+
+
+def test_export_archive_is_a_zip_with_json(zelda):
+    build_history(zelda, size=1)
+    with zipfile.ZipFile(io.BytesIO(member_export_archive(member=zelda))) as archive:
+        data = json.loads(archive.read("data.json"))
+    assert data["member"]["display_name"] == NAME
+
+
+def _personal_values_left(needles: list[str]) -> list[str]:
+    hits = []
+    for model in apps.get_models():
+        text_fields = [f for f in model._meta.concrete_fields
+                       if isinstance(f, (models.CharField, models.TextField, models.EmailField, models.JSONField))]
+        if not text_fields:
+            continue
+        for row in model._default_manager.values_list("pk", *[f.attname for f in text_fields]):
+            blob = json.dumps(row[1:], default=str).lower()
+            for needle in needles:
+                if needle.lower() in blob:
+                    hits.append(f"{model._meta.label}#{row[0]}: {needle}")
+    return hits
+
+
+def test_after_deletion_no_personal_field_remains_and_totals_are_unchanged(zelda, charlie):
+    other = build_history(zelda, size=3)
+    assert _personal_values_left([EMAIL, NAME, "ext-zq"])  # the scan can see them before
+    total_before = Order.objects.aggregate(s=Sum("amount_paid"))["s"]
+    member_total_before = Order.objects.filter(member=zelda).aggregate(s=Sum("amount_paid"))["s"]
+    events_before = Event.objects.filter(member=zelda).count()
+    others_reviews = list(Review.objects.filter(member=other).values_list("pk", "helpful_count"))
+
+    result = member_delete(member=zelda, actor=charlie)
+
+    assert _personal_values_left([EMAIL, NAME, "ext-zq", "zelda"]) == []
+    zelda.refresh_from_db()
+    assert zelda.email == f"deleted-{zelda.pk}@deleted.invalid"
+    assert zelda.display_name == "Deleted member" and not zelda.is_active and not zelda.has_usable_password()
+    assert zelda.anonymized_at is not None and zelda.country == "" and zelda.external_id is None
+    assert authenticate(username=EMAIL, password="pw-for-tests-123") is None
+    # The ledger stays, attached to the anonymised row.
+    assert Order.objects.aggregate(s=Sum("amount_paid"))["s"] == total_before
+    assert Order.objects.filter(member=zelda).aggregate(s=Sum("amount_paid"))["s"] == member_total_before
+    assert Event.objects.filter(member=zelda).count() == events_before
+    assert not Event.objects.filter(member=zelda).exclude(properties={}).exists()
+    # Live subscription canceled at once.
+    sub = Subscription.objects.get(member=zelda)
+    assert sub.status == Subscription.Status.CANCELED and sub.ended_at is not None and result.subscriptions_canceled == 1
+    # Out of scores, segments, campaigns, recommendations.
+    for model in (EngagementScore, SegmentAssignment, PropensityScore, Recommendation, CampaignAssignment):
+        assert not model.objects.filter(member=zelda).exists(), model
+    assert not Review.objects.filter(member=zelda).exists()
+    # Their helpful votes came off others' reviews.
+    for pk, count in others_reviews:
+        assert Review.objects.get(pk=pk).helpful_count == count - 1
+    log = AuditLog.objects.get(action="member_deleted", target_member_id=zelda.pk)
+    assert log.actor == charlie
+    assert EMAIL not in json.dumps(log.details)
+
+
+def test_deletion_leaves_other_members_alone(zelda, bob):
+    build_history(zelda, size=1, other=bob)
+    bob_orders = Order.objects.filter(member=bob).count()
+    member_delete(member=zelda, actor=zelda)
+    bob.refresh_from_db()
+    assert bob.is_active and bob.email == "bob@example.com"
+    assert Review.objects.filter(member=bob).count() == 1
+    assert Order.objects.filter(member=bob).count() == bob_orders

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+from django.db.models import Avg
+
+from members.models import Review, ReviewHelpful
+from members.services_levers import InvalidRating, ReviewNotAllowed, review_hide, review_mark_helpful, review_submit
+from tests.members.factories import CourseFactory, EnrollmentFactory, StaffFactory, UserFactory
+
+
+@pytest.mark.django_db
+def test_only_enrolled_members_may_review(alice):
+    course = CourseFactory()
+    with pytest.raises(ReviewNotAllowed):
+        review_submit(member=alice, course=course, rating=5)
+    assert not Review.objects.exists()
+    EnrollmentFactory(member=alice, course=course)
+    review = review_submit(member=alice, course=course, rating=5, body="Great")
+    assert review.rating == 5
+
+
+@pytest.mark.django_db
+def test_it_rejects_ratings_outside_one_to_five(alice):
+    course = CourseFactory()
+    EnrollmentFactory(member=alice, course=course)
+    for bad in (0, 6, "x"):
+        with pytest.raises(InvalidRating):
+            review_submit(member=alice, course=course, rating=bad)
+
+
+@pytest.mark.django_db
+def test_a_second_submit_edits_the_same_review(alice, django_capture_on_commit_callbacks):
+    course = CourseFactory()
+    EnrollmentFactory(member=alice, course=course)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = review_submit(member=alice, course=course, rating=2, body="meh")
+        second = review_submit(member=alice, course=course, rating=4, body="grew on me")
+    assert first.pk == second.pk
+    assert Review.objects.get().rating == 4
+    from analytics.models import Event
+
+    assert list(Event.objects.order_by("pk").values_list("kind", flat=True)) == ["course_reviewed", "course_review_updated"]
+
+
+@pytest.mark.django_db
+def test_hidden_reviews_vanish_from_averages(alice, bob, charlie):
+    course = CourseFactory()
+    for m in (alice, bob):
+        EnrollmentFactory(member=m, course=course)
+    review_submit(member=alice, course=course, rating=5)
+    bad = review_submit(member=bob, course=course, rating=1)
+    from members.selectors_levers import course_rating_summary
+
+    assert course_rating_summary(course=course).average == 3.0
+    review_hide(review=bad, actor=charlie)
+    summary = course_rating_summary(course=course)
+    assert summary.average == 5.0
+    assert summary.count == 1
+    assert summary.distribution[1] == 0 and summary.distribution[5] == 1
+    assert Review.objects.filter(course=course, is_hidden=False).aggregate(a=Avg("rating"))["a"] == 5.0
+
+
+@pytest.mark.django_db
+def test_helpful_is_counted_once_per_member_and_not_for_oneself(alice, bob):
+    course = CourseFactory()
+    EnrollmentFactory(member=alice, course=course)
+    review = review_submit(member=alice, course=course, rating=4)
+    assert review_mark_helpful(review=review, member=bob) is True
+    assert review_mark_helpful(review=review, member=bob) is False
+    with pytest.raises(Exception):
+        review_mark_helpful(review=review, member=alice)
+    review.refresh_from_db()
+    assert review.helpful_count == 1 == ReviewHelpful.objects.count()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_submits_yield_one_review():
+    member = UserFactory()
+    course = CourseFactory()
+    EnrollmentFactory(member=member, course=course)
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def submit(rating: int) -> None:
+        try:
+            barrier.wait()
+            review_submit(member=member, course=course, rating=rating, body=f"take {rating}")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit, args=(1 + i % 5,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert Review.objects.filter(member=member, course=course).count() == 1
+
+
+@pytest.mark.django_db
+def test_staff_hide_is_audited(alice):
+    staff = StaffFactory()
+    course = CourseFactory()
+    EnrollmentFactory(member=alice, course=course)
+    review = review_submit(member=alice, course=course, rating=3)
+    review_hide(review=review, actor=staff)
+    from members.models import AuditLog
+
+    log = AuditLog.objects.get(action="review_hidden")
+    assert log.actor == staff and log.target_member_id == alice.pk
