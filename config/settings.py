@@ -187,7 +187,10 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_ANON", "600/minute"),
         "user": env_str("API_THROTTLE_USER", "3000/minute"),
+        # Event ingestion: one batch carries up to 500 events, so a client needs few requests a minute.
+        "events": env_str("API_THROTTLE_EVENTS", "120/minute"),
     },
+    "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Retention platform API",
@@ -198,6 +201,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per shared choice set (billing period appears as `period` in inputs and `billing_period` in outputs).
+    "ENUM_NAME_OVERRIDES": {
+        "BillingPeriodEnum": "members.models.BillingPeriod",
+        "CancellationReasonEnum": "members.models.Subscription.CancellationReason",
+    },
 }
 
 # Product settings.

@@ -1,7 +1,27 @@
+"""Members API routes: the catalogue and /me/ (mounted under /api/v1/ by config/api.py)."""
 from __future__ import annotations
 
-from rest_framework.routers import DefaultRouter
+from django.urls import path
 
-router = DefaultRouter(trailing_slash=True)
+from members.api import views
 
-urlpatterns = [*router.urls]
+app_name = "members-api"
+
+urlpatterns = [
+    path("courses/", views.CourseListView.as_view(), name="course-list"),
+    path("courses/<slug:slug>/", views.CourseDetailView.as_view(), name="course-detail"),
+    path("courses/<slug:slug>/purchase/", views.CoursePurchaseView.as_view(), name="course-purchase"),
+    path("tiers/", views.TierListView.as_view(), name="tier-list"),
+    path("me/profile/", views.ProfileView.as_view(), name="profile"),
+    path("me/tokens/", views.TokenView.as_view(), name="tokens"),
+    path("me/membership/", views.MembershipView.as_view(), name="membership"),
+    path("me/membership/switch-period/", views.MembershipSwitchPeriodView.as_view(), name="membership-switch"),
+    path("me/membership/cancel/", views.MembershipCancelView.as_view(), name="membership-cancel"),
+    path("me/membership/reactivate/", views.MembershipReactivateView.as_view(), name="membership-reactivate"),
+    path("me/orders/", views.OrderListView.as_view(), name="order-list"),
+    path("me/orders/<int:pk>/", views.OrderDetailView.as_view(), name="order-detail"),
+    path("me/coupons/", views.CouponListView.as_view(), name="coupon-list"),
+    path("me/quote/", views.QuoteView.as_view(), name="quote"),
+    path("me/enrollments/", views.EnrollmentListView.as_view(), name="enrollment-list"),
+    path("me/lessons/<int:pk>/complete/", views.LessonCompleteView.as_view(), name="lesson-complete"),
+]

@@ -1,0 +1,104 @@
+"""Input and output serializers for the community API. Output carries `body_html`, rendered and sanitised on write
+by community.services, so API clients never receive unsanitised HTML; `body` (the Markdown source) is returned
+for editing."""
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from community.models import Comment, Notification, Post, Reaction
+
+
+class AuthorOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class PostListOutput(serializers.ModelSerializer):
+    author = AuthorOutput(read_only=True)
+    course = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    comment_count = serializers.IntegerField(read_only=True)
+    reaction_count = serializers.IntegerField(read_only=True)
+    liked = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Post
+        fields = ["id", "title", "author", "course", "body_html", "is_pinned", "is_hidden", "created_at",
+                  "updated_at", "comment_count", "reaction_count", "liked"]
+
+    def get_liked(self, obj: Post) -> bool:
+        return bool(getattr(obj, "liked", False))
+
+
+class ReplyOutput(serializers.ModelSerializer):
+    author = AuthorOutput(read_only=True)
+
+    class Meta:
+        model = Comment
+        fields = ["id", "author", "parent", "body", "body_html", "is_hidden", "created_at", "updated_at"]
+
+
+class CommentOutput(serializers.ModelSerializer):
+    author = AuthorOutput(read_only=True)
+    replies = ReplyOutput(many=True, read_only=True)
+
+    class Meta:
+        model = Comment
+        fields = ["id", "author", "parent", "body", "body_html", "is_hidden", "created_at", "updated_at", "replies"]
+
+
+class PostDetailOutput(PostListOutput):
+    comments = CommentOutput(many=True, read_only=True, source="top_comments")
+
+    class Meta(PostListOutput.Meta):
+        fields = [*PostListOutput.Meta.fields, "body", "comments"]
+
+
+class PostCreateInput(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    body = serializers.CharField(max_length=20000)
+    course = serializers.SlugField(required=False, allow_null=True, help_text="Course slug the post is about.")
+
+
+class PostUpdateInput(serializers.Serializer):
+    title = serializers.CharField(max_length=200, required=False)
+    body = serializers.CharField(max_length=20000, required=False)
+
+
+class FlagInput(serializers.Serializer):
+    value = serializers.BooleanField(default=True, help_text="True to pin/hide, false to undo.")
+
+
+class CommentCreateInput(serializers.Serializer):
+    body = serializers.CharField(max_length=5000)
+    parent = serializers.IntegerField(required=False, allow_null=True,
+                                      help_text="Comment id to reply to (replies are one level deep).")
+
+
+class CommentUpdateInput(serializers.Serializer):
+    body = serializers.CharField(max_length=5000)
+
+
+class ReactionInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Reaction.Kind.choices, default=Reaction.Kind.LIKE)
+
+
+class ReactionOutput(serializers.Serializer):
+    kind = serializers.CharField()
+    active = serializers.BooleanField(help_text="Whether my reaction of this kind now exists.")
+
+
+class NotificationOutput(serializers.ModelSerializer):
+    actor = AuthorOutput(read_only=True, allow_null=True)
+    is_read = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Notification
+        fields = ["id", "actor", "verb", "target_type", "target_id", "target_url", "text", "created_at", "read_at",
+                  "is_read"]
+
+    def get_is_read(self, obj: Notification) -> bool:
+        return obj.read_at is not None
+
+
+class MarkAllReadOutput(serializers.Serializer):
+    marked = serializers.IntegerField()

@@ -1,0 +1,227 @@
+"""Input and output serializers for the members API. Inputs validate shape only; services own the rules.
+
+Outputs are read-only views of model rows; each endpoint names its own pair so a change to one response never
+leaks into another.
+"""
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from members.models import (
+    Benefit,
+    BillingPeriod,
+    Coupon,
+    Course,
+    Enrollment,
+    Language,
+    Lesson,
+    MembershipTier,
+    Order,
+    Subscription,
+    User,
+)
+
+# --------------------------------------------------------------------------------------------------------------
+# Catalogue
+
+
+class BenefitOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Benefit
+        fields = ["kind", "value", "description"]
+
+
+class TierOutput(serializers.ModelSerializer):
+    benefits = BenefitOutput(many=True, read_only=True)
+
+    class Meta:
+        model = MembershipTier
+        fields = ["id", "slug", "name", "description", "monthly_price", "yearly_price", "currency", "trial_days",
+                  "benefits"]
+
+
+class CourseListOutput(serializers.ModelSerializer):
+    lesson_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Course
+        fields = ["id", "slug", "title", "title_zh", "summary", "instructor", "topic", "tags", "level", "price",
+                  "currency", "published_at", "lesson_count"]
+
+
+class LessonOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Lesson
+        fields = ["id", "position", "title", "duration_minutes", "is_preview"]
+
+
+class CourseDetailOutput(serializers.ModelSerializer):
+    lessons = LessonOutput(many=True, read_only=True)
+
+    class Meta:
+        model = Course
+        fields = ["id", "slug", "title", "title_zh", "summary", "description", "audience", "instructor", "topic",
+                  "tags", "level", "price", "currency", "published_at", "lessons"]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Me: profile, tokens
+
+
+class ProfileOutput(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "email", "display_name", "preferred_language", "time_zone", "marketing_opt_in", "country",
+                  "date_joined", "is_staff"]
+
+
+class ProfileUpdateInput(serializers.Serializer):
+    display_name = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    preferred_language = serializers.ChoiceField(choices=Language.choices, required=False)
+    time_zone = serializers.CharField(max_length=64, required=False)
+    marketing_opt_in = serializers.BooleanField(required=False)
+    country = serializers.CharField(max_length=2, required=False, allow_blank=True)
+
+    def validate_time_zone(self, value: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise serializers.ValidationError("Unknown time zone.") from None
+        return value
+
+
+class TokenCreateInput(serializers.Serializer):
+    email = serializers.EmailField(required=False, help_text="Required unless the request is already authenticated.")
+    password = serializers.CharField(required=False, write_only=True, style={"input_type": "password"},
+                                     help_text="Re-checked even for a logged-in session when given.")
+
+
+class TokenOutput(serializers.Serializer):
+    token = serializers.CharField()
+    created = serializers.DateTimeField()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Membership
+
+
+class SubscriptionOutput(serializers.ModelSerializer):
+    tier = TierOutput(read_only=True)
+    is_active = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Subscription
+        fields = ["id", "tier", "billing_period", "status", "is_active", "started_at", "current_period_start",
+                  "current_period_end", "trial_end", "cancel_at_period_end", "canceled_at", "cancellation_reason",
+                  "grace_until"]
+
+
+class MembershipOutput(serializers.Serializer):
+    subscription = SubscriptionOutput(allow_null=True)
+
+
+class SubscribeInput(serializers.Serializer):
+    tier = serializers.SlugField(help_text="Tier slug.")
+    period = serializers.ChoiceField(choices=BillingPeriod.choices, default=BillingPeriod.MONTH)
+    coupon_code = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+    payment_token = serializers.CharField(max_length=120, required=False, allow_blank=True, default="",
+                                          help_text="Provider reference; the default payment method when empty.")
+    use_trial = serializers.BooleanField(default=True)
+
+
+class SwitchPeriodInput(serializers.Serializer):
+    period = serializers.ChoiceField(choices=BillingPeriod.choices)
+
+
+class CancelInput(serializers.Serializer):
+    reason = serializers.ChoiceField(choices=Subscription.CancellationReason.choices)
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Orders, coupons, purchases
+
+
+class OrderOutput(serializers.ModelSerializer):
+    item_title = serializers.CharField(read_only=True)
+    course = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    tier = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    coupon = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Order
+        fields = ["id", "kind", "item_title", "course", "tier", "billing_period", "is_renewal", "list_price",
+                  "discount", "amount_paid", "currency", "coupon", "status", "created_at", "paid_at", "refunded_at",
+                  "failure_reason"]
+
+
+class CouponOutput(serializers.ModelSerializer):
+    value_label = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Coupon
+        fields = ["code", "description", "discount_type", "percent_off", "amount_off", "currency", "applies_to",
+                  "value_label", "valid_from", "valid_until", "source"]
+
+
+class PurchaseInput(serializers.Serializer):
+    coupon_code = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+    payment_token = serializers.CharField(max_length=120, required=False, allow_blank=True, default="",
+                                          help_text="Provider reference; the default payment method when empty.")
+
+
+class QuoteInput(serializers.Serializer):
+    course = serializers.SlugField(required=False, help_text="Course slug (exactly one of course or tier).")
+    tier = serializers.SlugField(required=False, help_text="Tier slug (exactly one of course or tier).")
+    period = serializers.ChoiceField(choices=BillingPeriod.choices, default=BillingPeriod.MONTH)
+    coupon_code = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs: dict) -> dict:
+        if bool(attrs.get("course")) == bool(attrs.get("tier")):
+            raise serializers.ValidationError("Give exactly one of course or tier.")
+        return attrs
+
+
+class QuoteOutput(serializers.Serializer):
+    list_price = serializers.DecimalField(max_digits=10, decimal_places=2)
+    member_discount = serializers.DecimalField(max_digits=10, decimal_places=2)
+    coupon_discount = serializers.DecimalField(max_digits=10, decimal_places=2)
+    discount = serializers.DecimalField(max_digits=10, decimal_places=2)
+    total = serializers.DecimalField(max_digits=10, decimal_places=2)
+    currency = serializers.CharField()
+    coupon_code = serializers.CharField(allow_blank=True)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Learning
+
+
+class EnrollmentCourseOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Course
+        fields = ["id", "slug", "title"]
+
+
+class EnrollmentOutput(serializers.ModelSerializer):
+    course = EnrollmentCourseOutput(read_only=True)
+    lessons_total = serializers.IntegerField(read_only=True)
+    lessons_done = serializers.IntegerField(read_only=True)
+    progress_percent = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Enrollment
+        fields = ["id", "course", "source", "enrolled_at", "completed_at", "last_activity_at", "lessons_total",
+                  "lessons_done", "progress_percent"]
+
+    def get_progress_percent(self, obj: Enrollment) -> int:
+        total = getattr(obj, "lessons_total", 0)
+        return round(100 * getattr(obj, "lessons_done", 0) / total) if total else 0
+
+
+class LessonProgressOutput(serializers.Serializer):
+    lesson = serializers.IntegerField(source="lesson_id")
+    course = serializers.IntegerField(source="lesson.course_id")
+    started_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
