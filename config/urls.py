@@ -15,6 +15,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("members.account_urls")),
     path("community/", include("community.urls")),
+    path("staff/members/", include("analytics.urls_profile", namespace="profile")),  # issue 8: staff member profile
     path("staff/", include("analytics.urls")),
     path("api/v1/", include(api_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from members import views
 
@@ -12,4 +12,5 @@ urlpatterns = [
     path("courses/<slug:slug>/", views.course_detail, name="course_detail"),
     path("courses/<slug:slug>/lessons/<int:position>/", views.lesson_detail, name="lesson_detail"),
     path("orders/<int:pk>/", views.order_detail, name="order_detail"),
+    path("", include("members.urls_levers")),  # issue 8: reviews, invitations (/r/<code>/), my data
 ]

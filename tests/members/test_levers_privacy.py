@@ -117,3 +117,31 @@ def test_deletion_leaves_other_members_alone(zelda, bob):
     assert bob.is_active and bob.email == "bob@example.com"
     assert Review.objects.filter(member=bob).count() == 1
     assert Order.objects.filter(member=bob).count() == bob_orders
+
+
+# ---- pages
+
+from django.urls import reverse  # noqa: E402
+
+
+def test_my_data_download_is_a_zip(client, zelda):
+    client.force_login(zelda)
+    assert client.get(reverse("members:my_data")).status_code == 200
+    response = client.get(reverse("members:my_data_download"))
+    assert response["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        assert json.loads(archive.read("data.json"))["member"]["email"] == EMAIL
+
+
+def test_delete_needs_the_password_then_anonymises_and_logs_out(client, zelda):
+    client.force_login(zelda)
+    url = reverse("members:my_data_delete")
+    assert client.post(url, {"password": "wrong", "confirm": "1"}).status_code == 400
+    zelda.refresh_from_db()
+    assert zelda.is_active
+    response = client.post(url, {"password": "pw-for-tests-123", "confirm": "1"})
+    assert response.status_code == 302
+    zelda.refresh_from_db()
+    assert not zelda.is_active and zelda.email.endswith("@deleted.invalid")
+    assert client.get(reverse("members:my_data")).status_code == 302  # logged out
+    assert AuditLog.objects.get(action="member_deleted").actor_id == zelda.pk

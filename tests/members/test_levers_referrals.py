@@ -132,3 +132,34 @@ def test_unknown_code_or_no_programme_attaches_nothing(alice):
     ReferralProgram.objects.create()
     assert referral_attach_on_signup(member=friend, code="NOPE1234") is None
     assert not Referral.objects.exists()
+
+
+# ---- pages
+
+from django.urls import reverse  # noqa: E402
+
+from members.views_levers import REFERRAL_COOKIE, attach_referral_after_signup, referral_code_from_request  # noqa: E402
+
+
+@pytest.mark.django_db
+def test_invite_link_sets_a_signed_cookie_the_signup_reads(client, program, alice, rf):
+    code = referral_code_for(member=alice).code
+    response = client.get(reverse("members:referral_landing", args=[code]))
+    assert response.status_code == 302
+    cookie = response.cookies[REFERRAL_COOKIE].value
+    request = rf.get("/", HTTP_COOKIE=f"{REFERRAL_COOKIE}={cookie}")
+    assert referral_code_from_request(request) == code
+    forged = rf.get("/", HTTP_COOKIE=f"{REFERRAL_COOKIE}={code}")
+    assert referral_code_from_request(forged) == ""
+    friend = UserFactory()
+    attach_referral_after_signup(request, friend)
+    assert Referral.objects.get(referred=friend).referrer == alice
+
+
+@pytest.mark.django_db
+def test_invite_page_lists_invitations(alice_client, alice, program):
+    friend = UserFactory(display_name="Friendly Fred")
+    referral_attach_on_signup(member=friend, code=referral_code_for(member=alice).code)
+    response = alice_client.get(reverse("members:invite"))
+    assert response.status_code == 200
+    assert b"Friendly Fred" in response.content and b"/r/" in response.content

@@ -114,3 +114,57 @@ def test_staff_hide_is_audited(alice):
 
     log = AuditLog.objects.get(action="review_hidden")
     assert log.actor == staff and log.target_member_id == alice.pk
+
+
+# ---- pages
+
+from django.urls import reverse  # noqa: E402
+
+
+@pytest.mark.django_db
+def test_reviews_page_and_htmx_fragment(alice_client, alice, bob):
+    course = CourseFactory()
+    EnrollmentFactory(member=bob, course=course)
+    review_submit(member=bob, course=course, rating=4, body="Solid material")
+    url = reverse("members:course_reviews", args=[course.slug])
+    page = alice_client.get(url)
+    assert page.status_code == 200 and b"<html" in page.content.lower() and b"Solid material" in page.content
+    fragment = alice_client.get(url, HTTP_HX_REQUEST="true")
+    assert b"<html" not in fragment.content.lower() and b'id="reviews"' in fragment.content
+    # Alice is not enrolled: no form, and a forged POST is refused.
+    assert b"review-form" not in page.content
+    refused = alice_client.post(url, {"rating": "5"})
+    assert refused.status_code == 400 and not Review.objects.filter(member=alice).exists()
+
+
+@pytest.mark.django_db
+def test_enrolled_member_submits_and_marks_helpful_via_htmx(alice_client, alice, bob):
+    course = CourseFactory()
+    EnrollmentFactory(member=alice, course=course)
+    EnrollmentFactory(member=bob, course=course)
+    bobs = review_submit(member=bob, course=course, rating=2)
+    url = reverse("members:course_reviews", args=[course.slug])
+    response = alice_client.post(url, {"rating": "5", "body": "Loved it"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and b"Loved it" in response.content
+    assert Review.objects.get(member=alice).rating == 5
+    helpful = alice_client.post(reverse("members:review_helpful", args=[bobs.pk]), HTTP_HX_REQUEST="true")
+    assert helpful.status_code == 200 and b"(1)" in helpful.content
+    bobs.refresh_from_db()
+    assert bobs.helpful_count == 1
+
+
+@pytest.mark.django_db
+def test_course_page_partial_renders_with_fixed_queries(rf, alice, django_assert_max_num_queries):
+    from django.template.loader import render_to_string
+
+    course = CourseFactory()
+    for _ in range(12):
+        m = UserFactory()
+        EnrollmentFactory(member=m, course=course)
+        review_submit(member=m, course=course, rating=3, body="ok")
+    request = rf.get("/")
+    request.user = alice
+    request.htmx = False
+    with django_assert_max_num_queries(5):
+        html = render_to_string("members/levers/_reviews.html", {"course": course, "request": request}, request=request)
+    assert "3.0" in html and html.count('class="review"') == 10
