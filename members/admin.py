@@ -183,3 +183,7 @@ class PaymentMethodAdmin(admin.ModelAdmin):
     list_display = ("member", "label", "provider", "is_default", "created_at")
     raw_id_fields = ("member",)
     search_fields = ("member__email",)
+
+
+# Reviews, referrals, audit log, and the member data actions (issue 8).
+from members import admin_levers  # noqa: E402, F401

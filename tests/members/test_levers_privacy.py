@@ -145,3 +145,27 @@ def test_delete_needs_the_password_then_anonymises_and_logs_out(client, zelda):
     assert not zelda.is_active and zelda.email.endswith("@deleted.invalid")
     assert client.get(reverse("members:my_data")).status_code == 302  # logged out
     assert AuditLog.objects.get(action="member_deleted").actor_id == zelda.pk
+
+
+def test_admin_actions_export_and_anonymise(staff_client, zelda, charlie):
+    url = reverse("admin:members_user_changelist")
+    export = staff_client.post(url, {"action": "export_member_data", "_selected_action": [zelda.pk]})
+    assert export["Content-Type"] == "application/zip"
+    confirm = staff_client.post(url, {"action": "delete_member", "_selected_action": [zelda.pk]})
+    assert confirm.status_code == 200 and EMAIL.encode() in confirm.content
+    zelda.refresh_from_db()
+    assert zelda.is_active  # nothing happens before confirmation
+    done = staff_client.post(url, {"action": "delete_member", "_selected_action": [zelda.pk], "confirm": "yes"})
+    assert done.status_code == 302
+    zelda.refresh_from_db()
+    assert zelda.anonymized_at is not None
+    assert AuditLog.objects.filter(action="member_deleted", actor=charlie, target_member_id=zelda.pk).exists()
+    assert AuditLog.objects.filter(action="member_exported", actor=charlie, target_member_id=zelda.pk).exists()
+
+
+def test_audit_log_admin_is_read_only(staff_client, zelda):
+    member_export(member=zelda)
+    log = AuditLog.objects.get()
+    assert staff_client.get(reverse("admin:members_auditlog_changelist")).status_code == 200
+    assert staff_client.post(reverse("admin:members_auditlog_delete", args=[log.pk]), {"post": "yes"}).status_code == 403
+    assert AuditLog.objects.filter(pk=log.pk).exists()
