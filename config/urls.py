@@ -15,6 +15,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("members.account_urls")),
     path("community/", include("community.urls")),
+    path("recommendations/", include("analytics.urls_learner", namespace="recs")),
     path("staff/members/", include("analytics.urls_profile", namespace="profile")),  # issue 8: staff member profile
     path("staff/", include("analytics.urls")),
     path("act/", include("analytics.urls_acting")),

@@ -533,3 +533,94 @@ def lesson_view(*, member: User, lesson: Lesson, when: datetime | None = None) -
         Enrollment.objects.filter(member=member, course_id=lesson.course_id).update(last_activity_at=when)
         record_event(member=member, kind="lesson_viewed", obj=lesson, occurred_at=when,
                      properties={"course_id": lesson.course_id})
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Site services (issue 3): profile, marketing email preference, save offers in the cancellation flow
+
+from members.models import RetentionOffer  # noqa: E402 - kept inside this section so the shared import block stays untouched
+
+
+def member_update_profile(
+    *, member: User, display_name: str, preferred_language: str, time_zone: str, marketing_opt_in: bool
+) -> User:
+    previous_opt_in = member.marketing_opt_in
+    member.display_name = display_name.strip()
+    member.preferred_language = preferred_language
+    member.time_zone = time_zone
+    member.marketing_opt_in = marketing_opt_in
+    member.save(update_fields=["display_name", "preferred_language", "time_zone", "marketing_opt_in"])
+    record_event(member=member, kind="profile_updated", obj=member)
+    if previous_opt_in != marketing_opt_in:
+        record_event(member=member, kind="marketing_opt_in" if marketing_opt_in else "marketing_unsubscribed",
+                     obj=member, properties={"via": "profile"})
+    return member
+
+
+def member_unsubscribe(*, member: User, via: str = "link") -> bool:
+    """Turn marketing email off. Returns False when it already was, so a second click records nothing."""
+    updated = User.objects.filter(pk=member.pk, marketing_opt_in=True).update(marketing_opt_in=False)
+    member.marketing_opt_in = False
+    if updated:
+        record_event(member=member, kind="marketing_unsubscribed", obj=member, properties={"via": via})
+    return bool(updated)
+
+
+def subscription_pause(*, subscription: Subscription, days: int, when: datetime | None = None) -> Subscription:
+    """The pause save offer: the membership keeps its access and is not charged until paused_until; the renewal job
+    (members.billing) moves the period end to paused_until instead of charging. A pending cancellation is undone,
+    because accepting the offer is the member choosing to stay."""
+    when = when or timezone.now()
+    if days <= 0:
+        raise exceptions.SubscriptionError("A pause needs a positive number of days.")
+    with transaction.atomic():
+        sub = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        if sub.status not in Subscription.LIVE_STATUSES:
+            raise exceptions.SubscriptionError("This membership is not live.")
+        if sub.paused_until and sub.paused_until > when:
+            raise exceptions.SubscriptionError("This membership is already paused.")
+        sub.paused_until = sub.current_period_end + timedelta(days=days)
+        sub.cancel_at_period_end = False
+        sub.canceled_at = None
+        sub.save(update_fields=["paused_until", "cancel_at_period_end", "canceled_at"])
+        record_event(member=sub.member_id, kind="subscription_paused", obj=sub, occurred_at=when,
+                     properties={"days": days, "paused_until": sub.paused_until.isoformat()})
+    return sub
+
+
+def retention_offer_accept(
+    *, subscription: Subscription, offer: RetentionOffer, reason: str = "", when: datetime | None = None
+) -> Coupon | Subscription:
+    """Accept a save offer instead of cancelling. Discount: a personal membership coupon that the next renewal
+    uses (see renewal_coupon_code). Pause: subscription_pause. Either way the cancellation never happens."""
+    when = when or timezone.now()
+    if not offer.is_active:
+        raise exceptions.SubscriptionError("This offer is no longer available.")
+    record_event(member=subscription.member_id, kind="retention_offer_accepted", obj=subscription, occurred_at=when,
+                 properties={"offer_id": offer.pk, "kind": offer.kind, "reason": reason})
+    if offer.kind == RetentionOffer.Kind.PAUSE:
+        return subscription_pause(subscription=subscription, days=offer.pause_days or 30, when=when)
+    valid_days = max(1, (subscription.current_period_end - when).days) + settings.RENEWAL_GRACE_DAYS + 30
+    return coupon_issue(
+        member=subscription.member, percent_off=offer.percent_off or Decimal("20"), applies_to=Coupon.AppliesTo.TIERS,
+        valid_days=valid_days, source=Coupon.Source.RETENTION, description=offer.name, currency=subscription.tier.currency,
+        when=when,
+    )
+
+
+def renewal_coupon_code(*, subscription: Subscription, when: datetime | None = None) -> str:
+    """The member's unused save-offer coupon that fits this membership, if any (used when renewing)."""
+    when = when or timezone.now()
+    candidates = (
+        Coupon.objects.filter(assigned_member_id=subscription.member_id, source=Coupon.Source.RETENTION, is_active=True)
+        .exclude(valid_until__lte=when)
+        .exclude(redemptions__member_id=subscription.member_id)
+        .order_by("valid_until")
+    )
+    for coupon in candidates:
+        try:
+            coupon_check(coupon=coupon, member=subscription.member, tier=subscription.tier, when=when)
+        except exceptions.CouponError:
+            continue
+        return coupon.code
+    return ""

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from members.models import Course
+
+
+class PostForm(forms.Form):
+    title = forms.CharField(label=_("Title"), max_length=200)
+    body = forms.CharField(label=_("Post"), widget=forms.Textarea(attrs={"rows": 6}),
+                           help_text=_("Markdown works: **bold**, *italic*, [links](https://…), lists. Mention people with @name."))
+    course = forms.ModelChoiceField(label=_("Course (optional)"), required=False, queryset=Course.objects.none())
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["course"].queryset = Course.objects.filter(is_published=True, is_generic=False).order_by("title")
+
+
+class PostEditForm(forms.Form):
+    title = forms.CharField(label=_("Title"), max_length=200)
+    body = forms.CharField(label=_("Post"), widget=forms.Textarea(attrs={"rows": 6}))
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(label=_("Comment"), widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
+    parent = forms.IntegerField(required=False, widget=forms.HiddenInput)

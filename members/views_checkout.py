@@ -1,0 +1,252 @@
+"""Checkout (courses and membership periods), orders and the membership page with its cancellation flow."""
+from __future__ import annotations
+
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from members import emails, exceptions, selectors, services
+from members.forms import CancelForm, CheckoutForm, SwitchPeriodForm, TierCheckoutForm
+from members.models import BillingPeriod, Coupon, Course, MembershipTier, Order, RetentionOffer, Subscription, User
+from members.pricing import Quote
+from members.views import _membership_card, benefit_table
+
+logger = logging.getLogger(__name__)
+ORDERS_PAGE_SIZE = 20
+
+
+def _quote(
+    *, member: User, course: Course | None = None, tier: MembershipTier | None = None, period: str = BillingPeriod.MONTH,
+    code: str = "",
+) -> tuple[Quote, str]:
+    """The price with the coupon if it applies; otherwise the price without it and the reason it does not."""
+    try:
+        return services.price_quote(member=member, course=course, tier=tier, period=period, coupon_code=code), ""
+    except exceptions.CouponError as error:
+        return services.price_quote(member=member, course=course, tier=tier, period=period), error.message
+
+
+def _send_receipt(order: Order) -> None:
+    try:
+        emails.send_order_receipt(order=order)
+    except Exception:  # noqa: BLE001 - the purchase stands even if the mail server is down; the receipt page shows it
+        logger.exception("Could not send the receipt for order %s", order.pk)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Checkout
+
+
+@login_required
+def checkout_course(request: HttpRequest, slug: str) -> HttpResponse:
+    course = get_object_or_404(selectors.course_list(), slug=slug)
+    if course.pk in selectors.owned_course_ids(member=request.user):
+        messages.info(request, _("You already own this course."))
+        return redirect(course)
+    data = request.POST if request.method == "POST" else (request.GET if "coupon" in request.GET else None)
+    form = CheckoutForm(data, initial={"coupon": request.GET.get("coupon", "")})
+    code = form.data.get("coupon", "").strip() if data else ""
+    quote, coupon_error = _quote(member=request.user, course=course, code=code)
+    payment_error = ""
+    if request.method == "POST" and request.POST.get("action") != "apply" and form.is_valid() and not coupon_error:
+        try:
+            order = services.course_purchase(member=request.user, course=course, coupon_code=code,
+                                             payment_token=form.cleaned_data["payment_token"])
+        except exceptions.CouponError as error:
+            coupon_error = error.message
+        except exceptions.MembersError as error:
+            payment_error = error.message
+        else:
+            _send_receipt(order)
+            messages.success(request, _("Payment received. Enjoy the course!"))
+            return redirect(order)
+    context = {"form": form, "course": course, "item_title": course, "quote": quote, "coupon_error": coupon_error,
+               "payment_error": payment_error, "code": code}
+    template = "members/checkout.html#quote" if request.htmx and request.method == "GET" else "members/checkout.html"
+    return render(request, template, context, status=402 if payment_error else 200)
+
+
+@login_required
+def checkout_tier(request: HttpRequest, slug: str) -> HttpResponse:
+    tier = get_object_or_404(selectors.tier_list(public_only=False), slug=slug)
+    live = selectors.live_subscription(member=request.user)
+    if live is not None:
+        messages.info(request, _("You already have a membership. Manage it here."))
+        return redirect("members:membership")
+    data = request.POST if request.method == "POST" else (request.GET if "coupon" in request.GET else None)
+    period = (data or request.GET).get("period", BillingPeriod.MONTH)
+    if period not in BillingPeriod.values:
+        period = BillingPeriod.MONTH
+    form = TierCheckoutForm(data, initial={"coupon": request.GET.get("coupon", ""), "period": period})
+    code = form.data.get("coupon", "").strip() if data else ""
+    quote, coupon_error = _quote(member=request.user, tier=tier, period=period, code=code)
+    had_trial = Subscription.objects.filter(member=request.user, trial_end__isnull=False).exists()
+    trial_available = bool(tier.trial_days) and not had_trial
+    payment_error = ""
+    if request.method == "POST" and request.POST.get("action") != "apply" and form.is_valid() and not coupon_error:
+        try:
+            sub = services.subscription_start(
+                member=request.user, tier=tier, period=form.cleaned_data["period"], coupon_code=code,
+                payment_token=form.cleaned_data["payment_token"],
+                use_trial=trial_available and form.cleaned_data["use_trial"],
+            )
+        except exceptions.CouponError as error:
+            coupon_error = error.message
+        except exceptions.MembersError as error:
+            payment_error = error.message
+        else:
+            order = sub.orders.filter(status=Order.Status.PAID).first()
+            if order is None:
+                messages.success(request, _("Your free trial has started. Welcome!"))
+                return redirect("members:membership")
+            _send_receipt(order)
+            messages.success(request, _("Welcome to %(tier)s!") % {"tier": tier.name})
+            return redirect(order)
+    context = {"form": form, "tier": tier, "item_title": tier.name, "quote": quote, "coupon_error": coupon_error,
+               "payment_error": payment_error, "code": code, "period": period, "trial_available": trial_available}
+    template = "members/checkout.html#quote" if request.htmx and request.method == "GET" else "members/checkout.html"
+    return render(request, template, context, status=402 if payment_error else 200)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Orders
+
+
+@login_required
+def order_list(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.member_orders(member=request.user), ORDERS_PAGE_SIZE).get_page(request.GET.get("page"))
+    template = "members/order_list.html#orders" if request.htmx else "members/order_list.html"
+    return render(request, template, {"page": page})
+
+
+@login_required
+def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    # Scoped to the member's own orders: another member's order id is a 404, not a 403 that confirms it exists.
+    order = get_object_or_404(selectors.member_orders(member=request.user), pk=pk)
+    return render(request, "members/order_detail.html", {"order": order})
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Membership
+
+
+def retention_offer_for(*, subscription: Subscription) -> RetentionOffer | None:
+    return (
+        RetentionOffer.objects.filter(is_active=True)
+        .filter(Q(tiers=subscription.tier) | Q(tiers__isnull=True))
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def tiers(request: HttpRequest) -> HttpResponse:
+    tier_rows = list(selectors.tier_list())
+    current = selectors.active_tier(member=request.user)
+    return render(request, "members/tiers.html", {
+        "tiers": tier_rows, "benefit_rows": benefit_table(tier_rows), "current_tier": current,
+    })
+
+
+@login_required
+def membership(request: HttpRequest) -> HttpResponse:
+    sub = _membership_card(member=request.user)
+    context: dict[str, object] = {"subscription": sub, "switch_form": None, "renewal_coupon": ""}
+    if sub is not None and sub.is_live:
+        other = BillingPeriod.YEAR if sub.billing_period == BillingPeriod.MONTH else BillingPeriod.MONTH
+        context["switch_form"] = SwitchPeriodForm(initial={"period": other})
+        context["other_period"] = other
+        context["renewal_coupon"] = services.renewal_coupon_code(subscription=sub)
+    return render(request, "members/membership.html", context)
+
+
+def _live_subscription_or_redirect(request: HttpRequest) -> Subscription | None:
+    sub = selectors.live_subscription(member=request.user)
+    if sub is None:
+        messages.error(request, _("You have no live membership."))
+    return sub
+
+
+@login_required
+@require_POST
+def membership_switch(request: HttpRequest) -> HttpResponse:
+    sub = _live_subscription_or_redirect(request)
+    form = SwitchPeriodForm(request.POST)
+    if sub is not None and form.is_valid():
+        try:
+            services.subscription_switch_period(subscription=sub, period=form.cleaned_data["period"])
+            messages.success(request, _("Your billing period changes at the next renewal."))
+        except exceptions.MembersError as error:
+            messages.error(request, error.message)
+    return redirect("members:membership")
+
+
+@login_required
+@require_POST
+def membership_renew(request: HttpRequest) -> HttpResponse:
+    sub = _live_subscription_or_redirect(request)
+    if sub is not None:
+        token = request.POST.get("payment_token") or None
+        try:
+            order = services.subscription_renew(subscription=sub, payment_token=token,
+                                                coupon_code=services.renewal_coupon_code(subscription=sub))
+        except exceptions.MembersError as error:
+            messages.error(request, error.message)
+        else:
+            _send_receipt(order)
+            messages.success(request, _("Renewed. Thank you for staying with us!"))
+            return redirect(order)
+    return redirect("members:membership")
+
+
+@login_required
+def membership_cancel(request: HttpRequest) -> HttpResponse:
+    """Cancel at period end in up to three steps: the reason survey, the save offer (when an admin configured one
+    for this tier), then the confirmation. Nothing is cancelled until the member confirms."""
+    sub = selectors.live_subscription(member=request.user)
+    if sub is None or sub.cancel_at_period_end:
+        messages.info(request, _("There is nothing to cancel."))
+        return redirect("members:membership")
+    offer = retention_offer_for(subscription=sub)
+    form = CancelForm(request.POST or None)
+    action = request.POST.get("action", "survey")
+    if request.method == "POST" and form.is_valid():
+        reason, note = form.cleaned_data["reason"], form.cleaned_data["note"]
+        if action == "accept" and offer is not None:
+            result = services.retention_offer_accept(subscription=sub, offer=offer, reason=reason)
+            if isinstance(result, Coupon):
+                messages.success(request, _("Thank you for staying! Your next renewal is %(pct)s%% off.")
+                                 % {"pct": f"{result.percent_off.normalize():f}"})
+            else:
+                messages.success(request, _("Your membership is paused until %(date)s.")
+                                 % {"date": result.paused_until.date().isoformat()})
+            return redirect("members:membership")
+        if action == "confirm" or offer is None:
+            services.subscription_cancel(subscription=sub, reason=reason, note=note)
+            messages.success(request, _("Your membership is cancelled. You keep access until the period ends."))
+            return redirect("members:membership")
+        return render(request, "members/cancel.html", {"subscription": sub, "form": form, "offer": offer,
+                                                       "step": "offer"})
+    return render(request, "members/cancel.html", {"subscription": sub, "form": form, "offer": offer,
+                                                   "step": "survey"})
+
+
+@login_required
+@require_POST
+def membership_reactivate(request: HttpRequest) -> HttpResponse:
+    sub = selectors.live_subscription(member=request.user)
+    if sub is None:
+        messages.error(request, _("You have no live membership."))
+        return redirect("members:membership")
+    try:
+        services.subscription_reactivate(subscription=sub)
+        messages.success(request, _("Welcome back! Your membership will renew as usual."))
+    except exceptions.MembersError as error:
+        messages.error(request, error.message)
+    return redirect("members:membership")

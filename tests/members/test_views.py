@@ -1,0 +1,429 @@
+"""Learner pages: full page and htmx fragment, who may see what, and pinned query counts on list pages."""
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+
+from analytics.models import Event, Recommendation, RecommendationRun
+from members import emails
+from members.models import Benefit, Coupon, LessonProgress, RetentionOffer, Subscription, User
+from tests.members.factories import (
+    BenefitFactory,
+    CouponFactory,
+    CourseFactory,
+    EnrollmentFactory,
+    LessonFactory,
+    OrderFactory,
+    SubscriptionFactory,
+    TierFactory,
+)
+
+pytestmark = pytest.mark.django_db
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Accounts
+
+
+def test_signup_creates_member_logs_in_and_records_event(client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("signup"), {
+            "email": "New@Example.com", "display_name": "Nova", "password": "a-good-passphrase-42",
+            "preferred_language": "zh-hans",
+        })
+    assert response.status_code == 302
+    user = User.objects.get(email="new@example.com")
+    assert user.preferred_language == "zh-hans"
+    assert Event.objects.filter(member=user, kind="signed_up").exists()
+    assert client.get(reverse("members:home")).context["user"] == user
+
+
+def test_signup_shows_errors_next_to_fields(client, alice):
+    response = client.post(reverse("signup"), {"email": "alice@example.com", "display_name": "", "password": "123",
+                                               "preferred_language": "en"})
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert "email" in form.errors and "display_name" in form.errors and "password" in form.errors
+    assert b'aria-invalid="true"' in response.content
+
+
+def test_login_and_logout(client, alice):
+    response = client.post(reverse("login"), {"username": "alice@example.com", "password": "pw-for-tests-123"})
+    assert response.status_code == 302
+    assert client.post(reverse("logout")).status_code == 302
+
+
+def test_password_reset_sends_text_and_html_email(client, alice):
+    response = client.post(reverse("password_reset"), {"email": "alice@example.com"})
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert "/accounts/password/reset/" in message.body
+    assert message.alternatives and "text/html" == message.alternatives[0][1]
+
+
+def test_profile_requires_login_and_saves(client, alice):
+    assert client.get(reverse("profile")).status_code == 302
+    client.force_login(alice)
+    assert client.get(reverse("profile")).status_code == 200
+    response = client.post(reverse("profile"), {"display_name": "Alice W", "preferred_language": "zh-hans",
+                                                "time_zone": "Asia/Shanghai"})
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert (alice.display_name, alice.preferred_language, alice.time_zone, alice.marketing_opt_in) == (
+        "Alice W", "zh-hans", "Asia/Shanghai", False)
+
+
+def test_unsubscribe_link_is_signed_and_needs_post(client, alice, django_capture_on_commit_callbacks):
+    url = reverse("unsubscribe", kwargs={"token": emails.unsubscribe_token(member=alice)})
+    assert client.get(url).status_code == 200
+    alice.refresh_from_db()
+    assert alice.marketing_opt_in is True  # a GET (link scanner) changes nothing
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(url).status_code == 200
+    alice.refresh_from_db()
+    assert alice.marketing_opt_in is False
+    assert Event.objects.filter(member=alice, kind="marketing_unsubscribed").count() == 1
+    tampered = url.replace(url.split("/")[-2], url.split("/")[-2][:-2] + "xx")
+    assert client.post(tampered).status_code == 400
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Home and recommendations
+
+
+def test_anonymous_home_shows_catalogue_and_tiers(client):
+    CourseFactory(title="Public Course")
+    tier = TierFactory(name="Gold")
+    BenefitFactory(tier=tier, kind=Benefit.Kind.ALL_COURSES)
+    response = client.get(reverse("members:home"))
+    assert response.status_code == 200
+    assert b"Public Course" in response.content and b"Gold" in response.content
+    assert b"All-course access" in response.content
+
+
+def test_member_home_shows_continue_membership_and_coupons(client, alice):
+    course = CourseFactory(title="Deep Learning")
+    first = LessonFactory(course=course, position=1, title="Intro")
+    LessonFactory(course=course, position=2, title="Second step")
+    EnrollmentFactory(member=alice, course=course, last_activity_at=timezone.now())
+    LessonProgress.objects.create(member=alice, lesson=first, completed_at=timezone.now())
+    SubscriptionFactory(member=alice, tier=TierFactory(name="Plus"))
+    CouponFactory(code="ALICE10", assigned_member=alice)
+    client.force_login(alice)
+    response = client.get(reverse("members:home"))
+    body = response.content.decode()
+    assert "Second step" in body  # the first lesson not completed
+    assert "Plus" in body and "ALICE10" in body
+    assert 'hx-get="/recommendations/row/"' in body and 'hx-trigger="load"' in body
+
+
+def test_recommendation_row_uses_current_run_and_records_impressions(client, alice, django_capture_on_commit_callbacks):
+    finished, rec = CourseFactory(title="Finished one"), CourseFactory(title="Next one")
+    old = RecommendationRun.objects.create(as_of=timezone.now(), is_current=False)
+    run = RecommendationRun.objects.create(as_of=timezone.now(), is_current=True)
+    Recommendation.objects.create(run=old, member=alice, course=finished, rank=1, score=1, reason="old")
+    Recommendation.objects.create(run=run, member=alice, course=rec, rank=1, score=0.9, reason="cooccur",
+                                  reason_course=finished)
+    client.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.get(reverse("recs:row"), **HX)
+    body = response.content.decode()
+    assert "<html" not in body
+    assert "Next one" in body and "Because you finished" in body and "Finished one" in body
+    assert f"/recommendations/click/{rec.pk}/?rank=1" in body
+    assert Event.objects.filter(member=alice, kind="recommendation_impression", object_id=str(rec.pk)).count() == 1
+
+
+def test_recommendation_row_falls_back_to_popular_unowned(client, alice):
+    owned, popular = CourseFactory(title="Owned"), CourseFactory(title="Crowd favourite")
+    EnrollmentFactory(member=alice, course=owned)
+    for _ in range(3):
+        EnrollmentFactory(course=popular)
+    client.force_login(alice)
+    response = client.get(reverse("recs:row"))
+    body = response.content.decode()
+    assert "<html" in body  # full page without htmx
+    assert "Crowd favourite" in body and "Popular with members like you" in body
+    assert ">Owned<" not in body
+
+
+def test_recommendation_click_records_and_redirects(client, alice, django_capture_on_commit_callbacks):
+    course = CourseFactory()
+    client.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.get(reverse("recs:click", args=[course.pk]) + "?rank=3")
+    assert response.status_code == 302 and response["Location"] == course.get_absolute_url()
+    event = Event.objects.get(member=alice, kind="recommendation_click")
+    assert event.properties["rank"] == 3
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Catalogue
+
+
+def test_catalogue_search_filter_sort_and_fragment(client):
+    CourseFactory(title="Python basics", topic="code", price=Decimal("99"), level="beginner")
+    CourseFactory(title="Data viz", title_zh="数据可视化", topic="data", price=Decimal("299"), level="advanced")
+    CourseFactory(title="Tagged", tags=["spark"], topic="data", price=Decimal("10"))
+    url = reverse("members:course_list")
+    assert [c.title for c in client.get(url, {"q": "数据"}).context["page"]] == ["Data viz"]
+    assert [c.title for c in client.get(url, {"q": "spark"}).context["page"]] == ["Tagged"]
+    assert {c.title for c in client.get(url, {"topic": "data"}).context["page"]} == {"Data viz", "Tagged"}
+    assert [c.title for c in client.get(url, {"level": "advanced"}).context["page"]] == ["Data viz"]
+    assert [c.title for c in client.get(url, {"price_min": "50", "price_max": "150"}).context["page"]] == ["Python basics"]
+    assert [c.title for c in client.get(url, {"sort": "price"}).context["page"]] == ["Tagged", "Python basics", "Data viz"]
+    fragment = client.get(url, {"sort": "title"}, **HX)
+    assert b"<html" not in fragment.content and b'id="results"' in fragment.content
+    full = client.get(url)
+    assert b"<html" in full.content and b'hx-push-url="true"' in full.content
+
+
+def test_catalogue_included_filter_depends_on_tier(client, alice):
+    CourseFactory(title="Any")
+    client.force_login(alice)
+    assert len(client.get(reverse("members:course_list"), {"included": "on"}).context["page"].object_list) == 0
+    tier = TierFactory()
+    BenefitFactory(tier=tier, kind=Benefit.Kind.ALL_COURSES)
+    SubscriptionFactory(member=alice, tier=tier)
+    assert len(client.get(reverse("members:course_list"), {"included": "on"}).context["page"].object_list) == 1
+
+
+def test_catalogue_query_count_is_constant(client, django_assert_num_queries):
+    for _ in range(15):
+        CourseFactory()
+    # topics, count, page of courses (popularity annotated) — no per-course queries.
+    with django_assert_num_queries(3):
+        response = client.get(reverse("members:course_list"), {"page": 2})
+    assert response.status_code == 200
+
+
+def test_catalogue_paginates_with_filters_kept(client):
+    for _ in range(14):
+        CourseFactory(topic="data")
+    body = client.get(reverse("members:course_list"), {"topic": "data"}).content.decode()
+    assert "topic=data&amp;page=2" in body
+
+
+def test_course_page_shows_lessons_audience_price_and_related(client, alice):
+    course = CourseFactory(title="Main", audience="Analysts who want more", topic="data", price=Decimal("199"))
+    LessonFactory(course=course, position=1, title="Welcome", is_preview=True)
+    LessonFactory(course=course, position=2, title="Locked one")
+    CourseFactory(title="Sibling", topic="data")
+    CourseFactory(title="Stranger", topic="art")
+    body = client.get(course.get_absolute_url()).content.decode()
+    assert "Analysts who want more" in body and "Welcome" in body and "¥199.00" in body
+    assert "Sibling" in body and "Stranger" not in body
+    tier = TierFactory()
+    BenefitFactory(tier=tier, kind=Benefit.Kind.ALL_COURSES)
+    SubscriptionFactory(member=alice, tier=tier)
+    client.force_login(alice)
+    assert "Included in your membership" in client.get(course.get_absolute_url()).content.decode()
+
+
+def test_unpublished_course_is_404(client):
+    course = CourseFactory(is_published=False)
+    assert client.get(course.get_absolute_url()).status_code == 404
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Learning
+
+
+def test_lesson_locked_unless_access_and_preview_open(client, alice, bob):
+    course = CourseFactory()
+    preview = LessonFactory(course=course, position=1, is_preview=True, body="Preview text")
+    locked = LessonFactory(course=course, position=2, body="Secret text")
+    assert client.get(preview.get_absolute_url()).status_code == 200
+    response = client.get(locked.get_absolute_url())
+    assert response.status_code == 403 and b"Secret text" not in response.content
+    EnrollmentFactory(member=alice, course=course)
+    client.force_login(bob)
+    assert client.get(locked.get_absolute_url()).status_code == 403
+    client.force_login(alice)
+    response = client.get(locked.get_absolute_url())
+    assert response.status_code == 200 and b"Secret text" in response.content
+
+
+def test_lesson_view_records_progress_and_complete_via_htmx(client, alice, django_capture_on_commit_callbacks):
+    course = CourseFactory()
+    first = LessonFactory(course=course, position=1)
+    second = LessonFactory(course=course, position=2, title="The second")
+    EnrollmentFactory(member=alice, course=course)
+    client.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.get(first.get_absolute_url())
+    assert Event.objects.filter(member=alice, kind="lesson_viewed").exists()
+    url = reverse("members:lesson_complete", args=[course.slug, 1])
+    response = client.post(url, **HX)
+    body = response.content.decode()
+    assert response.status_code == 200 and "<html" not in body
+    assert "Lesson completed" in body and 'aria-valuenow="50"' in body and "The second" in body
+    assert LessonProgress.objects.get(member=alice, lesson=first).completed_at is not None
+    # Without htmx: redirect back to the lesson.
+    assert client.post(reverse("members:lesson_complete", args=[course.slug, 2])).status_code == 302
+    assert second.pk in set(LessonProgress.objects.filter(completed_at__isnull=False).values_list("lesson_id", flat=True))
+
+
+def test_lesson_complete_refused_for_other_member(client, bob):
+    course = CourseFactory()
+    LessonFactory(course=course, position=1)
+    client.force_login(bob)
+    assert client.post(reverse("members:lesson_complete", args=[course.slug, 1]), **HX).status_code == 403
+    assert not LessonProgress.objects.exists()
+
+
+def test_lesson_complete_requires_login(client):
+    course = CourseFactory()
+    LessonFactory(course=course, position=1)
+    assert client.post(reverse("members:lesson_complete", args=[course.slug, 1])).status_code == 302
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Membership pages
+
+
+def _gold(trial_days: int = 0) -> object:
+    tier = TierFactory(name="Gold", slug="gold", trial_days=trial_days)
+    BenefitFactory(tier=tier, kind=Benefit.Kind.ALL_COURSES)
+    return tier
+
+
+def test_tier_page_lists_benefits(client):
+    _gold(trial_days=7)
+    body = client.get(reverse("members:tiers")).content.decode()
+    assert "All-course access" in body and "Start free trial" in body
+
+
+def test_membership_page_needs_login_and_shows_card(client, alice):
+    assert client.get(reverse("members:membership")).status_code == 302
+    SubscriptionFactory(member=alice, tier=_gold())
+    client.force_login(alice)
+    body = client.get(reverse("members:membership")).content.decode()
+    assert "Gold" in body and "Cancel membership" in body and "Switch to yearly billing" in body
+
+
+def test_switch_period(client, alice):
+    sub = SubscriptionFactory(member=alice, tier=_gold())
+    client.force_login(alice)
+    client.post(reverse("members:membership_switch"), {"period": "year"})
+    sub.refresh_from_db()
+    assert sub.billing_period == "year"
+
+
+def test_cancel_shows_save_offer_before_cancelling_and_discount_issues_coupon(client, alice):
+    tier = _gold()
+    sub = SubscriptionFactory(member=alice, tier=tier)
+    offer = RetentionOffer.objects.create(name="Stay 30", kind="discount", percent_off=Decimal("30"),
+                                          headline="Stay for less")
+    offer.tiers.add(tier)
+    client.force_login(alice)
+    assert client.get(reverse("members:membership_cancel")).status_code == 200
+    response = client.post(reverse("members:membership_cancel"), {"reason": "too_expensive", "action": "survey"})
+    assert b"Stay for less" in response.content and b"30% off" in response.content
+    sub.refresh_from_db()
+    assert not sub.cancel_at_period_end  # the offer comes before anything is final
+    client.post(reverse("members:membership_cancel"), {"reason": "too_expensive", "action": "accept"})
+    sub.refresh_from_db()
+    assert not sub.cancel_at_period_end
+    coupon = Coupon.objects.get(assigned_member=alice, source=Coupon.Source.RETENTION)
+    assert coupon.percent_off == Decimal("30")
+    # Renewing now applies the save-offer coupon.
+    response = client.post(reverse("members:membership_renew"), {"payment_token": "local:ok"})
+    assert response.status_code == 302
+    order = alice.orders.get(is_renewal=True)
+    assert order.coupon == coupon and order.amount_paid == Decimal("34.30")
+
+
+def test_cancel_with_pause_offer_sets_paused_until(client, alice):
+    tier = _gold()
+    sub = SubscriptionFactory(member=alice, tier=tier)
+    RetentionOffer.objects.create(name="Pause", kind="pause", pause_days=30)
+    client.force_login(alice)
+    client.post(reverse("members:membership_cancel"), {"reason": "not_using", "action": "accept"})
+    sub.refresh_from_db()
+    assert sub.paused_until == sub.current_period_end + timedelta(days=30)
+    assert not sub.cancel_at_period_end
+
+
+def test_cancel_confirm_then_reactivate(client, alice):
+    sub = SubscriptionFactory(member=alice, tier=_gold())
+    RetentionOffer.objects.create(name="Pause", kind="pause", pause_days=30)
+    client.force_login(alice)
+    client.post(reverse("members:membership_cancel"), {"reason": "content", "action": "confirm"})
+    sub.refresh_from_db()
+    assert sub.cancel_at_period_end and sub.cancellation_reason == "content"
+    assert "Keep my membership" in client.get(reverse("members:membership")).content.decode()
+    client.post(reverse("members:membership_reactivate"))
+    sub.refresh_from_db()
+    assert not sub.cancel_at_period_end
+
+
+def test_cancel_without_offer_cancels_after_survey(client, alice):
+    sub = SubscriptionFactory(member=alice, tier=_gold())
+    client.force_login(alice)
+    client.post(reverse("members:membership_cancel"), {"reason": "finished", "action": "survey"})
+    sub.refresh_from_db()
+    assert sub.cancel_at_period_end
+
+
+def test_cancel_requires_reason(client, alice):
+    SubscriptionFactory(member=alice, tier=_gold())
+    client.force_login(alice)
+    response = client.post(reverse("members:membership_cancel"), {"action": "confirm"})
+    assert response.status_code == 200 and response.context["form"].errors
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Orders
+
+
+def test_order_list_own_only_fragment_and_query_count(client, alice, bob, django_assert_num_queries):
+    for _ in range(5):
+        OrderFactory(member=alice)
+    OrderFactory(member=bob, course=CourseFactory(title="Bobs secret"))
+    client.force_login(alice)
+    client.get(reverse("members:order_list"))  # warm the session/user cache outside the pinned block
+    # session, user, count, page of orders (joined) — plus the header's notification count.
+    with django_assert_num_queries(5):
+        response = client.get(reverse("members:order_list"))
+    assert len(response.context["page"].object_list) == 5
+    assert b"Bobs secret" not in response.content
+    fragment = client.get(reverse("members:order_list"), **HX)
+    assert b"<html" not in fragment.content and b'id="orders"' in fragment.content
+
+
+def test_order_detail_permissions(client, alice, bob, charlie):
+    order = OrderFactory(member=alice)
+    url = order.get_absolute_url()
+    assert client.get(url).status_code == 302
+    client.force_login(bob)
+    assert client.get(url).status_code == 404
+    client.force_login(charlie)
+    assert client.get(url).status_code == 404  # staff use the admin, not another member's receipt page
+    client.force_login(alice)
+    assert client.get(url).status_code == 200
+
+
+def test_money_is_formatted_with_symbol_per_locale(client):
+    course = CourseFactory(price=Decimal("1299.50"))
+    body = client.get(course.get_absolute_url()).content.decode()
+    assert "¥1,299.50" in body
+    client.cookies["django_language"] = "zh-hans"
+    body = client.get(course.get_absolute_url()).content.decode()
+    # Django's zh_Hans formats group by ten-thousands with no separator.
+    assert "¥1299.50" in body and 'lang="zh-hans"' in body
+
+
+def test_expired_subscription_is_not_live_on_home(client, alice):
+    SubscriptionFactory(member=alice, tier=_gold(), status=Subscription.Status.EXPIRED,
+                        current_period_end=timezone.now() - timedelta(days=1),
+                        current_period_start=timezone.now() - timedelta(days=31))
+    client.force_login(alice)
+    assert "You are not a member yet." in client.get(reverse("members:home")).content.decode()
