@@ -21,12 +21,25 @@ app.conf.task_routes = {
     "*.send_*": {"queue": "email"},
 }
 app.autodiscover_tasks()
+app.autodiscover_tasks(related_name="tasks_levers")  # issue 8: review invites, referral rewards
 
 HOUR = 3600
 
 # Each entry: why it runs then. `expires` drops a run that waited past its usefulness, so a backlog after downtime
 # never runs the same nightly job twice.
 app.conf.beat_schedule = {
+    # Review invitations hourly at :50, so the email lands within the hour of finishing, while the course is fresh.
+    "send-review-invites": {
+        "task": "analytics.tasks_levers.send_review_invites",
+        "schedule": crontab(minute=50),
+        "options": {"expires": HOUR - 60},
+    },
+    # Referral rewards at 04:00: refund windows are counted in days, and the night is quiet for coupon writes.
+    "grant-referral-rewards": {
+        "task": "members.tasks_levers.grant_referral_rewards",
+        "schedule": crontab(hour=4, minute=0),
+        "options": {"expires": 6 * HOUR},
+    },
     # Renew subscriptions whose period ended; hourly so a renewal lands within the hour of its period end.
     "renew-due-subscriptions": {
         "task": "members.tasks.renew_due_subscriptions",

@@ -61,3 +61,12 @@ def courses_with_ratings(qs: QuerySet[Course]) -> QuerySet[Course]:
 
 def member_referrals(*, member: User) -> QuerySet[Referral]:
     return Referral.objects.filter(referrer=member).select_related("referred", "reward_coupon").order_by("-created_at")
+
+
+def reviewed_pairs(*, member_ids: list[int]) -> set[tuple[int, int]]:
+    """(member_id, course_id) for every review the given members wrote (the review-invite job skips those)."""
+    return set(Review.objects.filter(member_id__in=member_ids).values_list("member_id", "course_id"))
+
+
+def courses_by_id(*, ids: list[int]) -> dict[int, Course]:
+    return Course.objects.in_bulk(ids)
