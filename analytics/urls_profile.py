@@ -8,4 +8,5 @@ app_name = "profile"
 
 urlpatterns = [
     path("<int:member_id>/", views_profile.profile, name="member"),
+    path("referrals/", views_profile.referrals, name="referrals"),
 ]

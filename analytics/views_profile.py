@@ -16,3 +16,10 @@ def profile(request: HttpRequest, member_id: int) -> HttpResponse:
     except User.DoesNotExist:
         raise Http404("No such member.") from None
     return render(request, "analytics/profile/profile.html", {"p": data, "member": data.member})
+
+
+@staff_member_required
+def referrals(request: HttpRequest) -> HttpResponse:
+    from members.selectors_levers import referral_report
+
+    return render(request, "analytics/profile/referrals.html", {"report": referral_report()})

@@ -163,3 +163,32 @@ def test_invite_page_lists_invitations(alice_client, alice, program):
     response = alice_client.get(reverse("members:invite"))
     assert response.status_code == 200
     assert b"Friendly Fred" in response.content and b"/r/" in response.content
+
+
+@pytest.mark.django_db
+def test_referral_report_compares_referred_and_other_buyers(staff_client, program, alice):
+    from members.selectors_levers import referral_report
+
+    code = referral_code_for(member=alice).code
+    friends = [UserFactory() for _ in range(3)]
+    for friend in friends:
+        referral_attach_on_signup(member=friend, code=code)
+    referral_attach_on_signup(member=alice, code=code)  # refused
+    now = timezone.now()
+    OrderFactory(member=friends[0], paid_at=now - timedelta(days=30))
+    OrderFactory(member=friends[0], paid_at=now - timedelta(days=2))
+    OrderFactory(member=friends[1], paid_at=now - timedelta(days=30))
+    for i in range(4):  # other buyers: one repeat out of four
+        other = UserFactory()
+        OrderFactory(member=other, paid_at=now)
+        if i == 0:
+            OrderFactory(member=other, paid_at=now)
+    OrderFactory(member=alice, paid_at=now)  # alice's refused self-referral makes her an "other" buyer
+    referral_grant_rewards(now=now)
+    report = referral_report()
+    assert (report.signups, report.rejected, report.converted, report.rewarded) == (3, 1, 2, 2)
+    assert report.conversion_rate == 66.7
+    assert (report.referred_buyers, report.referred_repeat_buyers, report.referred_repurchase_rate) == (2, 1, 50.0)
+    assert (report.other_buyers, report.other_repeat_buyers, report.other_repurchase_rate) == (5, 1, 20.0)
+    response = staff_client.get(reverse("profile:referrals"))
+    assert response.status_code == 200 and b"66.7" in response.content
