@@ -1,0 +1,176 @@
+"""Community pages: feed scopes, posting, comments and replies, reactions via htmx, notifications, permissions."""
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from community import services
+from community.models import Comment, Follow, Notification, Post, Reaction
+from tests.community.factories import CommentFactory, PostFactory
+from tests.members.factories import CourseFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def test_feed_full_and_fragment(client):
+    PostFactory(title="Hello world")
+    full = client.get(reverse("community:feed"))
+    assert full.status_code == 200 and b"<html" in full.content and b"Hello world" in full.content
+    fragment = client.get(reverse("community:feed"), **HX)
+    assert b"<html" not in fragment.content and b'id="posts"' in fragment.content and b"Hello world" in fragment.content
+
+
+def test_feed_by_course_and_following(client, alice, bob):
+    course = CourseFactory(title="Stats")
+    PostFactory(title="About stats", course=course)
+    PostFactory(title="By bob", author=bob)
+    PostFactory(title="Other")
+    body = client.get(reverse("community:feed"), {"course": course.pk}).content.decode()
+    assert "About stats" in body and "Other" not in body
+    Follow.objects.create(follower=alice, followed=bob)
+    client.force_login(alice)
+    body = client.get(reverse("community:feed"), {"scope": "following"}).content.decode()
+    assert "By bob" in body and "Other" not in body
+
+
+def test_feed_query_count_is_constant(client, alice, django_assert_num_queries):
+    for _ in range(12):
+        post = PostFactory()
+        CommentFactory(post=post)
+    client.force_login(alice)
+    client.get(reverse("community:feed"))
+    # session, user, count, one page of posts with counts annotated, unread count in the header, and the
+    # course choices of the "write a post" form.
+    with django_assert_num_queries(6):
+        response = client.get(reverse("community:feed"))
+    assert len(response.context["page"].object_list) == 12
+
+
+def test_hidden_posts_only_for_staff(client, alice, charlie):
+    post = PostFactory(title="Hidden thing", is_hidden=True)
+    assert b"Hidden thing" not in client.get(reverse("community:feed")).content
+    assert client.get(post.get_absolute_url()).status_code == 404
+    client.force_login(alice)
+    assert client.get(post.get_absolute_url()).status_code == 404
+    client.force_login(charlie)
+    assert client.get(post.get_absolute_url()).status_code == 200
+
+
+def test_create_post_requires_login_and_sanitises(client, alice, django_capture_on_commit_callbacks):
+    url = reverse("community:post_create")
+    assert client.post(url, {"title": "x", "body": "y"}).status_code == 302
+    assert not Post.objects.exists()
+    client.force_login(alice)
+    body = '<script>alert(1)</script><img src=x onerror="alert(2)"> [click](javascript:alert(3)) **ok**'
+    response = client.post(url, {"title": "Mine", "body": body})
+    post = Post.objects.get()
+    assert response.status_code == 302 and response["Location"] == post.get_absolute_url()
+    page = client.get(post.get_absolute_url()).content.decode()
+    prose = page.split('<div class="prose">', 1)[1].split("</div>", 1)[0]
+    assert "<script" not in prose and "onerror" not in prose and "javascript:" not in prose
+    assert "<strong>ok</strong>" in prose
+
+
+def test_edit_and_delete_own_post_only(client, alice, bob, charlie):
+    post = PostFactory(author=alice, title="Original")
+    client.force_login(bob)
+    assert client.get(reverse("community:post_edit", args=[post.pk])).status_code == 403
+    assert client.post(reverse("community:post_edit", args=[post.pk]), {"title": "Hacked", "body": "x"}).status_code == 403
+    assert client.post(reverse("community:post_delete", args=[post.pk])).status_code == 403
+    post.refresh_from_db()
+    assert post.title == "Original"
+    client.force_login(alice)
+    client.post(reverse("community:post_edit", args=[post.pk]), {"title": "Edited", "body": "new"})
+    post.refresh_from_db()
+    assert post.title == "Edited"
+    client.post(reverse("community:post_delete", args=[post.pk]))
+    assert not Post.objects.filter(pk=post.pk).exists()
+
+
+def test_comment_and_reply_notify(client, alice, bob):
+    post = PostFactory(author=alice)
+    client.force_login(bob)
+    client.post(reverse("community:comment_create", args=[post.pk]), {"body": "Great post @Alice"})
+    top = Comment.objects.get()
+    assert Notification.objects.filter(recipient=alice, verb="commented").count() == 1
+    assert not Notification.objects.filter(recipient=alice, verb="mentioned").exists()  # already told once
+    client.force_login(alice)
+    client.post(reverse("community:comment_create", args=[post.pk]), {"body": "Thanks!", "parent": top.pk})
+    reply = Comment.objects.exclude(pk=top.pk).get()
+    assert reply.parent_id == top.pk
+    assert Notification.objects.filter(recipient=bob, verb="replied").count() == 1
+    page = client.get(post.get_absolute_url()).content.decode()
+    assert f'id="comment-{reply.pk}"' in page
+
+
+def test_delete_comment_own_only(client, alice, bob):
+    comment = CommentFactory(author=alice)
+    client.force_login(bob)
+    assert client.post(reverse("community:comment_delete", args=[comment.pk])).status_code == 403
+    client.force_login(alice)
+    client.post(reverse("community:comment_delete", args=[comment.pk]))
+    assert not Comment.objects.exists()
+
+
+def test_reaction_toggle_htmx_fragment(client, alice, bob):
+    post = PostFactory(author=alice)
+    client.force_login(bob)
+    url = reverse("community:post_react", args=[post.pk])
+    response = client.post(url, {"kind": "like"}, **HX)
+    body = response.content.decode()
+    assert "<html" not in body and 'id="reactions"' in body and 'aria-pressed="true"' in body
+    assert Reaction.objects.filter(member=bob, post=post).count() == 1
+    client.post(url, {"kind": "like"}, **HX)
+    assert not Reaction.objects.exists()
+    assert client.post(url, {"kind": "like"}).status_code == 302  # without htmx
+    assert client.post(url, {"kind": "bogus"}).status_code == 400
+
+
+def test_reaction_requires_login(client):
+    post = PostFactory()
+    assert client.post(reverse("community:post_react", args=[post.pk])).status_code == 302
+    assert not Reaction.objects.exists()
+
+
+def test_pin_and_hide_staff_only(client, alice, charlie):
+    post = PostFactory(author=alice)
+    client.force_login(alice)
+    assert client.post(reverse("community:post_pin", args=[post.pk])).status_code == 403
+    assert client.post(reverse("community:post_hide", args=[post.pk])).status_code == 403
+    client.force_login(charlie)
+    client.post(reverse("community:post_pin", args=[post.pk]))
+    client.post(reverse("community:post_hide", args=[post.pk]))
+    post.refresh_from_db()
+    assert post.is_pinned and post.is_hidden
+
+
+def test_follow_toggle_view(client, alice, bob):
+    client.force_login(alice)
+    client.post(reverse("community:follow", args=[bob.pk]), {"next": "/community/"})
+    assert Follow.objects.filter(follower=alice, followed=bob).exists()
+    assert client.post(reverse("community:follow", args=[alice.pk])).status_code == 400
+
+
+def test_notifications_page_unread_count_and_mark_read(client, alice, bob, django_assert_num_queries):
+    post = PostFactory(author=alice)
+    for i in range(4):
+        services.comment_create(post=post, author=UserFactory(), body=f"c{i}")
+    assert client.get(reverse("community:notifications")).status_code == 302
+    client.force_login(alice)
+    client.get(reverse("community:notifications"))
+    # session, user, count, page with actors joined, header unread count.
+    with django_assert_num_queries(5):
+        response = client.get(reverse("community:notifications"))
+    body = response.content.decode()
+    assert '<span class="badge"' in body and ">4</span>" in body
+    fragment = client.get(reverse("community:notifications"), **HX)
+    assert b"<html" not in fragment.content and b'id="notification-list"' in fragment.content
+    note = Notification.objects.filter(recipient=alice).first()
+    client.force_login(bob)
+    assert client.post(reverse("community:notification_read", args=[note.pk])).status_code == 404
+    client.force_login(alice)
+    response = client.post(reverse("community:notification_read", args=[note.pk]), {"go": "1"})
+    assert response["Location"] == note.target_url
+    client.post(reverse("community:notifications_read_all"), **HX)
+    assert not Notification.objects.filter(recipient=alice, read_at__isnull=True).exists()
