@@ -205,6 +205,12 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "BillingPeriodEnum": "members.models.BillingPeriod",
         "CancellationReasonEnum": "members.models.Subscription.CancellationReason",
+        "SubscriptionStatusEnum": "members.models.Subscription.Status",
+        "OrderStatusEnum": "members.models.Order.Status",
+        "CampaignStatusEnum": "analytics.models.Campaign.Status",
+        "JobRunStatusEnum": "analytics.models.JobRun.Status",
+        "DiscountTypeEnum": "members.models.Coupon.DiscountType",
+        "CampaignDiscountTypeEnum": [("percent", "Percent"), ("fixed", "Amount")],
     },
 }
 

@@ -1,7 +1,21 @@
+"""Analytics API routes: event ingestion, my recommendations, staff data (mounted under /api/v1/)."""
 from __future__ import annotations
 
-from rest_framework.routers import DefaultRouter
+from django.urls import path
 
-router = DefaultRouter(trailing_slash=True)
+from analytics.api import views
 
-urlpatterns = [*router.urls]
+app_name = "analytics-api"
+
+urlpatterns = [
+    path("events/batch/", views.EventBatchView.as_view(), name="event-batch"),
+    path("me/recommendations/", views.RecommendationListView.as_view(), name="recommendation-list"),
+    path("me/recommendations/feedback/", views.RecommendationFeedbackView.as_view(), name="recommendation-feedback"),
+    path("staff/members/", views.StaffMemberListView.as_view(), name="staff-member-list"),
+    path("staff/reports/overview/", views.StaffOverviewView.as_view(), name="staff-overview"),
+    path("staff/campaigns/", views.StaffCampaignListView.as_view(), name="staff-campaign-list"),
+    path("staff/campaigns/<int:pk>/", views.StaffCampaignDetailView.as_view(), name="staff-campaign-detail"),
+    path("staff/model-versions/", views.StaffModelVersionListView.as_view(), name="staff-model-version-list"),
+    path("staff/job-runs/", views.StaffJobRunListView.as_view(), name="staff-job-run-list"),
+    path("staff/jobs/trigger/", views.StaffJobTriggerView.as_view(), name="staff-job-trigger"),
+]
