@@ -253,3 +253,27 @@ def test_coupon_share_of_a_discount_after_the_tier_discount():
     # List 100, tier 10% → 90, coupon 20% → 18 off, paid 72, order discount 28.
     assert campaigns.coupon_part_of_discount(order_discount=Decimal("28.00"), amount_paid=Decimal("72.00"),
                                              coupon=coupon) == Decimal("18.00")
+
+
+# ---------------------------------------------------------------------------------------------------- admin
+
+def test_campaign_admin_page_shows_measured_results_and_pause_stops_it(staff_client, django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    _scored_members(40)
+    campaign = _campaign(holdout_share=Decimal("0.5"))
+    campaigns.campaign_run(campaign=campaign, notify=False)
+    assert CampaignAssignment.objects.filter(group=C).exists() and CampaignAssignment.objects.filter(group=T).exists()
+    response = staff_client.get(reverse("admin:analytics_campaign_change", args=[campaign.pk]))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Measured results" in body and "campaign-results" in body and "95% CI" in body
+    response = staff_client.post(reverse("admin:analytics_campaign_changelist"),
+                                 {"action": "pause_campaigns", "_selected_action": [campaign.pk]})
+    assert response.status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED
+    staff_client.post(reverse("admin:analytics_campaign_changelist"),
+                      {"action": "activate_campaigns", "_selected_action": [campaign.pk]})
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.ACTIVE
