@@ -80,7 +80,6 @@ class ProfileUpdateInput(serializers.Serializer):
     preferred_language = serializers.ChoiceField(choices=Language.choices, required=False)
     time_zone = serializers.CharField(max_length=64, required=False)
     marketing_opt_in = serializers.BooleanField(required=False)
-    country = serializers.CharField(max_length=2, required=False, allow_blank=True)
 
     def validate_time_zone(self, value: str) -> str:
         import zoneinfo

@@ -137,7 +137,14 @@ class ProfileView(APIView):
     )
     def patch(self, request: Request) -> Response:
         data = _valid(s.ProfileUpdateInput, request, partial=True)
-        user = auth.profile_update(member=request.user, **data)
+        user = request.user
+        # PATCH: unsent fields keep their current value; the service takes the whole editable set, like the form.
+        user = services.member_update_profile(
+            member=user, display_name=data.get("display_name", user.display_name),
+            preferred_language=data.get("preferred_language", user.preferred_language),
+            time_zone=data.get("time_zone", user.time_zone),
+            marketing_opt_in=data.get("marketing_opt_in", user.marketing_opt_in),
+        )
         return Response(s.ProfileOutput(user).data)
 
 

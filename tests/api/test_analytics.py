@@ -19,7 +19,12 @@ from analytics.models import (
     SegmentRun,
 )
 from tests.api.conftest import assert_error
-from tests.members.factories import CourseFactory, SubscriptionFactory, TierFactory, UserFactory
+from tests.members.factories import (
+    CourseFactory,
+    SubscriptionFactory,
+    TierFactory,
+    UserFactory,
+)
 
 STAFF_LISTS = [
     "/api/v1/staff/members/",

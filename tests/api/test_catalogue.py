@@ -5,7 +5,12 @@ from decimal import Decimal
 import pytest
 
 from tests.api.conftest import assert_error
-from tests.members.factories import BenefitFactory, CourseFactory, LessonFactory, TierFactory
+from tests.members.factories import (
+    BenefitFactory,
+    CourseFactory,
+    LessonFactory,
+    TierFactory,
+)
 
 ROLES = ["anonymous", "alice", "bob", "charlie"]
 
@@ -90,7 +95,7 @@ def test_unpublished_generic_or_missing_course_is_404(anon_api, catalogue, slug)
 def test_tiers_with_benefits(api_for, db, role, django_assert_num_queries):
     plus = TierFactory(slug="plus", order=1)
     BenefitFactory(tier=plus, kind="all_courses")
-    BenefitFactory(tier=plus, kind="course_discount", value=Decimal("20"))
+    BenefitFactory(tier=plus, kind="course_discount", value=Decimal(20))
     pro = TierFactory(slug="pro", order=2)
     BenefitFactory(tier=pro, kind="community")
     TierFactory(slug="hidden", is_public=False)

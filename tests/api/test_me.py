@@ -191,7 +191,7 @@ def test_coupons_mine_only_and_usable(alice_api, alice, bob):
 
 def test_purchase_with_coupon_then_second_purchase_is_409(alice_api, alice):
     course = CourseFactory(slug="sql", price=Decimal("100.00"))
-    CouponFactory(code="SAVE20", percent_off=Decimal("20"))
+    CouponFactory(code="SAVE20", percent_off=Decimal(20))
     quote = alice_api.post("/api/v1/me/quote/", {"course": "sql", "coupon_code": "SAVE20"}, format="json")
     assert quote.json()["total"] == "80.00"
     response = alice_api.post("/api/v1/courses/sql/purchase/", {"coupon_code": "SAVE20"}, format="json")
