@@ -6,9 +6,23 @@ rather than prefetches, so a staff page of 50 members is one query however many 
 """
 from __future__ import annotations
 
-from django.db.models import CharField, DateTimeField, F, FloatField, JSONField, OuterRef, QuerySet, Subquery
+from django.db.models import (
+    CharField,
+    DateTimeField,
+    F,
+    FloatField,
+    JSONField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+)
 
-from analytics.models import EngagementScore, PropensityScore, Recommendation, SegmentAssignment
+from analytics.models import (
+    EngagementScore,
+    PropensityScore,
+    Recommendation,
+    SegmentAssignment,
+)
 from members.models import Subscription, User
 
 
