@@ -1,0 +1,356 @@
+"""The only place the ML layer reads the database.
+
+Every function takes `as_of` and returns only what was known strictly before it: orders paid before as_of (and not
+yet refunded then), events that occurred before it, subscriptions as they stood at as_of, and so on. The rest of
+analytics/ml works on the DataFrames returned here, so the cutoff is enforced in one file.
+
+Queries are set-based (`values()` / aggregates), never a per-member loop, so 100,000 members cost a few queries.
+An optional member-id range (`id_from` inclusive, `id_to` exclusive) lets a chunk task read only its slice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+from django.db.models import Count, Max, Min, Q, QuerySet
+
+from analytics.models import Event
+from community.models import Comment, Post, Reaction
+from members.models import (
+    Benefit,
+    CouponRedemption,
+    Course,
+    Enrollment,
+    LessonProgress,
+    MembershipTier,
+    Order,
+    Subscription,
+    User,
+)
+
+# Event kinds that mirror rows already read from their own tables (lesson progress, posts, orders): counting them
+# again would give learning and purchases double weight on platforms that record both.
+MIRRORED_EVENT_KINDS = frozenset({
+    "lesson_completed", "course_completed", "post_created", "comment_created", "reaction_added",
+    "course_purchased", "subscription_started", "subscription_renewed", "trial_converted",
+})
+
+LEARNING_PREFIXES = ("lesson_", "course_viewed", "course_completed", "video_", "quiz_", "certificate_")
+COMMUNITY_PREFIXES = ("post_", "comment_", "reaction_", "follow", "community_")
+PURCHASE_PREFIXES = ("course_purchased", "subscription_", "trial_", "checkout_", "cart_", "coupon_", "order_")
+EMAIL_PREFIXES = ("email_", "message_", "newsletter_")
+
+
+def event_category(kind: str) -> str:
+    if kind.startswith(LEARNING_PREFIXES):
+        return "learning"
+    if kind.startswith(COMMUNITY_PREFIXES):
+        return "community"
+    if kind.startswith(EMAIL_PREFIXES):
+        return "email"
+    if kind.startswith(PURCHASE_PREFIXES):
+        return "purchase"
+    return "other"
+
+
+@dataclass(frozen=True)
+class MemberRange:
+    id_from: int | None = None
+    id_to: int | None = None
+
+    def apply(self, qs: QuerySet, field: str = "member_id") -> QuerySet:
+        if self.id_from is not None:
+            qs = qs.filter(**{f"{field}__gte": self.id_from})
+        if self.id_to is not None:
+            qs = qs.filter(**{f"{field}__lt": self.id_to})
+        return qs
+
+
+ALL = MemberRange()
+
+
+def _frame(rows: list, columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(list(rows), columns=columns)
+    return frame
+
+
+def _to_utc(series: pd.Series) -> pd.Series:
+    return pd.to_datetime(series, utc=True)
+
+
+def members(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
+    """Members who had joined before as_of (staff excluded): member_id, external_id, date_joined."""
+    qs = rng.apply(User.objects.filter(date_joined__lt=as_of, is_staff=False), "id")
+    frame = _frame(qs.order_by("id").values_list("id", "external_id", "date_joined"),
+                   ["member_id", "external_id", "date_joined"])
+    frame["date_joined"] = _to_utc(frame["date_joined"])
+    return frame
+
+
+def orders(as_of: datetime, rng: MemberRange = ALL, *, since: datetime | None = None) -> pd.DataFrame:
+    """Orders paid before as_of, not refunded before as_of (a refund after as_of was not yet known)."""
+    qs = Order.objects.filter(paid_at__lt=as_of, status__in=[Order.Status.PAID, Order.Status.REFUNDED])
+    qs = qs.exclude(refunded_at__lt=as_of)
+    if since is not None:
+        qs = qs.filter(paid_at__gte=since)
+    qs = rng.apply(qs)
+    frame = _frame(
+        qs.values_list("id", "member_id", "kind", "course_id", "tier_id", "amount_paid", "paid_at", "is_renewal",
+                       "coupon_id", "billing_period"),
+        ["order_id", "member_id", "kind", "course_id", "tier_id", "amount", "paid_at", "is_renewal", "coupon_id",
+         "billing_period"],
+    )
+    frame["amount"] = pd.to_numeric(frame["amount"], errors="coerce").astype(float).fillna(0.0)
+    frame["paid_at"] = _to_utc(frame["paid_at"])
+    return frame
+
+
+def buyers_between(start: datetime, end: datetime, rng: MemberRange = ALL) -> set[int]:
+    """Members with at least one paid order (course or subscription, renewal included) in [start, end).
+
+    Used for labels: callers pass end <= as_of so a label never looks past the cutoff it is trained at.
+    """
+    qs = Order.objects.filter(paid_at__gte=start, paid_at__lt=end, status__in=[Order.Status.PAID, Order.Status.REFUNDED])
+    return set(rng.apply(qs).values_list("member_id", flat=True).distinct())
+
+
+def event_counts(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
+    """Per member and event kind: counts in the 7/30/90 days before as_of and the last occurrence in that window."""
+    day = timedelta(days=1)
+    qs = rng.apply(Event.objects.filter(occurred_at__lt=as_of, occurred_at__gte=as_of - 90 * day,
+                                        member_id__isnull=False))
+    rows = qs.values("member_id", "kind").annotate(
+        n7=Count("id", filter=Q(occurred_at__gte=as_of - 7 * day)),
+        n30=Count("id", filter=Q(occurred_at__gte=as_of - 30 * day)),
+        n90=Count("id"),
+        last=Max("occurred_at"),
+    ).values_list("member_id", "kind", "n7", "n30", "n90", "last")
+    frame = _frame(rows, ["member_id", "kind", "n7", "n30", "n90", "last"])
+    frame["last"] = _to_utc(frame["last"])
+    return frame
+
+
+def last_event(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
+    qs = rng.apply(Event.objects.filter(occurred_at__lt=as_of, member_id__isnull=False))
+    frame = _frame(qs.values("member_id").annotate(last=Max("occurred_at")).values_list("member_id", "last"),
+                   ["member_id", "last_event_at"])
+    frame["last_event_at"] = _to_utc(frame["last_event_at"])
+    return frame
+
+
+def lesson_activity(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
+    """Per member: lessons completed in 7/30/90 days and in total before as_of, and the last completion."""
+    day = timedelta(days=1)
+    qs = rng.apply(LessonProgress.objects.filter(completed_at__lt=as_of))
+    rows = qs.values("member_id").annotate(
+        l7=Count("id", filter=Q(completed_at__gte=as_of - 7 * day)),
+        l30=Count("id", filter=Q(completed_at__gte=as_of - 30 * day)),
+        l90=Count("id", filter=Q(completed_at__gte=as_of - 90 * day)),
+        ltotal=Count("id"),
+        last=Max("completed_at"),
+    ).values_list("member_id", "l7", "l30", "l90", "ltotal", "last")
+    frame = _frame(rows, ["member_id", "lessons_7", "lessons_30", "lessons_90", "lessons_total", "last_lesson_at"])
+    frame["last_lesson_at"] = _to_utc(frame["last_lesson_at"])
+    return frame
+
+
+def enrollments(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
+    """Enrollments that existed before as_of; a completion after as_of is blanked (it had not happened yet)."""
+    qs = rng.apply(Enrollment.objects.filter(enrolled_at__lt=as_of))
+    frame = _frame(qs.values_list("member_id", "course_id", "source", "enrolled_at", "completed_at"),
+                   ["member_id", "course_id", "source", "enrolled_at", "completed_at"])
+    frame["enrolled_at"] = _to_utc(frame["enrolled_at"])
+    frame["completed_at"] = _to_utc(frame["completed_at"])
+    frame.loc[frame["completed_at"] >= pd.Timestamp(as_of), "completed_at"] = pd.NaT
+    return frame
+
+
+def community_activity(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
+    """Per member: posts, comments and reactions written in the 30/90 days before as_of (hidden ones count too:
+    the member still showed up)."""
+    day = timedelta(days=1)
+    parts = []
+    for model, field, name in ((Post, "author_id", "posts"), (Comment, "author_id", "comments"),
+                               (Reaction, "member_id", "reactions")):
+        qs = rng.apply(model.objects.filter(created_at__lt=as_of), field)
+        rows = qs.values(field).annotate(
+            n30=Count("id", filter=Q(created_at__gte=as_of - 30 * day)),
+            n90=Count("id", filter=Q(created_at__gte=as_of - 90 * day)),
+            total=Count("id"),
+            last=Max("created_at"),
+        ).values_list(field, "n30", "n90", "total", "last")
+        part = _frame(rows, ["member_id", f"{name}_30", f"{name}_90", f"{name}_total", f"{name}_last"])
+        parts.append(part.set_index("member_id"))
+    frame = pd.concat(parts, axis=1).reset_index()
+    for name in ("posts", "comments", "reactions"):
+        frame[f"{name}_last"] = _to_utc(frame[f"{name}_last"])
+    return frame
+
+
+def coupon_use(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
+    qs = rng.apply(CouponRedemption.objects.filter(redeemed_at__lt=as_of))
+    return _frame(qs.values("member_id").annotate(n=Count("id")).values_list("member_id", "n"),
+                  ["member_id", "coupons_redeemed"])
+
+
+def subscriptions(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
+    """Subscriptions as they stood at as_of, reconstructed from their dates.
+
+    A row's status and period fields describe today; for as_of in the past we rebuild: a subscription was live at
+    as_of if it had started and had not ended (ended_at, or for an expired row without ended_at its last period
+    end); its period at as_of is found by stepping the current period back one billing period at a time. Renewals
+    in the real ledger follow the same calendar, so the step-back reproduces the period end that was known then.
+    """
+    qs = rng.apply(Subscription.objects.filter(started_at__lt=as_of))
+    frame = _frame(
+        qs.values_list("id", "member_id", "tier_id", "billing_period", "status", "started_at", "current_period_start",
+                       "current_period_end", "trial_end", "canceled_at", "ended_at"),
+        ["subscription_id", "member_id", "tier_id", "billing_period", "status", "started_at", "period_start",
+         "period_end", "trial_end", "canceled_at", "ended_at"],
+    )
+    for col in ("started_at", "period_start", "period_end", "trial_end", "canceled_at", "ended_at"):
+        frame[col] = _to_utc(frame[col])
+    ts = pd.Timestamp(as_of)
+    if frame.empty:
+        frame["live"] = pd.Series(dtype=bool)
+        frame["cancel_pending"] = pd.Series(dtype=bool)
+        return frame
+    ended = frame["ended_at"].copy()
+    no_end = ended.isna() & frame["status"].isin([Subscription.Status.EXPIRED, Subscription.Status.CANCELED])
+    ended[no_end] = frame.loc[no_end, "period_end"]
+    frame["live"] = ended.isna() | (ended > ts)
+
+    start, end = frame["period_start"].copy(), frame["period_end"].copy()
+    yearly = frame["billing_period"] == "year"
+    for _ in range(400):  # bounded: one step per billing period between as_of and today
+        back = start > ts
+        if not back.any():
+            break
+        for is_year, offset in ((True, pd.DateOffset(years=1)), (False, pd.DateOffset(months=1))):
+            mask = back & (yearly == is_year)
+            if mask.any():
+                end[mask] = start[mask]
+                start[mask] = start[mask] - offset
+    frame["period_start"], frame["period_end"] = start, end
+    frame.loc[frame["canceled_at"] >= ts, "canceled_at"] = pd.NaT
+    frame.loc[frame["trial_end"] >= ts, "trial_end"] = pd.NaT
+    frame["cancel_pending"] = frame["canceled_at"].notna() & frame["live"]
+    return frame
+
+
+def tiers() -> pd.DataFrame:
+    """Tier prices and which tiers grant all-course access (catalogue data, not member history)."""
+    frame = _frame(MembershipTier.objects.values_list("id", "monthly_price", "order"), ["tier_id", "monthly_price", "order"])
+    frame["monthly_price"] = pd.to_numeric(frame["monthly_price"]).astype(float)
+    all_access = set(Benefit.objects.filter(kind=Benefit.Kind.ALL_COURSES).values_list("tier_id", flat=True))
+    frame["all_courses"] = frame["tier_id"].isin(all_access)
+    return frame
+
+
+def all_course_members(as_of: datetime, rng: MemberRange = ALL) -> set[int]:
+    subs = subscriptions(as_of, rng)
+    if subs.empty:
+        return set()
+    tier_frame = tiers()
+    access = set(tier_frame.loc[tier_frame["all_courses"], "tier_id"])
+    live = subs[subs["live"] & subs["tier_id"].isin(access)]
+    return set(live["member_id"].astype(int))
+
+
+def courses(as_of: datetime) -> pd.DataFrame:
+    """The catalogue as it was at as_of: published, non-generic courses that existed before as_of."""
+    qs = Course.objects.filter(created_at__lt=as_of, is_generic=False, is_published=True).filter(
+        Q(published_at__isnull=True) | Q(published_at__lt=as_of)
+    )
+    return _frame(
+        qs.order_by("id").values_list("id", "external_id", "slug", "title", "title_zh", "summary", "description",
+                                      "tags", "topic", "price"),
+        ["course_id", "external_id", "slug", "title", "title_zh", "summary", "description", "tags", "topic", "price"],
+    )
+
+
+def course_interactions(as_of: datetime, rng: MemberRange = ALL, *, since: datetime | None = None) -> pd.DataFrame:
+    """Member–course pairs known before as_of: course orders and enrollments, with the latest time and whether the
+    member finished the course (completed before as_of)."""
+    ords = orders(as_of, rng, since=since)
+    ords = ords[ords["kind"] == Order.Kind.COURSE][["member_id", "course_id", "paid_at"]].rename(columns={"paid_at": "at"})
+    ords = ords.assign(completed=False)
+    enr = enrollments(as_of, rng)
+    if since is not None:
+        enr = enr[enr["enrolled_at"] >= pd.Timestamp(since)]
+    enr = enr.assign(completed=enr["completed_at"].notna())[["member_id", "course_id", "enrolled_at", "completed"]]
+    enr = enr.rename(columns={"enrolled_at": "at"})
+    both = pd.concat([ords, enr], ignore_index=True)
+    if both.empty:
+        return pd.DataFrame({"member_id": pd.Series(dtype=int), "course_id": pd.Series(dtype=int),
+                             "at": pd.Series(dtype="datetime64[ns, UTC]"), "completed": pd.Series(dtype=bool)})
+    both = both.dropna(subset=["course_id"])
+    both["course_id"] = both["course_id"].astype(int)
+    both["member_id"] = both["member_id"].astype(int)
+    return both.groupby(["member_id", "course_id"], as_index=False).agg(at=("at", "max"), completed=("completed", "max"))
+
+
+def new_interactions(start: datetime, end: datetime) -> pd.DataFrame:
+    """Course purchases and enrollments in [start, end) — the test set of a time-split evaluation (end <= as_of)."""
+    ords = Order.objects.filter(kind=Order.Kind.COURSE, paid_at__gte=start, paid_at__lt=end,
+                                status__in=[Order.Status.PAID, Order.Status.REFUNDED])
+    enr = Enrollment.objects.filter(enrolled_at__gte=start, enrolled_at__lt=end)
+    rows = list(ords.values_list("member_id", "course_id")) + list(enr.values_list("member_id", "course_id"))
+    return _frame(rows, ["member_id", "course_id"]).drop_duplicates()
+
+
+def history_start() -> datetime | None:
+    """The first instant any member history exists (orders, events, joins): bounds how far back training can go."""
+    candidates = [
+        Order.objects.filter(paid_at__isnull=False).aggregate(m=Min("paid_at"))["m"],
+        Event.objects.aggregate(m=Min("occurred_at"))["m"],
+        Enrollment.objects.aggregate(m=Min("enrolled_at"))["m"],
+    ]
+    found = [c for c in candidates if c is not None]
+    return min(found) if found else None
+
+
+def first_order_at() -> datetime | None:
+    return Order.objects.filter(paid_at__isnull=False).aggregate(m=Min("paid_at"))["m"]
+
+
+def member_id_bounds() -> tuple[int, int] | None:
+    agg = User.objects.filter(is_staff=False).aggregate(lo=Min("id"), hi=Max("id"))
+    if agg["lo"] is None:
+        return None
+    return int(agg["lo"]), int(agg["hi"])
+
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the feature builders need about members at one as_of."""
+
+    as_of: datetime
+    members: pd.DataFrame
+    orders: pd.DataFrame
+    event_counts: pd.DataFrame
+    last_event: pd.DataFrame
+    lessons: pd.DataFrame
+    enrollments: pd.DataFrame
+    community: pd.DataFrame
+    coupons: pd.DataFrame
+    subscriptions: pd.DataFrame
+    tiers: pd.DataFrame
+
+
+def snapshot(as_of: datetime, rng: MemberRange = ALL) -> Snapshot:
+    return Snapshot(
+        as_of=as_of,
+        members=members(as_of, rng),
+        orders=orders(as_of, rng),
+        event_counts=event_counts(as_of, rng),
+        last_event=last_event(as_of, rng),
+        lessons=lesson_activity(as_of, rng),
+        enrollments=enrollments(as_of, rng),
+        community=community_activity(as_of, rng),
+        coupons=coupon_use(as_of, rng),
+        subscriptions=subscriptions(as_of, rng),
+        tiers=tiers(),
+    )

@@ -1,0 +1,221 @@
+"""Pure feature builders: DataFrames in, one row per member out. No database, no clock — `as_of` comes in.
+
+Every feature is a non-negative float and a member with no rows of some kind gets zeros there (a platform that
+exported only orders still gets a full matrix). "Days since X" for a member who never did X is their tenure: the
+honest statement is "not in the N days we have known them".
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from analytics.ml.datasets import MIRRORED_EVENT_KINDS, Snapshot, event_category
+
+DAY_SECONDS = 86400.0
+MAX_DAYS = 3650.0
+
+PURCHASE_FEATURES = [
+    "recency_days", "frequency", "frequency_90", "course_orders_90", "course_orders_total", "monetary",
+    "avg_order_value", "ipi_mean", "ipi_std", "renewals_total", "has_purchased",
+]
+TENURE_FEATURES = ["tenure_days"]
+SUBSCRIPTION_FEATURES = [
+    "sub_live", "sub_days_to_period_end", "sub_cancel_pending", "sub_yearly", "sub_trialing", "sub_ever", "tier_price",
+]
+ACTIVITY_FEATURES = [
+    "learning_7", "learning_30", "learning_90", "community_ev_30", "community_ev_90", "email_30", "email_90",
+    "purchase_ev_30", "events_30", "events_90", "days_since_last_event",
+]
+LEARNING_FEATURES = [
+    "lessons_7", "lessons_30", "lessons_90", "lessons_total", "days_since_last_lesson", "enrollments_total",
+    "courses_completed", "completion_rate",
+]
+COMMUNITY_FEATURES = ["posts_90", "comments_90", "reactions_90", "community_30", "community_total"]
+COUPON_FEATURES = ["coupons_redeemed", "coupon_share"]
+
+FEATURES = (PURCHASE_FEATURES + TENURE_FEATURES + SUBSCRIPTION_FEATURES + ACTIVITY_FEATURES + LEARNING_FEATURES
+            + COMMUNITY_FEATURES + COUPON_FEATURES)
+
+
+def days_between(later: pd.Timestamp, earlier: pd.Series) -> pd.Series:
+    return ((later - earlier).dt.total_seconds() / DAY_SECONDS).clip(lower=0.0)
+
+
+def purchase_features(orders: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
+    """Recency, frequency, monetary value and inter-purchase intervals from paid orders before as_of."""
+    ts = pd.Timestamp(as_of)
+    if orders.empty:
+        return pd.DataFrame(columns=[c for c in PURCHASE_FEATURES if c != "recency_days"] + ["last_order_at"],
+                            index=pd.Index([], name="member_id"), dtype=float)
+    o = orders.sort_values(["member_id", "paid_at"])
+    o = o.assign(
+        days_ago=days_between(ts, o["paid_at"]),
+        is_course=(o["kind"] == "course").astype(float),
+        gap=o.groupby("member_id")["paid_at"].diff().dt.total_seconds() / DAY_SECONDS,
+    )
+    recent = o["days_ago"] < 90
+    g = o.groupby("member_id")
+    out = pd.DataFrame({
+        "last_order_at": g["paid_at"].max(),
+        "frequency": g.size().astype(float),
+        "frequency_90": recent.groupby(o["member_id"]).sum().astype(float),
+        "course_orders_90": (o["is_course"] * recent).groupby(o["member_id"]).sum(),
+        "course_orders_total": g["is_course"].sum(),
+        "monetary": g["amount"].sum(),
+        "ipi_mean": g["gap"].mean(),
+        "ipi_std": g["gap"].std(ddof=0),
+        "renewals_total": g["is_renewal"].sum().astype(float),
+    })
+    out["avg_order_value"] = out["monetary"] / out["frequency"]
+    out["has_purchased"] = 1.0
+    out.index.name = "member_id"
+    return out
+
+
+def subscription_features(subs: pd.DataFrame, tiers: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
+    """State of each member's subscription at as_of: live, days to period end, cancel pending, tier price."""
+    cols = SUBSCRIPTION_FEATURES
+    if subs.empty:
+        return pd.DataFrame(columns=cols, index=pd.Index([], name="member_id"), dtype=float)
+    ts = pd.Timestamp(as_of)
+    prices = tiers.set_index("tier_id")["monthly_price"] if not tiers.empty else pd.Series(dtype=float)
+    s = subs.assign(tier_price=subs["tier_id"].map(prices).astype(float).fillna(0.0))
+    # One row per member: the live subscription if any, else the most recent one.
+    s = s.sort_values(["member_id", "live", "started_at"]).groupby("member_id").tail(1).set_index("member_id")
+    live = s["live"].astype(float)
+    out = pd.DataFrame({
+        "sub_live": live,
+        "sub_days_to_period_end": (days_between(s["period_end"], pd.Series(ts, index=s.index)) * live),
+        "sub_cancel_pending": s["cancel_pending"].astype(float),
+        "sub_yearly": (s["billing_period"] == "year").astype(float) * live,
+        "sub_trialing": (s["trial_end"].notna() & (s["trial_end"] > ts)).astype(float) * live,
+        "sub_ever": 1.0,
+        "tier_price": s["tier_price"] * live,
+    }, index=s.index)
+    return out
+
+
+def activity_features(event_counts: pd.DataFrame, last_event: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
+    """Event counts by category over 7/30/90 days. Kinds that mirror table rows (lessons, posts, orders) are left
+    out so platforms that record both are not double-counted."""
+    ts = pd.Timestamp(as_of)
+    out = pd.DataFrame(index=pd.Index([], name="member_id"))
+    if not event_counts.empty:
+        ev = event_counts[~event_counts["kind"].isin(MIRRORED_EVENT_KINDS)]
+        ev = ev.assign(category=ev["kind"].map(event_category))
+        piv = ev.pivot_table(index="member_id", columns="category", values=["n7", "n30", "n90"], aggfunc="sum",
+                             fill_value=0)
+        piv.columns = [f"{cat}_{win[1:]}" for win, cat in piv.columns]
+        out = piv.astype(float)
+        totals = event_counts.groupby("member_id")[["n30", "n90"]].sum().astype(float)
+        out = out.join(totals.rename(columns={"n30": "events_30", "n90": "events_90"}), how="outer")
+        out = out.rename(columns={"community_30": "community_ev_30", "community_90": "community_ev_90",
+                                  "purchase_30": "purchase_ev_30"})
+    if not last_event.empty:
+        last = last_event.set_index("member_id")["last_event_at"]
+        out = out.join(days_between(ts, last).rename("days_since_last_event"), how="outer")
+    out.index.name = "member_id"
+    return out
+
+
+def learning_features(lessons: pd.DataFrame, enrollments: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
+    ts = pd.Timestamp(as_of)
+    parts = []
+    if not lessons.empty:
+        l = lessons.set_index("member_id")
+        parts.append(pd.DataFrame({
+            "lessons_7": l["lessons_7"].astype(float), "lessons_30": l["lessons_30"].astype(float),
+            "lessons_90": l["lessons_90"].astype(float), "lessons_total": l["lessons_total"].astype(float),
+            "days_since_last_lesson": days_between(ts, l["last_lesson_at"]),
+        }))
+    if not enrollments.empty:
+        g = enrollments.groupby("member_id")
+        enr = pd.DataFrame({
+            "enrollments_total": g.size().astype(float),
+            "courses_completed": g["completed_at"].count().astype(float),
+        })
+        enr["completion_rate"] = enr["courses_completed"] / enr["enrollments_total"]
+        parts.append(enr)
+    if not parts:
+        return pd.DataFrame(index=pd.Index([], name="member_id"))
+    out = pd.concat(parts, axis=1)
+    out.index.name = "member_id"
+    return out
+
+
+def community_features(community: pd.DataFrame) -> pd.DataFrame:
+    if community.empty:
+        return pd.DataFrame(index=pd.Index([], name="member_id"))
+    c = community.set_index("member_id")
+    counts = [col for col in c.columns if not col.endswith("_last")]
+    c = c[counts].astype(float).fillna(0.0)
+    out = pd.DataFrame({
+        "posts_90": c["posts_90"], "comments_90": c["comments_90"], "reactions_90": c["reactions_90"],
+        "community_30": c["posts_30"] + c["comments_30"] + c["reactions_30"],
+        "community_total": c["posts_total"] + c["comments_total"] + c["reactions_total"],
+    }).astype(float)
+    return out
+
+
+def build(snap: Snapshot) -> pd.DataFrame:
+    """The full feature matrix at snap.as_of: one row per member who had joined, columns FEATURES, no NaN."""
+    ts = pd.Timestamp(snap.as_of)
+    index = pd.Index(snap.members["member_id"].astype(int), name="member_id")
+    frame = pd.DataFrame(index=index)
+    frame["tenure_days"] = days_between(ts, snap.members.set_index("member_id")["date_joined"]).to_numpy()
+
+    purchases = purchase_features(snap.orders, snap.as_of)
+    last_order = purchases.pop("last_order_at") if "last_order_at" in purchases else None
+    blocks = [
+        purchases,
+        subscription_features(snap.subscriptions, snap.tiers, snap.as_of),
+        activity_features(snap.event_counts, snap.last_event, snap.as_of),
+        learning_features(snap.lessons, snap.enrollments, snap.as_of),
+        community_features(snap.community),
+    ]
+    if not snap.coupons.empty:
+        blocks.append(snap.coupons.set_index("member_id")[["coupons_redeemed"]].astype(float))
+    for block in blocks:
+        block = block[~block.index.duplicated()]
+        frame = frame.join(block[[c for c in block.columns if c not in frame.columns]], how="left")
+    for col in FEATURES:
+        if col not in frame.columns:
+            frame[col] = np.nan
+    tenure = frame["tenure_days"]
+    # "Days since" for never-happened: the member's tenure (see module docstring).
+    if last_order is not None and len(last_order):
+        frame["recency_days"] = days_between(ts, last_order.reindex(frame.index))
+    frame["recency_days"] = frame["recency_days"].fillna(tenure)
+    for col in ("days_since_last_event", "days_since_last_lesson"):
+        frame[col] = frame[col].fillna(tenure)
+    frame["coupon_share"] = (frame["coupons_redeemed"].fillna(0) / frame["frequency"].where(frame["frequency"] > 0)).fillna(0)
+    frame = frame[FEATURES].astype(float).fillna(0.0).clip(lower=0.0)
+    day_cols = ["recency_days", "tenure_days", "days_since_last_event", "days_since_last_lesson", "ipi_mean",
+                "ipi_std", "sub_days_to_period_end"]
+    frame[day_cols] = frame[day_cols].clip(upper=MAX_DAYS)
+    frame["coupon_share"] = frame["coupon_share"].clip(upper=1.0)
+    return frame.sort_index()
+
+
+def bgnbd_inputs(orders: pd.DataFrame, as_of: datetime, member_ids: pd.Index) -> pd.DataFrame:
+    """BG/NBD's (x, t_x, T) in weeks: repeat-purchase days, first-to-last purchase, first purchase to as_of.
+    Members who never bought get x=0, t_x=0, T=0 and a flag so the model can rank them last."""
+    ts = pd.Timestamp(as_of)
+    out = pd.DataFrame(index=member_ids)
+    out["x"], out["t_x"], out["T"], out["buyer"] = 0.0, 0.0, 0.0, 0.0
+    if orders.empty:
+        return out
+    days = orders.assign(day=orders["paid_at"].dt.floor("D")).drop_duplicates(["member_id", "day"])
+    g = days.groupby("member_id")["paid_at"]
+    first, last, n = g.min(), g.max(), g.size()
+    week = 7 * DAY_SECONDS
+    stats = pd.DataFrame({
+        "x": (n - 1).astype(float),
+        "t_x": (last - first).dt.total_seconds() / week,
+        "T": (ts - first).dt.total_seconds() / week,
+        "buyer": 1.0,
+    }).reindex(member_ids)
+    stats = stats.fillna(0.0)
+    return stats

@@ -1,0 +1,127 @@
+"""Segments: KMeans on RFM + engagement, k in 3..7 chosen by silhouette, clusters named from their centroids.
+
+Naming rule (deterministic, on centroid ranks): each cluster's value = mean percentile rank of its centroid's
+frequency, monetary, engagement and (inverted) recency. The best is "Champions"; with k >= 4 the cluster with the
+shortest tenure, if under NEW_TENURE_DAYS, is "New"; the rest, best to worst, take names from NAME_LADDER.
+Cluster numbers are renumbered by value (0 = best) so reruns on the same data give the same numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+from sklearn.preprocessing import StandardScaler
+
+from analytics.ml.runtime import limited_threads
+
+SEGMENT_FEATURES = ["recency_days", "frequency", "monetary", "engagement", "tenure_days"]
+K_RANGE = range(3, 8)
+NEW_TENURE_DAYS = 90.0
+SILHOUETTE_SAMPLE = 5000
+NAME_LADDER = {
+    1: ["Lost"],
+    2: ["At risk", "Lost"],
+    3: ["Loyal", "At risk", "Lost"],
+    4: ["Loyal", "Promising", "At risk", "Lost"],
+    5: ["Loyal", "Promising", "At risk", "Hibernating", "Lost"],
+    6: ["Loyal", "Promising", "Needs attention", "At risk", "Hibernating", "Lost"],
+}
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    k: int
+    criterion_scores: dict[str, float]
+    centroids: dict[str, dict[str, float]]
+    labels: dict[str, str]
+    assignments: pd.DataFrame  # index member_id: cluster, label
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def prepare(features: pd.DataFrame, engagement: pd.Series) -> pd.DataFrame:
+    frame = features[["recency_days", "frequency", "monetary", "tenure_days"]].copy()
+    frame["engagement"] = engagement.reindex(features.index).fillna(0.0)
+    return frame[SEGMENT_FEATURES]
+
+
+def _transform(frame: pd.DataFrame) -> np.ndarray:
+    # log1p tames the long tails of money and counts so a few whales do not get a cluster each.
+    logged = np.log1p(frame.to_numpy(dtype=float))
+    return StandardScaler().fit_transform(logged)
+
+
+def name_clusters(centroids: pd.DataFrame) -> dict[int, str]:
+    ranks = pd.DataFrame({
+        "frequency": centroids["frequency"].rank(pct=True),
+        "monetary": centroids["monetary"].rank(pct=True),
+        "engagement": centroids["engagement"].rank(pct=True),
+        "recency": (-centroids["recency_days"]).rank(pct=True),
+    })
+    value = ranks.mean(axis=1)
+    order = list(value.sort_values(ascending=False, kind="mergesort").index)
+    names: dict[int, str] = {order[0]: "Champions"}
+    rest = order[1:]
+    if len(centroids) >= 4:
+        newest = centroids.loc[rest, "tenure_days"].idxmin()
+        if centroids.loc[newest, "tenure_days"] < NEW_TENURE_DAYS:
+            names[newest] = "New"
+            rest = [c for c in rest if c != newest]
+    for cluster, name in zip(rest, NAME_LADDER.get(len(rest), NAME_LADDER[6] + ["Lost"] * len(rest))):
+        names[cluster] = name
+    return names
+
+
+def fit(frame: pd.DataFrame, *, seed: int = 0) -> SegmentResult:
+    with limited_threads():
+        return _fit(frame, seed=seed)
+
+
+def _fit(frame: pd.DataFrame, *, seed: int = 0) -> SegmentResult:
+    n = len(frame)
+    if n < 8 or frame.drop_duplicates().shape[0] < 4:
+        assignments = pd.DataFrame({"cluster": 0, "label": "All members"}, index=frame.index)
+        centroid = {c: round(float(v), 4) for c, v in frame.mean().fillna(0).items()}
+        return SegmentResult(1, {}, {"0": centroid}, {"0": "All members"}, assignments,
+                             notes=f"only {n} members: too few to cluster")
+    X = _transform(frame)
+    scores: dict[str, float] = {}
+    fits: dict[int, np.ndarray] = {}
+    sample = min(n, SILHOUETTE_SAMPLE)
+    for k in K_RANGE:
+        if k >= n:
+            break
+        labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(X)
+        if len(set(labels)) < 2:
+            continue
+        scores[str(k)] = round(float(silhouette_score(X, labels, sample_size=sample, random_state=seed)), 4)
+        fits[k] = labels
+    best_k = max(fits, key=lambda k: (scores[str(k)], -k))
+    raw_labels = fits[best_k]
+    centroids = frame.groupby(raw_labels).mean()
+    names = name_clusters(centroids)
+    # Renumber clusters best-first so numbers are stable and meaningful.
+    value_order = sorted(centroids.index, key=lambda c: _ladder_position(names[c]))
+    order = {c: i for i, c in enumerate(value_order)}
+    assignments = pd.DataFrame({
+        "cluster": [order[c] for c in raw_labels],
+        "label": [names[c] for c in raw_labels],
+    }, index=frame.index)
+    return SegmentResult(
+        k=best_k,
+        criterion_scores=scores,
+        centroids={str(order[c]): {f: round(float(v), 4) for f, v in centroids.loc[c].items()} for c in centroids.index},
+        labels={str(order[c]): names[c] for c in centroids.index},
+        assignments=assignments,
+        notes=f"k={best_k} chosen by the highest silhouette over k=3..7",
+    )
+
+
+LADDER_ORDER = ["Champions", "Loyal", "Promising", "New", "Needs attention", "At risk", "Hibernating", "Lost"]
+
+
+def _ladder_position(name: str) -> int:
+    return LADDER_ORDER.index(name) if name in LADDER_ORDER else len(LADDER_ORDER)
