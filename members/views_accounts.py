@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from members import emails, services
 from members.forms import ProfileForm, SignupForm
+from members.views_levers import attach_referral_after_signup
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -23,6 +24,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             email=form.cleaned_data["email"], password=form.cleaned_data["password"],
             display_name=form.cleaned_data["display_name"], preferred_language=form.cleaned_data["preferred_language"],
         )
+        attach_referral_after_signup(request, user)  # issue 8: invite link → referral + friend's welcome coupon
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, _("Welcome, %(name)s!") % {"name": user.name})
         response = redirect("members:home")

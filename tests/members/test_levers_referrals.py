@@ -192,3 +192,16 @@ def test_referral_report_compares_referred_and_other_buyers(staff_client, progra
     assert (report.other_buyers, report.other_repeat_buyers, report.other_repurchase_rate) == (5, 1, 20.0)
     response = staff_client.get(reverse("profile:referrals"))
     assert response.status_code == 200 and b"66.7" in response.content
+
+
+@pytest.mark.django_db
+def test_signing_up_through_an_invite_link_attaches_the_referral(client, program, alice):
+    code = referral_code_for(member=alice).code
+    client.get(reverse("members:referral_landing", args=[code]))
+    response = client.post(reverse("signup"), {"email": "newfriend@example.net", "display_name": "New Friend",
+                                               "password": "a-long-pass-phrase", "preferred_language": "en"})
+    assert response.status_code == 302
+    referral = Referral.objects.get(referred__email="newfriend@example.net")
+    assert referral.referrer == alice and referral.status == Referral.Status.SIGNED_UP
+    assert referral.welcome_coupon.assigned_member == referral.referred
+    assert referral.referred.acquisition_source == "referral"
