@@ -18,6 +18,8 @@ SUBSCRIBE_BASE = -3.6
 RENEW_BASE = 1.6
 TRIAL_CONVERT_BASE = 0.2
 NEW_MEMBER_BONUS = 0.9
+# Logits per star of the member's average rating above 3.5 (satisfied members come back for more).
+SATISFACTION_WEIGHT = 0.35
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray | float:

@@ -44,7 +44,12 @@ from members.models import (
     LessonProgress,
     MembershipTier,
     Order,
+    Referral,
+    ReferralCode,
+    ReferralProgram,
     RetentionOffer,
+    Review,
+    ReviewHelpful,
     Subscription,
     User,
 )
@@ -64,6 +69,9 @@ SAVE_OFFER_ACCEPT = 0.2
 GRACE_DAYS = 7
 REFUND_RATE = 0.03
 FAIL_RATE = 0.04
+REVIEW_RATE = 0.45  # share of course completions followed by a rating
+REFERRAL_WINDOW_DAYS = 14
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
 @dataclass
@@ -229,6 +237,8 @@ class _Sim:
             self.course_title.append((spec.title, spec.title_zh))
         self._bulk(Course, courses)
         self._bulk(Lesson, lessons)
+        # Each course has a quality the ratings scatter around (it is what makes 'sort by rating' meaningful).
+        self.course_quality = self.rng.uniform(3.4, 4.8, len(courses))
         self.priced = [c for c in range(len(courses)) if self.course_price[c] > 0]
         self.free = [c for c in range(len(courses)) if self.course_price[c] == 0]
         self.by_topic = [[c for c in range(len(courses)) if self.course_topic[c] == t] for t in range(len(topics))]
@@ -306,6 +316,20 @@ class _Sim:
         self.user_ids = [user_id + i for i in range(n)]
         users = []
         sources = ["organic", "social", "referral", "campaign"]
+        # Invited members come from sociable members who joined before them; friends of friends engage a bit more.
+        order = np.argsort(join_seconds, kind="stable")
+        rank = np.empty(n, dtype=np.int64)
+        rank[order] = np.arange(n)
+        self.referrer: list[int | None] = [None] * n
+        for i in range(n):
+            if sources[min(3, int(source_draw[i] * 5)) if source_draw[i] < 0.8 else 0] != "referral" or rank[i] < 5:
+                continue
+            for _ in range(10):
+                j = int(order[self.rnd.randrange(int(rank[i]))])
+                if j != i and self.rnd.random() < self.social[j] and self.join_at[j] + timedelta(days=1) < self.join_at[i]:
+                    self.referrer[i] = j
+                    self.eng[i] = min(1.0, self.eng[i] + 0.05)
+                    break
         for i in range(n):
             zh = bool(self.zh[i])
             if zh:
@@ -314,7 +338,9 @@ class _Sim:
             else:
                 name = f"{self.rnd.choice(cat.FIRST_NAMES_EN)} {self.rnd.choice(cat.LAST_NAMES_EN)}"
                 country = self.rnd.choice(cat.COUNTRIES_EN)
-            src = sources[min(3, int(source_draw[i] * 5) if source_draw[i] < 0.8 else 0)]
+            src = sources[min(3, int(source_draw[i] * 5)) if source_draw[i] < 0.8 else 0]
+            if src == "referral" and self.referrer[i] is None:
+                src = "organic"
             users.append(User(
                 id=self.user_ids[i], email=LEARNER_EMAIL if i == 0 else f"member{i:05d}@demo.test",
                 display_name="Demo Learner" if i == 0 else name,
@@ -350,9 +376,34 @@ class _Sim:
         self.orders: list[Order] = []
         self.order_next = self.next_id(Order)
         self.redemptions: list[CouponRedemption] = []
+        self.rating_sum = np.zeros(n)
+        self.rating_n = np.zeros(n)
+        self.reviews: list[Review] = []
+        self.review_next = self.next_id(Review)
+        self.program = ReferralProgram(name="Invite a friend", friend_percent_off=Decimal("20"), friend_coupon_valid_days=30,
+                                       reward_kind="percent", reward_percent_off=Decimal("25"), reward_valid_days=90,
+                                       refund_window_days=REFERRAL_WINDOW_DAYS, created_at=self.start)
+        self._bulk(ReferralProgram, [self.program])
+        self.welcome: list[CouponState | None] = [None] * n
+        self.referral_id: dict[int, int] = {}
+        referral_next = self.next_id(Referral)
         for i in range(n):
             self.event(i, "signed_up", self.join_at[i], "user", self.user_ids[i],
                        {"source": users[i].acquisition_source})
+            if self.referrer[i] is not None:
+                when = self.join_at[i]
+                c = self.new_coupon(
+                    code=f"FRIEND-{self.coupon_next:06d}", percent_off=Decimal("20"), amount_off=None,
+                    applies_to=Coupon.AppliesTo.ALL, valid_from=when, valid_until=when + timedelta(days=30),
+                    max_redemptions=1, source=Coupon.Source.REFERRAL,
+                    description="Welcome discount from a friend's invitation", assigned_idx=i, created_at=when,
+                )
+                self.personal[i] = self.welcome[i] = c
+                self.event(i, "coupon_issued", when, "coupon", c.id, {"source": "referral"})
+                self.referral_id[i] = referral_next
+                referral_next += 1
+                self.event(i, "referral_signed_up", when, "referral", self.referral_id[i],
+                           {"referrer_id": self.user_ids[self.referrer[i]], "status": "signed_up"})
 
     def month_of(self, when: datetime) -> int:
         for m in range(self.months - 1, -1, -1):
@@ -675,6 +726,8 @@ class _Sim:
                 if e.next_pos >= len(self.course_lessons[course]):
                     e.completed_at = t
                     self.event(idx, "course_completed", t, "course", current)
+                    if self.rnd.random() < REVIEW_RATE:
+                        self.review(idx, course, t + timedelta(hours=self.rnd.randint(1, 96)))
             if last is not None and extra_view[idx]:
                 current = next((cid for cid, e in enrolled.items() if e.completed_at is None), None)
                 if current is not None:
@@ -686,6 +739,23 @@ class _Sim:
                         self.event(idx, "lesson_viewed", t, "lesson", lesson, {"course_id": current})
                         e.last_activity = t
             self.lessons_hist[idx, m] = done
+
+    def review(self, idx: int, course: int, when: datetime) -> None:
+        if when >= self.today:
+            return
+        score = self.course_quality[course] + 0.8 * (self.eng[idx] - 0.4) + self.rnd.gauss(0.0, 0.7)
+        rating = int(min(5, max(1, round(score))))
+        band = "low" if rating <= 2 else "mid" if rating == 3 else "high"
+        zh = bool(self.zh[idx])
+        body = self.rnd.choice((texts.REVIEWS_ZH if zh else texts.REVIEWS_EN)[band]) if self.rnd.random() < 0.6 else ""
+        review = Review(id=self.review_next, member_id=self.user_ids[idx], course_id=self.course_ids[course],
+                        rating=rating, body=body, created_at=when, updated_at=when)
+        self.review_next += 1
+        self.reviews.append(review)
+        self.rating_sum[idx] += rating
+        self.rating_n[idx] += 1
+        self.event(idx, "course_reviewed", when, "course", self.course_ids[course],
+                   {"rating": rating, "review_id": review.id, "has_text": bool(body)})
 
     def complete_lesson(self, idx: int, course_id: int, lesson: int, t: datetime) -> None:
         key = (idx, lesson)
@@ -944,6 +1014,7 @@ class _Sim:
         common = {"lessons": lessons, "community": community, "paid_orders": self.paid_orders.astype(float),
                   "engagement": self.eng, "price_sensitivity": self.price, "has_coupon": coupon.astype(float),
                   "new_member": new_member}
+        satisfaction = np.where(self.rating_n > 0, self.rating_sum / np.maximum(self.rating_n, 1) - 3.5, 0.0)
         awake = np.where(self.dormant, 0.15, 1.0)
         not_live = np.array([s is None for s in self.sub])
         last_end_ok = np.array([e is None or e < hi_m - timedelta(days=1) for e in self.last_sub_end])
@@ -963,7 +1034,7 @@ class _Sim:
             if lo < hi_m - timedelta(hours=1):
                 self.start_sub(idx, self.at(lo, hi_m - timedelta(hours=1)), m)
 
-        p_buy = bm.sigmoid(bm.purchase_logit(**common)) * awake
+        p_buy = bm.sigmoid(bm.purchase_logit(**common) + bm.SATISFACTION_WEIGHT * satisfaction) * awake
         all_access = np.array([s is not None and self.tier_all_courses[s.tier] for s in self.sub])
         buyers = (self.rng.random(self.n) < p_buy) & joined & ~all_access
         buyers[0] = m == 0
@@ -984,6 +1055,7 @@ class _Sim:
         self.event(0, "coupon_issued", when, "coupon", c.id, {"source": "campaign"})
 
     def write_state(self) -> None:
+        self.write_referrals()  # may issue reward coupons, so it runs before coupons are written
         self.progress_label("memberships")
         self._bulk(Subscription, (
             Subscription(
@@ -1010,6 +1082,8 @@ class _Sim:
         self.progress_label("orders")
         self._bulk(Order, self.orders)
         self._bulk(CouponRedemption, self.redemptions)
+        self.write_reviews()
+        self._bulk(Referral, self.referrals)
         self.progress_label("learning")
         enrollments = []
         for idx, enrolled in enumerate(self.enrollments):
@@ -1023,6 +1097,84 @@ class _Sim:
             for (idx, lesson), row in self.lesson_rows.items()
         ))
         self.flush_events()
+
+    def write_reviews(self) -> None:
+        """Reviews with text collect 'helpful' marks from other members who took the same course."""
+        takers: dict[int, list[int]] = {}
+        for idx, enrolled in enumerate(self.enrollments):
+            for cid in enrolled:
+                takers.setdefault(cid, []).append(idx)
+        marks = []
+        for review in self.reviews:
+            if not review.body:
+                continue
+            pool = takers.get(review.course_id, [])
+            wanted = min(len(pool) - 1, int(self.rng.poisson(1.5 if review.rating >= 4 else 0.8)))
+            chosen: set[int] = set()
+            for _ in range(max(0, wanted) * 3):
+                if len(chosen) >= wanted:
+                    break
+                idx = self.rnd.choice(pool)
+                when = review.created_at + timedelta(days=self.rnd.randint(1, 30))
+                if self.user_ids[idx] == review.member_id or idx in chosen or when >= self.today:
+                    continue
+                chosen.add(idx)
+                marks.append(ReviewHelpful(review_id=review.id, member_id=self.user_ids[idx], created_at=when))
+                self.event(idx, "review_marked_helpful", when, "review", review.id, {"course_id": review.course_id})
+            review.helpful_count = len(chosen)
+        self._bulk(Review, self.reviews)
+        self._bulk(ReviewHelpful, marks)
+
+    def write_referrals(self) -> None:
+        """Referral rows as the levers' services would have left them at `today` (see referral_grant_rewards)."""
+        first_paid: dict[int, Order] = {}
+        for order in self.orders:
+            if order.paid_at is not None and order.amount_paid > 0:
+                current = first_paid.get(order.member_id)
+                if current is None or (order.paid_at, order.id) < (current.paid_at, current.id):
+                    first_paid[order.member_id] = order
+        window = timedelta(days=REFERRAL_WINDOW_DAYS)
+        inviters = sorted({r for r in self.referrer if r is not None} | {0})
+        self._bulk(ReferralCode, [
+            ReferralCode(member_id=self.user_ids[i], code=self.referral_code(i), created_at=self.join_at[i])
+            for i in inviters
+        ])
+        referrals = []
+        for idx, referrer in enumerate(self.referrer):
+            if referrer is None:
+                continue
+            ref = Referral(id=self.referral_id[idx], referrer_id=self.user_ids[referrer], referred_id=self.user_ids[idx],
+                           code=self.referral_code(referrer), status=Referral.Status.SIGNED_UP,
+                           welcome_coupon_id=self.welcome[idx].id, created_at=self.join_at[idx])
+            order = first_paid.get(self.user_ids[idx])
+            if order is not None:
+                ref.first_order_id = order.id
+                if order.status == Order.Status.REFUNDED:
+                    ref.status = Referral.Status.REJECTED
+                    ref.rejection_reason = "The friend's first order was refunded."
+                elif order.paid_at + window > self.today:
+                    ref.status, ref.qualified_at = Referral.Status.QUALIFIED, order.paid_at
+                else:
+                    when = order.paid_at + window
+                    reward = self.new_coupon(
+                        code=f"THANKS-{self.coupon_next:06d}", percent_off=Decimal("25"), amount_off=None,
+                        applies_to=Coupon.AppliesTo.ALL, valid_from=when, valid_until=when + timedelta(days=90),
+                        max_redemptions=1, source=Coupon.Source.REFERRAL, description="Thank you for inviting a friend",
+                        assigned_idx=referrer, created_at=when,
+                    )
+                    ref.status, ref.qualified_at, ref.rewarded_at = Referral.Status.REWARDED, when, when
+                    ref.reward_coupon_id = reward.id
+                    self.event(referrer, "coupon_issued", when, "coupon", reward.id, {"source": "referral"})
+                    self.event(referrer, "referral_rewarded", when, "referral", ref.id, {"coupon_id": reward.id})
+            referrals.append(ref)
+        self.referrals = referrals
+
+    def referral_code(self, idx: int) -> str:
+        n, chars = self.user_ids[idx], []
+        for _ in range(6):
+            n, r = divmod(n, len(CODE_ALPHABET))
+            chars.append(CODE_ALPHABET[r])
+        return "D" + "".join(chars)
 
     def progress_label(self, label: str) -> None:
         self.progress(label)

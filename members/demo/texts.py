@@ -71,3 +71,20 @@ WELCOME_POST = (
     "Welcome to the Learning Club community! 欢迎来到学习社区！",
     "Introduce yourself below: what are you learning this month?\n\n在下面介绍一下自己吧：这个月你在学什么？",
 )
+
+# Review copy by rating band (1-2, 3, 4-5).
+REVIEWS_EN: dict[str, tuple[str, ...]] = {
+    "low": ("Too basic for me and the exercises felt rushed.", "Audio quality was poor in several lessons.",
+            "Not what the description promised."),
+    "mid": ("Solid content, but a few lessons drag.", "Good overview; I wanted more real examples.",
+            "Useful, though the pace is uneven."),
+    "high": ("Clear, practical and well paced. I used it at work the next day.",
+             "The exercises are the best part. Highly recommended.", "Exactly the right depth. Great instructor!",
+             "Finished it in two weeks and already signed up for the next one."),
+}
+REVIEWS_ZH: dict[str, tuple[str, ...]] = {
+    "low": ("内容太基础了，练习也比较仓促。", "好几节课的音质不太好。", "和课程介绍不太一样。"),
+    "mid": ("内容扎实，但有几节课偏拖沓。", "概览不错，希望多一些真实案例。", "有用，但节奏不太均匀。"),
+    "high": ("清晰、实用、节奏好，第二天就用在工作里了。", "练习设计得最好，强烈推荐！", "深度刚刚好，老师讲得很棒！",
+             "两周学完，已经报了下一门课。"),
+}

@@ -29,6 +29,8 @@ from members.models import (
     LessonProgress,
     MembershipTier,
     Order,
+    Referral,
+    Review,
     Subscription,
     User,
 )
@@ -155,6 +157,36 @@ def test_every_invariant_holds():
     assert Event.objects.filter(kind="lesson_completed").count() == LessonProgress.objects.filter(
         completed_at__isnull=False).count()
     assert Event.objects.filter(kind="post_created").count() == Post.objects.exclude(author__email=STAFF_EMAIL).count()
+
+
+@pytest.mark.django_db
+def test_reviews_and_referrals_are_consistent():
+    seed(200, 6, 8)
+    assert Review.objects.exists() and Referral.objects.exists()
+    enrolled = set(Enrollment.objects.values_list("member", "course"))
+    for review in Review.objects.annotate(marks=Count("helpful_marks")):
+        assert (review.member_id, review.course_id) in enrolled
+        assert review.helpful_count == review.marks
+        assert not review.helpful_marks.filter(member=review.member_id).exists()
+    assert Event.objects.filter(kind="course_reviewed").count() == Review.objects.count()
+    window = timedelta(days=14)
+    for ref in Referral.objects.select_related("first_order", "welcome_coupon", "reward_coupon", "referred"):
+        assert ref.referrer_id != ref.referred_id
+        assert ref.welcome_coupon.assigned_member_id == ref.referred_id
+        assert ref.referred.acquisition_source == "referral"
+        assert ref.referrer.date_joined < ref.referred.date_joined
+        first = (Order.objects.filter(member=ref.referred_id, paid_at__isnull=False, amount_paid__gt=0)
+                 .order_by("paid_at", "pk").first())
+        assert ref.first_order_id == (first.pk if first else None)
+        if ref.status == "rewarded":
+            assert first.status == "paid" and first.paid_at + window <= TODAY_DT
+            assert ref.reward_coupon.assigned_member_id == ref.referrer_id
+        elif ref.status == "rejected":
+            assert first.status == "refunded"
+        elif ref.status == "qualified":
+            assert first.paid_at + window > TODAY_DT
+        else:
+            assert first is None and ref.reward_coupon_id is None
 
 
 @pytest.mark.django_db
