@@ -1,10 +1,475 @@
+"""Staff retention reports. Thin views: permission, filter form, one report function, render (page, htmx fragment
+or CSV). Every figure is computed in analytics/reports and defined in docs/METRICS.md."""
 from __future__ import annotations
 
-from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from functools import wraps
+from typing import Any
+
+from django import forms
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
+from django.utils.safestring import SafeString
+
+from analytics.models import Campaign, SegmentAssignment
+from analytics.reports import (
+    charts,
+    churn,
+    cohorts,
+    metrics,
+    models_card,
+    repurchase,
+    segments,
+)
+from analytics.reports.charts import format_value, heat_color
+from analytics.reports.common import Filters, Window, latest_segment_run, start_of_day
+from analytics.reports.export import Table, csv_response, csv_stream
+from members.models import Course, MembershipTier, User
+
+REPORT_PERMISSION = "analytics.view_reports"
+PAGE_SIZE = 25
 
 
-@staff_member_required
+def reports_access(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Anonymous → login; signed in without the report permission (learners, other staff) → 403."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = request.user
+        if not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not (user.is_superuser or (user.is_staff and user.has_perm(REPORT_PERMISSION))):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Filters
+
+
+class ReportFilterForm(forms.Form):
+    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, label="End (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
+    tier = forms.ModelChoiceField(queryset=MembershipTier.objects.order_by("order", "name"), required=False,
+                                  empty_label="All tiers")
+    segment = forms.ChoiceField(required=False)
+    source = forms.ChoiceField(required=False, label="Acquisition source",
+                               choices=[("", "All sources"), *User.AcquisitionSource.choices])
+    course = forms.ModelChoiceField(queryset=Course.objects.filter(is_generic=False).order_by("title"), required=False,
+                                    label="First course", empty_label="Any first course")
+
+    def __init__(self, *args: Any, fields: Sequence[str] = ("start", "end", "tier", "segment"), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in list(self.fields):
+            if name not in fields:
+                del self.fields[name]
+        if "segment" in self.fields:
+            run = latest_segment_run()
+            labels = (
+                SegmentAssignment.objects.filter(run=run).values_list("label", flat=True).distinct().order_by("label")
+                if run else []
+            )
+            self.fields["segment"].choices = [("", "All segments"), *[(label, label) for label in labels]]
+
+
+@dataclass(frozen=True)
+class Selection:
+    window: Window
+    filters: Filters
+    form: ReportFilterForm
+    query: str  # the filter part of the query string, for CSV and pager links
+
+
+def _selection(request: HttpRequest, *, default_days: int, fields: Sequence[str] = ("start", "end", "tier", "segment")
+               ) -> Selection:
+    form = ReportFilterForm(request.GET or None, fields=fields)
+    data = form.cleaned_data if form.is_valid() else {}
+    today = timezone.now().date()
+    end_day: date = data.get("end") or today
+    start_day: date = data.get("start") or end_day - timedelta(days=default_days - 1)
+    if start_day > end_day:
+        start_day, end_day = end_day, start_day
+    window = Window(start_of_day(start_day), start_of_day(end_day + timedelta(days=1)))
+    tier = data.get("tier")
+    course = data.get("course")
+    filters = Filters(
+        tier_id=tier.pk if tier else None, segment=data.get("segment") or "", source=data.get("source") or "",
+        first_course_id=course.pk if course else None,
+    )
+    params = request.GET.copy()
+    for key in ("format", "table", "page"):
+        params.pop(key, None)
+    return Selection(window, filters, form, params.urlencode())
+
+
+def _render(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
+    name = f"{template}#report" if request.htmx else template
+    return render(request, name, context)
+
+
+def _wants_csv(request: HttpRequest) -> bool:
+    return request.GET.get("format") == "csv"
+
+
+def _pick_table(request: HttpRequest, tables: dict[str, Table]) -> HttpResponse:
+    name = request.GET.get("table") or next(iter(tables))
+    if name not in tables:
+        raise Http404("No such table.")
+    return csv_response(tables[name], f"{name}-{timezone.now():%Y%m%d}")
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A table as the page shows it: the CSV table plus a unit per column for formatting."""
+
+    key: str
+    title: str
+    table: Table
+    units: tuple[str, ...]
+
+    @property
+    def header(self) -> tuple[str, ...]:
+        return self.table.header
+
+    @property
+    def rows(self) -> list[list[str]]:
+        return [
+            [format_value(float(v), u) if isinstance(v, (int, float, Decimal)) and u != "text" else ("—" if v is None else str(v))
+             for v, u in zip(row, self.units, strict=True)]
+            for row in self.table.rows
+        ]
+
+
+def _shown(key: str, title: str, header: Sequence[str], rows: Sequence[Sequence[object]], units: Sequence[str]) -> Shown:
+    return Shown(key, title, Table(key, tuple(header), tuple(tuple(r) for r in rows)), tuple(units))
+
+
+PAGE_TITLES = {
+    "overview": "Overview", "cohorts": "Cohorts", "repurchase": "Repurchase", "churn": "Churn risk",
+    "models": "Model card", "segments": "Segments", "campaigns": "Campaigns",
+}
+
+
+def _base_context(sel: Selection, page_name: str, **extra: Any) -> dict[str, Any]:
+    return {"form": sel.form, "window": sel.window, "filters": sel.filters, "query": sel.query, "page_name": page_name,
+            "page_title": PAGE_TITLES[page_name], **extra}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 1. Overview
+
+
+@reports_access
 def overview(request: HttpRequest) -> HttpResponse:
-    return render(request, "analytics/overview.html", {})
+    sel = _selection(request, default_days=30)
+    report = metrics.overview(window=sel.window, filters=sel.filters)
+    months = [f"{m.start:%Y-%m}" for m in report.months]
+    cards = [
+        {
+            "figure": f,
+            "value": format_value(f.value, f.unit),
+            "previous": format_value(f.previous, f.unit),
+            "change": _change_text(f),
+            "spark": charts.sparkline([p.value for p in f.trend], label=f"{f.label}, last 12 months"),
+        }
+        for f in report.figures
+    ]
+    summary = _shown(
+        "overview", "Figures", ["figure", "value", "previous period", "change", "unit"],
+        [(f.label, f.value, f.previous, f.change, f.unit) for f in report.figures],
+        ["text", "probability", "probability", "probability", "text"],
+    )
+    trend = _shown(
+        "trend", "Twelve-month trend", ["figure", *months],
+        [(f.label, *[p.value for p in f.trend]) for f in report.figures],
+        ["text", *["probability"] * len(months)],
+    )
+    if _wants_csv(request):
+        return _pick_table(request, {"overview": summary.table, "trend": trend.table})
+    # The on-page tables format each row by the figure's own unit.
+    trend_rows = [[f.label, *[format_value(p.value, f.unit) for p in f.trend]] for f in report.figures]
+    big = {key: charts.line_chart(months, [p.value for p in report.figure(key).trend], unit=unit, title=title)
+           for key, unit, title in (("mrr", "money", "MRR by month end"),
+                                    ("repurchase_90d", "percent", "Repurchase within 90 days, by first-purchase month"))}
+    return _render(request, "analytics/overview.html", _base_context(
+        sel, "overview", report=report, cards=cards, months=months, trend_rows=trend_rows, charts=big,
+    ))
+
+
+def _change_text(f: metrics.Figure) -> str:
+    if f.change is None:
+        return "—"
+    if f.unit == "percent":
+        return f"{f.change * 100:+.1f} pts"
+    if f.unit == "money":
+        return f"{f.change:+,.2f}"
+    if f.unit == "days":
+        return f"{f.change:+.1f} d"
+    return f"{f.change:+,.0f}"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 2. Cohorts
+
+
+@reports_access
+def cohort_view(request: HttpRequest) -> HttpResponse:
+    sel = _selection(request, default_days=365, fields=("end", "tier", "source", "course"))
+    report = cohorts.cohort_report(as_of=sel.window.end, filters=sel.filters)
+    tables = {
+        t.key: Table(t.key, ("cohort", "size", *[f"m{m}" for m in t.offsets]),
+                     tuple((r.cohort, r.size, *r.values) for r in t.rows))
+        for t in report.tables
+    }
+    if _wants_csv(request):
+        return _pick_table(request, tables)
+    heatmaps = [
+        {
+            "table": t,
+            "rows": [
+                {"cohort": r.cohort, "size": r.size,
+                 "cells": [(format_value(v, "percent"), heat_color(v)) for v in r.values]}
+                for r in t.rows
+            ],
+        }
+        for t in report.tables
+    ]
+    return _render(request, "analytics/cohorts.html", _base_context(sel, "cohorts", report=report, heatmaps=heatmaps))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 3. Repurchase for one-off buyers
+
+
+@reports_access
+def repurchase_view(request: HttpRequest) -> HttpResponse:
+    sel = _selection(request, default_days=365)
+    report = repurchase.repurchase_report(window=sel.window, as_of=sel.window.end, filters=sel.filters)
+    gaps = _shown("gaps", "Days from first to second purchase", ["days", "buyers"],
+                  [(b.label, b.count) for b in report.gap_bins], ["text", "count"])
+    probs = _shown("probabilities", "Next-purchase probability of one-order buyers", ["probability", "members"],
+                   [(b.label, b.count) for b in report.probability_bins], ["text", "count"])
+    transitions = _shown("transitions", "First course → next course", ["first course", "next course", "buyers"],
+                         [(t.from_course, t.to_course, t.buyers) for t in report.transitions], ["text", "text", "count"])
+    firsts = _shown("first_courses", "Which first courses lead to a second purchase",
+                    ["first course", "first-time buyers", "bought again", "rate"],
+                    [(r.course, r.buyers, r.came_back, r.rate) for r in report.first_courses],
+                    ["text", "count", "count", "percent"])
+    tables = {s.key: s for s in (gaps, probs, transitions, firsts)}
+    if _wants_csv(request):
+        return _pick_table(request, {k: s.table for k, s in tables.items()})
+    context = _base_context(
+        sel, "repurchase", report=report, tables=tables,
+        gap_chart=charts.bar_chart([b.label for b in report.gap_bins], [b.count for b in report.gap_bins],
+                                   title="Buyers by days to second purchase"),
+        prob_chart=charts.bar_chart([b.label for b in report.probability_bins],
+                                    [b.count for b in report.probability_bins],
+                                    title="One-order buyers by predicted next-purchase probability"),
+    )
+    return _render(request, "analytics/repurchase.html", context)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 4. Churn risk
+
+
+class RiskFilterForm(forms.Form):
+    min_risk = forms.FloatField(required=False, min_value=0, max_value=1, label="Min. churn risk")
+    within = forms.IntegerField(required=False, min_value=0, max_value=400, label="Renews within (days)")
+
+
+AT_RISK_HEADER = ("member", "email", "tier", "period", "days to renewal", "renewal probability", "churn risk",
+                  "top reasons", "last activity", "scored at")
+
+
+def _at_risk_row(sub: Any, as_of: datetime) -> tuple[object, ...]:
+    probability = sub.probability
+    reasons = sub.top_reasons or []
+    reason_text = "; ".join(
+        str(r.get("label") or r.get("feature") or r) if isinstance(r, dict) else str(r) for r in reasons[:3]
+    )
+    return (
+        sub.member.name, sub.member.email, sub.tier.name, sub.billing_period,
+        (sub.current_period_end - as_of).days,
+        probability, None if probability is None else 1 - probability, reason_text,
+        f"{sub.last_activity_at:%Y-%m-%d}" if sub.last_activity_at else None,
+        f"{sub.scored_at:%Y-%m-%d}" if sub.scored_at else None,
+    )
+
+
+@reports_access
+def churn_view(request: HttpRequest) -> HttpResponse:
+    sel = _selection(request, default_days=30)
+    risk_form = RiskFilterForm(request.GET or None)
+    risk = risk_form.cleaned_data if risk_form.is_valid() else {}
+    now = timezone.now()
+    model = churn.serving_model()
+    qs = churn.at_risk_queryset(as_of=now, filters=sel.filters, min_risk=risk.get("min_risk"),
+                                renewal_within_days=risk.get("within"), model=model)
+    table = request.GET.get("table") or "at_risk"
+    if _wants_csv(request) and table == "at_risk":
+        return csv_stream(AT_RISK_HEADER, (_at_risk_row(s, now) for s in qs.iterator(chunk_size=2000)),
+                          f"at-risk-{now:%Y%m%d}")
+    distribution = churn.risk_distribution(filters=sel.filters, model=model)
+    calibration = churn.calibration(now=now, model=model)
+    dist = _shown("distribution", "Members by churn risk", ["churn risk", "members"],
+                  [(b.label, b.count) for b in distribution.bins], ["text", "count"])
+    calib = _shown("calibration", "Calibration", ["decile", "members", "predicted", "actual"],
+                   [(r.decile, r.members, r.predicted, r.actual) for r in (calibration.rows if calibration else ())],
+                   ["count", "count", "percent", "percent"])
+    if _wants_csv(request):
+        return _pick_table(request, {"distribution": dist.table, "calibration": calib.table})
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [_at_risk_row(s, now) for s in page.object_list]
+    shown_rows = [
+        [r[0], r[2], r[4], format_value(r[5], "probability"), format_value(r[6], "percent"), r[7] or "—", r[8] or "—"]
+        for r in rows
+    ]
+    context = _base_context(
+        sel, "churn", risk_form=risk_form, page=page, rows=shown_rows, distribution=distribution, calibration=calibration,
+        dist=dist, calib=calib,
+        dist_chart=charts.bar_chart([b.label for b in distribution.bins], [b.count for b in distribution.bins],
+                                    title="Members by churn risk", color="#dc2626") if distribution.bins else None,
+        calib_chart=charts.bar_chart(
+            [f"D{r.decile}" for r in calibration.rows], [r.actual for r in calibration.rows], unit="percent",
+            title="Actual rate by predicted decile") if calibration and calibration.rows else None,
+        risk_query=_without(request, ("page", "format", "table")),
+    )
+    return _render(request, "analytics/churn.html", context)
+
+
+def _without(request: HttpRequest, keys: Sequence[str]) -> str:
+    params = request.GET.copy()
+    for key in keys:
+        params.pop(key, None)
+    return params.urlencode()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 5. Model card
+
+
+@reports_access
+def model_card_view(request: HttpRequest) -> HttpResponse:
+    sel = _selection(request, default_days=30, fields=("start", "end"))
+    cards = models_card.model_cards()
+    recs = models_card.recommendation_cards()
+    funnel = models_card.recommendation_funnel(window=sel.window)
+    model_table = _shown(
+        "models", "Model metrics", ["model", "kind", "serving", "metric", "value", "baseline", "baseline name"],
+        [(f"v{c.pk} {c.algorithm}", c.kind, c.is_serving, m.name, m.value, m.baseline, m.baseline_name)
+         for c in cards for m in c.metrics],
+        ["text", "text", "text", "text", "probability", "probability", "text"],
+    )
+    rec_table = _shown(
+        "recommendations", "Recommendation quality", ["run", "as of", "k", "current", "metric", "value", "baseline"],
+        [(r.pk, f"{r.as_of:%Y-%m-%d}", r.k, r.is_current, m.name, m.value, m.baseline) for r in recs for m in r.metrics],
+        ["count", "text", "count", "text", "text", "probability", "probability"],
+    )
+    funnel_table = _shown(
+        "funnel", "Online funnel", ["step", "count", "rate"],
+        [("impressions", funnel.impressions, None), ("clicks", funnel.clicks, funnel.click_rate),
+         ("purchases after a click", funnel.purchases, funnel.purchase_rate)],
+        ["text", "count", "percent"],
+    )
+    if _wants_csv(request):
+        return _pick_table(request, {t.key: t.table for t in (model_table, rec_table, funnel_table)})
+    importance = {
+        c.pk: charts.hbar_chart([k for k, _ in c.importance], [v for _, v in c.importance], unit="probability",
+                                title=f"Feature importance, model v{c.pk}")
+        for c in cards if c.importance
+    }
+    return _render(request, "analytics/model_card.html", _base_context(
+        sel, "models", cards=cards, recs=recs, funnel=funnel, funnel_table=funnel_table, importance=importance,
+    ))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 6. Segments
+
+
+@reports_access
+def segments_view(request: HttpRequest) -> HttpResponse:
+    sel = _selection(request, default_days=90, fields=("start", "end"))
+    report = segments.segment_report(window=sel.window)
+    sizes = _shown("sizes", "Segment sizes over time", ["as of", *report.labels],
+                   [(f"{p.as_of:%Y-%m-%d}", *[n for _, n in p.sizes]) for p in report.sizes_over_time],
+                   ["text", *["count"] * len(report.labels)])
+    profiles = _shown(
+        "profiles", "Segment profiles", ["segment", "members", *report.profile_keys, "renewed", "ended", "renewal rate"],
+        [(r.label, r.members, *[v for _, v in r.profile], r.renewed, r.ended, r.renewal_rate) for r in report.rows],
+        ["text", "count", *["probability"] * len(report.profile_keys), "count", "count", "percent"],
+    )
+    reasons = _shown(
+        "reasons", "Cancellation reasons by segment", ["segment", "reason", "members"],
+        [(r.label, reason, n) for r in report.rows for reason, n in r.cancellation_reasons],
+        ["text", "text", "count"],
+    )
+    if _wants_csv(request):
+        return _pick_table(request, {t.key: t.table for t in (sizes, profiles, reasons)})
+    size_chart: SafeString | None = None
+    if report.rows:
+        size_chart = charts.bar_chart([r.label for r in report.rows], [r.members for r in report.rows],
+                                      title="Members per segment (latest run)")
+    return _render(request, "analytics/segments.html", _base_context(
+        sel, "segments", report=report, sizes=sizes, profiles=profiles, reasons=reasons, size_chart=size_chart,
+    ))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 7. Campaigns
+
+
+def _result_rows(result: Any) -> list[tuple[str, object]]:
+    """campaign_results may return a dataclass or a dict; show its scalar fields as label/value pairs."""
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        data = dataclasses.asdict(result)
+    elif isinstance(result, dict):
+        data = result
+    else:
+        return [("result", str(result))]
+    return [(str(k), v) for k, v in data.items() if not isinstance(v, (dict, list, tuple))]
+
+
+@reports_access
+def campaigns_view(request: HttpRequest) -> HttpResponse:
+    sel = _selection(request, default_days=30, fields=())
+    campaigns = list(
+        Campaign.objects.annotate(
+            treatment=Count("assignments", filter=Q(assignments__group="treatment")),
+            control=Count("assignments", filter=Q(assignments__group="control")),
+        ).order_by("-created_at")[:50]
+    )
+    try:
+        from analytics.campaigns import (
+            campaign_results,  # another part of analytics; may not exist yet
+        )
+    except ImportError:
+        campaign_results = None
+    results = {c.pk: _result_rows(campaign_results(c)) for c in campaigns} if campaign_results else {}
+    table = _shown(
+        "campaigns", "Campaigns", ["campaign", "status", "audience", "treatment", "control", "starts", "ends"],
+        [(c.name, c.status, c.audience, c.treatment, c.control, f"{c.starts_at:%Y-%m-%d}",
+          f"{c.ends_at:%Y-%m-%d}" if c.ends_at else None) for c in campaigns],
+        ["text", "text", "text", "count", "count", "text", "text"],
+    )
+    result_table = _shown(
+        "results", "Uplift results", ["campaign", "measure", "value"],
+        [(c.name, k, v) for c in campaigns for k, v in results.get(c.pk, [])], ["text", "text", "probability"],
+    )
+    if _wants_csv(request):
+        return _pick_table(request, {"campaigns": table.table, "results": result_table.table})
+    return _render(request, "analytics/campaigns.html", _base_context(
+        sel, "campaigns", campaigns=campaigns, table=table, results=results, results_available=campaign_results is not None,
+    ))

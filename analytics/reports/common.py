@@ -64,6 +64,10 @@ class Filters:
         return not (self.tier_id or self.segment or self.source or self.first_course_id)
 
 
+# A frozen instance, so sharing it as a default argument is safe.
+NO_FILTERS = Filters()
+
+
 def start_of_day(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
@@ -133,7 +137,7 @@ def cached(name: str, params: dict[str, object], compute: Callable[[], T]) -> T:
     return value
 
 
-def ratio(numerator: float | int | None, denominator: float | int | None) -> float | None:
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
     """None (shown as "—") when there is nothing to divide by, so an empty window never reads as 0 %."""
     if not denominator:
         return None

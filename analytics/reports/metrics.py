@@ -29,6 +29,7 @@ from django.db.models import (
 )
 
 from analytics.reports.common import (
+    NO_FILTERS,
     Filters,
     Window,
     cached,
@@ -99,7 +100,7 @@ def _active_at(t: datetime) -> Q:
     return Q(started_at__lt=t) & (live | Q(ended_at__gt=t))
 
 
-def active_members_at(points: Sequence[datetime], filters: Filters = Filters()) -> list[int]:
+def active_members_at(points: Sequence[datetime], filters: Filters = NO_FILTERS) -> list[int]:
     """Distinct members with a membership (trial, paid, grace, or cancelled-but-not-yet-ended) at each instant."""
     if not points:
         return []
@@ -118,8 +119,8 @@ def _covering(t: datetime) -> Q:
 
 def _monthly_equivalent() -> Case:
     return Case(
-        When(billing_period=BillingPeriod.YEAR, then=ExpressionWrapper(F("amount_paid") / Value(Decimal("12")), output_field=MONEY)),
-        default=ExpressionWrapper(F("amount_paid") * Value(Decimal("1")), output_field=MONEY),
+        When(billing_period=BillingPeriod.YEAR, then=ExpressionWrapper(F("amount_paid") / Value(Decimal(12)), output_field=MONEY)),
+        default=ExpressionWrapper(F("amount_paid") * Value(Decimal(1)), output_field=MONEY),
         output_field=MONEY,
     )
 
@@ -130,7 +131,7 @@ class PayingPoint:
     mrr: Decimal
 
 
-def paying_at(points: Sequence[datetime], filters: Filters = Filters()) -> list[PayingPoint]:
+def paying_at(points: Sequence[datetime], filters: Filters = NO_FILTERS) -> list[PayingPoint]:
     """Paying members and MRR at each instant, from the paid membership orders that cover it (refunds excluded)."""
     if not points:
         return []
@@ -172,7 +173,7 @@ class RevenuePoint:
         return (self.revenue / self.customers).quantize(CENT) if self.customers else None
 
 
-def revenue_in(windows: Sequence[Window], filters: Filters = Filters()) -> list[RevenuePoint]:
+def revenue_in(windows: Sequence[Window], filters: Filters = NO_FILTERS) -> list[RevenuePoint]:
     """Paid revenue (all order kinds) and distinct paying customers per window."""
     span = _span(windows)
     aggregates: dict[str, object] = {}
@@ -183,7 +184,7 @@ def revenue_in(windows: Sequence[Window], filters: Filters = Filters()) -> list[
     return [RevenuePoint(Decimal(row[f"r{i}"] or 0).quantize(CENT), int(row[f"c{i}"] or 0)) for i in range(len(windows))]
 
 
-def renewals_in(windows: Sequence[Window], filters: Filters = Filters()) -> list[int]:
+def renewals_in(windows: Sequence[Window], filters: Filters = NO_FILTERS) -> list[int]:
     """Paid renewal orders (not first payments, not trial conversions) per window."""
     span = _span(windows)
     aggregates = {f"w{i}": Count("pk", filter=_in(w, "paid_at")) for i, w in enumerate(windows)}
@@ -206,7 +207,7 @@ def paid_subscriptions_ended() -> QuerySet[Subscription]:
     )
 
 
-def endings_in(windows: Sequence[Window], filters: Filters = Filters()) -> list[int]:
+def endings_in(windows: Sequence[Window], filters: Filters = NO_FILTERS) -> list[int]:
     span = _span(windows)
     aggregates = {f"w{i}": Count("pk", filter=_in(w, "ended_at")) for i, w in enumerate(windows)}
     row = (
@@ -226,7 +227,7 @@ def renewal_rates(renewed: Sequence[int], ended: Sequence[int]) -> list[Rate]:
 # Repurchase: course buyers' second paid course order
 
 
-def buyers_with_second_purchase(filters: Filters = Filters()) -> QuerySet[User]:
+def buyers_with_second_purchase(filters: Filters = NO_FILTERS) -> QuerySet[User]:
     """Members annotated with first_at (first paid course order) and second_at (the next paid course order strictly
     later than the first; several courses in one checkout are one purchase occasion)."""
     orders = paid_course_orders()
@@ -240,22 +241,24 @@ def buyers_with_second_purchase(filters: Filters = Filters()) -> QuerySet[User]:
 
 
 def repurchase_rates(
-    windows: Sequence[Window], *, as_of: datetime, days: Sequence[int] = REPURCHASE_DAYS, filters: Filters = Filters()
+    windows: Sequence[Window], *, as_of: datetime, days: Sequence[int] = REPURCHASE_DAYS, filters: Filters = NO_FILTERS
 ) -> dict[int, list[Rate]]:
-    """For buyers whose first paid course order falls in each window and is at least `d` days before as_of: the share
-    with a second paid course order within `d` days of the first."""
-    span = _span(windows)
+    """For each window and each d: the buyers whose d-day observation period closed in the window (first paid course
+    order in [start − d, end − d), and at least d days before as_of), and how many of them had a second paid course
+    order within d days of the first. Lagging the cohort by d means every buyer counted had the full d days."""
+    starts = [w.start - timedelta(days=d) for w in windows for d in days]
+    ends = [w.end - timedelta(days=d) for w in windows for d in days]
     aggregates: dict[str, object] = {}
     for d in days:
-        old_enough = Q(first_at__lte=as_of - timedelta(days=d))
-        came_back = Q(second_at__isnull=False, second_at__lte=F("first_at") + timedelta(days=d))
+        lag = timedelta(days=d)
+        came_back = Q(second_at__isnull=False, second_at__lte=F("first_at") + lag)
         for i, w in enumerate(windows):
-            cohort = _in(w, "first_at") & old_enough
+            cohort = Q(first_at__gte=w.start - lag, first_at__lt=min(w.end, as_of) - lag)
             aggregates[f"e{d}_{i}"] = Count("pk", filter=cohort)
             aggregates[f"r{d}_{i}"] = Count("pk", filter=cohort & came_back)
     row = (
         buyers_with_second_purchase(filters)
-        .filter(first_at__gte=span.start, first_at__lt=span.end)
+        .filter(first_at__gte=min(starts), first_at__lt=max(ends))
         .aggregate(**aggregates)
     )
     return {
@@ -263,21 +266,19 @@ def repurchase_rates(
     }
 
 
-def second_purchase_gaps(
-    windows: Sequence[Window], *, as_of: datetime, filters: Filters = Filters()
-) -> list[list[float]]:
-    """Days from first to second paid course order, for buyers whose first order is in each window and whose second
-    came before as_of. One query; the medians are taken in Python from the selected pairs."""
+def second_purchase_gaps(windows: Sequence[Window], filters: Filters = NO_FILTERS) -> list[list[float]]:
+    """Days from first to second paid course order, for members whose second order was paid in each window.
+    One query; the medians are taken in Python from the selected pairs."""
     span = _span(windows)
     pairs = list(
         buyers_with_second_purchase(filters)
-        .filter(first_at__gte=span.start, first_at__lt=span.end, second_at__isnull=False, second_at__lt=as_of)
+        .filter(second_at__gte=span.start, second_at__lt=span.end)
         .values_list("first_at", "second_at")
     )
     out: list[list[float]] = []
     for w in windows:
         out.append(
-            [(second - first).total_seconds() / 86400 for first, second in pairs if w.start <= first < w.end]
+            [(second - first).total_seconds() / 86400 for first, second in pairs if w.start <= second < w.end]
         )
     return out
 
@@ -286,7 +287,7 @@ def median_or_none(values: Sequence[float]) -> float | None:
     return float(statistics.median(values)) if values else None
 
 
-def repeat_buyer_revenue(windows: Sequence[Window], filters: Filters = Filters()) -> list[Decimal]:
+def repeat_buyer_revenue(windows: Sequence[Window], filters: Filters = NO_FILTERS) -> list[Decimal]:
     """Revenue from paid course orders that came after the member's first paid course order."""
     span = _span(windows)
     first = Subquery(
@@ -307,49 +308,49 @@ def repeat_buyer_revenue(windows: Sequence[Window], filters: Filters = Filters()
 # Single-figure helpers (what the tests and METRICS.md name)
 
 
-def active_members(*, at: datetime, filters: Filters = Filters()) -> int:
+def active_members(*, at: datetime, filters: Filters = NO_FILTERS) -> int:
     return active_members_at([at], filters)[0]
 
 
-def paying_members(*, at: datetime, filters: Filters = Filters()) -> int:
+def paying_members(*, at: datetime, filters: Filters = NO_FILTERS) -> int:
     return paying_at([at], filters)[0].paying_members
 
 
-def mrr(*, at: datetime, filters: Filters = Filters()) -> Decimal:
+def mrr(*, at: datetime, filters: Filters = NO_FILTERS) -> Decimal:
     return paying_at([at], filters)[0].mrr
 
 
-def arpu(*, window: Window, filters: Filters = Filters()) -> Decimal | None:
+def arpu(*, window: Window, filters: Filters = NO_FILTERS) -> Decimal | None:
     return revenue_in([window], filters)[0].arpu
 
 
-def renewal_rate(*, window: Window, filters: Filters = Filters()) -> Rate:
+def renewal_rate(*, window: Window, filters: Filters = NO_FILTERS) -> Rate:
     return renewal_rates(renewals_in([window], filters), endings_in([window], filters))[0]
 
 
-def churn_rate(*, window: Window, filters: Filters = Filters()) -> Rate:
+def churn_rate(*, window: Window, filters: Filters = NO_FILTERS) -> Rate:
     """Paid memberships that ended in the window ÷ paying members at the window's start."""
     ended = endings_in([window], filters)[0]
     return Rate(ended, paying_at([window.start], filters)[0].paying_members)
 
 
-def repurchase_rate(*, window: Window, days: int, as_of: datetime | None = None, filters: Filters = Filters()) -> Rate:
+def repurchase_rate(*, window: Window, days: int, as_of: datetime | None = None, filters: Filters = NO_FILTERS) -> Rate:
     return repurchase_rates([window], as_of=as_of or window.end, days=[days], filters=filters)[days][0]
 
 
-def median_days_to_second_purchase(*, window: Window, as_of: datetime | None = None, filters: Filters = Filters()) -> float | None:
-    return median_or_none(second_purchase_gaps([window], as_of=as_of or window.end, filters=filters)[0])
+def median_days_to_second_purchase(*, window: Window, filters: Filters = NO_FILTERS) -> float | None:
+    return median_or_none(second_purchase_gaps([window], filters=filters)[0])
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # The overview page
 
 
-def _as_float(value: Decimal | int | float | None) -> float | None:
+def _as_float(value: Decimal | float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def overview(*, window: Window, filters: Filters = Filters()) -> OverviewReport:
+def overview(*, window: Window, filters: Filters = NO_FILTERS) -> OverviewReport:
     return cached("overview", {"w": window, "f": filters.key()}, lambda: _overview(window=window, filters=filters))
 
 
@@ -370,7 +371,7 @@ def _overview(*, window: Window, filters: Filters) -> OverviewReport:
     ended = endings_in(windows, filters)
     renewal = renewal_rates(renewed, ended)
     repurchase = repurchase_rates(windows, as_of=as_of, filters=filters)
-    gaps = second_purchase_gaps(windows, as_of=as_of, filters=filters)
+    gaps = second_purchase_gaps(windows, filters=filters)
     repeat = repeat_buyer_revenue(windows, filters)
 
     n = len(months)
@@ -403,13 +404,13 @@ def _overview(*, window: Window, filters: Filters) -> OverviewReport:
         figures.append(
             Figure(f"repurchase_{d}d", f"Repurchase rate ({d} days)", "percent", rates[0].value, rates[1].value,
                    trend([r.value for r in rates[2:]]),
-                   f"{rates[0].numerator} of {rates[0].denominator} first-time buyers (first order ≥ {d} days old) "
-                   f"bought again within {d} days.")
+                   f"{rates[0].numerator} of {rates[0].denominator} first-time buyers whose first {d} days ended "
+                   f"in the window bought again within them.")
         )
     figures.append(
         Figure("median_days_to_second", "Median days to 2nd purchase", "days", median_or_none(gaps[0]),
                median_or_none(gaps[1]), trend([median_or_none(g) for g in gaps[2:]]),
-               f"Over {len(gaps[0])} buyers whose first course order is in the window and who bought again.")
+               f"Over the {len(gaps[0])} members whose second paid course order is in the window.")
     )
     figures.append(
         Figure("repeat_revenue", "Revenue from repeat buyers", "money", _as_float(repeat[0]), _as_float(repeat[1]),

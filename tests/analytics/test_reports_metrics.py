@@ -77,35 +77,35 @@ def ledger(db):
       J  X 05-03 (100) only
       A  Y 05-12 (150): A's first course order
     """
-    tier = TierFactory(monthly_price=Decimal("50"), yearly_price=Decimal("480"))
-    x, y = CourseFactory(price=Decimal("100")), CourseFactory(price=Decimal("200"))
+    tier = TierFactory(monthly_price=Decimal(50), yearly_price=Decimal(480))
+    x, y = CourseFactory(price=Decimal(100)), CourseFactory(price=Decimal(200))
     m = {name: UserFactory(display_name=name) for name in "ABCDEFGHIJ"}
 
     a = subscription(m["A"], tier, dt(2026, 3, 10))
-    sub_order(m["A"], a, dt(2026, 3, 10), Decimal("50"))
-    sub_order(m["A"], a, dt(2026, 4, 10), Decimal("50"), renewal=True)
-    sub_order(m["A"], a, dt(2026, 5, 10), Decimal("50"), renewal=True)
+    sub_order(m["A"], a, dt(2026, 3, 10), Decimal(50))
+    sub_order(m["A"], a, dt(2026, 4, 10), Decimal(50), renewal=True)
+    sub_order(m["A"], a, dt(2026, 5, 10), Decimal(50), renewal=True)
     b = subscription(m["B"], tier, dt(2026, 1, 15), period=BillingPeriod.YEAR)
-    sub_order(m["B"], b, dt(2026, 1, 15), Decimal("480"), period=BillingPeriod.YEAR)
+    sub_order(m["B"], b, dt(2026, 1, 15), Decimal(480), period=BillingPeriod.YEAR)
     c = subscription(m["C"], tier, dt(2026, 2, 5), status=Subscription.Status.CANCELED, ended=dt(2026, 5, 5))
-    sub_order(m["C"], c, dt(2026, 2, 5), Decimal("50"))
-    sub_order(m["C"], c, dt(2026, 3, 5), Decimal("50"), renewal=True)
-    sub_order(m["C"], c, dt(2026, 4, 5), Decimal("50"), renewal=True)
+    sub_order(m["C"], c, dt(2026, 2, 5), Decimal(50))
+    sub_order(m["C"], c, dt(2026, 3, 5), Decimal(50), renewal=True)
+    sub_order(m["C"], c, dt(2026, 4, 5), Decimal(50), renewal=True)
     subscription(m["D"], tier, dt(2026, 5, 20), status=Subscription.Status.TRIALING, trial_end=dt(2026, 6, 3))
     e = subscription(m["E"], tier, dt(2026, 4, 20))
-    sub_order(m["E"], e, dt(2026, 4, 20), Decimal("40"))
-    sub_order(m["E"], e, dt(2026, 5, 20), Decimal("50"), renewal=True, status=Order.Status.REFUNDED)
+    sub_order(m["E"], e, dt(2026, 4, 20), Decimal(40))
+    sub_order(m["E"], e, dt(2026, 5, 20), Decimal(50), renewal=True, status=Order.Status.REFUNDED)
     subscription(m["F"], tier, dt(2026, 4, 1), status=Subscription.Status.EXPIRED, ended=dt(2026, 4, 15),
                  trial_end=dt(2026, 4, 15))
 
-    course_order(m["G"], x, dt(2026, 1, 10), Decimal("100"))
-    course_order(m["G"], y, dt(2026, 2, 1), Decimal("200"))
-    course_order(m["H"], x, dt(2026, 1, 20), Decimal("100"))
-    course_order(m["H"], y, dt(2026, 5, 15), Decimal("200"))
-    course_order(m["I"], x, dt(2026, 1, 25), Decimal("100"))
-    course_order(m["I"], y, dt(2026, 2, 1), Decimal("200"), status=Order.Status.REFUNDED)
-    course_order(m["J"], x, dt(2026, 5, 3), Decimal("100"))
-    course_order(m["A"], y, dt(2026, 5, 12), Decimal("150"))
+    course_order(m["G"], x, dt(2026, 1, 10), Decimal(100))
+    course_order(m["G"], y, dt(2026, 2, 1), Decimal(200))
+    course_order(m["H"], x, dt(2026, 1, 20), Decimal(100))
+    course_order(m["H"], y, dt(2026, 5, 15), Decimal(200))
+    course_order(m["I"], x, dt(2026, 1, 25), Decimal(100))
+    course_order(m["I"], y, dt(2026, 2, 1), Decimal(200), status=Order.Status.REFUNDED)
+    course_order(m["J"], x, dt(2026, 5, 3), Decimal(100))
+    course_order(m["A"], y, dt(2026, 5, 12), Decimal(150))
     return {"tier": tier, "members": m, "x": x, "y": y}
 
 
@@ -145,26 +145,36 @@ def test_churn_rate_is_paid_endings_over_paying_at_start(ledger):
     assert (rate.numerator, rate.denominator) == (1, 4)
 
 
-def test_repurchase_rate_needs_first_order_old_enough(ledger):
-    # January first-time buyers: G (01-10), H (01-20), I (01-25). As of 06-01 all are >= 90 days old.
+def shifted(window: Window, days: int) -> Window:
+    return Window(window.start + timedelta(days=days), window.end + timedelta(days=days))
+
+
+def test_repurchase_rate_counts_buyers_whose_d_days_closed_in_the_window(ledger):
+    # The d-day rate "in" a window is about buyers whose first d days ended in it: for the January buyers
+    # G (01-10), H (01-20), I (01-25) that is January shifted by d days.
     # Within 30 days: G (22 days). Within 90: still only G (H took 115). I's second order was refunded.
-    r30 = metrics.repurchase_rate(window=JAN, days=30, as_of=MAY.end)
-    r90 = metrics.repurchase_rate(window=JAN, days=90, as_of=MAY.end)
+    r30 = metrics.repurchase_rate(window=shifted(JAN, 30), days=30)
+    r90 = metrics.repurchase_rate(window=shifted(JAN, 90), days=90)
     assert (r30.numerator, r30.denominator) == (1, 3)
     assert (r90.numerator, r90.denominator) == (1, 3)
-    # 180 days: 06-01 minus 180 days is 2025-12-03, so no January buyer is old enough yet -> no rate, not 0 %.
-    r180 = metrics.repurchase_rate(window=JAN, days=180, as_of=MAY.end)
-    assert r180.denominator == 0 and r180.value is None
-    # As of 08-01 (minus 180 days = 02-02) all three qualify: G (22) and H (115) came back -> 2/3.
-    late = metrics.repurchase_rate(window=JAN, days=180, as_of=datetime(2026, 8, 1, tzinfo=UTC))
-    assert (late.numerator, late.denominator) == (2, 3)
+    # Within 180: G (22) and H (115) came back -> 2/3.
+    r180 = metrics.repurchase_rate(window=shifted(JAN, 180), days=180)
+    assert (r180.numerator, r180.denominator) == (2, 3)
+    # The same window seen from 06-01 (before the 180 days are over): nobody is counted -> no rate, not 0 %.
+    early = metrics.repurchase_rate(window=shifted(JAN, 180), days=180, as_of=MAY.end)
+    assert early.denominator == 0 and early.value is None
+    # J bought first on 05-03: their 30 days end 06-02, outside May -> May's 30-day cohort is only buyers of April,
+    # and nobody bought a first course in April.
+    assert metrics.repurchase_rate(window=MAY, days=30).denominator == 0
 
 
 def test_median_days_to_second_purchase(ledger):
-    # Gaps: G 01-10 -> 02-01 = 22 days; H 01-20 -> 05-15 = 11 + 28 + 31 + 30 + 15 = 115 days. Median = 68.5.
-    assert metrics.median_days_to_second_purchase(window=JAN, as_of=MAY.end) == pytest.approx(68.5)
-    # As of 03-01, H had not come back yet: only G's 22 days.
-    assert metrics.median_days_to_second_purchase(window=JAN, as_of=dt(2026, 3, 1)) == pytest.approx(22)
+    # Second purchases paid 02-01..05-31: G 01-10 -> 02-01 = 22 days; H 01-20 -> 05-15 = 11 + 28 + 31 + 30 + 15
+    # = 115 days. Median = (22 + 115) / 2 = 68.5.
+    assert metrics.median_days_to_second_purchase(window=Window(JAN.end, MAY.end)) == pytest.approx(68.5)
+    # February alone: only G's 22 days (I's refunded order is no second purchase).
+    assert metrics.median_days_to_second_purchase(window=Window(JAN.end, dt(2026, 3, 1))) == pytest.approx(22)
+    assert metrics.median_days_to_second_purchase(window=MAY) == pytest.approx(115)
 
 
 def test_arpu_and_repeat_buyer_revenue(ledger):
@@ -252,7 +262,7 @@ def test_renewal_rate_agrees_with_raw_sql(ledger):
 
 
 def test_repurchase_rate_90d_agrees_with_raw_sql(ledger):
-    as_of = MAY.end
+    as_of = shifted(JAN, 90).end
     with connection.cursor() as cur:
         cur.execute(
             """
@@ -265,7 +275,9 @@ def test_repurchase_rate_90d_agrees_with_raw_sql(ledger):
             """
         )
         rows = [(member, _as_dt(first), _as_dt(second)) for member, first, second in cur.fetchall()]
-    eligible = [r for r in rows if JAN.start <= r[1] < JAN.end and r[1] <= as_of - timedelta(days=90)]
+    window = shifted(JAN, 90)
+    eligible = [r for r in rows if window.start - timedelta(days=90) <= r[1] < window.end - timedelta(days=90)
+                and r[1] <= as_of - timedelta(days=90)]
     came_back = [r for r in eligible if r[2] is not None and r[2] <= r[1] + timedelta(days=90)]
-    rate = metrics.repurchase_rate(window=JAN, days=90, as_of=as_of)
+    rate = metrics.repurchase_rate(window=shifted(JAN, 90), days=90, as_of=as_of)
     assert (rate.numerator, rate.denominator) == (len(came_back), len(eligible)) == (1, 3)

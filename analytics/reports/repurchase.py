@@ -1,0 +1,148 @@
+"""Repurchase for one-off course buyers: how long a second purchase takes, who is likely to buy next, and which
+first course leads to which next one."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, F, OuterRef, Q, Subquery
+
+from analytics.models import PropensityScore
+from analytics.reports.common import (
+    NO_FILTERS,
+    Filters,
+    Window,
+    cached,
+    member_filter_q,
+    paid_course_orders,
+    ratio,
+)
+from analytics.reports.metrics import buyers_with_second_purchase
+from members.models import Course, User
+
+GAP_BINS: tuple[tuple[str, int, int | None], ...] = (
+    ("0–7 d", 0, 7), ("8–30 d", 7, 30), ("31–60 d", 30, 60), ("61–90 d", 60, 90),
+    ("91–180 d", 90, 180), ("181–365 d", 180, 365), ("> 365 d", 365, None),
+)
+PROBABILITY_BINS = tuple((f"{k / 10:.1f}–{(k + 1) / 10:.1f}", k / 10, (k + 1) / 10) for k in range(10))
+
+
+@dataclass(frozen=True)
+class Bin:
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Transition:
+    from_course: str
+    to_course: str
+    buyers: int
+
+
+@dataclass(frozen=True)
+class FirstCourseRow:
+    course: str
+    buyers: int
+    came_back: int
+
+    @property
+    def rate(self) -> float | None:
+        return ratio(self.came_back, self.buyers)
+
+
+@dataclass(frozen=True)
+class RepurchaseReport:
+    window: Window
+    gap_bins: tuple[Bin, ...]
+    one_off_buyers: int
+    scored_one_off_buyers: int
+    probability_bins: tuple[Bin, ...]
+    transitions: tuple[Transition, ...]
+    first_courses: tuple[FirstCourseRow, ...]
+
+
+def time_to_second_purchase(*, window: Window, as_of: datetime, filters: Filters = NO_FILTERS) -> tuple[Bin, ...]:
+    """Buyers whose first paid course order is in the window and who bought again before as_of, by days between."""
+    aggregates = {}
+    for i, (_, low, high) in enumerate(GAP_BINS):
+        q = Q(second_at__gt=F("first_at") + timedelta(days=low)) if low else Q()
+        if high is not None:
+            q &= Q(second_at__lte=F("first_at") + timedelta(days=high))
+        aggregates[f"b{i}"] = Count("pk", filter=q)
+    row = buyers_with_second_purchase(filters).filter(
+        first_at__gte=window.start, first_at__lt=window.end, second_at__isnull=False, second_at__lt=as_of
+    ).aggregate(**aggregates)
+    return tuple(Bin(label, int(row[f"b{i}"] or 0)) for i, (label, _, _) in enumerate(GAP_BINS))
+
+
+def one_off_buyer_probabilities(*, filters: Filters = NO_FILTERS) -> tuple[int, int, tuple[Bin, ...]]:
+    """Members with exactly one paid course order, binned by their latest PropensityScore probability."""
+    order_count = Subquery(
+        paid_course_orders().filter(member_id=OuterRef("pk")).values("member_id").annotate(n=Count("pk")).values("n")[:1]
+    )
+    latest = Subquery(
+        PropensityScore.objects.filter(member_id=OuterRef("pk")).order_by("-as_of", "-pk").values("probability")[:1]
+    )
+    aggregates: dict[str, object] = {"total": Count("pk"), "scored": Count("pk", filter=Q(p__isnull=False))}
+    for i, (_, low, high) in enumerate(PROBABILITY_BINS):
+        upper = Q(p__lte=high) if i == len(PROBABILITY_BINS) - 1 else Q(p__lt=high)
+        aggregates[f"b{i}"] = Count("pk", filter=Q(p__gte=low) & upper)
+    row = (
+        User.objects.filter(member_filter_q(filters, prefix=""))
+        .annotate(n=order_count)
+        .filter(n=1)
+        .annotate(p=latest)
+        .aggregate(**aggregates)
+    )
+    bins = tuple(Bin(label, int(row[f"b{i}"] or 0)) for i, (label, _, _) in enumerate(PROBABILITY_BINS))
+    return int(row["total"] or 0), int(row["scored"] or 0), bins
+
+
+def course_transitions(*, window: Window, as_of: datetime, limit: int = 15, filters: Filters = NO_FILTERS
+                       ) -> tuple[tuple[Transition, ...], tuple[FirstCourseRow, ...]]:
+    """First course → the course of the next (strictly later) paid course order, for first purchases in the window."""
+    orders = paid_course_orders()
+    first_course = Subquery(orders.filter(member_id=OuterRef("pk")).order_by("paid_at", "pk").values("course_id")[:1])
+    next_course = Subquery(
+        orders.filter(member_id=OuterRef("pk"), paid_at__gt=OuterRef("first_at")).order_by("paid_at", "pk")
+        .values("course_id")[:1]
+    )
+    buyers = (
+        buyers_with_second_purchase(filters)
+        .filter(first_at__gte=window.start, first_at__lt=window.end)
+        .annotate(first_course=first_course, next_course=next_course)
+    )
+    pairs = list(
+        buyers.filter(second_at__isnull=False, second_at__lt=as_of)
+        .values("first_course", "next_course").annotate(n=Count("pk")).order_by("-n", "first_course", "next_course")[:limit]
+    )
+    per_first = list(
+        buyers.values("first_course")
+        .annotate(n=Count("pk"), back=Count("pk", filter=Q(second_at__isnull=False, second_at__lt=as_of)))
+        .order_by("-n", "first_course")[:limit]
+    )
+    ids = {p["first_course"] for p in pairs} | {p["next_course"] for p in pairs} | {r["first_course"] for r in per_first}
+    titles = dict(Course.objects.filter(pk__in=ids).values_list("pk", "title"))
+    transitions = tuple(
+        Transition(titles.get(p["first_course"], "?"), titles.get(p["next_course"], "?"), p["n"]) for p in pairs
+    )
+    firsts = tuple(FirstCourseRow(titles.get(r["first_course"], "?"), r["n"], r["back"]) for r in per_first)
+    return transitions, firsts
+
+
+def repurchase_report(*, window: Window, as_of: datetime, filters: Filters = NO_FILTERS) -> RepurchaseReport:
+    def compute() -> RepurchaseReport:
+        total, scored, prob_bins = one_off_buyer_probabilities(filters=filters)
+        transitions, firsts = course_transitions(window=window, as_of=as_of, filters=filters)
+        return RepurchaseReport(
+            window=window,
+            gap_bins=time_to_second_purchase(window=window, as_of=as_of, filters=filters),
+            one_off_buyers=total,
+            scored_one_off_buyers=scored,
+            probability_bins=prob_bins,
+            transitions=transitions,
+            first_courses=firsts,
+        )
+
+    return cached("repurchase", {"w": window, "as_of": as_of, "f": filters.key()}, compute)
