@@ -52,6 +52,12 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=35),
         "options": {"expires": HOUR - 60},
     },
+    # Dunning emails ten minutes after run_dunning, so each failed retry gets its email in the same hour.
+    "send-dunning-emails": {
+        "task": "analytics.tasks.send_dunning_emails",
+        "schedule": crontab(minute=45),
+        "options": {"expires": HOUR - 60},
+    },
     # The nightly analytics pipeline at 02:00, after the day's events are in: scores, segments, propensity, recs.
     "nightly-analytics": {
         "task": "analytics.tasks.run_nightly_pipeline",

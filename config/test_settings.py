@@ -4,7 +4,11 @@ from __future__ import annotations
 from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# locmem by default; the worker tier (tests/test_worker_redis.py) runs Celery in other processes and passes a
+# file-based backend through the environment so the test can count what the workers sent.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")  # noqa: F405
+if env_str("EMAIL_FILE_PATH"):  # noqa: F405
+    EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH")  # noqa: F405
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
