@@ -168,3 +168,26 @@ def test_course_page_partial_renders_with_fixed_queries(rf, alice, django_assert
     with django_assert_max_num_queries(5):
         html = render_to_string("members/levers/_reviews.html", {"course": course, "request": request}, request=request)
     assert "3.0" in html and html.count('class="review"') == 10
+
+
+@pytest.mark.django_db
+def test_demo_seed_adds_reviews_and_referrals():
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from members.models import Referral
+
+    members = [UserFactory() for _ in range(30)]
+    courses = [CourseFactory() for _ in range(3)]
+    for m in members:
+        for c in courses:
+            EnrollmentFactory(member=m, course=c, completed_at=timezone.now())
+    call_command("seed_levers", "--seed", "3")
+    n = Review.objects.count()
+    assert 20 < n < 90 and all(1 <= r <= 5 for r in Review.objects.values_list("rating", flat=True))
+    call_command("seed_levers", "--if-empty")
+    assert Review.objects.count() == n
+    from members.demo_levers import seed_levers
+
+    result = seed_levers(seed=4, referral_share=1.0)
+    assert result.referrals > 0 and Referral.objects.filter(status=Referral.Status.SIGNED_UP).exists()
