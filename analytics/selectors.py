@@ -6,6 +6,12 @@ rather than prefetches, so a staff page of 50 members is one query however many 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Min
+from analytics.models import Event, ModelVersion, RecommendationRun, SegmentRun
+
 from django.db.models import (
     CharField,
     DateTimeField,
@@ -65,4 +71,101 @@ def members_with_scores() -> QuerySet[User]:
             ),
         )
         .order_by("pk")
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scores for one member, model history and the recommendation funnel (analytics engine; appended).
+
+
+def latest_engagement(member: object) -> EngagementScore | None:
+    return EngagementScore.objects.filter(member=member).order_by("-as_of").first()
+
+
+def engagement_history(member: object, *, limit: int = 90) -> QuerySet[EngagementScore]:
+    """Daily snapshots, newest first, for a trend line."""
+    return EngagementScore.objects.filter(member=member).order_by("-as_of")[:limit]
+
+
+def latest_segment(member: object) -> SegmentAssignment | None:
+    return SegmentAssignment.objects.filter(member=member).select_related("run").order_by("-as_of", "-pk").first()
+
+
+def latest_propensity(member: object) -> PropensityScore | None:
+    """From the serving model only: scores of a retired model are not comparable with today's."""
+    return (
+        PropensityScore.objects.filter(member=member, model_version__is_serving=True)
+        .select_related("model_version").order_by("-as_of").first()
+    )
+
+
+def serving_model(kind: str = "repurchase") -> ModelVersion | None:
+    return ModelVersion.objects.filter(kind=kind, is_serving=True).first()
+
+
+def model_versions(kind: str = "repurchase") -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.filter(kind=kind).order_by("-created_at")
+
+
+def current_recommendation_run() -> RecommendationRun | None:
+    return RecommendationRun.objects.filter(is_current=True).order_by("-created_at").first()
+
+
+def segment_sizes(*, runs: int = 12) -> list[dict[str, object]]:
+    """Segment sizes per run for the last `runs` segment runs, oldest first: [{as_of, label, members}, ...]."""
+    recent = list(SegmentRun.objects.order_by("-as_of").values_list("pk", flat=True)[:runs])
+    rows = (
+        SegmentAssignment.objects.filter(run_id__in=recent)
+        .values("run__as_of", "label").annotate(members=Count("id")).order_by("run__as_of", "label")
+    )
+    return [{"as_of": r["run__as_of"], "label": r["label"], "members": r["members"]} for r in rows]
+
+
+@dataclass(frozen=True)
+class RecommendationFunnel:
+    impressions: int
+    clicks: int
+    purchases: int
+
+    @property
+    def click_through_rate(self) -> float:
+        return self.clicks / self.impressions if self.impressions else 0.0
+
+    @property
+    def purchase_rate(self) -> float:
+        """Purchases per click."""
+        return self.purchases / self.clicks if self.clicks else 0.0
+
+
+def recommendation_funnel(*, start: datetime, end: datetime, attribution_days: int = 7) -> RecommendationFunnel:
+    """Online metrics from events in [start, end): recommendation impressions → clicks → purchases.
+
+    A purchase counts when the member bought (event "course_purchased") a course they had clicked in a
+    recommendation within the `attribution_days` before; each member–course pair counts once.
+    """
+    kinds = ["recommendation_impression", "recommendation_click"]
+    counts = dict(
+        Event.objects.filter(kind__in=kinds, occurred_at__gte=start, occurred_at__lt=end)
+        .values("kind").annotate(n=Count("id")).values_list("kind", "n")
+    )
+    clicks = (
+        Event.objects.filter(kind="recommendation_click", occurred_at__gte=start, occurred_at__lt=end)
+        .values("member_id", "object_id").annotate(first=Min("occurred_at"))
+    )
+    first_click = {(c["member_id"], c["object_id"]): c["first"] for c in clicks}
+    bought = set()
+    if first_click:
+        purchases = Event.objects.filter(
+            kind="course_purchased", occurred_at__gte=start,
+            occurred_at__lt=end + timedelta(days=attribution_days),
+            member_id__in={m for m, _ in first_click},
+        ).values_list("member_id", "object_id", "occurred_at")
+        for member_id, object_id, at in purchases:
+            clicked = first_click.get((member_id, object_id))
+            if clicked is not None and clicked <= at <= clicked + timedelta(days=attribution_days):
+                bought.add((member_id, object_id))
+    return RecommendationFunnel(
+        impressions=counts.get("recommendation_impression", 0),
+        clicks=counts.get("recommendation_click", 0),
+        purchases=len(bought),
     )

@@ -82,6 +82,8 @@ def subscription_features(subs: pd.DataFrame, tiers: pd.DataFrame, as_of: dateti
     ts = pd.Timestamp(as_of)
     prices = tiers.set_index("tier_id")["monthly_price"] if not tiers.empty else pd.Series(dtype=float)
     s = subs.assign(tier_price=subs["tier_id"].map(prices).astype(float).fillna(0.0))
+    for col in ("started_at", "period_end", "trial_end"):
+        s[col] = pd.to_datetime(s[col], utc=True)
     # One row per member: the live subscription if any, else the most recent one.
     s = s.sort_values(["member_id", "live", "started_at"]).groupby("member_id").tail(1).set_index("member_id")
     live = s["live"].astype(float)

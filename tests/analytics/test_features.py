@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from analytics.ml import datasets, features
+from members.models import Subscription
+from tests.analytics.factories import append_future_history, make_platform
+from tests.members.factories import SubscriptionFactory, TierFactory, UserFactory
+
+AS_OF = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+def ts(days_before: float) -> pd.Timestamp:
+    return pd.Timestamp(AS_OF - timedelta(days=days_before))
+
+
+def empty(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
+def snapshot(**frames: pd.DataFrame) -> datasets.Snapshot:
+    base = {
+        "members": pd.DataFrame({"member_id": [1, 2, 3], "external_id": [None, None, None],
+                                 "date_joined": [ts(200), ts(100), ts(10)]}),
+        "orders": empty(["order_id", "member_id", "kind", "course_id", "tier_id", "amount", "paid_at", "is_renewal",
+                         "coupon_id", "billing_period"]),
+        "event_counts": empty(["member_id", "kind", "n7", "n30", "n90", "last"]),
+        "last_event": empty(["member_id", "last_event_at"]),
+        "lessons": empty(["member_id", "lessons_7", "lessons_30", "lessons_90", "lessons_total", "last_lesson_at"]),
+        "enrollments": empty(["member_id", "course_id", "source", "enrolled_at", "completed_at"]),
+        "community": empty([]),
+        "coupons": empty(["member_id", "coupons_redeemed"]),
+        "subscriptions": empty([]),
+        "tiers": pd.DataFrame({"tier_id": [1], "monthly_price": [50.0], "order": [0], "all_courses": [True]}),
+    }
+    base.update(frames)
+    return datasets.Snapshot(as_of=AS_OF, **base)
+
+
+def orders_frame() -> pd.DataFrame:
+    # Member 1: three orders 100, 60 and 10 days ago; member 2: one order 30 days ago; member 3: none.
+    return pd.DataFrame({
+        "order_id": [1, 2, 3, 4], "member_id": [1, 1, 1, 2], "kind": ["course", "course", "subscription", "course"],
+        "course_id": [10, 11, None, 10], "tier_id": [None, None, 1, None], "amount": [100.0, 50.0, 30.0, 80.0],
+        "paid_at": [ts(100), ts(60), ts(10), ts(30)], "is_renewal": [False, False, True, False],
+        "coupon_id": [None, 5, None, None], "billing_period": ["", "", "month", ""],
+    })
+
+
+def test_it_computes_recency_frequency_monetary_and_intervals():
+    frame = features.build(snapshot(orders=orders_frame()))
+    one, two = frame.loc[1], frame.loc[2]
+    assert one["recency_days"] == pytest.approx(10)
+    assert one["frequency"] == 3 and one["frequency_90"] == 2 and one["course_orders_90"] == 1
+    assert one["monetary"] == pytest.approx(180) and one["avg_order_value"] == pytest.approx(60)
+    assert one["ipi_mean"] == pytest.approx(45) and one["ipi_std"] == pytest.approx(5)
+    assert one["renewals_total"] == 1 and one["tenure_days"] == pytest.approx(200)
+    assert two["recency_days"] == pytest.approx(30) and two["ipi_mean"] == 0
+
+
+def test_a_member_who_never_bought_gets_zeros_and_tenure_as_recency():
+    frame = features.build(snapshot(orders=orders_frame()))
+    three = frame.loc[3]
+    assert three["frequency"] == 0 and three["monetary"] == 0 and three["has_purchased"] == 0
+    assert three["recency_days"] == pytest.approx(10)  # "not in the 10 days we have known them"
+    assert three["days_since_last_lesson"] == pytest.approx(10)
+
+
+def test_an_orders_only_platform_gives_a_full_matrix_without_nan():
+    frame = features.build(snapshot(orders=orders_frame()))
+    assert list(frame.columns) == features.FEATURES
+    assert not frame.isna().any().any()
+    assert (frame[["lessons_30", "events_90", "sub_live", "posts_90", "email_30"]] == 0).all().all()
+
+
+def test_it_counts_event_categories_and_skips_kinds_that_mirror_tables():
+    events = pd.DataFrame({
+        "member_id": [1, 1, 1, 2], "kind": ["lesson_viewed", "lesson_completed", "email_opened", "post_viewed"],
+        "n7": [2, 5, 1, 0], "n30": [4, 5, 2, 3], "n90": [9, 5, 2, 3],
+        "last": [ts(1), ts(1), ts(3), ts(20)],
+    })
+    last = pd.DataFrame({"member_id": [1, 2], "last_event_at": [ts(1), ts(20)]})
+    frame = features.build(snapshot(event_counts=events, last_event=last))
+    assert frame.loc[1, "learning_30"] == 4  # lesson_completed is read from LessonProgress instead
+    assert frame.loc[1, "email_30"] == 2 and frame.loc[1, "events_30"] == 11
+    assert frame.loc[2, "community_ev_30"] == 3
+    assert frame.loc[2, "days_since_last_event"] == pytest.approx(20)
+
+
+def test_subscription_state_and_days_to_period_end():
+    subs = pd.DataFrame({
+        "subscription_id": [1, 2], "member_id": [1, 2], "tier_id": [1, 1], "billing_period": ["month", "year"],
+        "status": ["active", "expired"], "started_at": [ts(40), ts(400)], "period_start": [ts(10), ts(400)],
+        "period_end": [ts(-20), ts(35)], "trial_end": [pd.NaT, pd.NaT], "canceled_at": [ts(2), ts(50)],
+        "ended_at": [pd.NaT, ts(35)], "live": [True, False], "cancel_pending": [True, False],
+    })
+    frame = features.build(snapshot(subscriptions=subs))
+    assert frame.loc[1, "sub_live"] == 1 and frame.loc[1, "sub_days_to_period_end"] == pytest.approx(20)
+    assert frame.loc[1, "sub_cancel_pending"] == 1 and frame.loc[1, "tier_price"] == 50
+    assert frame.loc[2, "sub_live"] == 0 and frame.loc[2, "sub_days_to_period_end"] == 0 and frame.loc[2, "sub_ever"] == 1
+
+
+def test_bgnbd_inputs_in_weeks():
+    bg = features.bgnbd_inputs(orders_frame(), AS_OF, pd.Index([1, 2, 3]))
+    assert bg.loc[1, "x"] == 2 and bg.loc[1, "t_x"] == pytest.approx(90 / 7) and bg.loc[1, "T"] == pytest.approx(100 / 7)
+    assert bg.loc[2, "x"] == 0 and bg.loc[3, "buyer"] == 0
+
+
+@pytest.mark.django_db
+def test_subscriptions_are_rebuilt_as_they_stood_at_as_of():
+    member = UserFactory(date_joined=AS_OF - timedelta(days=200))
+    # Today the subscription has renewed twice past as_of and was later cancelled.
+    SubscriptionFactory(
+        member=member, tier=TierFactory(), billing_period="month", status=Subscription.Status.CANCELED,
+        started_at=AS_OF - timedelta(days=50), current_period_start=AS_OF + timedelta(days=40),
+        current_period_end=AS_OF + timedelta(days=70), canceled_at=AS_OF + timedelta(days=45),
+    )
+    subs = datasets.subscriptions(AS_OF)
+    row = subs.iloc[0]
+    assert bool(row["live"]) and not bool(row["cancel_pending"]) and pd.isna(row["canceled_at"])
+    assert row["period_start"] <= pd.Timestamp(AS_OF) < row["period_end"]
+
+
+@pytest.mark.django_db
+def test_features_at_as_of_ignore_history_appended_after_it():
+    platform = make_platform(members=60, days=200, seed=3)
+    as_of = platform.start + timedelta(days=150)
+    before = features.build(datasets.snapshot(as_of))
+    append_future_history(as_of, platform.member_ids, platform.course_ids)
+    after = features.build(datasets.snapshot(as_of))
+    assert_frame_equal(before, after)
+    assert before["lessons_total"].sum() > 0 and before["frequency"].sum() > 0  # the test had something to move
+    later = features.build(datasets.snapshot(as_of + timedelta(days=2)))
+    assert not np.allclose(later.loc[before.index, "frequency"], before["frequency"])
