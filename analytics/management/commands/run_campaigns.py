@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+
+from analytics.campaigns import campaigns_run_all
+
+
+class Command(BaseCommand):
+    help = "Track conversions and assign today's members for every active campaign (what the beat schedule does)."
+
+    def handle(self, *args: object, **options: object) -> None:
+        s = campaigns_run_all()
+        self.stdout.write(f"campaigns {s.campaigns}: assigned {s.assigned} (treatment {s.treatment}, control "
+                          f"{s.control}), skipped {s.skipped}, conversions tracked {s.conversions}")

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+
+from analytics.reminders import dunning_emails_send, reminders_send
+
+
+class Command(BaseCommand):
+    help = "Queue due renewal reminders and dunning emails now (what the beat schedule does daily/hourly)."
+
+    def handle(self, *args: object, **options: object) -> None:
+        reminders = reminders_send()
+        dunning = dunning_emails_send()
+        self.stdout.write(f"reminders: queued {reminders.queued}, already sent {reminders.already_sent}, "
+                          f"requeued {reminders.requeued}; dunning: queued {dunning.queued}, "
+                          f"already sent {dunning.already_sent}")
