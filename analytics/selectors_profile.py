@@ -11,13 +11,44 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db.models import Avg, Count, IntegerField, Max, Min, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce, ExtractHour, ExtractIsoWeekDay, TruncDate
+from django.db.models import (
+    Avg,
+    Count,
+    IntegerField,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+)
+from django.db.models.functions import (
+    Coalesce,
+    ExtractHour,
+    ExtractIsoWeekDay,
+    TruncDate,
+)
 from django.utils import timezone
 
-from analytics.models import EngagementScore, Event, MessageLog, PropensityScore, Recommendation, SegmentAssignment
+from analytics.models import (
+    EngagementScore,
+    Event,
+    MessageLog,
+    PropensityScore,
+    Recommendation,
+    SegmentAssignment,
+)
 from community.models import Comment, Follow, Post, Reaction
-from members.models import Coupon, CouponRedemption, Enrollment, Order, Referral, Review, Subscription, User
+from members.models import (
+    Coupon,
+    CouponRedemption,
+    Enrollment,
+    Order,
+    Referral,
+    Review,
+    Subscription,
+    User,
+)
 
 LIST_LIMIT = 20
 HABIT_WINDOW_DAYS = 90

@@ -47,7 +47,7 @@ def main() -> None:
             from django.db import connections
 
             connections.close_all()
-            subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {db}"])
+            subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {db}"], check=False)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -57,8 +57,8 @@ def run(args: argparse.Namespace) -> None:
 
     django.setup()
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
     from django.template.loader import render_to_string
+    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
     from analytics.models import EngagementScore, Event, MessageLog
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> None:
     now = timezone.now()
     t0 = time.perf_counter()
     courses = Course.objects.bulk_create(
-        [Course(title=f"Course {i}", slug=f"c-{i}", topic=["data", "design", "writing", "ops"][i % 4], price=Decimal("99"),
+        [Course(title=f"Course {i}", slug=f"c-{i}", topic=["data", "design", "writing", "ops"][i % 4], price=Decimal(99),
                 is_published=True) for i in range(200)]
     )
     users = User.objects.bulk_create(

@@ -19,7 +19,14 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from members import services_levers
-from members.models import AuditLog, Referral, ReferralCode, ReferralProgram, Review, User
+from members.models import (
+    AuditLog,
+    Referral,
+    ReferralCode,
+    ReferralProgram,
+    Review,
+    User,
+)
 
 
 @admin.action(description=_("Export data (zip of JSON)"), permissions=["view"])
@@ -73,7 +80,7 @@ class ReviewAdmin(admin.ModelAdmin):
     list_select_related = ("course", "member")
     raw_id_fields = ("member", "course")
     readonly_fields = ("member", "course", "rating", "body", "helpful_count", "created_at", "updated_at", "is_hidden")
-    actions = [hide_reviews, show_reviews]
+    actions = (hide_reviews, show_reviews)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

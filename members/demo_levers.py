@@ -16,7 +16,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from analytics.tracking import record_event
-from members.models import Enrollment, Referral, ReferralProgram, Review, ReviewHelpful, User
+from members.models import (
+    Enrollment,
+    Referral,
+    ReferralProgram,
+    Review,
+    ReviewHelpful,
+    User,
+)
 from members.services_levers import referral_code_for, referral_grant_rewards
 
 REVIEW_TEXTS = {
@@ -46,8 +53,8 @@ def seed_levers(*, seed: int = 7, now: datetime | None = None, review_share: flo
     now = now or timezone.now()
     rng = random.Random(seed)
     if not ReferralProgram.objects.exists():
-        ReferralProgram.objects.create(friend_percent_off=Decimal("20"), reward_kind=ReferralProgram.RewardKind.PERCENT,
-                                       reward_percent_off=Decimal("25"), refund_window_days=14)
+        ReferralProgram.objects.create(friend_percent_off=Decimal(20), reward_kind=ReferralProgram.RewardKind.PERCENT,
+                                       reward_percent_off=Decimal(25), refund_window_days=14)
     completed = list(Enrollment.objects.filter(completed_at__isnull=False).values_list("member_id", "course_id", "completed_at"))
     quality = {cid: rng.uniform(2.8, 4.7) for cid in {c for _m, c, _w in completed}}
     reviews = []

@@ -410,7 +410,9 @@ def member_delete(*, member: User, actor: User | None, when: datetime | None = N
     Personal content (posts, comments, reactions, follows, notifications, reviews, payment methods, referral code)
     is deleted rather than reassigned: the anonymised row is the "deleted member" that retained orders point at.
     """
-    from analytics.privacy import member_forget  # the one analytics write entry besides record_event; see module doc
+    from analytics.privacy import (
+        member_forget,  # the one analytics write entry besides record_event; see module doc
+    )
 
     when = when or timezone.now()
     member = User.objects.select_for_update().get(pk=member.pk)

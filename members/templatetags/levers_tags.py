@@ -20,8 +20,8 @@ def course_reviews_block(context: template.Context, course: Course) -> dict[str,
 
 
 @register.filter
-def stars(value: float | int | None) -> str:
+def stars(value: float | None) -> str:
     if value is None:
         return ""
-    full = int(round(float(value)))
+    full = round(float(value))
     return "★" * full + "☆" * (5 - full)

@@ -4,10 +4,19 @@ import pytest
 from django.core import mail
 
 from analytics.models import JobRun, MessageLog
-from analytics.tasks_levers import review_invite_key, review_invites_create, send_review_invites
+from analytics.tasks_levers import (
+    review_invite_key,
+    review_invites_create,
+    send_review_invites,
+)
 from members.services import lesson_complete
 from members.services_levers import review_submit
-from tests.members.factories import CourseFactory, EnrollmentFactory, LessonFactory, UserFactory
+from tests.members.factories import (
+    CourseFactory,
+    EnrollmentFactory,
+    LessonFactory,
+    UserFactory,
+)
 
 
 def _finish(member, course, capture):

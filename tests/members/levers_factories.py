@@ -20,8 +20,19 @@ from analytics.models import (
     SegmentRun,
 )
 from community.models import Comment, Follow, Notification, Post, Reaction
-from members.models import Coupon, CouponRedemption, LessonProgress, PaymentMethod, ReferralProgram
-from members.services_levers import referral_attach_on_signup, referral_code_for, review_mark_helpful, review_submit
+from members.models import (
+    Coupon,
+    CouponRedemption,
+    LessonProgress,
+    PaymentMethod,
+    ReferralProgram,
+)
+from members.services_levers import (
+    referral_attach_on_signup,
+    referral_code_for,
+    review_mark_helpful,
+    review_submit,
+)
 from tests.members.factories import (
     CouponFactory,
     CourseFactory,

@@ -10,7 +10,14 @@ from django.contrib.auth import authenticate
 from django.db import models
 from django.db.models import Sum
 
-from analytics.models import CampaignAssignment, EngagementScore, Event, PropensityScore, Recommendation, SegmentAssignment
+from analytics.models import (
+    CampaignAssignment,
+    EngagementScore,
+    Event,
+    PropensityScore,
+    Recommendation,
+    SegmentAssignment,
+)
 from members.models import AuditLog, Order, Review, Subscription, User
 from members.services_levers import member_delete, member_export, member_export_archive
 from tests.members.factories import UserFactory
@@ -121,7 +128,7 @@ def test_deletion_leaves_other_members_alone(zelda, bob):
 
 # ---- pages
 
-from django.urls import reverse  # noqa: E402
+from django.urls import reverse
 
 
 def test_my_data_download_is_a_zip(client, zelda):

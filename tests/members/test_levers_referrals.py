@@ -20,7 +20,7 @@ from tests.members.factories import OrderFactory, UserFactory
 @pytest.fixture
 def program(db):
     return ReferralProgram.objects.create(
-        friend_percent_off=Decimal("15"), reward_kind=ReferralProgram.RewardKind.CREDIT, reward_amount=Decimal("50.00"),
+        friend_percent_off=Decimal(15), reward_kind=ReferralProgram.RewardKind.CREDIT, reward_amount=Decimal("50.00"),
         reward_percent_off=None, refund_window_days=14,
     )
 
@@ -46,7 +46,7 @@ def test_normal_referral_grants_once_even_when_the_task_runs_twice(program, alic
     referral = referral_attach_on_signup(member=friend, code=code.lower())
     assert referral.status == Referral.Status.SIGNED_UP
     assert referral.welcome_coupon.assigned_member == friend
-    assert referral.welcome_coupon.percent_off == Decimal("15")
+    assert referral.welcome_coupon.percent_off == Decimal(15)
     paid = timezone.now() - timedelta(days=3)
     OrderFactory(member=friend, paid_at=paid)
     # Inside the refund window: qualified, nothing granted yet.
@@ -136,9 +136,13 @@ def test_unknown_code_or_no_programme_attaches_nothing(alice):
 
 # ---- pages
 
-from django.urls import reverse  # noqa: E402
+from django.urls import reverse
 
-from members.views_levers import REFERRAL_COOKIE, attach_referral_after_signup, referral_code_from_request  # noqa: E402
+from members.views_levers import (
+    REFERRAL_COOKIE,
+    attach_referral_after_signup,
+    referral_code_from_request,
+)
 
 
 @pytest.mark.django_db

@@ -6,9 +6,21 @@ import pytest
 from django.db import connection
 from django.db.models import Avg
 
+from members.exceptions import MembersError
 from members.models import Review, ReviewHelpful
-from members.services_levers import InvalidRating, ReviewNotAllowed, review_hide, review_mark_helpful, review_submit
-from tests.members.factories import CourseFactory, EnrollmentFactory, StaffFactory, UserFactory
+from members.services_levers import (
+    InvalidRating,
+    ReviewNotAllowed,
+    review_hide,
+    review_mark_helpful,
+    review_submit,
+)
+from tests.members.factories import (
+    CourseFactory,
+    EnrollmentFactory,
+    StaffFactory,
+    UserFactory,
+)
 
 
 @pytest.mark.django_db
@@ -70,7 +82,7 @@ def test_helpful_is_counted_once_per_member_and_not_for_oneself(alice, bob):
     review = review_submit(member=alice, course=course, rating=4)
     assert review_mark_helpful(review=review, member=bob) is True
     assert review_mark_helpful(review=review, member=bob) is False
-    with pytest.raises(Exception):
+    with pytest.raises(MembersError):
         review_mark_helpful(review=review, member=alice)
     review.refresh_from_db()
     assert review.helpful_count == 1 == ReviewHelpful.objects.count()
@@ -118,7 +130,7 @@ def test_staff_hide_is_audited(alice):
 
 # ---- pages
 
-from django.urls import reverse  # noqa: E402
+from django.urls import reverse
 
 
 @pytest.mark.django_db
