@@ -15,7 +15,7 @@ class AuthorOutput(serializers.Serializer):
 
 class PostListOutput(serializers.ModelSerializer):
     author = AuthorOutput(read_only=True)
-    course = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    course = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     comment_count = serializers.IntegerField(read_only=True)
     reaction_count = serializers.IntegerField(read_only=True)
     liked = serializers.SerializerMethodField()

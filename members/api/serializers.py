@@ -5,6 +5,9 @@ leaks into another.
 """
 from __future__ import annotations
 
+import functools
+import zoneinfo
+
 from rest_framework import serializers
 
 from members.models import (
@@ -82,13 +85,16 @@ class ProfileUpdateInput(serializers.Serializer):
     marketing_opt_in = serializers.BooleanField(required=False)
 
     def validate_time_zone(self, value: str) -> str:
-        import zoneinfo
-
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise serializers.ValidationError("Unknown time zone.") from None
+        # Checked against the known names rather than by loading: ZoneInfo() of an arbitrary string can touch the
+        # file system (a directory name, a path) and fail in more ways than "not found".
+        if value not in _time_zones():
+            raise serializers.ValidationError("Unknown time zone.")
         return value
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
 
 
 class TokenCreateInput(serializers.Serializer):
@@ -145,9 +151,9 @@ class CancelInput(serializers.Serializer):
 
 class OrderOutput(serializers.ModelSerializer):
     item_title = serializers.CharField(read_only=True)
-    course = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    tier = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    coupon = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    course = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    tier = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    coupon = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
 
     class Meta:
         model = Order
