@@ -184,12 +184,16 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
+        "config.api_throttles.IPRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_ANON", "600/minute"),
         "user": env_str("API_THROTTLE_USER", "3000/minute"),
         # Event ingestion: one batch carries up to 500 events, so a client needs few requests a minute.
         "events": env_str("API_THROTTLE_EVENTS", "120/minute"),
+        # Per client IP whoever is signed in (config.api_throttles); token creation checks passwords, so it is low.
+        "ip": env_str("API_THROTTLE_IP", "6000/minute"),
+        "login": env_str("API_THROTTLE_LOGIN", "10/minute"),
     },
     "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
 }

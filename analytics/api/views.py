@@ -18,7 +18,8 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from rest_framework import generics, permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
+from rest_framework.settings import api_settings
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from analytics import selectors
@@ -74,7 +75,7 @@ def _event_errors(index: int, raw: dict[str, Any], errors: dict[str, Any]) -> li
 )
 class EventBatchView(APIView):
     permission_classes = [permissions.IsAuthenticated]
-    throttle_classes = [UserRateThrottle, ScopedRateThrottle]
+    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, ScopedRateThrottle]
     throttle_scope = "events"
 
     def post(self, request: Request) -> Response:

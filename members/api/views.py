@@ -15,9 +15,11 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from config.api_errors import error_responses
+from config.api_throttles import LoginRateThrottle
 from members import selectors, services
 from members.api import auth
 from members.api import serializers as s
@@ -152,12 +154,14 @@ class TokenView(APIView):
     """Create or revoke my API token. Apps and data tools send it as `Authorization: Token <key>`."""
 
     permission_classes = [permissions.AllowAny]
+    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, LoginRateThrottle]
 
     @extend_schema(
         tags=["auth"], summary="Create (or return) my API token",
         description="A logged-in session gets its token directly; otherwise send email and password. When a "
         "password is sent it is always re-checked.",
         request=s.TokenCreateInput, responses={201: s.TokenOutput, **error_responses(400, 401)},
+        # Throttled per IP at the `login` rate as well as the general ones.
         examples=[
             OpenApiExample("With password", value={"email": "alice@example.com", "password": "…"}, request_only=True),
             OpenApiExample("Token", value={"token": "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b",
