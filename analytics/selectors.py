@@ -169,3 +169,8 @@ def recommendation_funnel(*, start: datetime, end: datetime, attribution_days: i
         clicks=counts.get("recommendation_click", 0),
         purchases=len(bought),
     )
+
+
+def recent_events(*, member: object, limit: int = 20) -> QuerySet[Event]:
+    """The member's latest events, newest first (the admin member page shows them read-only)."""
+    return Event.objects.filter(member=member).order_by("-occurred_at", "-pk")[:limit]
