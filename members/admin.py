@@ -1,7 +1,15 @@
 from __future__ import annotations
 
-from django.contrib import admin
+import csv
+import json
+
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from members.models import (
@@ -19,6 +27,7 @@ from members.models import (
     Subscription,
     User,
 )
+from members.services import coupons_generate_bulk
 
 
 class SubscriptionInline(admin.TabularInline):
@@ -66,6 +75,28 @@ class UserAdmin(BaseUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "display_name", "password1", "password2")}),)
     inlines = [SubscriptionInline, OrderInline, AssignedCouponInline]
+    readonly_fields = ("recent_events",)
+
+    def get_fieldsets(self, request: HttpRequest, obj: User | None = None) -> object:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        return (*fieldsets, (_("Recent events"), {"fields": ("recent_events",)}))
+
+    @admin.display(description=_("Last 20 events"))
+    def recent_events(self, obj: User) -> str:
+        # Read through analytics' selector: members never import analytics models.
+        from analytics.selectors import recent_events
+
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            ((e.occurred_at.strftime("%Y-%m-%d %H:%M"), e.kind, f"{e.object_type} {e.object_id}".strip(),
+              json.dumps(e.properties, ensure_ascii=False)[:120]) for e in recent_events(member=obj, limit=20)),
+        )
+        if not rows:
+            return _("No events yet.")
+        return format_html('<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>',
+                           _("When"), _("Event"), _("Object"), _("Properties"), rows)
 
 
 class BenefitInline(admin.TabularInline):
@@ -167,6 +198,48 @@ class CouponRedemptionAdmin(admin.ModelAdmin):
     list_select_related = ("coupon", "member", "order")
 
 
+class GenerateCodesForm(forms.Form):
+    count = forms.IntegerField(label=_("How many codes"), min_value=1, max_value=5000, initial=100)
+    prefix = forms.CharField(label=_("Code prefix"), max_length=12, initial="GIFT")
+    valid_days = forms.IntegerField(label=_("Valid for (days)"), min_value=1, max_value=3650, initial=30)
+
+
+@admin.action(description=_("Generate N single-use codes like the selected coupon"))
+def generate_codes(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Coupon]) -> HttpResponse | None:
+    """Intermediate form: the first selected coupon is the template for the discount; the service makes the codes."""
+    template = queryset.order_by("pk").first()
+    form = GenerateCodesForm(request.POST if "apply" in request.POST else None)
+    if form.is_valid() and template is not None:
+        coupons = coupons_generate_bulk(
+            count=form.cleaned_data["count"], prefix=form.cleaned_data["prefix"],
+            percent_off=template.percent_off if template.discount_type == Coupon.DiscountType.PERCENT else None,
+            amount_off=template.amount_off if template.discount_type == Coupon.DiscountType.FIXED else None,
+            applies_to=template.applies_to, valid_days=form.cleaned_data["valid_days"],
+        )
+        modeladmin.message_user(request, _("%(n)d single-use codes generated.") % {"n": len(coupons)}, messages.SUCCESS)
+        return None
+    return render(request, "admin/members/coupon/generate_codes.html", {
+        **modeladmin.admin_site.each_context(request), "title": _("Generate single-use codes"), "form": form,
+        "template_coupon": template, "queryset": queryset, "opts": modeladmin.model._meta,
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+    })
+
+
+@admin.action(description=_("Export selected coupons as CSV"))
+def export_coupons_csv(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Coupon]) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="coupons.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["code", "discount_type", "percent_off", "amount_off", "currency", "applies_to", "valid_from",
+                     "valid_until", "max_redemptions", "times_redeemed", "assigned_member", "source", "is_active"])
+    for c in queryset.select_related("assigned_member").order_by("code").iterator(chunk_size=1000):
+        writer.writerow([c.code, c.discount_type, c.percent_off or "", c.amount_off or "", c.currency, c.applies_to,
+                         c.valid_from.isoformat(), c.valid_until.isoformat() if c.valid_until else "",
+                         c.max_redemptions or "", c.times_redeemed,
+                         c.assigned_member.email if c.assigned_member else "", c.source, c.is_active])
+    return response
+
+
 @admin.register(Coupon)
 class CouponAdmin(admin.ModelAdmin):
     list_display = ("code", "value_label", "applies_to", "valid_from", "valid_until", "times_redeemed", "max_redemptions", "assigned_member", "source", "is_active")
@@ -176,6 +249,7 @@ class CouponAdmin(admin.ModelAdmin):
     filter_horizontal = ("courses", "tiers")
     readonly_fields = ("times_redeemed",)
     list_select_related = ("assigned_member",)
+    actions = [generate_codes, export_coupons_csv]
 
 
 @admin.register(PaymentMethod)
