@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics import selectors, services
+from analytics.ml import recommendations
+from analytics.models import Event, Recommendation, RecommendationRun
+from members.models import Enrollment, Subscription
+from tests.analytics.factories import append_future_history, make_platform
+from tests.members.factories import UserFactory
+
+AS_OF = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+def catalogue() -> pd.DataFrame:
+    return pd.DataFrame({
+        "course_id": [1, 2, 3, 4], "external_id": [None] * 4, "slug": ["a", "b", "c", "d"],
+        "title": ["Python basics", "Advanced Python", "", ""],
+        "title_zh": ["", "", "中国书法入门", "中国书法进阶"],
+        "summary": ["", "", "", ""], "description": ["", "", "", ""], "tags": [["python"], ["python"], [], []],
+        "topic": ["", "", "", ""], "price": [1, 1, 1, 1],
+    })
+
+
+def test_content_similarity_works_for_chinese_titles():
+    sim = recommendations.content_similarity(catalogue())
+    assert sim[2, 3] > sim[2, 0] and sim[2, 3] > 0.3   # the two calligraphy courses, by character n-grams
+    assert sim[0, 1] > sim[0, 2]
+
+
+def interactions(rows: list[tuple[int, int, bool]]) -> pd.DataFrame:
+    return pd.DataFrame({"member_id": [r[0] for r in rows], "course_id": [r[1] for r in rows],
+                         "at": pd.Timestamp(AS_OF - timedelta(days=5)), "completed": [r[2] for r in rows]})
+
+
+def test_it_never_recommends_what_a_member_owns_and_says_why():
+    history = interactions([(10, 1, True), (10, 2, False), (11, 1, False), (11, 2, False), (12, 3, False),
+                            (13, 3, False), (13, 4, False), (14, 1, True)])
+    model = recommendations.fit(catalogue(), history, AS_OF)
+    recs = recommendations.recommend(model, history, [10, 11, 12, 13, 14, 99], k=3, blocked={13})
+    owned = set(zip(history["member_id"], history["course_id"]))
+    assert not any((m, c) in owned for m, c in zip(recs["member_id"], recs["course_id"]))
+    assert 13 not in set(recs["member_id"])                       # all-course access: nothing to sell
+    top14 = recs[recs["member_id"] == 14].iloc[0]
+    assert top14["course_id"] == 2 and top14["reason"] == "because_you_finished"
+    assert top14["reason_course_id"] == 1 and "Python basics" in top14["reason_text"]
+    top12 = recs[recs["member_id"] == 12].iloc[0]
+    assert top12["course_id"] == 4 and top12["reason"] == "similar_to_purchase"
+    assert set(recs[recs["member_id"] == 99]["reason"]) == {"popular"}  # cold start
+    assert list(recs[recs["member_id"] == 99]["rank"]) == [1, 2, 3]
+
+
+def test_offline_metrics_by_hand():
+    recs = pd.DataFrame({"member_id": [1, 1, 2, 2], "rank": [1, 2, 1, 2], "course_id": [5, 6, 7, 8]})
+    truth = pd.DataFrame({"member_id": [1, 2, 2], "course_id": [6, 9, 10]})
+    m = recommendations.offline_metrics(recs, truth, k=2, catalogue_size=8)
+    assert m["precision"] == 0.25 and m["recall"] == 0.5
+    assert m["ndcg"] == pytest.approx(((1 / np.log2(3)) / 1.0 + 0) / 2, abs=1e-4)
+    assert m["coverage"] == 0.5 and m["users"] == 2
+
+
+@pytest.fixture
+def platform(db):
+    return make_platform(members=150, days=300, seed=21)
+
+
+def test_ours_beats_popularity_on_a_time_split(platform):
+    as_of = platform.end
+    result = services.recommendations_evaluate(as_of=as_of, horizon_days=60, k=3)
+    assert result["ours"]["users"] > 10
+    assert result["ours"]["ndcg"] > result["popularity"]["ndcg"]
+    assert result["ours"]["coverage"] >= result["popularity"]["coverage"]
+
+
+def test_a_run_is_stored_made_current_and_ignores_the_future(platform):
+    as_of = platform.end - timedelta(days=30)
+    first = services.recommendations_compute(as_of=as_of, k=3)
+    assert first.is_current and "ndcg" in first.metrics and "ndcg" in first.baseline_metrics
+    rows = list(Recommendation.objects.filter(run=first).values_list("member_id", "rank", "course_id", "reason"))
+    assert rows
+    owned = set(Enrollment.objects.filter(enrolled_at__lt=as_of).values_list("member_id", "course_id"))
+    assert not any((m, c) in owned for m, _, c, _ in rows)
+    subscribers = set(Subscription.objects.filter(started_at__lt=as_of, ended_at__isnull=True)
+                      .values_list("member_id", flat=True))
+    assert subscribers and not subscribers & {m for m, *_ in rows}
+
+    append_future_history(as_of, platform.member_ids, platform.course_ids)
+    second = services.recommendations_compute(as_of=as_of, k=3)
+    first.refresh_from_db()
+    assert second.is_current and not first.is_current
+    assert list(Recommendation.objects.filter(run=second).values_list("member_id", "rank", "course_id", "reason")) == rows
+    assert second.metrics == first.metrics
+    member = Recommendation.objects.filter(run=second).first().member
+    assert list(selectors.recommendations_for(member=member))[0].run_id == second.pk
+
+
+def test_online_funnel_from_events(db):
+    alice, bob = UserFactory(), UserFactory()
+    t = AS_OF
+    Event.objects.bulk_create([
+        Event(member=alice, kind="recommendation_impression", object_id="7", occurred_at=t),
+        Event(member=alice, kind="recommendation_impression", object_id="8", occurred_at=t),
+        Event(member=bob, kind="recommendation_impression", object_id="7", occurred_at=t),
+        Event(member=alice, kind="recommendation_click", object_id="7", occurred_at=t + timedelta(minutes=1)),
+        Event(member=bob, kind="recommendation_click", object_id="7", occurred_at=t + timedelta(minutes=2)),
+        Event(member=alice, kind="course_purchased", object_id="7", occurred_at=t + timedelta(hours=1)),
+        Event(member=bob, kind="course_purchased", object_id="7", occurred_at=t + timedelta(days=30)),  # too late
+        Event(member=bob, kind="course_purchased", object_id="8", occurred_at=t + timedelta(hours=1)),  # not clicked
+    ])
+    funnel = selectors.recommendation_funnel(start=t, end=t + timedelta(days=1))
+    assert (funnel.impressions, funnel.clicks, funnel.purchases) == (3, 2, 1)
+    assert funnel.click_through_rate == pytest.approx(2 / 3) and funnel.purchase_rate == 0.5
+    assert RecommendationRun.objects.count() == 0

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics import selectors, services
+from analytics.ml import segmentation
+from analytics.models import SegmentAssignment, SegmentRun
+from tests.analytics.factories import append_future_history, make_platform
+
+
+def test_names_follow_centroid_ranks():
+    centroids = pd.DataFrame({
+        "recency_days": [5, 200, 20, 60, 10],
+        "frequency": [8, 1, 2, 4, 0.2],
+        "monetary": [900, 50, 150, 400, 10],
+        "engagement": [90, 5, 60, 40, 30],
+        "tenure_days": [300, 250, 150, 280, 20],
+    })
+    names = segmentation.name_clusters(centroids)
+    assert names[0] == "Champions" and names[4] == "New" and names[1] == "Lost"
+    # Clusters 2 and 3 tie on value; the stable sort keeps the lower number first.
+    assert names[2] == "Loyal" and names[3] == "At risk"
+    assert segmentation.name_clusters(centroids) == names  # deterministic
+
+
+def blobs(seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    groups = [
+        {"recency_days": 5, "frequency": 12, "monetary": 2000, "engagement": 90, "tenure_days": 400},
+        {"recency_days": 300, "frequency": 1, "monetary": 50, "engagement": 2, "tenure_days": 380},
+        {"recency_days": 40, "frequency": 3, "monetary": 300, "engagement": 50, "tenure_days": 200},
+    ]
+    rows = [{k: v * rng.uniform(0.9, 1.1) for k, v in g.items()} for g in groups for _ in range(60)]
+    return pd.DataFrame(rows, index=pd.Index(range(1, 181), name="member_id"))[segmentation.SEGMENT_FEATURES]
+
+
+def test_k_is_chosen_by_silhouette_among_three_to_seven():
+    result = segmentation.fit(blobs())
+    assert set(result.criterion_scores) == {"3", "4", "5", "6", "7"}
+    assert result.k == 3 == int(max(result.criterion_scores, key=lambda k: result.criterion_scores[k]))
+    assert result.assignments.loc[1, "label"] == "Champions"
+    assert result.assignments.loc[61, "label"] == "Lost"
+    assert result.assignments["cluster"].nunique() == 3
+    again = segmentation.fit(blobs())
+    assert again.assignments.equals(result.assignments)
+
+
+def test_too_few_members_get_one_segment():
+    result = segmentation.fit(blobs().head(5))
+    assert result.k == 1 and set(result.assignments["label"]) == {"All members"}
+
+
+@pytest.mark.django_db
+def test_segment_run_is_stored_per_member_and_ignores_the_future():
+    platform = make_platform(members=80, days=240, seed=6)
+    as_of = platform.start + timedelta(days=200)
+    run = services.segments_compute(as_of=as_of)
+    assert 3 <= run.k <= 7 and run.criterion == "silhouette" and run.criterion_scores
+    labels = dict(SegmentAssignment.objects.filter(run=run).values_list("member_id", "label"))
+    assert len(labels) == 80 and "Champions" in labels.values()
+    member_id = platform.member_ids[0]
+    assert selectors.latest_segment(member_id).label == labels[member_id]
+
+    append_future_history(as_of, platform.member_ids, platform.course_ids)
+    rerun = services.segments_compute(as_of=as_of)
+    assert SegmentRun.objects.filter(as_of=as_of).count() == 1
+    assert dict(SegmentAssignment.objects.filter(run=rerun).values_list("member_id", "label")) == labels
+    sizes = selectors.segment_sizes()
+    assert sum(s["members"] for s in sizes) == 80
