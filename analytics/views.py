@@ -297,7 +297,8 @@ def _at_risk_row(sub: Any, as_of: datetime) -> tuple[object, ...]:
     probability = sub.probability
     reasons = sub.top_reasons or []
     reason_text = "; ".join(
-        str(r.get("label") or r.get("feature") or r) if isinstance(r, dict) else str(r) for r in reasons[:3]
+        str(r.get("text") or r.get("label") or r.get("feature") or r) if isinstance(r, dict) else str(r)
+        for r in reasons[:3]
     )
     return (
         sub.member.name, sub.member.email, sub.tier.name, sub.billing_period,
@@ -323,6 +324,7 @@ def churn_view(request: HttpRequest) -> HttpResponse:
                           f"at-risk-{now:%Y%m%d}")
     distribution = churn.risk_distribution(filters=sel.filters, model=model)
     calibration = churn.calibration(now=now, model=model)
+    validation = churn.validation_calibration(model)
     dist = _shown("distribution", "Members by churn risk", ["churn risk", "members"],
                   [(b.label, b.count) for b in distribution.bins], ["text", "count"])
     calib = _shown("calibration", "Calibration", ["decile", "members", "predicted", "actual"],
@@ -341,12 +343,21 @@ def churn_view(request: HttpRequest) -> HttpResponse:
         dist=dist, calib=calib,
         dist_chart=charts.bar_chart([b.label for b in distribution.bins], [b.count for b in distribution.bins],
                                     title="Members by churn risk", color="#dc2626") if distribution.bins else None,
-        calib_chart=charts.bar_chart(
-            [f"D{r.decile}" for r in calibration.rows], [r.actual for r in calibration.rows], unit="percent",
-            title="Actual rate by predicted decile") if calibration and calibration.rows else None,
-        risk_query=_without(request, ("page", "format", "table")),
+        calib_chart=_calibration_chart(calibration, "Predicted vs actual by decile"),
+        risk_query=_without(request, ("page", "format", "table")), validation=validation,
+        validation_chart=_calibration_chart(validation, "Held-out validation: predicted vs observed by bin"),
     )
     return _render(request, "analytics/churn.html", context)
+
+
+def _calibration_chart(calibration: churn.Calibration | None, title: str) -> SafeString | None:
+    if calibration is None or not calibration.rows:
+        return None
+    return charts.paired_bar_chart(
+        [f"{'D' if 'decile' in title else 'B'}{r.decile}" for r in calibration.rows],
+        [r.predicted for r in calibration.rows], [r.actual for r in calibration.rows],
+        names=("predicted", "actual"), unit="percent", title=title,
+    )
 
 
 def _without(request: HttpRequest, keys: Sequence[str]) -> str:
@@ -367,15 +378,19 @@ def model_card_view(request: HttpRequest) -> HttpResponse:
     recs = models_card.recommendation_cards()
     funnel = models_card.recommendation_funnel(window=sel.window)
     model_table = _shown(
-        "models", "Model metrics", ["model", "kind", "serving", "metric", "value", "baseline", "baseline name"],
-        [(f"v{c.pk} {c.algorithm}", c.kind, c.is_serving, m.name, m.value, m.baseline, m.baseline_name)
-         for c in cards for m in c.metrics],
-        ["text", "text", "text", "text", "probability", "probability", "text"],
+        "models", "Model metrics", ["model", "kind", "serving", "metric", "value", "baseline name", "baseline"],
+        [(f"v{c.pk} {c.algorithm}", c.kind, c.is_serving, m.name, m.value, name, b)
+         for c in cards for m in c.metrics for name, b in (zip(c.baseline_names, m.baselines, strict=True)
+                                                          if c.baseline_names else [("", None)])],
+        ["text", "text", "text", "text", "probability", "text", "probability"],
     )
     rec_table = _shown(
-        "recommendations", "Recommendation quality", ["run", "as of", "k", "current", "metric", "value", "baseline"],
-        [(r.pk, f"{r.as_of:%Y-%m-%d}", r.k, r.is_current, m.name, m.value, m.baseline) for r in recs for m in r.metrics],
-        ["count", "text", "count", "text", "text", "probability", "probability"],
+        "recommendations", "Recommendation quality",
+        ["run", "as of", "k", "current", "metric", "value", "baseline name", "baseline"],
+        [(r.pk, f"{r.as_of:%Y-%m-%d}", r.k, r.is_current, m.name, m.value, name, b)
+         for r in recs for m in r.metrics for name, b in (zip(r.baseline_names, m.baselines, strict=True)
+                                                          if r.baseline_names else [("", None)])],
+        ["count", "text", "count", "text", "text", "probability", "text", "probability"],
     )
     funnel_table = _shown(
         "funnel", "Online funnel", ["step", "count", "rate"],

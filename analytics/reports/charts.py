@@ -128,6 +128,38 @@ def bar_chart(
     return mark_safe("".join(parts))
 
 
+def paired_bar_chart(
+    labels: Sequence[str], first: Sequence[float | None], second: Sequence[float | None], *, names: tuple[str, str],
+    unit: str = "count", width: int = 640, height: int = 240, title: str = "",
+) -> SafeString:
+    """Two bars per label (e.g. predicted vs actual per decile) with a legend."""
+    low, high = _scale([*first, *second])
+    left, right, top, bottom = 56, 12, 30, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    slot = plot_w / max(len(labels), 1)
+    bar_w = max(3.0, slot * 0.36)
+    colors = (ACCENT, "#f59e0b")
+    parts = [_frame(width, height, title)]
+    for k, (name, color) in enumerate(zip(names, colors, strict=True)):
+        parts.append(f'<rect x="{left + k * 110}" y="6" width="12" height="12" fill="{color}"/>')
+        parts.append(_text(left + k * 110 + 16, 16, name, size=12))
+    parts.append(f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="{MUTED}"/>')
+    for i, lab in enumerate(labels):
+        for k, series in enumerate((first, second)):
+            v = series[i] or 0.0
+            h = plot_h * (v - low) / (high - low)
+            x = left + slot * i + slot * 0.12 + k * bar_w
+            parts.append(
+                f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="{colors[k]}">'
+                f"<title>{escape(lab)} {escape(names[k])}: {escape(format_value(series[i], unit))}</title></rect>"
+            )
+        parts.append(_text(left + slot * i + slot / 2, top + plot_h + 16, lab, anchor="middle"))
+    parts.append(_text(left - 6, top + 4, format_value(high, unit), anchor="end"))
+    parts.append(_text(left - 6, top + plot_h, format_value(low, unit), anchor="end"))
+    parts.append("</svg>")
+    return mark_safe("".join(parts))
+
+
 def hbar_chart(labels: Sequence[str], values: Sequence[float], *, unit: str = "count", width: int = 640,
                title: str = "") -> SafeString:
     """Horizontal bars for long labels (feature names, courses)."""

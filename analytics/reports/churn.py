@@ -159,3 +159,25 @@ def calibration(*, now: datetime, deciles: int = 10, model: ModelVersion | None 
         return Calibration(str(model), closed, model.horizon_days, tuple(out))
 
     return cached("calibration", {"model": model.pk, "now": now.date()}, compute)
+
+
+def validation_calibration(model: ModelVersion | None) -> Calibration | None:
+    """The calibration analytics/ml measured on held-out members at the model's validation cutoff (stored in
+    ModelVersion.calibration as bins of predicted vs observed). Shown next to the live check, and instead of it
+    while no live window has closed."""
+    if model is None or not isinstance(model.calibration, list) or not model.calibration:
+        return None
+    rows = []
+    for entry in model.calibration:
+        if not isinstance(entry, dict):
+            continue
+        try:
+            rows.append(CalibrationRow(
+                decile=int(entry.get("bin", len(rows))) + 1, members=int(entry.get("n", 0)),
+                predicted=float(entry["predicted"]), actual=float(entry.get("observed", entry.get("actual", 0.0))),
+            ))
+        except (KeyError, TypeError, ValueError):
+            continue
+    if not rows:
+        return None
+    return Calibration(str(model), model.validation_cutoff or model.as_of, model.horizon_days, tuple(rows))

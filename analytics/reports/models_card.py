@@ -22,16 +22,17 @@ LOWER_IS_BETTER = {"brier", "log_loss", "logloss", "mae", "rmse", "ece"}
 class MetricRow:
     name: str
     value: float | None
-    baseline: float | None
-    baseline_name: str
+    baselines: tuple[float | None, ...]  # aligned with the card's baseline_names
 
     @property
     def better(self) -> bool | None:
-        if self.value is None or self.baseline is None:
+        """Better than every baseline that has this metric; None when no baseline has it."""
+        present = [b for b in self.baselines if b is not None]
+        if self.value is None or not present:
             return None
         if self.name.lower() in LOWER_IS_BETTER:
-            return self.value < self.baseline
-        return self.value > self.baseline
+            return all(self.value < b for b in present)
+        return all(self.value > b for b in present)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class ModelCard:
     horizon_days: int
     data_start: datetime | None
     data_end: datetime | None
+    baseline_names: tuple[str, ...]
     metrics: tuple[MetricRow, ...]
     importance: tuple[tuple[str, float], ...]
     notes: str
@@ -56,6 +58,7 @@ class RecommendationCard:
     as_of: datetime
     k: int
     is_current: bool
+    baseline_names: tuple[str, ...]
     metrics: tuple[MetricRow, ...]
 
 
@@ -89,22 +92,19 @@ def _number(value: object) -> float | None:
         return None
 
 
-def compare(metrics: dict, baselines: dict) -> tuple[MetricRow, ...]:
-    """Pair each metric with its baseline. Baselines may be flat ({"roc_auc": 0.5}) or named
-    ({"popularity": {"precision@10": ...}}); with named ones the first baseline holding the key is used."""
+def compare(metrics: dict, baselines: dict) -> tuple[tuple[str, ...], tuple[MetricRow, ...]]:
+    """Pair each scalar metric with each baseline. Baselines are either flat ({"roc_auc": 0.5}: one baseline called
+    "baseline") or named ({"popularity": {"ndcg": ...}, "bgnbd": {...}}: one column per name)."""
+    baselines = baselines or {}
+    named = {k: v for k, v in baselines.items() if isinstance(v, dict)}
+    flat = {k: v for k, v in baselines.items() if not isinstance(v, dict)}
+    columns: list[tuple[str, dict]] = ([("baseline", flat)] if flat else []) + list(named.items())
     rows = []
-    named = {k: v for k, v in (baselines or {}).items() if isinstance(v, dict)}
     for name, value in (metrics or {}).items():
         if isinstance(value, (dict, list)):
             continue
-        baseline, baseline_name = _number((baselines or {}).get(name)), "baseline"
-        if baseline is None:
-            for bname, values in named.items():
-                if name in values:
-                    baseline, baseline_name = _number(values[name]), bname
-                    break
-        rows.append(MetricRow(name, _number(value), baseline, baseline_name))
-    return tuple(rows)
+        rows.append(MetricRow(name, _number(value), tuple(_number(values.get(name)) for _, values in columns)))
+    return tuple(name for name, _ in columns), tuple(rows)
 
 
 def _importance(raw: object, limit: int = 15) -> tuple[tuple[str, float], ...]:
@@ -129,16 +129,17 @@ def model_cards(limit: int = 10) -> tuple[ModelCard, ...]:
         ModelCard(
             pk=v.pk, kind=v.kind, algorithm=v.algorithm, is_serving=v.is_serving, created_at=v.created_at,
             as_of=v.as_of, horizon_days=v.horizon_days, data_start=v.data_start, data_end=v.data_end,
-            metrics=compare(v.metrics, v.baselines), importance=_importance(v.feature_importance), notes=v.notes,
+            baseline_names=names, metrics=rows, importance=_importance(v.feature_importance), notes=v.notes,
         )
         for v in versions
+        for names, rows in [compare(v.metrics, v.baselines)]
     )
 
 
 def recommendation_cards(limit: int = 5) -> tuple[RecommendationCard, ...]:
     runs = RecommendationRun.objects.order_by("-is_current", "-created_at", "-pk")[:limit]
     return tuple(
-        RecommendationCard(r.pk, r.as_of, r.k, r.is_current, compare(r.metrics, r.baseline_metrics)) for r in runs
+        RecommendationCard(r.pk, r.as_of, r.k, r.is_current, *compare(r.metrics, r.baseline_metrics)) for r in runs
     )
 
 
