@@ -17,6 +17,7 @@ marked sent, the row stays 'sending' and is never retried — at most once, neve
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -149,7 +150,8 @@ def _reminder_context(log: MessageLog, when: datetime) -> dict[str, Any]:
         "subscription": sub,
         "tier": sub.tier,
         "period_end": sub.current_period_end,
-        "days_left": sub.days_left(when),
+        # Rounded up: a reminder sent 6 days 23 hours before the end says "7 days", as the rule intends.
+        "days_left": max(0, math.ceil((sub.current_period_end - when).total_seconds() / 86400)),
         "recap": period_recap(subscription=sub, when=when),
         "renew_url": renew_url(subscription_id=sub.pk),
         "link_days": settings.RENEW_LINK_MAX_AGE_DAYS,

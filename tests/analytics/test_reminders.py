@@ -180,7 +180,7 @@ def test_email_has_html_and_text_in_the_members_language_with_recap(rules, djang
         reminders.reminders_send()
     by_to = {m.to[0]: m for m in mail.outbox}
     zh, en = by_to[member.email], by_to[english.member.email]
-    assert "续费" in zh.subject and "renews in" in en.subject
+    assert "续费" in zh.subject and "renews in 5 days" in en.subject
     html = zh.alternatives[0][0]
     assert zh.alternatives[0][1] == "text/html" and "<table" in html
     assert "完成课时：1" in zh.body
