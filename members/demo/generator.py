@@ -14,6 +14,7 @@ Determinism: all randomness comes from numpy's default_rng(seed) and random.Rand
 """
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -182,14 +183,37 @@ class _Sim:
         self.events.append((member_id, kind, object_type, str(object_id), when, props or {}))
 
     def flush_events(self) -> None:
+        """Insert the buffered events with one executemany.
+
+        Events are ~70% of all rows; bulk_create spends most of its time preparing each value through the field
+        machinery (profiled: ~60% of the whole seed), which is pure overhead for values we built ourselves. The
+        raw statement below takes the same columns and leaves constraints and indexes to the database as usual.
+        """
+        if not self.events:
+            return
         Event = self.Event
-        rows = (
-            Event(member_id=m, kind=k, object_type=ot, object_id=oid, occurred_at=t, received_at=t, properties=p,
-                  source="demo")
-            for (m, k, ot, oid, t, p) in self.events
-        )
-        self._bulk(Event, rows)
+        meta = Event._meta
+        qn = connection.ops.quote_name
+        fields = ["member", "kind", "object_type", "object_id", "occurred_at", "received_at", "properties", "source",
+                  "idempotency_key"]
+        columns = ", ".join(qn(meta.get_field(name).column) for name in fields)
+        sql = f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+        when = self._db_datetime
+        rows = [(m, k, ot, oid, when(t), when(t), json.dumps(p, separators=(",", ":")), "demo", None)
+                for (m, k, ot, oid, t, p) in self.events]
+        with connection.cursor() as cursor:
+            for start in range(0, len(rows), 10 * BATCH):
+                cursor.executemany(sql, rows[start: start + 10 * BATCH])
+        self.counts[meta.label] = self.counts.get(meta.label, 0) + len(rows)
         self.events = []
+
+    def _db_datetime(self, value: datetime) -> Any:
+        """What the backend stores for an aware UTC datetime (SQLite: naive UTC text, as Django writes it)."""
+        if connection.vendor == "sqlite":
+            return str(value.replace(tzinfo=None))
+        if connection.vendor == "postgresql":
+            return value
+        return connection.ops.adapt_datetimefield_value(value)
 
     def _bulk(self, model: type[models.Model], rows: Iterable[models.Model]) -> None:
         iterator: Iterator[models.Model] = iter(rows)
@@ -380,8 +404,8 @@ class _Sim:
         self.rating_n = np.zeros(n)
         self.reviews: list[Review] = []
         self.review_next = self.next_id(Review)
-        self.program = ReferralProgram(name="Invite a friend", friend_percent_off=Decimal("20"), friend_coupon_valid_days=30,
-                                       reward_kind="percent", reward_percent_off=Decimal("25"), reward_valid_days=90,
+        self.program = ReferralProgram(name="Invite a friend", friend_percent_off=Decimal(20), friend_coupon_valid_days=30,
+                                       reward_kind="percent", reward_percent_off=Decimal(25), reward_valid_days=90,
                                        refund_window_days=REFERRAL_WINDOW_DAYS, created_at=self.start)
         self._bulk(ReferralProgram, [self.program])
         self.welcome: list[CouponState | None] = [None] * n
@@ -393,7 +417,7 @@ class _Sim:
             if self.referrer[i] is not None:
                 when = self.join_at[i]
                 c = self.new_coupon(
-                    code=f"FRIEND-{self.coupon_next:06d}", percent_off=Decimal("20"), amount_off=None,
+                    code=f"FRIEND-{self.coupon_next:06d}", percent_off=Decimal(20), amount_off=None,
                     applies_to=Coupon.AppliesTo.ALL, valid_from=when, valid_until=when + timedelta(days=30),
                     max_redemptions=1, source=Coupon.Source.REFERRAL,
                     description="Welcome discount from a friend's invitation", assigned_idx=i, created_at=when,
@@ -1157,7 +1181,7 @@ class _Sim:
                 else:
                     when = order.paid_at + window
                     reward = self.new_coupon(
-                        code=f"THANKS-{self.coupon_next:06d}", percent_off=Decimal("25"), amount_off=None,
+                        code=f"THANKS-{self.coupon_next:06d}", percent_off=Decimal(25), amount_off=None,
                         applies_to=Coupon.AppliesTo.ALL, valid_from=when, valid_until=when + timedelta(days=90),
                         max_redemptions=1, source=Coupon.Source.REFERRAL, description="Thank you for inviting a friend",
                         assigned_idx=referrer, created_at=when,
