@@ -53,6 +53,9 @@ from members.models import (
 LIST_LIMIT = 20
 HABIT_WINDOW_DAYS = 90
 TREND_POINTS = 30
+# The recommender's feedback events (analytics/api/views.py FEEDBACK_KINDS); the older names are counted too.
+SHOWN_KINDS = ("recommendation_impression", "recommendation_shown")
+CLICKED_KINDS = ("recommendation_click", "recommendation_clicked")
 
 
 @dataclass(frozen=True)
@@ -162,8 +165,8 @@ def member_profile(*, member_id: int, now: datetime | None = None) -> MemberProf
         recommendations=list(Recommendation.objects.filter(member_id=member_id, run__is_current=True)
                              .select_related("course", "reason_course").order_by("rank")[:10]),
         recommendation_events=Event.objects.filter(member_id=member_id).aggregate(
-            shown=Count("pk", filter=Q(kind="recommendation_shown")),
-            clicked=Count("pk", filter=Q(kind="recommendation_clicked")),
+            shown=Count("pk", filter=Q(kind__in=SHOWN_KINDS)),
+            clicked=Count("pk", filter=Q(kind__in=CLICKED_KINDS)),
         ),
         messages=list(MessageLog.objects.filter(member_id=member_id).order_by("-created_at")[:LIST_LIMIT]),
         message_counts=list(MessageLog.objects.filter(member_id=member_id).values("kind")

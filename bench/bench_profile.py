@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> None:
         [Order(member=u, kind="course", course=rng.choice(courses), list_price=99, amount_paid=99, status="paid",
                paid_at=now - timedelta(days=rng.randint(1, 700))) for u in users], batch_size=5000
     )
-    kinds = ["lesson_viewed", "lesson_completed", "course_viewed", "recommendation_shown", "recommendation_clicked"]
+    kinds = ["lesson_viewed", "lesson_completed", "course_viewed", "recommendation_impression", "recommendation_click"]
     batch: list[Event] = []
     for _ in range(args.events):
         batch.append(Event(member=users[rng.randrange(len(users))], kind=rng.choice(kinds),

@@ -87,7 +87,7 @@ def build_history(member, *, size: int = 1, other=None):
         Recommendation.objects.create(run=rec_run, member=member, course=course, rank=i + 1, score=0.5, reason="popular")
         MessageLog.objects.create(member=member, kind="other", dedupe_key=f"test:{member.pk}:{i}",
                                   subject=f"Hello {member.display_name}", context={"email": member.email})
-        for kind in ("lesson_viewed", "recommendation_shown", "recommendation_clicked"):
+        for kind in ("lesson_viewed", "recommendation_impression", "recommendation_click"):
             Event.objects.create(member=member, kind=kind, occurred_at=now - timedelta(hours=i * 5),
                                  properties={"email": member.email, "course_id": course.pk})
     if not Follow.objects.filter(follower=member, followed=other).exists():
