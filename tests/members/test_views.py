@@ -1,7 +1,8 @@
 """Learner pages: full page and htmx fragment, who may see what, and pinned query counts on list pages."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from decimal import Decimal
 
 import pytest
@@ -427,3 +428,30 @@ def test_expired_subscription_is_not_live_on_home(client, alice):
                         current_period_start=timezone.now() - timedelta(days=31))
     client.force_login(alice)
     assert "You are not a member yet." in client.get(reverse("members:home")).content.decode()
+
+
+def test_dates_use_the_members_time_zone(client, alice):
+    from members.models import Order
+
+    order = OrderFactory(member=alice)
+    Order.objects.filter(pk=order.pk).update(created_at=datetime(2026, 1, 1, 23, 30, tzinfo=dt_timezone.utc))
+    alice.time_zone = "Asia/Shanghai"
+    alice.save()
+    client.force_login(alice)
+    body = client.get(order.get_absolute_url()).content.decode()
+    assert "Jan. 2, 2026, 7:30 a.m." in body  # 23:30 UTC is 07:30 next day in Shanghai
+    client.logout()
+    assert client.get(reverse("members:home")).status_code == 200
+
+
+def test_receipt_email_is_in_the_members_language(client, alice):
+    from members import emails as member_emails
+
+    alice.preferred_language = "zh-hans"
+    alice.save()
+    order = OrderFactory(member=alice, amount_paid=Decimal("88.00"))
+    member_emails.send_order_receipt(order=order)
+    message = mail.outbox[-1]
+    assert message.subject.startswith("您购买")
+    assert "感谢您的购买" in message.body and "¥88.00" in message.body
+    assert "感谢您的购买" in message.alternatives[0][0]
