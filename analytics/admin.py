@@ -136,7 +136,7 @@ class CampaignAdmin(admin.ModelAdmin):
     list_display = ("name", "status", "audience", "holdout_share", "starts_at", "ends_at", "daily_cap")
     list_filter = ("status", "audience")
     search_fields = ("name",)
-    actions = [pause_campaigns, activate_campaigns]
+    actions = (pause_campaigns, activate_campaigns)
     readonly_fields = ("measured_results",)
 
     @admin.display(description=_("Measured results"))

@@ -18,7 +18,13 @@ from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from analytics.messaging import message_create, messages_requeue_stale
-from analytics.models import Event, MessageLog, PropensityScore, ReminderRule, SegmentAssignment
+from analytics.models import (
+    Event,
+    MessageLog,
+    PropensityScore,
+    ReminderRule,
+    SegmentAssignment,
+)
 from community.models import Comment, Post
 from members.billing import subscriptions_past_due
 from members.models import Benefit, Enrollment, LessonProgress, Order, Subscription

@@ -96,7 +96,14 @@ def _wait_until(predicate, timeout: float, what: str) -> None:
 
 
 def test_two_workers_running_the_tasks_concurrently_send_once_per_member(tmp_path):
-    from analytics.models import Campaign, CampaignAssignment, MessageLog, ModelVersion, PropensityScore, ReminderRule
+    from analytics.models import (
+        Campaign,
+        CampaignAssignment,
+        MessageLog,
+        ModelVersion,
+        PropensityScore,
+        ReminderRule,
+    )
     from analytics.tasks_acting import run_campaigns, send_renewal_reminders
     from config.celery import app
     from members.models import Coupon
@@ -113,7 +120,7 @@ def test_two_workers_running_the_tasks_concurrently_send_once_per_member(tmp_pat
                             current_period_end=now + timedelta(days=5))
         PropensityScore.objects.create(member=member, model_version=version, probability=0.1, as_of=now)
     campaign = Campaign.objects.create(name="Worker test", status=Campaign.Status.ACTIVE, min_churn_risk=0.5,
-                                       percent_off=Decimal("15"), starts_at=now - timedelta(days=1),
+                                       percent_off=Decimal(15), starts_at=now - timedelta(days=1),
                                        holdout_share=Decimal("0.25"))
 
     mail_dir, log_dir = tmp_path / "mail", tmp_path / "logs"

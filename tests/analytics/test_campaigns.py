@@ -9,11 +9,24 @@ from django.core import mail
 from django.utils import timezone
 
 from analytics import campaigns
-from analytics.models import Campaign, CampaignAssignment, Event, MessageLog, ModelVersion, PropensityScore, ReminderRule
+from analytics.models import (
+    Campaign,
+    CampaignAssignment,
+    Event,
+    MessageLog,
+    ModelVersion,
+    PropensityScore,
+    ReminderRule,
+)
 from analytics.tasks_acting import run_campaigns
 from members import services
 from members.models import Coupon, Order, Subscription
-from tests.members.factories import CourseFactory, SubscriptionFactory, TierFactory, UserFactory
+from tests.members.factories import (
+    CourseFactory,
+    SubscriptionFactory,
+    TierFactory,
+    UserFactory,
+)
 
 T, C = CampaignAssignment.Group.TREATMENT, CampaignAssignment.Group.CONTROL
 
@@ -31,7 +44,7 @@ def _scored_members(n: int, probability: float = 0.2, **user_kwargs):
 
 def _campaign(**kwargs) -> Campaign:
     defaults = {"name": "Win them back", "status": Campaign.Status.ACTIVE, "audience": Campaign.Audience.AT_RISK,
-                "min_churn_risk": 0.5, "percent_off": Decimal("20"), "validity_days": 14,
+                "min_churn_risk": 0.5, "percent_off": Decimal(20), "validity_days": 14,
                 "starts_at": timezone.now() - timedelta(days=1), "cooldown_days": 30}
     defaults.update(kwargs)
     return Campaign.objects.create(**defaults)
@@ -102,9 +115,9 @@ def test_guardrails_probability_opt_in_live_coupon_and_cooldown(db, django_captu
     sure_buyer = _scored_members(1, probability=0.45)[0]  # churn risk 0.55 fits the band, but probability > 0.4
     opted_out = _scored_members(1, marketing_opt_in=False)[0]
     holder = _scored_members(1)[0]
-    services.coupon_issue(member=holder, percent_off=Decimal("10"), source=Coupon.Source.CAMPAIGN, valid_days=10)
+    services.coupon_issue(member=holder, percent_off=Decimal(10), source=Coupon.Source.CAMPAIGN, valid_days=10)
     cooling = _scored_members(1)[0]
-    old = services.coupon_issue(member=cooling, percent_off=Decimal("10"), source=Coupon.Source.CAMPAIGN,
+    old = services.coupon_issue(member=cooling, percent_off=Decimal(10), source=Coupon.Source.CAMPAIGN,
                                 valid_days=5, when=timezone.now() - timedelta(days=20))  # expired, but recent
     assert not old.is_within_window()
     low_risk = _scored_members(1, probability=0.9)[0]
@@ -249,7 +262,7 @@ def test_incremental_revenue_arithmetic():
 
 
 def test_coupon_share_of_a_discount_after_the_tier_discount():
-    coupon = Coupon(discount_type=Coupon.DiscountType.PERCENT, percent_off=Decimal("20"))
+    coupon = Coupon(discount_type=Coupon.DiscountType.PERCENT, percent_off=Decimal(20))
     # List 100, tier 10% → 90, coupon 20% → 18 off, paid 72, order discount 28.
     assert campaigns.coupon_part_of_discount(order_discount=Decimal("28.00"), amount_paid=Decimal("72.00"),
                                              coupon=coupon) == Decimal("18.00")

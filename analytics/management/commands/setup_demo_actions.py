@@ -31,7 +31,7 @@ class Command(BaseCommand):
         if not Campaign.objects.exclude(name__startswith=SIMULATED_PREFIX).exists():
             Campaign.objects.create(
                 name=ACTIVE_CAMPAIGN, status=Campaign.Status.ACTIVE, audience=Campaign.Audience.AT_RISK,
-                min_churn_risk=0.6, max_probability=0.4, percent_off=Decimal("20"), applies_to="all",
+                min_churn_risk=0.6, max_probability=0.4, percent_off=Decimal(20), applies_to="all",
                 validity_days=14, holdout_share=Decimal("0.200"), starts_at=timezone.now(), daily_cap=200,
                 cooldown_days=30, conversion_window_days=30,
             )
@@ -41,7 +41,10 @@ class Command(BaseCommand):
             if not PropensityScore.objects.exists():
                 self.stdout.write("no propensity scores yet: skipping the simulated campaign")
                 return
-            from analytics.management.commands.simulate_campaign import format_result, simulate_campaign
+            from analytics.management.commands.simulate_campaign import (
+                format_result,
+                simulate_campaign,
+            )
 
             outcome = simulate_campaign()
             self.stdout.write(f"simulated campaign #{outcome.campaign.pk}:\n{format_result(outcome.result)}")

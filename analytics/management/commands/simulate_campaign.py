@@ -28,7 +28,13 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from analytics.campaigns import CampaignResult, campaign_results, campaign_run, campaign_set_status, campaign_track_conversions
+from analytics.campaigns import (
+    CampaignResult,
+    campaign_results,
+    campaign_run,
+    campaign_set_status,
+    campaign_track_conversions,
+)
 from analytics.models import Campaign, CampaignAssignment, ModelVersion
 from members import exceptions
 from members.models import Course, Enrollment
@@ -57,7 +63,7 @@ def _logit(p: float) -> float:
 
 def simulate_campaign(
     *, name: str = "", days_ago: int = 45, window: int = 30, holdout: Decimal = Decimal("0.2"),
-    percent_off: Decimal = Decimal("20"), min_churn_risk: float = 0.5, audience: str = Campaign.Audience.AT_RISK,
+    percent_off: Decimal = Decimal(20), min_churn_risk: float = 0.5, audience: str = Campaign.Audience.AT_RISK,
     seed: int = 7, lift: float = COUPON_LOGIT_LIFT, now: datetime | None = None,
 ) -> SimulationOutcome:
     now = now or timezone.now()
@@ -130,7 +136,7 @@ class Command(BaseCommand):
         parser.add_argument("--days-ago", type=int, default=45)
         parser.add_argument("--window", type=int, default=30)
         parser.add_argument("--holdout", type=Decimal, default=Decimal("0.2"))
-        parser.add_argument("--percent-off", type=Decimal, default=Decimal("20"))
+        parser.add_argument("--percent-off", type=Decimal, default=Decimal(20))
         parser.add_argument("--min-churn-risk", type=float, default=0.5)
         parser.add_argument("--audience", default=Campaign.Audience.AT_RISK, choices=Campaign.Audience.values)
         parser.add_argument("--seed", type=int, default=7)
