@@ -100,3 +100,17 @@ def dormancy_probability(engagement: np.ndarray, has_membership: np.ndarray) -> 
 
 def reactivation_probability(has_coupon: np.ndarray) -> np.ndarray:
     return np.where(has_coupon, 0.12, 0.04)
+
+
+def monthly_purchase_probability(
+    *, lessons: float, community: float, paid_orders: int, has_coupon: bool, engagement: float = 0.36,
+    price_sensitivity: float = 0.5,
+) -> float:
+    """The demo's chance that one member buys a course within a month, for simulating responses to an offer
+    (e.g. a holdout campaign on the demo platform). Defaults are the population means of the latent traits."""
+    x = purchase_logit(
+        lessons=np.array([lessons]), community=np.array([community]), paid_orders=np.array([float(paid_orders)]),
+        engagement=np.array([engagement]), price_sensitivity=np.array([price_sensitivity]),
+        has_coupon=np.array([1.0 if has_coupon else 0.0]), new_member=np.array([0.0]),
+    )
+    return float(sigmoid(x)[0])

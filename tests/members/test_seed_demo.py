@@ -276,3 +276,14 @@ def test_random_monthly_coupons_raise_purchases(medium_platform):
     assert held > 150
     uplift = bought_held / held - bought_other / other
     assert 0.02 < uplift < 0.2, uplift
+
+
+def test_behaviour_model_probabilities_move_the_right_way():
+    from members.demo.behaviour import monthly_purchase_probability as p
+
+    base = p(lessons=2, community=1, paid_orders=1, has_coupon=False)
+    assert p(lessons=2, community=1, paid_orders=1, has_coupon=True) > base
+    assert p(lessons=8, community=1, paid_orders=1, has_coupon=False) > base
+    assert p(lessons=2, community=6, paid_orders=1, has_coupon=False) > base
+    assert p(lessons=2, community=1, paid_orders=4, has_coupon=False) > base
+    assert p(lessons=2, community=1, paid_orders=1, has_coupon=False, price_sensitivity=0.9) < base
