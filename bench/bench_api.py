@@ -104,8 +104,22 @@ def seed(*, members: int, courses: int, seed_value: int) -> dict[str, str]:
     from django.utils import timezone
     from rest_framework.authtoken.models import Token
 
-    from analytics.models import EngagementScore, ModelVersion, PropensityScore, SegmentAssignment, SegmentRun
-    from members.models import Benefit, Course, Lesson, MembershipTier, Order, Subscription, User
+    from analytics.models import (
+        EngagementScore,
+        ModelVersion,
+        PropensityScore,
+        SegmentAssignment,
+        SegmentRun,
+    )
+    from members.models import (
+        Benefit,
+        Course,
+        Lesson,
+        MembershipTier,
+        Order,
+        Subscription,
+        User,
+    )
 
     call_command("migrate", verbosity=0, interactive=False)
     rng = random.Random(seed_value)
