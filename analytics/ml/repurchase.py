@@ -365,7 +365,7 @@ BUYER_ONLY = {"frequency", "frequency_90", "course_orders_90", "course_orders_to
               "ipi_mean", "ipi_std", "renewals_total"}
 
 
-def reason_text(feature: str, row: pd.Series) -> str | None:  # noqa: C901 - one table of phrasings
+def reason_text(feature: str, row: dict | pd.Series) -> str | None:  # noqa: C901 - one table of phrasings
     v = float(row[feature])
     n = _n(v)
     live = row["sub_live"] > 0
@@ -407,8 +407,9 @@ def reason_text(feature: str, row: pd.Series) -> str | None:  # noqa: C901 - one
         "lessons_30": f"completed {n} lessons in 30 days",
         "lessons_90": f"completed {n} lessons in 90 days",
         "lessons_total": f"completed {n} lessons in total",
-        "days_since_last_lesson": (f"no lesson in {_days(n)}" if n else "completed a lesson today")
-        if row["lessons_total"] else "never completed a lesson",
+        "days_since_last_lesson": ((f"last lesson {_days(n)} ago" if n <= 7 else f"no lesson in {_days(n)}")
+                                   if n else "completed a lesson today") if row["lessons_total"]
+        else "never completed a lesson",
         "enrollments_total": f"enrolled in {n} courses",
         "courses_completed": f"finished {n} courses",
         "completion_rate": f"finishes {v:.0%} of enrolled courses",
@@ -420,7 +421,21 @@ def reason_text(feature: str, row: pd.Series) -> str | None:  # noqa: C901 - one
         "coupons_redeemed": f"used {n} coupons",
         "coupon_share": f"{v:.0%} of orders with a coupon",
     }
-    return texts.get(feature)
+    text = texts.get(feature)
+    return _none_for_zero(text) if text and n == 0 else text
+
+
+ZERO_PHRASES = (("completed 0 lessons", "no lessons completed"), ("bought 0 courses", "no courses bought"),
+                ("0 ", "no "), ("used 0 coupons", "never used a coupon"), ("finished 0 courses", "no course finished"),
+                ("enrolled in 0 courses", "no enrollments"), ("renewed 0 times", "never renewed"))
+
+
+def _none_for_zero(text: str) -> str:
+    """"0 actions on the site in 30 days" reads badly; say "no actions on the site in 30 days"."""
+    for zero, none in ZERO_PHRASES:
+        if text.startswith(zero):
+            return none + text[len(zero):]
+    return text
 
 
 def top_reasons(contrib: pd.DataFrame, X: pd.DataFrame, k: int = 3) -> list[list[dict]]:
@@ -428,7 +443,7 @@ def top_reasons(contrib: pd.DataFrame, X: pd.DataFrame, k: int = 3) -> list[list
     order = np.argsort(-np.abs(values), axis=1)[:, : k + 3]
     names = list(contrib.columns)
     out: list[list[dict]] = []
-    for i, (member_id, row) in enumerate(X.iterrows()):
+    for i, row in enumerate(X.to_dict("records")):
         reasons: list[dict] = []
         for j in order[i]:
             weight = float(values[i, j])
