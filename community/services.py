@@ -252,9 +252,14 @@ def notification_mark_read(*, notification: Notification, member: object) -> Not
         raise exceptions.NotAllowed()
     if notification.read_at is None:
         notification.read_at = timezone.now()
-        Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=notification.read_at)
+        if Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=notification.read_at):
+            record_event(member=member, kind="notification_read", obj=notification,
+                         properties={"verb": notification.verb})
     return notification
 
 
 def notifications_mark_all_read(*, member: object) -> int:
-    return Notification.objects.filter(recipient=member, read_at__isnull=True).update(read_at=timezone.now())
+    count = Notification.objects.filter(recipient=member, read_at__isnull=True).update(read_at=timezone.now())
+    if count:
+        record_event(member=member, kind="notifications_read_all", properties={"count": count})
+    return count

@@ -107,6 +107,30 @@ def comment_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+def comment_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    comment = get_object_or_404(Comment.objects.select_related("post"), pk=pk)
+    if comment.author_id != request.user.pk and not request.user.is_staff:
+        return render(request, "403.html", status=403)
+    form = CommentForm(request.POST or None, initial={"body": comment.body})
+    if request.method == "POST" and form.is_valid():
+        services.comment_update(comment=comment, member=request.user, body=form.cleaned_data["body"])
+        messages.success(request, _("Saved."))
+        return redirect(f"{comment.post.get_absolute_url()}#comment-{comment.pk}")
+    return render(request, "community/comment_form.html", {"form": form, "comment": comment})
+
+
+@login_required
+@require_POST
+def comment_hide(request: HttpRequest, pk: int) -> HttpResponse:
+    comment = get_object_or_404(Comment.objects.select_related("post"), pk=pk)
+    try:
+        services.comment_hide(comment=comment, member=request.user, hidden=not comment.is_hidden)
+    except exceptions.CommunityError as error:
+        return render(request, "403.html", {"message": error.message}, status=403)
+    return redirect(comment.post)
+
+
+@login_required
 @require_POST
 def comment_delete(request: HttpRequest, pk: int) -> HttpResponse:
     comment = get_object_or_404(Comment.objects.select_related("post"), pk=pk)

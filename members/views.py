@@ -174,11 +174,10 @@ def course_detail(request: HttpRequest, slug: str) -> HttpResponse:
     quote = None
     if member.is_authenticated and not owned and not included:
         quote = services.price_quote(member=member, course=course)
-    related = (
-        selectors.course_list().exclude(pk=course.pk)
-        .filter(Q(topic=course.topic) if course.topic else Q(pk__in=[]))
-        .order_by("-published_at")[:4]
-    )
+    same = Q(topic=course.topic) if course.topic else Q(pk__in=[])
+    for tag in (course.tags or [])[:5]:
+        same |= Q(tags__icontains=f'"{tag}"')
+    related = selectors.course_list().exclude(pk=course.pk).filter(same).order_by("-published_at")[:4]
     progress = _course_progress(member=member, course=course) if owned or included else None
     return render(request, "members/course_detail.html", {
         "course": course, "owned": owned, "included": included, "quote": quote, "related": related,

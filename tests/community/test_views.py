@@ -174,3 +174,23 @@ def test_notifications_page_unread_count_and_mark_read(client, alice, bob, djang
     assert response["Location"] == note.target_url
     client.post(reverse("community:notifications_read_all"), **HX)
     assert not Notification.objects.filter(recipient=alice, read_at__isnull=True).exists()
+
+
+def test_edit_comment_own_only_and_staff_hides(client, alice, bob, charlie):
+    comment = CommentFactory(author=alice, body="first")
+    url = reverse("community:comment_edit", args=[comment.pk])
+    client.force_login(bob)
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"body": "hacked"}).status_code == 403
+    assert client.post(reverse("community:comment_hide", args=[comment.pk])).status_code == 403
+    client.force_login(alice)
+    assert client.get(url).status_code == 200
+    client.post(url, {"body": "*edited*"})
+    comment.refresh_from_db()
+    assert comment.body == "*edited*" and "<em>edited</em>" in comment.body_html
+    client.force_login(charlie)
+    client.post(reverse("community:comment_hide", args=[comment.pk]))
+    comment.refresh_from_db()
+    assert comment.is_hidden
+    client.force_login(bob)
+    assert "edited" not in client.get(comment.post.get_absolute_url()).content.decode()

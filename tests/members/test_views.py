@@ -216,11 +216,12 @@ def test_course_page_shows_lessons_audience_price_and_related(client, alice):
     course = CourseFactory(title="Main", audience="Analysts who want more", topic="data", price=Decimal("199"))
     LessonFactory(course=course, position=1, title="Welcome", is_preview=True)
     LessonFactory(course=course, position=2, title="Locked one")
-    CourseFactory(title="Sibling", topic="data")
-    CourseFactory(title="Stranger", topic="art")
+    CourseFactory(title="Sibling", topic="data", tags=["excel"])
+    CourseFactory(title="Tag cousin", topic="other", tags=["python", "ml"])
+    CourseFactory(title="Stranger", topic="art", tags=["pythonic-painting"])
     body = client.get(course.get_absolute_url()).content.decode()
     assert "Analysts who want more" in body and "Welcome" in body and "¥199.00" in body
-    assert "Sibling" in body and "Stranger" not in body
+    assert "Sibling" in body and "Tag cousin" in body and "Stranger" not in body
     tier = TierFactory()
     BenefitFactory(tier=tier, kind=Benefit.Kind.ALL_COURSES)
     SubscriptionFactory(member=alice, tier=tier)
