@@ -251,3 +251,20 @@ def test_complete_locked_lesson_is_400_and_bob_progress_is_separate(alice_api, b
 
 def test_complete_missing_lesson_is_404(alice_api):
     assert_error(alice_api.post("/api/v1/me/lessons/999999/complete/"), 404)
+
+
+ME_READS = ["/api/v1/me/profile/", "/api/v1/me/membership/", "/api/v1/me/orders/", "/api/v1/me/coupons/",
+            "/api/v1/me/enrollments/", "/api/v1/me/notifications/", "/api/v1/me/recommendations/"]
+
+
+@pytest.mark.parametrize("url", ME_READS)
+@pytest.mark.parametrize("role", ["alice", "bob", "charlie"])
+def test_every_signed_in_role_reads_their_own_me_endpoints(api_for, url, role):
+    assert api_for(role).get(url).status_code == 200
+
+
+def test_coupon_list_query_count_is_flat(alice_api, alice, django_assert_num_queries):
+    for n in range(6):
+        CouponFactory(code=f"MINE{n}", assigned_member=alice)
+    with django_assert_num_queries(3):  # token, count, page
+        assert alice_api.get("/api/v1/me/coupons/").json()["count"] == 6
