@@ -259,6 +259,8 @@ def campaigns_run_all(*, when: datetime | None = None) -> CampaignRunSummary:
     total = CampaignRunSummary()
     # Conversions are tracked for every campaign with assignments (a finished campaign's window may still be open).
     conversions = campaigns_track_conversions(when=when)
+    # A campaign past its end stops for good; its queued emails are then suppressed, not held.
+    Campaign.objects.filter(status=Campaign.Status.ACTIVE, ends_at__lte=when).update(status=Campaign.Status.FINISHED)
     for campaign in Campaign.objects.filter(status=Campaign.Status.ACTIVE).order_by("pk"):
         summary = campaign_run(campaign=campaign, when=when)
         total = CampaignRunSummary(

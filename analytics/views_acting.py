@@ -16,9 +16,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from analytics.messaging import renew_token_read
-from members import exceptions
+from members.billing import subscription_retry_now
 from members.models import Subscription
-from members.services import subscription_renew
 
 TEMPLATE = "members/billing/renew_link.html"
 
@@ -54,14 +53,11 @@ def renew_link(request: HttpRequest, token: str) -> HttpResponse:
             messages.info(request, _("This membership has ended. You can join again at any time."))
         return redirect(membership_url())
     if request.method == "POST":
-        try:
-            subscription_renew(subscription=sub)
-        except exceptions.PaymentFailed as exc:
-            messages.error(request, exc.message)
+        outcome = subscription_retry_now(subscription=sub)
+        if outcome == "failed":
+            messages.error(request, _("The payment was declined. Please update your payment method."))
             return redirect("members:billing_payment_method")
-        except exceptions.SubscriptionError as exc:
-            messages.error(request, exc.message)
-            return redirect(membership_url())
-        messages.success(request, _("Thank you! Your membership is renewed."))
+        if outcome == "recovered":
+            messages.success(request, _("Thank you! Your membership is renewed."))
         return redirect(membership_url())
     return render(request, TEMPLATE, {"state": "confirm", "subscription": sub, "membership_url": membership_url()})

@@ -203,6 +203,27 @@ def run_dunning(*, when: datetime | None = None) -> DunningRunSummary:
     return DunningRunSummary(**counts)
 
 
+def subscription_retry_now(
+    *, subscription: Subscription, when: datetime | None = None, payment_token: str | None = None
+) -> str:
+    """A member-initiated retry of a past_due renewal (renew link, new card). Claimed like a scheduled retry, so a
+    double click, or a click racing the dunning job, charges once: the loser sees 'busy'.
+    Returns recovered / failed / busy / not_past_due."""
+    when = when or timezone.now()
+    current = Subscription.objects.get(pk=subscription.pk)
+    if current.status != Subscription.Status.PAST_DUE:
+        return "not_past_due"
+    if not _claim_dunning_attempt(subscription=current, when=when):
+        return "busy"
+    try:
+        subscription_renew(subscription=current, when=when, payment_token=payment_token)
+    except exceptions.PaymentFailed:
+        return "failed"
+    except exceptions.SubscriptionError:
+        return "busy"
+    return "recovered"
+
+
 def payment_method_update_and_retry(
     *, member: User, token: str, label: str, when: datetime | None = None
 ) -> PaymentFixResult:
@@ -212,8 +233,11 @@ def payment_method_update_and_retry(
     sub = Subscription.objects.filter(member=member, status=Subscription.Status.PAST_DUE).first()
     if sub is None:
         return PaymentFixResult(method=method, retried=False, recovered=False)
-    try:
-        subscription_renew(subscription=sub, when=when, payment_token=token)
-    except exceptions.PaymentFailed as exc:
-        return PaymentFixResult(method=method, retried=True, recovered=False, error=exc.message)
-    return PaymentFixResult(method=method, retried=True, recovered=True)
+    outcome = subscription_retry_now(subscription=sub, when=when, payment_token=token)
+    if outcome == "recovered":
+        return PaymentFixResult(method=method, retried=True, recovered=True)
+    if outcome == "failed":
+        last = sub.orders.filter(status="failed").order_by("-created_at").values_list("failure_reason", flat=True).first()
+        return PaymentFixResult(method=method, retried=True, recovered=False,
+                                error=str(last or exceptions.PaymentFailed.default_message))
+    return PaymentFixResult(method=method, retried=False, recovered=False)

@@ -326,3 +326,12 @@ def test_setup_demo_actions_is_idempotent(db):
     assert sorted(ReminderRule.objects.values_list("days_before", "billing_period")) == sorted(
         [(d, p) for d in (14, 7, 1) for p in ("month", "year")])
     assert Campaign.objects.filter(status=Campaign.Status.ACTIVE).count() == 1
+
+
+def test_a_campaign_past_its_end_is_finished_and_assigns_nobody(db):
+    _scored_members(5)
+    ended = _campaign(ends_at=timezone.now() - timedelta(hours=1))
+    summary = campaigns.campaigns_run_all()
+    ended.refresh_from_db()
+    assert ended.status == Campaign.Status.FINISHED and summary.assigned == 0
+    assert not CampaignAssignment.objects.exists()

@@ -197,3 +197,15 @@ def test_retry_schedule(attempts, days, expected):
     sub = Subscription(current_period_end=end, renewal_attempts=attempts, last_renewal_attempt_at=end,
                        status=Subscription.Status.PAST_DUE)
     assert billing.dunning_retry_due(subscription=sub, when=end + timedelta(days=days)) is expected
+
+
+def test_a_member_retry_racing_another_retry_charges_once(db):
+    sub = _due_sub(token=DECLINE)
+    billing.renew_due_subscriptions()
+    services.payment_method_set(member=sub.member, token="local:ok", label="Working card")
+    stale = Subscription.objects.get(pk=sub.pk)  # both clicks read the row before either charged
+    assert billing.subscription_retry_now(subscription=stale) == "recovered"
+    # The second click: the row moved on (active), so the claim would fail; the service says so without charging.
+    assert billing.subscription_retry_now(subscription=stale) == "not_past_due"
+    assert billing._claim_dunning_attempt(subscription=stale, when=timezone.now()) is False
+    assert Order.objects.filter(subscription=sub, status=Order.Status.PAID).count() == 1
