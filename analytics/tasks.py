@@ -65,3 +65,6 @@ def _enqueue(kind: str, **kwargs: Any) -> None:
 def run_nightly_pipeline(as_of: str | None = None, horizon_days: int = services.DEFAULT_HORIZON_DAYS) -> dict:
     result = services.nightly_pipeline(as_of=_as_of(as_of), horizon_days=horizon_days, dispatch=_enqueue)
     return {**result, "as_of": result["as_of"].isoformat()}
+
+
+from analytics.tasks_acting import *  # reminders and campaigns, registered under their analytics.tasks.* beat names
