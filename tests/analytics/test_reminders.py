@@ -288,3 +288,16 @@ def test_dunning_email_once_per_failed_attempt(db, django_capture_on_commit_call
         reminders.dunning_emails_send(when=sub.current_period_end + timedelta(days=1, hours=2))
     assert len(mail.outbox) == 2
     assert Event.objects.filter(kind="dunning_email_sent").count() == 2
+
+
+def test_every_beat_entry_names_a_registered_task():
+    """The acting tasks live in analytics/tasks_acting.py; this fails if analytics/tasks.py stops re-exporting them."""
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    missing = [entry["task"] for entry in app.conf.beat_schedule.values() if entry["task"] not in app.tasks]
+    assert missing == []
+    for name in ("analytics.tasks.send_renewal_reminders", "analytics.tasks.run_campaigns",
+                 "analytics.tasks.send_dunning_emails", "members.tasks.renew_due_subscriptions",
+                 "members.tasks.run_dunning"):
+        assert name in {entry["task"] for entry in app.conf.beat_schedule.values()}
