@@ -6,7 +6,15 @@ from django.utils.translation import gettext_lazy as _
 from members.models import Course
 
 
-class PostForm(forms.Form):
+class SiteForm(forms.Form):
+    """Labels without the trailing colon: the stylesheet puts each label on its own line above the field."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class PostForm(SiteForm):
     title = forms.CharField(label=_("Title"), max_length=200)
     body = forms.CharField(label=_("Post"), widget=forms.Textarea(attrs={"rows": 6}),
                            help_text=_("Markdown works: **bold**, *italic*, [links](https://…), lists. Mention people with @name."))
@@ -17,11 +25,11 @@ class PostForm(forms.Form):
         self.fields["course"].queryset = Course.objects.filter(is_published=True, is_generic=False).order_by("title")
 
 
-class PostEditForm(forms.Form):
+class PostEditForm(SiteForm):
     title = forms.CharField(label=_("Title"), max_length=200)
     body = forms.CharField(label=_("Post"), widget=forms.Textarea(attrs={"rows": 6}))
 
 
-class CommentForm(forms.Form):
+class CommentForm(SiteForm):
     body = forms.CharField(label=_("Comment"), widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
     parent = forms.IntegerField(required=False, widget=forms.HiddenInput)

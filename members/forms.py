@@ -27,12 +27,20 @@ _COMMON_TIME_ZONES = ["UTC", "Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "
                       "Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Australia/Sydney"]
 
 
+class SiteForm(forms.Form):
+    """Labels without the trailing colon: the stylesheet puts each label on its own line above the field."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
 def time_zone_choices() -> list[tuple[str, str]]:
     rest = sorted(zoneinfo.available_timezones() - set(_COMMON_TIME_ZONES))
     return [(tz, tz) for tz in _COMMON_TIME_ZONES + rest]
 
 
-class SignupForm(forms.Form):
+class SignupForm(SiteForm):
     email = forms.EmailField(label=_("Email"), widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     display_name = forms.CharField(label=_("Display name"), max_length=120,
                                    widget=forms.TextInput(attrs={"autocomplete": "nickname"}))
@@ -59,7 +67,7 @@ class SignupForm(forms.Form):
         return cleaned
 
 
-class ProfileForm(forms.Form):
+class ProfileForm(SiteForm):
     display_name = forms.CharField(label=_("Display name"), max_length=120)
     preferred_language = forms.ChoiceField(label=_("Language"), choices=Language.choices)
     time_zone = forms.ChoiceField(label=_("Time zone"), choices=time_zone_choices)
@@ -68,7 +76,7 @@ class ProfileForm(forms.Form):
     )
 
 
-class CatalogueForm(forms.Form):
+class CatalogueForm(SiteForm):
     q = forms.CharField(label=_("Search"), required=False, max_length=100,
                         widget=forms.TextInput(attrs={"type": "search", "placeholder": _("Search courses")}))
     topic = forms.ChoiceField(label=_("Topic"), required=False)
@@ -84,7 +92,7 @@ class CatalogueForm(forms.Form):
         self.fields["topic"].choices = [("", _("All topics")), *[(t, t) for t in topics]]
 
 
-class CheckoutForm(forms.Form):
+class CheckoutForm(SiteForm):
     coupon = forms.CharField(label=_("Coupon code"), required=False, max_length=40,
                              widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}))
     payment_token = forms.ChoiceField(label=_("Payment method"), choices=PAYMENT_CHOICES, initial="local:ok")
@@ -96,11 +104,11 @@ class TierCheckoutForm(CheckoutForm):
     use_trial = forms.BooleanField(label=_("Start with the free trial"), required=False, initial=True)
 
 
-class SwitchPeriodForm(forms.Form):
+class SwitchPeriodForm(SiteForm):
     period = forms.ChoiceField(label=_("Billing period"), choices=BillingPeriod.choices)
 
 
-class CancelForm(forms.Form):
+class CancelForm(SiteForm):
     REASONS = [(v, label) for v, label in Subscription.CancellationReason.choices if v != "payment"]
 
     reason = forms.ChoiceField(label=_("Why are you leaving?"), choices=REASONS, widget=forms.RadioSelect)

@@ -23,6 +23,7 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
+from community import services as community_services  # noqa: E402
 from members.models import Benefit, Coupon, Order, RetentionOffer, Subscription, User  # noqa: E402
 from tests.members.factories import (  # noqa: E402
     BenefitFactory,
@@ -69,7 +70,14 @@ def catalogue(db):
     offer = RetentionOffer.objects.create(name="Stay for 30% less", kind="discount", percent_off=Decimal("30"),
                                           headline="Stay for 30% less")
     offer.tiers.add(gold)
-    UserFactory(email="bob@example.com", display_name="Bob")
+    bob = UserFactory(email="bob@example.com", display_name="Bob")
+    staff = UserFactory(email="coach@example.com", display_name="Coach Lin", is_staff=True)
+    welcome = community_services.post_create(
+        author=staff, title="Welcome to the community",
+        body="Introduce yourself below and tell us **what you want to learn** this month.")
+    community_services.post_pin(post=welcome, member=staff)
+    community_services.post_create(author=bob, title="My pandas cheat sheet", course=python,
+                                   body="- `df.head()`\n- `df.describe()`\n- `df.groupby('x').sum()`")
     return python
 
 
@@ -177,12 +185,16 @@ def _journey(browser, base: str, course) -> None:
 
     page.goto(f"{base}/community/")
     expect(page.locator("#notification-count .badge")).to_be_visible()
-    shoot(page, "community")
+    expect(page.locator("#posts .pinned")).to_contain_text("Welcome to the community")
+    shoot(page, "community-feed")
     page.click("#notification-count")
     expect(page.locator("#notification-list")).to_contain_text("Bob replied to you")
     shoot(page, "notifications")
     page.click("#notification-list button[name=go]")
     expect(page.locator(".replies")).to_contain_text("parse_dates")
+    page.click("#reactions button[value=like]")
+    expect(page.locator("#reactions button[value=like]")).to_have_attribute("aria-pressed", "true")
+    shoot(page, "community")
 
     # Switch to Chinese.
     page.select_option("#lang-select", "zh-hans")
