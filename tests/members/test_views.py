@@ -456,3 +456,17 @@ def test_receipt_email_is_in_the_members_language(client, alice):
     assert message.subject.startswith("您购买")
     assert "感谢您的购买" in message.body and "¥88.00" in message.body
     assert "感谢您的购买" in message.alternatives[0][0]
+
+
+def test_catalogue_query_count_for_a_member_is_constant(client, alice, django_assert_num_queries):
+    tier = TierFactory()
+    BenefitFactory(tier=tier, kind=Benefit.Kind.ALL_COURSES)
+    SubscriptionFactory(member=alice, tier=tier)
+    for _ in range(15):
+        EnrollmentFactory(member=alice, course=CourseFactory())
+    client.force_login(alice)
+    client.get(reverse("members:course_list"))
+    # session, user, topics, count, page, owned ids, tier (+ benefits prefetch), header unread count.
+    with django_assert_num_queries(9):
+        response = client.get(reverse("members:course_list"), {"sort": "popular"})
+    assert len(response.context["page"].object_list) == 12
