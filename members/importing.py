@@ -730,24 +730,54 @@ class _RawUpsert:
         names = [quote(fields[attname].column) for attname in [*columns, *rest]]
         target = ", ".join(quote(fields[attname].column) for attname in conflict)
         if update:
-            action = "DO UPDATE SET " + ", ".join(
-                f"{quote(fields[attname].column)} = excluded.{quote(fields[attname].column)}" for attname in update
+            table = quote(model._meta.db_table)
+            columns_to_update = [quote(fields[attname].column) for attname in update]
+            differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+            # Re-importing the same file is the common case; skipping rows whose values are unchanged avoids
+            # rewriting every row and its indexes (3x slower than the first import on SQLite without this).
+            action = (
+                "DO UPDATE SET " + ", ".join(f"{column} = excluded.{column}" for column in columns_to_update)
+                + " WHERE " + " OR ".join(f"{table}.{column} {differs} excluded.{column}" for column in columns_to_update)
             )
         else:
             action = "DO NOTHING"
-        self.sql = (
-            f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) "
-            f"ON CONFLICT ({target}) {action}"
-        )
+        self.head = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(names)}) VALUES "
+        self.width = len(names)
+        self.conflict = f" ON CONFLICT ({target}) {action}"
 
     def write(self, rows: list[tuple[Any, ...]]) -> int:
         """Write the rows; return the database's rowcount (inserted, plus updated with DO UPDATE)."""
         if not rows:
             return 0
         tail = self.tail
-        with connection.cursor() as cursor:
-            cursor.executemany(self.sql, [row + tail for row in rows])
+        return insert_rows(self.head, self.width, self.conflict, [row + tail for row in rows])
+
+
+def insert_rows(head: str, width: int, conflict: str, rows: list[tuple[Any, ...]]) -> int:
+    """Run `head VALUES (...) conflict` for every row; return the total rowcount.
+
+    SQLite: one prepared statement through executemany (in-process, no round trips). PostgreSQL: multi-row VALUES,
+    up to 1,000 rows per statement, since a round trip per row (even pipelined) was ~10x slower at a million rows.
+    """
+    one = "(" + ", ".join(["%s"] * width) + ")"
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.executemany(head + one + conflict, rows)
             return cursor.rowcount
+        per_statement = max(1, min(1000, 65535 // width))
+        total = 0
+        full_sql = ""
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start:start + per_statement]
+            if len(chunk) == per_statement and full_sql:
+                sql = full_sql
+            else:
+                sql = head + ", ".join([one] * len(chunk)) + conflict
+                if len(chunk) == per_statement:
+                    full_sql = sql
+            cursor.execute(sql, [value for row in chunk for value in row])
+            total += cursor.rowcount
+        return total
 
 
 def _write_batch(partial: bool) -> Any:

@@ -448,3 +448,20 @@ def test_the_report_keeps_only_the_first_errors_but_counts_all(tmp_path):
 
     assert report.error_count == 120 and len(report.first_errors) == 50
     assert sum(1 for _ in (tmp_path / "e.csv").open()) == 121
+
+
+def test_a_later_export_with_changed_values_updates_the_same_rows(tmp_path):
+    files = all_files(tmp_path)
+    assert run(**files)[0] == 0
+    changed_orders = ORDERS.replace("o1,m1,c1,99.00,CNY,2024-02-01T10:00:00+08:00,paid", "o1,m1,c1,89.00,CNY,2024-02-01T10:00:00+08:00,refunded")
+    changed_members = MEMBERS.replace("m1,Mia@Example.com,Mia", "m1,mia.new@example.com,Mia Li")
+    files["orders"] = write(tmp_path, "orders.csv", changed_orders)
+    files["members"] = write(tmp_path, "members.csv", changed_members)
+    status, _, _ = run(**files)
+
+    assert status == 0
+    order = Order.objects.get(external_id="o1")
+    assert (order.amount_paid, order.status) == (Decimal("89.00"), "refunded")
+    mia = User.objects.get(external_id="m1")
+    assert (mia.email, mia.display_name) == ("mia.new@example.com", "Mia Li")
+    assert Order.objects.count() == 4 and User.objects.filter(external_id__isnull=False).count() == 4

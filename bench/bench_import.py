@@ -1,0 +1,264 @@
+"""Benchmark `import_platform_data` on a synthetic platform history, on SQLite and (when it answers) PostgreSQL.
+
+    .venv/bin/python bench/bench_import.py --scale 0.1            # 10,000 members / 100,000 orders / 500,000 events
+    .venv/bin/python bench/bench_import.py --scale 1 --keep /tmp/import-100k   # the full 100k/1M/5M, kept for reuse
+
+Full scale is 100,000 members, 200 products, 1,000,000 orders and 5,000,000 events. The CSVs are written by streaming
+generators (never a list of rows), then each file is imported by its own `manage.py import_platform_data` process
+into a fresh database, so the figures are per file: elapsed seconds, rows/s and that process's peak RSS (from
+os.wait4, i.e. getrusage of exactly that child). A second run of the orders file measures an idempotent re-import.
+
+SQLite goes to a fresh VAR_DIR in the work directory; PostgreSQL to a fresh database bench_import_<pid> on
+127.0.0.1:5432, dropped afterwards. With --keep DIR the CSVs and the SQLite database stay in DIR, e.g. for the
+nightly pipeline benchmark: VAR_DIR=DIR/var .venv/bin/python manage.py ... uses DIR/var/db.sqlite3.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+FULL = {"members": 100_000, "products": 200, "orders": 1_000_000, "events": 5_000_000}
+START = datetime(2023, 1, 1, tzinfo=UTC)
+SPAN_SECONDS = 3 * 365 * 86400
+EVENT_KINDS = ["login", "lesson_viewed", "lesson_completed", "course_viewed", "post_created", "comment_created",
+               "email_opened", "email_clicked", "reaction_added", "search"]
+
+
+@dataclass(frozen=True)
+class Counts:
+    members: int
+    products: int
+    orders: int
+    events: int
+
+    @classmethod
+    def at(cls, scale: float) -> Counts:
+        return cls(**{name: max(1, int(count * scale)) if name != "products" else max(10, int(count * min(scale * 2, 1)))
+                      for name, count in FULL.items()})
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Synthetic CSVs (streamed)
+
+
+def _when(rng: random.Random) -> str:
+    return (START + timedelta(seconds=rng.randrange(SPAN_SECONDS))).isoformat()
+
+
+def _write(path: Path, header: list[str], rows: Iterator[list[object]]) -> int:
+    count = 0
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+    return count
+
+
+def generate(directory: Path, counts: Counts, seed: int) -> dict[str, Path]:
+    rng = random.Random(seed)
+    tiers = max(2, counts.products // 60)
+    product_ids = [f"p{i:04d}" for i in range(counts.products)]
+    tier_ids = set(product_ids[:tiers])
+    course_ids = product_ids[tiers:]
+    topics = ["python", "data", "design", "marketing", "writing", "finance", "ai", "photography"]
+
+    def members() -> Iterator[list[object]]:
+        for i in range(counts.members):
+            has_email = rng.random() < 0.9
+            yield [f"m{i:07d}", f"user{i}@example.com" if has_email else "", f"Member {i}",
+                   (START + timedelta(days=rng.randrange(365 * 2))).date().isoformat(),
+                   rng.choice(["CN", "CN", "CN", "US", "SG", ""]), rng.choice(["zh-hans", "zh-hans", "en"])]
+
+    def products() -> Iterator[list[object]]:
+        for product_id in product_ids:
+            if product_id in tier_ids:
+                yield [product_id, "tier", f"Tier {product_id}", f"{rng.choice([29, 49, 99])}.00", "CNY", "", "", ""]
+            else:
+                tags = ";".join(rng.sample(topics, 2))
+                yield [product_id, "course", f"Course {product_id} 课程", f"{rng.randrange(49, 599)}.00", "CNY", tags,
+                       "A synthetic course for benchmarking.", _when(rng)[:10]]
+
+    def orders() -> Iterator[list[object]]:
+        for i in range(counts.orders):
+            # A few members outside the members file: the importer must create them from their orders.
+            member = rng.randrange(int(counts.members * 1.02))
+            roll = rng.random()
+            if roll < 0.02:
+                product, period, amount = "", "", f"{rng.randrange(10, 300)}.00"
+            elif roll < 0.25:
+                product, period, amount = rng.choice(sorted(tier_ids)), rng.choice(["month", "month", "year"]), "49.00"
+            else:
+                product, period, amount = rng.choice(course_ids), "", f"{rng.randrange(49, 599)}.00"
+            status = rng.choices(["paid", "refunded", "failed"], [90, 4, 6])[0]
+            yield [f"o{i:08d}", f"m{member:07d}", product, amount, "CNY", _when(rng), status, 1, "", period]
+
+    def events() -> Iterator[list[object]]:
+        for i in range(counts.events):
+            kind = rng.choice(EVENT_KINDS)
+            props = json.dumps({"duration": rng.randrange(600)}) if kind == "lesson_viewed" else ""
+            yield [f"e{i:09d}", f"m{rng.randrange(counts.members):07d}", kind, "course", rng.choice(course_ids),
+                   _when(rng), props]
+
+    files = {
+        "products": directory / "products.csv",
+        "members": directory / "members.csv",
+        "orders": directory / "orders.csv",
+        "events": directory / "events.csv",
+    }
+    headers = {
+        "products": ["product_id", "kind", "title", "price", "currency", "tags", "description", "published_at"],
+        "members": ["member_id", "email", "name", "joined_at", "country", "language"],
+        "orders": ["order_id", "member_id", "product_id", "amount", "currency", "ordered_at", "status", "quantity",
+                   "coupon_code", "billing_period"],
+        "events": ["event_id", "member_id", "kind", "object_type", "object_id", "occurred_at", "properties"],
+    }
+    generators = {"products": products, "members": members, "orders": orders, "events": events}
+    for kind, path in files.items():
+        started = time.perf_counter()
+        rows = _write(path, headers[kind], generators[kind]())
+        print(f"generated {path.name}: {rows:,} rows, {path.stat().st_size / 1e6:,.1f} MB "
+              f"in {time.perf_counter() - started:.1f}s", flush=True)
+    return files
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Running the command
+
+
+@dataclass(frozen=True)
+class Measure:
+    label: str
+    rows: int
+    seconds: float
+    peak_rss_mb: float
+
+    def line(self) -> str:
+        rate = self.rows / self.seconds if self.seconds else 0.0
+        return f"  {self.label:<22} {self.rows:>10,} rows {self.seconds:>9.1f} s {rate:>11,.0f} rows/s {self.peak_rss_mb:>9,.0f} MB"
+
+
+_WRAPPER = (
+    "import atexit, resource, sys, runpy;"
+    "atexit.register(lambda: sys.stderr.write("
+    "'BENCH_MAXRSS_KB=%d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss));"
+    "sys.argv = ['manage.py'] + sys.argv[1:];"
+    "runpy.run_path('manage.py', run_name='__main__')"
+)
+
+
+def _manage(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    started = time.perf_counter()
+    process = subprocess.run([PYTHON, "-c", _WRAPPER, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                             check=False)
+    seconds = time.perf_counter() - started
+    if process.returncode != 0:
+        raise SystemExit(f"manage.py {' '.join(args)} failed ({process.returncode}):\n{process.stdout}\n"
+                         f"{process.stderr[-4000:]}")
+    peak_kb = 0
+    for line in process.stderr.splitlines():
+        if line.startswith("BENCH_MAXRSS_KB="):
+            peak_kb = int(line.split("=", 1)[1])
+    return seconds, peak_kb / 1024
+
+
+def bench_backend(label: str, env: dict[str, str], files: dict[str, Path], counts: Counts, reimport: bool) -> list[Measure]:
+    print(f"\n[{label}] migrating a fresh database", flush=True)
+    _manage(["migrate", "--noinput", "-v0"], env)
+    measures = []
+    for kind in ("products", "members", "orders", "events"):
+        seconds, peak = _manage(["import_platform_data", f"--{kind}", str(files[kind]), "--no-progress"], env)
+        measures.append(Measure(kind, getattr(counts, kind), seconds, peak))
+        print(measures[-1].line(), flush=True)
+    if reimport:
+        seconds, peak = _manage(["import_platform_data", "--orders", str(files["orders"]), "--no-progress"], env)
+        measures.append(Measure("orders (re-import)", counts.orders, seconds, peak))
+        print(measures[-1].line(), flush=True)
+    total = sum(m.seconds for m in measures if "re-import" not in m.label)
+    print(f"  {'total import':<22} {sum(getattr(counts, k) for k in ('products', 'members', 'orders', 'events')):>10,}"
+          f" rows {total:>9.1f} s;  peak RSS of any import process {max(m.peak_rss_mb for m in measures):,.0f} MB",
+          flush=True)
+    return measures
+
+
+def postgres_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _postgres_admin(statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as connection:
+        connection.execute(statement)  # type: ignore[arg-type]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=0.1, help="1 = 100k members / 1M orders / 5M events")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", type=Path, help="keep the CSVs and the SQLite database in this directory")
+    parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-reimport", action="store_true", help="skip the idempotent re-import of orders")
+    options = parser.parse_args()
+
+    counts = Counts.at(options.scale)
+    work = options.keep or Path(tempfile.mkdtemp(prefix="bench_import_"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"scale {options.scale}: {counts.members:,} members, {counts.products:,} products, {counts.orders:,} orders, "
+          f"{counts.events:,} events -> {work}", flush=True)
+    try:
+        files = generate(work, counts, options.seed)
+        base_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "VAR_DIR", "DJANGO_SETTINGS_MODULE")}
+        # Production-like: with DEBUG on, Django also formats and keeps the SQL of every query.
+        base_env.update({"DJANGO_DEBUG": "0", "SECRET_KEY": "bench-only-not-a-secret"})
+        if not options.no_sqlite:
+            var_dir = work / "var"
+            if var_dir.exists():
+                shutil.rmtree(var_dir)
+            env = {**base_env, "VAR_DIR": str(var_dir)}
+            bench_backend("sqlite", env, files, counts, reimport=not options.no_reimport)
+            print(f"  SQLite database: {var_dir / 'db.sqlite3'}"
+                  + ("" if options.keep else " (deleted at exit; use --keep DIR to reuse it)"), flush=True)
+        if not options.no_postgres and postgres_answers():
+            name = f"bench_import_{os.getpid()}"
+            _postgres_admin(f"CREATE DATABASE {name}")
+            try:
+                env = {**base_env, "VAR_DIR": str(work / "var-pg"),
+                       "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}"}
+                bench_backend(f"postgresql ({name})", env, files, counts, reimport=not options.no_reimport)
+            finally:
+                _postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        elif not options.no_postgres:
+            print("\n[postgresql] nothing answers on 127.0.0.1:5432; skipped")
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        mine = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"\npeak RSS: generator (this process) {mine:,.0f} MB, largest child {children:,.0f} MB")
+    finally:
+        if options.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
