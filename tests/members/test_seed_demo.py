@@ -11,6 +11,7 @@ from io import StringIO
 import pytest
 from dateutil.relativedelta import relativedelta
 from django.core.management import call_command
+from django.db import connection
 from django.db.models import Count, F, Max, Min, Q
 
 from analytics.models import Event
@@ -41,6 +42,11 @@ TODAY_DT = datetime(2026, 6, 15, tzinfo=UTC)
 
 def seed(members: int = 60, months: int = 3, seed: int = 11, *extra: str) -> str:
     out = StringIO()
+    if "--flush" in extra and connection.vendor == "postgresql":
+        # Inside the test's transaction the previous seed's deferred FK checks are still pending, and PostgreSQL
+        # refuses to TRUNCATE (flush) such tables; firing the checks now is what a commit would have done.
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     call_command("seed_demo", "--members", str(members), "--months", str(months), "--seed", str(seed),
                  "--today", TODAY, "--no-progress", *extra, stdout=out)
     return out.getvalue()
