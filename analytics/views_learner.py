@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
 
 from analytics.models import Recommendation
 from analytics.tracking import record_event
@@ -60,13 +61,14 @@ def _cards(*, member: object) -> list[RecommendationCard]:
 
 
 @require_GET
+@vary_on_headers("HX-Request")
 def row(request: HttpRequest) -> HttpResponse:
     cards = _cards(member=request.user)
     if request.user.is_authenticated:
         for card in cards:
             record_event(member=request.user, kind="recommendation_impression", obj=card.course,
                          properties={"rank": card.rank, "source": card.source})
-    template = "recommendations/row.html#cards" if request.htmx else "recommendations/row.html"
+    template = "recommendations/row.html#cards" if request.htmx and not request.htmx.history_restore_request else "recommendations/row.html"
     return render(request, template, {"cards": cards})
 
 

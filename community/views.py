@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from community import exceptions, selectors, services
@@ -24,6 +25,7 @@ def _can_see_hidden(request: HttpRequest) -> bool:
     return bool(request.user.is_authenticated and request.user.is_staff)
 
 
+@vary_on_headers("HX-Request")
 def feed(request: HttpRequest) -> HttpResponse:
     scope = request.GET.get("scope", "all")
     if scope not in {"all", "following"}:
@@ -34,7 +36,7 @@ def feed(request: HttpRequest) -> HttpResponse:
     posts = selectors.feed(member=request.user, scope=scope, course_id=course.pk if course else None,
                            include_hidden=_can_see_hidden(request))
     page = Paginator(posts, FEED_PAGE_SIZE).get_page(request.GET.get("page"))
-    template = "community/feed.html#posts" if request.htmx else "community/feed.html"
+    template = "community/feed.html#posts" if request.htmx and not request.htmx.history_restore_request else "community/feed.html"
     return render(request, template, {"page": page, "scope": scope, "course": course, "form": PostForm(
         initial={"course": course})})
 
@@ -199,10 +201,11 @@ def follow(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@vary_on_headers("HX-Request")
 def notifications(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.notification_list(member=request.user), NOTIFICATIONS_PAGE_SIZE).get_page(
         request.GET.get("page"))
-    template = "community/notifications.html#list" if request.htmx else "community/notifications.html"
+    template = "community/notifications.html#list" if request.htmx and not request.htmx.history_restore_request else "community/notifications.html"
     return render(request, template, {"page": page})
 
 

@@ -82,8 +82,8 @@ class CatalogueForm(SiteForm):
     topic = forms.ChoiceField(label=_("Topic"), required=False)
     level = forms.ChoiceField(label=_("Level"), required=False,
                               choices=[("", _("Any level")), *Course.Level.choices])
-    price_min = forms.DecimalField(label=_("Min price"), required=False, min_value=Decimal("0"), decimal_places=2)
-    price_max = forms.DecimalField(label=_("Max price"), required=False, min_value=Decimal("0"), decimal_places=2)
+    price_min = forms.DecimalField(label=_("Min price"), required=False, min_value=Decimal(0), decimal_places=2)
+    price_max = forms.DecimalField(label=_("Max price"), required=False, min_value=Decimal(0), decimal_places=2)
     included = forms.BooleanField(label=_("Included in my membership"), required=False)
     sort = forms.ChoiceField(label=_("Sort by"), required=False, choices=SORT_CHOICES)
 
@@ -109,7 +109,8 @@ class SwitchPeriodForm(SiteForm):
 
 
 class CancelForm(SiteForm):
-    REASONS = [(v, label) for v, label in Subscription.CancellationReason.choices if v != "payment"]
+    # "Payment failed" is what dunning records; a member leaving by choice never picks it.
+    REASONS = tuple((v, label) for v, label in Subscription.CancellationReason.choices if v != "payment")
 
     reason = forms.ChoiceField(label=_("Why are you leaving?"), choices=REASONS, widget=forms.RadioSelect)
     note = forms.CharField(label=_("Anything else we should know? (optional)"), required=False, max_length=1000,

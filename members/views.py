@@ -15,10 +15,19 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from members import exceptions, selectors, services
 from members.forms import CatalogueForm
-from members.models import Benefit, Course, Lesson, LessonProgress, MembershipTier, Subscription, User
+from members.models import (
+    Benefit,
+    Course,
+    Lesson,
+    LessonProgress,
+    MembershipTier,
+    Subscription,
+    User,
+)
 
 PAGE_SIZE = 12
 
@@ -142,9 +151,8 @@ def _catalogue_queryset(*, form: CatalogueForm, member: User) -> QuerySet[Course
         qs = qs.filter(price__gte=data["price_min"])
     if data.get("price_max") is not None:
         qs = qs.filter(price__lte=data["price_max"])
-    if data.get("included"):
-        if not _tier_includes_all_courses(selectors.active_tier(member=member)):
-            qs = qs.none()
+    if data.get("included") and not _tier_includes_all_courses(selectors.active_tier(member=member)):
+        qs = qs.none()
     order = {
         "newest": ("-published_at", "-created_at"), "popular": ("-popularity", "title"), "price": ("price", "title"),
         "-price": ("-price", "title"), "title": ("title",),
@@ -152,6 +160,7 @@ def _catalogue_queryset(*, form: CatalogueForm, member: User) -> QuerySet[Course
     return qs.order_by(*order, "pk")
 
 
+@vary_on_headers("HX-Request")
 def course_list(request: HttpRequest) -> HttpResponse:
     topics = list(selectors.course_list().exclude(topic="").order_by("topic").values_list("topic", flat=True).distinct())
     form = CatalogueForm(request.GET or None, topics=topics)
@@ -159,7 +168,7 @@ def course_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(courses, PAGE_SIZE).get_page(request.GET.get("page"))
     owned = selectors.owned_course_ids(member=request.user) if request.user.is_authenticated else set()
     tier = selectors.active_tier(member=request.user)
-    template = "members/course_list.html#results" if request.htmx else "members/course_list.html"
+    template = "members/course_list.html#results" if request.htmx and not request.htmx.history_restore_request else "members/course_list.html"
     return render(request, template, {
         "form": form, "page": page, "owned": owned, "all_included": _tier_includes_all_courses(tier),
     })

@@ -11,10 +11,20 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from members import emails, exceptions, selectors, services
 from members.forms import CancelForm, CheckoutForm, SwitchPeriodForm, TierCheckoutForm
-from members.models import BillingPeriod, Coupon, Course, MembershipTier, Order, RetentionOffer, Subscription, User
+from members.models import (
+    BillingPeriod,
+    Coupon,
+    Course,
+    MembershipTier,
+    Order,
+    RetentionOffer,
+    Subscription,
+    User,
+)
 from members.pricing import Quote
 from members.views import _membership_card, benefit_table
 
@@ -36,7 +46,7 @@ def _quote(
 def _send_receipt(order: Order) -> None:
     try:
         emails.send_order_receipt(order=order)
-    except Exception:  # noqa: BLE001 - the purchase stands even if the mail server is down; the receipt page shows it
+    except Exception:
         logger.exception("Could not send the receipt for order %s", order.pk)
 
 
@@ -45,6 +55,7 @@ def _send_receipt(order: Order) -> None:
 
 
 @login_required
+@vary_on_headers("HX-Request")
 def checkout_course(request: HttpRequest, slug: str) -> HttpResponse:
     course = get_object_or_404(selectors.course_list(), slug=slug)
     if course.pk in selectors.owned_course_ids(member=request.user):
@@ -74,6 +85,7 @@ def checkout_course(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
+@vary_on_headers("HX-Request")
 def checkout_tier(request: HttpRequest, slug: str) -> HttpResponse:
     tier = get_object_or_404(selectors.tier_list(public_only=False), slug=slug)
     live = selectors.live_subscription(member=request.user)
@@ -120,9 +132,10 @@ def checkout_tier(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
+@vary_on_headers("HX-Request")
 def order_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.member_orders(member=request.user), ORDERS_PAGE_SIZE).get_page(request.GET.get("page"))
-    template = "members/order_list.html#orders" if request.htmx else "members/order_list.html"
+    template = "members/order_list.html#orders" if request.htmx and not request.htmx.history_restore_request else "members/order_list.html"
     return render(request, template, {"page": page})
 
 

@@ -21,11 +21,11 @@ if not os.path.exists(CHROMIUM):
 # Playwright's sync API runs an event loop in this thread; Django refuses ORM calls there unless told it is fine.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, expect, sync_playwright
 
-from community import services as community_services  # noqa: E402
-from members.models import Benefit, Coupon, Order, RetentionOffer, Subscription, User  # noqa: E402
-from tests.members.factories import (  # noqa: E402
+from community import services as community_services
+from members.models import Benefit, Coupon, Order, RetentionOffer, Subscription, User
+from tests.members.factories import (
     BenefitFactory,
     CouponFactory,
     CourseFactory,
@@ -63,11 +63,11 @@ def catalogue(db):
     for n in range(3):
         CourseFactory(title=f"Data course {n}", topic="data", price=Decimal("99.00") + n, tags=["sql"])
     CourseFactory(title="Watercolour basics", topic="art", price=Decimal("59.00"), tags=["painting"])
-    CouponFactory(code="WELCOME20", percent_off=Decimal("20"))
+    CouponFactory(code="WELCOME20", percent_off=Decimal(20))
     gold = TierFactory(name="Gold", slug="gold", monthly_price=Decimal("49.00"), yearly_price=Decimal("490.00"))
     BenefitFactory(tier=gold, kind=Benefit.Kind.ALL_COURSES)
     BenefitFactory(tier=gold, kind=Benefit.Kind.COMMUNITY)
-    offer = RetentionOffer.objects.create(name="Stay for 30% less", kind="discount", percent_off=Decimal("30"),
+    offer = RetentionOffer.objects.create(name="Stay for 30% less", kind="discount", percent_off=Decimal(30),
                                           headline="Stay for 30% less")
     offer.tiers.add(gold)
     bob = UserFactory(email="bob@example.com", display_name="Bob")

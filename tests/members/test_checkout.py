@@ -10,7 +10,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from members.models import Coupon, CouponRedemption, Enrollment, Order, Subscription
-from tests.members.factories import CouponFactory, CourseFactory, EnrollmentFactory, SubscriptionFactory, TierFactory
+from tests.members.factories import (
+    CouponFactory,
+    CourseFactory,
+    EnrollmentFactory,
+    SubscriptionFactory,
+    TierFactory,
+)
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -27,7 +33,7 @@ def test_checkout_requires_login(client, course):
 
 
 def test_coupon_reprices_live_as_fragment(alice_client, course):
-    CouponFactory(code="TAKE25", percent_off=Decimal("25"))
+    CouponFactory(code="TAKE25", percent_off=Decimal(25))
     url = reverse("members:checkout_course", args=[course.slug])
     full = alice_client.get(url)
     assert b"<html" in full.content and "¥200.00" in full.content.decode()
@@ -62,7 +68,7 @@ def test_coupon_refusals_explain_why(alice_client, bob, course, coupon_kwargs, m
 def test_buy_course_with_coupon_writes_paid_order_enrollment_and_receipt(alice_client, alice, course):
     alice.preferred_language = "zh-hans"
     alice.save()
-    CouponFactory(code="HALF", percent_off=Decimal("50"))
+    CouponFactory(code="HALF", percent_off=Decimal(50))
     response = alice_client.post(reverse("members:checkout_course", args=[course.slug]),
                                  {"coupon": "HALF", "payment_token": "local:ok", "action": "pay"})
     order = Order.objects.get(member=alice)
@@ -72,14 +78,14 @@ def test_buy_course_with_coupon_writes_paid_order_enrollment_and_receipt(alice_c
     assert len(mail.outbox) == 1
     receipt = mail.outbox[0]
     assert receipt.to == ["alice@example.com"]
-    assert "¥100.00" in receipt.body and "#%d" % order.pk in receipt.body
+    assert "¥100.00" in receipt.body and f"#{order.pk}" in receipt.body
     assert receipt.alternatives[0][1] == "text/html"
     page = alice_client.get(order.get_absolute_url()).content.decode()
     assert "HALF" in page
 
 
 def test_apply_button_without_js_reprices_and_buys_nothing(alice_client, alice, course):
-    CouponFactory(code="TEN", percent_off=Decimal("10"))
+    CouponFactory(code="TEN", percent_off=Decimal(10))
     response = alice_client.post(reverse("members:checkout_course", args=[course.slug]),
                                  {"coupon": "TEN", "payment_token": "local:ok", "action": "apply"})
     assert response.status_code == 200 and "¥180.00" in response.content.decode()
@@ -123,7 +129,7 @@ def test_subscribe_with_trial_starts_trial_without_order(alice_client, alice):
 
 def test_subscribe_yearly_with_coupon_charges_now(alice_client, alice):
     TierFactory(slug="gold", yearly_price=Decimal("490.00"))
-    CouponFactory(code="YEAR10", percent_off=Decimal("10"), applies_to=Coupon.AppliesTo.TIERS)
+    CouponFactory(code="YEAR10", percent_off=Decimal(10), applies_to=Coupon.AppliesTo.TIERS)
     quote = alice_client.get(reverse("members:checkout_tier", args=["gold"]), {"coupon": "YEAR10", "period": "year"}, **HX)
     assert "¥441.00" in quote.content.decode()
     response = alice_client.post(reverse("members:checkout_tier", args=["gold"]),

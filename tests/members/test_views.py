@@ -1,8 +1,7 @@
 """Learner pages: full page and htmx fragment, who may see what, and pinned query counts on list pages."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,7 +11,14 @@ from django.utils import timezone
 
 from analytics.models import Event, Recommendation, RecommendationRun
 from members import emails
-from members.models import Benefit, Coupon, LessonProgress, RetentionOffer, Subscription, User
+from members.models import (
+    Benefit,
+    Coupon,
+    LessonProgress,
+    RetentionOffer,
+    Subscription,
+    User,
+)
 from tests.members.factories import (
     BenefitFactory,
     CouponFactory,
@@ -170,9 +176,9 @@ def test_recommendation_click_records_and_redirects(client, alice, django_captur
 
 
 def test_catalogue_search_filter_sort_and_fragment(client):
-    CourseFactory(title="Python basics", topic="code", price=Decimal("99"), level="beginner")
-    CourseFactory(title="Data viz", title_zh="数据可视化", topic="data", price=Decimal("299"), level="advanced")
-    CourseFactory(title="Tagged", tags=["spark"], topic="data", price=Decimal("10"))
+    CourseFactory(title="Python basics", topic="code", price=Decimal(99), level="beginner")
+    CourseFactory(title="Data viz", title_zh="数据可视化", topic="data", price=Decimal(299), level="advanced")
+    CourseFactory(title="Tagged", tags=["spark"], topic="data", price=Decimal(10))
     url = reverse("members:course_list")
     assert [c.title for c in client.get(url, {"q": "数据"}).context["page"]] == ["Data viz"]
     assert [c.title for c in client.get(url, {"q": "spark"}).context["page"]] == ["Tagged"]
@@ -213,7 +219,7 @@ def test_catalogue_paginates_with_filters_kept(client):
 
 
 def test_course_page_shows_lessons_audience_price_and_related(client, alice):
-    course = CourseFactory(title="Main", audience="Analysts who want more", topic="data", price=Decimal("199"))
+    course = CourseFactory(title="Main", audience="Analysts who want more", topic="data", price=Decimal(199))
     LessonFactory(course=course, position=1, title="Welcome", is_preview=True)
     LessonFactory(course=course, position=2, title="Locked one")
     CourseFactory(title="Sibling", topic="data", tags=["excel"])
@@ -322,7 +328,7 @@ def test_switch_period(client, alice):
 def test_cancel_shows_save_offer_before_cancelling_and_discount_issues_coupon(client, alice):
     tier = _gold()
     sub = SubscriptionFactory(member=alice, tier=tier)
-    offer = RetentionOffer.objects.create(name="Stay 30", kind="discount", percent_off=Decimal("30"),
+    offer = RetentionOffer.objects.create(name="Stay 30", kind="discount", percent_off=Decimal(30),
                                           headline="Stay for less")
     offer.tiers.add(tier)
     client.force_login(alice)
@@ -335,7 +341,7 @@ def test_cancel_shows_save_offer_before_cancelling_and_discount_issues_coupon(cl
     sub.refresh_from_db()
     assert not sub.cancel_at_period_end
     coupon = Coupon.objects.get(assigned_member=alice, source=Coupon.Source.RETENTION)
-    assert coupon.percent_off == Decimal("30")
+    assert coupon.percent_off == Decimal(30)
     # Renewing now applies the save-offer coupon.
     response = client.post(reverse("members:membership_renew"), {"payment_token": "local:ok"})
     assert response.status_code == 302
@@ -435,7 +441,7 @@ def test_dates_use_the_members_time_zone(client, alice):
     from members.models import Order
 
     order = OrderFactory(member=alice)
-    Order.objects.filter(pk=order.pk).update(created_at=datetime(2026, 1, 1, 23, 30, tzinfo=dt_timezone.utc))
+    Order.objects.filter(pk=order.pk).update(created_at=datetime(2026, 1, 1, 23, 30, tzinfo=UTC))
     alice.time_zone = "Asia/Shanghai"
     alice.save()
     client.force_login(alice)
@@ -470,3 +476,11 @@ def test_catalogue_query_count_for_a_member_is_constant(client, alice, django_as
     with django_assert_num_queries(9):
         response = client.get(reverse("members:course_list"), {"sort": "popular"})
     assert len(response.context["page"].object_list) == 12
+
+
+def test_history_restore_gets_the_full_page_and_responses_vary_on_htmx(client):
+    CourseFactory()
+    url = reverse("members:course_list")
+    restore = client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true")
+    assert b"<html" in restore.content
+    assert "HX-Request" in client.get(url)["Vary"]

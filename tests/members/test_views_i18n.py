@@ -14,13 +14,13 @@ def _entries() -> list[tuple[str, str, bool]]:
     text = PO.read_text(encoding="utf-8")
     out = []
     for block in text.split("\n\n")[1:]:
-        msgid = re.search(r'^msgid ((?:".*"\n?)+)', block + "\n", re.M)
+        msgid = re.search(r'^msgid ((?:".*"\n?)+)', block + "\n", re.MULTILINE)
         if not msgid:
             continue
-        strings = re.search(r'^msgstr(?:\[0\])? ((?:".*"\n?)+)', block + "\n", re.M)
+        strings = re.search(r'^msgstr(?:\[0\])? ((?:".*"\n?)+)', block + "\n", re.MULTILINE)
         out.append((
-            "".join(re.findall(r'^"(.*)"$', msgid.group(1), re.M)),
-            "".join(re.findall(r'^"(.*)"$', strings.group(1), re.M)) if strings else "",
+            "".join(re.findall(r'^"(.*)"$', msgid.group(1), re.MULTILINE)),
+            "".join(re.findall(r'^"(.*)"$', strings.group(1), re.MULTILINE)) if strings else "",
             any(line.startswith("#,") and "fuzzy" in line for line in block.splitlines()),
         ))
     return out
