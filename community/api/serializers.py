@@ -102,3 +102,7 @@ class NotificationOutput(serializers.ModelSerializer):
 
 class MarkAllReadOutput(serializers.Serializer):
     marked = serializers.IntegerField()
+
+
+class FollowOutput(serializers.Serializer):
+    following = serializers.BooleanField(help_text="Whether I now follow this member.")

@@ -17,6 +17,7 @@ urlpatterns = [
     path("comments/<int:pk>/", views.CommentDetailView.as_view(), name="comment-detail"),
     path("comments/<int:pk>/hide/", views.CommentHideView.as_view(), name="comment-hide"),
     path("comments/<int:pk>/reactions/", views.CommentReactionView.as_view(), name="comment-reaction"),
+    path("members/<int:pk>/follow/", views.FollowView.as_view(), name="follow"),
     path("me/notifications/", views.NotificationListView.as_view(), name="notification-list"),
     path("me/notifications/read-all/", views.NotificationReadAllView.as_view(), name="notification-read-all"),
     path("me/notifications/<int:pk>/read/", views.NotificationReadView.as_view(), name="notification-read"),

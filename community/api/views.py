@@ -318,3 +318,25 @@ class NotificationReadAllView(APIView):
     def post(self, request: Request) -> Response:
         marked = services.notifications_mark_all_read(member=request.user)
         return Response(s.MarkAllReadOutput({"marked": marked}).data)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Follows
+
+
+@extend_schema(tags=["community"], summary="Follow or unfollow a member (toggle)", request=None,
+               description="400 `cannot_follow_self` for oneself.",
+               responses={200: s.FollowOutput, **error_responses(400, 401, 404)},
+               examples=[OpenApiExample("Now following", value={"following": True}, response_only=True)])
+class FollowView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    def post(self, request: Request, pk: int) -> Response:
+        from django.contrib.auth import get_user_model
+
+        try:
+            other = get_user_model().objects.get(pk=pk, is_active=True)
+        except get_user_model().DoesNotExist:
+            raise Http404 from None
+        return Response(s.FollowOutput({"following": services.follow_toggle(follower=request.user,
+                                                                           followed=other)}).data)

@@ -230,3 +230,78 @@ class LessonProgressOutput(serializers.Serializer):
     course = serializers.IntegerField(source="lesson.course_id")
     started_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# More of what a learner does on the site: payment method, save offer, reviews, referrals, lesson views
+
+
+class PaymentMethodInput(serializers.Serializer):
+    token = serializers.CharField(max_length=120, help_text="The provider's opaque reference (never card data).")
+    label = serializers.CharField(max_length=80, help_text="What the member sees, e.g. 'Card ending 4242'.")
+
+
+class PaymentMethodOutput(serializers.Serializer):
+    label = serializers.CharField()
+    retried = serializers.BooleanField(help_text="A past-due renewal was retried with the new method.")
+    recovered = serializers.BooleanField(help_text="That retry succeeded.")
+    error = serializers.CharField(allow_blank=True)
+
+
+class RetentionOfferOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    headline = serializers.CharField(allow_blank=True)
+    percent_off = serializers.DecimalField(max_digits=5, decimal_places=2, allow_null=True)
+    pause_days = serializers.IntegerField(allow_null=True)
+
+
+class RetentionOfferSlotOutput(serializers.Serializer):
+    offer = RetentionOfferOutput(allow_null=True)
+
+
+class OfferAcceptInput(serializers.Serializer):
+    reason = serializers.ChoiceField(choices=Subscription.CancellationReason.choices, required=False, default="")
+
+
+class OfferAcceptOutput(serializers.Serializer):
+    kind = serializers.CharField()
+    coupon_code = serializers.CharField(allow_blank=True, help_text="Discount offers: the next renewal uses it.")
+    paused_until = serializers.DateTimeField(allow_null=True, help_text="Pause offers.")
+
+
+class ReviewAuthorOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class ReviewOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    member = ReviewAuthorOutput()
+    rating = serializers.IntegerField()
+    body = serializers.CharField(allow_blank=True)
+    helpful_count = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ReviewInput(serializers.Serializer):
+    rating = serializers.IntegerField(min_value=1, max_value=5)
+    body = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class HelpfulOutput(serializers.Serializer):
+    marked = serializers.BooleanField(help_text="False when this member had already marked it.")
+    helpful_count = serializers.IntegerField()
+
+
+class ReferralRowOutput(serializers.Serializer):
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    rewarded_at = serializers.DateTimeField(allow_null=True)
+
+
+class ReferralOutput(serializers.Serializer):
+    code = serializers.CharField()
+    invite_url = serializers.CharField()
+    referrals = ReferralRowOutput(many=True)

@@ -24,4 +24,10 @@ urlpatterns = [
     path("me/quote/", views.QuoteView.as_view(), name="quote"),
     path("me/enrollments/", views.EnrollmentListView.as_view(), name="enrollment-list"),
     path("me/lessons/<int:pk>/complete/", views.LessonCompleteView.as_view(), name="lesson-complete"),
+    path("me/lessons/<int:pk>/view/", views.LessonViewView.as_view(), name="lesson-view"),
+    path("me/payment-method/", views.PaymentMethodView.as_view(), name="payment-method"),
+    path("me/membership/offer/", views.RetentionOfferView.as_view(), name="membership-offer"),
+    path("me/referral/", views.ReferralView.as_view(), name="referral"),
+    path("courses/<slug:slug>/reviews/", views.CourseReviewsView.as_view(), name="course-reviews"),
+    path("reviews/<int:pk>/helpful/", views.ReviewHelpfulView.as_view(), name="review-helpful"),
 ]

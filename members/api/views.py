@@ -445,3 +445,167 @@ def _get_or_404(queryset: QuerySet[Any], **lookup: Any) -> Any:
     except (queryset.model.DoesNotExist, ValueError, TypeError):
         raise Http404 from None
 
+
+
+# --------------------------------------------------------------------------------------------------------------
+# More of what a learner does on the site
+
+
+@extend_schema(
+    tags=["me"], summary="Record that I opened a lesson (drives 'continue where you stopped')", request=None,
+    description="400 `lesson_locked` without access (preview lessons are open to every member).",
+    responses={204: OpenApiResponse(description="Recorded."), **error_responses(400, 401, 404)},
+)
+class LessonViewView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    def post(self, request: Request, pk: int) -> Response:
+        lesson = _get_or_404(
+            Lesson.objects.select_related("course").filter(course__in=selectors.course_list()), pk=pk
+        )
+        if not lesson.is_preview and not selectors.member_has_course_access(member=request.user, course=lesson.course):
+            from members.exceptions import LessonLocked
+
+            raise LessonLocked
+        services.lesson_view(member=request.user, lesson=lesson)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(
+    tags=["me"], summary="Replace my payment method (and retry a past-due renewal with it)",
+    request=s.PaymentMethodInput, responses={200: s.PaymentMethodOutput, **error_responses(400, 401)},
+    examples=[OpenApiExample("New card", value={"token": "local:ok-4242", "label": "Card ending 4242"},
+                             request_only=True),
+              OpenApiExample("Recovered", response_only=True,
+                             value={"label": "Card ending 4242", "retried": True, "recovered": True, "error": ""})],
+)
+class PaymentMethodView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    def put(self, request: Request) -> Response:
+        from members.billing import payment_method_update_and_retry
+
+        data = _valid(s.PaymentMethodInput, request)
+        result = payment_method_update_and_retry(member=request.user, token=data["token"], label=data["label"])
+        return Response(s.PaymentMethodOutput({"label": result.method.label, "retried": result.retried,
+                                               "recovered": result.recovered, "error": result.error}).data)
+
+
+OFFER_EXAMPLE = {"id": 2, "kind": "discount", "headline": "Stay for 30% off your next renewal",
+                 "percent_off": "30.00", "pause_days": None}
+
+
+class RetentionOfferView(APIView):
+    """The save offer the cancellation flow shows before a cancellation is final."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(tags=["me"], summary="The save offer for my membership (null when none applies)",
+                   responses={200: s.RetentionOfferSlotOutput, **error_responses(401, 404)},
+                   examples=[OpenApiExample("Offer", value={"offer": OFFER_EXAMPLE}, response_only=True)])
+    def get(self, request: Request) -> Response:
+        from members.views_checkout import retention_offer_for
+
+        offer = retention_offer_for(subscription=_live_subscription(request.user))
+        return Response(s.RetentionOfferSlotOutput({"offer": offer}).data)
+
+    @extend_schema(
+        tags=["me"], summary="Accept the save offer instead of cancelling", request=s.OfferAcceptInput,
+        responses={200: s.OfferAcceptOutput, **error_responses(400, 401, 404)},
+        examples=[OpenApiExample("Accept", value={"reason": "too_expensive"}, request_only=True),
+                  OpenApiExample("Discount", response_only=True,
+                                 value={"kind": "discount", "coupon_code": "RET-1A2B3C4D5E", "paused_until": None})],
+    )
+    def post(self, request: Request) -> Response:
+        from members.models import Coupon
+        from members.views_checkout import retention_offer_for
+
+        data = _valid(s.OfferAcceptInput, request)
+        sub = _live_subscription(request.user)
+        offer = retention_offer_for(subscription=sub)
+        if offer is None:
+            raise Http404("There is no offer for this membership.")
+        result = services.retention_offer_accept(subscription=sub, offer=offer, reason=data["reason"])
+        if isinstance(result, Coupon):
+            body = {"kind": offer.kind, "coupon_code": result.code, "paused_until": None}
+        else:
+            body = {"kind": offer.kind, "coupon_code": "", "paused_until": result.paused_until}
+        return Response(s.OfferAcceptOutput(body).data)
+
+
+REVIEW_EXAMPLE = {"id": 11, "member": {"id": 7, "name": "Alice"}, "rating": 5, "body": "Clear and practical.",
+                  "helpful_count": 3, "created_at": "2026-11-20T10:00:00Z", "updated_at": "2026-11-20T10:00:00Z"}
+
+
+def _review_data(review: Any) -> dict[str, Any]:
+    return s.ReviewOutput({
+        "id": review.pk, "member": {"id": review.member_id, "name": review.member.name}, "rating": review.rating,
+        "body": review.body, "helpful_count": review.helpful_count, "created_at": review.created_at,
+        "updated_at": review.updated_at,
+    }).data
+
+
+class CourseReviewsView(APIView):
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+
+    @extend_schema(tags=["catalogue"], summary="A course's visible reviews, most helpful first",
+                   responses={200: s.ReviewOutput(many=True), **error_responses(404)},
+                   examples=[OpenApiExample("Reviews", value=[REVIEW_EXAMPLE], response_only=True)])
+    def get(self, request: Request, slug: str) -> Response:
+        from members import selectors_levers
+
+        course = _published_course(slug)
+        return Response([_review_data(r) for r in selectors_levers.course_reviews(course=course, limit=50)])
+
+    @extend_schema(
+        tags=["catalogue"], summary="Review a course I'm enrolled in (a second POST edits my review)",
+        request=s.ReviewInput, responses={200: s.ReviewOutput, **error_responses(400, 401, 404)},
+        examples=[OpenApiExample("Review", value={"rating": 5, "body": "Clear and practical."}, request_only=True),
+                  OpenApiExample("Saved", value=REVIEW_EXAMPLE, response_only=True)],
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        from members import services_levers
+
+        data = _valid(s.ReviewInput, request)
+        review = services_levers.review_submit(member=request.user, course=_published_course(slug),
+                                               rating=data["rating"], body=data["body"])
+        review.member = request.user
+        return Response(_review_data(review))
+
+
+@extend_schema(tags=["catalogue"], summary="Mark someone else's review helpful (once)", request=None,
+               responses={200: s.HelpfulOutput, **error_responses(400, 401, 404)},
+               examples=[OpenApiExample("Marked", value={"marked": True, "helpful_count": 4}, response_only=True)])
+class ReviewHelpfulView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    def post(self, request: Request, pk: int) -> Response:
+        from members import services_levers
+        from members.models import Review
+
+        review = _get_or_404(Review.objects.filter(is_hidden=False, course__in=selectors.course_list()), pk=pk)
+        marked = services_levers.review_mark_helpful(review=review, member=request.user)
+        review.refresh_from_db(fields=["helpful_count"])
+        return Response(s.HelpfulOutput({"marked": marked, "helpful_count": review.helpful_count}).data)
+
+
+@extend_schema(tags=["me"], summary="My referral code, invite link and the friends it brought",
+               responses={200: s.ReferralOutput, **error_responses(401)},
+               examples=[OpenApiExample("Referral", response_only=True, value={
+                   "code": "ALICE7K2", "invite_url": "https://learning.example/r/ALICE7K2/",
+                   "referrals": [{"status": "rewarded", "created_at": "2026-10-02T09:00:00Z",
+                                  "rewarded_at": "2026-10-20T02:00:00Z"}]})])
+class ReferralView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get(self, request: Request) -> Response:
+        from django.urls import reverse
+
+        from members import selectors_levers, services_levers
+
+        code = services_levers.referral_code_for(member=request.user)
+        return Response(s.ReferralOutput({
+            "code": code.code,
+            "invite_url": request.build_absolute_uri(reverse("members:referral_landing", args=[code.code])),
+            "referrals": list(selectors_levers.member_referrals(member=request.user)),
+        }).data)

@@ -14,7 +14,12 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from config.wsgi import application
-from tests.members.factories import CourseFactory, LessonFactory, StaffFactory, TierFactory
+from tests.members.factories import (
+    CourseFactory,
+    LessonFactory,
+    StaffFactory,
+    TierFactory,
+)
 
 STAFF_TOKEN = "0123456789abcdef0123456789abcdef01234567"
 
