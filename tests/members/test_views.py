@@ -484,3 +484,63 @@ def test_history_restore_gets_the_full_page_and_responses_vary_on_htmx(client):
     restore = client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true")
     assert b"<html" in restore.content
     assert "HX-Request" in client.get(url)["Vary"]
+
+
+def test_password_reset_link_sets_a_new_password(client, alice):
+    import re as _re
+
+    client.post(reverse("password_reset"), {"email": "alice@example.com"})
+    link = _re.search(r"http://[^/]+(/accounts/password/reset/\S+/)", mail.outbox[0].body).group(1)
+    form_page = client.get(link, follow=True)
+    assert form_page.status_code == 200 and form_page.context["validlink"]
+    response = client.post(form_page.redirect_chain[-1][0], {"new_password1": "brand-new-pass-77",
+                                                             "new_password2": "brand-new-pass-77"})
+    assert response.status_code == 302
+    assert client.login(username="alice@example.com", password="brand-new-pass-77")
+
+
+PAGES = [
+    # (url name or path builder, anonymous, owner/member)
+    ("members:home", 200, 200),
+    ("members:course_list", 200, 200),
+    ("members:tiers", 200, 200),
+    ("members:order_list", 302, 200),
+    ("members:membership", 302, 200),
+    ("profile", 302, 200),
+    ("signup", 200, 302),
+    ("login", 200, 200),
+    ("password_reset", 200, 200),
+    ("community:feed", 200, 200),
+    ("community:notifications", 302, 200),
+    ("community:post_create", 302, 200),
+    ("recs:row", 200, 200),
+]
+
+
+@pytest.mark.parametrize(("name", "anonymous", "member"), PAGES)
+@pytest.mark.parametrize("htmx", [False, True])
+def test_every_page_answers_full_and_htmx_for_each_role(client, alice, charlie, name, anonymous, member, htmx):
+    extra = HX if htmx else {}
+    assert client.get(reverse(name), **extra).status_code == anonymous
+    for who in (alice, charlie):
+        client.force_login(who)
+        assert client.get(reverse(name), **extra).status_code == member
+        client.logout()
+
+
+def test_object_pages_for_each_role(client, alice, bob, charlie):
+    course = CourseFactory()
+    LessonFactory(course=course, position=1)
+    EnrollmentFactory(member=alice, course=course)
+    urls = {
+        course.get_absolute_url(): (200, 200, 200, 200),
+        reverse("members:lesson_detail", args=[course.slug, 1]): (403, 200, 403, 403),
+        reverse("members:checkout_course", args=[course.slug]): (302, 302, 200, 200),  # alice owns it: redirect
+    }
+    for url, (anon, owner, other, staff) in urls.items():
+        assert client.get(url).status_code == anon, url
+        for who, expected in ((alice, owner), (bob, other), (charlie, staff)):
+            client.force_login(who)
+            assert client.get(url).status_code == expected, (url, who)
+            assert client.get(url, **HX).status_code == expected, (url, who)
+        client.logout()
