@@ -233,3 +233,41 @@ class JobTriggerOutput(serializers.Serializer):
     job = serializers.CharField()
     task = serializers.CharField()
     task_id = serializers.CharField()
+
+
+class BinOutput(serializers.Serializer):
+    label = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class RiskDistributionOutput(serializers.Serializer):
+    model = serializers.CharField(allow_blank=True)
+    as_of = serializers.DateTimeField(allow_null=True)
+    scored = serializers.IntegerField()
+    bins = BinOutput(many=True)
+
+
+class CohortRowOutput(serializers.Serializer):
+    cohort = serializers.CharField()
+    size = serializers.IntegerField()
+    values = serializers.ListField(child=serializers.FloatField(allow_null=True),
+                                   help_text="Share per month since the cohort month; null where not closed yet.")
+
+
+class CohortTableOutput(serializers.Serializer):
+    key = serializers.CharField()
+    title = serializers.CharField()
+    basis = serializers.CharField()
+    offsets = serializers.ListField(child=serializers.IntegerField())
+    rows = CohortRowOutput(many=True)
+
+
+class CohortReportOutput(serializers.Serializer):
+    as_of = serializers.DateTimeField()
+    tables = CohortTableOutput(many=True)
+
+
+class ReportFilterInput(serializers.Serializer):
+    months = serializers.IntegerField(min_value=1, max_value=36, default=12)
+    tier = serializers.IntegerField(required=False, help_text="Tier id.")
+    segment = serializers.CharField(required=False, max_length=40)

@@ -357,3 +357,57 @@ class StaffJobTriggerView(APIView):
         result = celery_app.send_task(entry["task"], **options)
         return Response(s.JobTriggerOutput({"job": data["job"], "task": entry["task"], "task_id": result.id}).data,
                         status=status.HTTP_202_ACCEPTED)
+
+
+def _filters(query: dict[str, Any]) -> Any:
+    from analytics.reports.common import Filters
+
+    return Filters(tier_id=query.get("tier"), segment=query.get("segment", ""))
+
+
+@extend_schema(
+    tags=["staff"], summary="Churn-risk distribution of the serving model's latest scoring",
+    parameters=[OpenApiParameter("tier", OpenApiTypes.INT), OpenApiParameter("segment", str)],
+    responses={200: s.RiskDistributionOutput, **error_responses(400, 401, 403)},
+    examples=[OpenApiExample("Risk", response_only=True, value={
+        "model": "repurchase v9 (hgb)", "as_of": "2026-11-29T02:00:00Z", "scored": 1500,
+        "bins": [{"label": "0.0–0.1", "count": 80}, {"label": "0.1–0.2", "count": 140}]})],
+)
+class StaffRiskView(APIView):
+    permission_classes = STAFF
+
+    def get(self, request: Request) -> Response:
+        from analytics.reports.churn import risk_distribution
+
+        query = _valid(s.ReportFilterInput, request.query_params)
+        report = risk_distribution(filters=_filters(query))
+        return Response(s.RiskDistributionOutput({
+            "model": report.model, "as_of": report.as_of, "scored": report.scored,
+            "bins": [{"label": b.label, "count": b.count} for b in report.bins],
+        }).data)
+
+
+@extend_schema(
+    tags=["staff"], summary="Cohort tables: membership retention, repurchase, revenue retention",
+    parameters=[OpenApiParameter("months", OpenApiTypes.INT, description="Cohort months (1–36, default 12)."),
+                OpenApiParameter("tier", OpenApiTypes.INT), OpenApiParameter("segment", str)],
+    responses={200: s.CohortReportOutput, **error_responses(400, 401, 403)},
+    examples=[OpenApiExample("Cohorts", response_only=True, value={
+        "as_of": "2026-11-29T00:00:00Z", "tables": [{
+            "key": "subscription", "title": "Membership retention", "basis": "join month", "offsets": [0, 1, 2],
+            "rows": [{"cohort": "2026-09", "size": 120, "values": [0.41, 0.33, None]}]}]})],
+)
+class StaffCohortsView(APIView):
+    permission_classes = STAFF
+
+    def get(self, request: Request) -> Response:
+        from analytics.reports.cohorts import cohort_report
+
+        query = _valid(s.ReportFilterInput, request.query_params)
+        report = cohort_report(as_of=timezone.now(), months=query["months"], filters=_filters(query))
+        return Response(s.CohortReportOutput({
+            "as_of": report.as_of,
+            "tables": [{"key": t.key, "title": str(t.title), "basis": str(t.basis), "offsets": list(t.offsets),
+                        "rows": [{"cohort": r.cohort, "size": r.size, "values": list(r.values)} for r in t.rows]}
+                       for t in report.tables],
+        }).data)

@@ -29,6 +29,8 @@ from tests.members.factories import (
 STAFF_LISTS = [
     "/api/v1/staff/members/",
     "/api/v1/staff/reports/overview/",
+    "/api/v1/staff/reports/risk/",
+    "/api/v1/staff/reports/cohorts/",
     "/api/v1/staff/campaigns/",
     "/api/v1/staff/model-versions/",
     "/api/v1/staff/job-runs/",
@@ -222,3 +224,11 @@ def test_trigger_job_sends_the_scheduled_task(staff_api, monkeypatch):
 def test_trigger_unknown_job_is_400(staff_api):
     error = assert_error(staff_api.post("/api/v1/staff/jobs/trigger/", {"job": "os.system"}, format="json"), 400)
     assert "job" in error["fields"]
+
+
+def test_risk_distribution_and_cohorts(staff_api, scored_members):
+    risk = staff_api.get("/api/v1/staff/reports/risk/").json()
+    assert risk["scored"] == 3 and sum(b["count"] for b in risk["bins"]) == 3
+    cohorts = staff_api.get("/api/v1/staff/reports/cohorts/?months=3").json()
+    assert cohorts["tables"] and all(len(t["offsets"]) == 3 for t in cohorts["tables"])
+    assert_error(staff_api.get("/api/v1/staff/reports/cohorts/?months=99"), 400, "invalid")
