@@ -93,9 +93,11 @@ class Selection:
 
 def _selection(request: HttpRequest, *, default_days: int, fields: Sequence[str] = ("start", "end", "tier", "segment")
                ) -> Selection:
-    form = ReportFilterForm(request.GET or None, fields=fields)
-    data = form.cleaned_data if form.is_valid() else {}
     today = timezone.now().date()
+    # An unbound form shows the default window in the date inputs, so staff see which days they are looking at.
+    initial = {"start": today - timedelta(days=default_days - 1), "end": today}
+    form = ReportFilterForm(request.GET or None, fields=fields, initial=initial)
+    data = form.cleaned_data if form.is_valid() else {}
     end_day: date = data.get("end") or today
     start_day: date = data.get("start") or end_day - timedelta(days=default_days - 1)
     if start_day > end_day:

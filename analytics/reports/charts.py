@@ -70,7 +70,7 @@ def line_chart(
     title: str = "",
 ) -> SafeString:
     low, high = _scale(values)
-    left, right, top, bottom = 64, 16, 20, 40
+    left, right, top, bottom = 64, 36, 20, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     n = max(len(values) - 1, 1)
 

@@ -19,11 +19,11 @@ if not os.path.exists(CHROMIUM):
 # Playwright's sync API runs an event loop in this thread; Django refuses ORM calls there unless told it is fine.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-from django.core.management import call_command  # noqa: E402
-from django.core.management.base import CommandError  # noqa: E402
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from playwright.sync_api import expect, sync_playwright
 
-from members.models import User  # noqa: E402
+from members.models import User
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
