@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
@@ -29,7 +31,19 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 
 
 @pytest.fixture
-def staff_token(db):
+def keep_db_connection():
+    """Schemathesis calls the WSGI app directly, so Django's request_finished handler would close the database
+    connection after each request — on PostgreSQL that ends the test's transaction. Django's own test client
+    disconnects the handler the same way."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def staff_token(db, keep_db_connection):
     staff = StaffFactory(email="charlie@example.com")
     Token.objects.create(user=staff, key=STAFF_TOKEN)
     # A little catalogue so detail endpoints sometimes find something.
