@@ -108,12 +108,20 @@ def labelled_frame(cutoff: datetime, horizon_days: int) -> LabelledFrame:
 # Models
 
 
-def build_pipeline(algorithm: str) -> object:
+def regularisation_c(n_rows: int) -> float:
+    """Inverse L2 strength for the logistic regression: stronger with fewer rows. A short history gives one early
+    training cutoff whose members differ from the later ones (all of them new); a weakly regularised model chases
+    that cutoff's quirks. Cross-validation inside one cutoff cannot see the shift, so the prior scales with data:
+    C = rows / 20,000, within [0.01, 1]."""
+    return float(np.clip(n_rows / 20000.0, 0.01, 1.0))
+
+
+def build_pipeline(algorithm: str, n_rows: int = 20000) -> object:
     if algorithm == "logistic_regression":
         return Pipeline([
             ("log", FunctionTransformer(np.log1p)),
             ("scale", StandardScaler()),
-            ("model", LogisticRegression(max_iter=2000, C=0.5)),
+            ("model", LogisticRegression(max_iter=3000, C=regularisation_c(n_rows))),
         ])
     if algorithm == "gradient_boosting":
         return HistGradientBoostingClassifier(max_iter=150, learning_rate=0.05, max_leaf_nodes=15,
@@ -268,7 +276,7 @@ def _fit_and_validate(train_frames: list[LabelledFrame], validation: LabelledFra
     candidates: dict[str, dict[str, float]] = {}
     fitted: dict[str, PlattCalibrated] = {}
     for algorithm in ALGORITHMS:
-        model = build_pipeline(algorithm)
+        model = build_pipeline(algorithm, n_rows=len(fit_X))
         model.fit(fit_X[features.FEATURES], fit_y)
         wrapped = PlattCalibrated(model, list(features.FEATURES)).fit_calibration(cal_X, cal_y)
         fitted[algorithm] = wrapped

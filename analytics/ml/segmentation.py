@@ -21,6 +21,9 @@ SEGMENT_FEATURES = ["recency_days", "frequency", "monetary", "engagement", "tenu
 K_RANGE = range(3, 8)
 NEW_TENURE_DAYS = 90.0
 SILHOUETTE_SAMPLE = 5000
+# Above this many members k-means is fitted on a fixed random sample and every member assigned to the nearest
+# centroid: the centroids of 20,000 members are as good as of 100,000, and the fit is 5× cheaper.
+FIT_SAMPLE = 20000
 NAME_LADDER = {
     1: ["Lost"],
     2: ["At risk", "Lost"],
@@ -91,10 +94,11 @@ def _fit(frame: pd.DataFrame, *, seed: int = 0) -> SegmentResult:
     scores: dict[str, float] = {}
     fits: dict[int, np.ndarray] = {}
     sample = min(n, SILHOUETTE_SAMPLE)
+    fit_rows = np.random.default_rng(seed).choice(n, size=FIT_SAMPLE, replace=False) if n > FIT_SAMPLE else slice(None)
     for k in K_RANGE:
         if k >= n:
             break
-        labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(X)
+        labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(X[fit_rows]).predict(X)
         if len(set(labels)) < 2:
             continue
         scores[str(k)] = round(float(silhouette_score(X, labels, sample_size=sample, random_state=seed)), 4)
