@@ -544,3 +544,10 @@ def test_object_pages_for_each_role(client, alice, bob, charlie):
             assert client.get(url).status_code == expected, (url, who)
             assert client.get(url, **HX).status_code == expected, (url, who)
         client.logout()
+
+
+def test_tier_table_shows_discount_as_percent(client):
+    tier = TierFactory(name="Silver")
+    BenefitFactory(tier=tier, kind=Benefit.Kind.COURSE_DISCOUNT, value=Decimal("15"))
+    body = client.get(reverse("members:tiers")).content.decode()
+    assert "Course discount %" in body and ">15%" in body
