@@ -8,6 +8,7 @@ from decimal import Decimal
 from dateutil.relativedelta import relativedelta
 from django.db.models import Count, Q, Sum
 
+from analytics.reports import buyers
 from analytics.reports.common import (
     NO_FILTERS,
     Filters,
@@ -18,7 +19,7 @@ from analytics.reports.common import (
     ratio,
     trailing_months,
 )
-from analytics.reports.metrics import _active_at, buyers_with_second_purchase
+from analytics.reports.metrics import _active_at
 from members.models import Subscription, User
 
 
@@ -77,20 +78,20 @@ def subscription_retention(*, as_of: datetime, months: int = 12, filters: Filter
 def repurchase_cohorts(*, as_of: datetime, months: int = 12, filters: Filters = NO_FILTERS) -> CohortTable:
     """First-purchase-month cohorts: share of buyers with a second paid course order by the end of month m."""
     cohorts = [Window(c.start, c.start + relativedelta(months=1)) for c in trailing_months(as_of, months)]
-    aggregates = {}
+    agg = buyers.Aggregates()
     for i, c in enumerate(cohorts):
-        first_in = Q(first_at__gte=c.start, first_at__lt=c.end)
-        aggregates[f"s{i}"] = Count("pk", filter=first_in)
+        first_in = [buyers.dt(c.start), buyers.dt(c.end)]
+        agg.count_if(f"s{i}", "first_at >= %s AND first_at < %s", first_in)
         for m in range(months):
             t = _closed_month_end(c, m, as_of)
             if t is not None:
-                aggregates[f"r{i}_{m}"] = Count("pk", filter=first_in & Q(second_at__lt=t))
-    row = buyers_with_second_purchase(filters).filter(
-        first_at__gte=cohorts[0].start, first_at__lt=cohorts[-1].end
-    ).aggregate(**aggregates)
+                agg.count_if(f"r{i}_{m}", "first_at >= %s AND first_at < %s AND second_at < %s",
+                             [*first_in, buyers.dt(t)])
+    row = agg.run(where="first_at >= %s AND first_at < %s",
+                  where_params=[buyers.dt(cohorts[0].start), buyers.dt(cohorts[-1].end)], filters=filters)
     rows = []
     for i, c in enumerate(cohorts):
-        size = int(row[f"s{i}"] or 0)
+        size = row[f"s{i}"]
         values = tuple(ratio(row[f"r{i}_{m}"], size) if f"r{i}_{m}" in row else None for m in range(months))
         rows.append(CohortRow(f"{c.start:%Y-%m}", size, values))
     return CohortTable("repurchase", "Repurchase (cumulative)", "first-purchase month", tuple(range(months)), tuple(rows))

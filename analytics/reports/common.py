@@ -115,13 +115,17 @@ def member_filter_q(filters: Filters, *, prefix: str = "member") -> Q:
     if filters.source:
         q &= Q(**{f"{field}__in": User.objects.filter(acquisition_source=filters.source).values("pk")})
     if filters.first_course_id:
-        from django.db.models import OuterRef, Subquery
+        from django.db.models import F, Min, OuterRef, Subquery
 
-        first_course = Subquery(
-            paid_course_orders().filter(member_id=OuterRef("pk")).order_by("paid_at", "pk").values("course_id")[:1]
+        # Start from the (few) paid orders of that course and keep those that were the member's first.
+        first_at = Subquery(
+            paid_course_orders().filter(member_id=OuterRef("member_id")).values("member_id")
+            .annotate(first=Min("paid_at")).values("first")[:1]
         )
-        buyers = User.objects.annotate(first_course=first_course).filter(first_course=filters.first_course_id)
-        q &= Q(**{f"{field}__in": buyers.values("pk")})
+        firsts = paid_course_orders().filter(course_id=filters.first_course_id).annotate(first=first_at).filter(
+            paid_at=F("first")
+        )
+        q &= Q(**{f"{field}__in": firsts.values("member_id")})
     return q
 
 

@@ -28,6 +28,7 @@ from django.db.models import (
     When,
 )
 
+from analytics.reports import buyers
 from analytics.reports.common import (
     NO_FILTERS,
     Filters,
@@ -39,7 +40,7 @@ from analytics.reports.common import (
     ratio,
     trailing_months,
 )
-from members.models import BillingPeriod, Order, Subscription, User
+from members.models import BillingPeriod, Order, Subscription
 
 REPURCHASE_DAYS = (30, 90, 180)
 MONEY = DecimalField(max_digits=16, decimal_places=4)
@@ -227,60 +228,40 @@ def renewal_rates(renewed: Sequence[int], ended: Sequence[int]) -> list[Rate]:
 # Repurchase: course buyers' second paid course order
 
 
-def buyers_with_second_purchase(filters: Filters = NO_FILTERS) -> QuerySet[User]:
-    """Members annotated with first_at (first paid course order) and second_at (the next paid course order strictly
-    later than the first; several courses in one checkout are one purchase occasion)."""
-    orders = paid_course_orders()
-    first = Subquery(orders.filter(member_id=OuterRef("pk")).order_by("paid_at").values("paid_at")[:1])
-    second = Subquery(
-        orders.filter(member_id=OuterRef("pk"), paid_at__gt=OuterRef("first_at")).order_by("paid_at").values("paid_at")[:1]
-    )
-    return User.objects.filter(member_filter_q(filters, prefix="")).annotate(first_at=first).filter(
-        first_at__isnull=False
-    ).annotate(second_at=second)
-
-
 def repurchase_rates(
     windows: Sequence[Window], *, as_of: datetime, days: Sequence[int] = REPURCHASE_DAYS, filters: Filters = NO_FILTERS
 ) -> dict[int, list[Rate]]:
     """For each window and each d: the buyers whose d-day observation period closed in the window (first paid course
     order in [start − d, end − d), and at least d days before as_of), and how many of them had a second paid course
-    order within d days of the first. Lagging the cohort by d means every buyer counted had the full d days."""
-    starts = [w.start - timedelta(days=d) for w in windows for d in days]
-    ends = [w.end - timedelta(days=d) for w in windows for d in days]
-    aggregates: dict[str, object] = {}
+    order within d days of the first. Lagging the cohort by d means every buyer counted had the full d days.
+    One statement (analytics/reports/buyers.py) for every window and every d."""
+    agg = buyers.Aggregates()
     for d in days:
         lag = timedelta(days=d)
-        came_back = Q(second_at__isnull=False, second_at__lte=F("first_at") + lag)
         for i, w in enumerate(windows):
-            cohort = Q(first_at__gte=w.start - lag, first_at__lt=min(w.end, as_of) - lag)
-            aggregates[f"e{d}_{i}"] = Count("pk", filter=cohort)
-            aggregates[f"r{d}_{i}"] = Count("pk", filter=cohort & came_back)
-    row = (
-        buyers_with_second_purchase(filters)
-        .filter(first_at__gte=min(starts), first_at__lt=max(ends))
-        .aggregate(**aggregates)
-    )
-    return {
-        d: [Rate(int(row[f"r{d}_{i}"] or 0), int(row[f"e{d}_{i}"] or 0)) for i in range(len(windows))] for d in days
-    }
+            cohort = [buyers.dt(w.start - lag), buyers.dt(min(w.end, as_of) - lag)]
+            agg.count_if(f"e{d}_{i}", "first_at >= %s AND first_at < %s", cohort)
+            agg.count_if(f"r{d}_{i}", "first_at >= %s AND first_at < %s AND gap_days <= %s",
+                         [*cohort, d + buyers.EPSILON_DAYS])
+    lowest = min(w.start for w in windows) - timedelta(days=max(days))
+    highest = max(w.end for w in windows)
+    row = agg.run(where="first_at >= %s AND first_at < %s", where_params=[buyers.dt(lowest), buyers.dt(highest)],
+                  filters=filters)
+    return {d: [Rate(row[f"r{d}_{i}"], row[f"e{d}_{i}"]) for i in range(len(windows))] for d in days}
 
 
 def second_purchase_gaps(windows: Sequence[Window], filters: Filters = NO_FILTERS) -> list[list[float]]:
     """Days from first to second paid course order, for members whose second order was paid in each window.
-    One query; the medians are taken in Python from the selected pairs."""
+    One query; the medians are taken in Python from the selected rows."""
     span = _span(windows)
-    pairs = list(
-        buyers_with_second_purchase(filters)
-        .filter(second_at__gte=span.start, second_at__lt=span.end)
-        .values_list("first_at", "second_at")
-    )
-    out: list[list[float]] = []
-    for w in windows:
-        out.append(
-            [(second - first).total_seconds() / 86400 for first, second in pairs if w.start <= second < w.end]
+    rows = [
+        (buyers.parse_dt(second), float(gap))
+        for second, gap in buyers.query(
+            "SELECT second_at, gap_days FROM pairs WHERE second_at >= %s AND second_at < %s",
+            [buyers.dt(span.start), buyers.dt(span.end)], filters=filters,
         )
-    return out
+    ]
+    return [[gap for second, gap in rows if second is not None and w.start <= second < w.end] for w in windows]
 
 
 def median_or_none(values: Sequence[float]) -> float | None:

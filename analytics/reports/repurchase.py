@@ -3,11 +3,12 @@ first course leads to which next one."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 
 from analytics.models import PropensityScore
+from analytics.reports import buyers
 from analytics.reports.common import (
     NO_FILTERS,
     Filters,
@@ -17,7 +18,6 @@ from analytics.reports.common import (
     paid_course_orders,
     ratio,
 )
-from analytics.reports.metrics import buyers_with_second_purchase
 from members.models import Course, User
 
 GAP_BINS: tuple[tuple[str, int, int | None], ...] = (
@@ -63,17 +63,20 @@ class RepurchaseReport:
 
 
 def time_to_second_purchase(*, window: Window, as_of: datetime, filters: Filters = NO_FILTERS) -> tuple[Bin, ...]:
-    """Buyers whose first paid course order is in the window and who bought again before as_of, by days between."""
-    aggregates = {}
+    """Buyers whose first paid course order is in the window and who bought again before as_of, by days between
+    (each bin is (low, high] days)."""
+    agg = buyers.Aggregates()
     for i, (_, low, high) in enumerate(GAP_BINS):
-        q = Q(second_at__gt=F("first_at") + timedelta(days=low)) if low else Q()
+        condition, params = "gap_days > %s", [low + buyers.EPSILON_DAYS if low else 0]
         if high is not None:
-            q &= Q(second_at__lte=F("first_at") + timedelta(days=high))
-        aggregates[f"b{i}"] = Count("pk", filter=q)
-    row = buyers_with_second_purchase(filters).filter(
-        first_at__gte=window.start, first_at__lt=window.end, second_at__isnull=False, second_at__lt=as_of
-    ).aggregate(**aggregates)
-    return tuple(Bin(label, int(row[f"b{i}"] or 0)) for i, (label, _, _) in enumerate(GAP_BINS))
+            condition += " AND gap_days <= %s"
+            params.append(high + buyers.EPSILON_DAYS)
+        agg.count_if(f"b{i}", condition, params)
+    row = agg.run(
+        where="first_at >= %s AND first_at < %s AND second_at IS NOT NULL AND second_at < %s",
+        where_params=[buyers.dt(window.start), buyers.dt(window.end), buyers.dt(as_of)], filters=filters,
+    )
+    return tuple(Bin(label, row[f"b{i}"]) for i, (label, _, _) in enumerate(GAP_BINS))
 
 
 def one_off_buyer_probabilities(*, filters: Filters = NO_FILTERS) -> tuple[int, int, tuple[Bin, ...]]:
@@ -101,33 +104,25 @@ def one_off_buyer_probabilities(*, filters: Filters = NO_FILTERS) -> tuple[int, 
 
 def course_transitions(*, window: Window, as_of: datetime, limit: int = 15, filters: Filters = NO_FILTERS
                        ) -> tuple[tuple[Transition, ...], tuple[FirstCourseRow, ...]]:
-    """First course → the course of the next (strictly later) paid course order, for first purchases in the window."""
-    orders = paid_course_orders()
-    first_course = Subquery(orders.filter(member_id=OuterRef("pk")).order_by("paid_at", "pk").values("course_id")[:1])
-    next_course = Subquery(
-        orders.filter(member_id=OuterRef("pk"), paid_at__gt=OuterRef("first_at")).order_by("paid_at", "pk")
-        .values("course_id")[:1]
+    """First course → the course of the next (strictly later) paid course order, for first purchases in the window;
+    and per first course, how many of its first-time buyers bought again before as_of."""
+    in_window = [buyers.dt(window.start), buyers.dt(window.end)]
+    pairs = buyers.query(
+        "SELECT first_course, next_course, COUNT(*) AS n FROM courses"
+        " WHERE first_at >= %s AND first_at < %s AND second_at IS NOT NULL AND second_at < %s"
+        " GROUP BY first_course, next_course ORDER BY n DESC, first_course, next_course LIMIT %s",
+        [*in_window, buyers.dt(as_of), limit], filters=filters, courses=True,
     )
-    buyers = (
-        buyers_with_second_purchase(filters)
-        .filter(first_at__gte=window.start, first_at__lt=window.end)
-        .annotate(first_course=first_course, next_course=next_course)
+    per_first = buyers.query(
+        "SELECT first_course, COUNT(*) AS n,"
+        " SUM(CASE WHEN second_at IS NOT NULL AND second_at < %s THEN 1 ELSE 0 END) AS back FROM courses"
+        " WHERE first_at >= %s AND first_at < %s GROUP BY first_course ORDER BY n DESC, first_course LIMIT %s",
+        [buyers.dt(as_of), *in_window, limit], filters=filters, courses=True,
     )
-    pairs = list(
-        buyers.filter(second_at__isnull=False, second_at__lt=as_of)
-        .values("first_course", "next_course").annotate(n=Count("pk")).order_by("-n", "first_course", "next_course")[:limit]
-    )
-    per_first = list(
-        buyers.values("first_course")
-        .annotate(n=Count("pk"), back=Count("pk", filter=Q(second_at__isnull=False, second_at__lt=as_of)))
-        .order_by("-n", "first_course")[:limit]
-    )
-    ids = {p["first_course"] for p in pairs} | {p["next_course"] for p in pairs} | {r["first_course"] for r in per_first}
+    ids = {p[0] for p in pairs} | {p[1] for p in pairs} | {r[0] for r in per_first}
     titles = dict(Course.objects.filter(pk__in=ids).values_list("pk", "title"))
-    transitions = tuple(
-        Transition(titles.get(p["first_course"], "?"), titles.get(p["next_course"], "?"), p["n"]) for p in pairs
-    )
-    firsts = tuple(FirstCourseRow(titles.get(r["first_course"], "?"), r["n"], r["back"]) for r in per_first)
+    transitions = tuple(Transition(titles.get(a, "?"), titles.get(b, "?"), int(n)) for a, b, n in pairs)
+    firsts = tuple(FirstCourseRow(titles.get(c, "?"), int(n), int(back or 0)) for c, n, back in per_first)
     return transitions, firsts
 
 

@@ -68,7 +68,7 @@ def test_cohort_filters_apply(joined):
 
 
 def test_time_to_second_purchase_histogram(ledger):  # noqa: F811
-    bins = dict((b.label, b.count) for b in repurchase.time_to_second_purchase(window=JAN, as_of=AS_OF))
+    bins = {b.label: b.count for b in repurchase.time_to_second_purchase(window=JAN, as_of=AS_OF)}
     # G came back after 22 days (8–30), H after 115 (91–180); I's second order was refunded.
     assert bins == {"0–7 d": 0, "8–30 d": 1, "31–60 d": 0, "61–90 d": 0, "91–180 d": 1, "181–365 d": 0, "> 365 d": 0}
 

@@ -1,0 +1,174 @@
+"""Time every staff report page on a large database and print the figures (a benchmark, never a test).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/reports_bench \\
+        .venv/bin/python -m analytics.reports.benchmark --build 100000
+
+--build N fills an EMPTY database (after `migrate`) with N synthetic members, their memberships, paid orders,
+course purchases, events, one serving model's scores and a segmentation run (fixed seed). Then each page is fetched
+with Django's test client, cold cache and warm cache, and the wall time and query count are printed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+
+def build(members: int, seed: int = 7) -> None:
+    from dateutil.relativedelta import relativedelta
+
+    from analytics.models import (
+        Event,
+        ModelVersion,
+        PropensityScore,
+        SegmentAssignment,
+        SegmentRun,
+    )
+    from members.models import Course, MembershipTier, Order, Subscription, User
+
+    rng = random.Random(seed)
+    now = datetime.now(UTC).replace(microsecond=0)
+    tiers = [
+        MembershipTier.objects.create(name=n, slug=f"bench-{n.lower()}", monthly_price=Decimal(p), yearly_price=Decimal(p) * 10)
+        for n, p in (("Basic", "49"), ("Plus", "99"), ("Pro", "199"))
+    ]
+    courses = [
+        Course.objects.create(title=f"Bench course {i}", slug=f"bench-course-{i}", price=Decimal(100 + 10 * i),
+                              is_published=True)
+        for i in range(40)
+    ]
+    users = [
+        User(email=f"bench{i}@example.com", display_name=f"Bench {i}", password="!",
+             acquisition_source=rng.choice(["organic", "referral", "campaign", "social"]),
+             date_joined=now - timedelta(days=rng.uniform(1, 420)))
+        for i in range(members)
+    ]
+    User.objects.bulk_create(users, batch_size=5000)
+    users = list(User.objects.filter(email__startswith="bench").only("pk", "date_joined"))
+    subs: list[Subscription] = []
+    for u in users:
+        if rng.random() < 0.4:
+            started = u.date_joined + timedelta(days=rng.uniform(0, 30))
+            if started >= now:
+                continue
+            yearly = rng.random() < 0.2
+            ended = started + timedelta(days=rng.uniform(30, 400)) if rng.random() < 0.35 else None
+            if ended and ended >= now:
+                ended = None
+            subs.append(Subscription(
+                member_id=u.pk, tier=rng.choice(tiers), billing_period="year" if yearly else "month",
+                status=("canceled" if rng.random() < 0.6 else "expired") if ended else "active",
+                started_at=started, current_period_start=started, current_period_end=started + timedelta(days=30),
+                ended_at=ended, cancellation_reason=rng.choice(["too_expensive", "not_using", "content"]) if ended else "",
+                canceled_at=ended - timedelta(days=5) if ended else None,
+            ))
+    Subscription.objects.bulk_create(subs, batch_size=5000)
+    orders: list[Order] = []
+    for s in Subscription.objects.select_related("tier").iterator(chunk_size=5000):
+        step = relativedelta(years=1) if s.billing_period == "year" else relativedelta(months=1)
+        end = s.ended_at or now
+        at, first = s.started_at, True
+        while at < end:
+            price = s.tier.price_for(s.billing_period)
+            orders.append(Order(member_id=s.member_id, kind="subscription", tier_id=s.tier_id, subscription_id=s.pk,
+                                billing_period=s.billing_period, is_renewal=not first, list_price=price,
+                                amount_paid=price, status="paid", created_at=at, paid_at=at))
+            at, first = at + step, False
+    for u in users:
+        if rng.random() < 0.6:
+            at = u.date_joined + timedelta(days=rng.uniform(0, 20))
+            for _ in range(1 + (rng.random() < 0.3) + (rng.random() < 0.1)):
+                if at >= now:
+                    break
+                c = rng.choice(courses)
+                refunded = rng.random() < 0.03
+                orders.append(Order(member_id=u.pk, kind="course", course_id=c.pk, list_price=c.price,
+                                    amount_paid=c.price, status="refunded" if refunded else "paid", created_at=at,
+                                    paid_at=at))
+                at += timedelta(days=rng.expovariate(1 / 60))
+    Order.objects.bulk_create(orders, batch_size=5000)
+    Event.objects.bulk_create(
+        (Event(member_id=u.pk, kind=rng.choice(["lesson_viewed", "course_viewed", "post_created"]),
+               occurred_at=u.date_joined + (now - u.date_joined) * rng.random()) for u in users for _ in range(2)),
+        batch_size=5000,
+    )
+    model = ModelVersion.objects.create(kind="repurchase", as_of=now - timedelta(days=1), horizon_days=30,
+                                        algorithm="bench", is_serving=True, metrics={"roc_auc": 0.7},
+                                        baselines={"roc_auc": 0.5})
+    for as_of in (now - timedelta(days=45), now - timedelta(days=1)):
+        PropensityScore.objects.bulk_create(
+            (PropensityScore(member_id=u.pk, model_version=model, as_of=as_of, probability=rng.random(),
+                             top_reasons=[{"text": "bench"}]) for u in users),
+            batch_size=5000,
+        )
+    run = SegmentRun.objects.create(as_of=now - timedelta(days=1), k=4)
+    SegmentAssignment.objects.bulk_create(
+        (SegmentAssignment(run=run, member_id=u.pk, as_of=run.as_of, cluster=(c := rng.randrange(4)),
+                           label=["Champions", "Loyal", "At risk", "Hibernating"][c],
+                           features={"recency_days": rng.uniform(0, 300), "frequency": rng.randrange(10),
+                                     "monetary": rng.uniform(0, 3000)}) for u in users),
+        batch_size=5000,
+    )
+    print(f"built {len(users):,} members, {len(subs):,} subscriptions, {len(orders):,} orders")
+
+
+def time_pages() -> None:
+    from django.core.cache import cache
+    from django.db import connection, reset_queries
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from members.models import User
+
+    user, _ = User.objects.get_or_create(email="bench-staff@example.com", defaults={"is_staff": True, "is_superuser": True})
+    client = Client()
+    client.force_login(user)
+    pages = ["/staff/", "/staff/cohorts/", "/staff/repurchase/", "/staff/churn/", "/staff/models/",
+             "/staff/segments/", "/staff/campaigns/", "/staff/churn/?format=csv"]
+    print(f"{'page':32} {'cold ms':>9} {'queries':>8} {'warm ms':>9}")
+    for path in pages:
+        cache.clear()
+        reset_queries()
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            response = client.get(path)
+            if getattr(response, "streaming", False):
+                b"".join(response.streaming_content)
+            cold = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        response = client.get(path)
+        if getattr(response, "streaming", False):
+            b"".join(response.streaming_content)
+        warm = (time.perf_counter() - started) * 1000
+        assert response.status_code == 200, (path, response.status_code)
+        print(f"{path:32} {cold:9.0f} {len(captured.captured_queries):8d} {warm:9.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build", type=int, default=0, help="Fill an empty database with this many members first.")
+    args = parser.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    if args.build:
+        from members.models import User
+
+        if User.objects.exists():
+            print("database is not empty; not building")
+        else:
+            started = time.perf_counter()
+            build(args.build)
+            print(f"build took {time.perf_counter() - started:.0f} s")
+    time_pages()
+
+
+if __name__ == "__main__":
+    main()
