@@ -29,6 +29,7 @@ class RecommendationCard:
     rank: int
     reason: str
     source: str  # "model" or "popular"
+    run_id: int | None = None
 
 
 def _cards(*, member: object) -> list[RecommendationCard]:
@@ -50,7 +51,8 @@ def _cards(*, member: object) -> list[RecommendationCard]:
                     reason = rec.reason_text
                 else:
                     reason = _("Popular with members like you")
-                cards.append(RecommendationCard(course=rec.course, rank=position, reason=reason, source="model"))
+                cards.append(RecommendationCard(course=rec.course, rank=position, reason=reason, source="model",
+                                                run_id=rec.run_id))
             return cards
     popular = (
         member_selectors.course_list().exclude(pk__in=owned).annotate(popularity=Count("enrollments"))
@@ -67,7 +69,7 @@ def row(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         for card in cards:
             record_event(member=request.user, kind="recommendation_impression", obj=card.course,
-                         properties={"rank": card.rank, "source": card.source})
+                         properties={"rank": card.rank, "source": card.source, "run_id": card.run_id})
     template = "recommendations/row.html#cards" if request.htmx and not request.htmx.history_restore_request else "recommendations/row.html"
     return render(request, template, {"cards": cards})
 

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -194,8 +195,8 @@ def follow(request: HttpRequest, pk: int) -> HttpResponse:
         return HttpResponse(error.message, status=400)
     if now_following:
         messages.success(request, _("You now follow %(name)s.") % {"name": other.name})
-    next_url = request.POST.get("next") or "community:feed"
-    if not str(next_url).startswith("/"):
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         next_url = "community:feed"
     return redirect(next_url)
 
@@ -214,7 +215,7 @@ def notifications(request: HttpRequest) -> HttpResponse:
 def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
     note = get_object_or_404(Notification, pk=pk, recipient=request.user)
     services.notification_mark_read(notification=note, member=request.user)
-    if note.target_url and request.POST.get("go"):
+    if request.POST.get("go") and url_has_allowed_host_and_scheme(note.target_url, allowed_hosts={request.get_host()}):
         return redirect(note.target_url)
     return redirect("community:notifications")
 

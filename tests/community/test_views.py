@@ -150,6 +150,8 @@ def test_follow_toggle_view(client, alice, bob):
     client.post(reverse("community:follow", args=[bob.pk]), {"next": "/community/"})
     assert Follow.objects.filter(follower=alice, followed=bob).exists()
     assert client.post(reverse("community:follow", args=[alice.pk])).status_code == 400
+    response = client.post(reverse("community:follow", args=[bob.pk]), {"next": "//evil.example/"})
+    assert response["Location"] == reverse("community:feed")  # no open redirect
 
 
 def test_notifications_page_unread_count_and_mark_read(client, alice, bob, django_assert_num_queries):

@@ -145,7 +145,8 @@ def test_recommendation_row_uses_current_run_and_records_impressions(client, ali
     assert "<html" not in body
     assert "Next one" in body and "Because you finished" in body and "Finished one" in body
     assert f"/recommendations/click/{rec.pk}/?rank=1" in body
-    assert Event.objects.filter(member=alice, kind="recommendation_impression", object_id=str(rec.pk)).count() == 1
+    impression = Event.objects.get(member=alice, kind="recommendation_impression", object_id=str(rec.pk))
+    assert impression.properties == {"rank": 1, "source": "model", "run_id": run.pk}
 
 
 def test_recommendation_row_falls_back_to_popular_unowned(client, alice):
