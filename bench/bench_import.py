@@ -148,23 +148,26 @@ class Measure:
     label: str
     rows: int
     seconds: float
+    cpu_seconds: float
     peak_rss_mb: float
 
     def line(self) -> str:
         rate = self.rows / self.seconds if self.seconds else 0.0
-        return f"  {self.label:<22} {self.rows:>10,} rows {self.seconds:>9.1f} s {rate:>11,.0f} rows/s {self.peak_rss_mb:>9,.0f} MB"
+        return (f"  {self.label:<20} {self.rows:>10,} rows {self.seconds:>8.1f} s wall {rate:>9,.0f} rows/s "
+                f"{self.cpu_seconds:>8.1f} s CPU {self.peak_rss_mb:>7,.0f} MB peak RSS")
 
 
 _WRAPPER = (
     "import atexit, resource, sys, runpy;"
     "atexit.register(lambda: sys.stderr.write("
-    "'BENCH_MAXRSS_KB=%d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss));"
+    "'BENCH_MAXRSS_KB=%d BENCH_CPU_S=%.2f\\n' % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
+    " resource.getrusage(resource.RUSAGE_SELF).ru_utime + resource.getrusage(resource.RUSAGE_SELF).ru_stime)));"
     "sys.argv = ['manage.py'] + sys.argv[1:];"
     "runpy.run_path('manage.py', run_name='__main__')"
 )
 
 
-def _manage(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+def _manage(args: list[str], env: dict[str, str]) -> tuple[float, float, float]:
     started = time.perf_counter()
     process = subprocess.run([PYTHON, "-c", _WRAPPER, *args], cwd=ROOT, env=env, capture_output=True, text=True,
                              check=False)
@@ -172,11 +175,12 @@ def _manage(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     if process.returncode != 0:
         raise SystemExit(f"manage.py {' '.join(args)} failed ({process.returncode}):\n{process.stdout}\n"
                          f"{process.stderr[-4000:]}")
-    peak_kb = 0
+    peak_kb, cpu = 0, 0.0
     for line in process.stderr.splitlines():
         if line.startswith("BENCH_MAXRSS_KB="):
-            peak_kb = int(line.split("=", 1)[1])
-    return seconds, peak_kb / 1024
+            rss_part, cpu_part = line.split()
+            peak_kb, cpu = int(rss_part.split("=", 1)[1]), float(cpu_part.split("=", 1)[1])
+    return seconds, cpu, peak_kb / 1024
 
 
 def bench_backend(label: str, env: dict[str, str], files: dict[str, Path], counts: Counts, reimport: bool) -> list[Measure]:
@@ -184,17 +188,19 @@ def bench_backend(label: str, env: dict[str, str], files: dict[str, Path], count
     _manage(["migrate", "--noinput", "-v0"], env)
     measures = []
     for kind in ("products", "members", "orders", "events"):
-        seconds, peak = _manage(["import_platform_data", f"--{kind}", str(files[kind]), "--no-progress"], env)
-        measures.append(Measure(kind, getattr(counts, kind), seconds, peak))
+        seconds, cpu, peak = _manage(["import_platform_data", f"--{kind}", str(files[kind]), "--no-progress"], env)
+        measures.append(Measure(kind, getattr(counts, kind), seconds, cpu, peak))
         print(measures[-1].line(), flush=True)
     if reimport:
-        seconds, peak = _manage(["import_platform_data", "--orders", str(files["orders"]), "--no-progress"], env)
-        measures.append(Measure("orders (re-import)", counts.orders, seconds, peak))
+        seconds, cpu, peak = _manage(["import_platform_data", "--orders", str(files["orders"]), "--no-progress"], env)
+        measures.append(Measure("orders (re-import)", counts.orders, seconds, cpu, peak))
         print(measures[-1].line(), flush=True)
-    total = sum(m.seconds for m in measures if "re-import" not in m.label)
-    print(f"  {'total import':<22} {sum(getattr(counts, k) for k in ('products', 'members', 'orders', 'events')):>10,}"
-          f" rows {total:>9.1f} s;  peak RSS of any import process {max(m.peak_rss_mb for m in measures):,.0f} MB",
-          flush=True)
+    first = [m for m in measures if "re-import" not in m.label]
+    print(f"  {'total import':<20} {sum(m.rows for m in first):>10,} rows {sum(m.seconds for m in first):>8.1f} s wall"
+          f" {'':>16} {sum(m.cpu_seconds for m in first):>8.1f} s CPU {max(m.peak_rss_mb for m in measures):>7,.0f} MB"
+          " peak RSS", flush=True)
+    uptime = os.getloadavg()
+    print(f"  load average now {uptime[0]:.1f} / {uptime[1]:.1f} / {uptime[2]:.1f} (1/5/15 min)", flush=True)
     return measures
 
 
