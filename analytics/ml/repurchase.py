@@ -352,12 +352,15 @@ def contributions(art: dict, X: pd.DataFrame) -> pd.DataFrame:
     out = {}
     reference = art["reference"]
     for name in names:
-        if (X[name] == reference[name]).all():
-            out[name] = np.zeros(len(X))
-            continue
-        ablated = X.copy()
-        ablated[name] = reference[name]
-        out[name] = base - model.raw(ablated)
+        # Only members whose value differs from the reference can have an effect; most features are zero for most
+        # members (and so is their median), so this predicts on a small fraction of rows.
+        differs = (X[name] != reference[name]).to_numpy()
+        effect = np.zeros(len(X))
+        if differs.any():
+            ablated = X.loc[differs].copy()
+            ablated[name] = reference[name]
+            effect[differs] = base[differs] - model.raw(ablated)
+        out[name] = effect
     return pd.DataFrame(out, index=X.index)
 
 
