@@ -9,15 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min
-from analytics.models import Event, ModelVersion, RecommendationRun, SegmentRun
-
 from django.db.models import (
     CharField,
+    Count,
     DateTimeField,
     F,
     FloatField,
     JSONField,
+    Min,
     OuterRef,
     QuerySet,
     Subquery,
@@ -25,9 +24,13 @@ from django.db.models import (
 
 from analytics.models import (
     EngagementScore,
+    Event,
+    ModelVersion,
     PropensityScore,
     Recommendation,
+    RecommendationRun,
     SegmentAssignment,
+    SegmentRun,
 )
 from members.models import Subscription, User
 

@@ -6,6 +6,7 @@ replaced inside one transaction).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -16,7 +17,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from analytics.jobs import tracked
-from analytics.ml import artifacts, datasets, engagement, features, recommendations, repurchase, segmentation
+from analytics.ml import (
+    artifacts,
+    datasets,
+    engagement,
+    features,
+    recommendations,
+    repurchase,
+    segmentation,
+)
 from analytics.models import (
     EngagementScore,
     JobRun,
@@ -196,8 +205,9 @@ def _promote_if_better(version: ModelVersion, result: repurchase.TrainResult, as
         # Lock the serving row: two trainings finishing together must not both decide they beat it.
         serving = ModelVersion.objects.select_for_update().filter(kind=version.kind, is_serving=True).first()
         serving_auc = _auc_of(serving, result.validation, as_of) if serving else None
-        better = serving is None or (new_auc == new_auc and (serving_auc is None or serving_auc != serving_auc
-                                                             or new_auc > serving_auc))
+        new_ok = not math.isnan(new_auc)
+        serving_unknown = serving_auc is None or math.isnan(serving_auc)
+        better = serving is None or (new_ok and (serving_unknown or new_auc > serving_auc))
         if better:
             if serving:
                 ModelVersion.objects.filter(pk=serving.pk).update(is_serving=False)

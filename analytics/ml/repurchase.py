@@ -166,7 +166,7 @@ def evaluate(y: np.ndarray | pd.Series, p: np.ndarray) -> dict[str, float]:
     n = len(y)
     base = float(y.mean()) if n else 0.0
     two_classes = n > 0 and 0 < y.sum() < n
-    top = max(1, int(round(n * 0.1)))
+    top = max(1, round(n * 0.1))
     order = np.argsort(-p, kind="mergesort")
     top_rate = float(y[order[:top]].mean()) if n else 0.0
     return {
@@ -365,7 +365,7 @@ def contributions(art: dict, X: pd.DataFrame) -> pd.DataFrame:
 
 
 def _n(v: float) -> int:
-    return int(round(v))
+    return round(v)
 
 
 def _days(n: int) -> str:
@@ -376,7 +376,7 @@ BUYER_ONLY = {"frequency", "frequency_90", "course_orders_90", "course_orders_to
               "ipi_mean", "ipi_std", "renewals_total"}
 
 
-def reason_text(feature: str, row: dict | pd.Series) -> str | None:  # noqa: C901 - one table of phrasings
+def reason_text(feature: str, row: dict | pd.Series) -> str | None:
     v = float(row[feature])
     n = _n(v)
     live = row["sub_live"] > 0

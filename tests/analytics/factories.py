@@ -72,8 +72,8 @@ def make_platform(*, seed: int = 7, members: int = 200, days: int = 300, orders_
     lessons = {c.pk: list(c.lessons.order_by("position")) for c in courses}
     tier = None
     if not orders_only:
-        tier = MembershipTier.objects.create(name="All access", slug=f"{email_prefix}-all", monthly_price=Decimal("50"),
-                                             yearly_price=Decimal("500"))
+        tier = MembershipTier.objects.create(name="All access", slug=f"{email_prefix}-all", monthly_price=Decimal(50),
+                                             yearly_price=Decimal(500))
         Benefit.objects.create(tier=tier, kind=Benefit.Kind.ALL_COURSES)
 
     users = [User(email=f"{email_prefix}{i}@example.com", display_name=f"Syn {i}",
@@ -161,16 +161,16 @@ def append_future_history(after: datetime, member_ids: list[int], course_ids: li
     rng = np.random.default_rng(seed)
     when = after + timedelta(hours=1)
     course = Course.objects.create(title="Future course", slug=f"future-{seed}", is_published=True,
-                                   published_at=when, created_at=when, price=Decimal("100"))
+                                   published_at=when, created_at=when, price=Decimal(100))
     lesson = Lesson.objects.create(course=course, position=1, title="Future lesson")
     newcomer = User.objects.create(email=f"future{seed}@example.com", date_joined=when)
     picks = [int(m) for m in rng.choice(member_ids, size=min(40, len(member_ids)), replace=False)]
     first_course = Course.objects.get(pk=course_ids[0])
     Order.objects.bulk_create(
-        [Order(member_id=m, kind=Order.Kind.COURSE, course=first_course, list_price=Decimal("100"),
-               amount_paid=Decimal("100"), status=Order.Status.PAID, paid_at=when, created_at=when) for m in picks]
-        + [Order(member=newcomer, kind=Order.Kind.COURSE, course=course, list_price=Decimal("100"),
-                 amount_paid=Decimal("100"), status=Order.Status.PAID, paid_at=when, created_at=when)]
+        [Order(member_id=m, kind=Order.Kind.COURSE, course=first_course, list_price=Decimal(100),
+               amount_paid=Decimal(100), status=Order.Status.PAID, paid_at=when, created_at=when) for m in picks]
+        + [Order(member=newcomer, kind=Order.Kind.COURSE, course=course, list_price=Decimal(100),
+                 amount_paid=Decimal(100), status=Order.Status.PAID, paid_at=when, created_at=when)]
     )
     Event.objects.bulk_create([Event(member_id=m, kind="lesson_viewed", occurred_at=when) for m in picks]
                               + [Event(member_id=m, kind="email_opened", occurred_at=after) for m in picks])

@@ -9,7 +9,14 @@ from django.core.management import call_command
 
 from analytics import services, tasks
 from analytics.ml import features
-from analytics.models import EngagementScore, JobRun, ModelVersion, PropensityScore, RecommendationRun, SegmentRun
+from analytics.models import (
+    EngagementScore,
+    JobRun,
+    ModelVersion,
+    PropensityScore,
+    RecommendationRun,
+    SegmentRun,
+)
 from members.models import User
 from tests.analytics.factories import make_platform
 

@@ -95,7 +95,7 @@ def test_a_run_is_stored_made_current_and_ignores_the_future(platform):
     assert list(Recommendation.objects.filter(run=second).values_list("member_id", "rank", "course_id", "reason")) == rows
     assert second.metrics == first.metrics
     member = Recommendation.objects.filter(run=second).first().member
-    assert list(selectors.recommendations_for(member=member))[0].run_id == second.pk
+    assert next(iter(selectors.recommendations_for(member=member))).run_id == second.pk
 
 
 def test_online_funnel_from_events(db):

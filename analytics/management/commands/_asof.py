@@ -2,6 +2,7 @@
 datetime."""
 from __future__ import annotations
 
+import math
 from datetime import datetime, time
 
 from django.core.management.base import CommandError
@@ -27,5 +28,5 @@ def parse_as_of(value: str | None) -> datetime:
 
 def fmt(value: object) -> str:
     if isinstance(value, float):
-        return "—" if value != value else f"{value:.4f}"
+        return "—" if math.isnan(value) else f"{value:.4f}"
     return str(value)
