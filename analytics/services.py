@@ -358,7 +358,8 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
     with tracked("nightly_pipeline", as_of=as_of, params={"horizon_days": horizon_days, "k": k}) as job:
         engaged = engagement_compute(as_of=as_of)
         segments_compute(as_of=as_of)
-        version = model_for(as_of, horizon_days)
+        # Any serving model will do (whatever its horizon); the horizon only matters when one must be trained.
+        version = model_for(as_of) if _serving() else model_for(as_of, horizon_days)
         ranges = member_chunks()
         run = recommendations_start(as_of=as_of, k=k, chunks=max(len(ranges), 1), horizon_days=horizon_days)
         if dispatch is None:

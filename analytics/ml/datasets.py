@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
-from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 
 from analytics.models import Event
 from community.models import Comment, Post, Reaction
@@ -259,9 +259,17 @@ def all_course_members(as_of: datetime, rng: MemberRange = ALL) -> set[int]:
 
 
 def courses(as_of: datetime) -> pd.DataFrame:
-    """The catalogue as it was at as_of: published, non-generic courses that existed before as_of."""
-    qs = Course.objects.filter(created_at__lt=as_of, is_generic=False, is_published=True).filter(
-        Q(published_at__isnull=True) | Q(published_at__lt=as_of)
+    """The catalogue as it was at as_of: published, non-generic courses that existed before as_of.
+
+    "Existed" is published_at < as_of when the course has one; otherwise created before as_of, or bought or
+    enrolled in before as_of — an imported catalogue is created today but its history proves older courses.
+    """
+    sold_before = Order.objects.filter(course=OuterRef("pk"), paid_at__lt=as_of)
+    enrolled_before = Enrollment.objects.filter(course=OuterRef("pk"), enrolled_at__lt=as_of)
+    qs = Course.objects.filter(is_generic=False, is_published=True).filter(
+        Q(published_at__lt=as_of)
+        | Q(published_at__isnull=True, created_at__lt=as_of)
+        | Q(published_at__isnull=True) & (Exists(sold_before) | Exists(enrolled_before))
     )
     return _frame(
         qs.order_by("id").values_list("id", "external_id", "slug", "title", "title_zh", "summary", "description",

@@ -80,11 +80,14 @@ def fit(courses: pd.DataFrame, interactions: pd.DataFrame, as_of: datetime,
     course_ids = courses["course_id"].to_numpy(dtype=int)
     index = {int(c): i for i, c in enumerate(course_ids)}
     members = pd.Index(sorted(interactions["member_id"].unique()))
-    X = interaction_matrix(interactions, members, index)
-    # Item–item cosine: normalise each course column, then C^T C. Items are few (hundreds), members many.
-    Xn = normalize(X.tocsc().astype(float), norm="l2", axis=0)
-    sim_cf = (Xn.T @ Xn).toarray()
-    np.fill_diagonal(sim_cf, 0.0)
+    if len(course_ids) == 0 or len(members) == 0:
+        sim_cf = np.zeros((len(course_ids), len(course_ids)))
+    else:
+        X = interaction_matrix(interactions, members, index)
+        # Item–item cosine: normalise each course column, then C^T C. Items are few (hundreds), members many.
+        Xn = normalize(X.tocsc().astype(float), norm="l2", axis=0)
+        sim_cf = (Xn.T @ Xn).toarray()
+        np.fill_diagonal(sim_cf, 0.0)
     recent = interactions[interactions["at"] >= pd.Timestamp(as_of - timedelta(days=POPULARITY_DAYS))]
     counts = recent["course_id"].map(index).dropna().astype(int).value_counts()
     all_counts = interactions["course_id"].map(index).dropna().astype(int).value_counts()

@@ -98,6 +98,20 @@ def test_a_run_is_stored_made_current_and_ignores_the_future(platform):
     assert next(iter(selectors.recommendations_for(member=member))).run_id == second.pk
 
 
+def test_an_imported_catalogue_counts_from_its_first_sale(db):
+    from analytics.ml import datasets
+    from tests.members.factories import CourseFactory, OrderFactory
+
+    now = AS_OF + timedelta(days=200)  # imported today: created_at is after the history it comes with
+    sold = CourseFactory(created_at=now, published_at=None)
+    unsold = CourseFactory(created_at=now, published_at=None)
+    announced = CourseFactory(created_at=now, published_at=AS_OF - timedelta(days=1))
+    OrderFactory(course=sold, paid_at=AS_OF - timedelta(days=30), created_at=AS_OF - timedelta(days=30))
+    OrderFactory(course=unsold, paid_at=AS_OF + timedelta(days=1))
+    ids = set(datasets.courses(AS_OF)["course_id"])
+    assert ids == {sold.pk, announced.pk}
+
+
 def test_online_funnel_from_events(db):
     alice, bob = UserFactory(), UserFactory()
     t = AS_OF
