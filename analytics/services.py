@@ -192,6 +192,9 @@ def repurchase_train(*, as_of: datetime, horizon_days: int = DEFAULT_HORIZON_DAY
         promoted, serving_auc = False, None
         if promote:
             promoted, serving_auc = _promote_if_better(version, result, as_of)
+        else:
+            version.notes = (version.notes + "\nNot considered for promotion (trained with promote=False).").strip()
+            version.save(update_fields=["notes"])
         job.rows = result.metrics["n"]
         job.message = f"v{version.pk} {result.algorithm} AUC {result.metrics['roc_auc']}; promoted={promoted}"
         job.run.params = {**params, "model_version": version.pk}

@@ -159,6 +159,7 @@ def test_scores_carry_reasons_in_words_and_ignore_history_after_as_of(platform):
     assert after == before
     # Retraining at the same as_of after the append gives the same validation figures.
     again = services.repurchase_train(as_of=as_of, horizon_days=30, promote=False).version
+    assert not again.is_serving and "Not considered for promotion" in again.notes
     assert again.metrics["roc_auc"] == version.metrics["roc_auc"]
     assert again.baselines["bgnbd"]["roc_auc"] == version.baselines["bgnbd"]["roc_auc"]
 

@@ -47,4 +47,4 @@ class Command(BaseCommand):
             self.stdout.write("  " + line)
         top = list(v.feature_importance.items())[:8]
         self.stdout.write("top features: " + ", ".join(f"{k} ({val:+.3f})" for k, val in top))
-        self.stdout.write(("PROMOTED to serving. " if outcome.promoted else "Not promoted. ") + v.notes.splitlines()[-1])
+        self.stdout.write(("PROMOTED to serving. " if outcome.promoted else "Not promoted. ") + (v.notes.splitlines() or [""])[-1])
