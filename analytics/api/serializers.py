@@ -17,6 +17,7 @@ from config.celery import app as celery_app
 # Event ingestion
 
 MAX_BATCH = 500
+MAX_ID = 2**63 - 1  # bigint primary keys: a larger number is a 400, never a database overflow
 MAX_EVENT_AGE = timedelta(days=30)
 MAX_PROPERTIES_BYTES = 4096
 CLIENT_SOURCES = [Event.Source.WEB, Event.Source.MOBILE]
@@ -53,8 +54,12 @@ class EventInput(serializers.Serializer):
         return value
 
     def validate_properties(self, value: dict[str, Any]) -> dict[str, Any]:
-        if len(json.dumps(value, default=str)) > MAX_PROPERTIES_BYTES:
+        encoded = json.dumps(value, default=str)
+        if len(encoded) > MAX_PROPERTIES_BYTES:
             raise serializers.ValidationError(f"Properties are larger than {MAX_PROPERTIES_BYTES} bytes.")
+        # PostgreSQL's jsonb refuses \u0000; one such event would otherwise fail the whole batch's insert.
+        if "\\u0000" in encoded:
+            raise serializers.ValidationError("Properties cannot contain NUL characters.")
         return value
 
 
@@ -103,7 +108,7 @@ class RecommendationOutput(serializers.ModelSerializer):
 
 class RecommendationFeedbackInput(serializers.Serializer):
     action = serializers.ChoiceField(choices=["impression", "click", "dismiss"])
-    course = serializers.IntegerField(help_text="Course id of the recommendation.")
+    course = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="Course id of the recommendation.")
     rank = serializers.IntegerField(min_value=1, required=False)
 
 
@@ -162,7 +167,7 @@ class OverviewOutput(serializers.Serializer):
 
 class OverviewQueryInput(serializers.Serializer):
     days = serializers.IntegerField(min_value=1, max_value=366, default=30)
-    tier = serializers.IntegerField(required=False, help_text="Tier id.")
+    tier = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="Tier id.")
     segment = serializers.CharField(required=False, max_length=40)
 
 
@@ -269,5 +274,28 @@ class CohortReportOutput(serializers.Serializer):
 
 class ReportFilterInput(serializers.Serializer):
     months = serializers.IntegerField(min_value=1, max_value=36, default=12)
-    tier = serializers.IntegerField(required=False, help_text="Tier id.")
+    tier = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="Tier id.")
     segment = serializers.CharField(required=False, max_length=40)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Query parameters of the staff lists (validated like bodies, so odd input is a 400 rather than a database error)
+
+MEMBER_ORDERINGS = ["id", "probability", "-probability", "engagement_score", "-engagement_score"]
+
+
+class StaffMemberQueryInput(serializers.Serializer):
+    segment = serializers.CharField(required=False, max_length=40)
+    tier = serializers.SlugField(required=False, help_text="Tier slug of the live subscription.")
+    min_probability = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
+    max_probability = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
+    ordering = serializers.ChoiceField(choices=MEMBER_ORDERINGS, default="id")
+
+
+class ModelVersionQueryInput(serializers.Serializer):
+    kind = serializers.CharField(required=False, max_length=40)
+
+
+class JobRunQueryInput(serializers.Serializer):
+    job = serializers.CharField(required=False, max_length=80)
+    status = serializers.ChoiceField(choices=JobRun.Status.choices, required=False)

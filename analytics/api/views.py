@@ -171,14 +171,7 @@ MEMBER_EXAMPLE = {
 
 @extend_schema(
     tags=["staff"], summary="Members with latest engagement, segment, propensity and reasons",
-    parameters=[
-        OpenApiParameter("segment", str, description="Latest segment label."),
-        OpenApiParameter("tier", str, description="Live subscription's tier slug."),
-        OpenApiParameter("min_probability", OpenApiTypes.FLOAT),
-        OpenApiParameter("max_probability", OpenApiTypes.FLOAT),
-        OpenApiParameter("ordering", str, enum=["probability", "-probability", "engagement_score",
-                                                "-engagement_score", "id"]),
-    ],
+    parameters=[s.StaffMemberQueryInput],
     responses={200: s.StaffMemberOutput(many=True), **error_responses(400, 401, 403)},
     examples=[OpenApiExample("Member", value=MEMBER_EXAMPLE, response_only=True)],
 )
@@ -186,27 +179,19 @@ class StaffMemberListView(generics.ListAPIView):
     permission_classes = STAFF
     serializer_class = s.StaffMemberOutput
     filter_backends: list[Any] = []
-    ORDERINGS = {"probability", "-probability", "engagement_score", "-engagement_score", "id"}
 
     def get_queryset(self) -> QuerySet[Any]:
-        params = self.request.query_params
+        query = _valid(s.StaffMemberQueryInput, self.request.query_params)
         qs = selectors.members_with_scores()
-        if params.get("segment"):
-            qs = qs.filter(segment=params["segment"])
-        if params.get("tier"):
-            qs = qs.filter(tier=params["tier"])
-        for name, lookup in (("min_probability", "probability__gte"), ("max_probability", "probability__lte")):
-            if params.get(name):
-                try:
-                    qs = qs.filter(**{lookup: float(params[name])})
-                except ValueError:
-                    from rest_framework.exceptions import ValidationError
-
-                    raise ValidationError({name: ["A number between 0 and 1."]}) from None
-        ordering = params.get("ordering", "id")
-        if ordering in self.ORDERINGS:
-            qs = qs.order_by(ordering, "pk")
-        return qs
+        if query.get("segment"):
+            qs = qs.filter(segment=query["segment"])
+        if query.get("tier"):
+            qs = qs.filter(tier=query["tier"])
+        if query.get("min_probability") is not None:
+            qs = qs.filter(probability__gte=query["min_probability"])
+        if query.get("max_probability") is not None:
+            qs = qs.filter(probability__lte=query["max_probability"])
+        return qs.order_by(query["ordering"], "pk")
 
 
 @extend_schema(
@@ -299,7 +284,7 @@ class StaffCampaignDetailView(APIView):
 
 
 @extend_schema(tags=["staff"], summary="Model versions, newest first",
-               parameters=[OpenApiParameter("kind", str, description="e.g. `repurchase`.")],
+               parameters=[s.ModelVersionQueryInput],
                responses={200: s.ModelVersionOutput(many=True), **error_responses(401, 403)},
                examples=[OpenApiExample("Model", response_only=True, value={
                    "id": 9, "kind": "repurchase", "created_at": "2026-11-23T03:00:00Z",
@@ -312,14 +297,13 @@ class StaffModelVersionListView(generics.ListAPIView):
     filter_backends: list[Any] = []
 
     def get_queryset(self) -> QuerySet[ModelVersion]:
+        query = _valid(s.ModelVersionQueryInput, self.request.query_params)
         qs = ModelVersion.objects.order_by("-created_at")
-        kind = self.request.query_params.get("kind")
-        return qs.filter(kind=kind) if kind else qs
+        return qs.filter(kind=query["kind"]) if query.get("kind") else qs
 
 
 @extend_schema(tags=["staff"], summary="Job runs, newest first",
-               parameters=[OpenApiParameter("job", str), OpenApiParameter("status", str,
-                                                                          enum=list(JobRun.Status.values))],
+               parameters=[s.JobRunQueryInput],
                responses={200: s.JobRunOutput(many=True), **error_responses(401, 403)},
                examples=[OpenApiExample("Run", response_only=True, value={
                    "id": 77, "job": "nightly-analytics", "status": "succeeded", "as_of": "2026-11-29T02:00:00Z",
@@ -331,11 +315,9 @@ class StaffJobRunListView(generics.ListAPIView):
     filter_backends: list[Any] = []
 
     def get_queryset(self) -> QuerySet[JobRun]:
+        query = _valid(s.JobRunQueryInput, self.request.query_params)
         qs = JobRun.objects.order_by("-started_at")
-        for field in ("job", "status"):
-            if self.request.query_params.get(field):
-                qs = qs.filter(**{field: self.request.query_params[field]})
-        return qs
+        return qs.filter(**{field: query[field] for field in ("job", "status") if query.get(field)})
 
 
 @extend_schema(

@@ -53,6 +53,13 @@ class PostDetailOutput(PostListOutput):
         fields = [*PostListOutput.Meta.fields, "body", "comments"]
 
 
+class FeedQueryInput(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=["all", "following"], default="all",
+                                    help_text="`following`: posts by people I follow.")
+    course = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1,
+                                      help_text="Only posts about this course id.")
+
+
 class PostCreateInput(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     body = serializers.CharField(max_length=20000)
@@ -70,7 +77,7 @@ class FlagInput(serializers.Serializer):
 
 class CommentCreateInput(serializers.Serializer):
     body = serializers.CharField(max_length=5000)
-    parent = serializers.IntegerField(required=False, allow_null=True,
+    parent = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1,
                                       help_text="Comment id to reply to (replies are one level deep).")
 
 

@@ -70,6 +70,12 @@ def _post_detail(request: Request, pk: int) -> dict[str, Any]:
     return s.PostDetailOutput(post).data
 
 
+def _valid_query(serializer_class: type, request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
 def _valid(serializer_class: type, request: Request, *, partial: bool = False) -> dict[str, Any]:
     serializer = serializer_class(data=request.data, partial=partial)
     serializer.is_valid(raise_exception=True)
@@ -86,19 +92,14 @@ class PostListView(generics.ListCreateAPIView):
     filter_backends: list[Any] = []
 
     def get_queryset(self) -> QuerySet[Post]:
-        course = self.request.query_params.get("course") or None
-        return selectors.feed(
-            member=self.request.user, scope=self.request.query_params.get("scope", "all"),
-            course_id=int(course) if course and course.isdigit() else None, include_hidden=_is_staff(self.request),
-        )
+        query = _valid_query(s.FeedQueryInput, self.request)
+        return selectors.feed(member=self.request.user, scope=query["scope"], course_id=query.get("course"),
+                              include_hidden=_is_staff(self.request))
 
     @extend_schema(
         tags=["community"], summary="The feed (pinned first, newest next)",
-        parameters=[
-            OpenApiParameter("scope", str, enum=["all", "following"], description="`following`: people I follow."),
-            OpenApiParameter("course", int, description="Only posts about this course id."),
-        ],
-        responses={200: s.PostListOutput(many=True), **error_responses()},
+        parameters=[s.FeedQueryInput],
+        responses={200: s.PostListOutput(many=True), **error_responses(400)},
         examples=[OpenApiExample("Post", value=POST_EXAMPLE, response_only=True)],
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -305,3 +305,11 @@ class ReferralOutput(serializers.Serializer):
     code = serializers.CharField()
     invite_url = serializers.CharField()
     referrals = ReferralRowOutput(many=True)
+
+
+class MemberExportOutput(serializers.Serializer):
+    format = serializers.CharField()
+    exported_at = serializers.DateTimeField()
+    member = serializers.DictField()
+    models = serializers.DictField(child=serializers.ListField(child=serializers.DictField()),
+                                   help_text='Every record that refers to me, by model label ("members.Order").')

@@ -28,6 +28,7 @@ urlpatterns = [
     path("me/payment-method/", views.PaymentMethodView.as_view(), name="payment-method"),
     path("me/membership/offer/", views.RetentionOfferView.as_view(), name="membership-offer"),
     path("me/referral/", views.ReferralView.as_view(), name="referral"),
+    path("me/export/", views.MemberExportView.as_view(), name="export"),
     path("courses/<slug:slug>/reviews/", views.CourseReviewsView.as_view(), name="course-reviews"),
     path("reviews/<int:pk>/helpful/", views.ReviewHelpfulView.as_view(), name="review-helpful"),
 ]

@@ -609,3 +609,18 @@ class ReferralView(APIView):
             "invite_url": request.build_absolute_uri(reverse("members:referral_landing", args=[code.code])),
             "referrals": list(selectors_levers.member_referrals(member=request.user)),
         }).data)
+
+
+@extend_schema(tags=["me"], summary="Everything the platform holds about me, as JSON (the 'My data' download)",
+               responses={200: s.MemberExportOutput, **error_responses(401)},
+               examples=[OpenApiExample("Export", response_only=True, value={
+                   "format": "learning-club-member-export/1", "exported_at": "2026-11-29T06:00:00Z",
+                   "member": {"id": 7, "email": "alice@example.com"},
+                   "models": {"members.Order": [{"id": 501, "amount_paid": "159.20"}]}})])
+class MemberExportView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get(self, request: Request) -> Response:
+        from members import services_levers
+
+        return Response(services_levers.member_export(member=request.user))

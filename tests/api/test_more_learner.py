@@ -124,3 +124,15 @@ def test_follow_toggle(alice_api, alice, bob):
     assert alice_api.post(f"/api/v1/members/{bob.pk}/follow/").json() == {"following": False}
     assert_error(alice_api.post(f"/api/v1/members/{alice.pk}/follow/"), 400, "cannot_follow_self")
     assert_error(alice_api.post("/api/v1/members/999999/follow/"), 404)
+
+
+def test_my_data_export_is_mine_only(alice_api, anon_api, alice, bob):
+    from tests.members.factories import OrderFactory
+
+    mine = OrderFactory(member=alice)
+    OrderFactory(member=bob)
+    body = alice_api.get("/api/v1/me/export/").json()
+    assert body["member"]["email"] == "alice@example.com"
+    assert [row["id"] for row in body["models"]["members.Order"]] == [mine.pk]
+    assert "password" not in body["member"]
+    assert_error(anon_api.get("/api/v1/me/export/"), 401)

@@ -55,7 +55,7 @@ def staff_token(db, keep_db_connection):
 
 @pytest.mark.slow
 @schema.parametrize()
-@settings(max_examples=10, deadline=None,
+@settings(max_examples=10, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.filter_too_much, HealthCheck.data_too_large])
 def test_api_conforms_to_its_schema(case, staff_token):
