@@ -146,10 +146,9 @@ class RecommendationFeedbackView(APIView):
 
     def post(self, request: Request) -> Response:
         data = _valid(s.RecommendationFeedbackInput, request.data)
-        try:
-            course = members_selectors.course_list().get(pk=data["course"])
-        except Exception:  # noqa: BLE001 - any miss is a 404
-            raise Http404("No such course.") from None
+        course = members_selectors.course_list().filter(pk=data["course"]).first()
+        if course is None:
+            raise Http404("No such course.")
         kind = FEEDBACK_KINDS[data["action"]]
         record_event(member=request.user, kind=kind, obj=course,
                      properties={"rank": data.get("rank"), "source": "api"})

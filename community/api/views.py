@@ -117,10 +117,9 @@ class PostListView(generics.ListCreateAPIView):
         data = _valid(s.PostCreateInput, request)
         course = None
         if data.get("course"):
-            try:
-                course = members_selectors.course_list().get(slug=data["course"])
-            except Exception:  # noqa: BLE001 - unknown slug is a 404 like anywhere else
-                raise Http404("No such course.") from None
+            course = members_selectors.course_list().filter(slug=data["course"]).first()
+            if course is None:
+                raise Http404("No such course.")
         post = services.post_create(author=request.user, title=data["title"], body=data["body"], course=course)
         return Response(_post_detail(request, post.pk), status=status.HTTP_201_CREATED)
 
