@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Sum
 
 from analytics.models import Event
 from community.models import Comment, Post, Reaction
@@ -21,6 +21,7 @@ from members.models import (
     Benefit,
     CouponRedemption,
     Course,
+    Review,
     Enrollment,
     LessonProgress,
     MembershipTier,
@@ -194,6 +195,19 @@ def coupon_use(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
                   ["member_id", "coupons_redeemed"])
 
 
+def reviews(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
+    """Per member: course reviews written before as_of, and the ratings of those not edited since (an edit after
+    as_of would show a rating that was not known then)."""
+    qs = rng.apply(Review.objects.filter(created_at__lt=as_of))
+    rows = qs.values("member_id").annotate(
+        n=Count("id"),
+        rated=Count("id", filter=Q(updated_at__lt=as_of)),
+        rating_sum=Sum("rating", filter=Q(updated_at__lt=as_of)),
+        low=Count("id", filter=Q(updated_at__lt=as_of, rating__lte=2)),
+    ).values_list("member_id", "n", "rated", "rating_sum", "low")
+    return _frame(rows, ["member_id", "reviews_total", "rated", "rating_sum", "low_ratings_given"])
+
+
 def subscriptions(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
     """Subscriptions as they stood at as_of, reconstructed from their dates.
 
@@ -346,6 +360,7 @@ class Snapshot:
     coupons: pd.DataFrame
     subscriptions: pd.DataFrame
     tiers: pd.DataFrame
+    reviews: pd.DataFrame | None = None
 
 
 def snapshot(as_of: datetime, rng: MemberRange = ALL) -> Snapshot:
@@ -361,4 +376,5 @@ def snapshot(as_of: datetime, rng: MemberRange = ALL) -> Snapshot:
         coupons=coupon_use(as_of, rng),
         subscriptions=subscriptions(as_of, rng),
         tiers=tiers(),
+        reviews=reviews(as_of, rng),
     )

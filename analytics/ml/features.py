@@ -34,9 +34,10 @@ LEARNING_FEATURES = [
 ]
 COMMUNITY_FEATURES = ["posts_90", "comments_90", "reactions_90", "community_30", "community_total"]
 COUPON_FEATURES = ["coupons_redeemed", "coupon_share"]
+REVIEW_FEATURES = ["reviews_total", "avg_rating_given", "low_ratings_given"]
 
 FEATURES = (PURCHASE_FEATURES + TENURE_FEATURES + SUBSCRIPTION_FEATURES + ACTIVITY_FEATURES + LEARNING_FEATURES
-            + COMMUNITY_FEATURES + COUPON_FEATURES)
+            + COMMUNITY_FEATURES + COUPON_FEATURES + REVIEW_FEATURES)
 
 
 def days_between(later: pd.Timestamp, earlier: pd.Series) -> pd.Series:
@@ -179,6 +180,14 @@ def build(snap: Snapshot) -> pd.DataFrame:
     ]
     if not snap.coupons.empty:
         blocks.append(snap.coupons.set_index("member_id")[["coupons_redeemed"]].astype(float))
+    if snap.reviews is not None and not snap.reviews.empty:
+        r = snap.reviews.set_index("member_id").astype(float)
+        blocks.append(pd.DataFrame({
+            "reviews_total": r["reviews_total"],
+            # 0 means "no rating known"; ratings are 1–5, so it never collides with a real average.
+            "avg_rating_given": (r["rating_sum"] / r["rated"].where(r["rated"] > 0)).fillna(0.0),
+            "low_ratings_given": r["low_ratings_given"],
+        }))
     for block in blocks:
         block = block[~block.index.duplicated()]
         frame = frame.join(block[[c for c in block.columns if c not in frame.columns]], how="left")

@@ -431,6 +431,9 @@ def reason_text(feature: str, row: dict | pd.Series) -> str | None:
         "community_total": f"{n} community contributions in total",
         "coupons_redeemed": f"used {n} coupons",
         "coupon_share": f"{v:.0%} of orders with a coupon",
+        "reviews_total": f"wrote {n} course reviews",
+        "avg_rating_given": f"rates courses {v:.1f}★ on average" if v else None,
+        "low_ratings_given": f"gave {n} low ratings (1–2★)",
     }
     text = texts.get(feature)
     return _none_for_zero(text) if text and n == 0 else text
@@ -438,7 +441,8 @@ def reason_text(feature: str, row: dict | pd.Series) -> str | None:
 
 ZERO_PHRASES = (("completed 0 lessons", "no lessons completed"), ("bought 0 courses", "no courses bought"),
                 ("0 ", "no "), ("used 0 coupons", "never used a coupon"), ("finished 0 courses", "no course finished"),
-                ("enrolled in 0 courses", "no enrollments"), ("renewed 0 times", "never renewed"))
+                ("enrolled in 0 courses", "no enrollments"), ("renewed 0 times", "never renewed"),
+                ("wrote 0 course reviews", "no course reviews"), ("gave 0 low ratings", "no low ratings"))
 
 
 def _none_for_zero(text: str) -> str:

@@ -24,6 +24,7 @@ from members.models import (
     LessonProgress,
     MembershipTier,
     Order,
+    Review,
     Subscription,
     User,
 )
@@ -82,7 +83,7 @@ def make_platform(*, seed: int = 7, members: int = 200, days: int = 300, orders_
     User.objects.bulk_create(users)
     users = list(User.objects.filter(email__startswith=email_prefix).order_by("id"))
 
-    orders, events, enrollments, progress, posts, subs = [], [], [], [], [], []
+    orders, events, enrollments, progress, posts, subs, reviews = [], [], [], [], [], [], []
     end = start + timedelta(days=days)
     topics = list(TOPICS)
     for user in users:
@@ -124,6 +125,10 @@ def make_platform(*, seed: int = 7, members: int = 200, days: int = 300, orders_
                     if not orders_only:
                         enrollments.append(Enrollment(member=user, course=course, source=Enrollment.Source.PURCHASE,
                                                       enrolled_at=when))
+                        if rng.random() < 0.3 and when + timedelta(days=5) < end:
+                            at = when + timedelta(days=5)
+                            reviews.append(Review(member=user, course=course, rating=int(rng.integers(1, 6)),
+                                                  created_at=at, updated_at=at))
             week_start += timedelta(days=7)
         if subscribed and tier is not None:
             started = user.date_joined + timedelta(days=1)
@@ -152,6 +157,7 @@ def make_platform(*, seed: int = 7, members: int = 200, days: int = 300, orders_
     LessonProgress.objects.bulk_create(progress, batch_size=1000, ignore_conflicts=True)
     Post.objects.bulk_create(posts, batch_size=1000)
     Subscription.objects.bulk_create(subs, batch_size=1000)
+    Review.objects.bulk_create(reviews, batch_size=1000, ignore_conflicts=True)
     return Platform(start, end, [u.pk for u in users], [c.pk for c in courses], tier)
 
 
@@ -179,6 +185,8 @@ def append_future_history(after: datetime, member_ids: list[int], course_ids: li
     LessonProgress.objects.bulk_create([LessonProgress(member_id=m, lesson=lesson, started_at=when, completed_at=when)
                                         for m in picks], ignore_conflicts=True)
     Post.objects.bulk_create([Post(author_id=m, title="later", body="x", body_html="x", created_at=when) for m in picks])
+    Review.objects.bulk_create([Review(member_id=m, course=course, rating=1, created_at=when, updated_at=when)
+                                for m in picks])
     # Completing an enrollment that existed before as_of, after as_of, must not count at as_of either.
     Enrollment.objects.filter(member_id__in=picks, enrolled_at__lt=after, completed_at__isnull=True).update(
         completed_at=when)

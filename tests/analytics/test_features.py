@@ -105,6 +105,15 @@ def test_subscription_state_and_days_to_period_end():
     assert frame.loc[2, "sub_live"] == 0 and frame.loc[2, "sub_days_to_period_end"] == 0 and frame.loc[2, "sub_ever"] == 1
 
 
+def test_review_features():
+    reviews = pd.DataFrame({"member_id": [1, 2], "reviews_total": [3, 1], "rated": [2, 1], "rating_sum": [6, 5],
+                            "low_ratings_given": [1, 0]})
+    frame = features.build(snapshot(reviews=reviews))
+    assert frame.loc[1, "reviews_total"] == 3 and frame.loc[1, "avg_rating_given"] == 3.0
+    assert frame.loc[1, "low_ratings_given"] == 1 and frame.loc[2, "avg_rating_given"] == 5.0
+    assert frame.loc[3, "reviews_total"] == 0 and frame.loc[3, "avg_rating_given"] == 0
+
+
 def test_bgnbd_inputs_in_weeks():
     bg = features.bgnbd_inputs(orders_frame(), AS_OF, pd.Index([1, 2, 3]))
     assert bg.loc[1, "x"] == 2 and bg.loc[1, "t_x"] == pytest.approx(90 / 7) and bg.loc[1, "T"] == pytest.approx(100 / 7)
@@ -134,6 +143,7 @@ def test_features_at_as_of_ignore_history_appended_after_it():
     append_future_history(as_of, platform.member_ids, platform.course_ids)
     after = features.build(datasets.snapshot(as_of))
     assert_frame_equal(before, after)
-    assert before["lessons_total"].sum() > 0 and before["frequency"].sum() > 0  # the test had something to move
+    # The test had something to move.
+    assert before["lessons_total"].sum() > 0 and before["frequency"].sum() > 0 and before["reviews_total"].sum() > 0
     later = features.build(datasets.snapshot(as_of + timedelta(days=2)))
     assert not np.allclose(later.loc[before.index, "frequency"], before["frequency"])
