@@ -21,11 +21,11 @@ from members.models import (
     Benefit,
     CouponRedemption,
     Course,
-    Review,
     Enrollment,
     LessonProgress,
     MembershipTier,
     Order,
+    Review,
     Subscription,
     User,
 )
