@@ -279,6 +279,14 @@ def recommendations_evaluate(*, as_of: datetime, horizon_days: int = DEFAULT_HOR
                              ) -> dict[str, dict[str, float]]:
     """Time split: fit on history before as_of − horizon, test on the courses members took up in the horizon
     after it (none of which the model could see). Ours vs popularity, the same members and exclusions."""
+    with tracked("evaluate_recommendations", as_of=as_of, params={"horizon_days": horizon_days, "k": k}) as job:
+        result = _recommendations_evaluate(as_of, horizon_days, k)
+        job.rows = result["ours"]["users"]
+        job.message = f"NDCG@{k} ours {result['ours']['ndcg']} vs popularity {result['popularity']['ndcg']}"
+    return result
+
+
+def _recommendations_evaluate(as_of: datetime, horizon_days: int, k: int) -> dict[str, dict[str, float]]:
     cutoff = as_of - timedelta(days=horizon_days)
     model, interactions = recommendation_model(cutoff)
     members = set(datasets.members(cutoff)["member_id"].astype(int))

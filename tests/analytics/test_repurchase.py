@@ -120,6 +120,22 @@ def test_training_stores_a_version_with_baselines_and_an_artifact(platform):
     assert artifacts.load(version.artifact_path)["algorithm"] == version.algorithm
     # The planted engagement signal: ours beats the recency/frequency baseline on the held-out cutoff.
     assert version.metrics["roc_auc"] > version.baselines["recency_frequency"]["roc_auc"]
+    assert version.metrics["roc_auc"] > 0.7  # so the shuffled-label test below has a real signal to lose
+
+
+def test_end_to_end_with_shuffled_labels_the_model_is_no_better_than_chance(platform, monkeypatch):
+    """The same database and features, but the label is a coin flip per member and cutoff: if the pipeline could see
+    the answer through some leak, AUC would stay high."""
+    from analytics.ml import datasets
+
+    rng = np.random.default_rng(5)
+
+    def coin_flips(start, end, rng_=None):
+        return {m for m in platform.member_ids if rng.random() < 0.3}
+
+    monkeypatch.setattr(datasets, "buyers_between", coin_flips)
+    outcome = services.repurchase_train(as_of=platform.end - timedelta(days=1), horizon_days=30, promote=False)
+    assert 0.35 < outcome.version.metrics["roc_auc"] < 0.65
 
 
 def test_a_new_model_is_promoted_only_if_it_beats_the_serving_one(platform):
