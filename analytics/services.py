@@ -89,10 +89,11 @@ def engagement_frame(as_of: datetime, feats: pd.DataFrame | None = None) -> tupl
     return scored.join(comps), weights
 
 
-def engagement_compute(*, as_of: datetime) -> int:
-    """EngagementScore per member at as_of (a rerun replaces that as_of's rows). Returns the row count."""
+def engagement_compute(*, as_of: datetime, feats: pd.DataFrame | None = None) -> int:
+    """EngagementScore per member at as_of (a rerun replaces that as_of's rows). Returns the row count.
+    `feats` lets the nightly pipeline build the feature matrix once for engagement and segments."""
     with tracked("compute_engagement", as_of=as_of) as job:
-        frame, weights = engagement_frame(as_of)
+        frame, weights = engagement_frame(as_of, feats)
         rows = [
             EngagementScore(
                 member_id=int(member_id), as_of=as_of, score=float(r.score), raw=float(r.raw),
@@ -113,9 +114,9 @@ def engagement_compute(*, as_of: datetime) -> int:
 # Segments
 
 
-def segments_compute(*, as_of: datetime) -> SegmentRun:
+def segments_compute(*, as_of: datetime, feats: pd.DataFrame | None = None) -> SegmentRun:
     with tracked("compute_segments", as_of=as_of) as job:
-        feats = features.build(datasets.snapshot(as_of))
+        feats = features.build(datasets.snapshot(as_of)) if feats is None else feats
         stored = dict(EngagementScore.objects.filter(as_of=as_of).values_list("member_id", "score"))
         if stored:
             eng = pd.Series(stored, dtype=float)
@@ -367,8 +368,10 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
     task layer passes one that enqueues chunk tasks; inline it runs them here)."""
     as_of = as_of or start_of_day()
     with tracked("nightly_pipeline", as_of=as_of, params={"horizon_days": horizon_days, "k": k}) as job:
-        engaged = engagement_compute(as_of=as_of)
-        segments_compute(as_of=as_of)
+        feats = features.build(datasets.snapshot(as_of))
+        engaged = engagement_compute(as_of=as_of, feats=feats)
+        segments_compute(as_of=as_of, feats=feats)
+        del feats
         # Any serving model will do (whatever its horizon); the horizon only matters when one must be trained.
         version = model_for(as_of) if _serving() else model_for(as_of, horizon_days)
         ranges = member_chunks()
