@@ -177,3 +177,36 @@ def recommendation_funnel(*, start: datetime, end: datetime, attribution_days: i
 def recent_events(*, member: object, limit: int = 20) -> QuerySet[Event]:
     """The member's latest events, newest first (the admin member page shows them read-only)."""
     return Event.objects.filter(member=member).order_by("-occurred_at", "-pk")[:limit]
+
+
+def members_with_scores_filtered(
+    *, segment: str = "", tier: str = "", min_probability: float | None = None, max_probability: float | None = None
+) -> QuerySet[User]:
+    """members_with_scores() narrowed by the latest values.
+
+    Each filter is applied twice: first as a semi-join on the score table (a member whose *latest* segment is X has
+    *some* row labelled X; same for probability and tier), which the database answers with one pass or an index,
+    then on the annotated latest value for exactness. Without the first step the correlated subqueries would run
+    for every member in the WHERE clause and again for the page's COUNT.
+    """
+    qs = members_with_scores()
+    serving = {"model_version__is_serving": True}
+    if segment:
+        qs = qs.filter(pk__in=SegmentAssignment.objects.filter(label=segment).values("member_id"), segment=segment)
+    if tier:
+        qs = qs.filter(
+            pk__in=Subscription.objects.filter(status__in=Subscription.LIVE_STATUSES, tier__slug=tier)
+            .values("member_id"),
+            tier=tier,
+        )
+    if min_probability is not None:
+        qs = qs.filter(
+            pk__in=PropensityScore.objects.filter(probability__gte=min_probability, **serving).values("member_id"),
+            probability__gte=min_probability,
+        )
+    if max_probability is not None:
+        qs = qs.filter(
+            pk__in=PropensityScore.objects.filter(probability__lte=max_probability, **serving).values("member_id"),
+            probability__lte=max_probability,
+        )
+    return qs

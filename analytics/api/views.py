@@ -181,15 +181,10 @@ class StaffMemberListView(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[Any]:
         query = _valid(s.StaffMemberQueryInput, self.request.query_params)
-        qs = selectors.members_with_scores()
-        if query.get("segment"):
-            qs = qs.filter(segment=query["segment"])
-        if query.get("tier"):
-            qs = qs.filter(tier=query["tier"])
-        if query.get("min_probability") is not None:
-            qs = qs.filter(probability__gte=query["min_probability"])
-        if query.get("max_probability") is not None:
-            qs = qs.filter(probability__lte=query["max_probability"])
+        qs = selectors.members_with_scores_filtered(
+            segment=query.get("segment", ""), tier=query.get("tier", ""),
+            min_probability=query.get("min_probability"), max_probability=query.get("max_probability"),
+        )
         return qs.order_by(query["ordering"], "pk")
 
 

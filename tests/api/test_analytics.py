@@ -232,3 +232,18 @@ def test_risk_distribution_and_cohorts(staff_api, scored_members):
     cohorts = staff_api.get("/api/v1/staff/reports/cohorts/?months=3").json()
     assert cohorts["tables"] and all(len(t["offsets"]) == 3 for t in cohorts["tables"])
     assert_error(staff_api.get("/api/v1/staff/reports/cohorts/?months=99"), 400, "invalid")
+
+
+def test_staff_member_filters_use_the_latest_values_only(staff_api, scored_members):
+    m0 = scored_members[0]  # loyal, probability 0.9 at `now`
+    later = timezone.now() + timedelta(days=1)
+    run = SegmentRun.objects.create(as_of=later, k=2)
+    SegmentAssignment.objects.create(run=run, member=m0, as_of=later, cluster=1, label="at_risk")
+    serving = ModelVersion.objects.get(is_serving=True)
+    PropensityScore.objects.create(member=m0, model_version=serving, as_of=later, probability=0.1)
+    loyal = staff_api.get("/api/v1/staff/members/?segment=loyal").json()["results"]
+    assert [m["email"] for m in loyal] == ["m2@example.com"]
+    high = staff_api.get("/api/v1/staff/members/?min_probability=0.8").json()
+    assert high["count"] == 0
+    low = staff_api.get("/api/v1/staff/members/?segment=at_risk&max_probability=0.15").json()["results"]
+    assert [m["email"] for m in low] == ["m0@example.com"]
