@@ -6,6 +6,7 @@ replaced inside one transaction).
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -13,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from analytics.jobs import tracked
@@ -66,6 +67,29 @@ def member_chunks(size: int | None = None) -> list[tuple[int, int]]:
     return [(start, min(start + size, hi + 1)) for start in range(lo, hi + 1, size)]
 
 
+def _insert_rows(model: type, fields: list[str], rows: list[tuple], batch: int = 5000) -> int:
+    """INSERT many rows with executemany, skipping model instances: building 1,000,000 Recommendation objects for
+    bulk_create costs a minute of Python; tuples cost seconds. Values must already be in DB form (see _db_value)."""
+    if not rows:
+        return 0
+    meta = model._meta
+    columns = ", ".join(connection.ops.quote_name(meta.get_field(f).column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) VALUES ({placeholders})"
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), batch):
+            cursor.executemany(sql, rows[start:start + batch])
+    return len(rows)
+
+
+def _db_datetime(value: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _db_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Engagement
 
@@ -94,17 +118,16 @@ def engagement_compute(*, as_of: datetime, feats: pd.DataFrame | None = None) ->
     `feats` lets the nightly pipeline build the feature matrix once for engagement and segments."""
     with tracked("compute_engagement", as_of=as_of) as job:
         frame, weights = engagement_frame(as_of, feats)
+        when = _db_datetime(as_of)
+        comps = frame[engagement.COMPONENTS].round(4)
         rows = [
-            EngagementScore(
-                member_id=int(member_id), as_of=as_of, score=float(r.score), raw=float(r.raw),
-                components={c: round(float(getattr(r, c)), 4) for c in engagement.COMPONENTS},
-                weights_source=weights.source,
-            )
-            for member_id, r in zip(frame.index, frame.itertuples(index=False))
+            (int(member_id), when, float(score), float(raw), _db_json(dict(zip(engagement.COMPONENTS, c))),
+             weights.source)
+            for member_id, score, raw, c in zip(frame.index, frame["score"], frame["raw"], comps.to_numpy().tolist())
         ]
         with transaction.atomic():
             EngagementScore.objects.filter(as_of=as_of).delete()
-            EngagementScore.objects.bulk_create(rows, batch_size=2000)
+            _insert_rows(EngagementScore, ["member", "as_of", "score", "raw", "components", "weights_source"], rows)
         job.rows = len(rows)
         job.message = f"weights ({weights.source}): {weights.weights}. {weights.detail}"
     return len(rows)
@@ -130,12 +153,14 @@ def segments_compute(*, as_of: datetime, feats: pd.DataFrame | None = None) -> S
                 as_of=as_of, k=result.k, criterion="silhouette", criterion_scores=result.criterion_scores,
                 centroids=result.centroids, labels=result.labels,
             )
-            values = frame.round(2)
-            SegmentAssignment.objects.bulk_create([
-                SegmentAssignment(run=run, member_id=int(m), as_of=as_of, cluster=int(a.cluster), label=a.label,
-                                  features={k: float(v) for k, v in values.loc[m].items()})
-                for m, a in zip(result.assignments.index, result.assignments.itertuples(index=False))
-            ], batch_size=2000)
+            values = frame.round(2).reindex(result.assignments.index)
+            names = list(values.columns)
+            when = _db_datetime(as_of)
+            _insert_rows(SegmentAssignment, ["run", "member", "as_of", "cluster", "label", "features"], [
+                (run.pk, int(m), when, int(cluster), label, _db_json(dict(zip(names, feats))))
+                for m, cluster, label, feats in zip(result.assignments.index, result.assignments["cluster"],
+                                                    result.assignments["label"], values.to_numpy().tolist())
+            ])
         job.rows = len(result.assignments)
         job.message = f"{result.notes}; silhouette by k: {result.criterion_scores}; labels: {result.labels}"
     return run
@@ -245,14 +270,14 @@ def propensity_score(*, as_of: datetime, version: ModelVersion | None = None, id
         art = artifacts.load(version.artifact_path)
         X = features.build(datasets.snapshot(as_of, _rng(id_from, id_to)))
         scored = repurchase.score(art, X)
-        rows = [PropensityScore(member_id=int(m), model_version=version, as_of=as_of, probability=float(p),
-                                top_reasons=r)
+        when = _db_datetime(as_of)
+        rows = [(int(m), version.pk, when, float(p), _db_json(r))
                 for m, p, r in zip(scored.index, scored["probability"], scored["top_reasons"])]
         with transaction.atomic():
             existing = PropensityScore.objects.filter(model_version=version, as_of=as_of)
             existing = _rng(id_from, id_to).apply(existing)
             existing.delete()
-            PropensityScore.objects.bulk_create(rows, batch_size=2000)
+            _insert_rows(PropensityScore, ["member", "model_version", "as_of", "probability", "top_reasons"], rows)
         job.rows = len(rows)
     return len(rows)
 
@@ -324,13 +349,13 @@ def recommendations_chunk(*, run: RecommendationRun, id_from: int | None = None,
     params = {"run_id": run.pk, "id_from": id_from, "id_to": id_to}
     with tracked("recommend", as_of=run.as_of, params=params) as job:
         recs = recommendations_for(run.as_of, run.k, id_from, id_to)
-        rows = [Recommendation(run=run, member_id=int(r.member_id), course_id=int(r.course_id), rank=int(r.rank),
-                               score=float(r.score), reason=r.reason, reason_text=r.reason_text[:300],
-                               reason_course_id=None if pd.isna(r.reason_course_id) else int(r.reason_course_id))
+        rows = [(run.pk, int(r.member_id), int(r.course_id), int(r.rank), float(r.score), r.reason,
+                 r.reason_text[:300], None if pd.isna(r.reason_course_id) else int(r.reason_course_id))
                 for r in recs.itertuples(index=False)]
         with transaction.atomic():
             _rng(id_from, id_to).apply(Recommendation.objects.filter(run=run)).delete()
-            Recommendation.objects.bulk_create(rows, batch_size=2000)
+            _insert_rows(Recommendation, ["run", "member", "course", "rank", "score", "reason", "reason_text",
+                                          "reason_course"], rows)
         job.rows = len(rows)
     _finish_if_complete(run)
     return len(rows)

@@ -60,6 +60,8 @@ def test_compute_writes_one_row_per_member_replaces_on_rerun_and_ignores_the_fut
     assert services.engagement_compute(as_of=as_of) == 80
     first = dict(EngagementScore.objects.filter(as_of=as_of).values_list("member_id", "score"))
     assert len(first) == 80 and max(first.values()) == 100
+    row = EngagementScore.objects.filter(as_of=as_of).order_by("-score").first()
+    assert set(row.components) == set(engagement.COMPONENTS) and row.raw > 0 and row.weights_source in {"hand", "learned"}
     run = JobRun.objects.filter(job="compute_engagement").first()
     assert run.status == JobRun.Status.SUCCEEDED and run.rows == 80 and "weights" in run.message
 
