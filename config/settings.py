@@ -197,6 +197,9 @@ REST_FRAMEWORK = {
         "login": env_str("API_THROTTLE_LOGIN", "10/minute"),
     },
     "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
+    # Behind N reverse proxies, throttles must read the client IP from X-Forwarded-For; otherwise every client
+    # shares the proxy's address and one IP budget.
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0) or None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Retention platform API",

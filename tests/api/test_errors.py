@@ -120,3 +120,13 @@ def test_schema_generates_without_warnings(tmp_path):
     with translation.override("en"):
         call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     assert (tmp_path / "schema.yaml").stat().st_size > 10_000
+
+
+def test_behind_a_proxy_clients_are_told_apart_by_forwarded_for(rates, db, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    rates(anon="1/minute")
+    client = APIClient()
+    proxy = {"REMOTE_ADDR": "10.0.0.1"}
+    assert client.get("/api/v1/tiers/", HTTP_X_FORWARDED_FOR="203.0.113.5", **proxy).status_code == 200
+    assert client.get("/api/v1/tiers/", HTTP_X_FORWARDED_FOR="203.0.113.6", **proxy).status_code == 200
+    assert client.get("/api/v1/tiers/", HTTP_X_FORWARDED_FOR="203.0.113.6", **proxy).status_code == 429
