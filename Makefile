@@ -33,7 +33,7 @@ migrate: venv
 	@$(PY) manage.py migrate --noinput -v 0
 
 seed: migrate
-	@$(PY) manage.py seed_demo --if-empty --members 1500 --months 12 --seed 7
+	@$(PY) manage.py bootstrap_demo --members 1500 --months 12 --seed 7
 
 run: messages seed
 	@$(PY) manage.py collectstatic --noinput -v 0

@@ -377,6 +377,9 @@ def subscription_renew(
         sub = Subscription.objects.select_for_update().select_related("tier", "member").get(pk=subscription.pk)
         if sub.status not in Subscription.LIVE_STATUSES:
             raise exceptions.SubscriptionError("Only a live membership can be renewed.")
+        # An accepted save offer is a personal coupon for the next renewal: every renewal path (the hourly job,
+        # dunning retries, the member's own "renew now") applies it, so it is never forgotten.
+        coupon_code = coupon_code or renewal_coupon_code(subscription=sub, when=when)
         quote = price_quote(member=sub.member, tier=sub.tier, period=sub.billing_period, coupon_code=coupon_code, when=when)
         order = Order.objects.create(
             member=sub.member, kind=Order.Kind.SUBSCRIPTION, tier=sub.tier, billing_period=sub.billing_period,

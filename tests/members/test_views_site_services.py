@@ -69,3 +69,15 @@ def test_inactive_offer_is_refused(alice):
     offer = RetentionOffer.objects.create(name="Old", kind="pause", pause_days=10, is_active=False)
     with pytest.raises(exceptions.SubscriptionError):
         services.retention_offer_accept(subscription=sub, offer=offer)
+
+
+def test_the_renewal_job_applies_an_accepted_save_offer(alice):
+    from members.billing import subscription_renew_due
+
+    tier = TierFactory(monthly_price=Decimal("100.00"))
+    sub = SubscriptionFactory(member=alice, tier=tier)
+    offer = RetentionOffer.objects.create(name="Stay", kind="discount", percent_off=Decimal("25"))
+    services.retention_offer_accept(subscription=sub, offer=offer, reason="too_expensive")
+    sub.refresh_from_db()
+    assert subscription_renew_due(subscription=sub, when=sub.current_period_end) == "renewed"
+    assert sub.orders.get(is_renewal=True).amount_paid == Decimal("75.00")
