@@ -15,7 +15,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("retention")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = (Queue("default"), Queue("email"), Queue("ml"))
+# Each queue bound by its own routing key, so a message lands in exactly one queue.
+app.conf.task_queues = tuple(Queue(name, routing_key=name) for name in ("default", "email", "ml"))
 app.conf.task_routes = {
     "analytics.tasks.*": {"queue": "ml"},
     "*.send_*": {"queue": "email"},
