@@ -10,7 +10,8 @@ os.wait4, i.e. getrusage of exactly that child). A second run of the orders file
 
 SQLite goes to a fresh VAR_DIR in the work directory; PostgreSQL to a fresh database bench_import_<pid> on
 127.0.0.1:5432, dropped afterwards. With --keep DIR the CSVs and the SQLite database stay in DIR, e.g. for the
-nightly pipeline benchmark: VAR_DIR=DIR/var .venv/bin/python manage.py ... uses DIR/var/db.sqlite3.
+nightly pipeline benchmark: VAR_DIR=DIR/var .venv/bin/python manage.py ... uses DIR/var/db.sqlite3. With
+--keep-postgres the PostgreSQL database is left in place too (its DATABASE_URL is printed; drop it when done).
 """
 from __future__ import annotations
 
@@ -227,6 +228,8 @@ def main() -> None:
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-reimport", action="store_true", help="skip the idempotent re-import of orders")
+    parser.add_argument("--keep-postgres", action="store_true",
+                        help="do not drop the PostgreSQL database afterwards (its DATABASE_URL is printed)")
     options = parser.parse_args()
 
     counts = Counts.at(options.scale)
@@ -255,7 +258,10 @@ def main() -> None:
                        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}"}
                 bench_backend(f"postgresql ({name})", env, files, counts, reimport=not options.no_reimport)
             finally:
-                _postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                if options.keep_postgres:
+                    print(f"  PostgreSQL database kept: DATABASE_URL=postgres://postgres@127.0.0.1:5432/{name}")
+                else:
+                    _postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         elif not options.no_postgres:
             print("\n[postgresql] nothing answers on 127.0.0.1:5432; skipped")
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
