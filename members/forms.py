@@ -18,6 +18,7 @@ PAYMENT_CHOICES = [
 SORT_CHOICES = [
     ("newest", _("Newest")),
     ("popular", _("Most popular")),
+    ("rating", _("Top rated")),
     ("price", _("Price: low to high")),
     ("-price", _("Price: high to low")),
     ("title", _("Title")),

@@ -7,6 +7,7 @@ from django.db.models import (
     Avg,
     Count,
     Exists,
+    FloatField,
     IntegerField,
     OuterRef,
     Q,
@@ -64,9 +65,16 @@ def helpful_review_ids(*, member: User, review_ids: list[int]) -> set[int]:
 
 
 def courses_with_ratings(qs: QuerySet[Course]) -> QuerySet[Course]:
-    """Annotate avg_rating / rating_count so the catalogue can show and sort by rating in the same query."""
-    visible = Q(reviews__is_hidden=False)
-    return qs.annotate(avg_rating=Avg("reviews__rating", filter=visible), rating_count=Count("reviews", filter=visible))
+    """Annotate avg_rating / rating_count so the catalogue can show and sort by rating in the same query.
+
+    Correlated subqueries rather than a JOIN: the catalogue also annotates Count("enrollments"), and two joined
+    to-many relations would multiply each other's rows (inflated counts, and enrollments x reviews rows per course).
+    """
+    visible = Review.objects.filter(course=OuterRef("pk"), is_hidden=False).order_by().values("course")
+    return qs.annotate(
+        avg_rating=Subquery(visible.annotate(a=Avg("rating")).values("a"), output_field=FloatField()),
+        rating_count=Coalesce(Subquery(visible.annotate(n=Count("pk")).values("n"), output_field=IntegerField()), 0),
+    )
 
 
 def member_referrals(*, member: User) -> QuerySet[Referral]:

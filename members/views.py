@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from members import exceptions, selectors, services
+from members.selectors_levers import courses_with_ratings
 from members.forms import CatalogueForm
 from members.models import (
     Benefit,
@@ -136,7 +137,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _catalogue_queryset(*, form: CatalogueForm, member: User) -> QuerySet[Course]:
-    qs = selectors.course_list().annotate(popularity=Count("enrollments"))
+    qs = courses_with_ratings(selectors.course_list().annotate(popularity=Count("enrollments")))
     data = form.cleaned_data if form.is_valid() else {}
     q = (data.get("q") or "").strip()
     if q:
@@ -156,6 +157,8 @@ def _catalogue_queryset(*, form: CatalogueForm, member: User) -> QuerySet[Course
     order = {
         "newest": ("-published_at", "-created_at"), "popular": ("-popularity", "title"), "price": ("price", "title"),
         "-price": ("-price", "title"), "title": ("title",),
+        # Unrated courses last; among equal averages the one with more reviews is the safer bet.
+        "rating": (F("avg_rating").desc(nulls_last=True), "-rating_count", "title"),
     }.get(data.get("sort") or "newest", ("-published_at",))
     return qs.order_by(*order, "pk")
 

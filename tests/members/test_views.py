@@ -16,6 +16,7 @@ from members.models import (
     Coupon,
     LessonProgress,
     RetentionOffer,
+    Review,
     Subscription,
     User,
 )
@@ -210,6 +211,27 @@ def test_catalogue_query_count_is_constant(client, django_assert_num_queries):
     with django_assert_num_queries(3):
         response = client.get(reverse("members:course_list"), {"page": 2})
     assert response.status_code == 200
+
+
+def test_catalogue_sorts_by_rating_and_hidden_reviews_do_not_count(client):
+    good, fair, unrated = CourseFactory(title="Good"), CourseFactory(title="Fair"), CourseFactory(title="Unrated")
+    for rating in (5, 4):
+        Review.objects.create(member=EnrollmentFactory(course=good).member, course=good, rating=rating)
+    Review.objects.create(member=EnrollmentFactory(course=fair).member, course=fair, rating=4)
+    # Hidden by staff: if it counted, Fair would average 5.0 and lead.
+    for _ in range(3):
+        Review.objects.create(member=EnrollmentFactory(course=fair).member, course=fair, rating=5, is_hidden=True)
+    # Extra enrollments must not multiply the review count (two to-many annotations on one query).
+    EnrollmentFactory.create_batch(2, course=good)
+    response = client.get(reverse("members:course_list"), {"sort": "rating"})
+    courses = list(response.context["page"].object_list)
+    assert [c.title for c in courses] == ["Good", "Fair", "Unrated"]
+    assert (courses[0].avg_rating, courses[0].rating_count) == (4.5, 2)
+    assert (courses[1].avg_rating, courses[1].rating_count) == (4.0, 1)
+    assert courses[2].avg_rating is None and courses[2].rating_count == 0
+    assert courses[0].popularity == 4
+    body = response.content.decode()
+    assert "★ 4.5 (2)" in body and "★ 4.0 (1)" in body
 
 
 def test_catalogue_paginates_with_filters_kept(client):
