@@ -574,3 +574,12 @@ def test_tier_table_shows_discount_as_percent(client):
     BenefitFactory(tier=tier, kind=Benefit.Kind.COURSE_DISCOUNT, value=Decimal("15"))
     body = client.get(reverse("members:tiers")).content.decode()
     assert "Course discount %" in body and ">15%" in body
+
+
+def test_nav_links_to_invite_and_my_data_for_members_only(client, alice):
+    invite, my_data = reverse("members:invite"), reverse("members:my_data")
+    body = client.get(reverse("members:course_list")).content.decode()
+    assert f'href="{invite}"' not in body and f'href="{my_data}"' not in body
+    client.force_login(alice)
+    body = client.get(reverse("members:course_list")).content.decode()
+    assert f'href="{invite}"' in body and f'href="{my_data}"' in body
