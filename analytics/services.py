@@ -286,19 +286,22 @@ def propensity_score(*, as_of: datetime, version: ModelVersion | None = None, id
 # Recommendations
 
 
-def recommendation_model(as_of: datetime) -> tuple[recommendations.RecModel, pd.DataFrame]:
+def recommendation_model(as_of: datetime) -> tuple[recommendations.RecModel, pd.DataFrame, pd.DataFrame]:
+    """The fitted model, the member–course interactions and the ratings (member_id, course_id, rating) it saw."""
     courses = datasets.courses(as_of)
     interactions = datasets.course_interactions(as_of)
-    return recommendations.fit(courses, interactions, as_of), interactions
+    ratings = datasets.course_ratings(as_of)
+    return recommendations.fit(courses, interactions, as_of, ratings=ratings), interactions, ratings
 
 
 def recommendations_for(as_of: datetime, k: int, id_from: int | None = None, id_to: int | None = None) -> pd.DataFrame:
     """Top-k per member in the range, computed at as_of (nothing written)."""
-    model, interactions = recommendation_model(as_of)
+    model, interactions, ratings = recommendation_model(as_of)
     member_ids = datasets.members(as_of, _rng(id_from, id_to))["member_id"].astype(int).tolist()
     blocked = datasets.all_course_members(as_of, _rng(id_from, id_to))
     history = interactions[interactions["member_id"].isin(member_ids)]
-    return recommendations.recommend(model, history, member_ids, k, blocked)
+    return recommendations.recommend(model, history, member_ids, k, blocked,
+                                     ratings=ratings[ratings["member_id"].isin(member_ids)])
 
 
 def recommendations_evaluate(*, as_of: datetime, horizon_days: int = DEFAULT_HORIZON_DAYS, k: int = DEFAULT_K
@@ -314,7 +317,7 @@ def recommendations_evaluate(*, as_of: datetime, horizon_days: int = DEFAULT_HOR
 
 def _recommendations_evaluate(as_of: datetime, horizon_days: int, k: int) -> dict[str, dict[str, float]]:
     cutoff = as_of - timedelta(days=horizon_days)
-    model, interactions = recommendation_model(cutoff)
+    model, interactions, ratings = recommendation_model(cutoff)
     members = set(datasets.members(cutoff)["member_id"].astype(int))
     blocked = datasets.all_course_members(cutoff)
     truth = datasets.new_interactions(cutoff, as_of)
@@ -324,7 +327,8 @@ def _recommendations_evaluate(as_of: datetime, horizon_days: int, k: int) -> dic
     truth = truth[[(m, c) not in owned for m, c in zip(truth["member_id"], truth["course_id"])]]
     evaluated = sorted(truth["member_id"].unique().tolist())
     history = interactions[interactions["member_id"].isin(evaluated)]
-    ours = recommendations.recommend(model, history, evaluated, k, blocked)
+    ours = recommendations.recommend(model, history, evaluated, k, blocked,
+                                     ratings=ratings[ratings["member_id"].isin(evaluated)])
     popular = recommendations.recommend(model, history, evaluated, k, blocked, popularity_only=True)
     n = len(catalogue)
     result = {
@@ -340,7 +344,8 @@ def recommendations_start(*, as_of: datetime, k: int = DEFAULT_K, chunks: int = 
     evaluation = recommendations_evaluate(as_of=as_of, horizon_days=horizon_days, k=k)
     return RecommendationRun.objects.create(
         as_of=as_of, k=k, params={"chunks": chunks, "evaluation_window": evaluation["window"],
-                                  "weights": list(recommendations.RecModel.__dataclass_fields__["weights"].default)},
+                                  "weights": list(recommendations.RecModel.__dataclass_fields__["weights"].default),
+                                  "w_rated": recommendations.W_RATED},
         metrics=evaluation["ours"], baseline_metrics=evaluation["popularity"], is_current=False,
     )
 

@@ -12,6 +12,7 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
@@ -21,6 +22,14 @@ from members import selectors as member_selectors
 from members.models import Course
 
 ROW_SIZE = 4
+
+
+# Reason codes written by analytics/ml/recommendations.py, translated here (the stored reason_text is English).
+REASON_WITH_COURSE = {
+    "because_you_finished": gettext_lazy("Because you finished “%(course)s”"),
+    "similar_to_purchase": gettext_lazy("Similar to “%(course)s”, which you have"),
+    "rated_highly_also_liked": gettext_lazy("Members who rated “%(course)s” highly also liked this"),
+}
 
 
 @dataclass(frozen=True)
@@ -45,7 +54,9 @@ def _cards(*, member: object) -> list[RecommendationCard]:
         if recs:
             cards = []
             for position, rec in enumerate(recs, start=1):
-                if rec.reason_course is not None:
+                if rec.reason_course is not None and rec.reason in REASON_WITH_COURSE:
+                    reason = REASON_WITH_COURSE[rec.reason] % {"course": rec.reason_course.title}
+                elif rec.reason_course is not None:
                     reason = _("Because you finished “%(course)s”") % {"course": rec.reason_course.title}
                 elif rec.reason_text:
                     reason = rec.reason_text

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 from django.db import connection
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Sum
+from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, QuerySet, Sum
 
 from analytics.models import Event
 from community.models import Comment, Post, Reaction
@@ -205,17 +205,43 @@ def coupon_use(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
                   ["member_id", "coupons_redeemed"])
 
 
+def _visible_reviews(as_of: datetime) -> QuerySet:
+    # Staff-hidden reviews are left out everywhere the platform shows ratings, so the models leave them out too.
+    return Review.objects.filter(created_at__lt=as_of, is_hidden=False)
+
+
 def reviews(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
-    """Per member: course reviews written before as_of, and the ratings of those not edited since (an edit after
-    as_of would show a rating that was not known then)."""
-    qs = rng.apply(Review.objects.filter(created_at__lt=as_of))
+    """Per member: visible course reviews written before as_of (in total, in the last 30 and 90 days), and the
+    ratings of those not edited since (an edit after as_of would show a rating that was not known then)."""
+    day = timedelta(days=1)
+    qs = rng.apply(_visible_reviews(as_of))
     rows = qs.values("member_id").annotate(
         n=Count("id"),
+        n30=Count("id", filter=Q(created_at__gte=as_of - 30 * day)),
+        n90=Count("id", filter=Q(created_at__gte=as_of - 90 * day)),
         rated=Count("id", filter=Q(updated_at__lt=as_of)),
         rating_sum=Sum("rating", filter=Q(updated_at__lt=as_of)),
         low=Count("id", filter=Q(updated_at__lt=as_of, rating__lte=2)),
-    ).values_list("member_id", "n", "rated", "rating_sum", "low")
-    return _frame(rows, ["member_id", "reviews_total", "rated", "rating_sum", "low_ratings_given"])
+    ).values_list("member_id", "n", "n30", "n90", "rated", "rating_sum", "low")
+    return _frame(rows, ["member_id", "n_reviews_given", "reviews_30", "reviews_90", "rated", "rating_sum",
+                         "low_ratings_given"])
+
+
+def course_rating_averages(as_of: datetime) -> pd.DataFrame:
+    """Per course: the average of the visible ratings known before as_of (all members, whatever the member range:
+    a chunk's members bought courses everyone rated). One row per rated course."""
+    rows = (_visible_reviews(as_of).filter(updated_at__lt=as_of).values("course_id")
+            .annotate(avg=Avg("rating"), n=Count("id")).values_list("course_id", "avg", "n"))
+    frame = _frame(rows, ["course_id", "course_avg_rating", "course_ratings"])
+    frame["course_avg_rating"] = pd.to_numeric(frame["course_avg_rating"]).astype(float)
+    return frame
+
+
+def course_ratings(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
+    """(member_id, course_id, rating) of the visible reviews written and last edited before as_of."""
+    qs = rng.apply(_visible_reviews(as_of).filter(updated_at__lt=as_of))
+    frame = _frame(qs.values_list("member_id", "course_id", "rating"), ["member_id", "course_id", "rating"])
+    return frame.astype({"member_id": int, "course_id": int, "rating": int})
 
 
 def subscriptions(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
@@ -371,6 +397,7 @@ class Snapshot:
     subscriptions: pd.DataFrame
     tiers: pd.DataFrame
     reviews: pd.DataFrame | None = None
+    course_ratings: pd.DataFrame | None = None  # course_id, course_avg_rating, course_ratings
 
 
 def snapshot(as_of: datetime, rng: MemberRange = ALL) -> Snapshot:
@@ -387,4 +414,5 @@ def snapshot(as_of: datetime, rng: MemberRange = ALL) -> Snapshot:
         subscriptions=subscriptions(as_of, rng),
         tiers=tiers(),
         reviews=reviews(as_of, rng),
+        course_ratings=course_rating_averages(as_of),
     )

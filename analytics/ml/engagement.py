@@ -4,7 +4,9 @@ Components (each a decayed count, log-damped so one binge does not dominate):
 - learning: lessons completed + learning events, by 7/30/90-day bucket;
 - community: posts, comments, reactions + community events;
 - purchases: recency-decayed purchase history plus a live subscription;
-- email: email_* events (opens, clicks) where the platform records them.
+- email: email_* events (opens, clicks) where the platform records them;
+- reviews: course reviews written (visible ones, before as_of), by 30/90-day bucket — rating a course is a
+  deliberate act of engagement with what the member bought.
 Decay: activity counts are bucketed (0–7, 7–30, 30–90 days) and each bucket weighs 0.5 ** (midpoint / 14 days),
 a 14-day half-life approximated per bucket so it can be computed from SQL counts.
 
@@ -26,8 +28,9 @@ from sklearn.linear_model import LogisticRegression
 
 from analytics.ml.runtime import limited_threads
 
-COMPONENTS = ["learning", "community", "purchases", "email"]
-HAND_WEIGHTS = {"learning": 0.35, "community": 0.20, "purchases": 0.30, "email": 0.15}
+COMPONENTS = ["learning", "community", "purchases", "email", "reviews"]
+# Reviews are rare (a few per member a year), so they get a small hand weight; learned weights may move it.
+HAND_WEIGHTS = {"learning": 0.33, "community": 0.18, "purchases": 0.29, "email": 0.12, "reviews": 0.08}
 HALF_LIFE_DAYS = 14.0
 LEARN_WINDOW_DAYS = 90
 MIN_ROWS = 200
@@ -55,9 +58,10 @@ def components(features: pd.DataFrame) -> pd.DataFrame:
     community = _decayed2(f["community_30"], community_90) + _decayed2(f["community_ev_30"], f["community_ev_90"])
     purchases = f["has_purchased"] * (0.5 ** (f["recency_days"] / 30.0)) * np.log1p(f["frequency"]) + 0.5 * f["sub_live"]
     email = _decayed2(f["email_30"], f["email_90"])
+    reviews = _decayed2(f["reviews_30"], f["reviews_90"])
     return pd.DataFrame({
         "learning": np.log1p(learning), "community": np.log1p(community), "purchases": purchases,
-        "email": np.log1p(email),
+        "email": np.log1p(email), "reviews": np.log1p(reviews),
     }, index=features.index)
 
 

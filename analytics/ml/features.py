@@ -34,7 +34,8 @@ LEARNING_FEATURES = [
 ]
 COMMUNITY_FEATURES = ["posts_90", "comments_90", "reactions_90", "community_30", "community_total"]
 COUPON_FEATURES = ["coupons_redeemed", "coupon_share"]
-REVIEW_FEATURES = ["reviews_total", "avg_rating_given", "low_ratings_given"]
+REVIEW_FEATURES = ["n_reviews_given", "reviews_30", "reviews_90", "avg_rating_given", "low_ratings_given",
+                   "avg_rating_of_purchased"]
 
 FEATURES = (PURCHASE_FEATURES + TENURE_FEATURES + SUBSCRIPTION_FEATURES + ACTIVITY_FEATURES + LEARNING_FEATURES
             + COMMUNITY_FEATURES + COUPON_FEATURES + REVIEW_FEATURES)
@@ -162,6 +163,33 @@ def community_features(community: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def review_features(reviews: pd.DataFrame | None, course_ratings: pd.DataFrame | None,
+                    orders: pd.DataFrame) -> pd.DataFrame:
+    """What a member says about courses (reviews written, their average and low ratings) and how well rated the
+    courses they bought are (mean over their distinct bought courses of each course's average visible rating).
+    0 means "no rating known"; ratings are 1–5, so it never collides with a real average."""
+    parts = []
+    if reviews is not None and not reviews.empty:
+        r = reviews.set_index("member_id").astype(float)
+        parts.append(pd.DataFrame({
+            "n_reviews_given": r["n_reviews_given"], "reviews_30": r["reviews_30"], "reviews_90": r["reviews_90"],
+            "avg_rating_given": (r["rating_sum"] / r["rated"].where(r["rated"] > 0)).fillna(0.0),
+            "low_ratings_given": r["low_ratings_given"],
+        }))
+    if course_ratings is not None and not course_ratings.empty and not orders.empty:
+        bought = orders.loc[(orders["kind"] == "course") & orders["course_id"].notna(), ["member_id", "course_id"]]
+        bought = bought.astype({"course_id": int}).drop_duplicates()
+        rated = bought.merge(course_ratings[["course_id", "course_avg_rating"]], on="course_id", how="inner")
+        if not rated.empty:
+            parts.append(rated.groupby("member_id")["course_avg_rating"].mean().astype(float)
+                         .rename("avg_rating_of_purchased").to_frame())
+    if not parts:
+        return pd.DataFrame(index=pd.Index([], name="member_id"))
+    out = pd.concat(parts, axis=1)
+    out.index.name = "member_id"
+    return out
+
+
 def build(snap: Snapshot) -> pd.DataFrame:
     """The full feature matrix at snap.as_of: one row per member who had joined, columns FEATURES, no NaN."""
     ts = pd.Timestamp(snap.as_of)
@@ -180,14 +208,7 @@ def build(snap: Snapshot) -> pd.DataFrame:
     ]
     if not snap.coupons.empty:
         blocks.append(snap.coupons.set_index("member_id")[["coupons_redeemed"]].astype(float))
-    if snap.reviews is not None and not snap.reviews.empty:
-        r = snap.reviews.set_index("member_id").astype(float)
-        blocks.append(pd.DataFrame({
-            "reviews_total": r["reviews_total"],
-            # 0 means "no rating known"; ratings are 1–5, so it never collides with a real average.
-            "avg_rating_given": (r["rating_sum"] / r["rated"].where(r["rated"] > 0)).fillna(0.0),
-            "low_ratings_given": r["low_ratings_given"],
-        }))
+    blocks.append(review_features(snap.reviews, snap.course_ratings, snap.orders))
     for block in blocks:
         block = block[~block.index.duplicated()]
         frame = frame.join(block[[c for c in block.columns if c not in frame.columns]], how="left")

@@ -5,10 +5,14 @@
 - Content: TF-IDF over character 2–3-grams (`char_wb`) of title, Chinese title, summary, description and tags, so
   Chinese text, which has no spaces between words, is compared as well as English.
 - Popularity: interactions in the POPULARITY_DAYS before as_of (cold start, and a small prior for everyone).
-Score = W_CF·collaborative + W_CONTENT·content + W_POPULAR·popularity. Courses the member owns, and every course
+- Rated highly: "members who rated X highly also liked Y" — cosine co-occurrence over the member×course matrix of
+  high ratings (>= HIGH_RATING, visible reviews written and last edited before as_of); a member's affinity is the
+  mean similarity to the courses they rated highly. Reviews are sparse, so it gets a small weight (W_RATED).
+Score = W_CF·collaborative + W_CONTENT·content + W_POPULAR·popularity + W_RATED·rated-highly. Courses the member owns, and every course
 for members whose tier grants all-course access, are never recommended. Each item carries its reason: the owned
 course it is most similar to ("because_you_finished" when they completed it, else "similar_to_purchase"), or
-"popular" when popularity outweighs the personal part or the member has no history.
+"popular" when popularity outweighs the personal part or the member has no history, and
+"rated_highly_also_liked" (with the course they rated highly) when that signal outweighs both.
 """
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ from sklearn.preprocessing import normalize
 W_CF = 0.6
 W_CONTENT = 0.25
 W_POPULAR = 0.15
+W_RATED = 0.1
+HIGH_RATING = 4
 POPULARITY_DAYS = 90
 CHUNK = 5000
 
@@ -37,6 +43,8 @@ class RecModel:
     popularity: np.ndarray
     as_of: datetime
     weights: tuple[float, float, float] = (W_CF, W_CONTENT, W_POPULAR)
+    sim_rated: np.ndarray | None = None  # item–item cosine over high ratings; None when no ratings were given
+    w_rated: float = W_RATED
 
     @property
     def index(self) -> dict[int, int]:
@@ -75,8 +83,31 @@ def interaction_matrix(interactions: pd.DataFrame, member_index: pd.Index, index
     return sparse.csr_matrix((data, (rows, cols)), shape=(len(member_index), len(index)))
 
 
+def high_ratings(ratings: pd.DataFrame | None) -> pd.DataFrame:
+    """The (member_id, course_id) pairs rated HIGH_RATING or more, in interaction_matrix's shape."""
+    if ratings is None or ratings.empty:
+        return pd.DataFrame({"member_id": pd.Series(dtype=int), "course_id": pd.Series(dtype=int)})
+    return ratings.loc[ratings["rating"] >= HIGH_RATING, ["member_id", "course_id"]]
+
+
+def rated_similarity(ratings: pd.DataFrame | None, index: dict[int, int]) -> np.ndarray | None:
+    """Item–item cosine over the sparse member×course matrix of high ratings: how often members who rated X highly
+    also rated Y highly, relative to how often each was rated highly."""
+    high = high_ratings(ratings)
+    if high.empty or not index:
+        return None
+    members = pd.Index(sorted(high["member_id"].unique()))
+    H = interaction_matrix(high, members, index)
+    Hn = normalize(H.tocsc().astype(float), norm="l2", axis=0)
+    sim = (Hn.T @ Hn).toarray()
+    np.fill_diagonal(sim, 0.0)
+    return sim
+
+
 def fit(courses: pd.DataFrame, interactions: pd.DataFrame, as_of: datetime,
-        weights: tuple[float, float, float] = (W_CF, W_CONTENT, W_POPULAR)) -> RecModel:
+        weights: tuple[float, float, float] = (W_CF, W_CONTENT, W_POPULAR),
+        ratings: pd.DataFrame | None = None, w_rated: float = W_RATED) -> RecModel:
+    """ratings: member_id, course_id, rating of the visible reviews known before as_of (datasets.course_ratings)."""
     course_ids = courses["course_id"].to_numpy(dtype=int)
     index = {int(c): i for i, c in enumerate(course_ids)}
     members = pd.Index(sorted(interactions["member_id"].unique()))
@@ -96,20 +127,23 @@ def fit(courses: pd.DataFrame, interactions: pd.DataFrame, as_of: datetime,
     pop[all_counts.index.to_numpy()] += 0.01 * all_counts.to_numpy()  # all-time only breaks ties
     pop = pop / pop.max() if pop.max() > 0 else pop
     return RecModel(course_ids, courses["title"].astype(str).tolist(), sim_cf, content_similarity(courses), pop,
-                    as_of, weights)
+                    as_of, weights, rated_similarity(ratings, index), w_rated)
 
 
 REASON_TEXT = {
     "because_you_finished": "Because you finished “{title}”",
     "similar_to_purchase": "Similar to “{title}”, which you have",
     "popular": "Popular with members right now",
+    "rated_highly_also_liked": "Members who rated “{title}” highly also liked this",
 }
 
 
 def recommend(model: RecModel, history: pd.DataFrame, member_ids: list[int], k: int,
-              blocked: set[int] | None = None, popularity_only: bool = False) -> pd.DataFrame:
+              blocked: set[int] | None = None, popularity_only: bool = False,
+              ratings: pd.DataFrame | None = None) -> pd.DataFrame:
     """Top-k per member. history: member_id, course_id, completed (what each member has before as_of).
-    blocked: members with all-course access (nothing to recommend). popularity_only: the baseline."""
+    blocked: members with all-course access (nothing to recommend). popularity_only: the baseline.
+    ratings: member_id, course_id, rating known before as_of (the members' own high ratings drive W_RATED)."""
     columns = ["member_id", "rank", "course_id", "score", "reason", "reason_text", "reason_course_id"]
     blocked = blocked or set()
     members = pd.Index([m for m in member_ids if m not in blocked])
@@ -119,6 +153,8 @@ def recommend(model: RecModel, history: pd.DataFrame, member_ids: list[int], k: 
     index = model.index
     w_cf, w_ct, w_pop = model.weights
     combined_sim = w_cf * model.sim_cf + w_ct * model.sim_content
+    use_rated = model.sim_rated is not None and model.w_rated > 0 and not popularity_only
+    high = high_ratings(ratings) if use_rated else high_ratings(None)
     frames = []
     for start in range(0, len(members), CHUNK):
         chunk = members[start:start + CHUNK]
@@ -130,7 +166,13 @@ def recommend(model: RecModel, history: pd.DataFrame, member_ids: list[int], k: 
         if not popularity_only:
             personal = np.asarray(owned @ combined_sim) / np.maximum(n_owned, 1)[:, None]
         popular = w_pop * model.popularity[None, :] if not popularity_only else model.popularity[None, :]
-        scores = personal + popular
+        rated = np.zeros((len(chunk), n_items))
+        liked = interaction_matrix(high[high["member_id"].isin(chunk)], chunk, index)
+        n_liked = np.asarray(liked.sum(axis=1)).ravel()
+        liked_dense = liked.toarray() > 0
+        if use_rated:
+            rated = model.w_rated * np.asarray(liked @ model.sim_rated) / np.maximum(n_liked, 1)[:, None]
+        scores = personal + popular + rated
         owned_dense = owned.toarray() > 0
         scores[owned_dense] = -np.inf
         kk = min(k, n_items)
@@ -148,10 +190,17 @@ def recommend(model: RecModel, history: pd.DataFrame, member_ids: list[int], k: 
             is_personal = (personal_part > popular_part) & (n_owned > 0) & ~popularity_only
             finished = done_dense[np.arange(len(chunk)), because]
             reason = np.where(is_personal, np.where(finished, "because_you_finished", "similar_to_purchase"), "popular")
+            reason_course = np.where(is_personal, model.course_ids[because], -1)
+            if use_rated:
+                # The high-rated course that explains this item best, when the rating signal is the largest part.
+                rated_part = rated[np.arange(len(chunk)), items]
+                by_rating = np.argmax(np.where(liked_dense, model.sim_rated[:, items].T, -np.inf), axis=1)
+                is_rated = (rated_part > np.maximum(personal_part, popular_part)) & (n_liked > 0)
+                reason = np.where(is_rated, "rated_highly_also_liked", reason)
+                reason_course = np.where(is_rated, model.course_ids[by_rating], reason_course)
             frame = pd.DataFrame({
                 "member_id": chunk.to_numpy(), "rank": rank + 1, "course_id": model.course_ids[items],
-                "score": np.round(item_scores, 6), "reason": reason,
-                "reason_course_id": np.where(is_personal, model.course_ids[because], -1),
+                "score": np.round(item_scores, 6), "reason": reason, "reason_course_id": reason_course,
             })[valid]
             frames.append(frame)
     if not frames:

@@ -431,9 +431,12 @@ def reason_text(feature: str, row: dict | pd.Series) -> str | None:
         "community_total": f"{n} community contributions in total",
         "coupons_redeemed": f"used {n} coupons",
         "coupon_share": f"{v:.0%} of orders with a coupon",
-        "reviews_total": f"wrote {n} course reviews",
+        "n_reviews_given": f"wrote {n} course reviews",
+        "reviews_30": f"wrote {n} course reviews in the last 30 days",
+        "reviews_90": f"wrote {n} course reviews in the last 90 days",
         "avg_rating_given": f"rates courses {v:.1f}★ on average" if v else None,
         "low_ratings_given": f"gave {n} low ratings (1–2★)",
+        "avg_rating_of_purchased": f"courses bought are rated {v:.1f}★ on average" if v else None,
     }
     text = texts.get(feature)
     return _none_for_zero(text) if text and n == 0 else text

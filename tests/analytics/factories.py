@@ -187,6 +187,10 @@ def append_future_history(after: datetime, member_ids: list[int], course_ids: li
     Post.objects.bulk_create([Post(author_id=m, title="later", body="x", body_html="x", created_at=when) for m in picks])
     Review.objects.bulk_create([Review(member_id=m, course=course, rating=1, created_at=when, updated_at=when)
                                 for m in picks])
+    # Reviews after `after` of courses bought before it: neither the writer's ratings nor the course averages
+    # (avg_rating_of_purchased) nor the recommender's high-rating signal may move.
+    Review.objects.bulk_create([Review(member_id=m, course_id=c, rating=5, created_at=when, updated_at=when)
+                                for m in picks for c in course_ids[:3]], ignore_conflicts=True)
     # Completing an enrollment that existed before as_of, after as_of, must not count at as_of either.
     Enrollment.objects.filter(member_id__in=picks, enrolled_at__lt=after, completed_at__isnull=True).update(
         completed_at=when)

@@ -35,6 +35,17 @@ def test_more_recent_activity_weighs_more_than_old_activity():
     assert c.loc[1, "learning"] > 3 * c.loc[2, "learning"]
 
 
+def test_a_recent_review_counts_as_engagement():
+    feats = pd.DataFrame(0.0, index=pd.Index([1, 2, 3], name="member_id"), columns=services.features.FEATURES)
+    feats.loc[:, ["lessons_7", "lessons_30", "lessons_90"]] = 2.0
+    feats.loc[1, ["reviews_30", "reviews_90"]] = [1, 1]   # reviewed a course this month
+    feats.loc[2, ["reviews_30", "reviews_90"]] = [0, 1]   # two months ago
+    c = engagement.components(feats)
+    assert c.loc[1, "reviews"] > c.loc[2, "reviews"] > c.loc[3, "reviews"] == 0
+    scored = engagement.score(c, engagement.Weights(dict(engagement.HAND_WEIGHTS), "hand"))
+    assert scored.loc[1, "score"] > scored.loc[2, "score"] > scored.loc[3, "score"]
+
+
 def test_weights_fall_back_to_hand_weights_without_enough_history():
     few = comps({"learning": [1.0] * 50})
     weights = engagement.learn_weights(few, pd.Series(1, index=[1, 2, 3]))

@@ -8,9 +8,9 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from analytics.ml import datasets, features
-from members.models import Subscription
+from members.models import Review, Subscription
 from tests.analytics.factories import append_future_history, make_platform
-from tests.members.factories import SubscriptionFactory, TierFactory, UserFactory
+from tests.members.factories import CourseFactory, SubscriptionFactory, TierFactory, UserFactory
 
 AS_OF = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -106,12 +106,33 @@ def test_subscription_state_and_days_to_period_end():
 
 
 def test_review_features():
-    reviews = pd.DataFrame({"member_id": [1, 2], "reviews_total": [3, 1], "rated": [2, 1], "rating_sum": [6, 5],
-                            "low_ratings_given": [1, 0]})
-    frame = features.build(snapshot(reviews=reviews))
-    assert frame.loc[1, "reviews_total"] == 3 and frame.loc[1, "avg_rating_given"] == 3.0
+    reviews = pd.DataFrame({"member_id": [1, 2], "n_reviews_given": [3, 1], "reviews_30": [1, 0], "reviews_90": [2, 1],
+                            "rated": [2, 1], "rating_sum": [6, 5], "low_ratings_given": [1, 0]})
+    # Member 1 bought courses 10 and 11 (rated 4.5 and 3.0 on average); member 2 bought 10 only.
+    course_ratings = pd.DataFrame({"course_id": [10, 11, 12], "course_avg_rating": [4.5, 3.0, 1.0],
+                                   "course_ratings": [2, 1, 1]})
+    frame = features.build(snapshot(reviews=reviews, course_ratings=course_ratings, orders=orders_frame()))
+    assert frame.loc[1, "n_reviews_given"] == 3 and frame.loc[1, "avg_rating_given"] == 3.0
+    assert frame.loc[1, "reviews_30"] == 1 and frame.loc[1, "reviews_90"] == 2
     assert frame.loc[1, "low_ratings_given"] == 1 and frame.loc[2, "avg_rating_given"] == 5.0
-    assert frame.loc[3, "reviews_total"] == 0 and frame.loc[3, "avg_rating_given"] == 0
+    assert frame.loc[1, "avg_rating_of_purchased"] == pytest.approx(3.75)
+    assert frame.loc[2, "avg_rating_of_purchased"] == 4.5
+    assert frame.loc[3, "n_reviews_given"] == 0 and frame.loc[3, "avg_rating_given"] == 0
+    assert frame.loc[3, "avg_rating_of_purchased"] == 0
+
+
+@pytest.mark.django_db
+def test_hidden_reviews_are_not_read():
+    course = CourseFactory()
+    writer, other = UserFactory(), UserFactory()
+    at = AS_OF - timedelta(days=3)
+    Review.objects.create(member=writer, course=course, rating=5, created_at=at, updated_at=at)
+    Review.objects.create(member=other, course=course, rating=1, created_at=at, updated_at=at, is_hidden=True)
+    given = datasets.reviews(AS_OF).set_index("member_id")
+    assert list(given.index) == [writer.pk] and given.loc[writer.pk, "n_reviews_given"] == 1
+    averages = datasets.course_rating_averages(AS_OF).set_index("course_id")
+    assert averages.loc[course.pk, "course_avg_rating"] == 5.0 and averages.loc[course.pk, "course_ratings"] == 1
+    assert list(datasets.course_ratings(AS_OF)["member_id"]) == [writer.pk]
 
 
 def test_bgnbd_inputs_in_weeks():
@@ -144,6 +165,7 @@ def test_features_at_as_of_ignore_history_appended_after_it():
     after = features.build(datasets.snapshot(as_of))
     assert_frame_equal(before, after)
     # The test had something to move.
-    assert before["lessons_total"].sum() > 0 and before["frequency"].sum() > 0 and before["reviews_total"].sum() > 0
+    assert before["lessons_total"].sum() > 0 and before["frequency"].sum() > 0 and before["n_reviews_given"].sum() > 0
+    assert before["avg_rating_of_purchased"].sum() > 0 and before["reviews_90"].sum() > 0
     later = features.build(datasets.snapshot(as_of + timedelta(days=2)))
     assert not np.allclose(later.loc[before.index, "frequency"], before["frequency"])

@@ -54,6 +54,27 @@ def test_it_never_recommends_what_a_member_owns_and_says_why():
     assert list(recs[recs["member_id"] == 99]["rank"]) == [1, 2, 3]
 
 
+def test_members_who_rated_a_course_highly_also_liked():
+    # Members 20–22 rated 1 and 3 highly; 23 rated 1 and 4 low; 24 has 1 and 2 and rated 1 highly.
+    history = interactions([(20, 1, False), (20, 3, False), (21, 1, False), (21, 3, False), (22, 1, False),
+                            (22, 3, False), (23, 1, False), (23, 4, False), (24, 1, False), (24, 2, False)])
+    ratings = pd.DataFrame({"member_id": [20, 20, 21, 21, 22, 22, 23, 23, 24],
+                            "course_id": [1, 3, 1, 3, 1, 3, 1, 4, 1], "rating": [5, 4, 5, 5, 4, 5, 2, 2, 5]})
+    model = recommendations.fit(catalogue(), history, AS_OF, ratings=ratings, w_rated=2.0)
+    assert model.sim_rated[0, 2] > 0 and model.sim_rated[0, 3] == 0   # low ratings are not "liked"
+    recs = recommendations.recommend(model, history, [24], k=2, ratings=ratings)
+    top = recs.iloc[0]
+    assert top["course_id"] == 3 and top["reason"] == "rated_highly_also_liked"
+    assert top["reason_course_id"] == 1
+    assert top["reason_text"] == "Members who rated “Python basics” highly also liked this"
+    # Without the member's own ratings (or with no weight) the signal is silent.
+    plain = recommendations.recommend(model, history, [24], k=2)
+    assert "rated_highly_also_liked" not in set(plain["reason"])
+    quiet = recommendations.fit(catalogue(), history, AS_OF, ratings=ratings, w_rated=0.0)
+    assert "rated_highly_also_liked" not in set(recommendations.recommend(quiet, history, [24], k=2,
+                                                                          ratings=ratings)["reason"])
+
+
 def test_offline_metrics_by_hand():
     recs = pd.DataFrame({"member_id": [1, 1, 2, 2], "rank": [1, 2, 1, 2], "course_id": [5, 6, 7, 8]})
     truth = pd.DataFrame({"member_id": [1, 2, 2], "course_id": [6, 9, 10]})
@@ -87,8 +108,11 @@ def test_a_run_is_stored_made_current_and_ignores_the_future(platform):
     subscribers = set(Subscription.objects.filter(started_at__lt=as_of, ended_at__isnull=True)
                       .values_list("member_id", flat=True))
     assert subscribers and not subscribers & {m for m, *_ in rows}
+    sim_rated = services.recommendation_model(as_of)[0].sim_rated
+    assert sim_rated is not None and sim_rated.sum() > 0  # high ratings known at as_of fed the model
 
     append_future_history(as_of, platform.member_ids, platform.course_ids)
+    assert np.array_equal(services.recommendation_model(as_of)[0].sim_rated, sim_rated)
     second = services.recommendations_compute(as_of=as_of, k=3)
     first.refresh_from_db()
     assert second.is_current and not first.is_current
