@@ -1,8 +1,8 @@
 """The learner's journey in a real browser (Debian's chromium driven by Playwright) against the live server.
 
-A new learner signs up, browses, buys a course with a coupon, completes a lesson, posts and gets a reply
-notification (a second member replies in another browser), switches to Chinese, subscribes to a tier and cancels
-with the save offer shown. Screenshots at desktop and phone width go to test-artifacts/screenshots/.
+A new learner signs up, browses, buys a course with a coupon, completes a lesson, reviews the course, posts and gets
+a reply notification (a second member replies in another browser), copies her invite link, which a friend signs up
+through in a third browser, switches to Chinese, subscribes to a tier and cancels with the save offer shown. Screenshots at desktop and phone width go to test-artifacts/screenshots/.
 """
 from __future__ import annotations
 
@@ -24,7 +24,17 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 from playwright.sync_api import Page, expect, sync_playwright
 
 from community import services as community_services
-from members.models import Benefit, Coupon, Order, RetentionOffer, Subscription, User
+from members.models import (
+    Benefit,
+    Coupon,
+    Order,
+    Referral,
+    ReferralProgram,
+    RetentionOffer,
+    Review,
+    Subscription,
+    User,
+)
 from tests.members.factories import (
     BenefitFactory,
     CouponFactory,
@@ -70,6 +80,7 @@ def catalogue(db):
     offer = RetentionOffer.objects.create(name="Stay for 30% less", kind="discount", percent_off=Decimal(30),
                                           headline="Stay for 30% less")
     offer.tiers.add(gold)
+    ReferralProgram.objects.create(friend_percent_off=Decimal(15), reward_percent_off=Decimal(20))
     bob = UserFactory(email="bob@example.com", display_name="Bob")
     staff = UserFactory(email="coach@example.com", display_name="Coach Lin", is_staff=True)
     welcome = community_services.post_create(
@@ -96,7 +107,9 @@ def test_learner_journey(live_server, catalogue):
 
 
 def _journey(browser, base: str, course) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    # Clipboard access so the invite page's "Copy link" can be checked.
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US",
+                                  permissions=["clipboard-read", "clipboard-write"])
     page = context.new_page()
     page.set_default_timeout(15000)
     page.on("console", lambda m: print("CONSOLE", m.text))
@@ -149,6 +162,22 @@ def _journey(browser, base: str, course) -> None:
     expect(page.locator("#lesson-progress [role=progressbar]")).to_have_attribute("aria-valuenow", "50")
     shoot(page, "lesson")
 
+    # Review the course she bought: the form posts through htmx and the summary updates in place.
+    page.goto(f"{base}/courses/python-for-analysts/")
+    page.check("#reviews input[name=rating][value='5']")
+    page.fill("#review-body", "Clear and practical: my first report is automated.")
+    page.click("#reviews form button[type=submit]")
+    expect(page.locator("#reviews .rating-summary")).to_contain_text("5.0")
+    expect(page.locator("#reviews .review-list")).to_contain_text("my first report is automated")
+    expect(page.locator("#reviews legend")).to_have_text("Edit your review")
+    review = Review.objects.get(member=nora, course=course)
+    assert review.rating == 5 and not review.is_hidden
+    shoot(page, "course-review")
+    # The catalogue's "Top rated" sort puts it first and shows the average on its card.
+    page.goto(f"{base}/courses/?sort=rating")
+    expect(page.locator("#results .card").first).to_contain_text("Python for Analysts")
+    expect(page.locator("#results .card").first).to_contain_text("★ 5.0 (1)")
+
     # Home now shows "continue" and the htmx-loaded recommendations.
     page.goto(f"{base}/")
     expect(page.locator("#continue-h + p")).to_contain_text("DataFrames")
@@ -195,6 +224,39 @@ def _journey(browser, base: str, course) -> None:
     page.click("#reactions button[value=like]")
     expect(page.locator("#reactions button[value=like]")).to_have_attribute("aria-pressed", "true")
     shoot(page, "community")
+
+    # Invite friends, from the nav: her personal link, copied to the clipboard.
+    page.click("nav.nav a:has-text('Invite friends')")
+    expect(page.locator("h1")).to_have_text("Invite friends")
+    invite_url = page.locator("#invite-url").input_value()
+    assert re.fullmatch(rf"{re.escape(base)}/r/[A-Z0-9]+/", invite_url), invite_url
+    page.click("#copy-invite")
+    expect(page.locator("#copy-invite")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == invite_url
+    expect(page.locator("main")).to_contain_text("Your friend gets 15% off their first purchase")
+    expect(page.locator("table.data")).to_contain_text("No one has joined through your link yet.")
+    shoot(page, "invite")
+
+    # A friend opens the link in another browser and signs up through it.
+    friend_context = browser.new_context(viewport={"width": 360, "height": 800}, locale="en-US")
+    friend = friend_context.new_page()
+    friend.goto(invite_url)
+    expect(friend).to_have_url(re.compile(r"/accounts/signup/"))
+    friend.fill("#id_email", "omar@example.com")
+    friend.fill("#id_display_name", "Omar")
+    friend.fill("#id_password", "another-long-passphrase-7")
+    friend.select_option("#id_preferred_language", "en")
+    friend.click("form.form button[type=submit]")
+    expect(friend.locator("h1")).to_contain_text("Omar")
+    friend_context.close()
+    referral = Referral.objects.get(referred__email="omar@example.com")
+    assert referral.referrer == nora and referral.status == Referral.Status.SIGNED_UP
+    assert referral.welcome_coupon is not None and referral.welcome_coupon.percent_off == 15
+
+    # Her invite page now lists the friend.
+    page.reload()
+    expect(page.locator("table.data")).to_contain_text("Omar")
+    expect(page.locator("table.data")).to_contain_text("Signed up")
 
     # Switch to Chinese.
     page.select_option("#lang-select", "zh-hans")
