@@ -59,7 +59,7 @@ def _cte(filters: Filters, *, courses: bool) -> tuple[str, list[object]]:
         params.extend(member_params)
     text = f"""
         WITH paid AS (
-            SELECT member_id, paid_at, course_id FROM members_order
+            SELECT member_id, paid_at, course_id, amount_paid FROM members_order
             WHERE status = 'paid' AND kind = 'course' AND paid_at IS NOT NULL{member_clause}
         ),
         firsts AS (SELECT member_id, MIN(paid_at) AS first_at FROM paid GROUP BY member_id),

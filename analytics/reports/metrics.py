@@ -22,7 +22,6 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Sum,
     Value,
     When,
@@ -35,7 +34,6 @@ from analytics.reports.common import (
     Window,
     cached,
     member_filter_q,
-    paid_course_orders,
     paid_orders,
     ratio,
     trailing_months,
@@ -269,20 +267,19 @@ def median_or_none(values: Sequence[float]) -> float | None:
 
 
 def repeat_buyer_revenue(windows: Sequence[Window], filters: Filters = NO_FILTERS) -> list[Decimal]:
-    """Revenue from paid course orders that came after the member's first paid course order."""
+    """Revenue from paid course orders that came after the member's first paid course order (one join against the
+    per-member first purchase, instead of a lookup per order)."""
     span = _span(windows)
-    first = Subquery(
-        paid_course_orders().filter(member_id=OuterRef("member_id")).order_by("paid_at").values("paid_at")[:1]
-    )
-    aggregates = {f"w{i}": Sum("amount_paid", filter=_in(w, "paid_at")) for i, w in enumerate(windows)}
-    row = (
-        paid_course_orders()
-        .filter(member_filter_q(filters), paid_at__gte=span.start, paid_at__lt=span.end)
-        .annotate(first_at=first)
-        .filter(paid_at__gt=F("first_at"))
-        .aggregate(**aggregates)
-    )
-    return [Decimal(row[f"w{i}"] or 0).quantize(CENT) for i in range(len(windows))]
+    columns, params = [], []
+    for w in windows:
+        columns.append("SUM(CASE WHEN p.paid_at >= %s AND p.paid_at < %s THEN p.amount_paid ELSE 0 END)")
+        params.extend([buyers.dt(w.start), buyers.dt(w.end)])
+    row = buyers.query(
+        f"SELECT {', '.join(columns)} FROM paid p JOIN firsts f ON f.member_id = p.member_id"
+        " WHERE p.paid_at > f.first_at AND p.paid_at >= %s AND p.paid_at < %s",
+        [*params, buyers.dt(span.start), buyers.dt(span.end)], filters=filters,
+    )[0]
+    return [Decimal(str(v or 0)).quantize(CENT) for v in row]
 
 
 # ----------------------------------------------------------------------------------------------------------------
