@@ -81,9 +81,8 @@ def time_to_second_purchase(*, window: Window, as_of: datetime, filters: Filters
 
 def one_off_buyer_probabilities(*, filters: Filters = NO_FILTERS) -> tuple[int, int, tuple[Bin, ...]]:
     """Members with exactly one paid course order, binned by their latest PropensityScore probability."""
-    order_count = Subquery(
-        paid_course_orders().filter(member_id=OuterRef("pk")).values("member_id").annotate(n=Count("pk")).values("n")[:1]
-    )
+    # A grouped IN-subquery (one pass over course orders), not a count lookup per member.
+    one_order = paid_course_orders().values("member_id").annotate(n=Count("pk")).filter(n=1).values("member_id")
     latest = Subquery(
         PropensityScore.objects.filter(member_id=OuterRef("pk")).order_by("-as_of", "-pk").values("probability")[:1]
     )
@@ -93,8 +92,7 @@ def one_off_buyer_probabilities(*, filters: Filters = NO_FILTERS) -> tuple[int, 
         aggregates[f"b{i}"] = Count("pk", filter=Q(p__gte=low) & upper)
     row = (
         User.objects.filter(member_filter_q(filters, prefix=""))
-        .annotate(n=order_count)
-        .filter(n=1)
+        .filter(pk__in=one_order)
         .annotate(p=latest)
         .aggregate(**aggregates)
     )
