@@ -69,8 +69,10 @@ test-redis: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 
+# The quick benchmarks; the 100k-member import and pipeline benchmarks take longer (see docs/PERFORMANCE.md).
 bench: venv
-	$(PY) bench/run_all.py
+	$(PY) bench/bench_seed.py
+	$(PY) bench/bench_api.py
 
 clean:
 	rm -rf var/ test-artifacts/ $(VENV)
