@@ -41,3 +41,13 @@ def alice_client(client, alice):
 def staff_client(client, charlie):
     client.force_login(charlie)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Reports cache their figures; a figure cached by one test's database must never leak into another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
