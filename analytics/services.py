@@ -376,6 +376,15 @@ def _finish_if_complete(run: RecommendationRun) -> None:
         RecommendationRun.objects.filter(is_current=True).exclude(pk=run.pk).update(is_current=False)
         locked.is_current = True
         locked.save(update_fields=["is_current"])
+        # The run's last step just finished (scores were dispatched before each range's recommendations): new
+        # scores, segments and recommendations are in, so bump the report cache version and warm the default views.
+        transaction.on_commit(_warm_reports)
+
+
+def _warm_reports() -> None:
+    from analytics.reports.warm import warm_default_views
+
+    warm_default_views()
 
 
 def recommendations_compute(*, as_of: datetime, k: int = DEFAULT_K) -> RecommendationRun:

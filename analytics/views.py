@@ -18,6 +18,7 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.safestring import SafeString
 
 from analytics.models import Campaign, SegmentAssignment
@@ -31,7 +32,12 @@ from analytics.reports import (
     segments,
 )
 from analytics.reports.charts import format_value, heat_color
-from analytics.reports.common import Filters, Window, latest_segment_run, start_of_day
+from analytics.reports.common import (
+    Filters,
+    Window,
+    latest_segment_run,
+    start_of_day,
+)
 from analytics.reports.export import Table, csv_response, csv_stream
 from members.models import Course, MembershipTier, User
 
@@ -318,14 +324,16 @@ def churn_view(request: HttpRequest) -> HttpResponse:
     risk = risk_form.cleaned_data if risk_form.is_valid() else {}
     now = timezone.now()
     model = churn.serving_model()
+    # The distribution (cached) names the latest scoring batch; the at-risk list joins that batch.
+    distribution = churn.risk_distribution(filters=sel.filters, model=model)
     qs = churn.at_risk_queryset(as_of=now, filters=sel.filters, min_risk=risk.get("min_risk"),
-                                renewal_within_days=risk.get("within"), model=model)
+                                renewal_within_days=risk.get("within"), model=model,
+                                scored_as_of=distribution.as_of)
     table = request.GET.get("table") or "at_risk"
     if _wants_csv(request) and table == "at_risk":
         return csv_stream(AT_RISK_HEADER, (_at_risk_row(s, now) for s in qs.iterator(chunk_size=2000)),
                           f"at-risk-{now:%Y%m%d}")
-    distribution = churn.risk_distribution(filters=sel.filters, model=model)
-    calibration = churn.calibration(now=now, model=model)
+    calibration = churn.calibration(now=now)
     validation = churn.validation_calibration(model)
     dist = _shown("distribution", "Members by churn risk", ["churn risk", "members"],
                   [(b.label, b.count) for b in distribution.bins], ["text", "count"])
@@ -334,7 +342,9 @@ def churn_view(request: HttpRequest) -> HttpResponse:
                    ["count", "count", "percent", "percent"])
     if _wants_csv(request):
         return _pick_table(request, {"distribution": dist.table, "calibration": calib.table})
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    count_key = churn.at_risk_count_params(filters=sel.filters, min_risk=risk.get("min_risk"),
+                                           within=risk.get("within"), model=model, batch=distribution.as_of, now=now)
+    page = CachedCountPaginator(qs, PAGE_SIZE, count_key=count_key).get_page(request.GET.get("page"))
     rows = [_at_risk_row(s, now) for s in page.object_list]
     shown_rows = [
         [r[0], r[2], r[4], format_value(r[5], "probability"), format_value(r[6], "percent"), r[7] or "—", r[8] or "—"]
@@ -350,6 +360,19 @@ def churn_view(request: HttpRequest) -> HttpResponse:
         validation_chart=_calibration_chart(validation, "Held-out validation: predicted vs observed by bin"),
     )
     return _render(request, "analytics/churn.html", context)
+
+
+class CachedCountPaginator(Paginator):
+    """The list's total comes from the report cache (counting every live membership is the expensive part of a
+    page); each page itself is one LIMIT/OFFSET query."""
+
+    def __init__(self, *args: Any, count_key: dict[str, object], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.count_key = count_key
+
+    @cached_property
+    def count(self) -> int:
+        return churn.at_risk_count(self.object_list, self.count_key)
 
 
 def _calibration_chart(calibration: churn.Calibration | None, title: str) -> SafeString | None:

@@ -11,7 +11,7 @@ from django.db.models import (
     Count,
     Exists,
     F,
-    FloatField,
+    FilteredRelation,
     Max,
     OuterRef,
     Q,
@@ -66,35 +66,45 @@ def serving_model(kind: str | None = None) -> ModelVersion | None:
 
 
 def risk_distribution(*, filters: Filters = NO_FILTERS, model: ModelVersion | None = None) -> RiskDistribution:
-    """The serving model's latest scoring batch, binned by churn risk (1 − probability)."""
+    """The serving model's latest scoring batch, binned by churn risk (1 − probability). Cached: the bins only change
+    when a batch is written (the nightly pipeline bumps the cache version then)."""
     model = model or serving_model()
+    return cached("risk_distribution", {"model": model.pk if model else None, "f": filters.key()},
+                  lambda: _risk_distribution(filters, model))
+
+
+def _risk_distribution(filters: Filters, model: ModelVersion | None) -> RiskDistribution:
     scores = PropensityScore.objects.filter(member_filter_q(filters))
     if model is not None:
         scores = scores.filter(model_version=model)
-    latest = scores.aggregate(latest=Max("as_of"))["latest"]
-    if latest is None:
-        return RiskDistribution(str(model) if model else "", None, 0, ())
-    aggregates: dict[str, object] = {"n": Count("pk")}
+    # One statement: the batch is `as_of = (SELECT MAX(as_of) …)`, an index-friendly equality the planner runs once.
+    latest = scores.order_by("-as_of").values("as_of")[:1]
+    aggregates: dict[str, object] = {"n": Count("pk"), "latest": Max("as_of")}
     for i, (_, low, high) in enumerate(RISK_BINS):
         # risk in [low, high) ⇔ probability in (1 − high, 1 − low]; the top bin includes risk 1.0.
         q = Q(probability__lte=1 - low) & (Q(probability__gt=1 - high) if i < len(RISK_BINS) - 1 else Q())
         aggregates[f"b{i}"] = Count("pk", filter=q)
-    row = scores.filter(as_of=latest).aggregate(**aggregates)
+    row = scores.filter(as_of=Subquery(latest)).aggregate(**aggregates)
+    if row["latest"] is None:
+        return RiskDistribution(str(model) if model else "", None, 0, ())
     bins = tuple(Bin(label, int(row[f"b{i}"] or 0)) for i, (label, _, _) in enumerate(RISK_BINS))
-    return RiskDistribution(str(model) if model else "all models", latest, int(row["n"] or 0), bins)
+    return RiskDistribution(str(model) if model else "all models", row["latest"], int(row["n"] or 0), bins)
 
 
 def at_risk_queryset(
     *, as_of: datetime, filters: Filters = NO_FILTERS, min_risk: float | None = None,
-    renewal_within_days: int | None = None, model: ModelVersion | None = None,
+    renewal_within_days: int | None = None, model: ModelVersion | None = None, scored_as_of: datetime | None = None,
 ) -> QuerySet[Subscription]:
-    """Live memberships with the member's latest score and last activity as Subquery annotations: one query per
-    page however many rows, ordered by risk (highest first). Members without a score sort last."""
+    """Live memberships with the member's score from the latest batch (`scored_as_of`, as risk_distribution found
+    it; looked up here when not given) joined once, and last activity as Subquery annotations evaluated only for the
+    rows of the page. Ordered by risk (highest first); members the batch did not score sort last."""
     model = model or serving_model()
-    latest = PropensityScore.objects.filter(member_id=OuterRef("member_id"))
+    if scored_as_of is None:
+        batch = PropensityScore.objects.all() if model is None else PropensityScore.objects.filter(model_version=model)
+        scored_as_of = batch.aggregate(latest=Max("as_of"))["latest"]
+    condition = Q(member__propensity_scores__as_of=scored_as_of)
     if model is not None:
-        latest = latest.filter(model_version=model)
-    latest = latest.order_by("-as_of", "-pk")
+        condition &= Q(member__propensity_scores__model_version=model)
     last_event = Event.objects.filter(member_id=OuterRef("member_id")).order_by("-occurred_at").values("occurred_at")[:1]
     last_learning = (
         Enrollment.objects.filter(member_id=OuterRef("member_id"), last_activity_at__isnull=False)
@@ -104,10 +114,11 @@ def at_risk_queryset(
         Subscription.objects.filter(status__in=Subscription.LIVE_STATUSES)
         .filter(member_filter_q(filters))
         .select_related("member", "tier")
+        .annotate(batch=FilteredRelation("member__propensity_scores", condition=condition))
         .annotate(
-            probability=Subquery(latest.values("probability")[:1], output_field=FloatField()),
-            top_reasons=Subquery(latest.values("top_reasons")[:1]),
-            scored_at=Subquery(latest.values("as_of")[:1]),
+            probability=F("batch__probability"),
+            top_reasons=F("batch__top_reasons"),
+            scored_at=F("batch__as_of"),
             last_event_at=Subquery(last_event),
             last_learning_at=Subquery(last_learning),
         )
@@ -124,21 +135,49 @@ def at_risk_queryset(
     return qs.order_by(F("probability").asc(nulls_last=True), "current_period_end", "pk")
 
 
-def calibration(*, now: datetime, deciles: int = 10, model: ModelVersion | None = None) -> Calibration | None:
-    """The serving model's scores at the latest as_of whose horizon has fully passed by `now`, against what happened:
-    a paid order (any kind, refunds excluded) in (as_of, as_of + horizon]. None when no such window exists yet."""
-    model = model or serving_model()
-    if model is None:
+def at_risk_count_params(*, filters: Filters, min_risk: float | None, within: int | None,
+                         model: ModelVersion | None, batch: datetime | None, now: datetime) -> dict[str, object]:
+    """Everything the at-risk list's length depends on (the renewal filter moves with the day)."""
+    return {"f": filters.key(), "min_risk": min_risk, "within": within, "model": model.pk if model else None,
+            "batch": batch, "day": now.date()}
+
+
+def at_risk_count(qs: QuerySet[Subscription], params: dict[str, object]) -> int:
+    """The at-risk list's length, cached: counting every live membership is the expensive part of a page."""
+    return cached("at_risk_count", params, qs.count)
+
+
+def latest_closed_batch(*, now: datetime) -> tuple[ModelVersion, datetime] | None:
+    """The most recent scoring run whose outcome window has fully passed (as_of + the model's horizon ≤ now), from
+    whichever model version wrote it: the serving model of today usually has no closed window yet, but the one that
+    scored a horizon ago does. Two queries: the (few) model versions, then one index scan down as_of."""
+    versions = {v.pk: v for v in ModelVersion.objects.all()}
+    if not versions:
         return None
+    closed = Q()
+    for v in versions.values():
+        closed |= Q(model_version_id=v.pk, as_of__lte=now - timedelta(days=v.horizon_days))
+    row = (
+        PropensityScore.objects.filter(closed).order_by("-as_of", "-pk").values_list("model_version_id", "as_of")
+        .first()
+    )
+    if row is None:
+        return None
+    return versions[row[0]], row[1]
+
+
+def calibration(*, now: datetime, deciles: int = 10) -> Calibration | None:
+    """The latest closed scoring run (see latest_closed_batch) against what happened: a paid order (any kind, refunds
+    excluded) in [as_of, as_of + horizon), the window the model was trained to predict. Members are split into
+    deciles by predicted probability. None when no scoring run's horizon has passed yet."""
 
     def compute() -> Calibration | None:
-        closed = PropensityScore.objects.filter(
-            model_version=model, as_of__lte=now - timedelta(days=model.horizon_days)
-        ).aggregate(latest=Max("as_of"))["latest"]
-        if closed is None:
+        found = latest_closed_batch(now=now)
+        if found is None:
             return None
+        model, closed = found
         end = closed + timedelta(days=model.horizon_days)
-        bought = paid_orders().filter(member_id=OuterRef("member_id"), paid_at__gt=closed, paid_at__lte=end)
+        bought = paid_orders().filter(member_id=OuterRef("member_id"), paid_at__gte=closed, paid_at__lt=end)
         rows = list(
             PropensityScore.objects.filter(model_version=model, as_of=closed)
             .annotate(actual=Exists(bought))
@@ -158,7 +197,7 @@ def calibration(*, now: datetime, deciles: int = 10, model: ModelVersion | None 
             ))
         return Calibration(str(model), closed, model.horizon_days, tuple(out))
 
-    return cached("calibration", {"model": model.pk, "now": now.date()}, compute)
+    return cached("calibration", {"now": now.date()}, compute)
 
 
 def validation_calibration(model: ModelVersion | None) -> Calibration | None:

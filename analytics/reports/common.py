@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeVar
@@ -24,6 +26,9 @@ T = TypeVar("T")
 # Short: staff expect today's orders to show up soon, and the expensive pages are read in bursts.
 CACHE_TTL_SECONDS = 300
 CACHE_PREFIX = "reports:v1"
+CACHE_VERSION_KEY = f"{CACHE_PREFIX}:version"
+# What the nightly warm-up stores the default views for: until the next run bumps the version.
+WARM_TTL_SECONDS = 6 * 3600
 
 
 @dataclass(frozen=True)
@@ -129,15 +134,41 @@ def member_filter_q(filters: Filters, *, prefix: str = "member") -> Q:
     return q
 
 
+def cache_version() -> int:
+    """Bumped when the nightly pipeline finishes (new scores, segments, engagement): every key embeds it, so the
+    results computed before the run are never served after it."""
+    return int(cache.get(CACHE_VERSION_KEY) or 0)
+
+
+def bump_cache_version() -> int:
+    version = cache_version() + 1
+    cache.set(CACHE_VERSION_KEY, version, None)
+    return version
+
+
+_ttl: ContextVar[int] = ContextVar("report_cache_ttl", default=CACHE_TTL_SECONDS)
+
+
+@contextmanager
+def cache_ttl(seconds: int) -> Iterator[None]:
+    """Results computed inside are kept `seconds` (the nightly warm-up stores the default views for WARM_TTL)."""
+    token = _ttl.set(seconds)
+    try:
+        yield
+    finally:
+        _ttl.reset(token)
+
+
 def cached(name: str, params: dict[str, object], compute: Callable[[], T]) -> T:
-    """Cache an expensive, frozen result under a key built from every parameter that changes it."""
+    """Cache an expensive, frozen result under a key built from every parameter that changes it and the cache
+    version."""
     raw = json.dumps(params, sort_keys=True, default=str)
-    key = f"{CACHE_PREFIX}:{name}:{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
+    key = f"{CACHE_PREFIX}:{cache_version()}:{name}:{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
     hit = cache.get(key)
     if hit is not None:
         return hit  # type: ignore[no-any-return]
     value = compute()
-    cache.set(key, value, CACHE_TTL_SECONDS)
+    cache.set(key, value, _ttl.get())
     return value
 
 

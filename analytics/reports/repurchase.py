@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db import connection
+from django.db.models import Count, F
 
 from analytics.models import PropensityScore
 from analytics.reports import buyers
@@ -80,24 +81,35 @@ def time_to_second_purchase(*, window: Window, as_of: datetime, filters: Filters
 
 
 def one_off_buyer_probabilities(*, filters: Filters = NO_FILTERS) -> tuple[int, int, tuple[Bin, ...]]:
-    """Members with exactly one paid course order, binned by their latest PropensityScore probability."""
+    """Members with exactly one paid course order, binned by their probability in the latest scoring batch.
+
+    Scores are written per nightly run, so "latest" is the batch with the greatest as_of (and, should two model
+    versions share that as_of, the one that wrote last): an index-friendly equality joined once, instead of a
+    per-member "latest score" subquery (~1.3 s on 100,000 members). A member the latest batch did not score counts as
+    unscored, not with an older score."""
     # A grouped IN-subquery (one pass over course orders), not a count lookup per member.
     one_order = paid_course_orders().values("member_id").annotate(n=Count("pk")).filter(n=1).values("member_id")
-    latest = Subquery(
-        PropensityScore.objects.filter(member_id=OuterRef("pk")).order_by("-as_of", "-pk").values("probability")[:1]
+    members_sql, members_params = (
+        User.objects.filter(member_filter_q(filters, prefix="")).filter(pk__in=one_order).values(member_pk=F("pk"))
+        .query.sql_with_params()
     )
-    aggregates: dict[str, object] = {"total": Count("pk"), "scored": Count("pk", filter=Q(p__isnull=False))}
+    table = PropensityScore._meta.db_table
+    columns, params = ["COUNT(*)", "COUNT(s.probability)"], []
     for i, (_, low, high) in enumerate(PROBABILITY_BINS):
-        upper = Q(p__lte=high) if i == len(PROBABILITY_BINS) - 1 else Q(p__lt=high)
-        aggregates[f"b{i}"] = Count("pk", filter=Q(p__gte=low) & upper)
-    row = (
-        User.objects.filter(member_filter_q(filters, prefix=""))
-        .filter(pk__in=one_order)
-        .annotate(p=latest)
-        .aggregate(**aggregates)
+        upper = "<=" if i == len(PROBABILITY_BINS) - 1 else "<"
+        columns.append(f"SUM(CASE WHEN s.probability >= %s AND s.probability {upper} %s THEN 1 ELSE 0 END)")
+        params += [low, high]
+    latest = f"(SELECT {{}} FROM {table} ORDER BY as_of DESC, id DESC LIMIT 1)"
+    sql = (
+        f"SELECT {', '.join(columns)} FROM ({members_sql}) u"
+        f" LEFT JOIN {table} s ON s.member_id = u.member_pk AND s.as_of = {latest.format('as_of')}"
+        f" AND s.model_version_id = {latest.format('model_version_id')}"
     )
-    bins = tuple(Bin(label, int(row[f"b{i}"] or 0)) for i, (label, _, _) in enumerate(PROBABILITY_BINS))
-    return int(row["total"] or 0), int(row["scored"] or 0), bins
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *members_params])
+        row = cursor.fetchone()
+    bins = tuple(Bin(label, int(row[2 + i] or 0)) for i, (label, _, _) in enumerate(PROBABILITY_BINS))
+    return int(row[0] or 0), int(row[1] or 0), bins
 
 
 def course_transitions(*, window: Window, as_of: datetime, limit: int = 15, filters: Filters = NO_FILTERS
