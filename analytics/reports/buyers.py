@@ -7,6 +7,7 @@ pairs come from GROUP BY and one LEFT JOIN, which the planner turns into hash ag
 The common table expressions, in order:
     paid     paid course orders (status "paid": refunded, pending and failed orders never count)
     firsts   per member, the first paid course order's time (first_at)
+    ranked   paid plus the member's first_at (a window MIN: one sort by member, no self-join)
     seconds  per member, the earliest paid course order strictly after first_at (second_at, NULL if none)
     pairs    member_id, first_at, second_at, gap_days (fractional days between them)
     courses  (only with courses=True) pairs plus the course of the first and of the second order; when several
@@ -63,10 +64,10 @@ def _cte(filters: Filters, *, courses: bool) -> tuple[str, list[object]]:
             WHERE status = 'paid' AND kind = 'course' AND paid_at IS NOT NULL{member_clause}
         ),
         firsts AS (SELECT member_id, MIN(paid_at) AS first_at FROM paid GROUP BY member_id),
+        ranked AS (SELECT member_id, paid_at, MIN(paid_at) OVER (PARTITION BY member_id) AS first_at FROM paid),
         seconds AS (
-            SELECT f.member_id, f.first_at, MIN(p.paid_at) AS second_at
-            FROM firsts f LEFT JOIN paid p ON p.member_id = f.member_id AND p.paid_at > f.first_at
-            GROUP BY f.member_id, f.first_at
+            SELECT member_id, first_at, MIN(CASE WHEN paid_at > first_at THEN paid_at END) AS second_at
+            FROM ranked GROUP BY member_id, first_at
         ),
         pairs AS (SELECT member_id, first_at, second_at, {_gap_days_sql()} AS gap_days FROM seconds)"""
     if courses:

@@ -94,3 +94,4 @@ def test_warmed_default_views_need_no_report_queries(client, past_run, django_as
     for page, expected in {"overview": 7, "cohorts": 7, "repurchase": 7, "segments": 5, "churn": 9}.items():
         with django_assert_num_queries(expected):
             assert client.get(reverse(f"analytics:{page}")).status_code == 200
+
