@@ -101,7 +101,9 @@ def test_a_run_is_stored_made_current_and_ignores_the_future(platform):
     as_of = platform.end - timedelta(days=30)
     first = services.recommendations_compute(as_of=as_of, k=3)
     assert first.is_current and "ndcg" in first.metrics and "ndcg" in first.baseline_metrics
-    rows = list(Recommendation.objects.filter(run=first).values_list("member_id", "rank", "course_id", "reason"))
+    # Ordered explicitly: Meta.ordering is rank only, and PostgreSQL returns equal ranks in any member order.
+    rows = list(Recommendation.objects.filter(run=first).order_by("member_id", "rank")
+                .values_list("member_id", "rank", "course_id", "reason"))
     assert rows
     owned = set(Enrollment.objects.filter(enrolled_at__lt=as_of).values_list("member_id", "course_id"))
     assert not any((m, c) in owned for m, _, c, _ in rows)
@@ -116,7 +118,8 @@ def test_a_run_is_stored_made_current_and_ignores_the_future(platform):
     second = services.recommendations_compute(as_of=as_of, k=3)
     first.refresh_from_db()
     assert second.is_current and not first.is_current
-    assert list(Recommendation.objects.filter(run=second).values_list("member_id", "rank", "course_id", "reason")) == rows
+    assert list(Recommendation.objects.filter(run=second).order_by("member_id", "rank")
+                .values_list("member_id", "rank", "course_id", "reason")) == rows
     assert second.metrics == first.metrics
     member = Recommendation.objects.filter(run=second).first().member
     assert next(iter(selectors.recommendations_for(member=member))).run_id == second.pk
