@@ -303,7 +303,7 @@ AT_RISK_HEADER = ("member", "email", "tier", "period", "days to renewal", "renew
 
 def _at_risk_row(sub: Any, as_of: datetime) -> tuple[object, ...]:
     probability = sub.probability
-    reasons = sub.top_reasons or []
+    reasons = churn.risk_drivers(sub.top_reasons or [])
     reason_text = "; ".join(
         str(r.get("text") or r.get("label") or r.get("feature") or r) if isinstance(r, dict) else str(r)
         for r in reasons[:3]
@@ -320,10 +320,18 @@ def _at_risk_row(sub: Any, as_of: datetime) -> tuple[object, ...]:
 @reports_access
 def churn_view(request: HttpRequest) -> HttpResponse:
     sel = _selection(request, default_days=30)
-    risk_form = RiskFilterForm(request.GET or None)
+    model = churn.serving_model()
+    horizon = churn.default_within_days(model)
+    # "Renews within" defaults to the model's horizon (see churn.default_within_days) and stays editable: a submitted
+    # empty value (or "any") lists every live membership.
+    data = request.GET.copy()
+    if "within" not in data and horizon is not None:
+        data["within"] = str(horizon)
+    elif data.get("within", "").strip().lower() == "any":
+        data["within"] = ""
+    risk_form = RiskFilterForm(data)
     risk = risk_form.cleaned_data if risk_form.is_valid() else {}
     now = timezone.now()
-    model = churn.serving_model()
     # The distribution (cached) names the latest scoring batch; the at-risk list joins that batch.
     distribution = churn.risk_distribution(filters=sel.filters, model=model)
     qs = churn.at_risk_queryset(as_of=now, filters=sel.filters, min_risk=risk.get("min_risk"),
@@ -356,7 +364,8 @@ def churn_view(request: HttpRequest) -> HttpResponse:
         dist_chart=charts.bar_chart([b.label for b in distribution.bins], [b.count for b in distribution.bins],
                                     title="Members by churn risk", color="#dc2626") if distribution.bins else None,
         calib_chart=_calibration_chart(calibration, "Predicted vs actual by decile"),
-        risk_query=_without(request, ("page", "format", "table")), validation=validation,
+        risk_query=_without(request, ("page", "format", "table")), validation=validation, horizon=horizon,
+        within=risk.get("within"),
         validation_chart=_calibration_chart(validation, "Held-out validation: predicted vs observed by bin"),
     )
     return _render(request, "analytics/churn.html", context)

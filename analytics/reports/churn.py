@@ -131,8 +131,34 @@ def at_risk_queryset(
     if min_risk is not None:
         qs = qs.filter(probability__lte=1 - min_risk)
     if renewal_within_days is not None:
-        qs = qs.filter(current_period_end__gte=as_of, current_period_end__lt=as_of + timedelta(days=renewal_within_days))
+        # No lower bound: a live membership whose period already ended (past due, renewal pending) is due now.
+        qs = qs.filter(current_period_end__lt=as_of + timedelta(days=renewal_within_days))
     return qs.order_by(F("probability").asc(nulls_last=True), "current_period_end", "pk")
+
+
+def default_within_days(model: ModelVersion | None) -> int | None:
+    """The at-risk list's default renewal window: the model's horizon. The probability is the chance of a paid order
+    within horizon_days, so its risk only speaks about memberships due to renew inside that window; a yearly member
+    renewing in 200 days is "at risk" of not paying this month only because nothing is due."""
+    return model.horizon_days if model is not None else None
+
+
+def risk_drivers(reasons: object) -> list[object]:
+    """The stored reasons that lower the predicted probability (effect "-", see analytics.ml.repurchase.top_reasons).
+    A reason without a sign (older batches) is kept: unknown is shown rather than hidden."""
+    if not isinstance(reasons, list):
+        return []
+    out = []
+    for r in reasons:
+        if isinstance(r, dict):
+            effect = r.get("effect")
+            if effect == "+":
+                continue
+            weight = r.get("weight")
+            if effect is None and isinstance(weight, (int, float)) and weight > 0:
+                continue
+        out.append(r)
+    return out
 
 
 def at_risk_count_params(*, filters: Filters, min_risk: float | None, within: int | None,

@@ -63,6 +63,9 @@ def _warm_churn(now: datetime) -> None:
     model = churn.serving_model()
     distribution = churn.risk_distribution(filters=NO_FILTERS, model=model)
     churn.calibration(now=now)
-    qs = churn.at_risk_queryset(as_of=now, filters=NO_FILTERS, model=model, scored_as_of=distribution.as_of)
+    # The page's default list: renewals within the model's horizon (churn.default_within_days).
+    within = churn.default_within_days(model)
+    qs = churn.at_risk_queryset(as_of=now, filters=NO_FILTERS, renewal_within_days=within, model=model,
+                                scored_as_of=distribution.as_of)
     churn.at_risk_count(qs, churn.at_risk_count_params(
-        filters=NO_FILTERS, min_risk=None, within=None, model=model, batch=distribution.as_of, now=now))
+        filters=NO_FILTERS, min_risk=None, within=within, model=model, batch=distribution.as_of, now=now))
