@@ -91,6 +91,9 @@ class EngagementScore(models.Model):
         constraints = [models.UniqueConstraint(fields=["member", "as_of"], name="one_engagement_score_per_day")]
         indexes = [models.Index(fields=["member", "-as_of"], name="engagement_member_latest")]
 
+    def __str__(self) -> str:
+        return f"{self.member_id} engagement {self.score:.0f} at {self.as_of:%Y-%m-%d}"
+
 
 class SegmentRun(models.Model):
     as_of = models.DateTimeField(db_index=True)
@@ -104,6 +107,9 @@ class SegmentRun(models.Model):
     class Meta:
         ordering = ["-as_of"]
 
+    def __str__(self) -> str:
+        return f"segments k={self.k} at {self.as_of:%Y-%m-%d}"
+
 
 class SegmentAssignment(models.Model):
     run = models.ForeignKey(SegmentRun, on_delete=models.CASCADE, related_name="assignments")
@@ -116,6 +122,9 @@ class SegmentAssignment(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "member"], name="one_segment_per_member_per_run")]
         indexes = [models.Index(fields=["member", "-as_of"], name="segment_member_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.label} at {self.as_of:%Y-%m-%d}"
 
 
 class ModelVersion(models.Model):
@@ -160,6 +169,9 @@ class PropensityScore(models.Model):
         ]
         indexes = [models.Index(fields=["member", "-as_of"], name="propensity_member_latest")]
 
+    def __str__(self) -> str:
+        return f"{self.member_id} p={self.probability:.2f} at {self.as_of:%Y-%m-%d}"
+
     @property
     def churn_risk(self) -> float:
         return 1.0 - self.probability
@@ -176,6 +188,9 @@ class RecommendationRun(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"recommendations #{self.pk} at {self.as_of:%Y-%m-%d}"
 
 
 class Recommendation(models.Model):
@@ -194,6 +209,9 @@ class Recommendation(models.Model):
         ordering = ["rank"]
         constraints = [models.UniqueConstraint(fields=["run", "member", "rank"], name="one_recommendation_per_rank")]
         indexes = [models.Index(fields=["member", "run"], name="recommendation_member_run")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} #{self.rank}: course {self.course_id} ({self.reason})"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -290,6 +308,9 @@ class CampaignAssignment(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["campaign", "member"], name="one_assignment_per_campaign_member")]
 
+    def __str__(self) -> str:
+        return f"{self.member_id} in {self.campaign_id} ({self.group})"
+
 
 class MessageLog(models.Model):
     class Kind(models.TextChoices):
@@ -321,3 +342,8 @@ class MessageLog(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["member", "created_at"], name="message_member_created")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.member_id}: {self.subject}"
+
+

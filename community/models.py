@@ -94,6 +94,9 @@ class Follow(models.Model):
             models.CheckConstraint(condition=~Q(follower=models.F("followed")), name="no_self_follow"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.follower} follows {self.followed}"
+
 
 class Notification(models.Model):
     class Verb(models.TextChoices):

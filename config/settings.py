@@ -157,7 +157,7 @@ if CELERY_BROKER_URL == "filesystem://":
         "polling_interval": 0.2,
     }
 else:
-    if not CELERY_BROKER_URL.split("://", 1)[0] in {"redis", "rediss", "amqp", "amqps", "memory", "sqs"}:
+    if CELERY_BROKER_URL.split("://", 1)[0] not in {"redis", "rediss", "amqp", "amqps", "memory", "sqs"}:
         raise ImproperlyConfigured(f"CELERY_BROKER_URL={CELERY_BROKER_URL!r} has an unknown transport.")
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None

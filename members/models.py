@@ -534,6 +534,9 @@ class Order(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.item_title} · {self.amount_paid} {self.currency} ({self.get_status_display()})"
 
+    def get_absolute_url(self) -> str:
+        return reverse("members:order_detail", kwargs={"pk": self.pk})
+
     @property
     def item_title(self) -> str:
         if self.kind == self.Kind.COURSE and self.course_id:
@@ -541,9 +544,6 @@ class Order(models.Model):
         if self.tier_id:
             return f"{self.tier.name} ({self.get_billing_period_display()})"
         return "—"
-
-    def get_absolute_url(self) -> str:
-        return reverse("members:order_detail", kwargs={"pk": self.pk})
 
 
 class CouponRedemption(models.Model):
@@ -598,6 +598,9 @@ class ReviewHelpful(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["review", "member"], name="one_helpful_mark_per_member")]
+
+    def __str__(self) -> str:
+        return f"{self.member} found review {self.review_id} helpful"
 
 
 class ReferralProgram(models.Model):

@@ -460,7 +460,7 @@ def member_delete(*, member: User, actor: User | None, when: datetime | None = N
     member.user_permissions.clear()
 
     details = {"deleted": deleted, "subscriptions_canceled": canceled,
-               "analytics": {k: v for k, v in forget.__dict__.items()}}
+               "analytics": dict(forget.__dict__.items())}
     audit_record(actor=actor, action="member_deleted", target_member_id=member_id, details=details)
     return DeletionResult(member_id=member_id, deleted=deleted, subscriptions_canceled=canceled)
 

@@ -18,7 +18,6 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from members import exceptions, selectors, services
-from members.selectors_levers import courses_with_ratings
 from members.forms import CatalogueForm
 from members.models import (
     Benefit,
@@ -29,6 +28,7 @@ from members.models import (
     Subscription,
     User,
 )
+from members.selectors_levers import courses_with_ratings
 
 PAGE_SIZE = 12
 

@@ -64,7 +64,7 @@ def test_bgnbd_ranks_a_frequent_recent_buyer_above_a_lapsed_one():
 
 def synthetic_frames(rng: np.random.Generator, n: int, planted: bool) -> list[repurchase.LabelledFrame]:
     frames = []
-    for i, cutoff in enumerate([AS_OF - timedelta(days=90), AS_OF - timedelta(days=60), AS_OF - timedelta(days=30)]):
+    for _i, cutoff in enumerate([AS_OF - timedelta(days=90), AS_OF - timedelta(days=60), AS_OF - timedelta(days=30)]):
         X = pd.DataFrame(rng.poisson(2.0, size=(n, len(features.FEATURES))).astype(float),
                          columns=features.FEATURES, index=pd.Index(np.arange(n) + 1, name="member_id"))
         if planted:

@@ -71,7 +71,7 @@ def test_course_list_rejects_bad_level_with_error_body(anon_api, catalogue):
 
 
 def test_course_list_query_count_does_not_grow_with_courses(anon_api, django_assert_num_queries, db):
-    for n in range(12):
+    for _n in range(12):
         course = CourseFactory()
         LessonFactory(course=course, position=1)
     with django_assert_num_queries(2):  # count + page (lesson counts annotated)

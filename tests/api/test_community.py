@@ -23,7 +23,7 @@ def test_everyone_reads_the_feed_and_hidden_posts_only_staff(api_for, alices_pos
 
 
 def test_feed_query_count_is_flat(bob_api, alice, django_assert_num_queries):
-    for n in range(10):
+    for _n in range(10):
         post = PostFactory(author=alice)
         CommentFactory(post=post)
     with django_assert_num_queries(3):  # token, count, page with annotated counts

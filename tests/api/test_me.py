@@ -227,7 +227,7 @@ def test_enrollments_with_progress_and_complete_lesson(alice_api, alice, django_
     course = CourseFactory(slug="sql")
     lessons = [LessonFactory(course=course, position=n) for n in (1, 2, 3, 4)]
     EnrollmentFactory(member=alice, course=course)
-    for extra in range(5):
+    for _extra in range(5):
         other = CourseFactory()
         LessonFactory(course=other, position=1)
         EnrollmentFactory(member=alice, course=other)

@@ -9,6 +9,7 @@ from django.apps import apps
 from django.contrib.auth import authenticate
 from django.db import models
 from django.db.models import Sum
+from django.urls import reverse
 
 from analytics.models import (
     CampaignAssignment,
@@ -128,7 +129,6 @@ def test_deletion_leaves_other_members_alone(zelda, bob):
 
 # ---- pages
 
-from django.urls import reverse
 
 
 def test_my_data_download_is_a_zip(client, zelda):

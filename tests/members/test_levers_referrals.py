@@ -4,6 +4,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from members.models import Coupon, Order, Referral, ReferralProgram
@@ -13,6 +14,11 @@ from members.services_levers import (
     referral_attach_on_signup,
     referral_code_for,
     referral_grant_rewards,
+)
+from members.views_levers import (
+    REFERRAL_COOKIE,
+    attach_referral_after_signup,
+    referral_code_from_request,
 )
 from tests.members.factories import OrderFactory, UserFactory
 
@@ -136,13 +142,7 @@ def test_unknown_code_or_no_programme_attaches_nothing(alice):
 
 # ---- pages
 
-from django.urls import reverse
 
-from members.views_levers import (
-    REFERRAL_COOKIE,
-    attach_referral_after_signup,
-    referral_code_from_request,
-)
 
 
 @pytest.mark.django_db

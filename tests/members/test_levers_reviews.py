@@ -5,6 +5,7 @@ import threading
 import pytest
 from django.db import connection
 from django.db.models import Avg
+from django.urls import reverse
 
 from members.exceptions import MembersError
 from members.models import Review, ReviewHelpful
@@ -130,7 +131,6 @@ def test_staff_hide_is_audited(alice):
 
 # ---- pages
 
-from django.urls import reverse
 
 
 @pytest.mark.django_db

@@ -73,7 +73,7 @@ def test_password_reset_sends_text_and_html_email(client, alice):
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert "/accounts/password/reset/" in message.body
-    assert message.alternatives and "text/html" == message.alternatives[0][1]
+    assert message.alternatives and message.alternatives[0][1] == "text/html"
 
 
 def test_profile_requires_login_and_saves(client, alice):
@@ -214,7 +214,7 @@ def test_catalogue_query_count_is_constant(client, django_assert_num_queries):
 
 
 def test_catalogue_sorts_by_rating_and_hidden_reviews_do_not_count(client):
-    good, fair, unrated = CourseFactory(title="Good"), CourseFactory(title="Fair"), CourseFactory(title="Unrated")
+    good, fair, _unrated = CourseFactory(title="Good"), CourseFactory(title="Fair"), CourseFactory(title="Unrated")
     for rating in (5, 4):
         Review.objects.create(member=EnrollmentFactory(course=good).member, course=good, rating=rating)
     Review.objects.create(member=EnrollmentFactory(course=fair).member, course=fair, rating=4)
