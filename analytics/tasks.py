@@ -67,4 +67,12 @@ def run_nightly_pipeline(as_of: str | None = None, horizon_days: int = services.
     return {**result, "as_of": result["as_of"].isoformat()}
 
 
+@shared_task(acks_late=True)
+def warm_report_cache() -> list[str]:
+    """Bump the report cache version and compute the default staff report views (after a nightly run)."""
+    from analytics.reports.warm import warm_default_views
+
+    return warm_default_views()
+
+
 from analytics.tasks_acting import *  # reminders and campaigns, registered under their analytics.tasks.* beat names
