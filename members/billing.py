@@ -132,6 +132,18 @@ def _claim_dunning_attempt(*, subscription: Subscription, when: datetime) -> boo
     return bool(qs.update(last_renewal_attempt_at=when))
 
 
+def _charge_claimed(*, subscription: Subscription, when: datetime, success: str) -> str:
+    """Charge an attempt this run has claimed. A failure needs no handling here: subscription_renew already moved
+    the membership to past_due (with its grace period) and recorded the event."""
+    try:
+        subscription_renew(subscription=subscription, when=when)
+    except exceptions.PaymentFailed:
+        return "failed"
+    except exceptions.SubscriptionError:
+        return "skipped"
+    return success
+
+
 def subscription_extend_pause(*, subscription: Subscription, when: datetime | None = None) -> Subscription:
     """A paused membership reaches its period end: move the end to paused_until without charging."""
     when = when or timezone.now()
@@ -158,14 +170,7 @@ def subscription_renew_due(*, subscription: Subscription, when: datetime | None 
         return "extended"
     if not _claim_period_end_attempt(subscription=subscription, when=when):
         return "skipped"
-    try:
-        subscription_renew(subscription=subscription, when=when)
-    except exceptions.PaymentFailed:
-        # subscription_renew already moved it to past_due with a grace period and recorded the event.
-        return "failed"
-    except exceptions.SubscriptionError:
-        return "skipped"
-    return "renewed"
+    return _charge_claimed(subscription=subscription, when=when, success="renewed")
 
 
 def renew_due_subscriptions(*, when: datetime | None = None) -> RenewalRunSummary:
@@ -186,13 +191,7 @@ def subscription_dunning_step(*, subscription: Subscription, when: datetime | No
         return "skipped"
     if not _claim_dunning_attempt(subscription=subscription, when=when):
         return "skipped"
-    try:
-        subscription_renew(subscription=subscription, when=when)
-    except exceptions.PaymentFailed:
-        return "failed"
-    except exceptions.SubscriptionError:
-        return "skipped"
-    return "recovered"
+    return _charge_claimed(subscription=subscription, when=when, success="recovered")
 
 
 def run_dunning(*, when: datetime | None = None) -> DunningRunSummary:
