@@ -49,6 +49,7 @@ test: messages chromium
 
 test-sqlite: venv
 	@echo "== Tier 1: whole suite on SQLite =="
+	@$(MAKE) --no-print-directory lint
 	@$(PY) manage.py makemigrations --check --dry-run -v 0 || { echo "Models and migrations differ: run makemigrations"; exit 1; }
 	@$(PY) manage.py check --fail-level WARNING
 	$(VENV)/bin/pytest -p no:cacheprovider
@@ -66,6 +67,7 @@ test-redis: venv
 	    $(VENV)/bin/pytest -p no:cacheprovider -m worker ; \
 	else echo "Tier 3 skipped: Redis (127.0.0.1:6379) or PostgreSQL (127.0.0.1:5432) is not answering"; fi
 
+# ruff comes from requirements.txt (pinned), so a clean machine lints with the same version as everyone else.
 lint: venv
 	$(VENV)/bin/ruff check .
 

@@ -128,11 +128,12 @@ def learning_features(lessons: pd.DataFrame, enrollments: pd.DataFrame, as_of: d
     ts = pd.Timestamp(as_of)
     parts = []
     if not lessons.empty:
-        l = lessons.set_index("member_id")
+        by_member = lessons.set_index("member_id")
         parts.append(pd.DataFrame({
-            "lessons_7": l["lessons_7"].astype(float), "lessons_30": l["lessons_30"].astype(float),
-            "lessons_90": l["lessons_90"].astype(float), "lessons_total": l["lessons_total"].astype(float),
-            "days_since_last_lesson": days_between(ts, l["last_lesson_at"]),
+            "lessons_7": by_member["lessons_7"].astype(float), "lessons_30": by_member["lessons_30"].astype(float),
+            "lessons_90": by_member["lessons_90"].astype(float),
+            "lessons_total": by_member["lessons_total"].astype(float),
+            "days_since_last_lesson": days_between(ts, by_member["last_lesson_at"]),
         }))
     if not enrollments.empty:
         g = enrollments.groupby("member_id")
