@@ -11,10 +11,12 @@ Exactly-once is not decided here: messaging.message_create inserts the MessageLo
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Model, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from analytics.messaging import message_create, messages_requeue_stale
@@ -27,7 +29,7 @@ from analytics.models import (
 )
 from community.models import Comment, Post
 from members.billing import subscriptions_past_due
-from members.models import Benefit, Enrollment, LessonProgress, Order, Subscription
+from members.models import Benefit, Enrollment, LessonProgress, Order, Subscription, User
 
 # Event kinds that prove a benefit was used when the domain tables don't say it directly.
 BENEFIT_EVENT_KINDS: dict[str, tuple[str, ...]] = {
@@ -61,29 +63,28 @@ class ReminderRunSummary:
 # ---------------------------------------------------------------------------------------------------- scores
 
 
+def _latest_by_member(model: type[Model], field_name: str, member_ids: list[int] | None) -> dict[int, Any]:
+    """Each member's `field_name` from their most recent `model` row (the correlated subquery uses (member, -as_of)).
+    With member_ids, asked 500 ids at a time."""
+    latest = model.objects.filter(member=OuterRef("member")).order_by("-as_of", "-pk").values("pk")[:1]
+    qs = model.objects.filter(pk=Subquery(latest))
+    if member_ids is None:
+        return dict(qs.values_list("member_id", field_name))
+    result: dict[int, Any] = {}
+    for start in range(0, len(member_ids), 500):
+        chunk = member_ids[start:start + 500]
+        result.update(dict(qs.filter(member_id__in=chunk).values_list("member_id", field_name)))
+    return result
+
+
 def latest_probability_by_member(member_ids: list[int] | None = None) -> dict[int, float]:
-    """Each member's most recent PropensityScore.probability (the correlated subquery uses (member, -as_of))."""
-    latest = PropensityScore.objects.filter(member=OuterRef("member")).order_by("-as_of", "-pk").values("pk")[:1]
-    qs = PropensityScore.objects.filter(pk=Subquery(latest))
-    if member_ids is not None:
-        result: dict[int, float] = {}
-        for start in range(0, len(member_ids), 500):
-            chunk = member_ids[start:start + 500]
-            result.update(dict(qs.filter(member_id__in=chunk).values_list("member_id", "probability")))
-        return result
-    return dict(qs.values_list("member_id", "probability"))
+    """Each member's most recent PropensityScore.probability."""
+    return _latest_by_member(PropensityScore, "probability", member_ids)
 
 
 def latest_segment_by_member(member_ids: list[int] | None = None) -> dict[int, str]:
-    latest = SegmentAssignment.objects.filter(member=OuterRef("member")).order_by("-as_of", "-pk").values("pk")[:1]
-    qs = SegmentAssignment.objects.filter(pk=Subquery(latest))
-    if member_ids is not None:
-        result: dict[int, str] = {}
-        for start in range(0, len(member_ids), 500):
-            chunk = member_ids[start:start + 500]
-            result.update(dict(qs.filter(member_id__in=chunk).values_list("member_id", "label")))
-        return result
-    return dict(qs.values_list("member_id", "label"))
+    """Each member's most recent SegmentAssignment.label."""
+    return _latest_by_member(SegmentAssignment, "label", member_ids)
 
 
 # ---------------------------------------------------------------------------------------------------- recap
@@ -163,21 +164,32 @@ def reminders_due(*, when: datetime | None = None) -> list[tuple[Subscription, R
     return due
 
 
-def reminders_send(*, when: datetime | None = None) -> ReminderRunSummary:
-    when = when or timezone.now()
+def _messages_queue(
+    *, kind: str, messages: Iterable[tuple[User, str, dict[str, Any]]], when: datetime
+) -> ReminderRunSummary:
+    """Queue one message per (member, dedupe_key, context), then sweep this kind's stale queued rows.
+    message_create returns None for a key that exists already (sent or queued by an earlier run): counted, skipped."""
     queued = already = 0
-    for sub, rule in reminders_due(when=when):
-        log = message_create(
-            member=sub.member, kind=MessageLog.Kind.RENEWAL_REMINDER, dedupe_key=reminder_key(subscription=sub, rule=rule),
-            context={"subscription_id": sub.pk, "rule_id": rule.pk, "period_end": sub.current_period_end.isoformat()},
-            when=when,
-        )
-        if log is None:
+    for member, dedupe_key, context in messages:
+        if message_create(member=member, kind=kind, dedupe_key=dedupe_key, context=context, when=when) is None:
             already += 1
         else:
             queued += 1
-    requeued = messages_requeue_stale(kinds=[MessageLog.Kind.RENEWAL_REMINDER], when=when)
+    requeued = messages_requeue_stale(kinds=[kind], when=when)
     return ReminderRunSummary(queued=queued, already_sent=already, requeued=requeued)
+
+
+def reminders_send(*, when: datetime | None = None) -> ReminderRunSummary:
+    when = when or timezone.now()
+    return _messages_queue(
+        kind=MessageLog.Kind.RENEWAL_REMINDER,
+        messages=(
+            (sub.member, reminder_key(subscription=sub, rule=rule),
+             {"subscription_id": sub.pk, "rule_id": rule.pk, "period_end": sub.current_period_end.isoformat()})
+            for sub, rule in reminders_due(when=when)
+        ),
+        when=when,
+    )
 
 
 def dunning_key(*, subscription: Subscription) -> str:
@@ -187,15 +199,12 @@ def dunning_key(*, subscription: Subscription) -> str:
 def dunning_emails_send(*, when: datetime | None = None) -> ReminderRunSummary:
     """One email per failed charge attempt of a past_due membership (the key carries the attempt number)."""
     when = when or timezone.now()
-    queued = already = 0
-    for sub in subscriptions_past_due(when=when).filter(Q(grace_until__isnull=True) | Q(grace_until__gt=when)):
-        log = message_create(
-            member=sub.member, kind=MessageLog.Kind.DUNNING, dedupe_key=dunning_key(subscription=sub),
-            context={"subscription_id": sub.pk, "attempt": sub.renewal_attempts}, when=when,
-        )
-        if log is None:
-            already += 1
-        else:
-            queued += 1
-    requeued = messages_requeue_stale(kinds=[MessageLog.Kind.DUNNING], when=when)
-    return ReminderRunSummary(queued=queued, already_sent=already, requeued=requeued)
+    past_due = subscriptions_past_due(when=when).filter(Q(grace_until__isnull=True) | Q(grace_until__gt=when))
+    return _messages_queue(
+        kind=MessageLog.Kind.DUNNING,
+        messages=(
+            (sub.member, dunning_key(subscription=sub), {"subscription_id": sub.pk, "attempt": sub.renewal_attempts})
+            for sub in past_due
+        ),
+        when=when,
+    )

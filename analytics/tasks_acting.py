@@ -11,15 +11,18 @@ meant for long ML jobs); the sender runs on "email".
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import shared_task
 from django.utils import timezone
 
 from analytics.messaging import TRANSIENT_EMAIL_ERRORS
 from analytics.models import JobRun
+
+if TYPE_CHECKING:
+    from analytics.reminders import ReminderRunSummary
 
 logger = logging.getLogger(__name__)
 
@@ -61,26 +64,27 @@ def send_message_email(message_id: int) -> str:
     return message_send(message_id=message_id).status
 
 
+def _queue_job(job: str, queue: Callable[[], ReminderRunSummary]) -> dict[str, int]:
+    """A message-queueing job (reminders, dunning) under its JobRun; the summary goes to the row and the result."""
+    with _job_run(job) as run:
+        summary = queue()
+        run.rows = summary.queued
+        run.message = f"queued {summary.queued}, already sent {summary.already_sent}, requeued {summary.requeued}"
+    return {"queued": summary.queued, "already_sent": summary.already_sent, "requeued": summary.requeued}
+
+
 @shared_task(name="analytics.tasks.send_renewal_reminders", queue="default", acks_late=True)
 def send_renewal_reminders() -> dict[str, int]:
     from analytics.reminders import reminders_send
 
-    with _job_run("send_renewal_reminders") as run:
-        summary = reminders_send()
-        run.rows = summary.queued
-        run.message = f"queued {summary.queued}, already sent {summary.already_sent}, requeued {summary.requeued}"
-    return {"queued": summary.queued, "already_sent": summary.already_sent, "requeued": summary.requeued}
+    return _queue_job("send_renewal_reminders", reminders_send)
 
 
 @shared_task(name="analytics.tasks.send_dunning_emails", queue="default", acks_late=True)
 def send_dunning_emails() -> dict[str, int]:
     from analytics.reminders import dunning_emails_send
 
-    with _job_run("send_dunning_emails") as run:
-        summary = dunning_emails_send()
-        run.rows = summary.queued
-        run.message = f"queued {summary.queued}, already sent {summary.already_sent}, requeued {summary.requeued}"
-    return {"queued": summary.queued, "already_sent": summary.already_sent, "requeued": summary.requeued}
+    return _queue_job("send_dunning_emails", dunning_emails_send)
 
 
 @shared_task(name="analytics.tasks.run_campaigns", queue="default", acks_late=True)
