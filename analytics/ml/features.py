@@ -45,6 +45,15 @@ def days_between(later: pd.Timestamp, earlier: pd.Series) -> pd.Series:
     return ((later - earlier).dt.total_seconds() / DAY_SECONDS).clip(lower=0.0)
 
 
+def _side_by_side(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The parts joined column-wise on member_id (outer: a member in any part gets a row); empty when none."""
+    if not parts:
+        return pd.DataFrame(index=pd.Index([], name="member_id"))
+    out = pd.concat(parts, axis=1)
+    out.index.name = "member_id"
+    return out
+
+
 def purchase_features(orders: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     """Recency, frequency, monetary value and inter-purchase intervals from paid orders before as_of."""
     ts = pd.Timestamp(as_of)
@@ -143,11 +152,7 @@ def learning_features(lessons: pd.DataFrame, enrollments: pd.DataFrame, as_of: d
         })
         enr["completion_rate"] = enr["courses_completed"] / enr["enrollments_total"]
         parts.append(enr)
-    if not parts:
-        return pd.DataFrame(index=pd.Index([], name="member_id"))
-    out = pd.concat(parts, axis=1)
-    out.index.name = "member_id"
-    return out
+    return _side_by_side(parts)
 
 
 def community_features(community: pd.DataFrame) -> pd.DataFrame:
@@ -184,11 +189,7 @@ def review_features(reviews: pd.DataFrame | None, course_ratings: pd.DataFrame |
         if not rated.empty:
             parts.append(rated.groupby("member_id")["course_avg_rating"].mean().astype(float)
                          .rename("avg_rating_of_purchased").to_frame())
-    if not parts:
-        return pd.DataFrame(index=pd.Index([], name="member_id"))
-    out = pd.concat(parts, axis=1)
-    out.index.name = "member_id"
-    return out
+    return _side_by_side(parts)
 
 
 def build(snap: Snapshot) -> pd.DataFrame:
