@@ -8,7 +8,7 @@ PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/retention
 REDIS_URL_TEST ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test venv messages chromium migrate seed serve test-sqlite test-postgres test-redis lint bench clean
+.PHONY: run test venv messages chromium migrate seed serve test-sqlite test-postgres test-redis lint bench bench-pipeline clean
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -75,6 +75,11 @@ lint: venv
 bench: venv
 	$(PY) bench/bench_seed.py
 	$(PY) bench/bench_api.py
+
+# Import + nightly pipeline on 100k members / 1M orders / 5M events, SQLite and PostgreSQL (about 40 minutes the
+# first time, which builds the history into /tmp/bench_pipeline_100k; later runs reuse it).
+bench-pipeline: venv
+	$(PY) bench/bench_pipeline.py
 
 clean:
 	rm -rf var/ test-artifacts/ $(VENV)

@@ -230,6 +230,7 @@ def main() -> None:
     parser.add_argument("--no-reimport", action="store_true", help="skip the idempotent re-import of orders")
     parser.add_argument("--keep-postgres", action="store_true",
                         help="do not drop the PostgreSQL database afterwards (its DATABASE_URL is printed)")
+    parser.add_argument("--postgres-name", help="name of the PostgreSQL database to create (default bench_import_<pid>)")
     options = parser.parse_args()
 
     counts = Counts.at(options.scale)
@@ -251,7 +252,7 @@ def main() -> None:
             print(f"  SQLite database: {var_dir / 'db.sqlite3'}"
                   + ("" if options.keep else " (deleted at exit; use --keep DIR to reuse it)"), flush=True)
         if not options.no_postgres and postgres_answers():
-            name = f"bench_import_{os.getpid()}"
+            name = options.postgres_name or f"bench_import_{os.getpid()}"
             _postgres_admin(f"CREATE DATABASE {name}")
             try:
                 env = {**base_env, "VAR_DIR": str(work / "var-pg"),

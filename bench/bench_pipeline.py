@@ -1,0 +1,309 @@
+"""Benchmark the whole nightly pipeline on an imported platform history, on SQLite and on PostgreSQL.
+
+    .venv/bin/python bench/bench_pipeline.py                       # 100k members / 1M orders / 5M events, both databases
+    .venv/bin/python bench/bench_pipeline.py --scale 0.05 --data /tmp/pipe-5k   # a quick run on 5,000 members
+    .venv/bin/python bench/bench_pipeline.py --no-postgres --runs 2
+
+The history comes from bench/bench_import.py (the same synthetic platform, imported with `import_platform_data`).
+It is built once into --data DIR (SQLite database DIR/var/db.sqlite3, PostgreSQL database --postgres-db) and reused
+by later runs; --rebuild builds it again. Each run starts from a fresh copy of that database (a file copy for SQLite,
+CREATE DATABASE … TEMPLATE for PostgreSQL), so every run does the same work: no serving model exists, so the run
+trains one, as the first nightly run on a newly imported platform does.
+
+The pipeline runs as `manage.py run_nightly_pipeline --as-of DAY` in a child process, inline (the chunks one after
+another, as one worker would run them). Wall time comes from the clock; CPU time and peak RSS of exactly that child
+from os.wait4 (getrusage of the child). --as-of defaults to the day after the latest order in the history. The
+per-stage breakdown is read back from the JobRun rows that the run wrote. The report-cache warm-up, which Celery
+runs as its own task after the pipeline (analytics.tasks.warm_report_cache), is measured separately unless
+--no-warmup.
+
+Target (issue 4): the whole nightly pipeline in under 5 minutes with under 4 GB of memory on the 2-core machine.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+TARGET_SECONDS = 300
+TARGET_BYTES = 4 * 1024**3
+
+
+@dataclass(frozen=True)
+class Usage:
+    wall: float
+    user: float
+    system: float
+    peak_rss_bytes: int
+
+    def line(self) -> str:
+        return (f"{self.wall:8.1f} s wall ({_minutes(self.wall)}), CPU {self.user:.0f} s user + {self.system:.0f} s "
+                f"system, peak RSS {self.peak_rss_bytes / 1024**3:.2f} GB")
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
+
+
+def run_child(args: list[str], env: dict[str, str], log: Path) -> Usage:
+    """Run one manage.py command; its own rusage comes from os.wait4, never from this process."""
+    started = time.perf_counter()
+    with log.open("w") as out:
+        process = subprocess.Popen([PYTHON, "manage.py", *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, rusage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"manage.py {' '.join(args)} failed ({process.returncode}); last lines of {log}:\n"
+                         + "\n".join(log.read_text(errors="replace").splitlines()[-30:]))
+    # On Linux ru_maxrss is in kilobytes.
+    return Usage(wall, rusage.ru_utime, rusage.ru_stime, rusage.ru_maxrss * 1024)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The two databases
+
+
+class Backend:
+    label: str
+
+    def env(self, base: dict[str, str]) -> dict[str, str]:
+        raise NotImplementedError
+
+    def fresh_copy(self) -> None:
+        raise NotImplementedError
+
+    def drop_copy(self) -> None:
+        raise NotImplementedError
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+
+class SQLiteBackend(Backend):
+    label = "SQLite"
+
+    def __init__(self, source: Path, work: Path) -> None:
+        self.source, self.work = source, work
+
+    def env(self, base: dict[str, str]) -> dict[str, str]:
+        return {**base, "VAR_DIR": str(self.work)}
+
+    def fresh_copy(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.work.mkdir(parents=True)
+        # The import leaves a checkpointed database; copy the main file (and a WAL if one was left).
+        for suffix in ("", "-wal"):
+            if (self.source.parent / (self.source.name + suffix)).exists():
+                shutil.copy2(self.source.parent / (self.source.name + suffix), self.work / ("db.sqlite3" + suffix))
+
+    def drop_copy(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.work / "db.sqlite3") as connection:
+            return connection.execute(sql).fetchall()
+
+
+class PostgresBackend(Backend):
+    label = "PostgreSQL"
+
+    def __init__(self, source_db: str, work: Path) -> None:
+        self.source_db, self.copy_db, self.work = source_db, f"{source_db}_run", work
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:5432/{self.copy_db}"
+
+    def env(self, base: dict[str, str]) -> dict[str, str]:
+        return {**base, "VAR_DIR": str(self.work), "DATABASE_URL": self.url}
+
+    def fresh_copy(self) -> None:
+        self.drop_copy()
+        self.work.mkdir(parents=True)
+        _pg_admin(f"CREATE DATABASE {self.copy_db} TEMPLATE {self.source_db}")
+        # Fresh planner statistics, as autovacuum would have them on a database that has been up for a while.
+        _pg(self.copy_db, "VACUUM ANALYZE")
+
+    def drop_copy(self) -> None:
+        _pg_admin(f"DROP DATABASE IF EXISTS {self.copy_db} WITH (FORCE)")
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{self.copy_db}") as connection:
+            return connection.execute(sql).fetchall()  # type: ignore[arg-type]
+
+
+def _pg(database: str, statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{database}", autocommit=True) as connection:
+        connection.execute(statement)  # type: ignore[arg-type]
+
+
+def _pg_admin(statement: str) -> None:
+    _pg("postgres", statement)
+
+
+def postgres_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def pg_database_exists(name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN) as connection:
+        return connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reading the history and the JobRun rows back
+
+
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=None)
+
+
+def default_as_of(backend: Backend) -> date:
+    (latest,), = backend.query("SELECT MAX(created_at) FROM members_order")
+    if latest is None:
+        raise SystemExit(f"{backend.label}: the history holds no orders; nothing to benchmark")
+    return _as_datetime(latest).date() + timedelta(days=1)
+
+
+def history_size(backend: Backend) -> str:
+    counts = {table: backend.query(f"SELECT COUNT(*) FROM {table}")[0][0]
+              for table in ("members_user", "members_order", "analytics_event")}
+    return (f"{counts['members_user']:,} members, {counts['members_order']:,} orders, "
+            f"{counts['analytics_event']:,} events")
+
+
+def stage_breakdown(backend: Backend) -> list[tuple[str, int, float, int, str]]:
+    """(job, runs, seconds, rows, status) per job name, in the order the jobs started."""
+    rows = backend.query("SELECT job, status, started_at, finished_at, rows FROM analytics_jobrun ORDER BY started_at, id")
+    grouped: dict[str, list[Any]] = defaultdict(lambda: [0, 0.0, 0, set()])
+    for job, status, started, finished, count in rows:
+        entry = grouped[job]
+        entry[0] += 1
+        if finished is not None:
+            entry[1] += (_as_datetime(finished) - _as_datetime(started)).total_seconds()
+        entry[2] += count or 0
+        entry[3].add(status)
+    return [(job, runs, seconds, count, "/".join(sorted(statuses)))
+            for job, (runs, seconds, count, statuses) in grouped.items()]
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+
+def build_history(options: argparse.Namespace, want_postgres: bool) -> None:
+    command = [PYTHON, str(ROOT / "bench" / "bench_import.py"), "--scale", str(options.scale), "--keep",
+               str(options.data), "--no-reimport", "--seed", str(options.seed)]
+    if want_postgres:
+        command += ["--keep-postgres", "--postgres-name", options.postgres_db]
+    else:
+        command += ["--no-postgres"]
+    print(f"building the history: {' '.join(command[1:])}", flush=True)
+    subprocess.run(command, check=True)
+
+
+def bench(backend: Backend, options: argparse.Namespace, base_env: dict[str, str]) -> list[Usage]:
+    results = []
+    for number in range(1, options.runs + 1):
+        backend.fresh_copy()
+        try:
+            as_of = options.as_of or default_as_of(backend).isoformat()
+            if number == 1:
+                print(f"\n[{backend.label}] {history_size(backend)}; --as-of {as_of}", flush=True)
+            env = backend.env(base_env)
+            log = options.data / f"pipeline-{backend.label.lower()}-{number}.log"
+            usage = run_child(["run_nightly_pipeline", "--as-of", as_of], env, log)
+            results.append(usage)
+            print(f"  run {number}: nightly pipeline {usage.line()}", flush=True)
+            print(f"  {'stage (JobRun)':<36} {'runs':>5} {'seconds':>9} {'rows':>10}  status")
+            for job, runs, seconds, count, status in stage_breakdown(backend):
+                print(f"  {job:<36} {runs:>5} {seconds:>9.1f} {count:>10,}  {status}")
+            if not options.no_warmup:
+                warm = run_child(["shell", "-c", "from analytics.tasks import warm_report_cache; warm_report_cache()"],
+                                 env, options.data / f"warmup-{backend.label.lower()}-{number}.log")
+                print(f"  report-cache warm-up (its own Celery task, not part of the pipeline): {warm.line()}",
+                      flush=True)
+        finally:
+            if not options.keep_copy:
+                backend.drop_copy()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path("/tmp/bench_pipeline_100k"),
+                        help="where the imported history is kept between runs (default %(default)s)")
+    parser.add_argument("--scale", type=float, default=1.0, help="history size when it is built (1 = 100k members)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--rebuild", action="store_true", help="build the history again even if it exists")
+    parser.add_argument("--postgres-db", default="bench_pipeline_src",
+                        help="the PostgreSQL database holding the imported history (default %(default)s)")
+    parser.add_argument("--as-of", help="pipeline cutoff (default: the day after the latest order)")
+    parser.add_argument("--runs", type=int, default=1, help="runs per database, each on a fresh copy")
+    parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-warmup", action="store_true", help="skip measuring the report-cache warm-up task")
+    parser.add_argument("--keep-copy", action="store_true", help="leave the last run's database copy in place")
+    options = parser.parse_args()
+
+    want_postgres = not options.no_postgres and postgres_answers()
+    if not options.no_postgres and not want_postgres:
+        print("PostgreSQL skipped: nothing answers on 127.0.0.1:5432")
+    source = options.data / "var" / "db.sqlite3"
+    missing_sqlite = not options.no_sqlite and not source.exists()
+    missing_pg = want_postgres and not pg_database_exists(options.postgres_db)
+    if options.rebuild or missing_sqlite or missing_pg:
+        if want_postgres and pg_database_exists(options.postgres_db):
+            _pg_admin(f"DROP DATABASE {options.postgres_db} WITH (FORCE)")
+        build_history(options, want_postgres)
+
+    base_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "VAR_DIR", "DJANGO_SETTINGS_MODULE")}
+    # Production-like: with DEBUG on, Django also formats and keeps the SQL of every query.
+    base_env.update({"DJANGO_DEBUG": "0", "SECRET_KEY": "bench-only-not-a-secret"})
+    print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} before the runs", flush=True)
+
+    summary: list[tuple[str, Usage]] = []
+    backends: list[Backend] = []
+    if not options.no_sqlite:
+        backends.append(SQLiteBackend(source, options.data / "run-sqlite"))
+    if want_postgres:
+        backends.append(PostgresBackend(options.postgres_db, options.data / "run-postgres"))
+    for backend in backends:
+        for usage in bench(backend, options, base_env):
+            summary.append((backend.label, usage))
+
+    print(f"\nsummary (target: under {_minutes(TARGET_SECONDS)} and under {TARGET_BYTES / 1024**3:.0f} GB)")
+    for label, usage in summary:
+        verdict = "meets" if usage.wall < TARGET_SECONDS and usage.peak_rss_bytes < TARGET_BYTES else "MISSES"
+        print(f"  {label:<11} {usage.line()}  -> {verdict} the target")
+    print(f"load average after the runs {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
