@@ -1,15 +1,22 @@
-"""The one entry point other apps use to record behaviour.
+"""The entry points other apps use to record what happened: behaviour (`record_event`) and their jobs (`job_run`).
 
 members and community call `record_event(...)` from their services; the row is written when the surrounding
-transaction commits, so a rolled-back purchase never leaves a "course_purchased" event behind.
+transaction commits, so a rolled-back purchase never leaves a "course_purchased" event behind. Their Celery tasks
+wrap their one service call in `job_run(...)`, so staff see those jobs in the same JobRun history as analytics' own.
+Models are imported inside the functions: importing this module loads nothing from analytics.models.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from analytics.jobs import JobHandle
 
 
 def record_event(
@@ -57,3 +64,17 @@ def record_event(
         transaction.on_commit(write)
     else:
         write()
+
+
+@contextmanager
+def job_run(job: str, *, params: dict[str, Any] | None = None) -> Iterator[JobHandle]:
+    """Record a JobRun around another app's job: running, then succeeded with the handle's rows and message, or
+    failed with the error, in which case the exception is re-raised unchanged (Celery's retry logic still sees it).
+
+    Two queries per run (insert, update), whatever the job does. Call it outside any transaction, as a task does, so
+    a failed job's rollback does not take its "failed" row with it.
+    """
+    from analytics.jobs import tracked
+
+    with tracked(job, params=params) as handle:
+        yield handle

@@ -1,10 +1,12 @@
-"""Referral rewards (issue 8). Thin: the service is safe to run twice (conditional UPDATE qualified → rewarded)."""
+"""Referral rewards (issue 8). Thin: the service is safe to run twice (conditional UPDATE qualified → rewarded).
+The run is recorded as a JobRun through `analytics.tracking.job_run` (members imports no analytics model)."""
 from __future__ import annotations
 
 import logging
 
 from celery import shared_task
 
+from analytics.tracking import job_run
 from members.services_levers import referral_grant_rewards
 
 logger = logging.getLogger(__name__)
@@ -12,6 +14,10 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="members.tasks_levers.grant_referral_rewards", acks_late=True)
 def grant_referral_rewards() -> dict[str, int]:
-    result = referral_grant_rewards()
+    with job_run("grant_referral_rewards") as job:
+        result = referral_grant_rewards()
+        # Rows changed this run: rewards granted plus referrals moved to qualified or rejected.
+        job.rows = result.rewarded + result.qualified + result.rejected
+        job.message = f"rewarded {result.rewarded}, qualified {result.qualified}, rejected {result.rejected}"
     logger.info("grant_referral_rewards: %s", result)
     return {"rewarded": result.rewarded, "qualified": result.qualified, "rejected": result.rejected}
