@@ -1,20 +1,51 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
-from community.models import Comment, Follow, Notification, Post, Reaction
+from community.models import AuthoredMixin, Comment, Follow, Notification, Post, Reaction
+
+
+@admin.display(description=_("author"), ordering="author__email")
+def author_name(obj: AuthoredMixin) -> str:
+    return obj.author_name
+
+
+@admin.display(description=_("title"), ordering="title")
+def post_title(obj: Post) -> str:
+    return obj.display_title
+
+
+class AuthoredAdmin(admin.ModelAdmin):
+    """A deleted member's post or comment shows "Deleted member" and cannot be re-attributed or rewritten here
+    (nobody edits an authorless post); staff can still hide, pin or delete it."""
+
+    erased_readonly: tuple[str, ...] = ()
+
+    def get_readonly_fields(self, request: HttpRequest, obj: AuthoredMixin | None = None) -> tuple[str, ...]:
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.author_id is None:
+            return (*readonly, author_name, *self.erased_readonly)
+        return readonly
+
+    def get_exclude(self, request: HttpRequest, obj: AuthoredMixin | None = None) -> tuple[str, ...]:
+        exclude = tuple(super().get_exclude(request, obj) or ())
+        return (*exclude, "author") if obj is not None and obj.author_id is None else exclude
 
 
 class CommentInline(admin.TabularInline):
     model = Comment
-    fields = ("author", "parent", "body", "is_hidden", "created_at")
+    fields = ("author", author_name, "parent", "body", "is_hidden", "created_at")
+    readonly_fields = (author_name,)
     raw_id_fields = ("author", "parent")
     extra = 0
 
 
 @admin.register(Post)
-class PostAdmin(admin.ModelAdmin):
-    list_display = ("title", "author", "course", "is_pinned", "is_hidden", "created_at")
+class PostAdmin(AuthoredAdmin):
+    list_display = (post_title, author_name, "course", "is_pinned", "is_hidden", "created_at")
+    erased_readonly = ("title", "body")
     list_filter = ("is_pinned", "is_hidden", "course")
     search_fields = ("title", "body", "author__email")
     raw_id_fields = ("author", "course")
@@ -40,8 +71,9 @@ class PostAdmin(admin.ModelAdmin):
 
 
 @admin.register(Comment)
-class CommentAdmin(admin.ModelAdmin):
-    list_display = ("post", "author", "parent", "is_hidden", "created_at")
+class CommentAdmin(AuthoredAdmin):
+    list_display = ("post", author_name, "parent", "is_hidden", "created_at")
+    erased_readonly = ("body",)
     list_filter = ("is_hidden",)
     search_fields = ("body", "author__email")
     raw_id_fields = ("post", "author", "parent")

@@ -18,6 +18,11 @@ class NotAllowed(CommunityError):
     default_message = _("You can only change your own posts and comments.")
 
 
+class AuthorDeleted(NotAllowed):
+    code = "author_deleted"
+    default_message = _("Its author deleted their account, so nobody can edit it.")
+
+
 class StaffOnly(CommunityError):
     code = "staff_only"
     default_message = _("Only staff can do this.")

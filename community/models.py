@@ -6,11 +6,39 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
-class Post(models.Model):
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="posts")
+class AuthoredMixin:
+    """Posts and comments outlive their author: deleting a member sets `author` to NULL (so other members' replies
+    under the post stay) and the page, the API and the admin show "Deleted member" in their place."""
+
+    author_id: int | None
+    author: models.Model | None
+
+    @property
+    def author_name(self) -> str:
+        # gettext at call time, not at import: the viewer's language, not the server's.
+        return self.author.name if self.author is not None else gettext("Deleted member")  # type: ignore[attr-defined]
+
+    @property
+    def is_erased(self) -> bool:
+        """Its author's account was erased and the words went with it (community.services.author_erase)."""
+        return self.author_id is None and not self.body  # type: ignore[attr-defined]
+
+    def can_edit(self, member: object) -> bool:
+        """The author (or staff) may edit; nobody edits an authorless post or comment, since no one may put words
+        in a deleted member's mouth. Staff can still hide or delete it."""
+        if self.author_id is None or not getattr(member, "is_authenticated", False):
+            return False
+        return self.author_id == getattr(member, "pk", None) or bool(getattr(member, "is_staff", False))
+
+
+class Post(AuthoredMixin, models.Model):
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="posts"
+    )
     course = models.ForeignKey(
         "members.Course", null=True, blank=True, on_delete=models.SET_NULL, related_name="posts"
     )
@@ -28,15 +56,22 @@ class Post(models.Model):
         indexes = [models.Index(fields=["author", "created_at"], name="post_author_created")]
 
     def __str__(self) -> str:
-        return self.title
+        return self.display_title
 
     def get_absolute_url(self) -> str:
         return reverse("community:post_detail", kwargs={"pk": self.pk})
 
+    @property
+    def display_title(self) -> str:
+        # Empty only after its author's account was erased (community.services.author_erase).
+        return self.title or gettext("Removed post")
 
-class Comment(models.Model):
+
+class Comment(AuthoredMixin, models.Model):
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="comments")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="comments"
+    )
     # One level of replies: a reply's parent is always a top-level comment (enforced in services).
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
     body = models.TextField(_("comment"))
@@ -50,7 +85,7 @@ class Comment(models.Model):
         indexes = [models.Index(fields=["author", "created_at"], name="comment_author_created")]
 
     def __str__(self) -> str:
-        return f"{self.author} on {self.post}"
+        return f"{self.author_name} on {self.post}"
 
 
 class Reaction(models.Model):

@@ -63,7 +63,8 @@ def notification_list(*, member: object) -> QuerySet[Notification]:
     return Notification.objects.filter(recipient=member).select_related("actor").order_by("-created_at")
 
 
-def is_following(*, follower: object, followed: object) -> bool:
-    if not getattr(follower, "is_authenticated", False):
+def is_following(*, follower: object, followed: object | None) -> bool:
+    # followed is None for a deleted member's post: nobody to follow, and no query spent finding that out.
+    if followed is None or not getattr(follower, "is_authenticated", False):
         return False
     return Follow.objects.filter(follower=follower, followed=followed).exists()

@@ -31,10 +31,17 @@ MAX_MENTIONS = 10
 
 
 def _require_owner(*, obj: Post | Comment, member: object) -> None:
+    """Author or staff. An authorless post or comment (its author deleted their account) has no owner: only staff
+    may delete it. Without the None check an anonymous caller (pk None) would "own" it."""
     if getattr(member, "is_staff", False):
         return
-    if obj.author_id != getattr(member, "pk", None):
+    if obj.author_id is None or obj.author_id != getattr(member, "pk", None):
         raise exceptions.NotAllowed()
+
+
+def _require_editable(*, obj: Post | Comment, member: object) -> None:
+    if not obj.can_edit(member):
+        raise exceptions.AuthorDeleted() if obj.author_id is None else exceptions.NotAllowed()
 
 
 def _require_staff(*, member: object) -> None:
@@ -59,9 +66,10 @@ def mentioned_members(*, text: str, exclude: Iterable[int] = ()) -> list:
 
 
 def _notify(
-    *, recipient_id: int, actor: object, verb: str, target: Post | Comment, url: str, text: str = ""
+    *, recipient_id: int | None, actor: object, verb: str, target: Post | Comment, url: str, text: str = ""
 ) -> Notification | None:
-    if recipient_id == getattr(actor, "pk", None):
+    # recipient_id is None when the post or comment answered belongs to a deleted member: nobody to tell.
+    if recipient_id is None or recipient_id == getattr(actor, "pk", None):
         return None
     return Notification.objects.create(
         recipient_id=recipient_id, actor=actor, verb=verb, target_type=target._meta.model_name,
@@ -97,8 +105,9 @@ def post_create(*, author: object, title: str, body: str, course: object | None 
 
 @transaction.atomic
 def post_update(*, post: Post, member: object, title: str, body: str) -> Post:
-    """The author (or staff) edits a post. Newly mentioned members are notified; earlier ones are not again."""
-    _require_owner(obj=post, member=member)
+    """The author (or staff) edits a post; nobody edits an authorless one. Newly mentioned members are notified;
+    earlier ones are not again."""
+    _require_editable(obj=post, member=member)
     before = {m.pk for m in mentioned_members(text=post.body)}
     post.title = title.strip()[:200]
     post.body = body
@@ -149,11 +158,11 @@ def comment_create(*, post: Post, author: object, body: str, parent: Comment | N
     comment = Comment.objects.create(post=post, author=author, parent=parent, body=body, body_html=render_markdown(body))
     url = f"{post.get_absolute_url()}#comment-{comment.pk}"
     notified: set[int] = {getattr(author, "pk", 0)}
-    if parent is not None and parent.author_id not in notified:
+    if parent is not None and parent.author_id is not None and parent.author_id not in notified:
         _notify(recipient_id=parent.author_id, actor=author, verb=Notification.Verb.REPLIED, target=comment, url=url,
                 text=body[:120])
         notified.add(parent.author_id)
-    if post.author_id not in notified:
+    if post.author_id is not None and post.author_id not in notified:
         _notify(recipient_id=post.author_id, actor=author, verb=Notification.Verb.COMMENTED, target=comment, url=url,
                 text=body[:120])
         notified.add(post.author_id)
@@ -165,7 +174,7 @@ def comment_create(*, post: Post, author: object, body: str, parent: Comment | N
 
 @transaction.atomic
 def comment_update(*, comment: Comment, member: object, body: str) -> Comment:
-    _require_owner(obj=comment, member=member)
+    _require_editable(obj=comment, member=member)
     comment.body = body
     comment.body_html = render_markdown(body)
     comment.save(update_fields=["body", "body_html", "updated_at"])
@@ -189,6 +198,20 @@ def comment_hide(*, comment: Comment, member: object, hidden: bool = True) -> Co
     comment.is_hidden = hidden
     record_event(member=member, kind="comment_hidden" if hidden else "comment_unhidden", obj=comment)
     return comment
+
+
+@transaction.atomic
+def author_erase(*, member_id: int) -> dict[str, int]:
+    """A member's account is being erased (members.services_levers.member_delete): their posts and comments stay
+    in their threads, so other members' comments, replies and reactions under them survive, but are detached from
+    the account (author NULL, shown as "Deleted member") and their words go: post title and body, comment body.
+
+    Returns how many posts and comments were anonymised. Reactions, follows and notifications of the member are
+    not touched here; member_delete deletes those rows.
+    """
+    posts = Post.objects.filter(author_id=member_id).update(author=None, title="", body="", body_html="")
+    comments = Comment.objects.filter(author_id=member_id).update(author=None, body="", body_html="")
+    return {"posts": posts, "comments": comments}
 
 
 # --------------------------------------------------------------------------------------------------------------

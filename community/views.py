@@ -1,6 +1,10 @@
 """Community pages. Same shape as the members views: permission, form, service, render; page or htmx fragment."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -67,17 +71,30 @@ def post_detail(request: HttpRequest, pk: int) -> HttpResponse:
     })
 
 
+def _edit(
+    request: HttpRequest, *, obj: Post | Comment, form: forms.Form, save: Callable[[dict[str, Any]], object],
+    done_url: str, template: str, context: dict[str, object],
+) -> HttpResponse:
+    """The edit page of a post or a comment: the author or staff only, and nobody for an authorless one
+    (AuthoredMixin.can_edit); on a valid POST the service saves and the member goes back to the thread."""
+    if not obj.can_edit(request.user):
+        message = exceptions.AuthorDeleted().message if obj.author_id is None else None
+        return render(request, "403.html", {"message": message}, status=403)
+    if request.method == "POST" and form.is_valid():
+        save(form.cleaned_data)
+        messages.success(request, _("Saved."))
+        return redirect(done_url)
+    return render(request, template, {"form": form, **context})
+
+
 @login_required
 def post_edit(request: HttpRequest, pk: int) -> HttpResponse:
     post = get_object_or_404(Post, pk=pk)
-    if post.author_id != request.user.pk and not request.user.is_staff:
-        return render(request, "403.html", status=403)
-    form = PostEditForm(request.POST or None, initial={"title": post.title, "body": post.body})
-    if request.method == "POST" and form.is_valid():
-        services.post_update(post=post, member=request.user, **form.cleaned_data)
-        messages.success(request, _("Saved."))
-        return redirect(post)
-    return render(request, "community/post_form.html", {"form": form, "post": post})
+    return _edit(
+        request, obj=post, form=PostEditForm(request.POST or None, initial={"title": post.title, "body": post.body}),
+        save=lambda data: services.post_update(post=post, member=request.user, **data),
+        done_url=post.get_absolute_url(), template="community/post_form.html", context={"post": post},
+    )
 
 
 @login_required
@@ -112,14 +129,12 @@ def comment_create(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def comment_edit(request: HttpRequest, pk: int) -> HttpResponse:
     comment = get_object_or_404(Comment.objects.select_related("post"), pk=pk)
-    if comment.author_id != request.user.pk and not request.user.is_staff:
-        return render(request, "403.html", status=403)
-    form = CommentForm(request.POST or None, initial={"body": comment.body})
-    if request.method == "POST" and form.is_valid():
-        services.comment_update(comment=comment, member=request.user, body=form.cleaned_data["body"])
-        messages.success(request, _("Saved."))
-        return redirect(f"{comment.post.get_absolute_url()}#comment-{comment.pk}")
-    return render(request, "community/comment_form.html", {"form": form, "comment": comment})
+    return _edit(
+        request, obj=comment, form=CommentForm(request.POST or None, initial={"body": comment.body}),
+        save=lambda data: services.comment_update(comment=comment, member=request.user, body=data["body"]),
+        done_url=f"{comment.post.get_absolute_url()}#comment-{comment.pk}", template="community/comment_form.html",
+        context={"comment": comment},
+    )
 
 
 @login_required

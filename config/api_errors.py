@@ -18,7 +18,7 @@ from members import exceptions as members_exceptions
 # Domain errors that mean "this already exists / already happened" rather than "your input is wrong".
 CONFLICT_CODES = frozenset({"already_owned", "already_subscribed", "coupon_already_used", "coupon_used_up"})
 # Domain errors that mean "not yours to change" (community ownership and staff-only moderation).
-FORBIDDEN_CODES = frozenset({"not_allowed", "staff_only"})
+FORBIDDEN_CODES = frozenset({"not_allowed", "author_deleted", "staff_only"})
 
 _STATUS_CODES = {
     status.HTTP_400_BAD_REQUEST: "invalid",

@@ -407,11 +407,16 @@ class DeletionResult:
 def member_delete(*, member: User, actor: User | None, when: datetime | None = None) -> DeletionResult:
     """Delete a member's account: anonymise the user row, keep the ledger, remove personal content and analytics.
 
-    Personal content (posts, comments, reactions, follows, notifications, reviews, payment methods, referral code)
-    is deleted rather than reassigned: the anonymised row is the "deleted member" that retained orders point at.
+    Posts and comments stay in their threads (other members' comments and reactions under them are theirs), but
+    community detaches them and removes their text (community.services.author_erase). Other personal content
+    (reactions, follows, notifications, reviews, payment methods, referral code) is deleted rather than reassigned:
+    the anonymised row is the "deleted member" that retained orders point at.
     """
     from analytics.privacy import (
         member_forget,  # the one analytics write entry besides record_event; see module doc
+    )
+    from community.services import (
+        author_erase,  # community owns its tables, so it decides how a deleted author's posts and comments stay
     )
 
     when = when or timezone.now()
@@ -431,6 +436,8 @@ def member_delete(*, member: User, actor: User | None, when: datetime | None = N
         Review.objects.filter(pk=review_id, helpful_count__gt=0).update(helpful_count=F("helpful_count") - 1)
 
     forget = member_forget(member_id)
+    # Before the loop below: once detached, no post or comment points at the member, so none is deleted with them.
+    anonymised = author_erase(member_id=member_id)
     deleted: dict[str, int] = {}
     for model, field in member_relations():
         label = model._meta.label
@@ -459,7 +466,7 @@ def member_delete(*, member: User, actor: User | None, when: datetime | None = N
     member.groups.clear()
     member.user_permissions.clear()
 
-    details = {"deleted": deleted, "subscriptions_canceled": canceled,
+    details = {"deleted": deleted, "subscriptions_canceled": canceled, "community_anonymised": anonymised,
                "analytics": dict(forget.__dict__.items())}
     audit_record(actor=actor, action="member_deleted", target_member_id=member_id, details=details)
     return DeletionResult(member_id=member_id, deleted=deleted, subscriptions_canceled=canceled)

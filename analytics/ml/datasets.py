@@ -179,12 +179,13 @@ def enrollments(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
 
 def community_activity(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
     """Per member: posts, comments and reactions written in the 30/90 days before as_of (hidden ones count too:
-    the member still showed up)."""
+    the member still showed up). A deleted member's posts and comments stay with no author; they count for
+    nobody."""
     day = timedelta(days=1)
     parts = []
     for model, field, name in ((Post, "author_id", "posts"), (Comment, "author_id", "comments"),
                                (Reaction, "member_id", "reactions")):
-        qs = rng.apply(model.objects.filter(created_at__lt=as_of), field)
+        qs = rng.apply(model.objects.filter(created_at__lt=as_of, **{f"{field}__isnull": False}), field)
         rows = qs.values(field).annotate(
             n30=Count("id", filter=Q(created_at__gte=as_of - 30 * day)),
             n90=Count("id", filter=Q(created_at__gte=as_of - 90 * day)),

@@ -13,8 +13,17 @@ class AuthorOutput(serializers.Serializer):
     name = serializers.CharField()
 
 
+class ContentAuthorOutput(serializers.Serializer):
+    """Who wrote a post or comment. Read from the post/comment itself (source="*") so a deleted member's content
+    still carries an author object: `{"id": null, "name": "Deleted member"}` (name translated)."""
+
+    id = serializers.IntegerField(source="author_id", allow_null=True,
+                                  help_text="null when the author deleted their account.")
+    name = serializers.CharField(source="author_name")
+
+
 class PostListOutput(serializers.ModelSerializer):
-    author = AuthorOutput(read_only=True)
+    author = ContentAuthorOutput(source="*", read_only=True)
     course = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     comment_count = serializers.IntegerField(read_only=True)
     reaction_count = serializers.IntegerField(read_only=True)
@@ -30,7 +39,7 @@ class PostListOutput(serializers.ModelSerializer):
 
 
 class ReplyOutput(serializers.ModelSerializer):
-    author = AuthorOutput(read_only=True)
+    author = ContentAuthorOutput(source="*", read_only=True)
 
     class Meta:
         model = Comment
@@ -38,7 +47,7 @@ class ReplyOutput(serializers.ModelSerializer):
 
 
 class CommentOutput(serializers.ModelSerializer):
-    author = AuthorOutput(read_only=True)
+    author = ContentAuthorOutput(source="*", read_only=True)
     replies = ReplyOutput(many=True, read_only=True)
 
     class Meta:

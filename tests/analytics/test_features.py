@@ -8,6 +8,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from analytics.ml import datasets, features
+from community.models import Comment, Post
 from members.models import Review, Subscription
 from tests.analytics.factories import append_future_history, make_platform
 from tests.members.factories import CourseFactory, SubscriptionFactory, TierFactory, UserFactory
@@ -133,6 +134,20 @@ def test_hidden_reviews_are_not_read():
     averages = datasets.course_rating_averages(AS_OF).set_index("course_id")
     assert averages.loc[course.pk, "course_avg_rating"] == 5.0 and averages.loc[course.pk, "course_ratings"] == 1
     assert list(datasets.course_ratings(AS_OF)["member_id"]) == [writer.pk]
+
+
+@pytest.mark.django_db
+def test_a_deleted_members_posts_and_comments_count_for_nobody():
+    writer, gone = UserFactory(), UserFactory()
+    at = AS_OF - timedelta(days=3)
+    post = Post.objects.create(author=gone, title="t", body="b", created_at=at)
+    Comment.objects.create(post=post, author=writer, body="c", created_at=at)
+    Comment.objects.create(post=post, author=gone, body="c", created_at=at)
+    gone.delete()  # SET_NULL: the post and both comments stay, two of them without an author
+    frame = datasets.community_activity(AS_OF)
+    assert list(frame["member_id"]) == [writer.pk]
+    row = frame.set_index("member_id").loc[writer.pk]
+    assert row["comments_30"] == 1 and pd.isna(row["posts_30"])
 
 
 def test_bgnbd_inputs_in_weeks():

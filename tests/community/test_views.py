@@ -196,3 +196,24 @@ def test_edit_comment_own_only_and_staff_hides(client, alice, bob, charlie):
     assert comment.is_hidden
     client.force_login(bob)
     assert "edited" not in client.get(comment.post.get_absolute_url()).content.decode()
+
+
+@pytest.mark.parametrize("author_deleted", [False, True])
+def test_thread_page_query_count_is_constant(client, alice, bob, author_deleted, django_assert_num_queries):
+    zelda = UserFactory(display_name="Zelda")
+    post = PostFactory(author=zelda)
+    for i in range(6):
+        top = CommentFactory(post=post, author=zelda if i % 2 else UserFactory())
+        CommentFactory(post=post, parent=top, author=zelda)
+        CommentFactory(post=post, parent=top)
+    if author_deleted:
+        zelda.delete()  # SET_NULL: the post, Zelda's comments and everyone else's stay
+    client.force_login(bob)
+    client.get(post.get_absolute_url())
+    # session, user, the post with counts, top comments with authors, replies with authors, whether bob follows
+    # the author (skipped when there is none), reaction counts, bob's reactions, header unread count.
+    with django_assert_num_queries(8 if author_deleted else 9):
+        response = client.get(post.get_absolute_url())
+    page = response.content.decode()
+    assert page.count('class="comment"') == 18
+    assert page.count("Deleted member") == (10 if author_deleted else 0)

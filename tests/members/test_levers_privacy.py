@@ -19,6 +19,7 @@ from analytics.models import (
     Recommendation,
     SegmentAssignment,
 )
+from community.models import Comment, Post, Reaction
 from members.models import AuditLog, Order, Review, Subscription, User
 from members.services_levers import member_delete, member_export, member_export_archive
 from tests.members.factories import UserFactory
@@ -125,6 +126,33 @@ def test_deletion_leaves_other_members_alone(zelda, bob):
     assert bob.is_active and bob.email == "bob@example.com"
     assert Review.objects.filter(member=bob).count() == 1
     assert Order.objects.filter(member=bob).count() == bob_orders
+
+
+def test_deletion_keeps_other_members_comments_under_the_deleted_members_posts(zelda, bob):
+    post = Post.objects.create(author=zelda, title=f"Hi from {NAME}", body=f"I am {NAME}", body_html="<p>x</p>")
+    bobs_comment = Comment.objects.create(post=post, author=bob, body="Welcome!")
+    zeldas_reply = Comment.objects.create(post=post, author=zelda, parent=bobs_comment, body=f"Thanks, {EMAIL}")
+    bobs_reply = Comment.objects.create(post=post, author=bob, parent=zeldas_reply, body="Any time")
+    bobs_post = Post.objects.create(author=bob, title="Bob's", body="b")
+    zeldas_comment = Comment.objects.create(post=bobs_post, author=zelda, body=NAME)
+    bobs_like = Reaction.objects.create(member=bob, post=post)
+    zeldas_like = Reaction.objects.create(member=zelda, post=bobs_post)
+
+    result = member_delete(member=zelda, actor=zelda)
+
+    # Zelda's post and comments stay in their threads, detached and without her words ...
+    post.refresh_from_db()
+    assert (post.author_id, post.title, post.body, post.body_html) == (None, "", "", "")
+    for comment in (zeldas_reply, zeldas_comment):
+        comment.refresh_from_db()
+        assert (comment.author_id, comment.body, comment.body_html) == (None, "", "")
+    # ... and everything Bob wrote under them is untouched; Bob's like stays, Zelda's goes.
+    assert Comment.objects.get(pk=bobs_comment.pk).body == "Welcome!"
+    assert Comment.objects.get(pk=bobs_reply.pk).author == bob
+    assert Reaction.objects.filter(pk=bobs_like.pk).exists() and not Reaction.objects.filter(pk=zeldas_like.pk).exists()
+    assert "community.Post.author" not in result.deleted and "community.Comment.author" not in result.deleted
+    details = AuditLog.objects.get(action="member_deleted", target_member_id=zelda.pk).details
+    assert details["community_anonymised"] == {"posts": 1, "comments": 2}
 
 
 # ---- pages
