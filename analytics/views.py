@@ -14,14 +14,14 @@ from django import forms
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.safestring import SafeString
 
-from analytics.models import Campaign, SegmentAssignment
+from analytics.models import Campaign, SegmentAssignment, SegmentRun
 from analytics.reports import (
     charts,
     churn,
@@ -35,7 +35,6 @@ from analytics.reports.charts import format_value, heat_color
 from analytics.reports.common import (
     Filters,
     Window,
-    latest_segment_run,
     start_of_day,
 )
 from analytics.reports.export import Table, csv_response, csv_stream
@@ -43,6 +42,7 @@ from members.models import Course, MembershipTier, User
 
 REPORT_PERMISSION = "analytics.view_reports"
 PAGE_SIZE = 25
+AT_RISK_CHUNK = 5000
 
 
 def reports_access(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -81,10 +81,11 @@ class ReportFilterForm(forms.Form):
             if name not in fields:
                 del self.fields[name]
         if "segment" in self.fields:
-            run = latest_segment_run()
+            # The latest run's labels in one query (the run as a subquery, as member_filter_q finds it).
+            latest_run = SegmentRun.objects.order_by("-as_of", "-pk").values("pk")[:1]
             labels = (
-                SegmentAssignment.objects.filter(run=run).values_list("label", flat=True).distinct().order_by("label")
-                if run else []
+                SegmentAssignment.objects.filter(run_id=Subquery(latest_run)).values_list("label", flat=True)
+                .distinct().order_by("label")
             )
             self.fields["segment"].choices = [("", "All segments"), *[(label, label) for label in labels]]
 
@@ -301,19 +302,23 @@ AT_RISK_HEADER = ("member", "email", "tier", "period", "days to renewal", "renew
                   "top reasons", "last activity", "scored at")
 
 
-def _at_risk_row(sub: Any, as_of: datetime) -> tuple[object, ...]:
-    probability = sub.probability
-    reasons = churn.risk_drivers(sub.top_reasons or [])
+def _at_risk_row(values: Sequence[Any], as_of: datetime) -> tuple[object, ...]:
+    """One at-risk line (page and CSV) from a churn.AT_RISK_FIELDS tuple."""
+    (display_name, email, tier, period, period_end, probability, top_reasons, scored_at, last_event_at,
+     last_learning_at) = values
+    reasons = churn.risk_drivers(top_reasons or [])
     reason_text = "; ".join(
         str(r.get("text") or r.get("label") or r.get("feature") or r) if isinstance(r, dict) else str(r)
         for r in reasons[:3]
     )
+    last_activity = churn.last_activity(last_event_at, last_learning_at)
     return (
-        sub.member.name, sub.member.email, sub.tier.name, sub.billing_period,
-        (sub.current_period_end - as_of).days,
+        display_name or email.split("@", 1)[0],  # User.name, without building a User per row
+        email, tier, period,
+        (period_end - as_of).days,
         probability, None if probability is None else 1 - probability, reason_text,
-        f"{sub.last_activity_at:%Y-%m-%d}" if sub.last_activity_at else None,
-        f"{sub.scored_at:%Y-%m-%d}" if sub.scored_at else None,
+        f"{last_activity:%Y-%m-%d}" if last_activity else None,
+        f"{scored_at:%Y-%m-%d}" if scored_at else None,
     )
 
 
@@ -338,8 +343,10 @@ def churn_view(request: HttpRequest) -> HttpResponse:
                                 renewal_within_days=risk.get("within"), model=model,
                                 scored_as_of=distribution.as_of)
     table = request.GET.get("table") or "at_risk"
+    rows_qs = churn.at_risk_values(qs)
     if _wants_csv(request) and table == "at_risk":
-        return csv_stream(AT_RISK_HEADER, (_at_risk_row(s, now) for s in qs.iterator(chunk_size=2000)),
+        # Streamed: a server-side cursor hands over AT_RISK_CHUNK rows at a time, written out as they arrive.
+        return csv_stream(AT_RISK_HEADER, (_at_risk_row(r, now) for r in rows_qs.iterator(chunk_size=AT_RISK_CHUNK)),
                           f"at-risk-{now:%Y%m%d}")
     calibration = churn.calibration(now=now)
     validation = churn.validation_calibration(model)
@@ -352,7 +359,7 @@ def churn_view(request: HttpRequest) -> HttpResponse:
         return _pick_table(request, {"distribution": dist.table, "calibration": calib.table})
     count_key = churn.at_risk_count_params(filters=sel.filters, min_risk=risk.get("min_risk"),
                                            within=risk.get("within"), model=model, batch=distribution.as_of, now=now)
-    page = CachedCountPaginator(qs, PAGE_SIZE, count_key=count_key).get_page(request.GET.get("page"))
+    page = CachedCountPaginator(rows_qs, PAGE_SIZE, count_key=count_key).get_page(request.GET.get("page"))
     rows = [_at_risk_row(s, now) for s in page.object_list]
     shown_rows = [
         [r[0], r[2], r[4], format_value(r[5], "probability"), format_value(r[6], "percent"), r[7] or "—", r[8] or "—"]

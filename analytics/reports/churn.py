@@ -136,6 +136,26 @@ def at_risk_queryset(
     return qs.order_by(F("probability").asc(nulls_last=True), "current_period_end", "pk")
 
 
+# What the at-risk page and CSV show, as plain tuples (at_risk_values). Selecting these columns only, instead of the
+# Subscription, User and tier rows select_related loads, is most of what makes the 30,000-row CSV fast: no model
+# instances, three timestamps per row to convert instead of eleven, a narrow in-memory sort.
+AT_RISK_FIELDS = ("member__display_name", "member__email", "tier__name", "billing_period", "current_period_end",
+                  "probability", "top_reasons", "scored_at", "last_event_at", "last_learning_at")
+
+
+def at_risk_values(qs: QuerySet[Subscription]) -> QuerySet[Subscription]:
+    """at_risk_queryset's rows as AT_RISK_FIELDS tuples, in the same order. last_activity_at is left out on purpose:
+    its GREATEST(COALESCE(…), COALESCE(…)) repeats both correlated subqueries, so it would run four more index
+    look-ups per row; last_activity() takes the same maximum from the two values selected once."""
+    return qs.values_list(*AT_RISK_FIELDS)
+
+
+def last_activity(event_at: datetime | None, learning_at: datetime | None) -> datetime | None:
+    """The later of the member's last event and last lesson activity, ignoring a missing one (as last_activity_at)."""
+    present = [d for d in (event_at, learning_at) if d is not None]
+    return max(present) if present else None
+
+
 def default_within_days(model: ModelVersion | None) -> int | None:
     """The at-risk list's default renewal window: the model's horizon. The probability is the chance of a paid order
     within horizon_days, so its risk only speaks about memberships due to renew inside that window; a yearly member

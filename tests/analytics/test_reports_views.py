@@ -255,13 +255,13 @@ def test_campaigns_page_lists_campaigns(analyst_client, scored):
 # Query counts: pinned so an N+1 (or a per-month query loop) fails here.
 
 # Every page starts with 5: session, user, the two permission lookups, and the unread-notification count of the
-# community context processor. Then the filter form (segment labels: latest run + labels; tier choices) and the
+# community context processor. Then the filter form (segment labels of the latest run: one query; tier choices) and the
 # report's own fixed set of aggregate queries. Cold cache; a warm cache skips the report queries.
 QUERY_COUNTS = {
-    "overview": 16,  # 5 + form 3 + 8 metric queries (each one query for all 15 windows)
+    "overview": 15,  # 5 + form 2 + 8 metric queries (each one query for all 15 windows)
     "cohorts": 11,  # 5 + form 2 (tier and course choices) + sizes, active, repurchase, revenue
-    "repurchase": 13,  # 5 + form 3 + gaps, probabilities, transitions (pairs, per-first, titles)
-    "churn": 15,  # 5 + form 3 + serving model, risk (max, bins), calibration (max, rows), page (count, rows)
+    "repurchase": 12,  # 5 + form 2 + gaps, probabilities, transitions (pairs, per-first, titles)
+    "churn": 14,  # 5 + form 2 + serving model, risk (max, bins), calibration (max, rows), page (count, rows)
     "models": 9,  # 5 + versions, recommendation runs, funnel (counts, purchases)
     "segments": 13,  # 5 + runs, sizes, latest run, sample features, profiles, renewed, ended, reasons
     "campaigns": 7,  # 5 + campaigns with group counts + analytics.campaigns.campaign_results (one per campaign)
