@@ -63,6 +63,26 @@ def test_the_nightly_task_runs_every_stage_in_chunks(platform, settings):
     assert RecommendationRun.objects.filter(is_current=True).count() == 1
 
 
+def test_chunks_of_one_run_fit_the_recommender_once_and_match_an_unchunked_run(platform, settings, monkeypatch):
+    as_of = platform.end
+    fits = []
+    real = services.recommendation_model
+    monkeypatch.setattr(services, "recommendation_model", lambda when: fits.append(when) or real(when))
+    chunked = services.recommendations_start(as_of=as_of, k=5, chunks=3)
+    evaluation_fits = len(fits)  # the offline evaluation fits its own model at as_of − horizon
+    for id_from, id_to in services.member_chunks(size=40):
+        services.recommendations_chunk(run=chunked, id_from=id_from, id_to=id_to)
+    assert fits[evaluation_fits:] == [as_of]  # three chunks, one fit
+    chunked.refresh_from_db()
+    assert chunked.is_current and not services._run_model  # released once the run is complete
+
+    whole = services.recommendations_start(as_of=as_of, k=5, chunks=1)
+    services.recommendations_chunk(run=whole)
+    def rows(run):
+        return list(run.recommendations.order_by("member_id", "rank").values_list("member_id", "course_id", "score"))
+    assert rows(chunked) == rows(whole) and len(rows(whole)) > 0
+
+
 def test_the_weekly_training_task_stores_a_version(platform):
     pk = tasks.train_repurchase_model_task.delay(platform.end.isoformat(), 30).get()
     assert ModelVersion.objects.get(pk=pk).metrics["roc_auc"] > 0
