@@ -20,6 +20,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from analytics.models import Campaign, SegmentAssignment, SegmentRun
 from analytics.reports import (
@@ -65,8 +67,10 @@ def reports_access(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 
 
 class ReportFilterForm(forms.Form):
-    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, label="End (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
+    # <input type="date"> takes ISO values only; a localized value (zh: 2026/10/31) would show an empty field.
+    start = forms.DateField(required=False, widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
+    end = forms.DateField(required=False, label="End (inclusive)",
+                          widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
     tier = forms.ModelChoiceField(queryset=MembershipTier.objects.order_by("order", "name"), required=False,
                                   empty_label="All tiers")
     segment = forms.ChoiceField(required=False)
@@ -165,8 +169,9 @@ def _shown(key: str, title: str, header: Sequence[str], rows: Sequence[Sequence[
 
 
 PAGE_TITLES = {
-    "overview": "Overview", "cohorts": "Cohorts", "repurchase": "Repurchase", "churn": "Churn risk",
-    "models": "Model card", "segments": "Segments", "campaigns": "Campaigns",
+    "overview": gettext_lazy("Overview"), "cohorts": gettext_lazy("Cohorts"), "repurchase": gettext_lazy("Repurchase"),
+    "churn": gettext_lazy("Churn risk"), "models": gettext_lazy("Model card"), "segments": gettext_lazy("Segments"),
+    "campaigns": gettext_lazy("Campaigns"),
 }
 
 
@@ -498,6 +503,34 @@ def _result_rows(result: Any) -> list[tuple[str, object]]:
     return [(str(k), v) for k, v in data.items() if not isinstance(v, (dict, list, tuple))]
 
 
+def _pp(value: float | None) -> str:
+    """A difference of proportions in signed percentage points."""
+    return "—" if value is None else f"{value * 100:+.1f}"
+
+
+def _result_display(result: Any) -> list[tuple[str, str]]:
+    """A campaign result as people read it: groups with their rates, uplift and its 95% CI in percentage points."""
+    if not hasattr(result, "treatment"):
+        return [(k, "—" if v is None else str(v)) for k, v in _result_rows(result)]
+    rows: list[tuple[str, str]] = []
+    for label, group in ((_("Treatment"), result.treatment), (_("Control"), result.control)):
+        rate = f"{group.rate * 100:.1f}%" if group.rate is not None else "—"
+        rows.append((label, _("%(conversions)s of %(n)s converted (%(rate)s)") % {
+            "conversions": group.conversions, "n": group.n, "rate": rate}))
+    if result.uplift is None:
+        rows.append((_("Uplift"), _("Not measurable yet: needs members in both groups.")))
+    else:
+        rows.append((_("Uplift"), _("%(uplift)s pp") % {"uplift": _pp(result.uplift)}))
+        rows.append((_("95% CI"), f"[{_pp(result.ci_low)}, {_pp(result.ci_high)}] pp · {result.ci_method}"))
+        rows.append((_("Wald CI (for comparison)"), f"[{_pp(result.wald_low)}, {_pp(result.wald_high)}] pp"))
+    rows += [
+        (_("Coupons issued / redeemed"), f"{result.coupons_issued} / {result.coupons_redeemed}"),
+        (_("Discount given"), format_value(float(result.discount_given), "money")),
+        (_("Incremental revenue (net of discounts)"), format_value(float(result.incremental_revenue), "money")),
+    ]
+    return rows
+
+
 @reports_access
 def campaigns_view(request: HttpRequest) -> HttpResponse:
     sel = _selection(request, default_days=30, fields=())
@@ -513,7 +546,8 @@ def campaigns_view(request: HttpRequest) -> HttpResponse:
         )
     except ImportError:
         campaign_results = None
-    results = {c.pk: _result_rows(campaign_results(c)) for c in campaigns} if campaign_results else {}
+    raw_results = {c.pk: campaign_results(c) for c in campaigns} if campaign_results else {}
+    results = {pk: _result_rows(r) for pk, r in raw_results.items()}
     table = _shown(
         "campaigns", "Campaigns", ["campaign", "status", "audience", "treatment", "control", "starts", "ends"],
         [(c.name, c.status, c.audience, c.treatment, c.control, f"{c.starts_at:%Y-%m-%d}",
@@ -527,5 +561,6 @@ def campaigns_view(request: HttpRequest) -> HttpResponse:
     if _wants_csv(request):
         return _pick_table(request, {"campaigns": table.table, "results": result_table.table})
     return _render(request, "analytics/campaigns.html", _base_context(
-        sel, "campaigns", campaigns=campaigns, table=table, results=results, results_available=campaign_results is not None,
+        sel, "campaigns", campaigns=campaigns, table=table, results_available=campaign_results is not None,
+        results={pk: _result_display(r) for pk, r in raw_results.items()},
     ))
