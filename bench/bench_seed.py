@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 TABLES = [
     "members_user", "members_course", "members_lesson", "members_membershiptier", "members_benefit",
-    "members_subscription", "members_order", "members_coupon", "members_couponredemption", "members_enrollment",
+    "members_subscription", "members_subscriptionchange", "members_order", "members_coupon",
+    "members_couponredemption", "members_enrollment",
     "members_lessonprogress", "members_review", "members_referral", "community_post", "community_comment",
     "community_reaction", "community_notification", "analytics_event",
 ]

@@ -9,6 +9,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
@@ -25,9 +26,10 @@ from members.models import (
     PaymentMethod,
     RetentionOffer,
     Subscription,
+    SubscriptionChange,
     User,
 )
-from members.services import coupons_generate_bulk
+from members.services import coupons_generate_bulk, subscription_record
 
 
 class SubscriptionInline(admin.TabularInline):
@@ -121,6 +123,25 @@ class RetentionOfferAdmin(admin.ModelAdmin):
     filter_horizontal = ("tiers",)
 
 
+class SubscriptionChangeInline(admin.TabularInline):
+    """The subscription's ledger, read-only: rows are appended by the services, never edited."""
+
+    model = SubscriptionChange
+    fields = ("at", "kind", "status", "tier", "billing_period", "current_period_start", "current_period_end",
+              "cancel_at_period_end", "canceled_at", "paused_until")
+    readonly_fields = fields
+    ordering = ("-at", "-id")
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
     list_display = ("member", "tier", "billing_period", "status", "current_period_end", "cancel_at_period_end", "renewal_count")
@@ -129,6 +150,13 @@ class SubscriptionAdmin(admin.ModelAdmin):
     raw_id_fields = ("member",)
     date_hierarchy = "started_at"
     list_select_related = ("member", "tier")
+    inlines = [SubscriptionChangeInline]
+
+    def save_model(self, request: HttpRequest, obj: Subscription, form: forms.ModelForm, change: bool) -> None:
+        # A staff edit changes the state like any service does, so it goes into the ledger too, as of now: a
+        # back-dated edit still only became true when it was made. changeform_view already runs in a transaction.
+        super().save_model(request, obj, form, change)
+        subscription_record(obj, SubscriptionChange.Kind.EDITED, timezone.now())
 
 
 class LessonInline(admin.TabularInline):

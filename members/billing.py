@@ -26,8 +26,8 @@ from django.utils import timezone
 
 from analytics.tracking import record_event
 from members import exceptions
-from members.models import PaymentMethod, Subscription, User
-from members.services import payment_method_set, subscription_end, subscription_renew
+from members.models import PaymentMethod, Subscription, SubscriptionChange, User
+from members.services import payment_method_set, subscription_end, subscription_record, subscription_renew
 
 # Retries after the period end, in days. With RENEWAL_GRACE_DAYS=7 all three fall inside the grace period.
 DUNNING_RETRY_DAYS: tuple[int, ...] = (1, 3, 5)
@@ -154,6 +154,7 @@ def subscription_extend_pause(*, subscription: Subscription, when: datetime | No
         previous_end = sub.current_period_end
         sub.current_period_end = sub.paused_until
         sub.save(update_fields=["current_period_end"])
+        subscription_record(sub, SubscriptionChange.Kind.PAUSE_EXTENDED, when)
         record_event(member=sub.member_id, kind="subscription_pause_extended", obj=sub, occurred_at=when,
                      properties={"from": previous_end.isoformat(), "to": sub.paused_until.isoformat()})
     return sub

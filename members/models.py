@@ -301,6 +301,70 @@ class Subscription(models.Model):
         return self.tier.price_for(self.billing_period)
 
 
+class SubscriptionChange(models.Model):
+    """Append-only ledger of a subscription's state: one row per change, holding the state *after* it.
+
+    The Subscription row says how things stand today; this says how they stood at any past instant (the last row
+    before it), which the ML layer needs to compute features at an as_of without seeing later pauses, cancellations
+    or period switches. Every service that changes a subscription appends one row in the same transaction
+    (members.services.subscription_record). Rows are never updated. Subscriptions older than the ledger have no
+    rows for their early life; analytics/ml/datasets.py falls back to reconstructing those from today's row.
+    """
+
+    class Kind(models.TextChoices):
+        STARTED = "started", _("Started")
+        TRIAL_CONVERTED = "trial_converted", _("Trial converted")
+        RENEWED = "renewed", _("Renewed")
+        RECOVERED = "recovered", _("Recovered from past due")
+        PAST_DUE = "past_due", _("Renewal failed, past due")
+        RETRY_FAILED = "retry_failed", _("Renewal retry failed")
+        PERIOD_CHANGED = "period_changed", _("Billing period changed")
+        PAUSED = "paused", _("Paused")
+        PAUSE_EXTENDED = "pause_extended", _("Period extended by a pause")
+        CANCEL_SCHEDULED = "cancel_scheduled", _("Cancellation scheduled")
+        CANCEL_UNDONE = "cancel_undone", _("Cancellation undone")
+        CANCELED = "canceled", _("Canceled")
+        EXPIRED = "expired", _("Expired")
+        ACCOUNT_DELETED = "account_deleted", _("Ended by account deletion")
+        EDITED = "edited", _("Edited by staff")
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="changes", db_index=False)
+    # Denormalised from the subscription so a chunk task reads its member-id range without a join.
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="subscription_changes", db_index=False)
+    at = models.DateTimeField(db_index=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # The state after the change.
+    status = models.CharField(max_length=20, choices=Subscription.Status.choices)
+    tier = models.ForeignKey(MembershipTier, on_delete=models.PROTECT, related_name="+")
+    billing_period = models.CharField(max_length=10, choices=BillingPeriod.choices)
+    current_period_start = models.DateTimeField()
+    current_period_end = models.DateTimeField()
+    cancel_at_period_end = models.BooleanField(default=False)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    paused_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [
+            # "Last row before as_of per subscription" and "rows of a member-id range before as_of".
+            models.Index(fields=["subscription", "at"], name="subchange_sub_at"),
+            models.Index(fields=["member", "at"], name="subchange_member_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.kind} at {self.at:%Y-%m-%d %H:%M}"
+
+    @classmethod
+    def of(cls, sub: Subscription, kind: str, at: datetime) -> SubscriptionChange:
+        """An unsaved row holding `sub`'s current state (bulk writers save many at once)."""
+        return cls(
+            subscription_id=sub.pk, member_id=sub.member_id, at=at, kind=kind, status=sub.status, tier_id=sub.tier_id,
+            billing_period=sub.billing_period, current_period_start=sub.current_period_start,
+            current_period_end=sub.current_period_end, cancel_at_period_end=sub.cancel_at_period_end,
+            canceled_at=sub.canceled_at, paused_until=sub.paused_until,
+        )
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Catalogue
 

@@ -32,6 +32,7 @@ from members.models import (
     Order,
     PaymentMethod,
     Subscription,
+    SubscriptionChange,
     User,
 )
 from members.payments import ChargeResult, get_provider
@@ -303,6 +304,14 @@ def period_end(start: datetime, period: str) -> datetime:
     return start + (relativedelta(years=1) if period == BillingPeriod.YEAR else relativedelta(months=1))
 
 
+def subscription_record(sub: Subscription, kind: str, at: datetime) -> SubscriptionChange:
+    """Append `sub`'s state after a change to its ledger. Call it inside the transaction that saved the change, so
+    the ledger and the row never disagree (a rolled-back change leaves no ledger row); one INSERT."""
+    change = SubscriptionChange.of(sub, kind, at)
+    change.save(force_insert=True)
+    return change
+
+
 def subscription_start(
     *, member: User, tier: MembershipTier, period: str = BillingPeriod.MONTH, coupon_code: str = "",
     payment_token: str | None = None, use_trial: bool = True, when: datetime | None = None,
@@ -323,6 +332,7 @@ def subscription_start(
                     started_at=when, current_period_start=when, current_period_end=when + timedelta(days=tier.trial_days),
                     trial_end=when + timedelta(days=tier.trial_days), created_at=when,
                 )
+                subscription_record(sub, SubscriptionChange.Kind.STARTED, when)
                 record_event(member=member, kind="trial_started", obj=sub, occurred_at=when,
                              properties={"tier": tier.slug, "period": period})
         except IntegrityError:
@@ -336,6 +346,8 @@ def subscription_start(
                 member=member, tier=tier, billing_period=period, status=Subscription.Status.ACTIVE, started_at=when,
                 current_period_start=when, current_period_end=period_end(when, period), created_at=when,
             )
+            # Live from here; a declined charge deletes the subscription and its ledger row with it.
+            subscription_record(sub, SubscriptionChange.Kind.STARTED, when)
             order = Order.objects.create(
                 member=member, kind=Order.Kind.SUBSCRIPTION, tier=tier, billing_period=period, subscription=sub,
                 list_price=quote.list_price, discount=quote.discount, amount_paid=quote.total, currency=quote.currency,
@@ -396,19 +408,24 @@ def subscription_renew(
         sub.last_renewal_attempt_at = when
         if not result.ok:
             _fail_order(order=order, reason=result.failure_reason)
+            change = SubscriptionChange.Kind.RETRY_FAILED
             if sub.status != Subscription.Status.PAST_DUE:
                 previous = sub.status
                 sub.status = Subscription.Status.PAST_DUE
                 sub.grace_until = max(when, sub.current_period_end) + timedelta(days=settings.RENEWAL_GRACE_DAYS)
+                change = SubscriptionChange.Kind.PAST_DUE
                 record_event(member=sub.member_id, kind="subscription_past_due", obj=sub, occurred_at=when,
                              properties={"from": previous, "grace_until": sub.grace_until.isoformat()})
             sub.save()
+            subscription_record(sub, change, when)
         else:
             order.status = Order.Status.PAID
             order.paid_at = when
             order.provider_reference = result.reference
             order.save(update_fields=["status", "paid_at", "provider_reference"])
             was_trial = sub.status == Subscription.Status.TRIALING
+            change = (SubscriptionChange.Kind.TRIAL_CONVERTED if was_trial else SubscriptionChange.Kind.RECOVERED
+                      if sub.status == Subscription.Status.PAST_DUE else SubscriptionChange.Kind.RENEWED)
             # A renewal recovered during dunning starts from the payment, not from the lapsed period end.
             start = max(sub.current_period_end, when) if sub.status == Subscription.Status.PAST_DUE else sub.current_period_end
             sub.current_period_start = start
@@ -419,6 +436,7 @@ def subscription_renew(
             if not was_trial:
                 sub.renewal_count += 1
             sub.save()
+            subscription_record(sub, change, when)
             record_event(member=sub.member_id, kind="trial_converted" if was_trial else "subscription_renewed", obj=sub,
                          occurred_at=when, properties={"order_id": order.pk, "amount": str(order.amount_paid),
                                                        "tier": sub.tier.slug, "period": sub.billing_period})
@@ -443,6 +461,7 @@ def subscription_cancel(
         sub.cancellation_reason = reason
         sub.cancellation_note = note
         sub.save(update_fields=["cancel_at_period_end", "canceled_at", "cancellation_reason", "cancellation_note"])
+        subscription_record(sub, SubscriptionChange.Kind.CANCEL_SCHEDULED, when)
         record_event(member=sub.member_id, kind="subscription_cancel_requested", obj=sub, occurred_at=when,
                      properties={"reason": reason})
     return sub
@@ -460,6 +479,7 @@ def subscription_reactivate(*, subscription: Subscription, when: datetime | None
         sub.cancellation_reason = ""
         sub.cancellation_note = ""
         sub.save(update_fields=["cancel_at_period_end", "canceled_at", "cancellation_reason", "cancellation_note"])
+        subscription_record(sub, SubscriptionChange.Kind.CANCEL_UNDONE, when)
         record_event(member=sub.member_id, kind="subscription_reactivated", obj=sub, occurred_at=when)
     return sub
 
@@ -476,6 +496,7 @@ def subscription_switch_period(*, subscription: Subscription, period: str, when:
         previous = sub.billing_period
         sub.billing_period = period
         sub.save(update_fields=["billing_period"])
+        subscription_record(sub, SubscriptionChange.Kind.PERIOD_CHANGED, when)
         record_event(member=sub.member_id, kind="subscription_period_switched", obj=sub, occurred_at=when,
                      properties={"from": previous, "to": period})
     return sub
@@ -493,6 +514,8 @@ def subscription_end(*, subscription: Subscription, when: datetime | None = None
         if sub.status == Subscription.Status.EXPIRED and not sub.cancellation_reason:
             sub.cancellation_reason = Subscription.CancellationReason.PAYMENT
         sub.save()
+        subscription_record(sub, SubscriptionChange.Kind.CANCELED if sub.status == Subscription.Status.CANCELED
+                            else SubscriptionChange.Kind.EXPIRED, when)
         record_event(member=sub.member_id, kind=f"subscription_{sub.status}", obj=sub, occurred_at=when,
                      properties={"reason": sub.cancellation_reason})
     return sub
@@ -586,6 +609,7 @@ def subscription_pause(*, subscription: Subscription, days: int, when: datetime 
         sub.cancel_at_period_end = False
         sub.canceled_at = None
         sub.save(update_fields=["paused_until", "cancel_at_period_end", "canceled_at"])
+        subscription_record(sub, SubscriptionChange.Kind.PAUSED, when)
         record_event(member=sub.member_id, kind="subscription_paused", obj=sub, occurred_at=when,
                      properties={"days": days, "paused_until": sub.paused_until.isoformat()})
     return sub

@@ -42,9 +42,10 @@ from members.models import (
     Review,
     ReviewHelpful,
     Subscription,
+    SubscriptionChange,
     User,
 )
-from members.services import coupon_issue
+from members.services import coupon_issue, subscription_record
 
 # --------------------------------------------------------------------------------------------------------------
 # Errors
@@ -389,7 +390,7 @@ def member_export_archive(*, member: User, actor: User | None = None) -> bytes:
 # deleted, including models added later: forgetting is the default, keeping is the documented exception.
 RETAINED_ON_DELETE = {
     "members.Order", "members.CouponRedemption", "members.Subscription", "members.Coupon", "members.Enrollment",
-    "members.LessonProgress", "members.Referral", "members.AuditLog",
+    "members.LessonProgress", "members.Referral", "members.AuditLog", "members.SubscriptionChange",
 }
 # analytics forgets through analytics.privacy.member_forget (it owns those tables).
 DELEGATED_APPS = {"analytics"}
@@ -423,10 +424,14 @@ def member_delete(*, member: User, actor: User | None, when: datetime | None = N
     member = User.objects.select_for_update().get(pk=member.pk)
     member_id = member.pk
 
-    canceled = Subscription.objects.filter(member_id=member_id, status__in=Subscription.LIVE_STATUSES).update(
-        status=Subscription.Status.CANCELED, canceled_at=when, ended_at=when, cancel_at_period_end=False,
-        cancellation_reason=Subscription.CancellationReason.OTHER,
-    )
+    # At most one live subscription per member (a unique constraint), so this is one row or none.
+    canceled = 0
+    for sub in Subscription.objects.select_for_update().filter(member_id=member_id, status__in=Subscription.LIVE_STATUSES):
+        sub.status, sub.canceled_at, sub.ended_at = Subscription.Status.CANCELED, when, when
+        sub.cancel_at_period_end, sub.cancellation_reason = False, Subscription.CancellationReason.OTHER
+        sub.save(update_fields=["status", "canceled_at", "ended_at", "cancel_at_period_end", "cancellation_reason"])
+        subscription_record(sub, SubscriptionChange.Kind.ACCOUNT_DELETED, when)
+        canceled += 1
     Subscription.objects.filter(member_id=member_id).exclude(cancellation_note="").update(cancellation_note="")
     # Unused personal coupons die with the account; used ones stay for the redemption ledger.
     Coupon.objects.filter(assigned_member_id=member_id).update(is_active=False, description="")

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 from django.db import connection
-from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, QuerySet, Sum
+from django.db.models import Avg, Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Sum, Window
+from django.db.models.functions import RowNumber
 
 from analytics.models import Event
 from community.models import Comment, Post, Reaction
@@ -28,6 +29,7 @@ from members.models import (
     Order,
     Review,
     Subscription,
+    SubscriptionChange,
     User,
 )
 
@@ -246,12 +248,19 @@ def course_ratings(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
 
 
 def subscriptions(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
-    """Subscriptions as they stood at as_of, reconstructed from their dates.
+    """Subscriptions as they stood at as_of.
 
-    A row's status and period fields describe today; for as_of in the past we rebuild: a subscription was live at
-    as_of if it had started and had not ended (ended_at, or for an expired row without ended_at its last period
-    end); its period at as_of is found by stepping the current period back one billing period at a time. Renewals
-    in the real ledger follow the same calendar, so the step-back reproduces the period end that was known then.
+    The state comes from the subscription ledger (members.SubscriptionChange, appended by every service that
+    changes a subscription): the last ledger row before as_of gives status, tier, billing period, the period and
+    a pending cancellation exactly, so a pause, period switch, tier edit or cancellation made after as_of changes
+    nothing here. live = that status is trialing/active/past_due; ended_at = the time of that row when it ended the
+    subscription.
+
+    Fallback, for subscriptions with no ledger row before as_of (created before the ledger existed, or written by
+    something other than the services): rebuilt from today's row, which is approximate. Live at as_of if it had
+    started and had not ended (ended_at, or for an expired row without ended_at its last period end); the period at
+    as_of is found by stepping the current period back one billing period at a time; status, tier and billing
+    period are today's, so a change made after as_of shows through for these rows only.
     """
     qs = rng.apply(Subscription.objects.filter(started_at__lt=as_of))
     frame = _frame(
@@ -267,6 +276,49 @@ def subscriptions(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
         frame["live"] = pd.Series(dtype=bool)
         frame["cancel_pending"] = pd.Series(dtype=bool)
         return frame
+    ledger = _ledger_at(as_of, rng).set_index("subscription_id")
+    exact = frame["subscription_id"].isin(ledger.index)
+    if exact.all():
+        frame = _from_ledger(frame, ledger)
+    elif not exact.any():
+        frame = _rebuilt_from_today(frame, ts)
+    else:
+        frame = pd.concat([_rebuilt_from_today(frame[~exact], ts), _from_ledger(frame[exact], ledger)]).sort_index()
+    frame.loc[frame["trial_end"] >= ts, "trial_end"] = pd.NaT
+    return frame
+
+
+def _ledger_at(as_of: datetime, rng: MemberRange) -> pd.DataFrame:
+    """The last ledger row before as_of of each subscription in the range: one query (ROW_NUMBER per subscription,
+    latest first; the id breaks ties between changes recorded at the same instant)."""
+    latest = Window(RowNumber(), partition_by=[F("subscription_id")], order_by=[F("at").desc(), F("id").desc()])
+    qs = rng.apply(SubscriptionChange.objects.filter(at__lt=as_of)).annotate(n=latest).filter(n=1)
+    frame = _frame(
+        qs.values_list("subscription_id", "at", "status", "tier_id", "billing_period", "current_period_start",
+                       "current_period_end", "cancel_at_period_end", "canceled_at"),
+        ["subscription_id", "at", "status", "tier_id", "billing_period", "period_start", "period_end",
+         "cancel_at_period_end", "canceled_at"],
+    )
+    for col in ("at", "period_start", "period_end", "canceled_at"):
+        frame[col] = _to_utc(frame[col])
+    frame["cancel_at_period_end"] = frame["cancel_at_period_end"].astype(bool)
+    return frame
+
+
+def _from_ledger(frame: pd.DataFrame, ledger: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    state = ledger.loc[frame["subscription_id"]]
+    for col in ("status", "tier_id", "billing_period", "period_start", "period_end", "canceled_at"):
+        frame[col] = state[col].to_numpy()
+    live = frame["status"].isin(Subscription.LIVE_STATUSES)
+    frame["live"] = live
+    frame["ended_at"] = state["at"].where(~live.to_numpy()).to_numpy()
+    frame["cancel_pending"] = state["cancel_at_period_end"].to_numpy() & live
+    return frame
+
+
+def _rebuilt_from_today(frame: pd.DataFrame, ts: pd.Timestamp) -> pd.DataFrame:
+    frame = frame.copy()
     ended = frame["ended_at"].copy()
     no_end = ended.isna() & frame["status"].isin([Subscription.Status.EXPIRED, Subscription.Status.CANCELED])
     ended[no_end] = frame.loc[no_end, "period_end"]
@@ -285,7 +337,6 @@ def subscriptions(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
                 start[mask] = start[mask] - offset
     frame["period_start"], frame["period_end"] = start, end
     frame.loc[frame["canceled_at"] >= ts, "canceled_at"] = pd.NaT
-    frame.loc[frame["trial_end"] >= ts, "trial_end"] = pd.NaT
     frame["cancel_pending"] = frame["canceled_at"].notna() & frame["live"]
     return frame
 

@@ -52,6 +52,7 @@ from members.models import (
     Review,
     ReviewHelpful,
     Subscription,
+    SubscriptionChange,
     User,
 )
 from members.pricing import ZERO, money, percent_of
@@ -393,6 +394,7 @@ class _Sim:
         self.member_subs: dict[int, list[SubState]] = {}
         self.sub: list[SubState | None] = [None] * n
         self.subs: list[SubState] = []
+        self.sub_changes: list[tuple] = []
         self.sub_next = self.next_id(Subscription)
         self.last_sub_end: list[datetime | None] = [None] * n
         self.had_trial = np.zeros(n, dtype=bool)
@@ -535,6 +537,7 @@ class _Sim:
         self.subs.append(sub)
         self.member_subs.setdefault(idx, []).append(sub)
         self.sub[idx] = sub
+        self.sub_change(sub, SubscriptionChange.Kind.STARTED, when)
         if trial:
             self.had_trial[idx] = True
             self.event(idx, "trial_started", when, "subscription", sub.id, {"tier": t.slug, "period": period})
@@ -558,9 +561,15 @@ class _Sim:
     def next_period_end(self, start: datetime, period: str) -> datetime:
         return start + (relativedelta(years=1) if period == BillingPeriod.YEAR else relativedelta(months=1))
 
+    def sub_change(self, sub: SubState, kind: str, when: datetime) -> None:
+        """The ledger row the services would append (members.services.subscription_record): the state after."""
+        self.sub_changes.append((sub.id, sub.member_idx, when, kind, sub.status, sub.tier, sub.period, sub.period_start,
+                                 sub.period_end, sub.cancel_at_period_end, sub.canceled_at))
+
     def end_sub(self, sub: SubState, when: datetime, status: str) -> None:
         sub.status = status
         sub.ended_at = when
+        self.sub_change(sub, status, when)  # the Kind values "canceled"/"expired" equal the statuses
         self.sub[sub.member_idx] = None
         self.last_sub_end[sub.member_idx] = when
         self.event(sub.member_idx, f"subscription_{status}", when, "subscription", sub.id, {"reason": sub.reason})
@@ -597,6 +606,7 @@ class _Sim:
                 sub.period_start, sub.period_end = start, self.next_period_end(start, sub.period)
                 sub.status = Subscription.Status.ACTIVE
                 sub.attempts, sub.last_attempt = 0, end
+                self.sub_change(sub, SubscriptionChange.Kind.TRIAL_CONVERTED, end)
                 order = self.add_order(idx=idx, kind=Order.Kind.SUBSCRIPTION, when=end,
                                        list_price=money(tier.price_for(sub.period)), sub=sub)
                 self.event(idx, "trial_converted", end, "subscription", sub.id,
@@ -605,6 +615,7 @@ class _Sim:
                 sub.cancel_at_period_end = True
                 sub.canceled_at = self.at(sub.period_start + timedelta(hours=1), end)
                 sub.reason = self.cancel_reason(idx, m)
+                self.sub_change(sub, SubscriptionChange.Kind.CANCEL_SCHEDULED, sub.canceled_at)
                 self.event(idx, "subscription_cancel_requested", sub.canceled_at, "subscription", sub.id,
                            {"reason": sub.reason})
                 self.end_sub(sub, end, Subscription.Status.CANCELED)
@@ -627,6 +638,7 @@ class _Sim:
             sub.cancel_at_period_end = True
             sub.canceled_at = self.at(max(sub.period_start + timedelta(hours=1), end - timedelta(days=20)), end)
             sub.reason = self.cancel_reason(idx, m)
+            self.sub_change(sub, SubscriptionChange.Kind.CANCEL_SCHEDULED, sub.canceled_at)
             self.event(idx, "subscription_cancel_requested", sub.canceled_at, "subscription", sub.id,
                        {"reason": sub.reason})
             self.end_sub(sub, end, Subscription.Status.CANCELED)
@@ -639,6 +651,7 @@ class _Sim:
                            status=Order.Status.FAILED, renewal=True, reason="Card declined")
             sub.status = Subscription.Status.PAST_DUE
             sub.grace_until = end + timedelta(days=GRACE_DAYS)
+            self.sub_change(sub, SubscriptionChange.Kind.PAST_DUE, end)
             self.event(idx, "subscription_past_due", end, "subscription", sub.id,
                        {"from": "active", "grace_until": sub.grace_until.isoformat()})
             if self.rnd.random() < RECOVERY:
@@ -647,6 +660,7 @@ class _Sim:
                     self.renew_paid(sub, paid, price, coupon)
                     sub.period_start, sub.period_end = paid, self.next_period_end(paid, sub.period)
                     sub.last_attempt = paid
+                    self.sub_change(sub, SubscriptionChange.Kind.RECOVERED, paid)
                 return
             if sub.grace_until < self.today:
                 sub.reason = Subscription.CancellationReason.PAYMENT
@@ -654,6 +668,7 @@ class _Sim:
             return
         self.renew_paid(sub, end, price, coupon)
         sub.period_start, sub.period_end = end, self.next_period_end(end, sub.period)
+        self.sub_change(sub, SubscriptionChange.Kind.RENEWED, end)
 
     def renew_paid(self, sub: SubState, when: datetime, price: Decimal, coupon: CouponState | None) -> None:
         idx = sub.member_idx
@@ -680,6 +695,7 @@ class _Sim:
                 sub.cancel_at_period_end = True
                 sub.canceled_at = asked
                 sub.reason = self.cancel_reason(sub.member_idx, self.months - 1)
+                self.sub_change(sub, SubscriptionChange.Kind.CANCEL_SCHEDULED, asked)
                 self.event(sub.member_idx, "subscription_cancel_requested", asked, "subscription", sub.id,
                            {"reason": sub.reason})
 
@@ -1090,6 +1106,13 @@ class _Sim:
                 renewal_attempts=s.attempts, last_renewal_attempt_at=s.last_attempt, renewal_count=s.renewal_count,
                 created_at=s.started_at,
             ) for s in self.subs
+        ))
+        self._bulk(SubscriptionChange, (
+            SubscriptionChange(
+                subscription_id=sub_id, member_id=self.user_ids[idx], at=at, kind=kind, status=status,
+                tier_id=self.tiers[tier].id, billing_period=period, current_period_start=start, current_period_end=end,
+                cancel_at_period_end=cancel, canceled_at=canceled_at,
+            ) for (sub_id, idx, at, kind, status, tier, period, start, end, cancel, canceled_at) in self.sub_changes
         ))
         self.progress_label("coupons")
         self._bulk(Coupon, (

@@ -33,6 +33,7 @@ from members.models import (
     Referral,
     Review,
     Subscription,
+    SubscriptionChange,
     User,
 )
 
@@ -163,6 +164,20 @@ def test_every_invariant_holds():
     assert Event.objects.filter(kind="lesson_completed").count() == LessonProgress.objects.filter(
         completed_at__isnull=False).count()
     assert Event.objects.filter(kind="post_created").count() == Post.objects.exclude(author__email=STAFF_EMAIL).count()
+    # The subscription ledger: every subscription has one, it starts at started_at, runs in time order before today,
+    # and its last row is the state the subscription row holds today.
+    state = ("status", "tier_id", "billing_period", "current_period_start", "current_period_end",
+             "cancel_at_period_end", "canceled_at")
+    changes: dict[int, list[SubscriptionChange]] = {}
+    for change in SubscriptionChange.objects.order_by("at", "id"):
+        changes.setdefault(change.subscription_id, []).append(change)
+    subs = list(Subscription.objects.all())
+    assert subs and {s.pk for s in subs} == set(changes)
+    for sub in subs:
+        rows = changes[sub.pk]
+        assert rows[0].kind == "started" and rows[0].at == sub.started_at and rows[-1].at < TODAY_DT, sub.pk
+        assert all(r.member_id == sub.member_id for r in rows)
+        assert {f: getattr(rows[-1], f) for f in state} == {f: getattr(sub, f) for f in state}, sub.pk
 
 
 @pytest.mark.django_db
