@@ -15,6 +15,7 @@ its probability is P(alive) × P(at least one purchase in h | alive) with the po
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -439,7 +440,9 @@ def reason_text(feature: str, row: dict | pd.Series) -> str | None:
         "avg_rating_of_purchased": f"courses bought are rated {v:.1f}★ on average" if v else None,
     }
     text = texts.get(feature)
-    return _none_for_zero(text) if text and n == 0 else text
+    if text and n == 0:
+        return _none_for_zero(text)
+    return _singular(text) if text and n == 1 else text
 
 
 ZERO_PHRASES = (("completed 0 lessons", "no lessons completed"), ("bought 0 courses", "no courses bought"),
@@ -454,6 +457,20 @@ def _none_for_zero(text: str) -> str:
         if text.startswith(zero):
             return none + text[len(zero):]
     return text
+
+
+ONE_PLURALS = re.compile(
+    r"(?<![\d.])1 ((?:paid |learning |community |shopping |email |course |low )?)"
+    r"(orders|actions|opens or clicks|lessons|times|courses|coupons|reviews|ratings|posts|comments|reactions|contributions)\b"
+)
+SINGULARS = {"orders": "order", "actions": "action", "opens or clicks": "open or click", "lessons": "lesson",
+             "times": "time", "courses": "course", "coupons": "coupon", "reviews": "review", "ratings": "rating",
+             "posts": "post", "comments": "comment", "reactions": "reaction", "contributions": "contribution"}
+
+
+def _singular(text: str) -> str:
+    """"1 actions on the site in 30 days" reads badly; say "1 action on the site in 30 days"."""
+    return ONE_PLURALS.sub(lambda m: f"1 {m.group(1)}{SINGULARS[m.group(2)]}", text)
 
 
 def top_reasons(contrib: pd.DataFrame, X: pd.DataFrame, k: int = 3) -> list[list[dict]]:
