@@ -16,6 +16,8 @@ from analytics.reports.common import Window, cached
 
 # Lower is better for these; everything else is higher-is-better.
 LOWER_IS_BETTER = {"brier", "log_loss", "logloss", "mae", "rmse", "ece"}
+# Sizes and settings describe the evaluation (same for model and baselines); they are neither better nor worse.
+DESCRIPTIVE = {"n", "positives", "base_rate", "users", "k", "train_rows", "requested_horizon_days"}
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class MetricRow:
     def better(self) -> bool | None:
         """Better than every baseline that has this metric; None when no baseline has it."""
         present = [b for b in self.baselines if b is not None]
-        if self.value is None or not present:
+        if self.value is None or not present or self.name.lower() in DESCRIPTIVE:
             return None
         if self.name.lower() in LOWER_IS_BETTER:
             return all(self.value < b for b in present)

@@ -127,6 +127,14 @@ def test_model_metrics_are_compared_with_every_named_baseline():
     assert by_name["brier"].baselines == (0.11, None)
 
 
+def test_evaluation_sizes_are_not_marked_better_or_worse():
+    _, rows = models_card.compare({"roc_auc": 0.9, "n": 523.0, "base_rate": 0.22, "k": 10.0},
+                                  {"recency_frequency": {"roc_auc": 0.84, "n": 523.0, "base_rate": 0.22, "k": 10.0}})
+    by_name = {r.name: r for r in rows}
+    assert by_name["roc_auc"].better is True
+    assert by_name["n"].better is None and by_name["base_rate"].better is None and by_name["k"].better is None
+
+
 def test_sparkline_breaks_at_gaps_and_escapes_labels():
     svg = str(charts.sparkline([1, 2, None, 3, 4], label="<script>x</script>"))
     assert svg.count("<polyline") == 2
