@@ -51,7 +51,7 @@ test-sqlite: venv
 	@echo "== Tier 1: whole suite on SQLite =="
 	@$(MAKE) --no-print-directory lint
 	@$(PY) manage.py makemigrations --check --dry-run -v 0 || { echo "Models and migrations differ: run makemigrations"; exit 1; }
-	@$(PY) manage.py check --fail-level WARNING
+	@$(PY) manage.py check --database default --fail-level WARNING
 	$(VENV)/bin/pytest -p no:cacheprovider
 
 test-postgres: venv
