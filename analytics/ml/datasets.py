@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 from django.db import connection
 from django.db.models import Avg, Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Sum, Window
@@ -275,6 +276,7 @@ def subscriptions(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
     if frame.empty:
         frame["live"] = pd.Series(dtype=bool)
         frame["cancel_pending"] = pd.Series(dtype=bool)
+        frame["trialing"] = pd.Series(dtype=bool)
         return frame
     ledger = _ledger_at(as_of, rng).set_index("subscription_id")
     exact = frame["subscription_id"].isin(ledger.index)
@@ -284,7 +286,11 @@ def subscriptions(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
         frame = _rebuilt_from_today(frame, ts)
     else:
         frame = pd.concat([_rebuilt_from_today(frame[~exact], ts), _from_ledger(frame[exact], ledger)]).sort_index()
-    frame.loc[frame["trial_end"] >= ts, "trial_end"] = pd.NaT
+    # In a trial at as_of: the ledger's status says so exactly; a fallback row was if its trial, whose end was set
+    # when it started (before as_of), had not ended yet. trial_end itself is a date known from the start.
+    trial_running = frame["trial_end"].notna() & (frame["trial_end"] > ts) & frame["live"]
+    frame["trialing"] = np.where(frame["subscription_id"].isin(ledger.index),
+                                 frame["status"] == Subscription.Status.TRIALING, trial_running).astype(bool)
     return frame
 
 

@@ -103,7 +103,7 @@ def subscription_features(subs: pd.DataFrame, tiers: pd.DataFrame, as_of: dateti
         "sub_days_to_period_end": (days_between(s["period_end"], pd.Series(ts, index=s.index)) * live),
         "sub_cancel_pending": s["cancel_pending"].astype(float),
         "sub_yearly": (s["billing_period"] == "year").astype(float) * live,
-        "sub_trialing": (s["trial_end"].notna() & (s["trial_end"] > ts)).astype(float) * live,
+        "sub_trialing": s["trialing"].astype(float) * live,
         "sub_ever": 1.0,
         "tier_price": s["tier_price"] * live,
     }, index=s.index)

@@ -99,6 +99,7 @@ def test_subscription_state_and_days_to_period_end():
         "status": ["active", "expired"], "started_at": [ts(40), ts(400)], "period_start": [ts(10), ts(400)],
         "period_end": [ts(-20), ts(35)], "trial_end": [pd.NaT, pd.NaT], "canceled_at": [ts(2), ts(50)],
         "ended_at": [pd.NaT, ts(35)], "live": [True, False], "cancel_pending": [True, False],
+        "trialing": [False, False],
     })
     frame = features.build(snapshot(subscriptions=subs))
     assert frame.loc[1, "sub_live"] == 1 and frame.loc[1, "sub_days_to_period_end"] == pytest.approx(20)

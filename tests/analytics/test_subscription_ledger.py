@@ -153,3 +153,20 @@ def test_a_period_restarted_by_a_dunning_recovery_is_exact(db):
     row = datasets.subscriptions(as_of).set_index("subscription_id").loc[sub.pk]
     assert (row["period_start"], row["period_end"]) == (expected.current_period_start, expected.current_period_end)
     assert expected.kind == SubscriptionChange.Kind.RENEWED and expected.current_period_start.day == paid.day
+
+
+def test_a_member_in_a_trial_at_as_of_is_trialing_before_and_after_converting(db):
+    member = UserFactory(date_joined=T0 - timedelta(days=10), email="trial@example.com")
+    sub = services.subscription_start(member=member, tier=TierFactory(slug="trial-tier", trial_days=14), when=T0)
+    in_trial, after_trial = T0 + timedelta(days=5), T0 + timedelta(days=20)
+    assert features_at(in_trial).loc[member.pk, "sub_trialing"] == 1.0
+
+    services.subscription_renew(subscription=sub, when=sub.trial_end)  # the trial converts to a paid period
+
+    assert features_at(in_trial).loc[member.pk, "sub_trialing"] == 1.0  # unchanged at the earlier as_of
+    converted = features_at(after_trial).loc[member.pk]
+    assert converted["sub_trialing"] == 0.0 and converted["sub_live"] == 1.0
+    # Without the ledger (the fallback), the trial's end date, set when it started, still tells.
+    SubscriptionChange.objects.filter(subscription=sub).delete()
+    assert features_at(in_trial).loc[member.pk, "sub_trialing"] == 1.0
+    assert features_at(after_trial).loc[member.pk, "sub_trialing"] == 0.0
