@@ -1,6 +1,7 @@
 """Domain errors raised by members.services. Each carries a message fit to show the member."""
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -54,8 +55,14 @@ class CouponNotYours(CouponError):
 
 
 class PaymentFailed(MembersError):
+    """Carries the provider's reason. It is stored in English on the Order; the member reads it in their language
+    when we know the text (the local provider's, marked with gettext_noop), else as the provider wrote it."""
+
     code = "payment_failed"
     default_message = _("The payment was declined.")
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(gettext(message) if message else None)
 
 
 class AlreadyOwned(MembersError):

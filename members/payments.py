@@ -13,6 +13,7 @@ from typing import Protocol
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_noop
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,9 @@ class LocalPaymentProvider:
 
     def charge(self, *, token: str, amount: Decimal, currency: str, description: str, idempotency_key: str) -> ChargeResult:
         if amount < 0:
-            return ChargeResult(ok=False, failure_reason="Negative amount")
+            return ChargeResult(ok=False, failure_reason=gettext_noop("Negative amount"))
         if token.startswith(self.DECLINE_PREFIX):
-            return ChargeResult(ok=False, failure_reason="Card declined by the local test provider")
+            return ChargeResult(ok=False, failure_reason=gettext_noop("Card declined by the local test provider"))
         return ChargeResult(ok=True, reference=f"local_{uuid.uuid5(uuid.NAMESPACE_URL, idempotency_key).hex[:20]}")
 
     def refund(self, *, reference: str, amount: Decimal, currency: str) -> ChargeResult:

@@ -382,8 +382,9 @@ def subscription_start(
 def subscription_renew(
     *, subscription: Subscription, when: datetime | None = None, payment_token: str | None = None, coupon_code: str = ""
 ) -> Order:
-    """Charge the next period. Success: a paid renewal Order, the period moves on. Failure: a failed Order, the
-    subscription goes past_due with a grace period (dunning takes over), and PaymentFailed is raised."""
+    """Charge the next period. Success: a paid renewal Order, the period moves on. Failure: a failed Order and
+    PaymentFailed; at or after the period end the subscription goes past_due with a grace period (dunning takes
+    over), while a member's own early renewal that is declined changes nothing else: the paid period still runs."""
     when = when or timezone.now()
     with transaction.atomic():
         sub = Subscription.objects.select_for_update().select_related("tier", "member").get(pk=subscription.pk)
@@ -404,9 +405,13 @@ def subscription_renew(
     result = _charge(member=sub.member, order=order, token=payment_token)
     with transaction.atomic():
         sub = Subscription.objects.select_for_update().get(pk=sub.pk)
-        sub.renewal_attempts += 1
-        sub.last_renewal_attempt_at = when
-        if not result.ok:
+        early = sub.status != Subscription.Status.PAST_DUE and when < sub.current_period_end
+        if not result.ok and early:
+            # Declined before anything was due: record the failed order, leave the paid period alone.
+            _fail_order(order=order, reason=result.failure_reason)
+        elif not result.ok:
+            sub.renewal_attempts += 1
+            sub.last_renewal_attempt_at = when
             _fail_order(order=order, reason=result.failure_reason)
             change = SubscriptionChange.Kind.RETRY_FAILED
             if sub.status != Subscription.Status.PAST_DUE:
@@ -419,6 +424,7 @@ def subscription_renew(
             sub.save()
             subscription_record(sub, change, when)
         else:
+            sub.last_renewal_attempt_at = when
             order.status = Order.Status.PAID
             order.paid_at = when
             order.provider_reference = result.reference

@@ -9,6 +9,8 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -211,6 +213,10 @@ def membership_renew(request: HttpRequest) -> HttpResponse:
                                                 coupon_code=services.renewal_coupon_code(subscription=sub))
         except exceptions.MembersError as error:
             messages.error(request, error.message)
+            sub.refresh_from_db()
+            if isinstance(error, exceptions.PaymentFailed) and sub.status == sub.Status.ACTIVE:
+                messages.info(request, _("Nothing was charged and your membership is unchanged: it stays active until "
+                                         "%(date)s.") % {"date": date_format(timezone.localtime(sub.current_period_end))})
         else:
             _send_receipt(order)
             messages.success(request, _("Renewed. Thank you for staying with us!"))

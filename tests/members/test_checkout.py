@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from members import exceptions, services
 from members.models import Coupon, CouponRedemption, Enrollment, Order, Subscription
 from tests.members.factories import (
     CouponFactory,
@@ -156,7 +157,29 @@ def test_live_member_is_sent_to_membership_page(alice_client, alice):
 
 
 def test_renew_declined_shows_error(alice_client, alice):
-    SubscriptionFactory(member=alice, tier=TierFactory())
+    sub = SubscriptionFactory(member=alice, tier=TierFactory())
+    period_end = sub.current_period_end
     response = alice_client.post(reverse("members:membership_renew"), {"payment_token": "local:decline"}, follow=True)
-    assert "declined" in response.content.decode().lower()
-    assert Subscription.objects.get(member=alice).status == Subscription.Status.PAST_DUE
+    body = response.content.decode()
+    assert "declined" in body.lower() and "your membership is unchanged" in body
+    # An early, optional renewal that is declined leaves the paid period alone: no past_due, no dunning.
+    sub.refresh_from_db()
+    assert sub.status == Subscription.Status.ACTIVE and sub.current_period_end == period_end
+    assert sub.renewal_attempts == 0 and sub.grace_until is None
+    assert Order.objects.get(member=alice, status=Order.Status.FAILED).subscription_id == sub.pk
+
+
+def test_a_declined_renewal_at_period_end_goes_past_due(alice):
+    sub = SubscriptionFactory(member=alice, tier=TierFactory())
+    with pytest.raises(exceptions.PaymentFailed):
+        services.subscription_renew(subscription=sub, payment_token="local:decline", when=sub.current_period_end)
+    sub.refresh_from_db()
+    assert sub.status == Subscription.Status.PAST_DUE and sub.renewal_attempts == 1 and sub.grace_until is not None
+
+
+def test_the_decline_reason_reads_in_the_members_language(alice):
+    sub = SubscriptionFactory(member=alice, tier=TierFactory())
+    with translation.override("zh-hans"), pytest.raises(exceptions.PaymentFailed) as caught:
+        services.subscription_renew(subscription=sub, payment_token="local:decline")
+    assert caught.value.message != "Card declined by the local test provider"
+    assert Order.objects.get(member=alice).failure_reason == "Card declined by the local test provider"
