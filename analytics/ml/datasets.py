@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.db import connection
 from django.db.models import Avg, Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber
@@ -102,10 +103,16 @@ def members(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
     return frame
 
 
+def _paid_before(as_of: datetime) -> QuerySet:
+    """Orders paid before as_of and not refunded before as_of: a refund recorded after as_of was not yet known, and
+    one without a time (an imported `refunded` row) is not known to have happened before as_of, so it counts."""
+    qs = Order.objects.filter(paid_at__lt=as_of, status__in=[Order.Status.PAID, Order.Status.REFUNDED])
+    return qs.exclude(refunded_at__lt=as_of)
+
+
 def orders(as_of: datetime, rng: MemberRange = ALL, *, since: datetime | None = None) -> pd.DataFrame:
     """Orders paid before as_of, not refunded before as_of (a refund after as_of was not yet known)."""
-    qs = Order.objects.filter(paid_at__lt=as_of, status__in=[Order.Status.PAID, Order.Status.REFUNDED])
-    qs = qs.exclude(refunded_at__lt=as_of)
+    qs = _paid_before(as_of)
     if since is not None:
         qs = qs.filter(paid_at__gte=since)
     qs = rng.apply(qs)
@@ -262,6 +269,11 @@ def subscriptions(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
     started and had not ended (ended_at, or for an expired row without ended_at its last period end); the period at
     as_of is found by stepping the current period back one billing period at a time; status, tier and billing
     period are today's, so a change made after as_of shows through for these rows only.
+
+    Inferred, for members with no Subscription row started before as_of (an imported platform: import books tier
+    orders but writes no Subscription rows): the paid-through state is rebuilt from their paid subscription orders
+    not tied to a Subscription row (see _inferred_from_orders). These rows have no subscription_id and inferred=True;
+    every other row has inferred=False. Members with a Subscription row are never inferred for.
     """
     qs = rng.apply(Subscription.objects.filter(started_at__lt=as_of))
     frame = _frame(
@@ -277,7 +289,20 @@ def subscriptions(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
         frame["live"] = pd.Series(dtype=bool)
         frame["cancel_pending"] = pd.Series(dtype=bool)
         frame["trialing"] = pd.Series(dtype=bool)
+        frame["inferred"] = pd.Series(dtype=bool)
+    else:
+        frame = _recorded_at(frame, as_of, rng, ts)
+        frame["inferred"] = False
+    inferred = _inferred_from_orders(as_of, rng, set(frame["member_id"]))
+    if inferred.empty:
         return frame
+    if frame.empty:
+        return inferred
+    return pd.concat([frame, inferred[frame.columns]], ignore_index=True)
+
+
+def _recorded_at(frame: pd.DataFrame, as_of: datetime, rng: MemberRange, ts: pd.Timestamp) -> pd.DataFrame:
+    """State at as_of of the Subscription rows themselves: the ledger, else the reconstruction from today's row."""
     ledger = _ledger_at(as_of, rng).set_index("subscription_id")
     exact = frame["subscription_id"].isin(ledger.index)
     if exact.all():
@@ -292,6 +317,71 @@ def subscriptions(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
     frame["trialing"] = np.where(frame["subscription_id"].isin(ledger.index),
                                  frame["status"] == Subscription.Status.TRIALING, trial_running).astype(bool)
     return frame
+
+
+def _inferred_from_orders(as_of: datetime, rng: MemberRange, recorded: set[int]) -> pd.DataFrame:
+    """Subscription state at as_of inferred from paid subscription orders, for members without Subscription rows.
+
+    One query: the member's subscription-kind orders paid before as_of and not refunded before it (the rule of
+    datasets.orders), not tied to a Subscription row. Walking them in payment order, each buys one billing period
+    (its own, month or year, by calendar arithmetic like members.services.period_end) from the later of the
+    previous paid-through and its payment, so a renewal paid early extends the period and one paid after a lapse
+    starts a new one. The walk is vectorised across members: one pass per order rank, so as many passes as the
+    most orders one member has (36 for three years of monthly payments), never a pass per member.
+
+    At as_of: period_end = paid-through; period_start = where the last paid period began; tier and billing period
+    those of the last order; started_at = the first order. Live while as_of < paid-through + RENEWAL_GRACE_DAYS,
+    as on the platform, where a renewal that has not come in by the period end leaves the membership past due
+    (still live) for the grace days before it ends; an orders-only history cannot tell a lapse from a cancellation,
+    so every lapse gets the grace. status: active before paid-through, past_due in the grace days, expired after
+    (ended_at = paid-through + grace). No trial, no pending cancellation, no subscription_id; inferred=True.
+    """
+    qs = rng.apply(_paid_before(as_of).filter(kind=Order.Kind.SUBSCRIPTION, subscription__isnull=True))
+    rows = _frame(qs.order_by("member_id", "paid_at", "id").values_list("member_id", "tier_id", "billing_period",
+                                                                        "paid_at"),
+                  ["member_id", "tier_id", "billing_period", "paid_at"])
+    rows = rows[~rows["member_id"].isin(recorded)]
+    if rows.empty:
+        return pd.DataFrame()
+    rows = rows.assign(paid_at=_to_utc(rows["paid_at"]), rank=rows.groupby("member_id").cumcount())
+    rows["billing_period"] = rows["billing_period"].where(rows["billing_period"] == "year", "month")
+    member_ids = pd.Index(rows["member_id"].unique(), name="member_id")
+    paid_through = pd.Series(pd.NaT, index=member_ids, dtype="datetime64[ns, UTC]")
+    period_start = paid_through.copy()
+    for rank in range(int(rows["rank"].max()) + 1):
+        step = rows[rows["rank"] == rank].set_index("member_id")
+        before = paid_through.reindex(step.index)
+        start = before.where(before > step["paid_at"], step["paid_at"])  # NaT (first order) compares False
+        yearly = step["billing_period"] == "year"
+        end = start.copy()
+        end[yearly] = start[yearly] + pd.DateOffset(years=1)
+        end[~yearly] = start[~yearly] + pd.DateOffset(months=1)
+        paid_through[step.index] = end
+        period_start[step.index] = start
+    last = rows.groupby("member_id").tail(1).set_index("member_id")
+    ts = pd.Timestamp(as_of)
+    grace_end = paid_through + pd.Timedelta(days=settings.RENEWAL_GRACE_DAYS)
+    live = ts < grace_end
+    status = np.where(ts < paid_through, Subscription.Status.ACTIVE,
+                      np.where(live, Subscription.Status.PAST_DUE, Subscription.Status.EXPIRED))
+    no_time = pd.Series(pd.NaT, index=member_ids, dtype="datetime64[ns, UTC]")
+    frame = pd.DataFrame({
+        "subscription_id": pd.Series(pd.NA, index=member_ids, dtype="Int64"),
+        "tier_id": last["tier_id"].reindex(member_ids),
+        "billing_period": last["billing_period"].reindex(member_ids),
+        "status": pd.Series(status, index=member_ids).astype(str),
+        "started_at": rows.groupby("member_id")["paid_at"].min().reindex(member_ids),
+        "period_start": period_start,
+        "period_end": paid_through,
+        "trial_end": no_time,
+        "canceled_at": no_time,
+        "ended_at": grace_end.where(~live),
+        "live": live.astype(bool),
+        "cancel_pending": False,
+        "trialing": False,
+        "inferred": True,
+    }, index=member_ids)
+    return frame.reset_index()
 
 
 def _ledger_at(as_of: datetime, rng: MemberRange) -> pd.DataFrame:

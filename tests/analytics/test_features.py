@@ -173,6 +173,45 @@ def test_subscriptions_are_rebuilt_as_they_stood_at_as_of():
 
 
 @pytest.mark.django_db
+def test_subscription_state_inferred_from_orders_ignores_orders_appended_after_as_of():
+    """An orders-only platform (no Subscription rows): the state inferred from tier orders at as_of does not move
+    when renewals, new subscribers, a refund of an earlier order and a failed charge are recorded after as_of."""
+    from members.models import Order
+
+    platform = make_platform(members=40, days=200, seed=5, orders_only=True)
+    as_of = platform.start + timedelta(days=150)
+    tier = TierFactory(monthly_price=40, yearly_price=400)
+    sub_orders = []
+    for n, member_id in enumerate(platform.member_ids[:30]):
+        period = "year" if n % 5 == 0 else "month"
+        for k in range(n % 4 + 1):  # one to four payments, the last 10 to 100 days before as_of
+            when = as_of - timedelta(days=10 + 3 * n + 30 * k)
+            sub_orders.append(Order(member_id=member_id, kind=Order.Kind.SUBSCRIPTION, tier=tier, billing_period=period,
+                                    list_price=40, amount_paid=40, status=Order.Status.PAID, paid_at=when,
+                                    created_at=when))
+    Order.objects.bulk_create(sub_orders)
+    before_subs = datasets.subscriptions(as_of)
+    before = features.build(datasets.snapshot(as_of))
+    assert before_subs["inferred"].all() and 0 < before["sub_live"].sum() < 30
+
+    later = as_of + timedelta(hours=1)
+    Order.objects.bulk_create(
+        [Order(member_id=m, kind=Order.Kind.SUBSCRIPTION, tier=tier, billing_period="year", list_price=400,
+               amount_paid=400, status=Order.Status.PAID, paid_at=later, created_at=later)
+         for m in platform.member_ids]  # renewals, switches to yearly and first payments alike
+        + [Order(member_id=platform.member_ids[1], kind=Order.Kind.SUBSCRIPTION, tier=tier, billing_period="month",
+                 list_price=40, amount_paid=40, status=Order.Status.FAILED, created_at=later)]
+    )
+    Order.objects.filter(pk=sub_orders[0].pk).update(status=Order.Status.REFUNDED, refunded_at=later)
+    append_future_history(as_of, platform.member_ids, platform.course_ids)
+
+    assert_frame_equal(datasets.subscriptions(as_of), before_subs)
+    assert_frame_equal(features.build(datasets.snapshot(as_of)), before)
+    # The test had something to move.
+    assert datasets.subscriptions(later + timedelta(hours=1))["live"].sum() == len(platform.member_ids)
+
+
+@pytest.mark.django_db
 def test_features_at_as_of_ignore_history_appended_after_it():
     platform = make_platform(members=60, days=200, seed=3)
     as_of = platform.start + timedelta(days=150)
