@@ -17,7 +17,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.functional import cached_property
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
@@ -33,6 +33,7 @@ from analytics.reports import (
     repurchase,
     segments,
 )
+from analytics.reports import labels as labels_map
 from analytics.reports.charts import format_value, heat_color
 from analytics.reports.common import (
     Filters,
@@ -68,16 +69,17 @@ def reports_access(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 
 class ReportFilterForm(forms.Form):
     # <input type="date"> takes ISO values only; a localized value (zh: 2026/10/31) would show an empty field.
-    start = forms.DateField(required=False, widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
-    end = forms.DateField(required=False, label="End (inclusive)",
+    start = forms.DateField(required=False, label=gettext_lazy("Start"),
+                            widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
+    end = forms.DateField(required=False, label=gettext_lazy("End (inclusive)"),
                           widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
     tier = forms.ModelChoiceField(queryset=MembershipTier.objects.order_by("order", "name"), required=False,
-                                  empty_label="All tiers")
-    segment = forms.ChoiceField(required=False)
-    source = forms.ChoiceField(required=False, label="Acquisition source",
-                               choices=[("", "All sources"), *User.AcquisitionSource.choices])
+                                  label=gettext_lazy("Tier"), empty_label=gettext_lazy("All tiers"))
+    segment = forms.ChoiceField(required=False, label=gettext_lazy("Segment"))
+    source = forms.ChoiceField(required=False, label=gettext_lazy("Acquisition source"),
+                               choices=[("", gettext_lazy("All sources")), *User.AcquisitionSource.choices])
     course = forms.ModelChoiceField(queryset=Course.objects.filter(is_generic=False).order_by("title"), required=False,
-                                    label="First course", empty_label="Any first course")
+                                    label=gettext_lazy("First course"), empty_label=gettext_lazy("Any first course"))
 
     def __init__(self, *args: Any, fields: Sequence[str] = ("start", "end", "tier", "segment"), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -91,7 +93,11 @@ class ReportFilterForm(forms.Form):
                 SegmentAssignment.objects.filter(run_id=Subquery(latest_run)).values_list("label", flat=True)
                 .distinct().order_by("label")
             )
-            self.fields["segment"].choices = [("", "All segments"), *[(label, label) for label in labels]]
+            # The value stays the stored label (what the filter matches); only the text is translated.
+            self.fields["segment"].choices = [
+                ("", gettext_lazy("All segments")),
+                *[(label, labels_map.label(label, labels_map.SEGMENTS)) for label in labels],
+            ]
 
 
 @dataclass(frozen=True)
@@ -144,28 +150,35 @@ def _pick_table(request: HttpRequest, tables: dict[str, Table]) -> HttpResponse:
 
 @dataclass(frozen=True)
 class Shown:
-    """A table as the page shows it: the CSV table plus a unit per column for formatting."""
+    """A table as the page shows it: the CSV table plus a unit per column for formatting.
+
+    The CSV keeps its English column names and cells (a contract with other tools); the page shows the columns
+    through labels.COLUMNS (and features, segments) and, where given, `display` rows whose words are translated."""
 
     key: str
     title: str
     table: Table
     units: tuple[str, ...]
+    display: tuple[tuple[object, ...], ...] | None = None
 
     @property
     def header(self) -> tuple[str, ...]:
-        return self.table.header
+        return tuple(labels_map.label(h) for h in self.table.header)
 
     @property
     def rows(self) -> list[list[str]]:
+        source = self.table.rows if self.display is None else self.display
         return [
             [format_value(float(v), u) if isinstance(v, (int, float, Decimal)) and u != "text" else ("—" if v is None else str(v))
              for v, u in zip(row, self.units, strict=True)]
-            for row in self.table.rows
+            for row in source
         ]
 
 
-def _shown(key: str, title: str, header: Sequence[str], rows: Sequence[Sequence[object]], units: Sequence[str]) -> Shown:
-    return Shown(key, title, Table(key, tuple(header), tuple(tuple(r) for r in rows)), tuple(units))
+def _shown(key: str, title: str, header: Sequence[str], rows: Sequence[Sequence[object]], units: Sequence[str],
+           display: Sequence[Sequence[object]] | None = None) -> Shown:
+    return Shown(key, title, Table(key, tuple(header), tuple(tuple(r) for r in rows)), tuple(units),
+                 None if display is None else tuple(tuple(r) for r in display))
 
 
 PAGE_TITLES = {
@@ -189,33 +202,38 @@ def overview(request: HttpRequest) -> HttpResponse:
     sel = _selection(request, default_days=30)
     report = metrics.overview(window=sel.window, filters=sel.filters)
     months = [f"{m.start:%Y-%m}" for m in report.months]
+    names = {f.key: labels_map.figure_label(f.key, dict(f.params)) for f in report.figures}
     cards = [
         {
             "figure": f,
+            "label": names[f.key],
+            "detail": labels_map.figure_detail(f.key, dict(f.params), f.detail),
             "value": format_value(f.value, f.unit),
             "previous": format_value(f.previous, f.unit),
             "change": _change_text(f),
-            "spark": charts.sparkline([p.value for p in f.trend], label=f"{f.label}, last 12 months"),
+            "spark": charts.sparkline([p.value for p in f.trend],
+                                      label=_("%(figure)s, last 12 months") % {"figure": names[f.key]}),
         }
         for f in report.figures
     ]
     summary = _shown(
-        "overview", "Figures", ["figure", "value", "previous period", "change", "unit"],
+        "overview", gettext_lazy("Figures"), ["figure", "value", "previous period", "change", "unit"],
         [(f.label, f.value, f.previous, f.change, f.unit) for f in report.figures],
         ["text", "probability", "probability", "probability", "text"],
     )
     trend = _shown(
-        "trend", "Twelve-month trend", ["figure", *months],
+        "trend", gettext_lazy("Twelve-month trend"), ["figure", *months],
         [(f.label, *[p.value for p in f.trend]) for f in report.figures],
         ["text", *["probability"] * len(months)],
     )
     if _wants_csv(request):
         return _pick_table(request, {"overview": summary.table, "trend": trend.table})
     # The on-page tables format each row by the figure's own unit.
-    trend_rows = [[f.label, *[format_value(p.value, f.unit) for p in f.trend]] for f in report.figures]
-    big = {key: charts.line_chart(months, [p.value for p in report.figure(key).trend], unit=unit, title=title)
-           for key, unit, title in (("mrr", "money", "MRR by month end"),
-                                    ("repurchase_90d", "percent", "Repurchase within 90 days, by first-purchase month"))}
+    trend_rows = [[names[f.key], *[format_value(p.value, f.unit) for p in f.trend]] for f in report.figures]
+    big = {key: charts.line_chart(months, [p.value for p in report.figure(key).trend], unit=unit, title=str(title))
+           for key, unit, title in (
+               ("mrr", "money", gettext_lazy("MRR by month end")),
+               ("repurchase_90d", "percent", gettext_lazy("Repurchase within 90 days, by first-purchase month")))}
     return _render(request, "analytics/overview.html", _base_context(
         sel, "overview", report=report, cards=cards, months=months, trend_rows=trend_rows, charts=big,
     ))
@@ -225,11 +243,11 @@ def _change_text(f: metrics.Figure) -> str:
     if f.change is None:
         return "—"
     if f.unit == "percent":
-        return f"{f.change * 100:+.1f} pts"
+        return _("%(points)s pts") % {"points": f"{f.change * 100:+.1f}"}
     if f.unit == "money":
         return f"{f.change:+,.2f}"
     if f.unit == "days":
-        return f"{f.change:+.1f} d"
+        return _("%(days)s d") % {"days": f"{f.change:+.1f}"}
     return f"{f.change:+,.0f}"
 
 
@@ -251,6 +269,8 @@ def cohort_view(request: HttpRequest) -> HttpResponse:
     heatmaps = [
         {
             "table": t,
+            "title": labels_map.COHORT_TABLES[t.key][0] if t.key in labels_map.COHORT_TABLES else t.title,
+            "basis": labels_map.COHORT_TABLES[t.key][1] if t.key in labels_map.COHORT_TABLES else t.basis,
             "rows": [
                 {"cohort": r.cohort, "size": r.size,
                  "cells": [(format_value(v, "percent"), heat_color(v)) for v in r.values]}
@@ -270,13 +290,16 @@ def cohort_view(request: HttpRequest) -> HttpResponse:
 def repurchase_view(request: HttpRequest) -> HttpResponse:
     sel = _selection(request, default_days=365)
     report = repurchase.repurchase_report(window=sel.window, as_of=sel.window.end, filters=sel.filters)
-    gaps = _shown("gaps", "Days from first to second purchase", ["days", "buyers"],
-                  [(b.label, b.count) for b in report.gap_bins], ["text", "count"])
-    probs = _shown("probabilities", "Next-purchase probability of one-order buyers", ["probability", "members"],
+    gaps = _shown("gaps", gettext_lazy("Days from first to second purchase"), ["days", "buyers"],
+                  [(b.label, b.count) for b in report.gap_bins], ["text", "count"],
+                  display=[(labels_map.days_bin(b.label), b.count) for b in report.gap_bins])
+    probs = _shown("probabilities", gettext_lazy("Next-purchase probability of one-order buyers"),
+                   ["probability", "members"],
                    [(b.label, b.count) for b in report.probability_bins], ["text", "count"])
-    transitions = _shown("transitions", "First course → next course", ["first course", "next course", "buyers"],
+    transitions = _shown("transitions", gettext_lazy("First course → next course"),
+                         ["first course", "next course", "buyers"],
                          [(t.from_course, t.to_course, t.buyers) for t in report.transitions], ["text", "text", "count"])
-    firsts = _shown("first_courses", "Which first courses lead to a second purchase",
+    firsts = _shown("first_courses", gettext_lazy("Which first courses lead to a second purchase"),
                     ["first course", "first-time buyers", "bought again", "rate"],
                     [(r.course, r.buyers, r.came_back, r.rate) for r in report.first_courses],
                     ["text", "count", "count", "percent"])
@@ -285,11 +308,11 @@ def repurchase_view(request: HttpRequest) -> HttpResponse:
         return _pick_table(request, {k: s.table for k, s in tables.items()})
     context = _base_context(
         sel, "repurchase", report=report, tables=tables,
-        gap_chart=charts.bar_chart([b.label for b in report.gap_bins], [b.count for b in report.gap_bins],
-                                   title="Buyers by days to second purchase"),
+        gap_chart=charts.bar_chart([labels_map.days_bin(b.label) for b in report.gap_bins],
+                                   [b.count for b in report.gap_bins], title=_("Buyers by days to second purchase")),
         prob_chart=charts.bar_chart([b.label for b in report.probability_bins],
                                     [b.count for b in report.probability_bins],
-                                    title="One-order buyers by predicted next-purchase probability"),
+                                    title=_("One-order buyers by predicted next-purchase probability")),
     )
     return _render(request, "analytics/repurchase.html", context)
 
@@ -299,8 +322,8 @@ def repurchase_view(request: HttpRequest) -> HttpResponse:
 
 
 class RiskFilterForm(forms.Form):
-    min_risk = forms.FloatField(required=False, min_value=0, max_value=1, label="Min. churn risk")
-    within = forms.IntegerField(required=False, min_value=0, max_value=400, label="Renews within (days)")
+    min_risk = forms.FloatField(required=False, min_value=0, max_value=1, label=gettext_lazy("Min. churn risk"))
+    within = forms.IntegerField(required=False, min_value=0, max_value=400, label=gettext_lazy("Renews within (days)"))
 
 
 AT_RISK_HEADER = ("member", "email", "tier", "period", "days to renewal", "renewal probability", "churn risk",
@@ -355,9 +378,9 @@ def churn_view(request: HttpRequest) -> HttpResponse:
                           f"at-risk-{now:%Y%m%d}")
     calibration = churn.calibration(now=now)
     validation = churn.validation_calibration(model)
-    dist = _shown("distribution", "Members by churn risk", ["churn risk", "members"],
+    dist = _shown("distribution", gettext_lazy("Members by churn risk"), ["churn risk", "members"],
                   [(b.label, b.count) for b in distribution.bins], ["text", "count"])
-    calib = _shown("calibration", "Calibration", ["decile", "members", "predicted", "actual"],
+    calib = _shown("calibration", gettext_lazy("Calibration"), ["decile", "members", "predicted", "actual"],
                    [(r.decile, r.members, r.predicted, r.actual) for r in (calibration.rows if calibration else ())],
                    ["count", "count", "percent", "percent"])
     if _wants_csv(request):
@@ -374,11 +397,12 @@ def churn_view(request: HttpRequest) -> HttpResponse:
         sel, "churn", risk_form=risk_form, page=page, rows=shown_rows, distribution=distribution, calibration=calibration,
         dist=dist, calib=calib,
         dist_chart=charts.bar_chart([b.label for b in distribution.bins], [b.count for b in distribution.bins],
-                                    title="Members by churn risk", color="#dc2626") if distribution.bins else None,
-        calib_chart=_calibration_chart(calibration, "Predicted vs actual by decile"),
+                                    title=_("Members by churn risk"), color="#dc2626") if distribution.bins else None,
+        calib_chart=_calibration_chart(calibration, _("Predicted vs actual by decile"), decile=True),
         risk_query=_without(request, ("page", "format", "table")), validation=validation, horizon=horizon,
         within=risk.get("within"),
-        validation_chart=_calibration_chart(validation, "Held-out validation: predicted vs observed by bin"),
+        validation_chart=_calibration_chart(validation, _("Held-out validation: predicted vs observed by bin"),
+                                            decile=False),
     )
     return _render(request, "analytics/churn.html", context)
 
@@ -396,13 +420,13 @@ class CachedCountPaginator(Paginator):
         return churn.at_risk_count(self.object_list, self.count_key)
 
 
-def _calibration_chart(calibration: churn.Calibration | None, title: str) -> SafeString | None:
+def _calibration_chart(calibration: churn.Calibration | None, title: str, *, decile: bool) -> SafeString | None:
     if calibration is None or not calibration.rows:
         return None
     return charts.paired_bar_chart(
-        [f"{'D' if 'decile' in title else 'B'}{r.decile}" for r in calibration.rows],
+        [f"{'D' if decile else 'B'}{r.decile}" for r in calibration.rows],
         [r.predicted for r in calibration.rows], [r.actual for r in calibration.rows],
-        names=("predicted", "actual"), unit="percent", title=title,
+        names=(_("predicted"), _("actual")), unit="percent", title=title,
     )
 
 
@@ -424,36 +448,63 @@ def model_card_view(request: HttpRequest) -> HttpResponse:
     recs = models_card.recommendation_cards()
     funnel = models_card.recommendation_funnel(window=sel.window)
     model_table = _shown(
-        "models", "Model metrics", ["model", "kind", "serving", "metric", "value", "baseline name", "baseline"],
+        "models", gettext_lazy("Model metrics"), ["model", "kind", "serving", "metric", "value", "baseline name", "baseline"],
         [(f"v{c.pk} {c.algorithm}", c.kind, c.is_serving, m.name, m.value, name, b)
          for c in cards for m in c.metrics for name, b in (zip(c.baseline_names, m.baselines, strict=True)
                                                           if c.baseline_names else [("", None)])],
         ["text", "text", "text", "text", "probability", "text", "probability"],
     )
     rec_table = _shown(
-        "recommendations", "Recommendation quality",
+        "recommendations", gettext_lazy("Recommendation quality"),
         ["run", "as of", "k", "current", "metric", "value", "baseline name", "baseline"],
         [(r.pk, f"{r.as_of:%Y-%m-%d}", r.k, r.is_current, m.name, m.value, name, b)
          for r in recs for m in r.metrics for name, b in (zip(r.baseline_names, m.baselines, strict=True)
                                                           if r.baseline_names else [("", None)])],
         ["count", "text", "count", "text", "text", "probability", "text", "probability"],
     )
+    funnel_rows = [("impressions", funnel.impressions, None), ("clicks", funnel.clicks, funnel.click_rate),
+                   ("purchases after a click", funnel.purchases, funnel.purchase_rate)]
     funnel_table = _shown(
-        "funnel", "Online funnel", ["step", "count", "rate"],
-        [("impressions", funnel.impressions, None), ("clicks", funnel.clicks, funnel.click_rate),
-         ("purchases after a click", funnel.purchases, funnel.purchase_rate)],
-        ["text", "count", "percent"],
+        "funnel", gettext_lazy("Online funnel"), ["step", "count", "rate"], funnel_rows, ["text", "count", "percent"],
+        display=[(labels_map.label(step, labels_map.FUNNEL_STEPS), *rest) for step, *rest in funnel_rows],
     )
     if _wants_csv(request):
         return _pick_table(request, {t.key: t.table for t in (model_table, rec_table, funnel_table)})
     importance = {
-        c.pk: charts.hbar_chart([k for k, _ in c.importance], [v for _, v in c.importance], unit="probability",
-                                title=f"Feature importance, model v{c.pk}")
+        c.pk: charts.hbar_chart([labels_map.label(k, labels_map.FEATURES) for k, _v in c.importance],
+                                [v for _k, v in c.importance], unit="probability",
+                                title=_("Feature importance, model v%(version)s") % {"version": c.pk})
         for c in cards if c.importance
     }
     return _render(request, "analytics/model_card.html", _base_context(
-        sel, "models", cards=cards, recs=recs, funnel=funnel, funnel_table=funnel_table, importance=importance,
+        sel, "models", cards=[_card_display(c) for c in cards], recs=[_card_display(r) for r in recs], funnel=funnel,
+        funnel_table=funnel_table, importance=importance,
     ))
+
+
+@dataclass(frozen=True)
+class CardShown:
+    """A model or recommendation card with its metric and baseline names worded for the page (the card keeps the
+    keys; the CSV writes those)."""
+
+    card: Any
+    kind_label: str
+    baseline_labels: tuple[str, ...]
+    metric_rows: tuple[tuple[str, models_card.MetricRow], ...]  # (label, row); row.name is the key
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "card":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self.card, name)
+
+
+def _card_display(card: models_card.ModelCard | models_card.RecommendationCard) -> CardShown:
+    return CardShown(
+        card=card,
+        kind_label=labels_map.label(getattr(card, "kind", ""), labels_map.MODEL_KINDS),
+        baseline_labels=tuple(labels_map.label(n, labels_map.BASELINES) for n in card.baseline_names),
+        metric_rows=tuple((labels_map.metric_label(m.name), m) for m in card.metrics),
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -464,28 +515,39 @@ def model_card_view(request: HttpRequest) -> HttpResponse:
 def segments_view(request: HttpRequest) -> HttpResponse:
     sel = _selection(request, default_days=90, fields=("start", "end"))
     report = segments.segment_report(window=sel.window)
-    sizes = _shown("sizes", "Segment sizes over time", ["as of", *report.labels],
+    sizes = _shown("sizes", gettext_lazy("Segment sizes over time"), ["as of", *report.labels],
                    [(f"{p.as_of:%Y-%m-%d}", *[n for _, n in p.sizes]) for p in report.sizes_over_time],
                    ["text", *["count"] * len(report.labels)])
+    profile_rows = [(r.label, r.members, *[v for _, v in r.profile], r.renewed, r.ended, r.renewal_rate)
+                    for r in report.rows]
     profiles = _shown(
-        "profiles", "Segment profiles", ["segment", "members", *report.profile_keys, "renewed", "ended", "renewal rate"],
-        [(r.label, r.members, *[v for _, v in r.profile], r.renewed, r.ended, r.renewal_rate) for r in report.rows],
+        "profiles", gettext_lazy("Segment profiles"),
+        ["segment", "members", *report.profile_keys, "renewed", "ended", "renewal rate"], profile_rows,
         ["text", "count", *["probability"] * len(report.profile_keys), "count", "count", "percent"],
+        display=[(_segment(row[0]), *row[1:]) for row in profile_rows],
     )
+    reason_rows = [(r.label, reason, n) for r in report.rows for reason, n in r.cancellation_reasons]
+    with translation.override("en"):
+        # The CSV names the reason in English, as it always has (a stable value for other tools).
+        reason_csv = [(label, segments.reason_label(reason), n) for label, reason, n in reason_rows]
     reasons = _shown(
-        "reasons", "Cancellation reasons by segment", ["segment", "reason", "members"],
-        [(r.label, reason, n) for r in report.rows for reason, n in r.cancellation_reasons],
+        "reasons", gettext_lazy("Cancellation reasons by segment"), ["segment", "reason", "members"], reason_csv,
         ["text", "text", "count"],
+        display=[(_segment(label), segments.reason_label(reason), n) for label, reason, n in reason_rows],
     )
     if _wants_csv(request):
         return _pick_table(request, {t.key: t.table for t in (sizes, profiles, reasons)})
     size_chart: SafeString | None = None
     if report.rows:
-        size_chart = charts.bar_chart([r.label for r in report.rows], [r.members for r in report.rows],
-                                      title="Members per segment (latest run)")
+        size_chart = charts.bar_chart([_segment(r.label) for r in report.rows], [r.members for r in report.rows],
+                                      title=_("Members per segment (latest run)"))
     return _render(request, "analytics/segments.html", _base_context(
         sel, "segments", report=report, sizes=sizes, profiles=profiles, reasons=reasons, size_chart=size_chart,
     ))
+
+
+def _segment(label: str) -> str:
+    return labels_map.label(label, labels_map.SEGMENTS)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -548,14 +610,16 @@ def campaigns_view(request: HttpRequest) -> HttpResponse:
         campaign_results = None
     raw_results = {c.pk: campaign_results(c) for c in campaigns} if campaign_results else {}
     results = {pk: _result_rows(r) for pk, r in raw_results.items()}
+    campaign_rows = [(c.name, c.status, c.audience, c.treatment, c.control, f"{c.starts_at:%Y-%m-%d}",
+                      f"{c.ends_at:%Y-%m-%d}" if c.ends_at else None) for c in campaigns]
     table = _shown(
-        "campaigns", "Campaigns", ["campaign", "status", "audience", "treatment", "control", "starts", "ends"],
-        [(c.name, c.status, c.audience, c.treatment, c.control, f"{c.starts_at:%Y-%m-%d}",
-          f"{c.ends_at:%Y-%m-%d}" if c.ends_at else None) for c in campaigns],
-        ["text", "text", "text", "count", "count", "text", "text"],
+        "campaigns", gettext_lazy("Campaigns"), ["campaign", "status", "audience", "treatment", "control", "starts", "ends"],
+        campaign_rows, ["text", "text", "text", "count", "count", "text", "text"],
+        display=[(c.name, c.get_status_display(), c.get_audience_display(), *row[3:])
+                 for c, row in zip(campaigns, campaign_rows, strict=True)],
     )
     result_table = _shown(
-        "results", "Uplift results", ["campaign", "measure", "value"],
+        "results", gettext_lazy("Uplift results"), ["campaign", "measure", "value"],
         [(c.name, k, v) for c in campaigns for k, v in results.get(c.pk, [])], ["text", "text", "probability"],
     )
     if _wants_csv(request):

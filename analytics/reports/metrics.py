@@ -71,6 +71,9 @@ class Figure:
     previous: float | None
     trend: tuple[TrendPoint, ...]
     detail: str = ""
+    # The numbers inside `detail` by name, so a page can word the detail in the reader's language
+    # (analytics/reports/labels.py); `detail` itself stays English.
+    params: tuple[tuple[str, object], ...] = ()
 
     @property
     def change(self) -> float | None:
@@ -395,9 +398,11 @@ def _overview(*, window: Window, filters: Filters) -> OverviewReport:
                "Paid revenue in the window ÷ members with a paid order in the window."),
         Figure("renewal_rate", "Renewal rate", "percent", renewal[0].value, renewal[1].value,
                trend([r.value for r in renewal[2:]]),
-               f"{renewal[0].numerator} renewed of {renewal[0].denominator} due in the window."),
+               f"{renewal[0].numerator} renewed of {renewal[0].denominator} due in the window.",
+               (("renewed", renewal[0].numerator), ("due", renewal[0].denominator))),
         Figure("churn_rate", "Churn rate", "percent", churn[0].value, churn[1].value, trend([c.value for c in churn[2:]]),
-               f"{churn[0].numerator} paid memberships ended ÷ {churn[0].denominator} paying at the window's start."),
+               f"{churn[0].numerator} paid memberships ended ÷ {churn[0].denominator} paying at the window's start.",
+               (("ended", churn[0].numerator), ("paying", churn[0].denominator))),
     ]
     for d in REPURCHASE_DAYS:
         rates = repurchase[d]
@@ -405,12 +410,14 @@ def _overview(*, window: Window, filters: Filters) -> OverviewReport:
             Figure(f"repurchase_{d}d", f"Repurchase rate ({d} days)", "percent", rates[0].value, rates[1].value,
                    trend([r.value for r in rates[2:]]),
                    f"{rates[0].numerator} of {rates[0].denominator} first-time buyers whose first {d} days ended "
-                   f"in the window bought again within them.")
+                   f"in the window bought again within them.",
+                   (("repurchased", rates[0].numerator), ("buyers", rates[0].denominator), ("days", d)))
         )
     figures.append(
         Figure("median_days_to_second", "Median days to 2nd purchase", "days", median_or_none(gaps[0]),
                median_or_none(gaps[1]), trend([median_or_none(g) for g in gaps[2:]]),
-               f"Over the {len(gaps[0])} members whose second paid course order is in the window.")
+               f"Over the {len(gaps[0])} members whose second paid course order is in the window.",
+               (("members", len(gaps[0])),))
     )
     figures.append(
         Figure("repeat_revenue", "Revenue from repeat buyers", "money", _as_float(repeat[0]), _as_float(repeat[1]),

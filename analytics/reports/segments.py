@@ -40,7 +40,7 @@ class SegmentRow:
     profile: tuple[tuple[str, float | None], ...]
     renewed: int
     ended: int
-    cancellation_reasons: tuple[tuple[str, int], ...]
+    cancellation_reasons: tuple[tuple[str, int], ...]  # (Subscription.CancellationReason code, members)
 
     @property
     def renewal_rate(self) -> float | None:
@@ -96,8 +96,9 @@ def _segment_report(window: Window, history_runs: int) -> SegmentReport:
         paid_subscriptions_ended().filter(ended_at__gte=window.start, ended_at__lt=window.end, **{in_segment: run})
         .values("member__segments__label").annotate(n=Count("pk")).values_list("member__segments__label", "n")
     )
+    # The reason's code, not its label: the report is cached, and a label resolved here would be cached in the
+    # language of whoever computed it first. The view words it (reason_label).
     reasons: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    reason_labels = dict(Subscription.CancellationReason.choices)
     for label, reason, n in (
         # A reason is counted when the member asked to cancel in the window, or when dunning expired it then.
         Subscription.objects.filter(
@@ -110,7 +111,7 @@ def _segment_report(window: Window, history_runs: int) -> SegmentReport:
         .values("member__segments__label", "cancellation_reason").annotate(n=Count("pk"))
         .order_by("member__segments__label", "-n").values_list("member__segments__label", "cancellation_reason", "n")
     ):
-        reasons[label].append((str(reason_labels.get(reason, reason)), n))
+        reasons[label].append((reason, n))
     labels = tuple(sorted(profiles))
     rows = tuple(
         SegmentRow(
@@ -128,3 +129,8 @@ def _segment_report(window: Window, history_runs: int) -> SegmentReport:
         SizePoint(as_of, tuple((label, sizes[as_of].get(label, 0)) for label in all_labels)) for as_of in sorted(sizes)
     )
     return SegmentReport(window, run.as_of, all_labels, points, tuple(keys), rows)
+
+
+def reason_label(code: str) -> str:
+    """A cancellation reason's label in the active language (the code itself when it is not a known reason)."""
+    return str(dict(Subscription.CancellationReason.choices).get(code, code))
