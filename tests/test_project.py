@@ -36,3 +36,22 @@ def test_a_malformed_boolean_fails(monkeypatch):
     monkeypatch.setenv("X_FLAG", "maybe")
     with pytest.raises(ImproperlyConfigured, match="X_FLAG"):
         env_bool("X_FLAG")
+
+
+@pytest.mark.django_db
+def test_a_missing_page_gets_the_site_404(client, settings):
+    settings.DEBUG = False
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    body = response.content.decode()
+    assert "Page not found" in body and 'href="/courses/' in body
+
+
+def test_the_500_page_renders_without_a_request_context(rf):
+    from django.utils import translation
+    from django.views.defaults import server_error
+
+    with translation.override("en"):
+        response = server_error(rf.get("/"))
+    assert response.status_code == 500
+    assert "Something went wrong" in response.content.decode()
