@@ -38,6 +38,7 @@ from analytics.models import (
     SegmentAssignment,
     SegmentRun,
 )
+from config.db import refresh_planner_statistics
 
 DEFAULT_HORIZON_DAYS = 30
 DEFAULT_K = 10
@@ -437,6 +438,9 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
     task layer passes one that enqueues chunk tasks; inline it runs them here)."""
     as_of = as_of or start_of_day()
     with tracked("nightly_pipeline", as_of=as_of, params={"horizon_days": horizon_days, "k": k}) as job:
+        if connection.vendor == "sqlite":
+            # SQLite has no autovacuum to keep statistics fresh; without them the chunked reads pick a poor index.
+            refresh_planner_statistics()
         feats = features.build(datasets.snapshot(as_of))
         engaged = engagement_compute(as_of=as_of, feats=feats)
         segments_compute(as_of=as_of, feats=feats)

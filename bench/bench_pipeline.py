@@ -7,7 +7,8 @@
 The history comes from bench/bench_import.py (the same synthetic platform, imported with `import_platform_data`).
 It is built once into --data DIR (SQLite database DIR/var/db.sqlite3, PostgreSQL database --postgres-db) and reused
 by later runs; --rebuild builds it again. Each run starts from a fresh copy of that database (a file copy for SQLite,
-CREATE DATABASE … TEMPLATE for PostgreSQL), so every run does the same work: no serving model exists, so the run
+CREATE DATABASE … TEMPLATE for PostgreSQL), migrated to the current schema (untimed: the kept history may predate
+a migration), so every run does the same work: no serving model exists, so the run
 trains one, as the first nightly run on a newly imported platform does.
 
 The pipeline runs as `manage.py run_nightly_pipeline --as-of DAY` in a child process, inline (the chunks one after
@@ -230,6 +231,8 @@ def bench(backend: Backend, options: argparse.Namespace, base_env: dict[str, str
             if number == 1:
                 print(f"\n[{backend.label}] {history_size(backend)}; --as-of {as_of}", flush=True)
             env = backend.env(base_env)
+            # The kept history may predate a later migration: bring the copy's schema up to date (not timed).
+            run_child(["migrate", "--noinput", "-v0"], env, options.data / f"migrate-{backend.label.lower()}.log")
             log = options.data / f"pipeline-{backend.label.lower()}-{number}.log"
             usage = run_child(["run_nightly_pipeline", "--as-of", as_of], env, log)
             results.append(usage)

@@ -42,6 +42,7 @@ from django.utils.text import slugify
 from tqdm import tqdm
 
 from analytics.ingest import MAX_IDEMPOTENCY_KEY_LENGTH, EventRow, events_bulk_ingest
+from config.db import refresh_planner_statistics
 from members.models import (
     BillingPeriod,
     Coupon,
@@ -687,6 +688,8 @@ def import_platform_data(
         if "events" in writable:
             writer.events(writable["events"], reports["events"])
     report.written = True
+    refresh_planner_statistics()
+    say("refreshed the database's planner statistics (ANALYZE)")
     return report
 
 

@@ -183,6 +183,36 @@ def test_orders_only_import_creates_members_and_the_generic_product(tmp_path):
     assert Enrollment.objects.count() == 0  # the generic product is not a course anyone owns
 
 
+def _planner_knows(table: str) -> bool:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")
+            if cursor.fetchone() is None:
+                return False
+            cursor.execute("SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = %s", [table])
+        else:
+            cursor.execute("SELECT COUNT(*) FROM pg_stats WHERE tablename = %s", [table])
+        return cursor.fetchone()[0] > 0
+
+
+def test_an_import_leaves_the_planner_statistics_fresh(tmp_path):
+    if _planner_knows("members_order"):  # a test database analysed by an earlier test: start from nothing
+        pytest.skip("statistics already present")
+    orders = write(tmp_path, "orders.csv", "order_id,member_id,ordered_at,amount\nA,u1,2024-05-01,10\nB,u2,2024-05-02,2\n")
+    assert run(orders=orders)[0] == 0
+    assert _planner_knows("members_order")
+
+
+def test_a_dry_run_does_not_analyse(tmp_path):
+    if _planner_knows("members_order"):
+        pytest.skip("statistics already present")
+    orders = write(tmp_path, "orders.csv", "order_id,member_id,ordered_at,amount\nA,u1,2024-05-01,10\n")
+    assert run(orders=orders, dry_run=True)[0] == 0
+    assert not _planner_knows("members_order")
+
+
 def test_orders_may_reference_products_already_in_the_database(tmp_path):
     CourseFactory(external_id="old-course")
     orders = write(tmp_path, "orders.csv", "order_id,member_id,product_id,ordered_at,amount\nA,u1,old-course,2024-05-01,10\n")
