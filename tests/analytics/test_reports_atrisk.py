@@ -8,20 +8,12 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
 from analytics.models import ModelVersion, PropensityScore
 from members.models import BillingPeriod, Subscription
 from tests.members.factories import TierFactory, UserFactory
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

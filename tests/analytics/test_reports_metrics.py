@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import pytest
 from dateutil.relativedelta import relativedelta
-from django.core.cache import cache
 from django.db import connection
 from django.utils.dateparse import parse_datetime
 
@@ -26,13 +25,6 @@ def dt(y: int, m: int, d: int) -> datetime:
 
 MAY = Window(datetime(2026, 5, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC))
 JAN = Window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC))
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def sub_order(member, sub, when, amount, *, renewal=False, status=Order.Status.PAID, period=BillingPeriod.MONTH):

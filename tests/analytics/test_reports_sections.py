@@ -4,7 +4,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.cache import cache
 
 from analytics.models import Event, ModelVersion, PropensityScore
 from analytics.reports import charts, cohorts, models_card, repurchase
@@ -13,13 +12,6 @@ from members.models import User
 from tests.analytics.test_reports_metrics import JAN, MAY, dt, ledger  # noqa: F401
 
 AS_OF = MAY.end  # 2026-06-01
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
@@ -27,13 +26,6 @@ from tests.members.factories import UserFactory
 PAGES = ["overview", "cohorts", "repurchase", "churn", "models", "segments", "campaigns"]
 # The ledger's May 2026, as the filter form spells it.
 MAY_QUERY = {"start": "2026-05-01", "end": "2026-05-31"}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

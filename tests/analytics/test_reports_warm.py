@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
@@ -16,13 +15,6 @@ from analytics.reports.warm import default_window, warm_default_views
 from members.models import Order
 from tests.analytics.test_reports_metrics import course_order, ledger  # noqa: F401
 from tests.members.factories import UserFactory
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
