@@ -405,14 +405,13 @@ def subscription_renew(
     result = _charge(member=sub.member, order=order, token=payment_token)
     with transaction.atomic():
         sub = Subscription.objects.select_for_update().get(pk=sub.pk)
+        # Declined before anything was due (the member's own early renewal): the failed order is all that changes.
         early = sub.status != Subscription.Status.PAST_DUE and when < sub.current_period_end
-        if not result.ok and early:
-            # Declined before anything was due: record the failed order, leave the paid period alone.
+        if not result.ok:
             _fail_order(order=order, reason=result.failure_reason)
-        elif not result.ok:
+        if not result.ok and not early:
             sub.renewal_attempts += 1
             sub.last_renewal_attempt_at = when
-            _fail_order(order=order, reason=result.failure_reason)
             change = SubscriptionChange.Kind.RETRY_FAILED
             if sub.status != Subscription.Status.PAST_DUE:
                 previous = sub.status
@@ -423,7 +422,7 @@ def subscription_renew(
                              properties={"from": previous, "grace_until": sub.grace_until.isoformat()})
             sub.save()
             subscription_record(sub, change, when)
-        else:
+        elif result.ok:
             sub.last_renewal_attempt_at = when
             order.status = Order.Status.PAID
             order.paid_at = when
