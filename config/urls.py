@@ -18,7 +18,7 @@ urlpatterns = [
     path("recommendations/", include("analytics.recommendations.urls", namespace="recs")),
     path("staff/members/", include("analytics.profiles.urls", namespace="profile")),
     path("staff/", include("analytics.reports.urls")),
-    path("act/", include("analytics.outreach.urls")),
+    path("act/", include("analytics.outreach.renew_link")),
     path("api/v1/", include(api_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -11,7 +11,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -61,3 +61,11 @@ def renew_link(request: HttpRequest, token: str) -> HttpResponse:
             messages.success(request, _("Thank you! Your membership is renewed."))
         return redirect(membership_url())
     return render(request, TEMPLATE, {"state": "confirm", "subscription": sub, "membership_url": membership_url()})
+
+
+# Mounted at /act/ by config/urls.py (namespace "acting"; emails already sent carry these URLs).
+app_name = "acting"
+
+urlpatterns = [
+    path("renew/<str:token>/", renew_link, name="renew"),
+]
