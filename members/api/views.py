@@ -28,7 +28,6 @@ from members.commerce import selectors as commerce_selectors
 from members.commerce import services as commerce_services
 from members.learning import progress as learning_progress
 from members.models import Course, Lesson, MembershipTier, Order, Subscription, User
-from members.subscriptions import selectors as subscriptions_selectors
 from members.subscriptions import services as subscriptions_services
 
 # --------------------------------------------------------------------------------------------------------------
@@ -208,14 +207,14 @@ SUBSCRIPTION_EXAMPLE = {
 
 
 def _live_subscription(user: User) -> Subscription:
-    sub = subscriptions_selectors.live_subscription(member=user)
+    sub = catalogue_selectors.live_subscription(member=user)
     if sub is None:
         raise Http404("You have no live membership.")
     return sub
 
 
 def _subscription_response(sub: Subscription, http_status: int = status.HTTP_200_OK) -> Response:
-    fresh = subscriptions_selectors.live_subscription(member=sub.member) or sub
+    fresh = catalogue_selectors.live_subscription(member=sub.member) or sub
     return Response(s.SubscriptionOutput(fresh).data, status=http_status)
 
 
@@ -227,7 +226,7 @@ class MembershipView(APIView):
                    examples=[OpenApiExample("Live", value={"subscription": SUBSCRIPTION_EXAMPLE}, response_only=True),
                              OpenApiExample("None", value={"subscription": None}, response_only=True)])
     def get(self, request: Request) -> Response:
-        return Response(s.MembershipOutput({"subscription": subscriptions_selectors.live_subscription(member=request.user)}).data)
+        return Response(s.MembershipOutput({"subscription": catalogue_selectors.live_subscription(member=request.user)}).data)
 
     @extend_schema(
         tags=["me"], summary="Subscribe to a tier", request=s.SubscribeInput,

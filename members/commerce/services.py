@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from analytics.tracking import record_event
 from members import exceptions
+from members.catalogue.selectors import active_tier
 from members.commerce.payments import ChargeResult, get_provider
 from members.commerce.pricing import ZERO, Quote, coupon_discount, money, percent_of
 from members.models import (
@@ -31,7 +32,6 @@ from members.models import (
     PaymentMethod,
     User,
 )
-from members.subscriptions.selectors import active_tier
 
 DEFAULT_TOKEN = "local:ok"
 

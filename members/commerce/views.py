@@ -26,7 +26,6 @@ from members.models import (
     Subscription,
     User,
 )
-from members.subscriptions import selectors as subscriptions_selectors
 from members.subscriptions import services as subscriptions_services
 
 logger = logging.getLogger(__name__)
@@ -89,7 +88,7 @@ def checkout_course(request: HttpRequest, slug: str) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def checkout_tier(request: HttpRequest, slug: str) -> HttpResponse:
     tier = get_object_or_404(catalogue_selectors.tier_list(public_only=False), slug=slug)
-    live = subscriptions_selectors.live_subscription(member=request.user)
+    live = catalogue_selectors.live_subscription(member=request.user)
     if live is not None:
         messages.info(request, _("You already have a membership. Manage it here."))
         return redirect("members:membership")
