@@ -20,6 +20,7 @@ from members import exceptions
 from members.catalogue.selectors import active_tier
 from members.commerce.payments import ChargeResult, get_provider
 from members.commerce.pricing import ZERO, Quote, coupon_discount, money, percent_of
+from members.commerce.receipts import receipt_queue
 from members.models import (
     Benefit,
     BillingPeriod,
@@ -245,6 +246,7 @@ def course_purchase(
         if quote.coupon is not None:
             record_event(member=member, kind="coupon_redeemed", obj=quote.coupon, occurred_at=when,
                          properties={"order_id": order.pk})
+        receipt_queue(order=order)
     return order
 
 

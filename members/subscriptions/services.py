@@ -18,6 +18,7 @@ from django.utils import timezone
 from analytics.tracking import record_event
 from members import exceptions
 from members.commerce.payments import get_provider
+from members.commerce.receipts import receipt_queue
 from members.commerce.services import _charge, _fail_order, _reserve_coupon, coupon_check, coupon_issue, price_quote
 from members.models import (
     BillingPeriod,
@@ -110,6 +111,7 @@ def subscription_start(
         if quote.coupon is not None:
             record_event(member=member, kind="coupon_redeemed", obj=quote.coupon, occurred_at=when,
                          properties={"order_id": order.pk})
+        receipt_queue(order=order)
     return sub
 
 
@@ -179,6 +181,7 @@ def subscription_renew(
             record_event(member=sub.member_id, kind="trial_converted" if was_trial else "subscription_renewed", obj=sub,
                          occurred_at=when, properties={"order_id": order.pk, "amount": str(order.amount_paid),
                                                        "tier": sub.tier.slug, "period": sub.billing_period})
+            receipt_queue(order=order)
     if not result.ok:
         raise exceptions.PaymentFailed(result.failure_reason)
     return order

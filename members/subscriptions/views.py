@@ -16,7 +16,6 @@ from django.views.decorators.http import require_POST
 from members import exceptions
 from members.catalogue import selectors as catalogue_selectors
 from members.catalogue.views import _membership_card, benefit_table
-from members.commerce.views import _send_receipt
 from members.forms import CancelForm, SwitchPeriodForm
 from members.models import (
     BillingPeriod,
@@ -133,7 +132,6 @@ def membership_renew(request: HttpRequest) -> HttpResponse:
                 messages.info(request, _("Nothing was charged and your membership is unchanged: it stays active until "
                                          "%(date)s.") % {"date": date_format(timezone.localtime(sub.current_period_end))})
         else:
-            _send_receipt(order)
             messages.success(request, _("Renewed. Thank you for staying with us!"))
             return redirect(order)
     return redirect("members:membership")
