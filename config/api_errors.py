@@ -39,16 +39,9 @@ _DEFAULT_MESSAGES = {
 
 
 def _domain_error_classes() -> tuple[type[Exception], ...]:
-    classes: list[type[Exception]] = [members_exceptions.MembersError]
-    try:  # community's errors, when that app defines them
-        from community import exceptions as community_exceptions
+    from community import exceptions as community_exceptions
 
-        base = getattr(community_exceptions, "CommunityError", None)
-        if isinstance(base, type):
-            classes.append(base)
-    except ImportError:
-        pass
-    return tuple(classes)
+    return (members_exceptions.MembersError, community_exceptions.CommunityError)
 
 
 def _flatten(detail: Any) -> Any:

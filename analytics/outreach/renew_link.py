@@ -11,7 +11,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -23,13 +23,7 @@ TEMPLATE = "members/billing/renew_link.html"
 
 
 def membership_url() -> str:
-    # The site helper's membership page when it exists; the home page otherwise.
-    for name in ("members:membership", "members:account", "members:home"):
-        try:
-            return reverse(name)
-        except NoReverseMatch:
-            continue
-    return "/"
+    return reverse("members:membership")
 
 
 @require_http_methods(["GET", "POST"])
