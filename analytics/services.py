@@ -106,7 +106,7 @@ def _db_json(value: Any) -> str:
 def engagement_weights(as_of: datetime) -> engagement.Weights:
     """Weights learned from what happened after an earlier cutoff (as_of − 90 days), else the hand weights."""
     cutoff = as_of - timedelta(days=engagement.LEARN_WINDOW_DAYS)
-    start = datasets.history_start()
+    start = datasets.history_start(as_of)
     if start is None or cutoff < start + timedelta(days=30):
         return engagement.Weights(dict(engagement.HAND_WEIGHTS), "hand", "history too short to learn weights")
     earlier = engagement.components(features.build(datasets.snapshot(cutoff)))
@@ -198,12 +198,23 @@ def _auc_of(version: ModelVersion, validation: repurchase.LabelledFrame, as_of: 
         return version.metrics.get("roc_auc")
     try:
         art = artifacts.load(version.artifact_path)
-    except (OSError, EOFError, ValueError):
+    except (OSError, EOFError, ValueError, AttributeError, ImportError):
         return version.metrics.get("roc_auc")
-    if art.get("features") != list(features.FEATURES):
+    if art.get("input_features") != list(features.FEATURES):
         return version.metrics.get("roc_auc")
     p = art["model"].predict_proba(validation.X)[:, 1]
     return repurchase.evaluate(validation.y, p)["roc_auc"]
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN (a metric undefined on one class) as null: PostgreSQL's jsonb rejects NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def repurchase_train(*, as_of: datetime, horizon_days: int = DEFAULT_HORIZON_DAYS, promote: bool = True) -> TrainOutcome:
@@ -216,10 +227,10 @@ def repurchase_train(*, as_of: datetime, horizon_days: int = DEFAULT_HORIZON_DAY
             kind=REPURCHASE, as_of=as_of, horizon_days=plan.horizon_days, data_start=plan.data_start,
             data_end=as_of, train_cutoffs=[c.isoformat() for c in plan.train_cutoffs],
             validation_cutoff=plan.validation_cutoff, algorithm=result.algorithm, features=list(features.FEATURES),
-            metrics={**result.metrics, "candidates": result.candidates, "train_rows": result.train_rows,
-                     "requested_horizon_days": plan.requested_horizon_days},
-            baselines=result.baselines, feature_importance=result.feature_importance,
-            calibration=result.calibration, notes=plan.notes,
+            metrics=_json_safe({**result.metrics, "candidates": result.candidates, "train_rows": result.train_rows,
+                                "requested_horizon_days": plan.requested_horizon_days, **result.extra}),
+            baselines=_json_safe(result.baselines), feature_importance=result.feature_importance,
+            calibration=result.calibration, notes=" ".join(filter(None, [plan.notes, result.extra.get("notes")])),
         )
         version.artifact_path = artifacts.save(repurchase.artifact(result),
                                                f"repurchase/v{version.pk}-{as_of:%Y%m%d}.joblib")
@@ -239,6 +250,16 @@ def repurchase_train(*, as_of: datetime, horizon_days: int = DEFAULT_HORIZON_DAY
 
 def _promote_if_better(version: ModelVersion, result: repurchase.TrainResult, as_of: datetime) -> tuple[bool, float | None]:
     new_auc = result.metrics["roc_auc"]
+    new_auc = float("nan") if new_auc is None else new_auc
+    if result.validation is None or not result.extra.get("validated"):
+        # Nothing to compare on: an unvalidated model replaces nothing, but serves when nothing else does.
+        serving = _serving(version.kind)
+        if serving is None:
+            version.is_serving = True
+        version.notes = (version.notes + "\n" + ("Promoted: no model was serving (unvalidated)." if serving is None
+                         else f"Not promoted: unvalidated, v{serving.pk} keeps serving.")).strip()
+        version.save(update_fields=["is_serving", "notes"])
+        return serving is None, None
     with transaction.atomic():
         # Lock the serving row: two trainings finishing together must not both decide they beat it.
         serving = ModelVersion.objects.select_for_update().filter(kind=version.kind, is_serving=True).first()
