@@ -530,6 +530,19 @@ def course_interactions(as_of: datetime, rng: MemberRange = ALL, *, since: datet
     return both.groupby(["member_id", "course_id"], as_index=False).agg(at=("at", "max"), completed=("completed", "max"))
 
 
+def course_events(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
+    """Every course purchase (paid before as_of, not refunded before it) and enrolment before as_of, repeats kept:
+    member_id, course_id, at. Repeats say which items members buy again."""
+    ords = orders(as_of, rng)
+    ords = ords.loc[(ords["kind"] == Order.Kind.COURSE) & ords["course_id"].notna(), ["member_id", "course_id", "paid_at"]]
+    enr = enrollments(as_of, rng)[["member_id", "course_id", "enrolled_at"]]
+    both = pd.concat([ords.rename(columns={"paid_at": "at"}), enr.rename(columns={"enrolled_at": "at"})],
+                     ignore_index=True)
+    both = both.astype({"member_id": int, "course_id": int}) if len(both) else both
+    # An enrolment made by a purchase repeats that purchase at the same instant: count it once.
+    return both.drop_duplicates(["member_id", "course_id", "at"]).reset_index(drop=True)
+
+
 def new_interactions(start: datetime, end: datetime) -> pd.DataFrame:
     """Course purchases and enrollments in [start, end) — the test set of a time-split evaluation (end <= as_of)."""
     ords = Order.objects.filter(kind=Order.Kind.COURSE, paid_at__gte=start, paid_at__lt=end,

@@ -246,3 +246,188 @@ def offline_metrics(recs: pd.DataFrame, truth: pd.DataFrame, k: int, catalogue_s
         "users": len(relevant),
         "k": k,
     }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The blend: candidate signals, peers, and weights tuned on a temporal validation split
+
+DECAY_HALF_LIFE_DAYS = 30.0
+OWN_HALF_LIFE_DAYS = 90.0
+# Grid of (own, item-kNN, content, time-decayed popularity) weights tried on the validation split. It contains the
+# peers themselves (popularity only; own items then popularity), so the tuned blend is never below them there.
+BLEND_GRID = [(o, c, t, p) for o in (0.0, 0.3, 1.0, 3.0) for c in (0.0, 0.3, 1.0) for t in (0.0, 0.2)
+              for p in (0.1, 0.3, 1.0)]
+PEERS = ("popularity", "decayed_popularity", "own_then_popularity", "item_knn")
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Per-item and per-(member, item) signals at one cutoff, built from purchase/enrolment events before it."""
+
+    course_ids: np.ndarray
+    popularity: np.ndarray        # distinct buyers in the POPULARITY_DAYS before the cutoff, scaled to [0, 1]
+    decayed: np.ndarray           # time-decayed purchase counts (half-life DECAY_HALF_LIFE_DAYS), scaled to [0, 1]
+    rebuyable: np.ndarray         # bool per item: some member bought it again on a later day before the cutoff
+    sim_cf: np.ndarray            # item–item cosine over members (co-purchase)
+    sim_content: np.ndarray
+    members: pd.Index
+    own: sparse.csr_matrix        # member × item, time-decayed own purchases (half-life OWN_HALF_LIFE_DAYS)
+    owned: sparse.csr_matrix      # member × item, 1 if owned at the cutoff
+
+
+def build_signals(courses: pd.DataFrame, events: pd.DataFrame, owned: pd.DataFrame, as_of: datetime,
+                  members: list[int]) -> Signals:
+    """events: member_id, course_id, at — every purchase/enrolment before as_of (repeats kept: datasets
+    .course_events). owned: member_id, course_id — what each member holds at as_of."""
+    course_ids = courses["course_id"].to_numpy(dtype=int)
+    index = {int(c): i for i, c in enumerate(course_ids)}
+    ev = events[events["course_id"].isin(index.keys())]
+    col = ev["course_id"].map(index).to_numpy(dtype=int)
+    age = ((pd.Timestamp(as_of) - ev["at"]).dt.total_seconds() / 86400.0).to_numpy()
+    n = len(course_ids)
+
+    def scaled(v: np.ndarray) -> np.ndarray:
+        return v / v.max() if len(v) and v.max() > 0 else v
+
+    recent = ev[age < POPULARITY_DAYS]
+    popularity = np.zeros(n)
+    distinct = recent.drop_duplicates(["member_id", "course_id"])["course_id"].map(index).value_counts()
+    popularity[distinct.index.to_numpy(dtype=int)] = distinct.to_numpy()
+    decayed = np.bincount(col, weights=np.power(0.5, age / DECAY_HALF_LIFE_DAYS), minlength=n) if n else np.zeros(0)
+    days = ev.assign(day=ev["at"].dt.floor("D")).drop_duplicates(["member_id", "course_id", "day"])
+    again = days.groupby(["member_id", "course_id"]).size()
+    rebuy_items = again[again > 1].reset_index()["course_id"].map(index).dropna().astype(int).unique()
+    rebuyable = np.zeros(n, dtype=bool)
+    rebuyable[rebuy_items] = True
+
+    all_members = pd.Index(sorted(ev["member_id"].unique()))
+    if n and len(all_members):
+        X = sparse.csr_matrix((np.ones(len(ev)), (all_members.get_indexer(ev["member_id"]), col)),
+                              shape=(len(all_members), n))
+        X.data[:] = 1.0
+        X.sum_duplicates()
+        X.data[:] = 1.0
+        Xn = normalize(X.tocsc(), norm="l2", axis=0)
+        sim_cf = (Xn.T @ Xn).toarray()
+        np.fill_diagonal(sim_cf, 0.0)
+    else:
+        sim_cf = np.zeros((n, n))
+    member_index = pd.Index(members)
+    mine = ev[ev["member_id"].isin(member_index)]
+    own = sparse.csr_matrix(
+        (np.power(0.5, ((pd.Timestamp(as_of) - mine["at"]).dt.total_seconds() / 86400.0).to_numpy()
+                  / OWN_HALF_LIFE_DAYS),
+         (member_index.get_indexer(mine["member_id"]), mine["course_id"].map(index).to_numpy(dtype=int))),
+        shape=(len(member_index), n))
+    held = owned[owned["member_id"].isin(member_index) & owned["course_id"].isin(index.keys())]
+    owned_m = sparse.csr_matrix((np.ones(len(held)), (member_index.get_indexer(held["member_id"]),
+                                                      held["course_id"].map(index).to_numpy(dtype=int))),
+                                shape=(len(member_index), n))
+    owned_m.data[:] = 1.0
+    return Signals(course_ids, scaled(popularity) + 1e-6 * scaled(decayed), scaled(decayed) + 1e-6 * scaled(popularity),
+                   rebuyable, sim_cf, content_similarity(courses), member_index, own, owned_m)
+
+
+def _row_scaled(m: np.ndarray) -> np.ndarray:
+    top = m.max(axis=1, keepdims=True)
+    return np.divide(m, top, out=np.zeros_like(m), where=top > 0)
+
+
+def blend_scores(sig: Signals, rows: slice, weights: tuple[float, float, float, float],
+                 popularity: np.ndarray | None = None) -> np.ndarray:
+    """Scores for members sig.members[rows]: w_own·own + w_cf·item-kNN + w_content·content + w_pop·popularity
+    (each part scaled to [0, 1] per member); owned items that are not re-buyable are -inf."""
+    w_own, w_cf, w_ct, w_pop = weights
+    owned = sig.owned[rows]
+    n_owned = np.maximum(np.asarray(owned.sum(axis=1)).ravel(), 1)[:, None]
+    pop = sig.decayed if popularity is None else popularity
+    scores = np.broadcast_to(w_pop * pop[None, :], (owned.shape[0], len(sig.course_ids))).copy()
+    if w_own:
+        scores += w_own * _row_scaled((sig.own[rows].toarray()) * sig.rebuyable[None, :])
+    if w_cf:
+        scores += w_cf * _row_scaled(np.asarray(owned @ sig.sim_cf) / n_owned)
+    if w_ct:
+        scores += w_ct * _row_scaled(np.asarray(owned @ sig.sim_content) / n_owned)
+    blocked = owned.toarray().astype(bool) & ~sig.rebuyable[None, :]
+    scores[blocked] = -np.inf
+    return scores
+
+
+PEER_WEIGHTS = {
+    "popularity": ((0.0, 0.0, 0.0, 1.0), "popularity"),
+    "decayed_popularity": ((0.0, 0.0, 0.0, 1.0), "decayed"),
+    "own_then_popularity": ((1000.0, 0.0, 0.0, 1.0), "popularity"),
+    "item_knn": ((0.0, 1.0, 0.0, 1e-3), "popularity"),
+}
+
+
+def top_k(sig: Signals, weights: tuple[float, float, float, float], k: int, popularity: str = "decayed",
+          chunk: int = 2000) -> dict[int, list[int]]:
+    pop = sig.popularity if popularity == "popularity" else sig.decayed
+    out: dict[int, list[int]] = {}
+    kk = min(k, len(sig.course_ids))
+    for start in range(0, len(sig.members), chunk):
+        rows = slice(start, start + chunk)
+        scores = blend_scores(sig, rows, weights, pop)
+        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk else np.zeros((scores.shape[0], 0), int)
+        picked = np.take_along_axis(scores, part, axis=1)
+        order = np.argsort(-picked, axis=1, kind="mergesort")
+        part = np.take_along_axis(part, order, axis=1)
+        valid = np.isfinite(np.take_along_axis(picked, order, axis=1))
+        for member, items, ok in zip(sig.members[rows], part, valid):
+            out[int(member)] = sig.course_ids[items[ok]].tolist()
+    return out
+
+
+def ranking_metrics(ranked: dict[int, list[int]], truth: dict[int, set[int]], k: int) -> dict[str, float]:
+    """NDCG@k, hit@k (share of members with at least one relevant item in the top k), recall@k, over members
+    with something relevant; per-member arrays kept for bootstrap CIs."""
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    ndcg, hit, recall = [], [], []
+    for member, items in truth.items():
+        got = ranked.get(member, [])[:k]
+        hits = np.array([1.0 if c in items else 0.0 for c in got])
+        dcg = float((hits * discounts[: len(hits)]).sum())
+        idcg = float(discounts[: min(len(items), k)].sum())
+        ndcg.append(dcg / idcg if idcg else 0.0)
+        hit.append(float(hits.any()))
+        recall.append(hits.sum() / min(len(items), k))
+    return {"ndcg": np.array(ndcg), "hit": np.array(hit), "recall": np.array(recall)}
+
+
+def summarise(per_member: dict[str, np.ndarray], *, n_boot: int = 200, seed: int = 0) -> dict[str, object]:
+    out: dict[str, object] = {"users": len(per_member["ndcg"])}
+    rng = np.random.default_rng(seed)
+    n = len(per_member["ndcg"])
+    for name, values in per_member.items():
+        out[name] = round(float(values.mean()), 4) if n else float("nan")
+        if n:
+            means = [values[rng.integers(0, n, n)].mean() for _ in range(n_boot)]
+            out[f"{name}_ci"] = [round(float(v), 4) for v in np.percentile(means, [2.5, 97.5])]
+    return out
+
+
+def truth_sets(new: pd.DataFrame, sig: Signals) -> dict[int, set[int]]:
+    """What each member took up in the test window, minus owned items that cannot be bought again."""
+    known = set(sig.course_ids.tolist())
+    owned = set(zip(*sig.owned.nonzero()))
+    member_pos = {int(m): i for i, m in enumerate(sig.members)}
+    col = {int(c): i for i, c in enumerate(sig.course_ids)}
+    out: dict[int, set[int]] = {}
+    for m, c in zip(new["member_id"].astype(int), new["course_id"].astype(int)):
+        if c not in known or m not in member_pos:
+            continue
+        if (member_pos[m], col[c]) in owned and not sig.rebuyable[col[c]]:
+            continue
+        out.setdefault(m, set()).add(c)
+    return out
+
+
+def tune(sig: Signals, truth: dict[int, set[int]], k: int) -> tuple[tuple[float, float, float, float], float]:
+    """The blend weights with the best mean NDCG@k on the validation split (ties: the earlier, simpler one)."""
+    best, best_ndcg = BLEND_GRID[0], -1.0
+    for weights in BLEND_GRID:
+        ndcg = float(ranking_metrics(top_k(sig, weights, k), truth, k)["ndcg"].mean()) if truth else 0.0
+        if ndcg > best_ndcg + 1e-9:
+            best, best_ndcg = weights, ndcg
+    return best, best_ndcg

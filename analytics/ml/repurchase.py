@@ -403,6 +403,7 @@ class TrainResult:
     validation: LabelledFrame | None
     train_rows: int
     extra: dict = field(default_factory=dict)
+    refit_data: tuple[pd.DataFrame, pd.Series] | None = None  # the latest labelled windows, for fair peers
 
 
 def _calibration_mask(index: pd.Index) -> np.ndarray:
@@ -474,8 +475,10 @@ def _fit_and_validate(train_frames: list[LabelledFrame], validation: LabelledFra
     # Refit the chosen model on the latest fully labelled windows before scoring.
     served = fitted[best]
     refit_rows = 0
+    refit_data = None
     if refit_frames:
         RX, Ry = _concat(refit_frames)
+        refit_data = (RX, Ry)
         refitted = _fit_one(best, RX, Ry)
         if refitted is not None:
             served, refit_rows = refitted, len(RX)
@@ -498,7 +501,14 @@ def _fit_and_validate(train_frames: list[LabelledFrame], validation: LabelledFra
                "refit_rows": refit_rows, "notes": " ".join(notes), "calibrated": served.calibrated,
                "refit_cutoffs": [f"{w.cutoff:%Y-%m-%d}/{w.horizon_days}d" for w in plan_.refit_windows],
                "train_windows": [f"{w.cutoff:%Y-%m-%d}/{w.horizon_days}d" for w in plan_.train_windows]},
+        refit_data=refit_data or (X, y),
     )
+
+
+def fit_peer(algorithm: str, result: TrainResult) -> Served | None:
+    """A baseline fitted on the same latest labelled windows the served model was refitted on."""
+    X, y = result.refit_data if result.refit_data is not None else (None, None)
+    return None if X is None else _fit_one(algorithm, X, y)
 
 
 def importance(model: Served, X: pd.DataFrame, y: pd.Series) -> dict[str, float]:
