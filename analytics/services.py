@@ -193,8 +193,9 @@ def _serving(kind: str = REPURCHASE) -> ModelVersion | None:
 
 def _auc_of(version: ModelVersion, validation: repurchase.LabelledFrame, as_of: datetime) -> float | None:
     """The serving model re-scored on the new validation rows, so old and new are compared on the same data.
-    A serving model trained after this as_of (a backfill) may have seen these labels: use its stored figure."""
-    if version.as_of > as_of or not version.artifact_path:
+    A serving model is refitted on labels up to its own as_of: when that is after the validation cutoff it has seen
+    these labels (a backfill, or a retrain at the same as_of), so its stored figure is used instead."""
+    if version.as_of > validation.cutoff or not version.artifact_path:
         return version.metrics.get("roc_auc")
     try:
         art = artifacts.load(version.artifact_path)

@@ -45,7 +45,7 @@ TREND_FEATURES = ["events_7", "quantity_7", "quantity_30", "quantity_90", "event
 OUTCOME_FEATURES = ["outcomes_completed", "outcomes_failed", "outcomes_withdrawn", "days_since_last_outcome",
                     "enrollments_90", "days_since_last_enrollment"]
 # BG/NBD fitted on this snapshot's purchases: its inputs (weeks) and its expectations, as features.
-BGNBD_FEATURES = ["bg_x", "bg_t_x", "bg_T", "bg_p_alive", "bg_expected_90"]
+BGNBD_FEATURES = ["bg_x", "bg_t_x", "bg_T", "bg_p_alive", "bg_p_buy_90"]
 
 FEATURES = (PURCHASE_FEATURES + TENURE_FEATURES + SUBSCRIPTION_FEATURES + ACTIVITY_FEATURES + LEARNING_FEATURES
             + COMMUNITY_FEATURES + COUPON_FEATURES + REVIEW_FEATURES + TREND_FEATURES + OUTCOME_FEATURES
@@ -194,12 +194,14 @@ def outcome_features(outcomes: pd.DataFrame | None, enrollments: pd.DataFrame, a
 
 
 def bgnbd_features(orders: pd.DataFrame, as_of: datetime, member_ids: pd.Index) -> pd.DataFrame:
-    """BG/NBD fitted on this snapshot's buyers; per member its inputs, P(alive) and expected purchases in 90 days."""
+    """BG/NBD fitted on this snapshot's buyers; per member its inputs, P(alive) and P(a purchase in 90 days). Both
+    are probabilities: the expected count is unbounded when the fitted alpha is tiny, and one extreme column let a
+    linear model rank a real platform by it."""
     inputs = bgnbd_inputs(orders, as_of, member_ids)
     params = btyd.fit(inputs)
     return pd.DataFrame({
         "bg_x": inputs["x"], "bg_t_x": inputs["t_x"], "bg_T": inputs["T"],
-        "bg_p_alive": btyd.p_alive(params, inputs), "bg_expected_90": btyd.expected_purchases(params, inputs, 90),
+        "bg_p_alive": btyd.p_alive(params, inputs), "bg_p_buy_90": btyd.probability(params, inputs, 90),
     }, index=member_ids)
 
 
