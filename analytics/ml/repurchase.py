@@ -445,13 +445,15 @@ def _fit_one(algorithm: str, X: pd.DataFrame, y: pd.Series) -> Served | None:
     return Served(algorithm, estimator, names).fit_range(fit_X).fit_calibration(cal_X, cal_y)
 
 
-def _pick(candidates: dict[str, dict[str, float]], fitted: dict[str, Served]) -> tuple[str, bool]:
-    """(name, validated): the best validation AUC, the simpler on ties; the pre-declared order without labels."""
+def _pick(candidates: dict[str, dict[str, float]], fitted: dict[str, Served], any_buyer: bool) -> tuple[str, bool]:
+    """(name, validated): the best validation AUC, the simpler on ties; the pre-declared order without labels
+    (BG/NBD only when someone has bought: it ranks non-buyers all alike)."""
     scored = {n: m[SELECTION_METRIC] for n, m in candidates.items() if m[SELECTION_METRIC] == m[SELECTION_METRIC]}
     if scored:
         best = max(scored.values())
         return min((n for n, v in scored.items() if v == best), key=SIMPLICITY.index), True
-    return next(n for n in UNVALIDATED_ORDER if n in fitted), False
+    usable = [n for n in UNVALIDATED_ORDER if n in fitted and (n != "bgnbd" or any_buyer)]
+    return usable[0], False
 
 
 def fit_and_validate(train_frames: list[LabelledFrame], validation: LabelledFrame | None, plan_: TrainingPlan,
@@ -477,7 +479,7 @@ def _fit_and_validate(train_frames: list[LabelledFrame], validation: LabelledFra
         for name, served in fitted.items():
             val_scores[name] = served.predict_proba(validation.X)[:, 1]
             candidates[name] = evaluate(validation.y, val_scores[name])
-    best, validated = _pick(candidates, fitted)
+    best, validated = _pick(candidates, fitted, bool(len(X)) and bool((X["has_purchased"] > 0).any()))
     notes = []
     if y.nunique() < 2:
         notes.append("Every training member had the same outcome: no model could be learned.")

@@ -117,3 +117,20 @@ def test_scores_segments_and_recommendations_equal_those_of_a_database_with_only
 
     assert full["scores"] and full["segments"] and full["recommendations"]["all"]
     assert full == known
+
+
+@pytest.mark.django_db
+def test_an_imported_enrolment_exists_from_its_order_until_its_refund(tmp_path):
+    _import(tmp_path, [{"member_id": "m1", "joined_at": START.isoformat()}],
+            [{"product_id": "p1", "title": "Course 1", "price": "10.00"}],
+            [{"order_id": "o1", "member_id": "m1", "product_id": "p1", "amount": "10.00",
+              "ordered_at": (START + timedelta(days=10)).isoformat(), "status": "refunded",
+              "refunded_at": (START + timedelta(days=20)).isoformat()}],
+            [{"member_id": "m1", "kind": "course_withdrawn", "occurred_at": (START + timedelta(days=19)).isoformat(),
+              "quantity": ""}])
+    assert Order.objects.get(external_id="o1").refunded_at == START + timedelta(days=20)
+    assert len(datasets.enrollments(START + timedelta(days=5))) == 0
+    assert len(datasets.enrollments(START + timedelta(days=15))) == 1  # the refund was not known yet
+    assert len(datasets.enrollments(START + timedelta(days=25))) == 0
+    outcomes = datasets.course_outcomes(START + timedelta(days=25))
+    assert outcomes.set_index("member_id")["outcomes_withdrawn"].tolist() == [1]
