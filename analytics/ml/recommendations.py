@@ -257,6 +257,7 @@ OWN_HALF_LIFE_DAYS = 90.0
 # peers themselves (popularity only; own items then popularity), so the tuned blend is never below them there.
 BLEND_GRID = [(o, c, 0.0, p) for o in (0.0, 0.3, 1.0, 3.0) for c in (0.0, 0.3, 1.0) for p in (0.1, 0.3, 1.0)]
 CONTENT_WEIGHTS = (0.1, 0.3)  # tried on the best of BLEND_GRID
+MAX_ITEMS = 6000
 TUNE_MEMBERS = 2000  # validation members the weights are tuned on (a seeded sample when there are more)
 PEERS = ("popularity", "decayed_popularity", "own_then_popularity", "item_knn")
 
@@ -280,6 +281,12 @@ def build_signals(courses: pd.DataFrame, events: pd.DataFrame, owned: pd.DataFra
                   members: list[int]) -> Signals:
     """events: member_id, course_id, at — every purchase/enrolment before as_of (repeats kept: datasets
     .course_events). owned: member_id, course_id — what each member holds at as_of."""
+    if len(courses) > MAX_ITEMS:
+        # Item–item matrices are dense (n²): beyond MAX_ITEMS only the most taken-up items are candidates (a
+        # 27,000-item catalogue would need 5.8 GB per matrix; the tail it drops is almost never anyone's next item).
+        counts = events["course_id"].value_counts()
+        keep = set(counts.index[:MAX_ITEMS].astype(int))
+        courses = courses[courses["course_id"].isin(keep)]
     course_ids = courses["course_id"].to_numpy(dtype=int)
     index = {int(c): i for i, c in enumerate(course_ids)}
     ev = events[events["course_id"].isin(index.keys())]

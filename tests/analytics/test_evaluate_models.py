@@ -81,3 +81,12 @@ def test_record_event_stores_a_quantity_from_the_kwarg_or_from_properties(db):
     record_event(member=member, kind="video_watched", properties={"quantity": 95, "unit": "seconds"}, on_commit=False)
     record_event(member=member, kind="video_watched", properties={"quantity": "95"}, on_commit=False)
     assert list(Event.objects.order_by("id").values_list("quantity", flat=True)) == [42.5, 95.0, None]
+
+
+@pytest.mark.parametrize(("days", "horizon"), [(300, 30), (80, 90)])
+def test_evaluate_models_runs_on_an_orders_only_platform_with_long_or_short_history(db, days, horizon):
+    platform = make_platform(members=80, days=days, seed=6, orders_only=True)
+    out = StringIO()
+    call_command("evaluate_models", "--as-of", platform.end.date().isoformat(), "--horizon", str(horizon),
+                 "--k", "5", stdout=out)
+    assert "ours" in out.getvalue() and "own_then_popularity" in out.getvalue()
