@@ -322,7 +322,8 @@ def recommendation_model(as_of: datetime) -> tuple[recommendations.RecModel, pd.
     courses = datasets.courses(as_of)
     interactions = datasets.course_interactions(as_of)
     ratings = datasets.course_ratings(as_of)
-    return recommendations.fit(courses, interactions, as_of, ratings=ratings), interactions, ratings
+    model = recommendations.fit(courses, interactions, as_of, ratings=ratings, events=datasets.course_events(as_of))
+    return model, interactions, ratings
 
 
 # The last fitted model of a run, so one worker fits it once for all the chunks of that run it takes (fitting reads

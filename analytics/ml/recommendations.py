@@ -33,6 +33,7 @@ W_POPULAR = 0.15
 # (docs/ML_RESULTS.md). Real ratings carry taste; raise it once a time-split evaluation shows a gain.
 W_RATED = 0.05
 HIGH_RATING = 4
+W_OWN = 1.0
 POPULARITY_DAYS = 90
 CHUNK = 5000
 
@@ -48,6 +49,9 @@ class RecModel:
     weights: tuple[float, float, float] = (W_CF, W_CONTENT, W_POPULAR)
     sim_rated: np.ndarray | None = None  # item–item cosine over high ratings; None when no ratings were given
     w_rated: float = W_RATED
+    # Items some member bought again on a later day before as_of: an owner may be offered them again
+    # ("buy_again"); every other owned item is never recommended. None: nothing is re-buyable.
+    rebuyable: np.ndarray | None = None
 
     @property
     def index(self) -> dict[int, int]:
@@ -107,10 +111,26 @@ def rated_similarity(ratings: pd.DataFrame | None, index: dict[int, int]) -> np.
     return sim
 
 
+def rebuyable_items(events: pd.DataFrame | None, index: dict[int, int]) -> np.ndarray | None:
+    """Per item: did some member buy it again on a later day (events: member_id, course_id, at; repeats kept)."""
+    if events is None or events.empty:
+        return None
+    days = events.assign(day=events["at"].dt.floor("D")).drop_duplicates(["member_id", "course_id", "day"])
+    again = days.groupby(["member_id", "course_id"]).size()
+    items = again[again > 1].reset_index()["course_id"].map(index).dropna().astype(int).unique()
+    if not len(items):
+        return None
+    out = np.zeros(len(index), dtype=bool)
+    out[items] = True
+    return out
+
+
 def fit(courses: pd.DataFrame, interactions: pd.DataFrame, as_of: datetime,
         weights: tuple[float, float, float] = (W_CF, W_CONTENT, W_POPULAR),
-        ratings: pd.DataFrame | None = None, w_rated: float = W_RATED) -> RecModel:
-    """ratings: member_id, course_id, rating of the visible reviews known before as_of (datasets.course_ratings)."""
+        ratings: pd.DataFrame | None = None, w_rated: float = W_RATED,
+        events: pd.DataFrame | None = None) -> RecModel:
+    """ratings: member_id, course_id, rating of the visible reviews known before as_of (datasets.course_ratings).
+    events: every purchase/enrolment before as_of with repeats (datasets.course_events), for re-buyable items."""
     course_ids = courses["course_id"].to_numpy(dtype=int)
     index = {int(c): i for i, c in enumerate(course_ids)}
     members = pd.Index(sorted(interactions["member_id"].unique()))
@@ -130,13 +150,14 @@ def fit(courses: pd.DataFrame, interactions: pd.DataFrame, as_of: datetime,
     pop[all_counts.index.to_numpy()] += 0.01 * all_counts.to_numpy()  # all-time only breaks ties
     pop = pop / pop.max() if pop.max() > 0 else pop
     return RecModel(course_ids, courses["title"].astype(str).tolist(), sim_cf, content_similarity(courses), pop,
-                    as_of, weights, rated_similarity(ratings, index), w_rated)
+                    as_of, weights, rated_similarity(ratings, index), w_rated, rebuyable_items(events, index))
 
 
 REASON_TEXT = {
     "because_you_finished": "Because you finished “{title}”",
     "similar_to_purchase": "Similar to “{title}”, which you have",
     "popular": "Popular with members right now",
+    "buy_again": "You bought “{title}” before: buy it again",
     "rated_highly_also_liked": "Members who rated “{title}” highly also liked this",
 }
 
@@ -177,7 +198,13 @@ def recommend(model: RecModel, history: pd.DataFrame, member_ids: list[int], k: 
             rated = model.w_rated * np.asarray(liked @ model.sim_rated) / np.maximum(n_liked, 1)[:, None]
         scores = personal + popular + rated
         owned_dense = owned.toarray() > 0
-        scores[owned_dense] = -np.inf
+        again = np.zeros_like(owned_dense)
+        if model.rebuyable is not None and not popularity_only:
+            # Owned and re-buyable: offered again, ahead of what the member never had (W_OWN, as the evaluation's
+            # tuned blend weighs own items on a re-buying platform: docs/ML_RESULTS.md).
+            again = owned_dense & model.rebuyable[None, :]
+            scores = scores + W_OWN * again
+        scores[owned_dense & ~again] = -np.inf
         kk = min(k, n_items)
         top = np.argsort(-scores, axis=1, kind="mergesort")[:, :kk]
         done_dense = done.toarray() > 0
@@ -194,6 +221,9 @@ def recommend(model: RecModel, history: pd.DataFrame, member_ids: list[int], k: 
             finished = done_dense[np.arange(len(chunk)), because]
             reason = np.where(is_personal, np.where(finished, "because_you_finished", "similar_to_purchase"), "popular")
             reason_course = np.where(is_personal, model.course_ids[because], -1)
+            bought_before = again[np.arange(len(chunk)), items]
+            reason = np.where(bought_before, "buy_again", reason)
+            reason_course = np.where(bought_before, model.course_ids[items], reason_course)
             if use_rated:
                 # The high-rated course that explains this item best, when the rating signal is the largest part.
                 rated_part = rated[np.arange(len(chunk)), items]
