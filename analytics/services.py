@@ -280,15 +280,33 @@ def _promote_if_better(version: ModelVersion, result: repurchase.TrainResult, as
     return better, serving_auc
 
 
+def _scores_today(version: ModelVersion) -> bool:
+    """Whether the version's artifact reads the feature matrix this code builds (a model trained before a feature
+    was added or renamed cannot score; a new one is trained instead)."""
+    try:
+        art = artifacts.load(version.artifact_path) if version.artifact_path else None
+    except (OSError, EOFError, ValueError, AttributeError, ImportError):
+        return False
+    return art is not None and art.get("input_features") == list(features.FEATURES)
+
+
 def model_for(as_of: datetime, horizon_days: int | None = None) -> ModelVersion:
     """The serving model if it was trained no later than as_of (and for the asked horizon); else train one now at
     as_of — promoted only if nothing serves — so a backfill never scores with a model that saw the future."""
     serving = _serving()
     if serving and serving.as_of <= as_of and (horizon_days is None or serving.metrics.get(
-            "requested_horizon_days", serving.horizon_days) == horizon_days):
+            "requested_horizon_days", serving.horizon_days) == horizon_days) and _scores_today(serving):
         return serving
     outcome = repurchase_train(as_of=as_of, horizon_days=horizon_days or DEFAULT_HORIZON_DAYS,
                                promote=serving is None)
+    if serving is not None and not _scores_today(serving) and serving.as_of <= as_of:
+        # The serving model cannot read today's features: it is replaced, not compared (it could never score).
+        with transaction.atomic():
+            ModelVersion.objects.filter(pk=serving.pk).update(is_serving=False)
+            version = outcome.version
+            version.is_serving = True
+            version.notes = (version.notes + f"\nPromoted: v{serving.pk} was trained on an older feature set.").strip()
+            version.save(update_fields=["is_serving", "notes"])
     return outcome.version
 
 

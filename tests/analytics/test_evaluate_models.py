@@ -90,3 +90,18 @@ def test_evaluate_models_runs_on_an_orders_only_platform_with_long_or_short_hist
     call_command("evaluate_models", "--as-of", platform.end.date().isoformat(), "--horizon", str(horizon),
                  "--k", "5", stdout=out)
     assert "ours" in out.getvalue() and "own_then_popularity" in out.getvalue()
+
+
+def test_a_serving_model_trained_on_an_older_feature_set_is_replaced_not_used(platform):
+    from analytics.ml import artifacts
+    from analytics.models import ModelVersion
+
+    as_of = platform.end - timedelta(days=1)
+    old = ModelVersion.objects.create(kind="repurchase", as_of=as_of - timedelta(days=7), horizon_days=30,
+                                      algorithm="gradient_boosting", metrics={"roc_auc": 0.99}, is_serving=True)
+    old.artifact_path = artifacts.save({"model": None, "features": ["bg_expected_90"]}, "repurchase/old.joblib")
+    old.save()
+    version = services.model_for(as_of, 30)
+    old.refresh_from_db()
+    assert version.pk != old.pk and version.is_serving and not old.is_serving
+    assert services.propensity_score(as_of=as_of, version=version) == 150
