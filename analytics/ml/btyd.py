@@ -62,13 +62,3 @@ def probability(params: dict[str, float], inputs: pd.DataFrame, horizon_days: fl
         p_buy = 1.0 - ((alpha + T) / (alpha + T + t)) ** (r + x)
     p = np.nan_to_num(p_alive(params, inputs) * p_buy, nan=0.0)
     return np.where(buyer > 0, p, 0.0)
-
-
-def expected_purchases(params: dict[str, float], inputs: pd.DataFrame, horizon_days: float) -> np.ndarray:
-    """P(alive) x posterior mean purchase rate x horizon: the expected purchases in the horizon to first order (the
-    exact equation 10 needs a hypergeometric function that overflows for heavy buyers; this never does)."""
-    r, alpha = params["r"], params["alpha"]
-    x, _, T, buyer = _arrays(inputs)
-    rate = (r + x) / (alpha + T)
-    e = p_alive(params, inputs) * rate * (horizon_days / 7.0)
-    return np.where(buyer > 0, np.nan_to_num(e, nan=0.0, posinf=0.0), 0.0)
