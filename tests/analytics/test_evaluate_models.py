@@ -9,9 +9,9 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from analytics import services
 from analytics.ml import evaluation, repurchase
 from analytics.models import PropensityScore
+from analytics.scoring import services
 from analytics.tracking import record_event
 from members.models import Order
 from tests.analytics.factories import make_platform

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
-from analytics import services
+from analytics.ingest.platform import import_platform_data
 from analytics.ml import datasets
 from analytics.models import PropensityScore, SegmentAssignment
-from members.importing import import_platform_data
+from analytics.scoring import services
 from members.models import Enrollment, Order, User
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
