@@ -1,5 +1,7 @@
 # The README's two commands: `make run` and `make test`. Everything else here is what they call.
 SHELL := /bin/bash
+# Development runs with DEBUG on (settings default it off, so production fails closed); override with DJANGO_DEBUG=0.
+export DJANGO_DEBUG ?= 1
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python

@@ -5,12 +5,15 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from config import health
 from config.api import urlpatterns as api_urlpatterns
 
 admin.site.site_header = "Learning Club administration"
 admin.site.site_title = "Learning Club admin"
 
 urlpatterns = [
+    path("health/", health.liveness, name="liveness"),
+    path("ready/", health.readiness, name="readiness"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("members.account_urls")),
