@@ -23,12 +23,20 @@ app.conf.task_routes = {
 }
 app.autodiscover_tasks()
 app.autodiscover_tasks(related_name="tasks_levers")  # issue 8: review invites, referral rewards
+app.autodiscover_tasks(["members.commerce"])  # issue 16: provider payment reconciliation
 
 HOUR = 3600
 
 # Each entry: why it runs then. `expires` drops a run that waited past its usefulness, so a backlog after downtime
 # never runs the same nightly job twice.
 app.conf.beat_schedule = {
+    # Provider payments every 15 min: a missed Alipay/WeChat/Stripe notification is found by a status query while
+    # the member still remembers paying; orders younger than 10 min are left to the notification.
+    "reconcile-provider-payments": {
+        "task": "members.commerce.tasks.reconcile_provider_payments",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 14 * 60},
+    },
     # Review invitations hourly at :50, so the email lands within the hour of finishing, while the course is fresh.
     "send-review-invites": {
         "task": "analytics.tasks_levers.send_review_invites",

@@ -125,7 +125,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request when it is missing
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
@@ -133,7 +133,7 @@ STORAGES = {
     # Hashed names (cache forever) and gzip/brotli copies, served by whitenoise under gunicorn.
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 ARTIFACTS_DIR = Path(env_str("ARTIFACTS_DIR", str(VAR_DIR / "artifacts")))
 
 # One cache every process shares (throttles, report figures): Redis when REDIS_URL is set, else a database table
@@ -248,6 +248,29 @@ SPECTACULAR_SETTINGS = {
 
 # Product settings.
 PAYMENT_PROVIDER = env_str("PAYMENT_PROVIDER", "members.payments.LocalPaymentProvider")
+# Real providers (members/commerce/providers, docs/PAYMENTS.md): each is offered only when its keys are set.
+# PEM keys may be given inline (newlines as \n) in the variable.
+def _pem(name: str) -> str:
+    return env_str(name).replace("\\n", "\n")
+
+
+PAYMENT_PROVIDERS_CONFIG = {
+    "alipay": {
+        "app_id": env_str("ALIPAY_APP_ID"), "app_private_key": _pem("ALIPAY_APP_PRIVATE_KEY"),
+        "alipay_public_key": _pem("ALIPAY_PUBLIC_KEY"), "sandbox": env_bool("ALIPAY_SANDBOX", False),
+        "notify_url": f"{SITE_URL.rstrip('/')}/payments/webhooks/alipay/",
+    } if env_str("ALIPAY_APP_ID") else None,
+    "wechatpay": {
+        "mchid": env_str("WECHATPAY_MCHID"), "appid": env_str("WECHATPAY_APPID"),
+        "private_key": _pem("WECHATPAY_PRIVATE_KEY"), "cert_serial_no": env_str("WECHATPAY_CERT_SERIAL_NO"),
+        "apiv3_key": env_str("WECHATPAY_APIV3_KEY"), "platform_public_key": _pem("WECHATPAY_PLATFORM_PUBLIC_KEY"),
+        "platform_public_key_id": env_str("WECHATPAY_PLATFORM_PUBLIC_KEY_ID"),
+        "notify_url": f"{SITE_URL.rstrip('/')}/payments/webhooks/wechatpay/",
+    } if env_str("WECHATPAY_MCHID") else None,
+    "stripe": {
+        "secret_key": env_str("STRIPE_SECRET_KEY"), "webhook_secret": env_str("STRIPE_WEBHOOK_SECRET"),
+    } if env_str("STRIPE_SECRET_KEY") else None,
+}
 RENEWAL_GRACE_DAYS = env_int("RENEWAL_GRACE_DAYS", 7)
 RENEW_LINK_MAX_AGE_DAYS = env_int("RENEW_LINK_MAX_AGE_DAYS", 14)
 EVENT_MAX_CLOCK_SKEW_SECONDS = env_int("EVENT_MAX_CLOCK_SKEW_SECONDS", 300)

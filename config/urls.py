@@ -15,6 +15,7 @@ urlpatterns = [
     path("health/", health.liveness, name="liveness"),
     path("ready/", health.readiness, name="readiness"),
     path("admin/", admin.site.urls),
+    path("payments/", include("members.commerce.providers.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("members.account_urls")),
     path("community/", include("community.urls")),

@@ -770,3 +770,26 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} on {self.target_member_id} by {self.actor_id}"
+
+
+class PaymentNotification(models.Model):
+    """One row per provider notification (or status query) that was applied to an order.
+
+    The unique (provider, event_id) is what makes applying a notification idempotent across processes: the same
+    notification delivered twice, or a notification racing the member's return page (both resolve to the provider's
+    transaction id), inserts one row; the second insert fails and changes nothing.
+    """
+
+    provider = models.CharField(max_length=20)
+    event_id = models.CharField(max_length=128)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payment_notifications")
+    kind = models.CharField(max_length=20, default="paid")
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_id"], name="payment_notification_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.event_id} -> order {self.order_id}"
