@@ -81,3 +81,19 @@ def readiness(request: HttpRequest) -> JsonResponse:
             results[name] = "ok"
     status = 503 if failing else 200
     return JsonResponse({"status": "fail" if failing else "ok", "failing": failing, "checks": results}, status=status)
+
+
+class ProbeMiddleware:
+    """First in MIDDLEWARE: answers /health/ and /ready/ before the ALLOWED_HOSTS check and the HTTPS redirect, since
+    probes come from the orchestrator (Docker HEALTHCHECK, a load balancer) by IP address over plain HTTP."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], JsonResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> JsonResponse:
+        if request.method in ("GET", "HEAD"):
+            if request.path == "/health/":
+                return liveness(request)
+            if request.path == "/ready/":
+                return readiness(request)
+        return self.get_response(request)

@@ -66,3 +66,11 @@ def test_readiness_is_503_when_a_migration_is_pending(client):
     assert response.status_code == 503
     assert response.json()["failing"] == ["migrations"]
     assert f"members.{latest.name}" in response.json()["checks"]["migrations"]
+
+
+@override_settings(ALLOWED_HOSTS=["learning.example"], SECURE_SSL_REDIRECT=True)
+def test_probes_answer_by_ip_over_http_while_other_pages_keep_host_and_https_checks(client):
+    assert client.get("/health/", HTTP_HOST="10.0.0.5:8000").status_code == 200
+    assert client.get("/ready/", HTTP_HOST="10.0.0.5:8000").status_code == 200
+    assert client.get("/accounts/login/", HTTP_HOST="10.0.0.5:8000").status_code == 400
+    assert client.get("/accounts/login/", HTTP_HOST="learning.example").status_code == 301
