@@ -272,6 +272,11 @@ PAYMENT_PROVIDERS_CONFIG = {
         "secret_key": env_str("STRIPE_SECRET_KEY"), "webhook_secret": env_str("STRIPE_WEBHOOK_SECRET"),
     } if env_str("STRIPE_SECRET_KEY") else None,
 }
+# Outgoing webhooks (members/webhooks.py): receivers and the HMAC secret they verify with.
+OUTGOING_WEBHOOK_URLS = env_list("OUTGOING_WEBHOOK_URLS", [])
+OUTGOING_WEBHOOK_SECRET = env_str("OUTGOING_WEBHOOK_SECRET")
+if OUTGOING_WEBHOOK_URLS and len(OUTGOING_WEBHOOK_SECRET) < 16:
+    raise ImproperlyConfigured("OUTGOING_WEBHOOK_SECRET (16+ characters) must be set with OUTGOING_WEBHOOK_URLS.")
 RENEWAL_GRACE_DAYS = env_int("RENEWAL_GRACE_DAYS", 7)
 RENEW_LINK_MAX_AGE_DAYS = env_int("RENEW_LINK_MAX_AGE_DAYS", 14)
 EVENT_MAX_CLOCK_SKEW_SECONDS = env_int("EVENT_MAX_CLOCK_SKEW_SECONDS", 300)

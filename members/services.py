@@ -38,6 +38,7 @@ from members.models import (
 from members.payments import ChargeResult, get_provider
 from members.pricing import ZERO, Quote, coupon_discount, money, percent_of
 from members.selectors import active_tier, member_has_course_access
+from members.webhooks import webhook_emit
 
 DEFAULT_TOKEN = "local:ok"
 
@@ -53,6 +54,7 @@ def member_create(
         email=email, password=password, display_name=display_name, preferred_language=preferred_language, **extra
     )
     record_event(member=user, kind="signed_up", obj=user)
+    webhook_emit(event="member.created", data={"member_id": user.pk, "email": user.email})
     return user
 
 
@@ -273,6 +275,9 @@ def course_purchase(
         if quote.coupon is not None:
             record_event(member=member, kind="coupon_redeemed", obj=quote.coupon, occurred_at=when,
                          properties={"order_id": order.pk})
+        webhook_emit(event="order.paid", data={"order_id": order.pk, "member_id": member.pk, "kind": order.kind,
+                                               "course_id": course.pk, "amount": str(order.amount_paid),
+                                               "currency": order.currency, "paid_at": when})
     return order
 
 
@@ -445,6 +450,10 @@ def subscription_renew(
             record_event(member=sub.member_id, kind="trial_converted" if was_trial else "subscription_renewed", obj=sub,
                          occurred_at=when, properties={"order_id": order.pk, "amount": str(order.amount_paid),
                                                        "tier": sub.tier.slug, "period": sub.billing_period})
+            webhook_emit(event="subscription.renewed", data={
+                "member_id": sub.member_id, "subscription_id": sub.pk, "order_id": order.pk,
+                "amount": str(order.amount_paid), "currency": order.currency,
+                "current_period_end": sub.current_period_end})
     if not result.ok:
         raise exceptions.PaymentFailed(result.failure_reason)
     return order
@@ -469,6 +478,9 @@ def subscription_cancel(
         subscription_record(sub, SubscriptionChange.Kind.CANCEL_SCHEDULED, when)
         record_event(member=sub.member_id, kind="subscription_cancel_requested", obj=sub, occurred_at=when,
                      properties={"reason": reason})
+        webhook_emit(event="subscription.cancelled", data={
+            "member_id": sub.member_id, "subscription_id": sub.pk, "reason": reason,
+            "ends_at": sub.current_period_end})
     return sub
 
 

@@ -17,6 +17,7 @@ from analytics.tracking import record_event
 from members import exceptions
 from members.commerce.providers import Checkout, Notice, ProviderNotConfigured, configured, get_adapter
 from members.models import Enrollment, Order, PaymentNotification
+from members.webhooks import webhook_emit
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,14 @@ def order_payment_confirm(*, provider: str, notice: Notice) -> tuple[Order, bool
             )
             record_event(member=order.member, kind="course_purchased", obj=order.course, occurred_at=now,
                          properties={"order_id": order.pk, "amount": str(order.amount_paid), "provider": provider})
+        webhook_emit(event="order.paid", data=_order_data(order))
     return order, True
+
+
+def _order_data(order: Order) -> dict[str, object]:
+    return {"order_id": order.pk, "member_id": order.member_id, "kind": order.kind, "course_id": order.course_id,
+            "tier_id": order.tier_id, "amount": str(order.amount_paid), "currency": order.currency,
+            "provider": order.provider, "paid_at": order.paid_at}
 
 
 def order_provider_refund(*, order: Order) -> Order:
