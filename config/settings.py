@@ -248,7 +248,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Product settings.
-PAYMENT_PROVIDER = env_str("PAYMENT_PROVIDER", "members.payments.LocalPaymentProvider")
+PAYMENT_PROVIDER = env_str("PAYMENT_PROVIDER", "members.commerce.payments.LocalPaymentProvider")
 # Real providers (members/commerce/providers, docs/PAYMENTS.md): each is offered only when its keys are set.
 # PEM keys may be given inline (newlines as \n) in the variable.
 def _pem(name: str) -> str:

@@ -8,7 +8,8 @@ import json
 import pytest
 import requests
 
-from members import services, webhooks
+from members import webhooks
+from members.accounts import services
 
 pytestmark = pytest.mark.django_db
 SECRET = "whsec_outgoing_test_secret"

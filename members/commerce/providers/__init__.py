@@ -1,6 +1,6 @@
 """Real payment providers behind one adapter interface (docs/PAYMENTS.md).
 
-The local provider (members.payments, the embedded default) charges stored tokens synchronously. The providers here
+The local provider (members.commerce.payments, the embedded default) charges stored tokens synchronously. The providers here
 take the member to the provider (a redirect, a QR code, a Checkout Session) and confirm the payment asynchronously:
 
     start(order, return_url)      -> Checkout: where to send the member
