@@ -65,6 +65,12 @@ def order_payment_confirm(*, provider: str, notice: Notice) -> tuple[Order, bool
             )
             record_event(member=order.member, kind="course_purchased", obj=order.course, occurred_at=now,
                          properties={"order_id": order.pk, "amount": str(order.amount_paid), "provider": provider})
+        if order.kind == Order.Kind.SUBSCRIPTION and order.subscription_id:
+            from members.models import Subscription
+            from members.subscriptions.services import subscription_renewal_paid
+
+            sub = Subscription.objects.select_for_update().select_related("tier").get(pk=order.subscription_id)
+            subscription_renewal_paid(sub=sub, order=order, when=now)
         webhook_emit(event="order.paid", data=_order_data(order))
     return order, True
 

@@ -127,6 +127,15 @@ def subscription_renew(
             raise exceptions.SubscriptionError("Only a live membership can be renewed.")
         # An accepted save offer is a personal coupon for the next renewal: every renewal path (the hourly job,
         # dunning retries, the member's own "renew now") applies it, so it is never forgotten.
+        waiting = Order.objects.filter(subscription=sub, kind=Order.Kind.SUBSCRIPTION,
+                                       status=Order.Status.PENDING, provider__in=PAY_LINK_PROVIDERS).first()
+        if waiting is not None:
+            # A pay-link renewal is already open (a dunning retry): remind, never open a second order.
+            pay_link_send(order=waiting)
+            sub.renewal_attempts += 1
+            sub.last_renewal_attempt_at = when
+            sub.save(update_fields=["renewal_attempts", "last_renewal_attempt_at"])
+            raise exceptions.PaymentFailed("Awaiting payment through the emailed link")
         coupon_code = coupon_code or renewal_coupon_code(subscription=sub, when=when)
         quote = price_quote(member=sub.member, tier=sub.tier, period=sub.billing_period, coupon_code=coupon_code, when=when)
         order = Order.objects.create(
@@ -142,7 +151,9 @@ def subscription_renew(
         sub = Subscription.objects.select_for_update().get(pk=sub.pk)
         # Declined before anything was due (the member's own early renewal): the failed order is all that changes.
         early = sub.status != Subscription.Status.PAST_DUE and when < sub.current_period_end
-        if not result.ok:
+        if result.pending:
+            transaction.on_commit(lambda: pay_link_send(order=order))
+        elif not result.ok:
             _fail_order(order=order, reason=result.failure_reason)
         if not result.ok and not early:
             sub.renewal_attempts += 1
@@ -163,30 +174,46 @@ def subscription_renew(
             order.paid_at = when
             order.provider_reference = result.reference
             order.save(update_fields=["status", "paid_at", "provider_reference"])
-            was_trial = sub.status == Subscription.Status.TRIALING
-            change = (SubscriptionChange.Kind.TRIAL_CONVERTED if was_trial else SubscriptionChange.Kind.RECOVERED
-                      if sub.status == Subscription.Status.PAST_DUE else SubscriptionChange.Kind.RENEWED)
-            # A renewal recovered during dunning starts from the payment, not from the lapsed period end.
-            start = max(sub.current_period_end, when) if sub.status == Subscription.Status.PAST_DUE else sub.current_period_end
-            sub.current_period_start = start
-            sub.current_period_end = period_end(start, sub.billing_period)
-            sub.status = Subscription.Status.ACTIVE
-            sub.grace_until = None
-            sub.renewal_attempts = 0
-            if not was_trial:
-                sub.renewal_count += 1
-            sub.save()
-            subscription_record(sub, change, when)
-            record_event(member=sub.member_id, kind="trial_converted" if was_trial else "subscription_renewed", obj=sub,
-                         occurred_at=when, properties={"order_id": order.pk, "amount": str(order.amount_paid),
-                                                       "tier": sub.tier.slug, "period": sub.billing_period})
-            webhook_emit(event="subscription.renewed", data={
-                "member_id": sub.member_id, "subscription_id": sub.pk, "order_id": order.pk,
-                "amount": str(order.amount_paid), "currency": order.currency,
-                "current_period_end": sub.current_period_end})
+            subscription_renewal_paid(sub=sub, order=order, when=when)
     if not result.ok:
         raise exceptions.PaymentFailed(result.failure_reason)
     return order
+
+
+PAY_LINK_PROVIDERS = ("alipay", "wechatpay")
+
+
+def pay_link_send(*, order: Order) -> None:
+    """Email the member a link that starts the provider's checkout for this pending renewal order."""
+    from members.commerce.pay_links import send_pay_link
+
+    send_pay_link(order=order)
+
+
+def subscription_renewal_paid(*, sub: Subscription, order: Order, when: datetime) -> None:
+    """The period moves on for a paid renewal order (sub locked by the caller). Shared by the charge path above and
+    by provider notifications (members.commerce.provider_services.order_payment_confirm)."""
+    was_trial = sub.status == Subscription.Status.TRIALING
+    change = (SubscriptionChange.Kind.TRIAL_CONVERTED if was_trial else SubscriptionChange.Kind.RECOVERED
+              if sub.status == Subscription.Status.PAST_DUE else SubscriptionChange.Kind.RENEWED)
+    # A renewal recovered during dunning starts from the payment, not from the lapsed period end.
+    start = max(sub.current_period_end, when) if sub.status == Subscription.Status.PAST_DUE else sub.current_period_end
+    sub.current_period_start = start
+    sub.current_period_end = period_end(start, sub.billing_period)
+    sub.status = Subscription.Status.ACTIVE
+    sub.grace_until = None
+    sub.renewal_attempts = 0
+    if not was_trial:
+        sub.renewal_count += 1
+    sub.save()
+    subscription_record(sub, change, when)
+    record_event(member=sub.member_id, kind="trial_converted" if was_trial else "subscription_renewed", obj=sub,
+                 occurred_at=when, properties={"order_id": order.pk, "amount": str(order.amount_paid),
+                                               "tier": sub.tier.slug, "period": sub.billing_period})
+    webhook_emit(event="subscription.renewed", data={
+        "member_id": sub.member_id, "subscription_id": sub.pk, "order_id": order.pk,
+        "amount": str(order.amount_paid), "currency": order.currency,
+        "current_period_end": sub.current_period_end})
 
 
 def subscription_cancel(
