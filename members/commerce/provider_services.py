@@ -15,8 +15,9 @@ from django.utils import timezone
 
 from analytics.tracking import record_event
 from members import exceptions
+from members.commerce.invoices import billing_document_issue, credit_note_issue
 from members.commerce.providers import Checkout, Notice, ProviderNotConfigured, configured, get_adapter
-from members.models import Enrollment, Order, PaymentNotification
+from members.models import BillingDocument, Enrollment, Order, PaymentNotification
 from members.webhooks import webhook_emit
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ def order_payment_confirm(*, provider: str, notice: Notice) -> tuple[Order, bool
 
             sub = Subscription.objects.select_for_update().select_related("tier").get(pk=order.subscription_id)
             subscription_renewal_paid(sub=sub, order=order, when=now)
+        billing_document_issue(order=order, kind=BillingDocument.Kind.INVOICE)
         webhook_emit(event="order.paid", data=_order_data(order))
     return order, True
 
@@ -96,6 +98,7 @@ def order_provider_refund(*, order: Order) -> Order:
                                       source=Enrollment.Source.PURCHASE).delete()
         record_event(member=locked.member_id, kind="order_refunded", obj=locked,
                      properties={"amount": str(locked.amount_paid)})
+        credit_note_issue(order=locked)
     return locked
 
 

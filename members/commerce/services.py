@@ -296,4 +296,7 @@ def order_refund(*, order: Order, when: datetime | None = None) -> Order:
                                       source=Enrollment.Source.PURCHASE).delete()
         record_event(member=locked.member_id, kind="order_refunded", obj=locked, occurred_at=when,
                      properties={"amount": str(locked.amount_paid)})
+        from members.commerce.invoices import credit_note_issue
+
+        credit_note_issue(order=locked)
     return locked
