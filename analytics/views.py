@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from analytics.models import Campaign, SegmentAssignment, SegmentRun
+from analytics.permissions import VIEW_REPORTS, has_capability
 from analytics.reports import (
     charts,
     churn,
@@ -43,7 +44,7 @@ from analytics.reports.common import (
 from analytics.reports.export import Table, csv_response, csv_stream
 from members.models import Course, MembershipTier, User
 
-REPORT_PERMISSION = "analytics.view_reports"
+REPORT_PERMISSION = VIEW_REPORTS
 PAGE_SIZE = 25
 AT_RISK_CHUNK = 5000
 
@@ -56,7 +57,7 @@ def reports_access(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         user = request.user
         if not user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        if not (user.is_superuser or (user.is_staff and user.has_perm(REPORT_PERMISSION))):
+        if not has_capability(user, REPORT_PERMISSION):
             raise PermissionDenied
         return view(request, *args, **kwargs)
 
