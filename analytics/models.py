@@ -464,6 +464,10 @@ class MessageLog(models.Model):
     subject = models.CharField(max_length=300, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     created_at = models.DateTimeField(default=timezone.now)
+    # Set by the queued → sending claim, so the recovery sweep can tell a send in progress from one whose worker died.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # Claims so far; the sweep stops retrying a message that keeps dying mid-send (analytics/recovery.py).
+    attempts = models.PositiveSmallIntegerField(default=0)
     sent_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     context = models.JSONField(default=dict, blank=True)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "recover_stuck_work",
     "run_campaigns",
     "send_dunning_emails",
     "send_message_email",
@@ -109,3 +110,17 @@ def track_campaign_conversions() -> int:
     with _job_run("track_campaign_conversions") as run:
         run.rows = campaigns_track_conversions()
     return run.rows
+
+
+@shared_task(name="analytics.tasks.recover_stuck_work", queue="default")
+def recover_stuck_work() -> dict[str, int]:
+    """Rows a killed worker left in 'sending'/'running' (analytics/recovery.py); its own JobRun shows what it did."""
+    from analytics.recovery import stuck_work_recover
+
+    with _job_run("recover_stuck_work") as run:
+        summary = stuck_work_recover()
+        run.rows = summary.rows
+        run.message = (f"messages re-sent {summary.messages_requeued}, messages failed {summary.messages_failed}, "
+                       f"job runs failed {summary.job_runs_failed}")
+    return {"messages_requeued": summary.messages_requeued, "messages_failed": summary.messages_failed,
+            "job_runs_failed": summary.job_runs_failed}
