@@ -51,6 +51,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # NUL / lone surrogates in the path, query string or form fields → 400 before any view or query (issue 13.10).
+    "config.middleware.RejectUnusableTextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -202,6 +204,16 @@ REST_FRAMEWORK = {
         "login": env_str("API_THROTTLE_LOGIN", "10/minute"),
     },
     "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
+    # JSON nested deeper than config.parsers.MAX_JSON_DEPTH → 400; an error echoing a lone surrogate still renders.
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_RENDERER_CLASSES": [
+        "config.renderers.SurrogateSafeJSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     # Behind N reverse proxies, throttles must read the client IP from X-Forwarded-For; otherwise every client
     # shares the proxy's address and one IP budget.
     "NUM_PROXIES": env_int("API_NUM_PROXIES", 0) or None,
