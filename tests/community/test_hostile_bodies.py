@@ -143,3 +143,26 @@ def test_other_members_comment_while_a_hostile_post_renders(monkeypatch):
     assert errors == []
     assert len(created) == 10
     assert Post.objects.filter(title="Hostile").count() == 1
+
+
+@pytest.mark.django_db
+def test_the_backfill_rerenders_old_rows_and_its_reverse_forgets_the_version():
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("community.migrations.0004_rerender_bodies_with_markdown_it")
+    post = PostFactory(body="~~gone~~ **kept**")
+    Post.objects.filter(pk=post.pk).update(body_html="<p>old</p>", body_rendered_with=0)
+    erased = PostFactory(body="")
+    Post.objects.filter(pk=erased.pk).update(body_html="", body_rendered_with=0)
+
+    migration.rerender(apps, None)
+
+    post.refresh_from_db()
+    erased.refresh_from_db()
+    assert post.body_html == "<p><s>gone</s> <strong>kept</strong></p>\n"
+    assert post.body_rendered_with == erased.body_rendered_with == markdown.RENDERER_VERSION
+    assert erased.body_html == ""
+    migration.forget_version(apps, None)
+    assert set(Post.objects.values_list("body_rendered_with", flat=True)) == {0}
