@@ -40,7 +40,7 @@ from analytics.reports.common import (
     Window,
     start_of_day,
 )
-from analytics.reports.export import Table, csv_response, csv_stream
+from analytics.reports.export import FORMATS, Table, stream_response, table_response
 from members.models import Course, MembershipTier, User
 
 REPORT_PERMISSION = "analytics.view_reports"
@@ -138,14 +138,19 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any]) -> Htt
 
 
 def _wants_csv(request: HttpRequest) -> bool:
-    return request.GET.get("format") == "csv"
+    """An export was asked for: ?format=csv or ?format=xlsx (every report table has both)."""
+    return _export_format(request) in FORMATS
+
+
+def _export_format(request: HttpRequest) -> str:
+    return request.GET.get("format", "")
 
 
 def _pick_table(request: HttpRequest, tables: dict[str, Table]) -> HttpResponse:
     name = request.GET.get("table") or next(iter(tables))
     if name not in tables:
         raise Http404("No such table.")
-    return csv_response(tables[name], f"{name}-{timezone.now():%Y%m%d}")
+    return table_response(tables[name], f"{name}-{timezone.now():%Y%m%d}", _export_format(request))
 
 
 @dataclass(frozen=True)
@@ -374,8 +379,9 @@ def churn_view(request: HttpRequest) -> HttpResponse:
     rows_qs = churn.at_risk_values(qs)
     if _wants_csv(request) and table == "at_risk":
         # Streamed: a server-side cursor hands over AT_RISK_CHUNK rows at a time, written out as they arrive.
-        return csv_stream(AT_RISK_HEADER, (_at_risk_row(r, now) for r in rows_qs.iterator(chunk_size=AT_RISK_CHUNK)),
-                          f"at-risk-{now:%Y%m%d}")
+        return stream_response(AT_RISK_HEADER,
+                               (_at_risk_row(r, now) for r in rows_qs.iterator(chunk_size=AT_RISK_CHUNK)),
+                               f"at-risk-{now:%Y%m%d}", _export_format(request))
     calibration = churn.calibration(now=now)
     validation = churn.validation_calibration(model)
     dist = _shown("distribution", gettext_lazy("Members by churn risk"), ["churn risk", "members"],
