@@ -112,6 +112,15 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
+# The platform's own calendar for the staff reports: which month and day an order falls in (docs/METRICS.md).
+# Storage and comparisons stay UTC; only report windows (days, months) are cut at this zone's midnights.
+REPORTING_TIME_ZONE = env_str("REPORTING_TIME_ZONE", "Asia/Shanghai")
+try:
+    import zoneinfo as _zoneinfo
+
+    _zoneinfo.ZoneInfo(REPORTING_TIME_ZONE)
+except (ValueError, _zoneinfo.ZoneInfoNotFoundError) as _exc:
+    raise ImproperlyConfigured(f"REPORTING_TIME_ZONE={REPORTING_TIME_ZONE!r} is not an IANA time zone.") from _exc
 USE_I18N = True
 USE_TZ = True
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -280,4 +281,5 @@ def test_churn_query_count_does_not_grow_with_rows(analyst_client, scored, djang
 
 def test_window_is_inclusive_of_the_end_day(analyst_client, ledger):  # noqa: F811
     response = analyst_client.get(url("overview", start="2026-05-01", end="2026-05-31"))
-    assert response.context["window"].end == datetime(2026, 6, 1, tzinfo=UTC)
+    # Days are the reporting zone's (Asia/Shanghai by default): the end day runs to June 1st 00:00 there.
+    assert response.context["window"].end == datetime(2026, 6, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
