@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import FileResponse, Http404, HttpRequest
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
@@ -11,6 +13,7 @@ from analytics.models import (
     CampaignAssignment,
     EngagementScore,
     Event,
+    ImportJob,
     JobRun,
     MessageLog,
     ModelVersion,
@@ -214,3 +217,99 @@ def _add_member_inline() -> None:
 
 
 _add_member_inline()
+
+
+class ImportJobForm(forms.ModelForm):
+    class Meta:
+        model = ImportJob
+        fields = ("members_file", "products_file", "orders_file", "events_file", "dry_run", "partial", "encoding")
+
+    def clean_encoding(self) -> str:
+        from members.import_files import normalise_encoding
+
+        value = self.cleaned_data.get("encoding", "")
+        try:
+            normalise_encoding(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return value
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not any(data.get(f) for f in ImportJob.FILE_FIELDS):
+            raise forms.ValidationError(_("Upload at least one of the members, products, orders or events files."))
+        return data
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """Staff upload a platform's export here (CSV in UTF-8 or GBK/GB18030, or .xlsx); a Celery task imports it."""
+
+    form = ImportJobForm
+    change_form_template = "admin/analytics/importjob/change_form.html"
+    list_display = ("__str__", "created_at", "created_by", "dry_run", "partial", "status", "progress_text",
+                    "error_count")
+    list_filter = ("status", "dry_run")
+    list_select_related = ("created_by",)
+    actions = ["import_for_real"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ImportJob | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return ()
+        return ("status", "progress_text", "created_by", "created_at", "started_at", "finished_at", "dry_run",
+                "partial", "encoding", *ImportJob.FILE_FIELDS, "error_count", "errors_download", "written",
+                "report", "error")
+
+    def get_fields(self, request: HttpRequest, obj: ImportJob | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return ImportJobForm.Meta.fields
+        return self.get_readonly_fields(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: ImportJob | None = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    @admin.display(description=_("progress"))
+    def progress_text(self, obj: ImportJob) -> str:
+        from analytics.import_jobs import import_job_progress
+
+        progress = import_job_progress(obj)
+        return f"{progress['percent']}% · {progress['stage']}"
+
+    @admin.display(description=_("row errors"))
+    def errors_download(self, obj: ImportJob) -> str:
+        if not obj.errors_file:
+            return "—"
+        url = reverse("admin:analytics_importjob_errors", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Download the rejected rows (CSV: file, line, column, reason)"))
+
+    def save_model(self, request: HttpRequest, obj: ImportJob, form: forms.ModelForm, change: bool) -> None:
+        from analytics.import_jobs import import_job_create
+
+        created = import_job_create(
+            created_by=request.user,
+            files={kind: form.cleaned_data.get(f"{kind}_file") for kind in ("members", "products", "orders", "events")},
+            dry_run=form.cleaned_data["dry_run"], partial=form.cleaned_data["partial"],
+            encoding=form.cleaned_data.get("encoding", ""),
+        )
+        obj.pk = created.pk
+
+    def get_urls(self) -> list:
+        return [
+            path("<int:pk>/errors.csv", self.admin_site.admin_view(self.errors_view), name="analytics_importjob_errors"),
+            *super().get_urls(),
+        ]
+
+    def errors_view(self, request: HttpRequest, pk: int) -> FileResponse:
+        job = ImportJob.objects.filter(pk=pk).first()
+        if job is None or not self.has_view_permission(request, job) or not job.errors_file:
+            raise Http404
+        return FileResponse(job.errors_file.open("rb"), as_attachment=True, filename=f"import-{pk}-errors.csv",
+                            content_type="text/csv; charset=utf-8")
+
+    @admin.action(description=_("Import the same files for real (not a dry run)"))
+    def import_for_real(self, request: HttpRequest, queryset: QuerySet[ImportJob]) -> None:
+        from analytics.import_jobs import import_job_rerun
+
+        for job in queryset:
+            again = import_job_rerun(job=job, created_by=request.user, dry_run=False)
+            self.message_user(request, _("Started %(job)s.") % {"job": again})

@@ -347,3 +347,47 @@ class MessageLog(models.Model):
         return f"{self.kind} to {self.member_id}: {self.subject}"
 
 
+
+
+class ImportJob(models.Model):
+    """A platform import started from the admin: the uploaded files, the options, its progress and outcome.
+
+    The import itself is the command's (members/importing.py); this row only carries it through a Celery task so a
+    large file does not hold a web request. Progress while running lives in the cache (analytics/import_jobs.py): the
+    all-or-nothing import holds one transaction, so progress written to this row would only appear at the end."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        REJECTED = "rejected", _("Rows rejected")
+        FAILED = "failed", _("Failed")
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    dry_run = models.BooleanField(_("dry run"), default=True, help_text=_("Validate and report; write nothing."))
+    partial = models.BooleanField(_("import the good rows"), default=False,
+                                  help_text=_("Import the valid rows even if some rows are rejected."))
+    encoding = models.CharField(_("encoding"), max_length=20, blank=True,
+                                help_text=_("Empty: detect UTF-8 or GBK/GB18030. .xlsx files need none."))
+    members_file = models.FileField(_("members file"), upload_to="imports/%Y/%m/", blank=True)
+    products_file = models.FileField(_("products file"), upload_to="imports/%Y/%m/", blank=True)
+    orders_file = models.FileField(_("orders file"), upload_to="imports/%Y/%m/", blank=True)
+    events_file = models.FileField(_("events file"), upload_to="imports/%Y/%m/", blank=True)
+    errors_file = models.FileField(upload_to="imports/errors/%Y/%m/", blank=True)
+    error_count = models.PositiveIntegerField(default=0)
+    written = models.BooleanField(default=False)
+    report = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    FILE_FIELDS = ("members_file", "products_file", "orders_file", "events_file")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} ({self.get_status_display()})"

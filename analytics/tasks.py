@@ -76,3 +76,11 @@ def warm_report_cache() -> list[str]:
 
 
 from analytics.tasks_acting import *  # reminders and campaigns, registered under their analytics.tasks.* beat names
+
+
+@shared_task(acks_late=True)
+def import_job_run_task(job_id: int) -> str:
+    """A staff upload (analytics/import_jobs.py); claimed by a conditional UPDATE, so a redelivery does nothing."""
+    from analytics.import_jobs import import_job_execute
+
+    return import_job_execute(job_id=job_id).status
