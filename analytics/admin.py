@@ -6,17 +6,21 @@ from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from analytics.models import (
     Campaign,
     CampaignAssignment,
+    EmailSuppression,
     EngagementScore,
     Event,
     ImportJob,
     JobRun,
     MessageLog,
+    MessageTemplate,
     ModelVersion,
+    Newsletter,
     PropensityScore,
     Recommendation,
     RecommendationRun,
@@ -313,3 +317,131 @@ class ImportJobAdmin(admin.ModelAdmin):
         for job in queryset:
             again = import_job_rerun(job=job, created_by=request.user, dry_run=False)
             self.message_user(request, _("Started %(job)s.") % {"job": again})
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Email copy, newsletters, suppression (analytics/outreach/)
+
+
+class MessageTemplateForm(forms.ModelForm):
+    class Meta:
+        model = MessageTemplate
+        fields = ("kind", "language", "subject", "text_body", "html_body")
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        from analytics.outreach.templates import editable_kinds
+
+        self.fields["kind"].choices = [(k, v) for k, v in MessageLog.Kind.choices if k in editable_kinds()]
+
+    def clean(self) -> dict:
+        from analytics.outreach.templates import template_problems
+
+        data = super().clean()
+        kind = data.get("kind")
+        if kind:
+            for part in ("subject", "text_body", "html_body"):
+                problems = template_problems(kind, data.get(part) or "")
+                if problems:
+                    self.add_error(part, "; ".join(problems))
+        return data
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    """Staff-edited copy per kind and language; without a row the file templates are used."""
+
+    form = MessageTemplateForm
+    list_display = ("kind", "language", "subject", "updated_at", "updated_by")
+    list_filter = ("kind", "language")
+    readonly_fields = ("variables", "preview")
+    actions = ["send_me_a_test"]
+
+    @admin.display(description=_("variables"))
+    def variables(self, obj: MessageTemplate) -> str:
+        from analytics.outreach.templates import VARIABLES
+
+        if not obj.kind:
+            return _("Save once to see the variables of the kind.")
+        return format_html_join(mark_safe("<br>"), "<code>{{{{ {} }}}}</code> {}", VARIABLES.get(obj.kind, {}).items())
+
+    @admin.display(description=_("preview"))
+    def preview(self, obj: MessageTemplate) -> str:
+        if not obj.pk:
+            return "—"
+        from types import SimpleNamespace
+
+        sample_member = SimpleNamespace(name="Ann", display_name="Ann", email="ann@example.com")
+        subject, text, html = self._render_sample(obj, sample_member)
+        return format_html('<p><strong>{}</strong></p><iframe sandbox srcdoc="{}" style="width:100%;height:320px;'
+                           'border:1px solid #ddd"></iframe><pre style="white-space:pre-wrap">{}</pre>',
+                           subject, html, text)
+
+    @staticmethod
+    def _render_sample(obj: MessageTemplate, user: object) -> tuple[str, str, str]:
+        from django.utils import translation
+
+        from analytics.outreach.templates import render_copy, sample_context
+
+        with translation.override(obj.language):
+            return render_copy(obj, sample_context(obj.kind, user))
+
+    def save_model(self, request: HttpRequest, obj: MessageTemplate, form: forms.ModelForm, change: bool) -> None:
+        obj.updated_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("Send me a test"))
+    def send_me_a_test(self, request: HttpRequest, queryset: QuerySet[MessageTemplate]) -> None:
+        from django.core.mail import EmailMultiAlternatives
+
+        for obj in queryset:
+            subject, text, html = self._render_sample(obj, request.user)
+            email = EmailMultiAlternatives(subject=f"[TEST] {subject}", body=text, to=[request.user.email])
+            email.attach_alternative(html, "text/html")
+            email.send()
+        self.message_user(request, _("Sent %(n)d test email(s) to %(email)s.") % {"n": queryset.count(),
+                                                                                 "email": request.user.email})
+
+
+class NewsletterForm(forms.ModelForm):
+    class Meta:
+        model = Newsletter
+        fields = ("subject", "segment", "text_body", "html_body")
+
+    def clean(self) -> dict:
+        from analytics.outreach.templates import template_problems
+
+        data = super().clean()
+        for part in ("subject", "text_body", "html_body"):
+            problems = template_problems(MessageLog.Kind.NEWSLETTER, data.get(part) or "")
+            if problems:
+                self.add_error(part, "; ".join(problems))
+        return data
+
+
+@admin.register(Newsletter)
+class NewsletterAdmin(admin.ModelAdmin):
+    form = NewsletterForm
+    list_display = ("subject", "segment", "status", "recipients", "sent_at")
+    list_filter = ("status",)
+    readonly_fields = ("status", "recipients", "sent_at")
+    actions = ["send_to_segment"]
+
+    @admin.action(description=_("Send to its segment"))
+    def send_to_segment(self, request: HttpRequest, queryset: QuerySet[Newsletter]) -> None:
+        from analytics.outreach.newsletter import NewsletterError, newsletter_send
+
+        for newsletter in queryset:
+            try:
+                queued = newsletter_send(newsletter=newsletter)
+            except NewsletterError as exc:
+                self.message_user(request, f"{newsletter}: {exc}", level="error")
+                continue
+            self.message_user(request, _("%(issue)s: queued %(n)d email(s).") % {"issue": newsletter, "n": queued})
+
+
+@admin.register(EmailSuppression)
+class EmailSuppressionAdmin(admin.ModelAdmin):
+    list_display = ("email", "reason", "source", "created_at")
+    list_filter = ("reason", "source")
+    search_fields = ("email",)

@@ -84,3 +84,14 @@ def import_job_run_task(job_id: int) -> str:
     from analytics.import_jobs import import_job_execute
 
     return import_job_execute(job_id=job_id).status
+
+
+@shared_task(name="analytics.tasks.send_community_digest", queue="default", acks_late=True)
+def send_community_digest() -> int:
+    """The weekly digest (analytics/outreach/digest.py); the ISO-week dedupe key makes a rerun queue nothing."""
+    from analytics.jobs import tracked
+    from analytics.outreach.digest import community_digest_send
+
+    with tracked("send_community_digest") as run:
+        run.rows = community_digest_send()
+    return run.rows

@@ -83,6 +83,12 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=10, minute=0),
         "options": {"expires": 6 * HOUR},
     },
+    # Monday 08:00 (UTC): the past week is complete and the digest is read at the start of the working week.
+    "send-community-digest": {
+        "task": "analytics.tasks.send_community_digest",
+        "schedule": crontab(hour=8, minute=0, day_of_week=1),
+        "options": {"expires": 12 * HOUR},
+    },
 }
 
 # `make run` sets DEMO_FAST_BEAT=1 so a visitor sees the acting jobs work within minutes instead of waiting for

@@ -26,6 +26,9 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+# Shared secret of the email provider's bounce/complaint webhook (/hooks/email/<provider>/): the HMAC key of the
+# generic format, the Basic-auth password of Postmark's. Unset: the webhook refuses every call.
+EMAIL_WEBHOOK_SECRET = env_str("EMAIL_WEBHOOK_SECRET", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

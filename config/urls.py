@@ -19,6 +19,7 @@ urlpatterns = [
     path("staff/members/", include("analytics.urls_profile", namespace="profile")),  # issue 8: staff member profile
     path("staff/", include("analytics.urls")),
     path("act/", include("analytics.urls_acting")),
+    path("hooks/", include("analytics.outreach.urls")),  # email bounce/complaint webhooks
     path("api/v1/", include(api_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -71,7 +71,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         _("preferred language"), max_length=10, choices=Language.choices, default=Language.EN
     )
     time_zone = models.CharField(_("time zone"), max_length=64, default="UTC")
-    marketing_opt_in = models.BooleanField(_("marketing email"), default=True)
+    marketing_opt_in = models.BooleanField(_("marketing email"), default=True)  # the "offers" category
+    # Per-category email preferences (the unsubscribe page, RFC 8058 one-click links). The community digest is opt-in.
+    reminders_opt_in = models.BooleanField(_("renewal reminders"), default=True)
+    newsletter_opt_in = models.BooleanField(_("newsletter"), default=True)
+    digest_opt_in = models.BooleanField(_("weekly community digest"), default=False)
     country = models.CharField(_("country"), max_length=2, blank=True)
     acquisition_source = models.CharField(
         _("acquisition source"), max_length=20, choices=AcquisitionSource.choices, default=AcquisitionSource.ORGANIC

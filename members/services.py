@@ -597,6 +597,20 @@ def member_unsubscribe(*, member: User, via: str = "link") -> bool:
     return bool(updated)
 
 
+def member_email_category_set(*, member: User, category: str, subscribed: bool, via: str = "link") -> bool:
+    """Join or leave one email category (members.emails.EMAIL_CATEGORIES). Conditional UPDATE: returns False when
+    nothing changed, so a repeated one-click POST records nothing."""
+    from members.emails import EMAIL_CATEGORIES
+
+    field = EMAIL_CATEGORIES[category]
+    updated = User.objects.filter(pk=member.pk, **{field: not subscribed}).update(**{field: subscribed})
+    setattr(member, field, subscribed)
+    if updated:
+        record_event(member=member, kind="email_category_joined" if subscribed else "email_category_left",
+                     obj=member, properties={"category": category, "via": via})
+    return bool(updated)
+
+
 def subscription_pause(*, subscription: Subscription, days: int, when: datetime | None = None) -> Subscription:
     """The pause save offer: the membership keeps its access and is not charged until paused_until; the renewal job
     (members.billing) moves the period end to paused_until instead of charging. A pending cancellation is undone,
