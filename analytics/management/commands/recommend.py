@@ -1,18 +1,17 @@
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
-
 from analytics import services
 from analytics.management.commands._asof import parse_as_of
+from config.commands import BaseCommand
 
 
 class Command(BaseCommand):
     help = "Compute top-K course recommendations per member at --as-of; write member_id,rank,product_id,score,reason."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--as-of", dest="as_of")
-        parser.add_argument("--k", type=int, default=services.DEFAULT_K)
-        parser.add_argument("--out", required=True)
+        parser.add_argument("--as-of", dest="as_of", help="Cut-off date or timestamp (ISO 8601); only data before it is read. Default: today 00:00 UTC.")
+        parser.add_argument("--k", type=int, default=services.DEFAULT_K, help="Courses to recommend per member.")
+        parser.add_argument("--out", required=True, help="CSV file to write (member, rank, course, score, reasons).")
 
     def handle(self, *args, **options) -> None:
         as_of = parse_as_of(options["as_of"])

@@ -4,8 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from config.commands import BaseCommand
 from members.import_files import normalise_encoding
 from members.importing import import_platform_data, render_report
 
@@ -35,7 +36,6 @@ class Command(BaseCommand):
         parser.add_argument("--partial", action="store_true", help="import the good rows even if some are rejected")
         parser.add_argument("--errors-out", type=Path, help="write every rejected row as CSV (file,line,column,reason,raw)")
         parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
-        parser.add_argument("--quiet", action="store_true", help="for cron: no progress bars, only problems and the exit status")
         parser.add_argument(
             "--encoding", default=None,
             help="CSV encoding: utf-8, gbk or gb18030; default: detect (UTF-8 with or without BOM, else GB18030). "
