@@ -15,7 +15,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         as_of = parse_as_of(options["as_of"])
-        run = services.recommendations_compute(as_of=as_of, k=options["k"])
+        # services.recommendations_compute, split by member range as the nightly run does, so a bar can show an ETA.
+        ranges = services.member_chunks() or [(None, None)]
+        run = services.recommendations_start(as_of=as_of, k=options["k"], chunks=len(ranges))
+        for id_from, id_to in self.progress(ranges, desc="recommending", unit="chunk"):
+            services.recommendations_chunk(run=run, id_from=id_from, id_to=id_to)
+        run.refresh_from_db()
         table = services.recommendations_table(run)
         table.to_csv(options["out"], index=False)
         self.stdout.write(f"Recommendation run {run.pk}: {len(table)} rows for {table['member_id'].nunique()} members "
