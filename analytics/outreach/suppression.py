@@ -26,9 +26,11 @@ from django.db import IntegrityError, transaction
 from analytics.models import EmailSuppression, MessageLog
 
 # The unsubscribe category of each non-transactional kind (members.emails.EMAIL_CATEGORIES). Dunning is about the
-# member's own payment and has none: it carries no unsubscribe header.
+# member's own payment and has none: it carries no unsubscribe header. A review invitation is a nudge about the
+# member's own learning, so it goes with the reminders.
 CATEGORY_BY_KIND = {
     MessageLog.Kind.RENEWAL_REMINDER: "reminders",
+    MessageLog.Kind.REVIEW_INVITE: "reminders",
     MessageLog.Kind.CAMPAIGN: "offers",
     MessageLog.Kind.NEWSLETTER: "newsletter",
     MessageLog.Kind.COMMUNITY_DIGEST: "community_digest",

@@ -248,3 +248,10 @@ def test_the_digest_goes_weekly_to_members_who_opted_in(db, django_capture_on_co
         assert digest.community_digest_send() == 1
         assert digest.community_digest_send() == 0  # the same ISO week
     assert [m.to for m in mail.outbox] == [[reader.email]]
+
+
+def test_every_non_transactional_kind_has_an_unsubscribe_category():
+    from analytics.outreach.suppression import CATEGORY_BY_KIND
+
+    transactional = {MessageLog.Kind.DUNNING, MessageLog.Kind.RECEIPT, MessageLog.Kind.OTHER}
+    assert set(MessageLog.Kind.values) - transactional == set(CATEGORY_BY_KIND)
