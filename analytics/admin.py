@@ -120,7 +120,7 @@ class CampaignAssignmentInline(admin.TabularInline):
 
 @admin.action(description=_("Pause selected campaigns (stops sends at once)"))
 def pause_campaigns(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
-    from analytics.campaigns import campaign_set_status
+    from analytics.outreach.campaigns import campaign_set_status
 
     for campaign in queryset:
         campaign_set_status(campaign=campaign, status=Campaign.Status.PAUSED)
@@ -128,7 +128,7 @@ def pause_campaigns(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset
 
 @admin.action(description=_("Activate selected campaigns"))
 def activate_campaigns(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
-    from analytics.campaigns import campaign_set_status
+    from analytics.outreach.campaigns import campaign_set_status
 
     for campaign in queryset:
         campaign_set_status(campaign=campaign, status=Campaign.Status.ACTIVE)
@@ -151,7 +151,7 @@ class CampaignAdmin(admin.ModelAdmin):
         """Treatment vs holdout with the 95% CI (docs/CAMPAIGNS.md). Conversions are refreshed first."""
         if obj.pk is None:
             return "—"
-        from analytics.campaigns import campaign_results, campaign_track_conversions
+        from analytics.outreach.campaigns import campaign_results, campaign_track_conversions
 
         campaign_track_conversions(campaign=obj)
         r = campaign_results(obj)
@@ -229,7 +229,7 @@ class ImportJobForm(forms.ModelForm):
         fields = ("members_file", "products_file", "orders_file", "events_file", "dry_run", "partial", "encoding")
 
     def clean_encoding(self) -> str:
-        from members.import_files import normalise_encoding
+        from analytics.ingest.files import normalise_encoding
 
         value = self.cleaned_data.get("encoding", "")
         try:
@@ -274,7 +274,7 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("progress"))
     def progress_text(self, obj: ImportJob) -> str:
-        from analytics.import_jobs import import_job_progress
+        from analytics.ingest.jobs import import_job_progress
 
         progress = import_job_progress(obj)
         return f"{progress['percent']}% · {progress['stage']}"
@@ -287,7 +287,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">{}</a>', url, _("Download the rejected rows (CSV: file, line, column, reason)"))
 
     def save_model(self, request: HttpRequest, obj: ImportJob, form: forms.ModelForm, change: bool) -> None:
-        from analytics.import_jobs import import_job_create
+        from analytics.ingest.jobs import import_job_create
 
         created = import_job_create(
             created_by=request.user,
@@ -312,7 +312,7 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Import the same files for real (not a dry run)"))
     def import_for_real(self, request: HttpRequest, queryset: QuerySet[ImportJob]) -> None:
-        from analytics.import_jobs import import_job_rerun
+        from analytics.ingest.jobs import import_job_rerun
 
         for job in queryset:
             again = import_job_rerun(job=job, created_by=request.user, dry_run=False)

@@ -355,7 +355,7 @@ class ImportJob(models.Model):
     """A platform import started from the admin: the uploaded files, the options, its progress and outcome.
 
     The import itself is the command's (members/importing.py); this row only carries it through a Celery task so a
-    large file does not hold a web request. Progress while running lives in the cache (analytics/import_jobs.py): the
+    large file does not hold a web request. Progress while running lives in the cache (analytics/ingest/jobs.py): the
     all-or-nothing import holds one transaction, so progress written to this row would only appear at the end."""
 
     class Status(models.TextChoices):

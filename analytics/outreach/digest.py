@@ -30,7 +30,7 @@ def _top_posts(since: datetime, until: datetime) -> list[dict[str, Any]]:
 
 def community_digest_send(*, when: datetime | None = None) -> int:
     """Queue this week's digest for every opted-in member; 0 when the week had no posts."""
-    from analytics.messaging import message_create
+    from analytics.outreach.messaging import message_create
 
     when = when or timezone.now()
     week_start = when - timedelta(days=7)
@@ -51,7 +51,7 @@ def community_digest_send(*, when: datetime | None = None) -> int:
 def digest_context(log: MessageLog, when: datetime) -> dict[str, Any]:
     from django.utils.dateparse import parse_datetime
 
-    from analytics.messaging import Suppress
+    from analytics.outreach.messaging import Suppress
 
     since, until = parse_datetime(log.context["since"]), parse_datetime(log.context["until"])
     posts = _top_posts(since, until)

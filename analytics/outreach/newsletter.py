@@ -1,4 +1,4 @@
-"""Newsletters to a segment, through the one exactly-once send path (analytics/messaging.py).
+"""Newsletters to a segment, through the one exactly-once send path (analytics/outreach/messaging.py).
 
 newsletter_send queues one MessageLog per recipient with dedupe key newsletter:<issue>:<member>; a second call (a
 double click, a retried task) inserts nothing new. Recipients: active members in the segment of the latest
@@ -40,7 +40,7 @@ def newsletter_problems(newsletter: Newsletter) -> list[str]:
 
 def newsletter_send(*, newsletter: Newsletter, when: datetime | None = None) -> int:
     """Queue the issue for every recipient; returns how many messages were newly queued."""
-    from analytics.messaging import message_create
+    from analytics.outreach.messaging import message_create
 
     when = when or timezone.now()
     problems = newsletter_problems(newsletter)
@@ -60,7 +60,7 @@ def newsletter_send(*, newsletter: Newsletter, when: datetime | None = None) -> 
 
 
 def newsletter_context(log: MessageLog, when: datetime) -> dict[str, Any]:
-    from analytics.messaging import Suppress
+    from analytics.outreach.messaging import Suppress
 
     newsletter = Newsletter.objects.filter(pk=log.context.get("newsletter_id")).first()
     if newsletter is None:

@@ -25,7 +25,7 @@ from django.db import IntegrityError, transaction
 
 from analytics.models import EmailSuppression, MessageLog
 
-# The unsubscribe category of each non-transactional kind (members.emails.EMAIL_CATEGORIES). Dunning is about the
+# The unsubscribe category of each non-transactional kind (members.accounts.emails.EMAIL_CATEGORIES). Dunning is about the
 # member's own payment and has none: it carries no unsubscribe header. A review invitation is a nudge about the
 # member's own learning, so it goes with the reminders.
 CATEGORY_BY_KIND = {
@@ -56,7 +56,7 @@ class Notice:
 
 def blocked_reason(*, member: Any, kind: str) -> str | None:
     """Why this member must not get this kind of email now, or None."""
-    from members.emails import EMAIL_CATEGORIES
+    from members.accounts.emails import EMAIL_CATEGORIES
 
     suppressed = EmailSuppression.objects.filter(email__iexact=member.email).values_list("reason", flat=True).first()
     if suppressed:
@@ -69,7 +69,7 @@ def blocked_reason(*, member: Any, kind: str) -> str | None:
 
 def unsubscribe_headers(*, member: Any, kind: str) -> dict[str, str]:
     """RFC 8058 one-click unsubscribe for a non-transactional kind; {} for transactional mail."""
-    from members.emails import unsubscribe_url
+    from members.accounts.emails import unsubscribe_url
 
     category = CATEGORY_BY_KIND.get(kind)
     if category is None:

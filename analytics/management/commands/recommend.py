@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from analytics import services
 from analytics.management.commands._asof import parse_as_of
+from analytics.scoring import services
 from config.commands import BaseCommand
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from analytics.campaigns import campaigns_run_all
+from analytics.outreach.campaigns import campaigns_run_all
 from config.commands import BaseCommand
 
 

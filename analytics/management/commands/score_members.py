@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from analytics import services
 from analytics.management.commands._asof import parse_as_of
 from analytics.models import EngagementScore, SegmentRun
+from analytics.scoring import services
 from config.commands import BaseCommand
 
 

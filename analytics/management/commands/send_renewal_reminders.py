@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from analytics.reminders import dunning_emails_send, reminders_send
+from analytics.outreach.reminders import dunning_emails_send, reminders_send
 from config.commands import BaseCommand
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from analytics import services
 from analytics.management.commands._asof import fmt, parse_as_of
+from analytics.scoring import services
 from config.commands import BaseCommand
 
 COLUMNS = ["roc_auc", "average_precision", "brier", "lift_top_decile", "base_rate", "n"]

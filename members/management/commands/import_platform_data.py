@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from analytics.ingest.files import normalise_encoding
+from analytics.ingest.platform import import_platform_data, render_report
 from config.commands import BaseCommand
-from members.import_files import normalise_encoding
-from members.importing import import_platform_data, render_report
 
 EXIT_REJECTED = 1
 EXIT_USAGE = 2
