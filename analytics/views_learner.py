@@ -58,10 +58,11 @@ def _cards(*, member: object) -> list[RecommendationCard]:
                     reason = REASON_WITH_COURSE[rec.reason] % {"course": rec.reason_course.title}
                 elif rec.reason_course is not None:
                     reason = _("Because you finished “%(course)s”") % {"course": rec.reason_course.title}
-                elif rec.reason_text:
-                    reason = rec.reason_text
+                elif rec.reason == "popular" or not rec.reason_text:
+                    # Popularity is the platform's, not "members like you": say so.
+                    reason = _("Popular on the platform")
                 else:
-                    reason = _("Popular with members like you")
+                    reason = rec.reason_text
                 cards.append(RecommendationCard(course=rec.course, rank=position, reason=reason, source="model",
                                                 run_id=rec.run_id))
             return cards
@@ -69,7 +70,8 @@ def _cards(*, member: object) -> list[RecommendationCard]:
         member_selectors.course_list().exclude(pk__in=owned).annotate(popularity=Count("enrollments"))
         .order_by("-popularity", "-published_at", "title")[:ROW_SIZE]
     )
-    return [RecommendationCard(course=course, rank=position, reason=_("Popular with members like you"),
+    # The fallback for a member with no run (no history yet): the most enrolled courses, labelled as exactly that.
+    return [RecommendationCard(course=course, rank=position, reason=_("Popular on the platform"),
                                source="popular") for position, course in enumerate(popular, start=1)]
 
 
@@ -82,7 +84,8 @@ def row(request: HttpRequest) -> HttpResponse:
             record_event(member=request.user, kind="recommendation_impression", obj=card.course,
                          properties={"rank": card.rank, "source": card.source, "run_id": card.run_id})
     template = "recommendations/row.html#cards" if request.htmx and not request.htmx.history_restore_request else "recommendations/row.html"
-    return render(request, template, {"cards": cards})
+    personal = any(card.source == "model" for card in cards)
+    return render(request, template, {"cards": cards, "personal": personal})
 
 
 @require_GET
