@@ -91,3 +91,14 @@ def course_cover(course: object, css_class: str = "") -> SafeString:
         'font-family="system-ui,sans-serif">{}</text></svg>',
         css_class, gid, dark, light, gid, c1x, c1y, c1r, c2x, c2y, c2r, title[:1].upper(),
     )
+
+
+@register.filter
+def text_lang(text: str | None) -> str:
+    """The language members wrote something in, by script: "en" when Latin letters outnumber CJK characters,
+    otherwise "zh-Hans". Community posts are not translated, so pages mark them with `lang` (screen readers switch
+    voice; the Chinese page knows which parts are a member's English)."""
+    value = str(text or "")
+    latin = sum(1 for ch in value if ch.isascii() and ch.isalpha())
+    cjk = sum(1 for ch in value if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf")
+    return "en" if latin > cjk else "zh-Hans"
