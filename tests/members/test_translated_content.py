@@ -104,3 +104,12 @@ def test_course_cards_show_the_uploaded_cover_or_a_generated_one(client, db, set
     again = client.get(reverse("members:course_detail", args=[plain.slug])).content.decode()
     svg = first.split('<div class="course-hero">', 1)[1].split("</svg>", 1)[0]
     assert svg.startswith("<svg") and svg in again  # generated, and the same every time
+
+
+def test_a_course_created_while_chinese_is_active_still_has_its_english_title(db):
+    with translation.override("zh-hans"):
+        course = Course.objects.create(title="Written in a Chinese request", slug="zh-made")
+    course.refresh_from_db()
+    assert course.title_en == "Written in a Chinese request"
+    with translation.override("en"):
+        assert str(Course.objects.get(pk=course.pk)) == "Written in a Chinese request"
