@@ -163,13 +163,14 @@ def test_key_pages_fit_phones_in_both_languages_and_chinese_pages_read_chinese(l
     def share(m: dict) -> float:
         return m["latin"] / max(1, m["latin"] + m["cjk"])
 
-    lines = ["| page | Latin share, demo in Chinese | width at 360 / 390 / 414 px, English | "
+    lines = ["| page | Latin share, demo in Chinese (Latin / CJK characters) | width at 360 / 390 / 414 px, English | "
              "width at 360 / 390 / 414 px, Chinese | header height at 390 px, en / zh |",
              "|---|---|---|---|---|"]
     for name, _who, _path in _pages(platform):
         en = " / ".join(str(english[(name, w)]["width"]) for w in WIDTHS)
         zh = " / ".join(str(chinese[(name, w)]["width"]) for w in WIDTHS)
-        lines.append(f"| {name} | {share(demo[(name, 390)]):.1%} | {en} | {zh} | "
+        d = demo[(name, 390)]
+        lines.append(f"| {name} | {share(d):.1%} ({d['latin']} / {d['cjk']}) | {en} | {zh} | "
                      f"{english[(name, 390)]['header']:.0f} / {chinese[(name, 390)]['header']:.0f} |")
     report = "\n".join(lines)
     FIGURES.parent.mkdir(parents=True, exist_ok=True)
