@@ -49,14 +49,22 @@ MAX_HEADER = 120
 MAX_LATIN = 0.30
 
 # What the page measures: its width, the header's height and, for the main content, Latin letters against CJK
-# characters, leaving out parts marked as written in another language (lang not zh) and the sr-only copies.
+# characters, leaving out parts marked as written in another language (lang not zh); and the controls shorter than 44px.
 MEASURE = """() => {
   const main = document.querySelector('main').cloneNode(true);
   main.querySelectorAll('script, style, [lang]:not([lang^="zh"])').forEach(e => e.remove());
   const text = main.textContent;
   const latin = (text.match(/[A-Za-z]/g) || []).length;
   const cjk = (text.match(/[\\u3400-\\u4dbf\\u4e00-\\u9fff]/g) || []).length;
+  // Controls (not links inside sentences) shorter than a 44px tap target.
+  const controls = 'button, .button, select, input:not([type=hidden]):not([type=checkbox]):not([type=radio]), '
+    + 'textarea, .nav a, .tabs a, .pager a, .bell, .menu-button, .card h3 a, .post h3 a';
+  const small = [...document.querySelectorAll(controls)].filter(e => {
+    const r = e.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && getComputedStyle(e).visibility !== 'hidden' && r.height < 44;
+  }).map(e => (e.id || e.className || e.tagName) + ':' + Math.round(e.getBoundingClientRect().height));
   return {
+    small,
     width: Math.max(document.documentElement.scrollWidth, document.body.scrollWidth),
     viewport: window.innerWidth,
     header: document.querySelector('.site-header').getBoundingClientRect().height,
@@ -180,6 +188,8 @@ def test_key_pages_fit_phones_in_both_languages_and_chinese_pages_read_chinese(l
     for (name, width), m in [*english.items(), *chinese.items(), *demo.items()]:
         assert m["width"] <= m["viewport"] == width, f"{name} is {m['width']}px wide at {width}px"
         assert m["header"] <= MAX_HEADER, f"{name} header is {m['header']}px tall at {width}px"
+    small = {name: m["small"] for (name, _w), m in chinese.items() if m["small"]}
+    assert not small, f"controls under 44px: {small}"
     for (name, _width), m in demo.items():
         assert share(m) <= MAX_LATIN, f"{name} in Chinese is {share(m):.0%} Latin letters"
     assert menu
