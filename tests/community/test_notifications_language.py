@@ -22,8 +22,8 @@ def test_the_page_writes_the_sentence_in_the_viewers_language_once(client, alice
     client.force_login(alice)
     client.cookies["django_language"] = "zh-hans"
     page = client.get(reverse("community:notifications")).content.decode()
-    assert f"{bob.name} 评论了你的帖子" in page and "“好文，收藏了”" in page
-    assert f"{bob.name} 对你的帖子表示：有启发" in page
+    assert f"{bob.name} 评论了您的帖子" in page and "“好文，收藏了”" in page
+    assert f"{bob.name} 对您的帖子表示：有启发" in page
     assert "commented on your post" not in page
     client.cookies["django_language"] = "en"
     page = client.get(reverse("community:notifications")).content.decode()
