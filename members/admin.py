@@ -183,9 +183,12 @@ def unpublish_courses(modeladmin: admin.ModelAdmin, request: object, queryset: o
 
 @admin.register(Course)
 class CourseAdmin(TranslationAdmin):
-    list_display = ("title", "title_zh", "topic", "level", "price", "currency", "is_published", "instructor")
+    list_display = ("title_en", "title_zh_hans", "topic", "level", "price", "currency", "is_published", "instructor")
     list_filter = ("is_published", "level", "topic", "currency")
-    search_fields = ("title", "title_zh", "summary", "instructor", "external_id")
+    search_fields = ("title_en", "title_zh_hans", "title_zh", "summary_en", "summary_zh_hans", "instructor",
+                     "external_id")
+    # title_zh is the older single Chinese-title field; the form edits title_zh_hans next to title_en instead.
+    exclude = ("title_zh",)
     prepopulated_fields = {"slug": ("title",)}
     inlines = [LessonInline]
     actions = [publish_courses, unpublish_courses]

@@ -433,6 +433,11 @@ class Course(models.Model):
         return self.title_en_or_title
 
     @property
+    def chinese_title(self) -> str:
+        """The Chinese title, or "" when there is none (the API's `title_zh`; pages fall back to English)."""
+        return getattr(self, "title_zh_hans", "") or self.title_zh or ""
+
+    @property
     def title_en_or_title(self) -> str:
         return getattr(self, "title_en", "") or self.__dict__.get("title") or ""
 

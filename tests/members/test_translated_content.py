@@ -113,3 +113,10 @@ def test_a_course_created_while_chinese_is_active_still_has_its_english_title(db
     assert course.title_en == "Written in a Chinese request"
     with translation.override("en"):
         assert str(Course.objects.get(pk=course.pk)) == "Written in a Chinese request"
+
+
+def test_api_title_zh_reads_the_translated_chinese_title(client, db):
+    CourseFactory(slug="sql", title_en="SQL", title_zh_hans="SQL 课", title_zh="", is_published=True)
+    CourseFactory(slug="old", title_en="Old", title_zh_hans=None, title_zh="旧课", is_published=True)
+    rows = {c["slug"]: c["title_zh"] for c in client.get("/api/v1/courses/").json()["results"]}
+    assert rows == {"sql": "SQL 课", "old": "旧课"}
