@@ -149,6 +149,11 @@ def _measure_all(browser, base: str, platform: dict, language: str, shots: bool,
                 if shots and width == 390:
                     SHOTS.mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(SHOTS / f"{name}-{language}-390.png"), full_page=False)
+        if shots and who == "learner":
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.goto(f"{base}/")
+            page.click("label.menu-button")
+            page.screenshot(path=str(SHOTS / f"menu-{language}-390.png"), full_page=False)
         context.close()
     return results
 
@@ -196,7 +201,7 @@ def test_key_pages_fit_phones_in_both_languages_and_chinese_pages_read_chinese(l
 
     if os.environ.get("UPDATE_DOC_SCREENSHOTS"):
         DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-        for name in ("home", "catalogue", "course", "lesson", "community", "checkout"):
+        for name in ("home", "menu", "catalogue", "course", "lesson", "community", "checkout"):
             shutil.copyfile(SHOTS / f"{name}-zh-hans-390.png", DOCS_SHOTS / f"phone-zh-{name}.png")
 
 
