@@ -52,7 +52,7 @@ MAX_LATIN = 0.30
 # characters, leaving out parts marked as written in another language (lang not zh); and the controls shorter than 44px.
 MEASURE = """() => {
   const main = document.querySelector('main').cloneNode(true);
-  main.querySelectorAll('script, style, [lang]:not([lang^="zh"])').forEach(e => e.remove());
+  main.querySelectorAll('script, style, noscript, [lang]:not([lang^="zh"])').forEach(e => e.remove());
   const text = main.textContent;
   const latin = (text.match(/[A-Za-z]/g) || []).length;
   const cjk = (text.match(/[\\u3400-\\u4dbf\\u4e00-\\u9fff]/g) || []).length;
@@ -124,6 +124,8 @@ def _pages(platform: dict) -> list[tuple[str, str, str]]:
         ("notifications", "learner", "/community/notifications/"),
         ("checkout", "newbie", "/checkout/membership/plus/"),
         ("staff-overview", "staff", "/staff/"),
+        *[(f"staff-{name}", "staff", f"/staff/{name}/")
+          for name in ("cohorts", "repurchase", "churn", "models", "segments", "campaigns")],
     ]
 
 
