@@ -162,7 +162,8 @@ class SubscriptionAdmin(admin.ModelAdmin):
 class LessonInline(admin.TabularInline):
     model = Lesson
     extra = 1
-    fields = ("position", "title", "duration_minutes", "is_preview")
+    fields = ("position", "title", "duration_minutes", "is_preview", "media_kind", "drip_days")
+    show_change_link = True  # media, attachments and the quiz are edited on the lesson's own page
 
 
 @admin.action(description=_("Publish selected courses"))
@@ -289,3 +290,6 @@ class PaymentMethodAdmin(admin.ModelAdmin):
 
 # Reviews, referrals, audit log, and the member data actions (issue 8).
 from members import admin_levers  # noqa: E402, F401
+
+# Rich lessons (issue 18.3): lesson media, attachments, drip days, quizzes; certificates read-only.
+from members.learning import admin as learning_admin  # noqa: E402, F401

@@ -83,3 +83,23 @@ class AlreadySubscribed(SubscriptionError):
 class LessonLocked(MembersError):
     code = "lesson_locked"
     default_message = _("Buy the course or join a tier that includes it to open this lesson.")
+
+
+# Rich lessons (members/learning/)
+
+
+class LessonNotOpenYet(LessonLocked):
+    """A dripped lesson before its date. The message names the date in the member's language."""
+
+    code = "lesson_not_open_yet"
+    default_message = _("This lesson is not open yet.")
+
+
+class QuizInvalid(MembersError):
+    code = "quiz_invalid"
+    default_message = _("Answer every question with one of its choices.")
+
+
+class CertificateNotEarned(MembersError):
+    code = "certificate_not_earned"
+    default_message = _("Finish every lesson and pass every quiz to earn the certificate.")
