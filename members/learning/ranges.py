@@ -44,11 +44,11 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
             raise RangeNotSatisfiable
         return max(0, size - length), size - 1
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
+    if last and int(last) < start:
         return None  # syntactically invalid (RFC 9110 §14.1.1): ignore the header
     if start >= size:
         raise RangeNotSatisfiable
+    end = int(last) if last else size - 1
     return start, min(end, size - 1)
 
 

@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from members import exceptions
 from members import selectors as members_selectors
@@ -81,7 +81,7 @@ def course_extras(*, member: User, course: Course) -> dict[str, Any]:
 # Media and attachments
 
 
-@require_GET
+@require_safe
 def lesson_media(request: HttpRequest, slug: str, position: int) -> HttpResponse:
     """The lesson's video or audio file, with range requests (players seek and resume with them)."""
     lesson = _lesson_or_404(slug=slug, position=position)
@@ -92,7 +92,7 @@ def lesson_media(request: HttpRequest, slug: str, position: int) -> HttpResponse
     return ranged_file_response(request, lesson.media_file)
 
 
-@require_GET
+@require_safe
 def attachment_download(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         attachment = selectors.attachment_with_lesson(pk=pk)
