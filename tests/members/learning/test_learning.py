@@ -287,3 +287,14 @@ def test_a_pdf_in_chinese_renders(client, owner, two_lessons):
 def test_enrolment_from_membership_counts_only_with_the_benefit(bob, course, video_lesson):
     EnrollmentFactory(member=bob, course=course, source=Enrollment.Source.MEMBERSHIP)
     assert not selectors.lesson_access(member=bob, lesson=video_lesson).can_download
+
+
+def test_rich_lesson_words_read_in_chinese(client, owner, quiz, course):
+    LessonFactory(course=course, position=2, drip_days=5)
+    owner.preferred_language = "zh-hans"
+    owner.save()
+    client.force_login(owner)
+    page = client.get(quiz.lesson.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "测验" in page and "及格线" in page and "提交答案" in page
+    locked = client.get(reverse("members:lesson_detail", args=[course.slug, 2]), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert "本课将于" in locked.content.decode()
