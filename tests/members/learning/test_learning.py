@@ -298,3 +298,13 @@ def test_rich_lesson_words_read_in_chinese(client, owner, quiz, course):
     assert "测验" in page and "及格线" in page and "提交答案" in page
     locked = client.get(reverse("members:lesson_detail", args=[course.slug, 2]), HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert "本课将于" in locked.content.decode()
+
+
+def test_deleting_the_account_withdraws_the_certificate(client, owner, two_lessons):
+    from members.services_levers import member_delete
+
+    for lesson in two_lessons:
+        services.lesson_complete(member=owner, lesson=lesson)
+    url = Certificate.objects.get().get_absolute_url()
+    member_delete(member=owner, actor=owner)
+    assert client.get(url).status_code == 404
