@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.urls import path
 
 from members.api import views
-from members.learning.api import CourseScheduleView
+from members.learning.api import CourseScheduleView, LessonPositionView
 
 app_name = "members-api"
 
@@ -27,6 +27,7 @@ urlpatterns = [
     path("me/courses/<slug:slug>/lessons/", CourseScheduleView.as_view(), name="course-schedule"),  # drip, media, quiz
     path("me/lessons/<int:pk>/complete/", views.LessonCompleteView.as_view(), name="lesson-complete"),
     path("me/lessons/<int:pk>/view/", views.LessonViewView.as_view(), name="lesson-view"),
+    path("me/lessons/<int:pk>/position/", LessonPositionView.as_view(), name="lesson-position"),
     path("me/payment-method/", views.PaymentMethodView.as_view(), name="payment-method"),
     path("me/membership/offer/", views.RetentionOfferView.as_view(), name="membership-offer"),
     path("me/referral/", views.ReferralView.as_view(), name="referral"),

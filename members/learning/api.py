@@ -1,6 +1,6 @@
 """API for rich lessons: a member's lesson schedule for a course (drip dates, media, quiz state, saved position).
 
-Mounted by members/api/urls.py as GET /api/v1/me/courses/<slug>/lessons/.
+Mounted by members/api/urls.py: GET /api/v1/me/courses/<slug>/lessons/, POST /api/v1/me/lessons/<pk>/position/.
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from rest_framework.views import APIView
 
 from config.api_errors import error_responses
 from members import selectors as members_selectors
-from members.learning import selectors
-from members.models import Course, LessonProgress, QuizAttempt
+from members.learning import selectors, services
+from members.models import Course, Lesson, LessonProgress, QuizAttempt
 
 
 class LessonScheduleOutput(serializers.Serializer):
@@ -85,3 +85,37 @@ class CourseScheduleView(APIView):
             "course": course.slug, "has_access": has_access, "lessons": rows,
             "certificate_url": request.build_absolute_uri(certificate.get_absolute_url()) if certificate else None,
         }).data)
+
+
+class PositionInput(serializers.Serializer):
+    position = serializers.IntegerField(min_value=0, max_value=10**9, help_text="Where the player is, in seconds.")
+    watched = serializers.IntegerField(min_value=0, max_value=10**9, default=0,
+                                       help_text="Seconds really played since the last ping (capped at 120).")
+
+
+class PositionOutput(serializers.Serializer):
+    position = serializers.IntegerField(source="position_seconds")
+    seconds_watched = serializers.IntegerField()
+
+
+@extend_schema(
+    tags=["me"], summary="Save my playback position in a lesson (apps' player ping)", request=PositionInput,
+    description="400 `lesson_locked` without access, `lesson_not_open_yet` while the drip schedule holds it back.",
+    responses={200: PositionOutput, **error_responses(400, 401, 404)},
+)
+class LessonPositionView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    def post(self, request: Request, pk: int) -> Response:
+        lesson = Lesson.objects.select_related("course").filter(
+            pk=pk, course__in=members_selectors.course_list()
+        ).first()
+        if lesson is None:
+            raise Http404
+        data = PositionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        progress = services.lesson_position_save(
+            member=request.user, lesson=lesson, position_seconds=data.validated_data["position"],
+            watched_seconds=data.validated_data["watched"],
+        )
+        return Response(PositionOutput(progress).data)

@@ -308,3 +308,17 @@ def test_deleting_the_account_withdraws_the_certificate(client, owner, two_lesso
     url = Certificate.objects.get().get_absolute_url()
     member_delete(member=owner, actor=owner)
     assert client.get(url).status_code == 404
+
+
+def test_the_api_saves_the_position_and_refuses_a_dripped_lesson(client, owner, video_lesson, dripped):
+    client.force_login(owner)
+    url = reverse("members-api:lesson-position", args=[video_lesson.pk])
+    response = client.post(url, {"position": 30, "watched": 12}, content_type="application/json")
+    assert response.status_code == 200
+    assert response.json() == {"position": 30, "seconds_watched": 12}
+    locked = client.post(reverse("members-api:lesson-position", args=[dripped.pk]), {"position": 1},
+                         content_type="application/json")
+    assert locked.status_code == 400 and locked.json()["error"]["code"] == "lesson_not_open_yet"
+    viewed = client.post(reverse("members-api:lesson-view", args=[dripped.pk]))
+    assert viewed.status_code == 400
+    assert client.post(url, {"position": -1}, content_type="application/json").status_code == 400
