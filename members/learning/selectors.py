@@ -69,12 +69,23 @@ def enrollment_for(*, member: User, course: Course) -> Enrollment | None:
     return Enrollment.objects.filter(member=member, course=course).first()
 
 
-def lesson_opens_at(*, lesson: Lesson, enrolled_at: datetime | None, when: datetime) -> datetime | None:
-    """When a dripped lesson opens for this member, or None when it is open now.
+def drip_start(*, member: User, course: Course, enrollment: Enrollment | None) -> datetime | None:
+    """When the member's drip clock for the course started: enrolment, or for a member with all-course access who
+    is not enrolled yet (they are enrolled on their first completed lesson) the first time they opened one of its
+    lessons. None: not started, so the clock would start now."""
+    if enrollment is not None:
+        return enrollment.enrolled_at
+    if not _authenticated(member):
+        return None
+    return (
+        LessonProgress.objects.filter(member=member, lesson__course=course)
+        .order_by("started_at").values_list("started_at", flat=True).first()
+    )
 
-    The clock starts at enrolment. A member with all-course access who has not started the course yet is enrolled on
-    first use, so for them the clock would start now: their dripped lessons show "opens in N days" from today.
-    """
+
+def lesson_opens_at(*, lesson: Lesson, enrolled_at: datetime | None, when: datetime) -> datetime | None:
+    """When a dripped lesson opens for this member, or None when it is open now (the clock starts at `enrolled_at`,
+    see drip_start; None means it starts now)."""
     if lesson.is_preview or not lesson.drip_days:
         return None
     opens = (enrolled_at or when) + timedelta(days=lesson.drip_days)
@@ -97,9 +108,10 @@ def lesson_access(*, member: User, lesson: Lesson, when: datetime | None = None)
     course_access = enrollment is not None or members_selectors.member_has_course_access(
         member=member, course=course, when=when
     )
-    opens_at = lesson_opens_at(lesson=lesson, enrolled_at=enrollment.enrolled_at if enrollment else None, when=when)
     if not course_access:
         return LessonAccess(course_access=False, is_open=lesson.is_preview, opens_at=None, can_download=False)
+    start = drip_start(member=member, course=course, enrollment=enrollment) if lesson.drip_days else None
+    opens_at = lesson_opens_at(lesson=lesson, enrolled_at=start, when=when)
     is_open = opens_at is None
     can_download = is_open and _benefit_or_owned(
         member=member, enrollment=enrollment, kind=Benefit.Kind.DOWNLOADS, when=when
@@ -111,7 +123,7 @@ def course_schedule(*, member: User, course: Course, when: datetime | None = Non
     """lesson id → the date a dripped lesson opens for this member (None: open now, or no drip). Two queries."""
     when = when or timezone.now()
     enrollment = enrollment_for(member=member, course=course)
-    enrolled_at = enrollment.enrolled_at if enrollment else None
+    enrolled_at = drip_start(member=member, course=course, enrollment=enrollment)
     return {
         lesson.pk: lesson_opens_at(lesson=lesson, enrolled_at=enrolled_at, when=when)
         for lesson in course.lessons.all()

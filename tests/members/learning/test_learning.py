@@ -322,3 +322,11 @@ def test_the_api_saves_the_position_and_refuses_a_dripped_lesson(client, owner, 
     viewed = client.post(reverse("members-api:lesson-view", args=[dripped.pk]))
     assert viewed.status_code == 400
     assert client.post(url, {"position": -1}, content_type="application/json").status_code == 400
+
+
+def test_a_tier_members_drip_clock_starts_when_they_first_open_the_course(bob, course, video_lesson, dripped):
+    subscribe(bob, ALL)
+    opened = timezone.now() - timedelta(days=8)
+    services.lesson_view(member=bob, lesson=video_lesson, when=opened)
+    access = selectors.lesson_access(member=bob, lesson=dripped)
+    assert access.is_open  # 7 drip days counted from the first visit 8 days ago, not from today
