@@ -2,7 +2,11 @@
 certificates read-only (they are issued by members.learning.services, never typed in)."""
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin
+from django.db import models
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -11,10 +15,37 @@ from django.utils.translation import gettext_lazy as _
 from members.models import Certificate, Lesson, LessonAttachment, Quiz, QuizAttempt, QuizChoice, QuizQuestion
 
 
+class _StoredName:
+    """What the file widget shows for a private file: its name, and no link (it has no public URL)."""
+
+    url = "#"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PrivateFileInput(forms.ClearableFileInput):
+    def is_initial(self, value: Any) -> bool:  # the default asks for value.url, which a private file refuses
+        return bool(value and getattr(value, "name", ""))
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        if context["widget"]["is_initial"]:
+            context["widget"]["value"] = _StoredName(str(value.name))
+        return context
+
+
+PRIVATE_FILES = {models.FileField: {"widget": PrivateFileInput}}
+
+
 class LessonAttachmentInline(admin.TabularInline):
     model = LessonAttachment
     extra = 1
     fields = ("title", "file", "order")
+    formfield_overrides = PRIVATE_FILES
 
 
 class QuizInline(admin.StackedInline):
@@ -45,6 +76,7 @@ class LessonAdmin(admin.ModelAdmin):
         (_("Drip schedule"), {"fields": ("drip_days",)}),
     )
     inlines = [LessonAttachmentInline, QuizInline]
+    formfield_overrides = PRIVATE_FILES
 
 
 class QuizQuestionInline(admin.StackedInline):
