@@ -106,6 +106,13 @@ def test_a_video_lesson_plays_resumes_and_a_finished_course_gives_a_verifiable_c
             assert verify_url == f"{base}/certificates/{certificate.code}/"
             page.screenshot(path=str(SHOTS / "certificate.png"), full_page=True)
 
+            # On a phone neither the certificate nor the video lesson is wider than the screen.
+            page.set_viewport_size({"width": 390, "height": 844})
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.screenshot(path=str(SHOTS / "certificate-phone.png"), full_page=True)
+            page.goto(f"{base}{video.get_absolute_url()}")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
             # Anyone can verify it: a fresh browser context with no session opens the same URL.
             stranger = browser.new_context().new_page()
             stranger.goto(verify_url)
