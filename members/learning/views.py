@@ -140,17 +140,17 @@ def quiz_submit(request: HttpRequest, slug: str, position: int) -> HttpResponse:
         if raw.isdigit():
             answers[question.pk] = int(raw)
     context: dict[str, Any] = {"lesson": lesson, "course": lesson.course, "quiz": quiz, "error": None}
-    status = 200
     try:
         context["quiz_attempt"] = services.quiz_submit(member=request.user, quiz=quiz, answers=answers)
     except exceptions.LessonLocked as error:
         return _forbidden(request, error.message)
     except exceptions.QuizInvalid as error:
-        context["error"], status = error.message, 400
+        # Shown in place (htmx swaps only 2xx answers by default), or as a message after the redirect below.
+        context["error"] = error.message
         context["quiz_attempt"] = selectors.quiz_best_attempt(member=request.user, quiz=quiz)
         context["answers"] = answers
     if request.htmx:
-        return render(request, "members/learning/_quiz.html", context, status=status)
+        return render(request, "members/learning/_quiz.html", context)
     if context["error"]:
         messages.error(request, context["error"])
     return redirect(f"{lesson.get_absolute_url()}#quiz")

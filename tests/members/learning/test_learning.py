@@ -330,3 +330,11 @@ def test_a_tier_members_drip_clock_starts_when_they_first_open_the_course(bob, c
     services.lesson_view(member=bob, lesson=video_lesson, when=opened)
     access = selectors.lesson_access(member=bob, lesson=dripped)
     assert access.is_open  # 7 drip days counted from the first visit 8 days ago, not from today
+
+
+def test_an_incomplete_quiz_via_htmx_shows_the_error_in_place(client, owner, quiz):
+    client.force_login(owner)
+    response = client.post(quiz_url(quiz), {}, headers={"HX-Request": "true"})
+    assert response.status_code == 200  # htmx swaps 2xx only
+    assert "Answer every question" in response.content.decode()
+    assert client.post(quiz_url(quiz), {}).status_code == 302  # plain post: back to the page with a message
