@@ -97,6 +97,7 @@ def test_a_video_lesson_plays_resumes_and_a_finished_course_gives_a_verifiable_c
             page.check("text=A test pattern")
             page.click("#quiz button[type=submit]")
             expect(page.locator("#quiz-result")).to_contain_text("Passed")
+            page.screenshot(path=str(SHOTS / "lesson-quiz.png"), full_page=True)
             page.click("#lesson-progress button[type=submit]")
             expect(page.locator("#certificate-link")).to_be_visible()
             page.click("#certificate-link")
