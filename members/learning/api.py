@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api_errors import error_responses
-from members import selectors as members_selectors
+from members.catalogue import selectors as catalogue_selectors
 from members.learning import selectors, services
 from members.models import Course, Lesson, LessonProgress, QuizAttempt
 
@@ -56,13 +56,13 @@ class CourseScheduleView(APIView):
 
     def get(self, request: Request, slug: str) -> Response:
         try:
-            course = members_selectors.course_with_lessons(slug=slug)
+            course = catalogue_selectors.course_with_lessons(slug=slug)
         except Course.DoesNotExist:
             raise Http404 from None
         if not course.is_published or course.is_generic:
             raise Http404
         member = request.user
-        has_access = members_selectors.member_has_course_access(member=member, course=course)
+        has_access = catalogue_selectors.member_has_course_access(member=member, course=course)
         schedule = selectors.course_schedule(member=member, course=course)
         lessons = list(course.lessons.prefetch_related("attachments").select_related("quiz"))
         progress = {p.lesson_id: p for p in LessonProgress.objects.filter(member=member, lesson__course=course)}
@@ -108,7 +108,7 @@ class LessonPositionView(APIView):
 
     def post(self, request: Request, pk: int) -> Response:
         lesson = Lesson.objects.select_related("course").filter(
-            pk=pk, course__in=members_selectors.course_list()
+            pk=pk, course__in=catalogue_selectors.course_list()
         ).first()
         if lesson is None:
             raise Http404

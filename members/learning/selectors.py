@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
-from members import selectors as members_selectors
+from members.catalogue import selectors as catalogue_selectors
 from members.models import (
     Benefit,
     Certificate,
@@ -29,6 +29,7 @@ from members.models import (
     QuizAttempt,
     User,
 )
+from members.subscriptions import selectors as subscriptions_selectors
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def lesson_opens_at(*, lesson: Lesson, enrolled_at: datetime | None, when: datet
 def _benefit_or_owned(*, member: User, enrollment: Enrollment | None, kind: str, when: datetime) -> bool:
     if enrollment is not None and enrollment.source != Enrollment.Source.MEMBERSHIP:
         return True
-    tier = members_selectors.active_tier(member=member, when=when)
+    tier = subscriptions_selectors.active_tier(member=member, when=when)
     return bool(tier and tier.has_benefit(kind))
 
 
@@ -105,7 +106,7 @@ def lesson_access(*, member: User, lesson: Lesson, when: datetime | None = None)
         return LessonAccess(course_access=False, is_open=lesson.is_preview, opens_at=None, can_download=False)
     course = lesson.course
     enrollment = enrollment_for(member=member, course=course)
-    course_access = enrollment is not None or members_selectors.member_has_course_access(
+    course_access = enrollment is not None or catalogue_selectors.member_has_course_access(
         member=member, course=course, when=when
     )
     if not course_access:
@@ -181,7 +182,7 @@ def course_completion(*, member: User, course: Course) -> CourseCompletion:
 def certificate_entitled(*, member: User, course: Course, when: datetime | None = None) -> bool:
     when = when or timezone.now()
     enrollment = enrollment_for(member=member, course=course)
-    if enrollment is None and not members_selectors.member_has_course_access(member=member, course=course, when=when):
+    if enrollment is None and not catalogue_selectors.member_has_course_access(member=member, course=course, when=when):
         return False
     return _benefit_or_owned(member=member, enrollment=enrollment, kind=Benefit.Kind.CERTIFICATES, when=when)
 

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from members import exceptions
-from members import selectors as members_selectors
+from members.catalogue import selectors as catalogue_selectors
 from members.learning import selectors, services
 from members.learning.ranges import ranged_file_response
 from members.models import Certificate, Course, Lesson, LessonAttachment, LessonMediaKind, User
@@ -163,7 +163,7 @@ def quiz_submit(request: HttpRequest, slug: str, position: int) -> HttpResponse:
 @login_required
 def certificate_mine(request: HttpRequest, slug: str) -> HttpResponse:
     """The member's certificate for a course (issued here if earned but not yet issued); else what is missing."""
-    course = get_object_or_404(members_selectors.course_list(), slug=slug)
+    course = get_object_or_404(catalogue_selectors.course_list(), slug=slug)
     try:
         certificate = services.certificate_claim(member=request.user, course=course)
     except exceptions.CertificateNotEarned as error:

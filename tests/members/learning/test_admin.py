@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from members import services
+from members.learning import progress
 from members.models import Certificate
 
 
@@ -21,7 +21,7 @@ def test_lesson_admin_shows_media_drip_attachments_and_quiz(staff_client, video_
 
 
 def test_certificates_are_read_only_in_admin(staff_client, owner, video_lesson):
-    services.lesson_complete(member=owner, lesson=video_lesson)
+    progress.lesson_complete(member=owner, lesson=video_lesson)
     certificate = Certificate.objects.get()
     assert staff_client.get(reverse("admin:members_certificate_changelist")).status_code == 200
     page = staff_client.get(reverse("admin:members_certificate_change", args=[certificate.pk]))

@@ -9,7 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics.models import Event
-from members import exceptions, services
+from members import exceptions
+from members.learning import progress as learning_progress
 from members.learning import selectors
 from members.learning import services as learning_services
 from members.models import Benefit, Certificate, Enrollment, LessonAttachment, LessonProgress, QuizAttempt
@@ -35,10 +36,10 @@ def test_a_dripped_lesson_is_locked_until_n_days_after_enrolment(client, owner, 
     assert str(opens.year) in response.content.decode()
     assert dripped.body not in response.content.decode()
     with pytest.raises(exceptions.LessonNotOpenYet):
-        services.lesson_complete(member=owner, lesson=dripped)
+        learning_progress.lesson_complete(member=owner, lesson=dripped)
     # Eight days after enrolment it is open.
     later = enrolled + timedelta(days=8)
-    assert services.lesson_complete(member=owner, lesson=dripped, when=later).completed_at == later
+    assert learning_progress.lesson_complete(member=owner, lesson=dripped, when=later).completed_at == later
 
 
 def test_course_page_shows_when_a_locked_lesson_opens(client, owner, dripped):
@@ -220,9 +221,9 @@ def two_lessons(course, video_lesson):
 
 def test_a_certificate_needs_every_lesson_and_every_quiz(owner, two_lessons, quiz):
     first, second = two_lessons
-    services.lesson_complete(member=owner, lesson=first)
+    learning_progress.lesson_complete(member=owner, lesson=first)
     assert not Certificate.objects.exists()
-    services.lesson_complete(member=owner, lesson=second)
+    learning_progress.lesson_complete(member=owner, lesson=second)
     assert not Certificate.objects.exists()  # the quiz is not passed yet
     learning_services.quiz_submit(member=owner, quiz=quiz, answers=answers_for(quiz, right=0))
     assert not Certificate.objects.exists()
@@ -231,13 +232,13 @@ def test_a_certificate_needs_every_lesson_and_every_quiz(owner, two_lessons, qui
     assert len(certificate.code) >= 20
     # Idempotent: passing again or completing again issues nothing new.
     learning_services.quiz_submit(member=owner, quiz=quiz, answers=answers_for(quiz, right=2))
-    services.lesson_complete(member=owner, lesson=second)
+    learning_progress.lesson_complete(member=owner, lesson=second)
     assert Certificate.objects.count() == 1
 
 
 def test_anyone_can_verify_a_certificate_but_not_guess_one(client, owner, two_lessons):
     for lesson in two_lessons:
-        services.lesson_complete(member=owner, lesson=lesson)
+        learning_progress.lesson_complete(member=owner, lesson=lesson)
     certificate = Certificate.objects.get()
     response = client.get(certificate.get_absolute_url())  # anonymous
     assert response.status_code == 200
@@ -256,7 +257,7 @@ def test_my_certificate_page_says_what_is_missing_then_redirects(client, owner, 
     assert response.status_code == 403
     assert "0 of 2 lessons done" in response.content.decode()
     for lesson in two_lessons:
-        services.lesson_complete(member=owner, lesson=lesson)
+        learning_progress.lesson_complete(member=owner, lesson=lesson)
     response = client.get(url)
     assert response.status_code == 302
     assert response["Location"] == Certificate.objects.get().get_absolute_url()
@@ -266,7 +267,7 @@ def test_my_certificate_page_says_what_is_missing_then_redirects(client, owner, 
 
 def test_a_tier_member_needs_the_certificates_benefit(bob, course, video_lesson):
     subscription = subscribe(bob, ALL)
-    services.lesson_complete(member=bob, lesson=video_lesson)
+    learning_progress.lesson_complete(member=bob, lesson=video_lesson)
     assert not Certificate.objects.exists()
     subscription.tier.benefits.create(kind=Benefit.Kind.CERTIFICATES)
     # Claiming later issues it (a benefit added after completion is honoured).
@@ -278,7 +279,7 @@ def test_a_pdf_in_chinese_renders(client, owner, two_lessons):
     course.title_zh = "视频课程"
     course.save()
     for lesson in two_lessons:
-        services.lesson_complete(member=owner, lesson=lesson)
+        learning_progress.lesson_complete(member=owner, lesson=lesson)
     certificate = Certificate.objects.get()
     response = client.get(reverse("learning:certificate_pdf", args=[certificate.code]), HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert response.status_code == 200 and response.content.startswith(b"%PDF")
@@ -301,10 +302,10 @@ def test_rich_lesson_words_read_in_chinese(client, owner, quiz, course):
 
 
 def test_deleting_the_account_withdraws_the_certificate(client, owner, two_lessons):
-    from members.services_levers import member_delete
+    from members.privacy.services import member_delete
 
     for lesson in two_lessons:
-        services.lesson_complete(member=owner, lesson=lesson)
+        learning_progress.lesson_complete(member=owner, lesson=lesson)
     url = Certificate.objects.get().get_absolute_url()
     member_delete(member=owner, actor=owner)
     assert client.get(url).status_code == 404
@@ -327,7 +328,7 @@ def test_the_api_saves_the_position_and_refuses_a_dripped_lesson(client, owner, 
 def test_a_tier_members_drip_clock_starts_when_they_first_open_the_course(bob, course, video_lesson, dripped):
     subscribe(bob, ALL)
     opened = timezone.now() - timedelta(days=8)
-    services.lesson_view(member=bob, lesson=video_lesson, when=opened)
+    learning_progress.lesson_view(member=bob, lesson=video_lesson, when=opened)
     access = selectors.lesson_access(member=bob, lesson=dripped)
     assert access.is_open  # 7 drip days counted from the first visit 8 days ago, not from today
 

@@ -1,0 +1,268 @@
+"""Writes for commerce: coupons, quotes, course purchases, refunds, payment methods.
+
+Every money path is atomic and writes its Order and an Event (through analytics.tracking.record_event, on
+commit). Payments follow one shape: reserve (order pending + coupon redemption, under a lock) -> charge outside the
+transaction -> settle (paid + access) or release (failed, redemption returned). A failed charge therefore leaves a
+failed Order for the record and nothing else: no paid order, no enrollment, no consumed coupon.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from analytics.tracking import record_event
+from members import exceptions
+from members.commerce.payments import ChargeResult, get_provider
+from members.commerce.pricing import ZERO, Quote, coupon_discount, money, percent_of
+from members.models import (
+    Benefit,
+    BillingPeriod,
+    Coupon,
+    CouponRedemption,
+    Course,
+    Enrollment,
+    MembershipTier,
+    Order,
+    PaymentMethod,
+    User,
+)
+from members.subscriptions.selectors import active_tier
+
+DEFAULT_TOKEN = "local:ok"
+
+
+def payment_method_set(*, member: User, token: str, label: str, provider: str = "local") -> PaymentMethod:
+    """Replace the member's default payment method with a provider reference (never card data)."""
+    with transaction.atomic():
+        PaymentMethod.objects.filter(member=member, is_default=True).update(is_default=False)
+        method = PaymentMethod.objects.create(member=member, token=token, label=label, provider=provider, is_default=True)
+    record_event(member=member, kind="payment_method_updated", obj=method)
+    return method
+
+
+def _default_token(member: User) -> str:
+    method = PaymentMethod.objects.filter(member=member, is_default=True).first()
+    return method.token if method else DEFAULT_TOKEN
+
+
+def coupon_find(*, code: str) -> Coupon:
+    code = (code or "").strip()
+    try:
+        return Coupon.objects.prefetch_related("courses", "tiers").get(code__iexact=code)
+    except Coupon.DoesNotExist:
+        raise exceptions.CouponNotFound() from None
+
+
+def coupon_check(
+    *, coupon: Coupon, member: User, course: Course | None = None, tier: MembershipTier | None = None,
+    when: datetime | None = None,
+) -> None:
+    """Raise the specific CouponError that explains why this coupon can't be used here; return if it can."""
+    when = when or timezone.now()
+    if not coupon.is_active:
+        raise exceptions.CouponExpired()
+    if coupon.valid_from > when:
+        raise exceptions.CouponNotYetValid()
+    if coupon.valid_until is not None and coupon.valid_until <= when:
+        raise exceptions.CouponExpired()
+    if coupon.assigned_member_id is not None and coupon.assigned_member_id != member.pk:
+        raise exceptions.CouponNotYours()
+    if course is not None:
+        if coupon.applies_to == Coupon.AppliesTo.TIERS:
+            raise exceptions.CouponNotApplicable()
+        if coupon.applies_to == Coupon.AppliesTo.COURSES and coupon.courses.exists() and not coupon.courses.filter(pk=course.pk).exists():
+            raise exceptions.CouponNotApplicable()
+    if tier is not None:
+        if coupon.applies_to == Coupon.AppliesTo.COURSES:
+            raise exceptions.CouponNotApplicable()
+        if coupon.applies_to == Coupon.AppliesTo.TIERS and coupon.tiers.exists() and not coupon.tiers.filter(pk=tier.pk).exists():
+            raise exceptions.CouponNotApplicable()
+    if coupon.max_redemptions is not None and coupon.times_redeemed >= coupon.max_redemptions:
+        raise exceptions.CouponUsedUp()
+    if CouponRedemption.objects.filter(coupon=coupon, member=member).count() >= coupon.max_per_member:
+        raise exceptions.CouponAlreadyUsed()
+
+
+def price_quote(
+    *, member: User, course: Course | None = None, tier: MembershipTier | None = None, period: str = BillingPeriod.MONTH,
+    coupon_code: str = "", when: datetime | None = None,
+) -> Quote:
+    """Price an item for a member: list price, then the tier's course discount, then the coupon on what remains."""
+    if (course is None) == (tier is None):
+        raise ValueError("Quote exactly one of course or tier.")
+    when = when or timezone.now()
+    if course is not None:
+        list_price, currency = money(course.price), course.currency
+        member_tier = active_tier(member=member, when=when)
+        pct = member_tier.benefit_value(Benefit.Kind.COURSE_DISCOUNT) if member_tier else None
+        member_discount = percent_of(list_price, pct) if pct else ZERO
+    else:
+        assert tier is not None
+        list_price, currency, member_discount = money(tier.price_for(period)), tier.currency, ZERO
+    coupon = None
+    off = ZERO
+    if coupon_code:
+        coupon = coupon_find(code=coupon_code)
+        coupon_check(coupon=coupon, member=member, course=course, tier=tier, when=when)
+        off = coupon_discount(coupon=coupon, amount=list_price - member_discount)
+    return Quote(list_price=list_price, member_discount=member_discount, coupon_discount=off, coupon=coupon, currency=currency)
+
+
+def _reserve_coupon(*, coupon: Coupon, member: User, order: Order, course: Course | None, tier: MembershipTier | None) -> None:
+    """Take one use of the coupon for this order. Call inside a transaction.
+
+    Lock before you check: the coupon row is locked (PostgreSQL: SELECT ... FOR UPDATE; SQLite serialises writers)
+    so two concurrent checkouts cannot both see the last free use. The conditional UPDATE is the second guard: it
+    only increments while uses remain, and the CHECK constraint refuses anything past max_redemptions.
+    """
+    locked = Coupon.objects.select_for_update().get(pk=coupon.pk)
+    coupon_check(coupon=locked, member=member, course=course, tier=tier, when=order.created_at)
+    updated = (
+        Coupon.objects.filter(pk=coupon.pk)
+        .filter(Q(max_redemptions__isnull=True) | Q(times_redeemed__lt=F("max_redemptions")))
+        .update(times_redeemed=F("times_redeemed") + 1)
+    )
+    if not updated:
+        raise exceptions.CouponUsedUp()
+    CouponRedemption.objects.create(coupon=coupon, member=member, order=order, redeemed_at=order.created_at)
+
+
+def _release_coupon(*, order: Order) -> None:
+    redemption = CouponRedemption.objects.filter(order=order).first()
+    if redemption is None:
+        return
+    redemption.delete()
+    Coupon.objects.filter(pk=redemption.coupon_id, times_redeemed__gt=0).update(times_redeemed=F("times_redeemed") - 1)
+
+
+def coupon_issue(
+    *, member: User | None, code: str | None = None, percent_off: Decimal | None = None, amount_off: Decimal | None = None,
+    applies_to: str = Coupon.AppliesTo.ALL, valid_days: int = 14, source: str = Coupon.Source.MANUAL,
+    description: str = "", currency: str = "CNY", when: datetime | None = None, max_redemptions: int | None = 1,
+) -> Coupon:
+    """Create a personal (or, with member=None, general) coupon. Campaigns and save offers use this."""
+    when = when or timezone.now()
+    coupon = Coupon.objects.create(
+        code=code or f"{source[:3].upper()}-{uuid.uuid4().hex[:10].upper()}",
+        description=description,
+        discount_type=Coupon.DiscountType.PERCENT if percent_off is not None else Coupon.DiscountType.FIXED,
+        percent_off=percent_off,
+        amount_off=amount_off,
+        currency=currency,
+        applies_to=applies_to,
+        valid_from=when,
+        valid_until=when + timedelta(days=valid_days),
+        max_redemptions=max_redemptions,
+        max_per_member=1,
+        assigned_member=member,
+        source=source,
+        created_at=when,
+    )
+    if member is not None:
+        record_event(member=member, kind="coupon_issued", obj=coupon, occurred_at=when, properties={"source": source})
+    return coupon
+
+
+def coupons_generate_bulk(*, count: int, prefix: str, percent_off: Decimal | None = None, amount_off: Decimal | None = None,
+                          applies_to: str = Coupon.AppliesTo.ALL, valid_days: int = 30) -> list[Coupon]:
+    """N unique single-use codes. Codes collide with negligible probability; the unique index catches it if so."""
+    now = timezone.now()
+    coupons = [
+        Coupon(
+            code=f"{prefix.upper()}-{uuid.uuid4().hex[:8].upper()}",
+            discount_type=Coupon.DiscountType.PERCENT if percent_off is not None else Coupon.DiscountType.FIXED,
+            percent_off=percent_off, amount_off=amount_off, applies_to=applies_to, valid_from=now,
+            valid_until=now + timedelta(days=valid_days), max_redemptions=1, max_per_member=1,
+            source=Coupon.Source.BULK,
+        )
+        for _ in range(count)
+    ]
+    with transaction.atomic():
+        return Coupon.objects.bulk_create(coupons)
+
+
+def _charge(*, member: User, order: Order, token: str | None) -> ChargeResult:
+    if order.amount_paid == ZERO:
+        return ChargeResult(ok=True, reference="free")
+    provider = get_provider()
+    try:
+        return provider.charge(
+            token=token or _default_token(member), amount=order.amount_paid, currency=order.currency,
+            description=order.item_title, idempotency_key=f"order-{order.pk}",
+        )
+    except Exception as exc:  # noqa: BLE001 - any provider crash is a failed charge, never a half-paid order
+        return ChargeResult(ok=False, failure_reason=f"Provider error: {exc}")
+
+
+def _fail_order(*, order: Order, reason: str) -> None:
+    with transaction.atomic():
+        Order.objects.filter(pk=order.pk).update(status=Order.Status.FAILED, failure_reason=reason[:200])
+        _release_coupon(order=order)
+        record_event(member=order.member_id, kind="payment_failed", obj=order,
+                     properties={"amount": str(order.amount_paid), "reason": reason[:200]})
+    order.status = Order.Status.FAILED
+    order.failure_reason = reason[:200]
+
+
+def course_purchase(
+    *, member: User, course: Course, coupon_code: str = "", payment_token: str | None = None, when: datetime | None = None
+) -> Order:
+    """Buy a course. Returns the paid Order; raises PaymentFailed (with the failed Order recorded) or a CouponError."""
+    when = when or timezone.now()
+    if not course.is_published:
+        raise exceptions.MembersError("This course is not for sale.")
+    if Enrollment.objects.filter(member=member, course=course).exists():
+        raise exceptions.AlreadyOwned()
+    quote = price_quote(member=member, course=course, coupon_code=coupon_code, when=when)
+    with transaction.atomic():
+        order = Order.objects.create(
+            member=member, kind=Order.Kind.COURSE, course=course, list_price=quote.list_price, discount=quote.discount,
+            amount_paid=quote.total, currency=quote.currency, coupon=quote.coupon, status=Order.Status.PENDING,
+            created_at=when, provider=get_provider().name,
+        )
+        if quote.coupon is not None:
+            _reserve_coupon(coupon=quote.coupon, member=member, order=order, course=course, tier=None)
+    result = _charge(member=member, order=order, token=payment_token)
+    if not result.ok:
+        _fail_order(order=order, reason=result.failure_reason)
+        raise exceptions.PaymentFailed(result.failure_reason)
+    with transaction.atomic():
+        order.status = Order.Status.PAID
+        order.paid_at = when
+        order.provider_reference = result.reference
+        order.save(update_fields=["status", "paid_at", "provider_reference"])
+        Enrollment.objects.get_or_create(
+            member=member, course=course, defaults={"source": Enrollment.Source.PURCHASE, "enrolled_at": when}
+        )
+        record_event(member=member, kind="course_purchased", obj=course, occurred_at=when, properties={
+            "order_id": order.pk, "amount": str(order.amount_paid), "coupon": quote.coupon.code if quote.coupon else "",
+        })
+        if quote.coupon is not None:
+            record_event(member=member, kind="coupon_redeemed", obj=quote.coupon, occurred_at=when,
+                         properties={"order_id": order.pk})
+    return order
+
+
+def order_refund(*, order: Order, when: datetime | None = None) -> Order:
+    when = when or timezone.now()
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status != Order.Status.PAID:
+            raise exceptions.MembersError("Only a paid order can be refunded.")
+        result = get_provider().refund(reference=locked.provider_reference, amount=locked.amount_paid, currency=locked.currency)
+        if not result.ok:
+            raise exceptions.PaymentFailed(result.failure_reason)
+        locked.status = Order.Status.REFUNDED
+        locked.refunded_at = when
+        locked.save(update_fields=["status", "refunded_at"])
+        if locked.kind == Order.Kind.COURSE:
+            Enrollment.objects.filter(member_id=locked.member_id, course_id=locked.course_id,
+                                      source=Enrollment.Source.PURCHASE).delete()
+        record_event(member=locked.member_id, kind="order_refunded", obj=locked, occurred_at=when,
+                     properties={"amount": str(locked.amount_paid)})
+    return locked
