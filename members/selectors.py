@@ -3,10 +3,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from members.models import Benefit, Coupon, Course, Enrollment, Lesson, MembershipTier, Order, Subscription, User
+from members.models import (
+    Coupon,
+    Course,
+    Enrollment,
+    Lesson,
+    MembershipTier,
+    Order,
+    RetentionOffer,
+    Subscription,
+    User,
+)
 
 
 def tier_list(*, public_only: bool = True) -> QuerySet[MembershipTier]:
@@ -56,12 +66,28 @@ def active_tier(*, member: User, when: datetime | None = None) -> MembershipTier
 
 
 def member_has_course_access(*, member: User, course: Course, when: datetime | None = None) -> bool:
+    """Whether the member may open the course's lessons; decided by members.commerce.entitlements, like checkout."""
+    from members.commerce.entitlements import course_entitlement
+
     if not getattr(member, "is_authenticated", False):
         return False
-    if Enrollment.objects.filter(member=member, course=course).exists():
-        return True
-    tier = active_tier(member=member, when=when)
-    return bool(tier and tier.has_benefit(Benefit.Kind.ALL_COURSES))
+    return course_entitlement(member=member, course=course, when=when).can_open
+
+
+def retention_offer_for(*, subscription: Subscription, reason: str = "") -> RetentionOffer | None:
+    """The save offer to show a member leaving for `reason`: none once one was accepted this billing period; else an
+    offer written for that reason, before an offer for any reason; newest first among equals."""
+    if subscription.offer_acceptances.filter(period_start=subscription.current_period_start).exists():
+        return None
+    offers = list(
+        RetentionOffer.objects.filter(is_active=True)
+        .filter(Q(tiers=subscription.tier) | Q(tiers__isnull=True))
+        .distinct().order_by("-created_at", "-pk")
+    )
+    if reason:
+        offers = [offer for offer in offers if offer.answers(reason)]
+        offers.sort(key=lambda offer: not offer.reasons)  # stable: keeps newest-first within each group
+    return offers[0] if offers else None
 
 
 def owned_course_ids(*, member: User) -> set[int]:

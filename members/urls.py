@@ -20,6 +20,7 @@ urlpatterns = [
     path("membership/", views_checkout.membership, name="membership"),
     path("membership/switch/", views_checkout.membership_switch, name="membership_switch"),
     path("membership/renew/", views_checkout.membership_renew, name="membership_renew"),
+    path("membership/change-tier/", views_checkout.membership_change_tier, name="membership_change_tier"),
     path("membership/cancel/", views_checkout.membership_cancel, name="membership_cancel"),
     path("membership/reactivate/", views_checkout.membership_reactivate, name="membership_reactivate"),
     path("membership/payment-method/", views_billing.payment_method, name="billing_payment_method"),

@@ -6,7 +6,7 @@ import logging
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -16,14 +16,22 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from members import emails, exceptions, selectors, services
-from members.forms import CancelForm, CheckoutForm, SwitchPeriodForm, TierCheckoutForm
+from members.commerce.entitlements import course_entitlement
+from members.forms import (
+    CancelForm,
+    ChangeTierForm,
+    CheckoutForm,
+    RenewForm,
+    SwitchPeriodForm,
+    TierCheckoutForm,
+    new_idempotency_key,
+)
 from members.models import (
     BillingPeriod,
     Coupon,
     Course,
     MembershipTier,
     Order,
-    RetentionOffer,
     Subscription,
     User,
 )
@@ -45,6 +53,17 @@ def _quote(
         return services.price_quote(member=member, course=course, tier=tier, period=period), error.message
 
 
+def _fresh_key(form: Form) -> None:
+    """After a refused or declined attempt the next submission is a new request: give the form a new token."""
+    if form.is_bound:
+        form.data = form.data.copy()
+        form.data["idempotency_key"] = new_idempotency_key()
+
+
+def _key(request: HttpRequest) -> str:
+    return request.POST.get("idempotency_key", "")
+
+
 def _send_receipt(order: Order) -> None:
     try:
         emails.send_order_receipt(order=order)
@@ -60,22 +79,36 @@ def _send_receipt(order: Order) -> None:
 @vary_on_headers("HX-Request")
 def checkout_course(request: HttpRequest, slug: str) -> HttpResponse:
     course = get_object_or_404(selectors.course_list(), slug=slug)
-    if course.pk in selectors.owned_course_ids(member=request.user):
+    entitlement = course_entitlement(member=request.user, course=course)
+    if entitlement.status == entitlement.OWNED and request.method == "GET":
         messages.info(request, _("You already own this course."))
+        return redirect(course)
+    if entitlement.status == entitlement.INCLUDED:
+        messages.info(request, _("This course is included in your membership: nothing to pay."))
         return redirect(course)
     data = request.POST if request.method == "POST" else (request.GET if "coupon" in request.GET else None)
     form = CheckoutForm(data, initial={"coupon": request.GET.get("coupon", "")})
     code = form.data.get("coupon", "").strip() if data else ""
     quote, coupon_error = _quote(member=request.user, course=course, code=code)
     payment_error = ""
+    http_status = 200
     if request.method == "POST" and request.POST.get("action") != "apply" and form.is_valid() and not coupon_error:
         try:
             order = services.course_purchase(member=request.user, course=course, coupon_code=code,
-                                             payment_token=form.cleaned_data["payment_token"])
+                                             payment_token=form.cleaned_data["payment_token"],
+                                             idempotency_key=form.cleaned_data["idempotency_key"])
+        except exceptions.AlreadyOwned:
+            messages.info(request, _("You already own this course."))
+            return redirect(course)
+        except (exceptions.RequestInProgress, exceptions.PaymentInProgress, exceptions.IdempotencyConflict) as error:
+            # A second submission of the same page while the first is at the provider: nothing is charged twice.
+            payment_error, http_status = error.message, 409
         except exceptions.CouponError as error:
             coupon_error = error.message
+            _fresh_key(form)
         except exceptions.MembersError as error:
-            payment_error = error.message
+            payment_error, http_status = error.message, 402
+            _fresh_key(form)
         else:
             _send_receipt(order)
             messages.success(request, _("Payment received. Enjoy the course!"))
@@ -83,7 +116,7 @@ def checkout_course(request: HttpRequest, slug: str) -> HttpResponse:
     context = {"form": form, "course": course, "item_title": course, "quote": quote, "coupon_error": coupon_error,
                "payment_error": payment_error, "code": code}
     template = "members/checkout.html#quote" if request.htmx and request.method == "GET" else "members/checkout.html"
-    return render(request, template, context, status=402 if payment_error else 200)
+    return render(request, template, context, status=http_status)
 
 
 @login_required
@@ -104,17 +137,26 @@ def checkout_tier(request: HttpRequest, slug: str) -> HttpResponse:
     had_trial = Subscription.objects.filter(member=request.user, trial_end__isnull=False).exists()
     trial_available = bool(tier.trial_days) and not had_trial
     payment_error = ""
+    http_status = 200
     if request.method == "POST" and request.POST.get("action") != "apply" and form.is_valid() and not coupon_error:
         try:
             sub = services.subscription_start(
                 member=request.user, tier=tier, period=form.cleaned_data["period"], coupon_code=code,
                 payment_token=form.cleaned_data["payment_token"],
                 use_trial=trial_available and form.cleaned_data["use_trial"],
+                idempotency_key=form.cleaned_data["idempotency_key"],
             )
+        except exceptions.AlreadySubscribed:
+            messages.info(request, _("You already have a membership. Manage it here."))
+            return redirect("members:membership")
+        except (exceptions.RequestInProgress, exceptions.PaymentInProgress, exceptions.IdempotencyConflict) as error:
+            payment_error, http_status = error.message, 409
         except exceptions.CouponError as error:
             coupon_error = error.message
+            _fresh_key(form)
         except exceptions.MembersError as error:
-            payment_error = error.message
+            payment_error, http_status = error.message, 402
+            _fresh_key(form)
         else:
             order = sub.orders.filter(status=Order.Status.PAID).first()
             if order is None:
@@ -126,7 +168,7 @@ def checkout_tier(request: HttpRequest, slug: str) -> HttpResponse:
     context = {"form": form, "tier": tier, "item_title": tier.name, "quote": quote, "coupon_error": coupon_error,
                "payment_error": payment_error, "code": code, "period": period, "trial_available": trial_available}
     template = "members/checkout.html#quote" if request.htmx and request.method == "GET" else "members/checkout.html"
-    return render(request, template, context, status=402 if payment_error else 200)
+    return render(request, template, context, status=http_status)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -152,13 +194,7 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # Membership
 
 
-def retention_offer_for(*, subscription: Subscription) -> RetentionOffer | None:
-    return (
-        RetentionOffer.objects.filter(is_active=True)
-        .filter(Q(tiers=subscription.tier) | Q(tiers__isnull=True))
-        .order_by("-created_at")
-        .first()
-    )
+retention_offer_for = selectors.retention_offer_for
 
 
 def tiers(request: HttpRequest) -> HttpResponse:
@@ -177,8 +213,27 @@ def membership(request: HttpRequest) -> HttpResponse:
         other = BillingPeriod.YEAR if sub.billing_period == BillingPeriod.MONTH else BillingPeriod.MONTH
         context["switch_form"] = SwitchPeriodForm(initial={"period": other})
         context["other_period"] = other
+        context["renew_form"] = RenewForm()
         context["renewal_coupon"] = services.renewal_coupon_code(subscription=sub)
+        context["tier_choices"] = _tier_choices(sub)
+        if other == BillingPeriod.YEAR and sub.status == Subscription.Status.ACTIVE:
+            context["switch_quote"] = services.subscription_proration(subscription=sub, period=BillingPeriod.YEAR)
     return render(request, "members/membership.html", context)
+
+
+def _tier_choices(sub: Subscription) -> list[dict[str, object]]:
+    """The other tiers with what choosing each costs today (an upgrade's prorated charge) or when (a downgrade)."""
+    rows: list[dict[str, object]] = []
+    for tier in selectors.tier_list():
+        if tier.pk == sub.tier_id or tier.currency != sub.tier.currency:
+            continue
+        upgrade = tier.price_for(sub.billing_period) > sub.tier.price_for(sub.billing_period)
+        due = None
+        if upgrade and sub.status == Subscription.Status.ACTIVE:
+            due = services.subscription_proration(subscription=sub, tier=tier).due
+        rows.append({"tier": tier, "upgrade": upgrade, "due": due, "form": ChangeTierForm(initial={"tier": tier.slug}),
+                     "scheduled": sub.scheduled_tier_id == tier.pk})
+    return rows
 
 
 def _live_subscription_or_redirect(request: HttpRequest) -> Subscription | None:
@@ -188,6 +243,22 @@ def _live_subscription_or_redirect(request: HttpRequest) -> Subscription | None:
     return sub
 
 
+def _plan_change_message(request: HttpRequest, change: services.PlanChange) -> None:
+    sub = change.subscription
+    if change.order is not None:
+        _send_receipt(change.order)
+        messages.success(request, _("Your plan is now %(tier)s, %(period)s. Charged today: %(amount)s %(currency)s.") % {
+            "tier": sub.tier.name, "period": sub.get_billing_period_display(), "amount": change.order.amount_paid,
+            "currency": change.order.currency})
+    elif change.scheduled and (sub.scheduled_tier_id or sub.scheduled_billing_period):
+        messages.success(request, _("Your plan changes to %(tier)s, %(period)s on %(date)s. Nothing is charged today.") % {
+            "tier": sub.next_tier.name, "period": BillingPeriod(sub.next_billing_period).label,
+            "date": date_format(timezone.localtime(sub.current_period_end))})
+    else:
+        messages.success(request, _("Your plan stays %(tier)s, %(period)s.") % {
+            "tier": sub.tier.name, "period": sub.get_billing_period_display()})
+
+
 @login_required
 @require_POST
 def membership_switch(request: HttpRequest) -> HttpResponse:
@@ -195,10 +266,34 @@ def membership_switch(request: HttpRequest) -> HttpResponse:
     form = SwitchPeriodForm(request.POST)
     if sub is not None and form.is_valid():
         try:
-            services.subscription_switch_period(subscription=sub, period=form.cleaned_data["period"])
-            messages.success(request, _("Your billing period changes at the next renewal."))
+            change = services.subscription_switch_period(
+                subscription=sub, period=form.cleaned_data["period"], payment_token=request.POST.get("payment_token"),
+                idempotency_key=form.cleaned_data["idempotency_key"])
         except exceptions.MembersError as error:
             messages.error(request, error.message)
+        else:
+            _plan_change_message(request, change)
+    return redirect("members:membership")
+
+
+@login_required
+@require_POST
+def membership_change_tier(request: HttpRequest) -> HttpResponse:
+    sub = _live_subscription_or_redirect(request)
+    form = ChangeTierForm(request.POST)
+    if sub is not None and form.is_valid():
+        tier = selectors.tier_list().filter(slug=form.cleaned_data["tier"]).first()
+        if tier is None:
+            messages.error(request, _("This tier is not available."))
+            return redirect("members:membership")
+        try:
+            change = services.subscription_change_tier(
+                subscription=sub, tier=tier, payment_token=request.POST.get("payment_token"),
+                idempotency_key=form.cleaned_data["idempotency_key"])
+        except exceptions.MembersError as error:
+            messages.error(request, error.message)
+        else:
+            _plan_change_message(request, change)
     return redirect("members:membership")
 
 
@@ -206,11 +301,13 @@ def membership_switch(request: HttpRequest) -> HttpResponse:
 @require_POST
 def membership_renew(request: HttpRequest) -> HttpResponse:
     sub = _live_subscription_or_redirect(request)
-    if sub is not None:
-        token = request.POST.get("payment_token") or None
+    form = RenewForm(request.POST)
+    if sub is not None and form.is_valid():
         try:
-            order = services.subscription_renew(subscription=sub, payment_token=token,
-                                                coupon_code=services.renewal_coupon_code(subscription=sub))
+            order = services.subscription_renew(subscription=sub, payment_token=form.cleaned_data["payment_token"],
+                                                idempotency_key=form.cleaned_data["idempotency_key"])
+        except (exceptions.RequestInProgress, exceptions.AlreadyRenewed) as error:
+            messages.info(request, error.message)
         except exceptions.MembersError as error:
             messages.error(request, error.message)
             sub.refresh_from_db()
@@ -221,6 +318,8 @@ def membership_renew(request: HttpRequest) -> HttpResponse:
             _send_receipt(order)
             messages.success(request, _("Renewed. Thank you for staying with us!"))
             return redirect(order)
+    elif sub is not None:
+        messages.error(request, _("Choose a payment method."))
     return redirect("members:membership")
 
 
@@ -232,13 +331,20 @@ def membership_cancel(request: HttpRequest) -> HttpResponse:
     if sub is None or sub.cancel_at_period_end:
         messages.info(request, _("There is nothing to cancel."))
         return redirect("members:membership")
-    offer = retention_offer_for(subscription=sub)
     form = CancelForm(request.POST or None)
     action = request.POST.get("action", "survey")
+    offer = None
     if request.method == "POST" and form.is_valid():
         reason, note = form.cleaned_data["reason"], form.cleaned_data["note"]
+        # The offer answers the reason the member gave (a pause for "not using it", a discount for "too expensive").
+        offer = selectors.retention_offer_for(subscription=sub, reason=reason)
         if action == "accept" and offer is not None:
-            result = services.retention_offer_accept(subscription=sub, offer=offer, reason=reason)
+            try:
+                result = services.retention_offer_accept(subscription=sub, offer=offer, reason=reason,
+                                                         idempotency_key=form.cleaned_data["idempotency_key"])
+            except exceptions.MembersError as error:
+                messages.info(request, error.message)
+                return redirect("members:membership")
             if isinstance(result, Coupon):
                 messages.success(request, _("Thank you for staying! Your next renewal is %(pct)s%% off.")
                                  % {"pct": f"{result.percent_off.normalize():f}"})
