@@ -475,8 +475,7 @@ def subscription_renew(
     request_fp = fingerprint(subscription=subscription.pk, token=payment_token or "",
                              coupon=(coupon_code or "").strip().upper())
     with transaction.atomic():
-        User.objects.select_for_update().only("pk").get(pk=subscription.member_id)
-        member = User.objects.get(pk=subscription.member_id)
+        member = lock_member(subscription.member_id)
         claim = idempotency_claim(member=member, operation="subscription_renew", key=key, fingerprint=request_fp)
         if isinstance(claim, Replay):
             assert claim.order is not None
@@ -638,8 +637,7 @@ def _plan_change(
     request_fp = fingerprint(subscription=subscription.pk, tier=tier.pk if tier else None, period=period,
                              token=payment_token or "")
     with transaction.atomic():
-        User.objects.select_for_update().only("pk").get(pk=subscription.member_id)
-        member = User.objects.get(pk=subscription.member_id)
+        member = lock_member(subscription.member_id)
         claim = idempotency_claim(member=member, operation=operation, key=key, fingerprint=request_fp)
         if isinstance(claim, Replay):
             assert claim.subscription is not None
@@ -877,8 +875,7 @@ def retention_offer_accept(
     key = clean_key(idempotency_key)
     request_fp = fingerprint(subscription=subscription.pk, offer=offer.pk, reason=reason)
     with transaction.atomic():
-        User.objects.select_for_update().only("pk").get(pk=subscription.member_id)
-        member = User.objects.get(pk=subscription.member_id)
+        member = lock_member(subscription.member_id)
         claim = idempotency_claim(member=member, operation="retention_offer_accept", key=key, fingerprint=request_fp)
         if isinstance(claim, Replay):
             result = claim.coupon or claim.subscription

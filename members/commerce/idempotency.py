@@ -43,10 +43,10 @@ def clean_key(key: str | None) -> str:
     return key or f"auto-{uuid.uuid4().hex}"
 
 
-def lock_member(member: User) -> None:
+def lock_member(member: User | int) -> User:
     """Serialise a member's money operations. Call inside the reserve transaction, before any check: a second
-    request waits here until the first has committed its reservation, then sees it."""
-    User.objects.select_for_update().only("pk").get(pk=member.pk)
+    request waits here until the first has committed its reservation, then sees it. Returns the locked row."""
+    return User.objects.select_for_update().get(pk=getattr(member, "pk", member))
 
 
 @dataclass(frozen=True)
