@@ -74,10 +74,13 @@ def member_has_course_access(*, member: User, course: Course, when: datetime | N
     return course_entitlement(member=member, course=course, when=when).can_open
 
 
-def retention_offer_for(*, subscription: Subscription, reason: str = "") -> RetentionOffer | None:
-    """The save offer to show a member leaving for `reason`: none once one was accepted this billing period; else an
-    offer written for that reason, before an offer for any reason; newest first among equals."""
-    if subscription.offer_acceptances.filter(period_start=subscription.current_period_start).exists():
+def retention_offer_for(
+    *, subscription: Subscription, reason: str = "", hide_after_accept: bool = True
+) -> RetentionOffer | None:
+    """The save offer to show a member leaving for `reason`: an offer written for that reason before an offer for
+    any reason, newest first among equals; none once one was accepted this billing period (unless
+    hide_after_accept=False: the accept door then gets the offer and the service refuses the second acceptance)."""
+    if hide_after_accept and subscription.offer_acceptances.filter(period_start=subscription.current_period_start).exists():
         return None
     offers = list(
         RetentionOffer.objects.filter(is_active=True)

@@ -337,7 +337,12 @@ def membership_cancel(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         reason, note = form.cleaned_data["reason"], form.cleaned_data["note"]
         # The offer answers the reason the member gave (a pause for "not using it", a discount for "too expensive").
-        offer = selectors.retention_offer_for(subscription=sub, reason=reason)
+        # An accept always reaches the service, which refuses a second acceptance this period: a double-submitted
+        # accept must never fall through to "no offer, so cancel".
+        offer = selectors.retention_offer_for(subscription=sub, reason=reason, hide_after_accept=action != "accept")
+        if action == "accept" and offer is None:
+            messages.info(request, _("This offer is no longer available. Nothing was changed."))
+            return redirect("members:membership")
         if action == "accept" and offer is not None:
             try:
                 result = services.retention_offer_accept(subscription=sub, offer=offer, reason=reason,

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from config.api_errors import error_responses
 from config.api_throttles import LoginRateThrottle
-from members import exceptions, selectors, services
+from members import selectors, services
 from members.api import auth
 from members.api import serializers as s
 from members.models import Course, Lesson, MembershipTier, Order, Subscription, User
@@ -601,9 +601,8 @@ class RetentionOfferView(APIView):
 
         data = _valid(s.OfferAcceptInput, request)
         sub = _live_subscription(request.user)
-        if sub.offer_acceptances.filter(period_start=sub.current_period_start).exists():
-            raise exceptions.OfferAlreadyAccepted()
-        offer = selectors.retention_offer_for(subscription=sub, reason=data["reason"])
+        # Accepted offers stay visible to this door so a second accept is told 409 by the service, not 404.
+        offer = selectors.retention_offer_for(subscription=sub, reason=data["reason"], hide_after_accept=False)
         if offer is None:
             raise Http404("There is no offer for this membership.")
         result = services.retention_offer_accept(subscription=sub, offer=offer, reason=data["reason"],

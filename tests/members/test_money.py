@@ -292,6 +292,8 @@ def test_the_save_offer_is_accepted_once_per_period(alice_client, alice, plus, t
     for _ in range(3):
         alice_client.post(url, {"reason": "too_expensive", "action": "accept"})
     assert Coupon.objects.filter(assigned_member=alice, source=Coupon.Source.RETENTION).count() == 1
+    # A repeated accept is told so; it never falls through to cancelling the membership the member chose to keep.
+    assert not Subscription.objects.get(member=alice).cancel_at_period_end
     assert_error(_api(alice).post(reverse("members-api:membership-offer"), {"reason": "too_expensive"},
                                   format="json"), 409, "offer_already_accepted")
     # Coming back to cancel later in the same period: no second offer, straight to the confirmation.

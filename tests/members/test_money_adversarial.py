@@ -175,7 +175,7 @@ def test_13_save_offer_accepts_at_once_issue_one_coupon():
 
 def test_13_save_offer_accepts_through_the_form_at_once_issue_one_coupon():
     member = UserFactory()
-    SubscriptionFactory(member=member, tier=TierFactory())
+    sub = SubscriptionFactory(member=member, tier=TierFactory())
     RetentionOffer.objects.create(name="Stay", kind="discount", percent_off=Decimal("30"))
     tabs = _browsers(member, 13)
     url = reverse("members:membership_cancel")
@@ -187,3 +187,5 @@ def test_13_save_offer_accepts_through_the_form_at_once_issue_one_coupon():
     coupons = Coupon.objects.filter(assigned_member=member, source=Coupon.Source.RETENTION).count()
     assert coupons == 1, f"{coupons} save-offer coupons from 13 accepts"
     assert all(getattr(r, "status_code", 500) < 500 for r in responses)
+    sub.refresh_from_db()
+    assert not sub.cancel_at_period_end  # a losing accept never turns into a cancellation
