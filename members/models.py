@@ -217,6 +217,13 @@ class RetentionOffer(models.Model):
     def answers(self, reason: str) -> bool:
         return not self.reasons or reason in self.reasons
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        valid = set(Subscription.CancellationReason.values)
+        if not isinstance(self.reasons, list) or not all(isinstance(r, str) and r in valid for r in self.reasons):
+            raise ValidationError({"reasons": _("Choose reasons from the cancellation survey's list.")})
+
 
 # --------------------------------------------------------------------------------------------------------------
 # Subscriptions

@@ -478,3 +478,19 @@ def test_upgrade_and_switch_through_the_membership_page(alice_client, alice, plu
     response = alice_client.post(switch, {**hidden_inputs(page, form_action=switch), "period": "year"}, follow=True)
     sub.refresh_from_db()
     assert sub.billing_period == "year" and "Charged today" in response.content.decode()
+
+
+def test_admin_ticks_the_reasons_an_offer_answers(staff_client):
+    response = staff_client.post(reverse("admin:members_retentionoffer_add"), {
+        "name": "Pause", "kind": "pause", "pause_days": "30", "headline": "", "reasons": ["not_using", "finished"],
+        "is_active": "on", "created_at_0": "2026-04-01", "created_at_1": "00:00:00",
+    })
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert RetentionOffer.objects.get(name="Pause").reasons == ["not_using", "finished"]
+
+
+def test_an_offer_with_an_unknown_reason_is_refused(db):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        RetentionOffer(name="x", kind="pause", pause_days=3, reasons=["bored"]).full_clean()
