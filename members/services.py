@@ -138,7 +138,9 @@ def price_quote(
         # The member's price comes from the one function that decides entitlements (members.commerce).
         entitlement = course_entitlement(member=member, course=course, when=when)
         list_price, currency = money(course.price), course.currency
-        member_discount = entitlement.member_discount if entitlement.can_buy else ZERO
+        # Included in the member's tier: the quote says 0.00 (checkout refuses to charge it anyway).
+        member_discount = entitlement.member_discount if entitlement.status in (
+            CourseEntitlement.FOR_SALE, CourseEntitlement.INCLUDED) else ZERO
     else:
         assert tier is not None
         list_price, currency, member_discount = money(tier.price_for(period)), tier.currency, ZERO
@@ -243,6 +245,7 @@ def _charge(*, member: User, order: Order, token: str | None) -> ChargeResult:
 
 def _fail_order(*, order: Order, reason: str) -> None:
     with transaction.atomic():
+        lock_member(order.member_id)  # the reserve and settle steps' lock order: member first
         Order.objects.filter(pk=order.pk).update(status=Order.Status.FAILED, failure_reason=reason[:200])
         _release_coupon(order=order)
         record_event(member=order.member_id, kind="payment_failed", obj=order,
@@ -312,6 +315,8 @@ def order_settle(*, order: Order, provider_reference: str, when: datetime | None
     money operation and for provider webhooks; safe to call twice (a paid order is returned as it is)."""
     when = when or timezone.now()
     with transaction.atomic():
+        # Same lock order as the reserve step (member, then order, then subscription), so the two never deadlock.
+        lock_member(order.member_id)
         locked = Order.objects.select_for_update(of=("self",)).select_related("coupon").get(pk=order.pk)
         if locked.status == Order.Status.PAID:
             return locked
@@ -503,6 +508,7 @@ def subscription_renew(
     if result.ok:
         return order_settle(order=order, provider_reference=result.reference, when=when)
     with transaction.atomic():
+        lock_member(sub.member_id)
         sub = Subscription.objects.select_for_update().get(pk=sub.pk)
         _fail_order(order=order, reason=result.failure_reason)
         error = exceptions.PaymentFailed(result.failure_reason)

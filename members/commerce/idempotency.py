@@ -45,8 +45,13 @@ def clean_key(key: str | None) -> str:
 
 def lock_member(member: User | int) -> User:
     """Serialise a member's money operations. Call inside the reserve transaction, before any check: a second
-    request waits here until the first has committed its reservation, then sees it. Returns the locked row."""
-    return User.objects.select_for_update().get(pk=getattr(member, "pk", member))
+    request waits here until the first has committed its reservation, then sees it. Returns the locked row.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: every INSERT of a row pointing at the member (order, ledger row, key) takes
+    FOR KEY SHARE on the member row, which FOR UPDATE blocks. A settle step writing the ledger while another request
+    held FOR UPDATE on the member and waited for the subscription row deadlocked (10 concurrent upgrades on
+    PostgreSQL); NO KEY UPDATE still excludes every other money operation of the member, but not those INSERTs."""
+    return User.objects.select_for_update(no_key=True).get(pk=getattr(member, "pk", member))
 
 
 @dataclass(frozen=True)

@@ -494,3 +494,10 @@ def test_an_offer_with_an_unknown_reason_is_refused(db):
 
     with pytest.raises(ValidationError):
         RetentionOffer(name="x", kind="pause", pause_days=3, reasons=["bored"]).full_clean()
+
+
+def test_the_quote_for_an_included_course_is_zero(alice, pro):
+    course = CourseFactory(price=Decimal("200.00"))
+    SubscriptionFactory(member=alice, tier=pro)
+    body = _api(alice).post(reverse("members-api:quote"), {"course": course.slug}, format="json").json()
+    assert body["total"] == "0.00" and body["member_discount"] == "200.00"

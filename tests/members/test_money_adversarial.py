@@ -189,3 +189,51 @@ def test_13_save_offer_accepts_through_the_form_at_once_issue_one_coupon():
     assert all(getattr(r, "status_code", 500) < 500 for r in responses)
     sub.refresh_from_db()
     assert not sub.cancel_at_period_end  # a losing accept never turns into a cancellation
+
+
+# ---------------------------------------------------------------------------------------------------- subscribe, plan
+
+
+def test_10_identical_api_subscribes_at_once_charge_once():
+    member = UserFactory()
+    TierFactory(slug="plus-now", monthly_price=Decimal("49.00"))
+    api = _api(member)
+    url = reverse("members-api:membership")
+
+    responses = fire(10, lambda i: api.post(url, {"tier": "plus-now", "period": "month"}, format="json",
+                                            HTTP_IDEMPOTENCY_KEY="join"))
+
+    assert len(CountingProvider.successful()) == 1, _summary(member)
+    assert Order.objects.filter(member=member, status=Order.Status.PAID).count() == 1
+    assert {getattr(r, "status_code", 500) for r in responses} <= {201, 409}
+
+
+def test_10_concurrent_upgrades_charge_one_proration():
+    member = UserFactory()
+    plus = TierFactory(slug="plus-up", monthly_price=Decimal("49.00"))
+    TierFactory(slug="pro-up", monthly_price=Decimal("99.00"))
+    sub = SubscriptionFactory(member=member, tier=plus)
+    api = _api(member)
+    url = reverse("members-api:membership-change-tier")
+
+    # Different keys on purpose (ten tabs): the member lock and the one-order-per-period-and-tier index still hold.
+    responses = fire(10, lambda i: api.post(url, {"tier": "pro-up"}, format="json", HTTP_IDEMPOTENCY_KEY=f"tab-{i}"))
+
+    sub.refresh_from_db()
+    assert len(CountingProvider.successful()) == 1, _summary(member)
+    assert sub.tier.slug == "pro-up", [(getattr(r, "status_code", r), getattr(r, "content", b"")[:300]) for r in responses]
+    assert all(getattr(r, "status_code", 500) < 500 for r in responses), [getattr(r, "status_code", r) for r in responses]
+
+
+def test_10_concurrent_switches_to_yearly_charge_once():
+    member = UserFactory()
+    sub = SubscriptionFactory(member=member, tier=TierFactory(slug="plus-year"))
+    api = _api(member)
+    url = reverse("members-api:membership-switch")
+
+    responses = fire(10, lambda i: api.post(url, {"period": "year"}, format="json", HTTP_IDEMPOTENCY_KEY="yearly"))
+
+    sub.refresh_from_db()
+    assert len(CountingProvider.successful()) == 1, _summary(member)
+    assert sub.billing_period == "year"
+    assert {getattr(r, "status_code", 500) for r in responses} <= {200, 409}
