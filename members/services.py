@@ -339,6 +339,22 @@ def order_settle(*, order: Order, provider_reference: str, when: datetime | None
     return locked
 
 
+def order_fail(*, order: Order, reason: str) -> Order:
+    """The provider says the charge failed (a webhook for an asynchronous payment): fail a pending order and give
+    back its coupon use; a retry of the request's key is told the same. Safe to call twice; a paid order is left
+    alone (a refund is order_refund's job)."""
+    with transaction.atomic():
+        lock_member(order.member_id)
+        locked = Order.objects.select_for_update(of=("self",)).get(pk=order.pk)
+        if locked.status != Order.Status.PENDING:
+            return locked
+        _fail_order(order=locked, reason=reason)
+        record = IdempotencyRecord.objects.filter(order=locked).first()
+        if record is not None:
+            idempotency_fail(record, error=exceptions.PaymentFailed(reason))
+    return locked
+
+
 def _settle_course(*, order: Order, when: datetime) -> None:
     Enrollment.objects.get_or_create(
         member_id=order.member_id, course_id=order.course_id,

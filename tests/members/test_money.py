@@ -501,3 +501,20 @@ def test_the_quote_for_an_included_course_is_zero(alice, pro):
     SubscriptionFactory(member=alice, tier=pro)
     body = _api(alice).post(reverse("members-api:quote"), {"course": course.slug}, format="json").json()
     assert body["total"] == "0.00" and body["member_discount"] == "200.00"
+
+
+def test_order_fail_returns_the_coupon_use_and_is_safe_to_call_twice(alice):
+    coupon = CouponFactory(max_redemptions=1)
+    course = CourseFactory()
+    order = Order.objects.create(member=alice, kind="course", course=course, list_price=10, amount_paid=8,
+                                 status="pending", coupon=coupon)
+    from members.models import CouponRedemption
+
+    CouponRedemption.objects.create(coupon=coupon, member=alice, order=order)
+    Coupon.objects.filter(pk=coupon.pk).update(times_redeemed=1)
+    services.order_fail(order=order, reason="Declined by the bank")
+    services.order_fail(order=order, reason="Declined again")
+    order.refresh_from_db()
+    coupon.refresh_from_db()
+    assert order.status == Order.Status.FAILED and order.failure_reason == "Declined by the bank"
+    assert coupon.times_redeemed == 0 and not CouponRedemption.objects.filter(order=order).exists()
