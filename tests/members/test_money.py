@@ -518,3 +518,16 @@ def test_order_fail_returns_the_coupon_use_and_is_safe_to_call_twice(alice):
     coupon.refresh_from_db()
     assert order.status == Order.Status.FAILED and order.failure_reason == "Declined by the bank"
     assert coupon.times_redeemed == 0 and not CouponRedemption.objects.filter(order=order).exists()
+
+
+def test_the_renew_form_submitted_twice_charges_once(alice_client, alice, plus):
+    sub = SubscriptionFactory(member=alice, tier=plus)
+    end = sub.current_period_end
+    url = reverse("members:membership_renew")
+    page = alice_client.get(reverse("members:membership")).content.decode()
+    form = {**hidden_inputs(page, form_action=url), "payment_token": "local:ok"}
+    first = alice_client.post(url, form)
+    again = alice_client.post(url, form)
+    sub.refresh_from_db()
+    assert first["Location"] == again["Location"]  # the same order page: the first result
+    assert len(CountingProvider.charges) == 1 and sub.current_period_start == end
