@@ -113,7 +113,7 @@ class CampaignAssignmentInline(admin.TabularInline):
 
 @admin.action(description=_("Pause selected campaigns (stops sends at once)"))
 def pause_campaigns(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
-    from analytics.campaigns import campaign_set_status
+    from analytics.outreach.campaigns import campaign_set_status
 
     for campaign in queryset:
         campaign_set_status(campaign=campaign, status=Campaign.Status.PAUSED)
@@ -121,7 +121,7 @@ def pause_campaigns(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset
 
 @admin.action(description=_("Activate selected campaigns"))
 def activate_campaigns(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
-    from analytics.campaigns import campaign_set_status
+    from analytics.outreach.campaigns import campaign_set_status
 
     for campaign in queryset:
         campaign_set_status(campaign=campaign, status=Campaign.Status.ACTIVE)
@@ -144,7 +144,7 @@ class CampaignAdmin(admin.ModelAdmin):
         """Treatment vs holdout with the 95% CI (docs/CAMPAIGNS.md). Conversions are refreshed first."""
         if obj.pk is None:
             return "—"
-        from analytics.campaigns import campaign_results, campaign_track_conversions
+        from analytics.outreach.campaigns import campaign_results, campaign_track_conversions
 
         campaign_track_conversions(campaign=obj)
         r = campaign_results(obj)

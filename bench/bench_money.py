@@ -37,7 +37,10 @@ HOST = "127.0.0.1"
 
 PROVIDER_MODULE = '''
 import os, time
-from members.payments import LocalPaymentProvider
+try:
+    from members.commerce.payments import LocalPaymentProvider
+except ImportError:  # a checkout from before the restructure (issue 15)
+    from members.payments import LocalPaymentProvider
 
 
 class SlowCountingProvider(LocalPaymentProvider):

@@ -15,7 +15,7 @@ The pipeline runs as `manage.py run_nightly_pipeline --as-of DAY` in a child pro
 another, as one worker would run them). Wall time comes from the clock; CPU time and peak RSS of exactly that child
 from os.wait4 (getrusage of the child). --as-of defaults to the day after the latest order in the history. The
 per-stage breakdown is read back from the JobRun rows that the run wrote. The report-cache warm-up, which Celery
-runs as its own task after the pipeline (analytics.tasks.warm_report_cache), is measured separately unless
+runs as its own task after the pipeline (analytics.scoring.tasks.warm_report_cache), is measured separately unless
 --no-warmup.
 
 Target (issue 4): the whole nightly pipeline in under 5 minutes with under 4 GB of memory on the 2-core machine.
@@ -241,7 +241,7 @@ def bench(backend: Backend, options: argparse.Namespace, base_env: dict[str, str
             for job, runs, seconds, count, status in stage_breakdown(backend):
                 print(f"  {job:<36} {runs:>5} {seconds:>9.1f} {count:>10,}  {status}")
             if not options.no_warmup:
-                warm = run_child(["shell", "-c", "from analytics.tasks import warm_report_cache; warm_report_cache()"],
+                warm = run_child(["shell", "-c", "from analytics.scoring.tasks import warm_report_cache; warm_report_cache()"],
                                  env, options.data / f"warmup-{backend.label.lower()}-{number}.log")
                 print(f"  report-cache warm-up (its own Celery task, not part of the pipeline): {warm.line()}",
                       flush=True)

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> None:
     from django.utils import timezone
 
     from analytics.models import EngagementScore, Event, MessageLog
-    from analytics.selectors_profile import member_profile
+    from analytics.profiles.selectors import member_profile
     from community.models import Post
     from members.models import Course, Order, User
 

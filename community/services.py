@@ -202,7 +202,7 @@ def comment_hide(*, comment: Comment, member: object, hidden: bool = True) -> Co
 
 @transaction.atomic
 def author_erase(*, member_id: int) -> dict[str, int]:
-    """A member's account is being erased (members.services_levers.member_delete): their posts and comments stay
+    """A member's account is being erased (members.privacy.services.member_delete): their posts and comments stay
     in their threads, so other members' comments, replies and reactions under them survive, but are detached from
     the account (author NULL, shown as "Deleted member") and their words go: post title and body, comment body.
 

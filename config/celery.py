@@ -18,11 +18,12 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # Each queue bound by its own routing key, so a message lands in exactly one queue.
 app.conf.task_queues = tuple(Queue(name, routing_key=name) for name in ("default", "email", "ml"))
 app.conf.task_routes = {
-    "analytics.tasks.*": {"queue": "ml"},
+    "analytics.scoring.tasks.*": {"queue": "ml"},
     "*.send_*": {"queue": "email"},
 }
+# A task's name is its module path (no name= anywhere), so the beat schedule below names where the code lives.
 app.autodiscover_tasks()
-app.autodiscover_tasks(related_name="tasks_levers")  # issue 8: review invites, referral rewards
+app.autodiscover_tasks(["members.subscriptions", "members.referrals", "analytics.scoring", "analytics.outreach"])
 
 HOUR = 3600
 
@@ -31,55 +32,55 @@ HOUR = 3600
 app.conf.beat_schedule = {
     # Review invitations hourly at :50, so the email lands within the hour of finishing, while the course is fresh.
     "send-review-invites": {
-        "task": "analytics.tasks_levers.send_review_invites",
+        "task": "analytics.outreach.tasks.send_review_invites",
         "schedule": crontab(minute=50),
         "options": {"expires": HOUR - 60},
     },
     # Referral rewards at 04:00: refund windows are counted in days, and the night is quiet for coupon writes.
     "grant-referral-rewards": {
-        "task": "members.tasks_levers.grant_referral_rewards",
+        "task": "members.referrals.tasks.grant_referral_rewards",
         "schedule": crontab(hour=4, minute=0),
         "options": {"expires": 6 * HOUR},
     },
     # Renew subscriptions whose period ended; hourly so a renewal lands within the hour of its period end.
     "renew-due-subscriptions": {
-        "task": "members.tasks.renew_due_subscriptions",
+        "task": "members.subscriptions.tasks.renew_due_subscriptions",
         "schedule": crontab(minute=5),
         "options": {"expires": HOUR - 60},
     },
     # Dunning retries and expiry after the grace period; hourly, offset from renewals so they see its results.
     "run-dunning": {
-        "task": "members.tasks.run_dunning",
+        "task": "members.subscriptions.tasks.run_dunning",
         "schedule": crontab(minute=35),
         "options": {"expires": HOUR - 60},
     },
     # Dunning emails ten minutes after run_dunning, so each failed retry gets its email in the same hour.
     "send-dunning-emails": {
-        "task": "analytics.tasks.send_dunning_emails",
+        "task": "analytics.outreach.tasks.send_dunning_emails",
         "schedule": crontab(minute=45),
         "options": {"expires": HOUR - 60},
     },
     # The nightly analytics pipeline at 02:00, after the day's events are in: scores, segments, propensity, recs.
     "nightly-analytics": {
-        "task": "analytics.tasks.run_nightly_pipeline",
+        "task": "analytics.scoring.tasks.run_nightly_pipeline",
         "schedule": crontab(hour=2, minute=0),
         "options": {"expires": 6 * HOUR},
     },
     # Weekly retraining on Sunday night; promotion only if the new model beats the serving one.
     "weekly-train-repurchase": {
-        "task": "analytics.tasks.train_repurchase_model_task",
+        "task": "analytics.scoring.tasks.train_repurchase_model_task",
         "schedule": crontab(hour=3, minute=0, day_of_week=0),
         "options": {"expires": 12 * HOUR},
     },
     # Renewal reminders at 09:00 so they arrive in the working day; exactly-once is held by the database.
     "send-renewal-reminders": {
-        "task": "analytics.tasks.send_renewal_reminders",
+        "task": "analytics.outreach.tasks.send_renewal_reminders",
         "schedule": crontab(hour=9, minute=0),
         "options": {"expires": 6 * HOUR},
     },
     # Campaign assignment after the nightly scores exist, so audiences use fresh propensity.
     "run-campaigns": {
-        "task": "analytics.tasks.run_campaigns",
+        "task": "analytics.outreach.tasks.run_campaigns",
         "schedule": crontab(hour=10, minute=0),
         "options": {"expires": 6 * HOUR},
     },

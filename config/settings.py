@@ -229,7 +229,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Product settings.
-PAYMENT_PROVIDER = env_str("PAYMENT_PROVIDER", "members.payments.LocalPaymentProvider")
+PAYMENT_PROVIDER = env_str("PAYMENT_PROVIDER", "members.commerce.payments.LocalPaymentProvider")
 RENEWAL_GRACE_DAYS = env_int("RENEWAL_GRACE_DAYS", 7)
 RENEW_LINK_MAX_AGE_DAYS = env_int("RENEW_LINK_MAX_AGE_DAYS", 14)
 EVENT_MAX_CLOCK_SKEW_SECONDS = env_int("EVENT_MAX_CLOCK_SKEW_SECONDS", 300)

@@ -13,12 +13,12 @@ admin.site.site_title = "Learning Club admin"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("accounts/", include("members.account_urls")),
+    path("accounts/", include("members.accounts.urls")),
     path("community/", include("community.urls")),
-    path("recommendations/", include("analytics.urls_learner", namespace="recs")),
-    path("staff/members/", include("analytics.urls_profile", namespace="profile")),  # issue 8: staff member profile
-    path("staff/", include("analytics.urls")),
-    path("act/", include("analytics.urls_acting")),
+    path("recommendations/", include("analytics.recommendations.urls", namespace="recs")),
+    path("staff/members/", include("analytics.profiles.urls", namespace="profile")),
+    path("staff/", include("analytics.reports.urls")),
+    path("act/", include("analytics.outreach.renew_link")),
     path("api/v1/", include(api_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

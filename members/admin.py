@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from members.commerce.services import coupons_generate_bulk
 from members.models import (
     Benefit,
     Coupon,
@@ -29,7 +30,7 @@ from members.models import (
     SubscriptionChange,
     User,
 )
-from members.services import coupons_generate_bulk, subscription_record
+from members.subscriptions.services import subscription_record
 
 
 class SubscriptionInline(admin.TabularInline):
@@ -301,5 +302,7 @@ class PaymentMethodAdmin(admin.ModelAdmin):
     search_fields = ("member__email",)
 
 
-# Reviews, referrals, audit log, and the member data actions (issue 8).
-from members import admin_levers  # noqa: E402, F401
+# The domain packages' admin modules register their models (and the member data actions) on import.
+from members.privacy import admin as privacy_admin  # noqa: E402, F401
+from members.referrals import admin as referrals_admin  # noqa: E402, F401
+from members.reviews import admin as reviews_admin  # noqa: E402, F401

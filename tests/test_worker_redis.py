@@ -104,7 +104,7 @@ def test_two_workers_running_the_tasks_concurrently_send_once_per_member(tmp_pat
         PropensityScore,
         ReminderRule,
     )
-    from analytics.tasks_acting import run_campaigns, send_renewal_reminders
+    from analytics.outreach.tasks import run_campaigns, send_renewal_reminders
     from config.celery import app
     from members.models import Coupon
     from tests.members.factories import SubscriptionFactory, UserFactory

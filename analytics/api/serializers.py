@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
-from analytics import ingest
+from analytics.ingest import events as ingest_events
 from analytics.models import Campaign, Event, JobRun, ModelVersion, Recommendation
 from config.celery import app as celery_app
 
@@ -35,9 +35,9 @@ EVENT_ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
 class EventInput(serializers.Serializer):
     event_id = serializers.RegexField(EVENT_ID_PATTERN, help_text="Client-generated id, unique per member (a UUID).")
     kind = serializers.ChoiceField(choices=sorted(CLIENT_EVENT_KINDS))
-    object_type = serializers.CharField(max_length=ingest.MAX_OBJECT_TYPE_LENGTH, required=False, allow_blank=True,
+    object_type = serializers.CharField(max_length=ingest_events.MAX_OBJECT_TYPE_LENGTH, required=False, allow_blank=True,
                                         default="")
-    object_id = serializers.CharField(max_length=ingest.MAX_OBJECT_ID_LENGTH, required=False, allow_blank=True,
+    object_id = serializers.CharField(max_length=ingest_events.MAX_OBJECT_ID_LENGTH, required=False, allow_blank=True,
                                       default="")
     occurred_at = serializers.DateTimeField(
         help_text="ISO 8601 with offset. Rejected when more than EVENT_MAX_CLOCK_SKEW_SECONDS in the future or more "

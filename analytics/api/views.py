@@ -24,12 +24,12 @@ from rest_framework.views import APIView
 
 from analytics import selectors
 from analytics.api import serializers as s
-from analytics.ingest import EventRow, events_bulk_ingest
+from analytics.ingest.events import EventRow, events_bulk_ingest
 from analytics.models import Campaign, JobRun, ModelVersion
 from analytics.tracking import record_event
 from config.api_errors import error_responses
 from config.celery import app as celery_app
-from members import selectors as members_selectors
+from members.catalogue import selectors as members_selectors
 
 
 def _valid(serializer_class: type, data: Any, **context: Any) -> dict[str, Any]:
@@ -254,7 +254,7 @@ class StaffCampaignDetailView(APIView):
     permission_classes = STAFF
 
     def get(self, request: Request, pk: int) -> Response:
-        from analytics.campaigns import campaign_results
+        from analytics.outreach.campaigns import campaign_results
 
         try:
             campaign = StaffCampaignListView().get_queryset().get(pk=pk)
@@ -320,7 +320,7 @@ class StaffJobRunListView(generics.ListAPIView):
     request=s.JobTriggerInput, responses={202: s.JobTriggerOutput, **error_responses(400, 401, 403)},
     examples=[OpenApiExample("Nightly", value={"job": "nightly-analytics"}, request_only=True),
               OpenApiExample("Queued", response_only=True, value={
-                  "job": "nightly-analytics", "task": "analytics.tasks.run_nightly_pipeline",
+                  "job": "nightly-analytics", "task": "analytics.scoring.tasks.run_nightly_pipeline",
                   "task_id": "5f1c2d9e-2b1a-4c3e-8f9a-0d1e2f3a4b5c"})],
 )
 class StaffJobTriggerView(APIView):

@@ -26,7 +26,7 @@ from community import selectors, services
 from community.api import serializers as s
 from community.models import Comment, Notification, Post
 from config.api_errors import error_responses
-from members import selectors as members_selectors
+from members.catalogue import selectors as members_selectors
 
 AUTHOR = {"id": 7, "name": "Alice"}
 POST_EXAMPLE = {

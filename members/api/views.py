@@ -20,10 +20,16 @@ from rest_framework.views import APIView
 
 from config.api_errors import error_responses
 from config.api_throttles import LoginRateThrottle
-from members import selectors, services
+from members.accounts import services as accounts_services
 from members.api import auth
 from members.api import serializers as s
+from members.catalogue import selectors as catalogue_selectors
+from members.commerce import selectors as commerce_selectors
+from members.commerce import services as commerce_services
+from members.learning import progress as learning_progress
 from members.models import Course, Lesson, MembershipTier, Order, Subscription, User
+from members.subscriptions import selectors as subscriptions_selectors
+from members.subscriptions import services as subscriptions_services
 
 # --------------------------------------------------------------------------------------------------------------
 # Catalogue
@@ -64,7 +70,7 @@ class CourseListView(generics.ListAPIView):
     ordering = ["title"]
 
     def get_queryset(self) -> QuerySet[Course]:
-        return selectors.course_list().annotate(lesson_count=Count("lessons"))
+        return catalogue_selectors.course_list().annotate(lesson_count=Count("lessons"))
 
 
 @extend_schema(
@@ -86,7 +92,7 @@ class CourseDetailView(APIView):
 
 def _published_course(slug: str) -> Course:
     try:
-        course = selectors.course_with_lessons(slug=slug)
+        course = catalogue_selectors.course_with_lessons(slug=slug)
     except Course.DoesNotExist:
         raise Http404 from None
     if not course.is_published or course.is_generic:
@@ -111,7 +117,7 @@ class TierListView(generics.ListAPIView):
     filter_backends: list[Any] = []
 
     def get_queryset(self) -> QuerySet[MembershipTier]:
-        return selectors.tier_list()
+        return catalogue_selectors.tier_list()
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -141,7 +147,7 @@ class ProfileView(APIView):
         data = _valid(s.ProfileUpdateInput, request, partial=True)
         user = request.user
         # PATCH: unsent fields keep their current value; the service takes the whole editable set, like the form.
-        user = services.member_update_profile(
+        user = accounts_services.member_update_profile(
             member=user, display_name=data.get("display_name", user.display_name),
             preferred_language=data.get("preferred_language", user.preferred_language),
             time_zone=data.get("time_zone", user.time_zone),
@@ -214,14 +220,14 @@ def _idempotency_key(request: Request) -> str:
 
 
 def _live_subscription(user: User) -> Subscription:
-    sub = selectors.live_subscription(member=user)
+    sub = subscriptions_selectors.live_subscription(member=user)
     if sub is None:
         raise Http404("You have no live membership.")
     return sub
 
 
 def _subscription_response(sub: Subscription, http_status: int = status.HTTP_200_OK) -> Response:
-    fresh = selectors.live_subscription(member=sub.member) or sub
+    fresh = subscriptions_selectors.live_subscription(member=sub.member) or sub
     return Response(s.SubscriptionOutput(fresh).data, status=http_status)
 
 
@@ -233,7 +239,7 @@ class MembershipView(APIView):
                    examples=[OpenApiExample("Live", value={"subscription": SUBSCRIPTION_EXAMPLE}, response_only=True),
                              OpenApiExample("None", value={"subscription": None}, response_only=True)])
     def get(self, request: Request) -> Response:
-        return Response(s.MembershipOutput({"subscription": selectors.live_subscription(member=request.user)}).data)
+        return Response(s.MembershipOutput({"subscription": subscriptions_selectors.live_subscription(member=request.user)}).data)
 
     @extend_schema(
         tags=["me"], summary="Subscribe to a tier", request=s.SubscribeInput,
@@ -246,8 +252,8 @@ class MembershipView(APIView):
     )
     def post(self, request: Request) -> Response:
         data = _valid(s.SubscribeInput, request)
-        tier = _get_or_404(selectors.tier_list(), slug=data["tier"])
-        sub = services.subscription_start(
+        tier = _get_or_404(catalogue_selectors.tier_list(), slug=data["tier"])
+        sub = subscriptions_services.subscription_start(
             member=request.user, tier=tier, period=data["period"], coupon_code=data["coupon_code"],
             payment_token=data["payment_token"] or None, use_trial=data["use_trial"],
             idempotency_key=_idempotency_key(request),
@@ -258,8 +264,8 @@ class MembershipView(APIView):
 PLAN_CHANGE_EXAMPLE = {"subscription": SUBSCRIPTION_EXAMPLE, "order": None, "scheduled": True}
 
 
-def _plan_change_response(change: services.PlanChange) -> Response:
-    fresh = selectors.live_subscription(member=change.subscription.member) or change.subscription
+def _plan_change_response(change: subscriptions_services.PlanChange) -> Response:
+    fresh = subscriptions_selectors.live_subscription(member=change.subscription.member) or change.subscription
     return Response(s.PlanChangeOutput({"subscription": fresh, "order": change.order,
                                         "scheduled": change.scheduled}).data)
 
@@ -279,7 +285,7 @@ class MembershipSwitchPeriodView(APIView):
 
     def post(self, request: Request) -> Response:
         data = _valid(s.SwitchPeriodInput, request)
-        change = services.subscription_switch_period(
+        change = subscriptions_services.subscription_switch_period(
             subscription=_live_subscription(request.user), period=data["period"],
             payment_token=data.get("payment_token") or None, idempotency_key=_idempotency_key(request),
         )
@@ -301,8 +307,8 @@ class MembershipChangeTierView(APIView):
 
     def post(self, request: Request) -> Response:
         data = _valid(s.ChangeTierInput, request)
-        tier = _get_or_404(selectors.tier_list(), slug=data["tier"])
-        change = services.subscription_change_tier(
+        tier = _get_or_404(catalogue_selectors.tier_list(), slug=data["tier"])
+        change = subscriptions_services.subscription_change_tier(
             subscription=_live_subscription(request.user), tier=tier, payment_token=data["payment_token"] or None,
             idempotency_key=_idempotency_key(request),
         )
@@ -321,7 +327,7 @@ class MembershipRenewView(APIView):
 
     def post(self, request: Request) -> Response:
         data = _valid(s.RenewInput, request)
-        order = services.subscription_renew(
+        order = subscriptions_services.subscription_renew(
             subscription=_live_subscription(request.user), payment_token=data["payment_token"] or None,
             idempotency_key=_idempotency_key(request),
         )
@@ -341,7 +347,7 @@ class MembershipCancelView(APIView):
 
     def post(self, request: Request) -> Response:
         data = _valid(s.CancelInput, request)
-        sub = services.subscription_cancel(
+        sub = subscriptions_services.subscription_cancel(
             subscription=_live_subscription(request.user), reason=data["reason"], note=data["note"]
         )
         return _subscription_response(sub)
@@ -356,7 +362,7 @@ class MembershipReactivateView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     def post(self, request: Request) -> Response:
-        sub = services.subscription_reactivate(subscription=_live_subscription(request.user))
+        sub = subscriptions_services.subscription_reactivate(subscription=_live_subscription(request.user))
         return _subscription_response(sub)
 
 
@@ -380,7 +386,7 @@ class OrderListView(generics.ListAPIView):
     filter_backends: list[Any] = []
 
     def get_queryset(self) -> QuerySet[Order]:
-        return selectors.member_orders(member=self.request.user)
+        return commerce_selectors.member_orders(member=self.request.user)
 
 
 @extend_schema(tags=["me"], summary="One of my orders", responses={200: s.OrderOutput, **error_responses(401, 404)},
@@ -389,7 +395,7 @@ class OrderDetailView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     def get(self, request: Request, pk: int) -> Response:
-        return Response(s.OrderOutput(_get_or_404(selectors.member_orders(member=request.user), pk=pk)).data)
+        return Response(s.OrderOutput(_get_or_404(commerce_selectors.member_orders(member=request.user), pk=pk)).data)
 
 
 @extend_schema(tags=["me"], summary="My usable coupons",
@@ -405,7 +411,7 @@ class CouponListView(generics.ListAPIView):
     filter_backends: list[Any] = []
 
     def get_queryset(self) -> QuerySet[Any]:
-        return selectors.member_coupons(member=self.request.user)
+        return commerce_selectors.member_coupons(member=self.request.user)
 
 
 @extend_schema(
@@ -423,7 +429,7 @@ class CoursePurchaseView(APIView):
     def post(self, request: Request, slug: str) -> Response:
         data = _valid(s.PurchaseInput, request)
         course = _published_course(slug)
-        order = services.course_purchase(
+        order = commerce_services.course_purchase(
             member=request.user, course=course, coupon_code=data["coupon_code"],
             payment_token=data["payment_token"] or None, idempotency_key=_idempotency_key(request),
         )
@@ -445,8 +451,8 @@ class QuoteView(APIView):
     def post(self, request: Request) -> Response:
         data = _valid(s.QuoteInput, request)
         course = _published_course(data["course"]) if data.get("course") else None
-        tier = _get_or_404(selectors.tier_list(), slug=data["tier"]) if data.get("tier") else None
-        quote = services.price_quote(member=request.user, course=course, tier=tier, period=data["period"],
+        tier = _get_or_404(catalogue_selectors.tier_list(), slug=data["tier"]) if data.get("tier") else None
+        quote = commerce_services.price_quote(member=request.user, course=course, tier=tier, period=data["period"],
                                      coupon_code=data["coupon_code"])
         return Response(s.QuoteOutput({
             "list_price": quote.list_price, "member_discount": quote.member_discount,
@@ -474,7 +480,7 @@ class EnrollmentListView(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[Any]:
         member = self.request.user
         # Counted in the same query as the page (two correlated counts), so the list costs one query, not 1 + 2N.
-        return selectors.member_enrollments(member=member).annotate(
+        return catalogue_selectors.member_enrollments(member=member).annotate(
             lessons_total=Count("course__lessons", distinct=True),
             lessons_done=Count(
                 "course__lessons__progress",
@@ -496,9 +502,9 @@ class LessonCompleteView(APIView):
 
     def post(self, request: Request, pk: int) -> Response:
         lesson = _get_or_404(
-            Lesson.objects.select_related("course").filter(course__in=selectors.course_list()), pk=pk
+            Lesson.objects.select_related("course").filter(course__in=catalogue_selectors.course_list()), pk=pk
         )
-        progress = services.lesson_complete(member=request.user, lesson=lesson)
+        progress = learning_progress.lesson_complete(member=request.user, lesson=lesson)
         return Response(s.LessonProgressOutput(progress).data)
 
 
@@ -534,13 +540,13 @@ class LessonViewView(APIView):
 
     def post(self, request: Request, pk: int) -> Response:
         lesson = _get_or_404(
-            Lesson.objects.select_related("course").filter(course__in=selectors.course_list()), pk=pk
+            Lesson.objects.select_related("course").filter(course__in=catalogue_selectors.course_list()), pk=pk
         )
-        if not lesson.is_preview and not selectors.member_has_course_access(member=request.user, course=lesson.course):
+        if not lesson.is_preview and not catalogue_selectors.member_has_course_access(member=request.user, course=lesson.course):
             from members.exceptions import LessonLocked
 
             raise LessonLocked
-        services.lesson_view(member=request.user, lesson=lesson)
+        learning_progress.lesson_view(member=request.user, lesson=lesson)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -556,7 +562,7 @@ class PaymentMethodView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     def put(self, request: Request) -> Response:
-        from members.billing import payment_method_update_and_retry
+        from members.subscriptions.billing import payment_method_update_and_retry
 
         data = _valid(s.PaymentMethodInput, request)
         result = payment_method_update_and_retry(member=request.user, token=data["token"], label=data["label"])
@@ -583,7 +589,7 @@ class RetentionOfferView(APIView):
         reason = request.query_params.get("reason", "")
         if reason not in Subscription.CancellationReason.values:
             reason = ""
-        offer = selectors.retention_offer_for(subscription=_live_subscription(request.user), reason=reason)
+        offer = subscriptions_selectors.retention_offer_for(subscription=_live_subscription(request.user), reason=reason)
         return Response(s.RetentionOfferSlotOutput({"offer": offer}).data)
 
     @extend_schema(
@@ -602,10 +608,10 @@ class RetentionOfferView(APIView):
         data = _valid(s.OfferAcceptInput, request)
         sub = _live_subscription(request.user)
         # Accepted offers stay visible to this door so a second accept is told 409 by the service, not 404.
-        offer = selectors.retention_offer_for(subscription=sub, reason=data["reason"], hide_after_accept=False)
+        offer = subscriptions_selectors.retention_offer_for(subscription=sub, reason=data["reason"], hide_after_accept=False)
         if offer is None:
             raise Http404("There is no offer for this membership.")
-        result = services.retention_offer_accept(subscription=sub, offer=offer, reason=data["reason"],
+        result = subscriptions_services.retention_offer_accept(subscription=sub, offer=offer, reason=data["reason"],
                                                  idempotency_key=_idempotency_key(request))
         if isinstance(result, Coupon):
             body = {"kind": offer.kind, "coupon_code": result.code, "paused_until": None}
@@ -633,10 +639,10 @@ class CourseReviewsView(APIView):
                    responses={200: s.ReviewOutput(many=True), **error_responses(404)},
                    examples=[OpenApiExample("Reviews", value=[REVIEW_EXAMPLE], response_only=True)])
     def get(self, request: Request, slug: str) -> Response:
-        from members import selectors_levers
+        from members.reviews import selectors as reviews_selectors
 
         course = _published_course(slug)
-        return Response([_review_data(r) for r in selectors_levers.course_reviews(course=course, limit=50)])
+        return Response([_review_data(r) for r in reviews_selectors.course_reviews(course=course, limit=50)])
 
     @extend_schema(
         tags=["catalogue"], summary="Review a course I'm enrolled in (a second POST edits my review)",
@@ -645,10 +651,10 @@ class CourseReviewsView(APIView):
                   OpenApiExample("Saved", value=REVIEW_EXAMPLE, response_only=True)],
     )
     def post(self, request: Request, slug: str) -> Response:
-        from members import services_levers
+        from members.reviews import services as reviews_services
 
         data = _valid(s.ReviewInput, request)
-        review = services_levers.review_submit(member=request.user, course=_published_course(slug),
+        review = reviews_services.review_submit(member=request.user, course=_published_course(slug),
                                                rating=data["rating"], body=data["body"])
         review.member = request.user
         return Response(_review_data(review))
@@ -661,11 +667,11 @@ class ReviewHelpfulView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     def post(self, request: Request, pk: int) -> Response:
-        from members import services_levers
         from members.models import Review
+        from members.reviews import services as reviews_services
 
-        review = _get_or_404(Review.objects.filter(is_hidden=False, course__in=selectors.course_list()), pk=pk)
-        marked = services_levers.review_mark_helpful(review=review, member=request.user)
+        review = _get_or_404(Review.objects.filter(is_hidden=False, course__in=catalogue_selectors.course_list()), pk=pk)
+        marked = reviews_services.review_mark_helpful(review=review, member=request.user)
         review.refresh_from_db(fields=["helpful_count"])
         return Response(s.HelpfulOutput({"marked": marked, "helpful_count": review.helpful_count}).data)
 
@@ -682,13 +688,14 @@ class ReferralView(APIView):
     def get(self, request: Request) -> Response:
         from django.urls import reverse
 
-        from members import selectors_levers, services_levers
+        from members.referrals import selectors as referrals_selectors
+        from members.referrals import services as referrals_services
 
-        code = services_levers.referral_code_for(member=request.user)
+        code = referrals_services.referral_code_for(member=request.user)
         return Response(s.ReferralOutput({
             "code": code.code,
             "invite_url": request.build_absolute_uri(reverse("members:referral_landing", args=[code.code])),
-            "referrals": list(selectors_levers.member_referrals(member=request.user)),
+            "referrals": list(referrals_selectors.member_referrals(member=request.user)),
         }).data)
 
 
@@ -702,6 +709,6 @@ class MemberExportView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     def get(self, request: Request) -> Response:
-        from members import services_levers
+        from members.privacy import services as privacy_services
 
-        return Response(services_levers.member_export(member=request.user))
+        return Response(privacy_services.member_export(member=request.user))

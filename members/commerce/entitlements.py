@@ -14,8 +14,8 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from members.commerce.pricing import ZERO, money, percent_of
 from members.models import Benefit, Course, Enrollment, MembershipTier, User
-from members.pricing import ZERO, money, percent_of
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def course_entitlement(
 ) -> CourseEntitlement:
     """Decide access and price for one member and course. `tier` may be passed when the caller already knows the
     member's active tier (lists of courses); False means "look it up"."""
-    from members.selectors import active_tier  # selectors delegates access checks here
+    from members.subscriptions.selectors import active_tier  # catalogue's access check delegates here
 
     when = when or timezone.now()
     list_price = money(course.price)

@@ -31,6 +31,7 @@ from django.core.management.color import no_style
 from django.db import connection, models, transaction
 from django.utils.text import slugify
 
+from members.commerce.pricing import ZERO, money, percent_of
 from members.demo import behaviour as bm
 from members.demo import catalogue as cat
 from members.demo import texts
@@ -55,7 +56,6 @@ from members.models import (
     SubscriptionChange,
     User,
 )
-from members.pricing import ZERO, money, percent_of
 
 STAFF_EMAIL = "staff@demo.test"
 STAFF_PASSWORD = "demo-staff-pass"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from members.pricing import ZERO, money
+from members.commerce.pricing import ZERO, money
 
 
 @dataclass(frozen=True)

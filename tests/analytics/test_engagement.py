@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import services
 from analytics.ml import engagement
 from analytics.models import EngagementScore, JobRun
+from analytics.scoring import services
 from tests.analytics.factories import append_future_history, make_platform
 
 

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.core.management import call_command
 
 from analytics.ml import datasets, features
-from members import services
 from members.models import BillingPeriod, Order, Subscription, User
+from members.subscriptions import services
 from tests.members.factories import TierFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

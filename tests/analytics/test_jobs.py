@@ -7,7 +7,6 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from analytics import services, tasks
 from analytics.ml import features
 from analytics.models import (
     EngagementScore,
@@ -17,6 +16,7 @@ from analytics.models import (
     RecommendationRun,
     SegmentRun,
 )
+from analytics.scoring import services, tasks
 from members.models import User
 from tests.analytics.factories import make_platform
 

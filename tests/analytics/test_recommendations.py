@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import selectors, services
+from analytics import selectors
 from analytics.ml import recommendations
 from analytics.models import Event, Recommendation, RecommendationRun
+from analytics.scoring import services
 from members.models import Enrollment, Subscription
 from tests.analytics.factories import append_future_history, make_platform
 from tests.members.factories import UserFactory

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from django.conf import settings
 
-from analytics import services
 from analytics.ml import artifacts, features, repurchase
 from analytics.models import ModelVersion, PropensityScore
+from analytics.scoring import services
 from tests.analytics.factories import append_future_history, make_platform
 
 AS_OF = datetime(2025, 10, 1, tzinfo=UTC)

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import selectors, services
+from analytics import selectors
 from analytics.ml import segmentation
 from analytics.models import SegmentAssignment, SegmentRun
+from analytics.scoring import services
 from tests.analytics.factories import append_future_history, make_platform
 
 

@@ -12,9 +12,9 @@ from django.contrib import admin
 from pandas.testing import assert_frame_equal
 
 from analytics.ml import datasets, features
-from members import billing, services
 from members.admin import SubscriptionAdmin
 from members.models import BillingPeriod, Subscription, SubscriptionChange
+from members.subscriptions import billing, services
 from tests.members.factories import TierFactory, UserFactory
 
 T0 = datetime(2025, 1, 10, 9, tzinfo=UTC)

@@ -216,9 +216,9 @@ def test_trigger_job_sends_the_scheduled_task(staff_api, monkeypatch):
     monkeypatch.setattr(app, "send_task", lambda name, **options: sent.append((name, options)) or Result())
     response = staff_api.post("/api/v1/staff/jobs/trigger/", {"job": "nightly-analytics"}, format="json")
     assert response.status_code == 202
-    assert response.json() == {"job": "nightly-analytics", "task": "analytics.tasks.run_nightly_pipeline",
+    assert response.json() == {"job": "nightly-analytics", "task": "analytics.scoring.tasks.run_nightly_pipeline",
                                "task_id": "task-1"}
-    assert sent == [("analytics.tasks.run_nightly_pipeline", {})]
+    assert sent == [("analytics.scoring.tasks.run_nightly_pipeline", {})]
 
 
 def test_trigger_unknown_job_is_400(staff_api):

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import connections
 
-from members.payments import ChargeResult, LocalPaymentProvider
+from members.commerce.payments import ChargeResult, LocalPaymentProvider
 
 COUNTING_PROVIDER = "tests.members.money_support.CountingProvider"
 

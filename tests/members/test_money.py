@@ -14,7 +14,9 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from members import exceptions, selectors, services
+from members import exceptions
+from members.catalogue import selectors
+from members.commerce import services as commerce_services
 from members.commerce.entitlements import CourseEntitlement, course_entitlement
 from members.models import (
     Benefit,
@@ -27,6 +29,7 @@ from members.models import (
     Subscription,
     SubscriptionChange,
 )
+from members.subscriptions import services
 from members.subscriptions.proration import unused_fraction
 from tests.api.conftest import assert_error
 from tests.members.factories import (
@@ -217,8 +220,8 @@ def test_order_settle_is_the_one_settle_step_and_is_safe_to_call_twice(alice):
     course = CourseFactory()
     order = Order.objects.create(member=alice, kind="course", course=course, list_price=10, amount_paid=10,
                                  status="pending")
-    services.order_settle(order=order, provider_reference="ch_1")
-    services.order_settle(order=order, provider_reference="ch_2")
+    commerce_services.order_settle(order=order, provider_reference="ch_1")
+    commerce_services.order_settle(order=order, provider_reference="ch_2")
     order.refresh_from_db()
     assert order.status == Order.Status.PAID and order.provider_reference == "ch_1"
     assert Enrollment.objects.filter(member=alice, course=course).count() == 1
@@ -512,8 +515,8 @@ def test_order_fail_returns_the_coupon_use_and_is_safe_to_call_twice(alice):
 
     CouponRedemption.objects.create(coupon=coupon, member=alice, order=order)
     Coupon.objects.filter(pk=coupon.pk).update(times_redeemed=1)
-    services.order_fail(order=order, reason="Declined by the bank")
-    services.order_fail(order=order, reason="Declined again")
+    commerce_services.order_fail(order=order, reason="Declined by the bank")
+    commerce_services.order_fail(order=order, reason="Declined again")
     order.refresh_from_db()
     coupon.refresh_from_db()
     assert order.status == Order.Status.FAILED and order.failure_reason == "Declined by the bank"

@@ -10,8 +10,10 @@ from django.utils import timezone
 
 from analytics.models import JobRun
 from analytics.tracking import job_run
-from members import billing, services, tasks, tasks_levers
-from members.services_levers import referral_grant_rewards
+from members.commerce import services
+from members.referrals import tasks as referrals_tasks
+from members.referrals.services import referral_grant_rewards
+from members.subscriptions import billing, tasks
 from tests.members.factories import SubscriptionFactory, UserFactory
 
 DECLINE = "local:decline-test"
@@ -58,7 +60,7 @@ def test_a_dunning_run_records_its_row_count(db, monkeypatch):
 
 
 def test_the_referral_task_records_a_job_run(db):
-    result = tasks_levers.grant_referral_rewards.delay().get()
+    result = referrals_tasks.grant_referral_rewards.delay().get()
     assert result == {"rewarded": 0, "qualified": 0, "rejected": 0}
     run = JobRun.objects.get(job="grant_referral_rewards")
     assert (run.status, run.rows) == (JobRun.Status.SUCCEEDED, 0)
@@ -67,7 +69,7 @@ def test_the_referral_task_records_a_job_run(db):
 @pytest.mark.parametrize(("task", "target", "attribute"), [
     (tasks.renew_due_subscriptions, billing, "renew_due_subscriptions"),
     (tasks.run_dunning, billing, "run_dunning"),
-    (tasks_levers.grant_referral_rewards, tasks_levers, "referral_grant_rewards"),
+    (referrals_tasks.grant_referral_rewards, referrals_tasks, "referral_grant_rewards"),
 ])
 def test_a_failing_task_records_failed_with_the_error_and_re_raises_the_same_exception(db, monkeypatch, task, target,
                                                                                        attribute):
@@ -107,5 +109,5 @@ def test_a_task_adds_the_same_two_queries_whatever_it_processes(db, due):
     with CaptureQueriesContext(connection) as service_alone:
         referral_grant_rewards()
     with CaptureQueriesContext(connection) as task_run:
-        tasks_levers.grant_referral_rewards()
+        referrals_tasks.grant_referral_rewards()
     assert len(task_run) - len(service_alone) == 2

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics.models import Event, Recommendation, RecommendationRun
-from members import emails
+from members.accounts import emails
 from members.models import (
     Benefit,
     Coupon,
@@ -475,12 +475,12 @@ def test_dates_use_the_members_time_zone(client, alice):
 
 
 def test_receipt_email_is_in_the_members_language(client, alice):
-    from members import emails as member_emails
+    from members.commerce import receipts
 
     alice.preferred_language = "zh-hans"
     alice.save()
     order = OrderFactory(member=alice, amount_paid=Decimal("88.00"))
-    member_emails.send_order_receipt(order=order)
+    receipts.send_order_receipt(order=order)
     message = mail.outbox[-1]
     assert message.subject.startswith("您购买")
     assert "感谢您的购买" in message.body and "¥88.00" in message.body

@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 def parse_as_of(value: str | None) -> datetime:
     if not value:
-        from analytics.services import start_of_day
+        from analytics.scoring.services import start_of_day
 
         return start_of_day()
     parsed = parse_datetime(value)

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from analytics.models import PropensityScore
-from analytics.services import DEFAULT_HORIZON_DAYS, start_of_day
+from analytics.scoring.services import DEFAULT_HORIZON_DAYS, start_of_day
 
 
 class Command(BaseCommand):

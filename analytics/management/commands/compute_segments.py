@@ -4,8 +4,8 @@ from collections import Counter
 
 from django.core.management.base import BaseCommand
 
-from analytics import services
 from analytics.management.commands._asof import parse_as_of
+from analytics.scoring import services
 
 
 class Command(BaseCommand):

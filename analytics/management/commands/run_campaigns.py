@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from analytics.campaigns import campaigns_run_all
+from analytics.outreach.campaigns import campaigns_run_all
 
 
 class Command(BaseCommand):

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from analytics import services
 from analytics.management.commands._asof import parse_as_of
 from analytics.models import EngagementScore, SegmentRun
+from analytics.scoring import services
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from analytics.reminders import dunning_emails_send, reminders_send
+from analytics.outreach.reminders import dunning_emails_send, reminders_send
 
 
 class Command(BaseCommand):

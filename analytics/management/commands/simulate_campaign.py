@@ -28,17 +28,17 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from analytics.campaigns import (
+from analytics.models import Campaign, CampaignAssignment, ModelVersion
+from analytics.outreach.campaigns import (
     CampaignResult,
     campaign_results,
     campaign_run,
     campaign_set_status,
     campaign_track_conversions,
 )
-from analytics.models import Campaign, CampaignAssignment, ModelVersion
 from members import exceptions
+from members.commerce.services import course_purchase
 from members.models import Course, Enrollment
-from members.services import course_purchase
 
 try:  # the demo seeder's behaviour model, when present
     from members.demo.behaviour import COUPON_LOGIT_LIFT

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from analytics import services
 from analytics.management.commands._asof import fmt, parse_as_of
+from analytics.scoring import services
 
 COLUMNS = ["roc_auc", "average_precision", "brier", "lift_top_decile", "base_rate", "n"]
 

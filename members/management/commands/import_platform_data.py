@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from members.importing import import_platform_data, render_report
+from analytics.ingest.platform import import_platform_data, render_report
 
 EXIT_REJECTED = 1
 EXIT_USAGE = 2

@@ -1,0 +1,1049 @@
+"""Importing a platform's exported history: members, products, orders and events from CSV (docs/IMPORT.md).
+
+Two passes, so all-or-nothing works without holding a million rows in memory:
+
+1. *Validate* every file, streaming row by row. Only compact sets survive a row: the ids seen (duplicate
+   detection), the valid product ids and kinds (order references), each member's first activity (members that only
+   appear in orders/events are created, joined at their first activity) and the coupon codes used. Rejected rows go
+   straight to the --errors-out CSV; only the first few are kept for the console.
+2. *Write* (unless --dry-run, or there were errors in all-or-nothing mode): read the files again, re-run the same
+   deterministic validators and bulk-upsert the valid rows in batches, keyed by the platform's ids (`external_id`),
+   so importing the same files twice changes nothing. All-or-nothing runs the whole pass in one transaction;
+   --partial lets each batch commit on its own.
+
+Members own users, courses, tiers and orders, so this module writes them; events belong to analytics and go through
+`analytics.ingest.events_bulk_ingest`, the same path the batch API uses.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import secrets
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import IO, Any, TextIO
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+from tqdm import tqdm
+
+from analytics.ingest.events import MAX_IDEMPOTENCY_KEY_LENGTH, EventRow, events_bulk_ingest
+from config.db import refresh_planner_statistics
+from members.models import (
+    BillingPeriod,
+    Coupon,
+    CouponRedemption,
+    Course,
+    Currency,
+    Enrollment,
+    Language,
+    MembershipTier,
+    Order,
+    User,
+)
+
+BATCH_SIZE = 2000
+EVENT_BATCH_SIZE = 5000
+ERRORS_KEPT_FOR_CONSOLE = 50
+GENERIC_PRODUCT_SLUG = "imported-generic-product"
+PLACEHOLDER_EMAIL_DOMAIN = "imported.invalid"
+EVENT_SOURCE = "import"
+MAX_AMOUNT = Decimal("99999999.99")  # DecimalField(max_digits=10, decimal_places=2)
+CENT = Decimal("0.01")
+
+# Processing order matters: orders reference products, members are created from orders and events.
+FILE_KINDS = ("products", "members", "orders", "events")
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "members": ("member_id",),
+    "products": ("product_id", "title"),
+    "orders": ("order_id", "member_id", "ordered_at", "amount"),
+    "events": ("member_id", "kind", "occurred_at"),
+}
+KNOWN_COLUMNS: dict[str, tuple[str, ...]] = {
+    "members": ("member_id", "email", "name", "joined_at", "country", "language"),
+    "products": ("product_id", "kind", "title", "price", "currency", "tags", "description", "published_at"),
+    "orders": ("order_id", "member_id", "product_id", "amount", "currency", "ordered_at", "status", "quantity",
+               "coupon_code", "billing_period"),
+    "events": ("event_id", "member_id", "kind", "object_type", "object_id", "occurred_at", "properties"),
+}
+CURRENCIES = {currency.lower(): currency for currency in Currency.values}
+ORDER_STATUSES = {"paid": Order.Status.PAID, "refunded": Order.Status.REFUNDED, "failed": Order.Status.FAILED}
+LANGUAGE_ALIASES = {"en": Language.EN, "zh": Language.ZH_HANS, "zh-hans": Language.ZH_HANS, "zh-cn": Language.ZH_HANS,
+                    "zh_cn": Language.ZH_HANS, "zh-sg": Language.ZH_HANS, "zh_hans": Language.ZH_HANS}
+_SAFE_LOCAL_PART = re.compile(r"^[A-Za-z0-9._+-]{1,60}$")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class RowError:
+    file: str
+    line: int  # 1 is the header; 0 means the file as a whole
+    column: str
+    reason: str
+    raw: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: column '{self.column}': {self.reason}" if self.column else f"{where}: {self.reason}"
+
+
+@dataclass
+class FileReport:
+    kind: str
+    path: str
+    rows: int = 0
+    valid: int = 0
+    rejected: int = 0
+    file_error: bool = False
+    created: int = 0
+    updated: int = 0
+    duplicates: int = 0  # events already stored (re-import)
+
+
+@dataclass
+class ImportReport:
+    files: dict[str, FileReport]
+    error_count: int
+    first_errors: list[RowError]
+    written: bool
+    dry_run: bool
+    partial: bool
+    members_created_from_activity: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+
+class _FileProblem(Exception):
+    """A defect of the whole file (encoding, header, empty); the file is not imported at all."""
+
+    def __init__(self, line: int, reason: str, column: str = "") -> None:
+        super().__init__(reason)
+        self.line = line
+        self.reason = reason
+        self.column = column
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Typed rows
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    member_id: str
+    email: str | None
+    name: str
+    joined_at: datetime | None
+    country: str
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRow:
+    product_id: str
+    kind: str  # "course" | "tier"
+    title: str
+    price: Decimal
+    currency: str
+    tags: tuple[str, ...]
+    description: str
+    published_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    order_id: str
+    member_id: str
+    product_id: str | None
+    product_kind: str  # "course" | "tier"
+    amount: Decimal
+    currency: str
+    ordered_at: datetime
+    status: str
+    quantity: int
+    coupon_code: str
+    billing_period: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedEvent:
+    event_id: str | None
+    member_id: str
+    kind: str
+    object_type: str
+    object_id: str
+    occurred_at: datetime
+    properties: dict[str, Any]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reading
+
+
+def _decoded_lines(fh: IO[bytes]) -> Iterator[str]:
+    """Decode line by line (not through a TextIOWrapper) so a decoding error names its line."""
+    for number, raw in enumerate(fh, start=1):
+        if number == 1 and raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            raise _FileProblem(1, "the file is UTF-16 encoded; save it as UTF-8 (CSV UTF-8)")
+        if b"\x00" in raw:
+            # UTF-16 without a byte-order mark decodes as "valid" UTF-8 full of NULs; no real CSV contains them.
+            raise _FileProblem(number, "contains NUL bytes: the file looks like UTF-16; save it as UTF-8")
+        try:
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            bad = raw[exc.start:exc.start + 1].hex()
+            raise _FileProblem(
+                number, f"not valid UTF-8 (byte 0x{bad} at position {exc.start + 1}); save the file as UTF-8"
+            ) from exc
+
+
+class _Progress:
+    def __init__(self, fh: IO[bytes], bar: tqdm | None) -> None:
+        self.fh = fh
+        self.bar = bar
+        self.pending = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for raw in self.fh:
+            self.pending += len(raw)
+            if self.bar is not None and self.pending >= 1 << 20:
+                self.bar.update(self.pending)
+                self.pending = 0
+            yield raw
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.update(self.pending)
+            self.bar.close()
+
+
+def _raw_text(row: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(row)
+    return buffer.getvalue()[:2000]
+
+
+@dataclass
+class _Cells:
+    """One CSV record being validated; collects every column error of the row."""
+
+    file: str
+    line: int
+    index: dict[str, int]
+    row: list[str]
+    errors: list[RowError] = field(default_factory=list)
+
+    def error(self, column: str, reason: str) -> None:
+        self.errors.append(RowError(self.file, self.line, column, reason, _raw_text(self.row)))
+
+    def text(self, column: str, *, required: bool = False, max_length: int | None = None) -> str:
+        position = self.index.get(column)
+        value = self.row[position].strip() if position is not None else ""
+        if required and not value:
+            self.error(column, "required value is empty")
+        elif max_length is not None and len(value) > max_length:
+            self.error(column, f"longer than {max_length} characters ({len(value)})")
+            return ""
+        return value
+
+    def instant(self, column: str, *, required: bool = False) -> datetime | None:
+        value = self.text(column, required=required)
+        if not value:
+            return None
+        parsed = parse_instant(value)
+        if parsed is None:
+            self.error(column, f"not an ISO 8601 date or timestamp ({value!r})")
+        return parsed
+
+    def money(self, column: str, *, required: bool = False, default: Decimal | None = None) -> Decimal | None:
+        value = self.text(column, required=required)
+        if not value:
+            return default
+        amount, reason = parse_money(value)
+        if reason:
+            self.error(column, reason)
+        return amount
+
+    def choice(self, column: str, choices: dict[str, str], *, default: str) -> str:
+        value = self.text(column)
+        if not value:
+            return default
+        chosen = choices.get(value.lower())
+        if chosen is None:
+            self.error(column, f"must be one of {', '.join(sorted(set(choices)))} ({value!r})")
+            return default
+        return chosen
+
+
+def parse_instant(value: str) -> datetime | None:
+    """ISO 8601 date or timestamp. A bare date, or a timestamp without an offset, is read in the site's time zone."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=_site_zone())
+    return parsed
+
+
+def _site_zone() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def parse_money(value: str) -> tuple[Decimal | None, str]:
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        return None, f"not a decimal number ({value!r})"
+    if not amount.is_finite():
+        return None, f"not a decimal number ({value!r})"
+    if amount < 0:
+        return None, f"negative amount ({value!r})"
+    if amount != amount.quantize(CENT):
+        return None, f"more than 2 decimal places ({value!r})"
+    if amount > MAX_AMOUNT:
+        return None, f"larger than {MAX_AMOUNT} ({value!r})"
+    return amount.quantize(CENT), ""
+
+
+def _records(
+    path: Path, kind: str, bar: tqdm | None
+) -> Iterator[tuple[int, dict[str, int], list[str], bool]]:
+    """Yield (line, header index, fields) for each non-blank record; raise _FileProblem for file-level defects."""
+    with path.open("rb") as fh:
+        progress = _Progress(fh, bar)
+        try:
+            reader = csv.reader(_decoded_lines(progress))  # type: ignore[arg-type]
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise _FileProblem(0, "the file is empty (no header row)") from None
+            except csv.Error as exc:
+                raise _FileProblem(1, f"unreadable CSV header: {exc}") from exc
+            names = [name.strip().lower() for name in header]
+            if not any(names):
+                raise _FileProblem(1, "the header row is blank")
+            missing = [column for column in REQUIRED_COLUMNS[kind] if column not in names]
+            if missing:
+                raise _FileProblem(
+                    1, f"missing required column(s): {', '.join(missing)} (header has: {', '.join(names)})"
+                )
+            index: dict[str, int] = {}
+            for position, name in enumerate(names):
+                index.setdefault(name, position)
+            width = len(names)
+            last_line = reader.line_num
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    reason = f"unreadable CSV ({exc})"
+                    if "NUL" in str(exc):
+                        reason += "; the file looks like UTF-16 — save it as UTF-8"
+                    raise _FileProblem(reader.line_num, reason) from exc
+                line = last_line + 1
+                last_line = reader.line_num
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                if len(row) < width:
+                    row += [""] * (width - len(row))
+                # Trailing empty cells (a stray comma) are harmless; real values beyond the header are not.
+                too_wide = len(row) > width and any(cell.strip() for cell in row[width:])
+                yield line, index, row, too_wide
+        finally:
+            progress.close()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Validation (pure functions of the row and the state built from earlier rows/files)
+
+
+@dataclass
+class _State:
+    """What pass 1 learns and pass 2 needs. Rebuilt identically in pass 2, so both passes agree on every row."""
+
+    db_products: dict[str, str]  # external_id -> "course" | "tier" (catalogue: small)
+    db_emails: dict[str, str | None]  # lower email -> external_id of its owner
+    file_products: dict[str, str] = field(default_factory=dict)
+    file_members: set[str] = field(default_factory=set)
+    member_emails: set[str] = field(default_factory=set)
+    order_ids: set[str] = field(default_factory=set)
+    event_ids: set[str] = field(default_factory=set)
+    first_activity: dict[str, datetime] = field(default_factory=dict)
+    coupon_codes: set[str] = field(default_factory=set)
+    needs_generic_product: bool = False
+
+    def reset_seen(self) -> None:
+        self.file_products.clear()
+        self.file_members.clear()
+        self.member_emails.clear()
+        self.order_ids.clear()
+        self.event_ids.clear()
+
+    def saw_activity(self, member_id: str, when: datetime) -> None:
+        first = self.first_activity.get(member_id)
+        if first is None or when < first:
+            self.first_activity[member_id] = when
+
+
+def _validate_member(cells: _Cells, state: _State) -> MemberRow | None:
+    member_id = cells.text("member_id", required=True, max_length=100)
+    email = cells.text("email", max_length=254).lower()
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            cells.error("email", f"not an email address ({email!r})")
+        else:
+            owner = state.db_emails.get(email, member_id)
+            if owner != member_id:
+                cells.error("email", f"{email!r} already belongs to another member")
+            elif email in state.member_emails:
+                cells.error("email", f"duplicate email {email!r} (appears earlier in the file)")
+    name = cells.text("name", max_length=120)
+    joined_at = cells.instant("joined_at")
+    country = cells.text("country").upper()
+    if country and not (len(country) == 2 and country.isalpha()):
+        cells.error("country", f"not a 2-letter country code ({country!r})")
+    language_value = cells.text("language")
+    language = None
+    if language_value:
+        language = LANGUAGE_ALIASES.get(language_value.lower())
+        if language is None:
+            cells.error("language", f"must be one of en, zh-hans ({language_value!r})")
+    if member_id and member_id in state.file_members:
+        cells.error("member_id", f"duplicate member_id {member_id!r} (appears earlier in the file)")
+    if cells.errors:
+        return None
+    state.file_members.add(member_id)
+    if email:
+        state.member_emails.add(email)
+    return MemberRow(member_id, email or None, name, joined_at, country, language)
+
+
+def _validate_product(cells: _Cells, state: _State) -> ProductRow | None:
+    product_id = cells.text("product_id", required=True, max_length=100)
+    kind = cells.choice("kind", {"course": "course", "tier": "tier"}, default="course")
+    title = cells.text("title", required=True, max_length=80 if kind == "tier" else 200)
+    price = cells.money("price", default=Decimal("0.00"))
+    currency = cells.choice("currency", CURRENCIES, default=Currency.CNY)
+    tags = tuple(tag.strip() for tag in cells.text("tags").split(";") if tag.strip())
+    description = cells.text("description")
+    published_at = cells.instant("published_at")
+    if product_id and product_id in state.file_products:
+        cells.error("product_id", f"duplicate product_id {product_id!r} (appears earlier in the file)")
+    if cells.errors:
+        return None
+    state.file_products[product_id] = kind
+    return ProductRow(product_id, kind, title, price or Decimal("0.00"), currency, tags, description, published_at)
+
+
+def _validate_order(cells: _Cells, state: _State) -> OrderRow | None:
+    order_id = cells.text("order_id", required=True, max_length=100)
+    member_id = cells.text("member_id", required=True, max_length=100)
+    product_id = cells.text("product_id") or None
+    product_kind = "course"
+    if product_id is not None:
+        known = state.file_products.get(product_id) or state.db_products.get(product_id)
+        if known is None:
+            cells.error("product_id", f"unknown product {product_id!r} (not in the products file nor the database)")
+        else:
+            product_kind = known
+    amount = cells.money("amount", required=True)
+    currency = cells.choice("currency", CURRENCIES, default=Currency.CNY)
+    ordered_at = cells.instant("ordered_at", required=True)
+    status = cells.choice("status", ORDER_STATUSES, default=Order.Status.PAID)
+    quantity_value = cells.text("quantity")
+    quantity = 1
+    if quantity_value:
+        if quantity_value.isdigit() and 0 < int(quantity_value) < 2**31:
+            quantity = int(quantity_value)
+        else:
+            cells.error("quantity", f"not a positive whole number ({quantity_value!r})")
+    coupon_code = cells.text("coupon_code", max_length=40)
+    billing_period = ""
+    if product_kind == "tier":
+        billing_period = cells.choice(
+            "billing_period", {"month": BillingPeriod.MONTH, "year": BillingPeriod.YEAR}, default=BillingPeriod.MONTH
+        )
+    if order_id and order_id in state.order_ids:
+        cells.error("order_id", f"duplicate order_id {order_id!r} (appears earlier in the file)")
+    if cells.errors or amount is None or ordered_at is None:
+        return None
+    state.order_ids.add(order_id)
+    state.saw_activity(member_id, ordered_at)
+    if coupon_code:
+        state.coupon_codes.add(coupon_code)
+    if product_id is None:
+        state.needs_generic_product = True
+    return OrderRow(order_id, member_id, product_id, product_kind, amount, currency, ordered_at, status, quantity,
+                    coupon_code, billing_period)
+
+
+MAX_EVENT_ID_LENGTH = MAX_IDEMPOTENCY_KEY_LENGTH - len(EVENT_SOURCE) - 1
+
+
+def _validate_event(cells: _Cells, state: _State) -> ImportedEvent | None:
+    event_id = cells.text("event_id", max_length=MAX_EVENT_ID_LENGTH) or None
+    member_id = cells.text("member_id", required=True, max_length=100)
+    kind = cells.text("kind", required=True, max_length=60)
+    object_type = cells.text("object_type", max_length=40)
+    object_id = cells.text("object_id", max_length=64)
+    occurred_at = cells.instant("occurred_at", required=True)
+    properties_value = cells.text("properties")
+    properties: dict[str, Any] = {}
+    if properties_value:
+        try:
+            loaded = json.loads(properties_value)
+        except ValueError:
+            cells.error("properties", f"not valid JSON ({properties_value[:60]!r})")
+        else:
+            if isinstance(loaded, dict):
+                properties = loaded
+            else:
+                cells.error("properties", "must be a JSON object ({...})")
+    if event_id is not None and event_id in state.event_ids:
+        cells.error("event_id", f"duplicate event_id {event_id!r} (appears earlier in the file)")
+    if cells.errors or occurred_at is None:
+        return None
+    if event_id is not None:
+        state.event_ids.add(event_id)
+    state.saw_activity(member_id, occurred_at)
+    return ImportedEvent(event_id, member_id, kind, object_type, object_id, occurred_at, properties)
+
+
+VALIDATORS: dict[str, Callable[[_Cells, _State], Any]] = {
+    "members": _validate_member,
+    "products": _validate_product,
+    "orders": _validate_order,
+    "events": _validate_event,
+}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Error sink
+
+
+class _ErrorSink:
+    """Streams every rejected row to the --errors-out CSV and keeps only the first few for the console."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.count = 0
+        self.first: list[RowError] = []
+        self._fh: TextIO | None = None
+        self._writer: Any = None
+        if path is not None:
+            self._fh = path.open("w", encoding="utf-8", newline="")
+            self._writer = csv.writer(self._fh)
+            self._writer.writerow(["file", "line", "column", "reason", "raw"])
+
+    def add(self, error: RowError) -> None:
+        self.count += 1
+        if len(self.first) < ERRORS_KEPT_FOR_CONSOLE:
+            self.first.append(error)
+        if self._writer is not None:
+            self._writer.writerow([error.file, error.line, error.column, error.reason, error.raw])
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Passes
+
+
+def _iter_valid(
+    kind: str, path: Path, state: _State, *, on_error: Callable[[RowError], None], report: FileReport | None,
+    bar: tqdm | None,
+) -> Iterator[Any]:
+    validate = VALIDATORS[kind]
+    name = path.name
+    try:
+        for line, index, row, too_wide in _records(path, kind, bar):
+            if report is not None:
+                report.rows += 1
+            if too_wide:
+                on_error(RowError(name, line, "", f"has {len(row)} fields, more than the header's {len(index)}",
+                                  _raw_text(row)))
+                if report is not None:
+                    report.rejected += 1
+                continue
+            cells = _Cells(name, line, index, row)
+            typed = validate(cells, state)
+            if typed is None:
+                for error in cells.errors:
+                    on_error(error)
+                if report is not None:
+                    report.rejected += 1
+                continue
+            if report is not None:
+                report.valid += 1
+            yield typed
+    except _FileProblem as problem:
+        if report is not None:
+            report.file_error = True
+        on_error(RowError(name, problem.line, problem.column, problem.reason))
+        raise
+
+
+def _bar(enabled: bool, label: str, path: Path) -> tqdm | None:
+    if not enabled:
+        return None
+    return tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=label, file=sys.stderr, leave=False)
+
+
+def _initial_state() -> _State:
+    db_products: dict[str, str] = {}
+    for external_id in MembershipTier.objects.filter(external_id__isnull=False).values_list("external_id", flat=True):
+        db_products[external_id] = "tier"
+    for external_id in Course.objects.filter(external_id__isnull=False).values_list("external_id", flat=True):
+        db_products[external_id] = "course"
+    db_emails = dict(User.objects.values_list("email", "external_id").iterator(chunk_size=10000))
+    return _State(db_products=db_products, db_emails=db_emails)
+
+
+def import_platform_data(
+    *,
+    members: Path | None = None,
+    products: Path | None = None,
+    orders: Path | None = None,
+    events: Path | None = None,
+    dry_run: bool = False,
+    partial: bool = False,
+    errors_out: Path | None = None,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> ImportReport:
+    """Validate every given file, then (unless dry_run or errors in all-or-nothing mode) upsert the valid rows."""
+    paths = {"members": members, "products": products, "orders": orders, "events": events}
+    given = {kind: Path(path) for kind, path in paths.items() if path is not None}
+    say = log or (lambda message: None)
+    reports = {kind: FileReport(kind=kind, path=str(path)) for kind, path in given.items()}
+    sink = _ErrorSink(errors_out)
+    state = _initial_state()
+    broken: set[str] = set()
+    if connection.vendor == "sqlite":
+        # The default 2 MB page cache thrashes once the event and order indexes outgrow it (~1M rows); 256 MB keeps
+        # index pages in memory for the import. Per connection, so it only affects this process.
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA cache_size = -262144")
+    try:
+        for kind in FILE_KINDS:
+            if kind not in given:
+                continue
+            bar = _bar(progress, f"validate {given[kind].name}", given[kind])
+            try:
+                for _ in _iter_valid(kind, given[kind], state, on_error=sink.add, report=reports[kind], bar=bar):
+                    pass
+            except _FileProblem:
+                broken.add(kind)
+            say(f"validated {given[kind].name}: {reports[kind].valid} valid, {reports[kind].rejected} rejected"
+                + (" (file rejected)" if kind in broken else ""))
+    finally:
+        sink.close()
+
+    report = ImportReport(files=reports, error_count=sink.count, first_errors=sink.first, written=False,
+                          dry_run=dry_run, partial=partial)
+    # A defective file (encoding, header, empty) stops everything even with --partial: --partial skips bad rows,
+    # and a file that cannot be read has no good rows we could trust (pass 1 may have stopped half-way through it).
+    if dry_run or broken or (sink.count and not partial):
+        return report
+
+    writable = given
+    first_activity = state.first_activity
+    needs_generic = state.needs_generic_product
+    coupon_codes = state.coupon_codes
+    # Pass 2 rebuilds the same "seen" sets so duplicates resolve exactly as in pass 1 (first occurrence wins).
+    state.reset_seen()
+    outer = nullcontext() if partial else transaction.atomic()
+    with outer:
+        writer = _Writer(state=state, partial=partial, progress=progress, say=say)
+        if "products" in writable:
+            writer.products(writable["products"], reports["products"])
+        writer.members(writable.get("members"), reports.get("members"), first_activity)
+        report.members_created_from_activity = writer.implicit_members_created
+        if "orders" in writable:
+            writer.orders(writable["orders"], reports["orders"], needs_generic, coupon_codes)
+        if "events" in writable:
+            writer.events(writable["events"], reports["events"])
+    report.written = True
+    refresh_planner_statistics()
+    say("refreshed the database's planner statistics (ANALYZE)")
+    return report
+
+
+def _placeholder_email(member_id: str) -> str:
+    local = member_id if _SAFE_LOCAL_PART.match(member_id) else "m-" + hashlib.sha1(member_id.encode()).hexdigest()[:20]
+    return f"{local.lower()}@{PLACEHOLDER_EMAIL_DOMAIN}"
+
+
+def _product_slug(prefix: str, product_id: str, max_length: int) -> str:
+    digest = hashlib.sha1(product_id.encode()).hexdigest()[:8]
+    base = slugify(product_id)[: max_length - len(prefix) - len(digest) - 2] or "p"
+    return f"{prefix}-{base}-{digest}"
+
+
+def _chunks(iterable: Any, size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in iterable:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _RawUpsert:
+    """INSERT ... ON CONFLICT (...) DO UPDATE / DO NOTHING in bulk, for a million rows.
+
+    bulk_create(update_conflicts=True) builds its SQL per row through the ORM, which cost ~4x the database work at
+    this volume and, on SQLite, splits into 55-row statements. Columns the importer does not set get the model
+    field's default, computed once. Values must already be adapted (connection.ops.adapt_datetimefield_value).
+    Works on SQLite >= 3.24 and PostgreSQL.
+    """
+
+    def __init__(self, model: Any, columns: tuple[str, ...] | list[str], *, conflict: list[str],
+                 update: list[str] | None) -> None:
+        fields = {field.attname: field for field in model._meta.concrete_fields if not field.primary_key}
+        quote = connection.ops.quote_name
+        rest = [attname for attname in fields if attname not in columns]
+        self.tail = tuple(fields[attname].get_db_prep_save(fields[attname].get_default(), connection) for attname in rest)
+        names = [quote(fields[attname].column) for attname in [*columns, *rest]]
+        target = ", ".join(quote(fields[attname].column) for attname in conflict)
+        if update:
+            table = quote(model._meta.db_table)
+            columns_to_update = [quote(fields[attname].column) for attname in update]
+            differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+            # Re-importing the same file is the common case; skipping rows whose values are unchanged avoids
+            # rewriting every row and its indexes (3x slower than the first import on SQLite without this).
+            action = (
+                "DO UPDATE SET " + ", ".join(f"{column} = excluded.{column}" for column in columns_to_update)
+                + " WHERE " + " OR ".join(f"{table}.{column} {differs} excluded.{column}" for column in columns_to_update)
+            )
+        else:
+            action = "DO NOTHING"
+        self.table = quote(model._meta.db_table)
+        self.names = names
+        self.key = quote(fields[conflict[0]].column)
+        self.key_position = [*columns, *rest].index(conflict[0])
+        self.types = [fields[attname].db_type(connection) for attname in [*columns, *rest]]
+        self.conflict = f" ON CONFLICT ({target}) {action}"
+        self.count_existing = update is not None
+
+    def write(self, rows: list[tuple[Any, ...]]) -> tuple[int, int]:
+        """Write the rows; return (rowcount, how many keys already existed before the write).
+
+        rowcount is inserted rows plus rows actually changed (unchanged rows are skipped by the WHERE).
+        """
+        if not rows:
+            return 0, 0
+        tail = self.tail
+        rows = [row + tail for row in rows]
+        keys = [row[self.key_position] for row in rows]
+        columns = ", ".join(self.names)
+        with connection.cursor() as cursor:
+            if connection.vendor != "postgresql":
+                # In-process SQLite: one prepared statement through executemany, no round trips to save.
+                existing = 0
+                if self.count_existing:
+                    cursor.execute(
+                        f"SELECT COUNT(*) FROM {self.table} WHERE {self.key} IN ({', '.join(['%s'] * len(keys))})",
+                        keys,
+                    )
+                    existing = cursor.fetchone()[0]
+                cursor.executemany(
+                    f"INSERT INTO {self.table} ({columns}) VALUES ({', '.join(['%s'] * len(self.names))})"
+                    + self.conflict,
+                    rows,
+                )
+                return cursor.rowcount, existing
+            # PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT ... ON CONFLICT. A round trip per
+            # row (even pipelined) was 10x slower, and a 20,000-placeholder VALUES list is re-parsed and quoted by
+            # psycopg on every call (as slow again).
+            staging = "import_staging"
+            cursor.execute(f"DROP TABLE IF EXISTS {staging}")
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {staging} ("
+                + ", ".join(f"{name} {kind}" for name, kind in zip(self.names, self.types, strict=True)) + ")"
+            )
+            with cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            existing = 0
+            if self.count_existing:
+                cursor.execute(f"SELECT COUNT(*) FROM {staging} JOIN {self.table} USING ({self.key})")
+                existing = cursor.fetchone()[0]
+            # The WHERE true is required by PostgreSQL's grammar to tell ON CONFLICT from a join's ON.
+            cursor.execute(f"INSERT INTO {self.table} ({columns}) SELECT {columns} FROM {staging} WHERE true"
+                           + self.conflict)
+            written = cursor.rowcount
+            cursor.execute(f"DROP TABLE {staging}")
+            return written, existing
+
+
+def _write_batch(partial: bool) -> Any:
+    # In --partial mode each batch commits on its own; otherwise the caller's single transaction holds everything.
+    return transaction.atomic() if partial else nullcontext()
+
+
+class _Writer:
+    def __init__(self, *, state: _State, partial: bool, progress: bool, say: Callable[[str], None]) -> None:
+        self.state = state
+        self.partial = partial
+        self.progress = progress
+        self.say = say
+        self.member_pks: dict[str, int] = {}
+        self.implicit_members_created = 0
+        self.now = timezone.now()
+        self.adapt_instant = connection.ops.adapt_datetimefield_value
+
+    def _rows(self, kind: str, path: Path, report: FileReport) -> Iterator[Any]:
+        bar = _bar(self.progress, f"import {path.name}", path)
+        return _iter_valid(kind, path, self.state, on_error=lambda error: None, report=None, bar=bar)
+
+    def _existing(self, model: Any, external_ids: list[str]) -> set[str]:
+        return set(model.objects.filter(external_id__in=external_ids).values_list("external_id", flat=True))
+
+    # Products ----------------------------------------------------------------------------------------------------
+    def products(self, path: Path, report: FileReport) -> None:
+        for batch in _chunks(self._rows("products", path, report), BATCH_SIZE):
+            tiers = [row for row in batch if row.kind == "tier"]
+            courses = [row for row in batch if row.kind == "course"]
+            with _write_batch(self.partial):
+                if tiers:
+                    existing = self._existing(MembershipTier, [row.product_id for row in tiers])
+                    MembershipTier.objects.bulk_create(
+                        [
+                            MembershipTier(
+                                external_id=row.product_id, name=row.title,
+                                slug=_product_slug("imported-tier", row.product_id, 50),
+                                description=row.description, monthly_price=row.price,
+                                yearly_price=row.price * 12, currency=row.currency,
+                            )
+                            for row in tiers
+                        ],
+                        batch_size=BATCH_SIZE, update_conflicts=True, unique_fields=["external_id"],
+                        update_fields=["name", "description", "monthly_price", "yearly_price", "currency"],
+                    )
+                    report.created += len(tiers) - len(existing)
+                    report.updated += len(existing)
+                if courses:
+                    existing = self._existing(Course, [row.product_id for row in courses])
+                    Course.objects.bulk_create(
+                        [
+                            Course(
+                                external_id=row.product_id, title=row.title,
+                                slug=_product_slug("imported", row.product_id, 200),
+                                description=row.description, tags=list(row.tags),
+                                topic=(row.tags[0] if row.tags else "")[:60], price=row.price,
+                                currency=row.currency, is_published=True, published_at=row.published_at,
+                            )
+                            for row in courses
+                        ],
+                        batch_size=BATCH_SIZE, update_conflicts=True, unique_fields=["external_id"],
+                        update_fields=["title", "description", "tags", "topic", "price", "currency",
+                                       "is_published", "published_at"],
+                    )
+                    report.created += len(courses) - len(existing)
+                    report.updated += len(existing)
+        self.say(f"imported {path.name}: {report.created} created, {report.updated} updated")
+
+    # Members -----------------------------------------------------------------------------------------------------
+    USER_VALUES = ("external_id", "email", "display_name", "country", "preferred_language", "acquisition_source",
+                   "date_joined", "password")
+
+    def _user(self, member_id: str, email: str | None, name: str, joined: datetime, country: str,
+              language: str | None) -> tuple[Any, ...]:
+        # A unique unusable password per member, as make_password(None) makes, without its per-call cost.
+        password = UNUSABLE_PASSWORD_PREFIX + secrets.token_urlsafe(30)
+        return (member_id, email or _placeholder_email(member_id), name, country, language or Language.EN,
+                User.AcquisitionSource.IMPORT, self.adapt_instant(joined), password)
+
+    def members(self, path: Path | None, report: FileReport | None, first_activity: dict[str, datetime]) -> None:
+        file_ids: set[str] = set()
+        if path is not None and report is not None:
+            update = ["email", "display_name", "country", "preferred_language", "acquisition_source"]
+            # joined_at from the file wins; otherwise first activity; otherwise the first import's time, kept on
+            # re-import (so re-importing changes nothing) by leaving date_joined out of that update.
+            dated_upsert = _RawUpsert(User, self.USER_VALUES, conflict=["external_id"], update=[*update, "date_joined"])
+            undated_upsert = _RawUpsert(User, self.USER_VALUES, conflict=["external_id"], update=update)
+            for batch in _chunks(self._rows("members", path, report), BATCH_SIZE):
+                file_ids.update(row.member_id for row in batch)
+                dated, undated = [], []
+                for row in batch:
+                    joined = row.joined_at or first_activity.get(row.member_id)
+                    target = dated if joined else undated
+                    target.append(self._user(row.member_id, row.email, row.name, joined or self.now, row.country,
+                                             row.language))
+                with _write_batch(self.partial):
+                    existing = dated_upsert.write(dated)[1] + undated_upsert.write(undated)[1]
+                report.created += len(batch) - existing
+                report.updated += existing
+            self.say(f"imported {path.name}: {report.created} created, {report.updated} updated")
+        # Members known only from their orders/events: created once, never overwritten by a later import.
+        insert_new = _RawUpsert(User, self.USER_VALUES, conflict=["external_id"], update=None)
+        implicit = (member_id for member_id in first_activity if member_id not in file_ids)
+        for batch in _chunks(implicit, BATCH_SIZE):
+            with _write_batch(self.partial):
+                self.implicit_members_created += insert_new.write(
+                    [self._user(member_id, None, "", first_activity[member_id], "", None) for member_id in batch]
+                )[0]
+        if self.implicit_members_created:
+            self.say(f"created {self.implicit_members_created} members known only from orders/events")
+        wanted = file_ids | first_activity.keys()
+        for chunk in _chunks(wanted, 5000):
+            self.member_pks.update(User.objects.filter(external_id__in=chunk).values_list("external_id", "pk"))
+
+    # Orders ------------------------------------------------------------------------------------------------------
+    ORDER_VALUES = ("external_id", "member_id", "kind", "course_id", "tier_id", "billing_period", "list_price",
+                    "discount", "amount_paid", "currency", "quantity", "coupon_id", "status", "created_at", "paid_at",
+                    "refunded_at", "failure_reason", "provider")
+
+    def orders(self, path: Path, report: FileReport, needs_generic: bool, coupon_codes: set[str]) -> None:
+        courses = dict(Course.objects.filter(external_id__isnull=False).values_list("external_id", "pk"))
+        tiers = dict(MembershipTier.objects.filter(external_id__isnull=False).values_list("external_id", "pk"))
+        generic_pk: int | None = None
+        if needs_generic:
+            generic, _ = Course.objects.get_or_create(
+                slug=GENERIC_PRODUCT_SLUG,
+                defaults={"title": "Imported order without a product", "is_generic": True, "is_published": False},
+            )
+            generic_pk = generic.pk
+        coupons: dict[str, int] = {}
+        for chunk in _chunks(coupon_codes, 5000):
+            coupons.update(Coupon.objects.filter(code__in=chunk).values_list("code", "pk"))
+
+        upsert = _RawUpsert(Order, self.ORDER_VALUES, conflict=["external_id"], update=list(self.ORDER_VALUES[1:]))
+        enroll = _RawUpsert(Enrollment, ("member_id", "course_id", "source", "enrolled_at", "last_activity_at"),
+                            conflict=["member_id", "course_id"], update=None)
+        adapt = self.adapt_instant
+        paid, refunded, failed = Order.Status.PAID, Order.Status.REFUNDED, Order.Status.FAILED
+        zero = Decimal("0.00")
+        for batch in _chunks(self._rows("orders", path, report), BATCH_SIZE):
+            values = []
+            enrollments = []
+            redemptions = []
+            for row in batch:
+                member_pk = self.member_pks[row.member_id]
+                ordered_at = adapt(row.ordered_at)
+                paid_at = ordered_at if row.status in (paid, refunded) else None
+                if row.product_kind == "course":
+                    kind, course_pk, tier_pk = Order.Kind.COURSE, courses[row.product_id] if row.product_id else generic_pk, None
+                    # Owned courses must be excluded from recommendations, and recommendations read enrollments.
+                    if row.status == paid and row.product_id:
+                        enrollments.append((member_pk, course_pk, Enrollment.Source.PURCHASE, ordered_at, ordered_at))
+                else:
+                    kind, course_pk, tier_pk = Order.Kind.SUBSCRIPTION, None, tiers[row.product_id]
+                coupon_pk = coupons.get(row.coupon_code) if row.coupon_code else None
+                if coupon_pk is not None and row.status != failed:
+                    redemptions.append((row.order_id, coupon_pk, member_pk, ordered_at))
+                values.append((
+                    row.order_id, member_pk, kind, course_pk, tier_pk, row.billing_period, row.amount, zero,
+                    row.amount, row.currency, row.quantity, coupon_pk, row.status, ordered_at, paid_at, None,
+                    "imported as failed" if row.status == failed else "", "import",
+                ))
+            with _write_batch(self.partial):
+                existing = upsert.write(values)[1]
+                enroll.write(enrollments)
+                self._redemptions(redemptions)
+            report.created += len(batch) - existing
+            report.updated += existing
+        self.say(f"imported {path.name}: {report.created} created, {report.updated} updated")
+
+    def _redemptions(self, redemptions: list[tuple[str, int, int, Any]]) -> None:
+        if not redemptions:
+            return
+        pks = dict(
+            Order.objects.filter(external_id__in=[order_id for order_id, *_ in redemptions])
+            .values_list("external_id", "pk")
+        )
+        # Imported redemptions do not bump Coupon.times_redeemed: the history happened on another system, and its
+        # limits were enforced there.
+        _RawUpsert(CouponRedemption, ("order_id", "coupon_id", "member_id", "redeemed_at"), conflict=["order_id"],
+                   update=None).write([(pks[order_id], *rest) for order_id, *rest in redemptions])
+
+    # Events ------------------------------------------------------------------------------------------------------
+    def events(self, path: Path, report: FileReport) -> None:
+        def rows() -> Iterator[EventRow]:
+            for event in self._rows("events", path, report):
+                yield EventRow(
+                    member_id=self.member_pks[event.member_id], kind=event.kind, object_type=event.object_type,
+                    object_id=event.object_id, occurred_at=event.occurred_at, properties=event.properties,
+                    idempotency_key=event.event_id or _event_fingerprint(event),
+                )
+
+        if self.partial:
+            created = duplicates = 0
+            for batch in _chunks(rows(), EVENT_BATCH_SIZE):
+                with transaction.atomic():
+                    result = events_bulk_ingest(batch, source=EVENT_SOURCE, batch_size=EVENT_BATCH_SIZE)
+                created += result.created
+                duplicates += result.duplicates
+        else:
+            result = events_bulk_ingest(rows(), source=EVENT_SOURCE, batch_size=EVENT_BATCH_SIZE)
+            created, duplicates = result.created, result.duplicates
+        report.created += created
+        report.duplicates += duplicates
+        self.say(f"imported {path.name}: {created} created, {duplicates} already imported")
+
+
+def _event_fingerprint(event: ImportedEvent) -> str:
+    """Events without an event_id are keyed by their content, so re-importing the file does not double them."""
+    payload = json.dumps(
+        [event.member_id, event.kind, event.object_type, event.object_id, event.occurred_at.isoformat(),
+         event.properties],
+        sort_keys=True, ensure_ascii=False, default=str,
+    )
+    return "row-" + hashlib.sha1(payload.encode()).hexdigest()
+
+
+def render_report(report: ImportReport) -> str:
+    lines = []
+    for kind in FILE_KINDS:
+        file_report = report.files.get(kind)
+        if file_report is None:
+            continue
+        status = "file rejected" if file_report.file_error else f"{file_report.valid} valid, {file_report.rejected} rejected"
+        line = f"{kind:<9} {Path(file_report.path).name}: {file_report.rows} rows, {status}"
+        if report.written:
+            line += f"; {file_report.created} created, {file_report.updated} updated"
+            if kind == "events":
+                line += f", {file_report.duplicates} already imported"
+        lines.append(line)
+    if report.members_created_from_activity:
+        lines.append(f"members created from orders/events: {report.members_created_from_activity}")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "GENERIC_PRODUCT_SLUG",
+    "FileReport",
+    "ImportReport",
+    "RowError",
+    "import_platform_data",
+    "parse_instant",
+    "parse_money",
+    "render_report",
+]

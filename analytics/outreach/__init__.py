@@ -1,0 +1,2 @@
+"""Outreach: the emails analytics sends (reminders, dunning, campaign offers, newsletters, the community digest) —
+one send path (analytics/messaging.py), staff-editable copy, per-category unsubscribe and the suppression list."""

@@ -1,0 +1,518 @@
+"""Analytics writes: the scoring jobs. Tasks and management commands call these functions and nothing else.
+
+Each job records a JobRun (analytics.jobs.tracked) and computes at an explicit `as_of`, reading history only
+through analytics.ml.datasets, so a rerun at the same as_of gives the same rows (old rows for that as_of are
+replaced inside one transaction).
+"""
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+import pandas as pd
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from analytics.jobs import tracked
+from analytics.ml import (
+    artifacts,
+    datasets,
+    engagement,
+    features,
+    recommendations,
+    repurchase,
+    segmentation,
+)
+from analytics.models import (
+    EngagementScore,
+    JobRun,
+    ModelVersion,
+    PropensityScore,
+    Recommendation,
+    RecommendationRun,
+    SegmentAssignment,
+    SegmentRun,
+)
+from config.db import refresh_planner_statistics
+
+DEFAULT_HORIZON_DAYS = 30
+DEFAULT_K = 10
+REPURCHASE = "repurchase"
+
+
+def chunk_size() -> int:
+    return int(getattr(settings, "ANALYTICS_CHUNK_SIZE", 20000))
+
+
+def start_of_day(when: datetime | None = None) -> datetime:
+    """Nightly jobs score at local midnight so there is one snapshot per day, whatever minute they ran."""
+    local = timezone.localtime(when or timezone.now())
+    return timezone.make_aware(datetime.combine(local.date(), time.min), timezone.get_current_timezone())
+
+
+def _rng(id_from: int | None, id_to: int | None) -> datasets.MemberRange:
+    return datasets.MemberRange(id_from, id_to)
+
+
+def member_chunks(size: int | None = None) -> list[tuple[int, int]]:
+    """Member-id ranges [from, to) of about `size` ids each, so several workers can share a population."""
+    bounds = datasets.member_id_bounds()
+    if bounds is None:
+        return []
+    lo, hi = bounds
+    size = size or chunk_size()
+    return [(start, min(start + size, hi + 1)) for start in range(lo, hi + 1, size)]
+
+
+def _insert_rows(model: type, fields: list[str], rows: list[tuple], batch: int = 5000) -> int:
+    """Write many rows without model instances: building 1,000,000 Recommendation objects for bulk_create costs a
+    minute of Python; tuples cost seconds. PostgreSQL gets COPY (about twice as fast as executemany there), other
+    databases INSERT with executemany. Values must already be in DB form (see _db_datetime, _db_json)."""
+    if not rows:
+        return 0
+    meta = model._meta
+    table = connection.ops.quote_name(meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(meta.get_field(f).column) for f in fields)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            placeholders = ", ".join(["%s"] * len(fields))
+            sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
+            for start in range(0, len(rows), batch):
+                cursor.executemany(sql, rows[start:start + batch])
+    return len(rows)
+
+
+def _db_datetime(value: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _db_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Engagement
+
+
+def engagement_weights(as_of: datetime) -> engagement.Weights:
+    """Weights learned from what happened after an earlier cutoff (as_of − 90 days), else the hand weights."""
+    cutoff = as_of - timedelta(days=engagement.LEARN_WINDOW_DAYS)
+    start = datasets.history_start()
+    if start is None or cutoff < start + timedelta(days=30):
+        return engagement.Weights(dict(engagement.HAND_WEIGHTS), "hand", "history too short to learn weights")
+    earlier = engagement.components(features.build(datasets.snapshot(cutoff)))
+    bought = pd.Series(1, index=list(datasets.buyers_between(cutoff, as_of)), dtype=int)
+    return engagement.learn_weights(earlier, bought)
+
+
+def engagement_frame(as_of: datetime, feats: pd.DataFrame | None = None) -> tuple[pd.DataFrame, engagement.Weights]:
+    feats = features.build(datasets.snapshot(as_of)) if feats is None else feats
+    comps = engagement.components(feats)
+    weights = engagement_weights(as_of)
+    scored = engagement.score(comps, weights)
+    return scored.join(comps), weights
+
+
+def engagement_compute(*, as_of: datetime, feats: pd.DataFrame | None = None) -> int:
+    """EngagementScore per member at as_of (a rerun replaces that as_of's rows). Returns the row count.
+    `feats` lets the nightly pipeline build the feature matrix once for engagement and segments."""
+    with tracked("compute_engagement", as_of=as_of) as job:
+        frame, weights = engagement_frame(as_of, feats)
+        when = _db_datetime(as_of)
+        comps = frame[engagement.COMPONENTS].round(4)
+        rows = [
+            (int(member_id), when, float(score), float(raw), _db_json(dict(zip(engagement.COMPONENTS, c))),
+             weights.source)
+            for member_id, score, raw, c in zip(frame.index, frame["score"], frame["raw"], comps.to_numpy().tolist())
+        ]
+        with transaction.atomic():
+            EngagementScore.objects.filter(as_of=as_of).delete()
+            _insert_rows(EngagementScore, ["member", "as_of", "score", "raw", "components", "weights_source"], rows)
+        job.rows = len(rows)
+        job.message = f"weights ({weights.source}): {weights.weights}. {weights.detail}"
+    return len(rows)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Segments
+
+
+def segments_compute(*, as_of: datetime, feats: pd.DataFrame | None = None) -> SegmentRun:
+    with tracked("compute_segments", as_of=as_of) as job:
+        feats = features.build(datasets.snapshot(as_of)) if feats is None else feats
+        stored = dict(EngagementScore.objects.filter(as_of=as_of).values_list("member_id", "score"))
+        if stored:
+            eng = pd.Series(stored, dtype=float)
+        else:
+            eng = engagement_frame(as_of, feats)[0]["score"]
+        frame = segmentation.prepare(feats, eng)
+        result = segmentation.fit(frame)
+        with transaction.atomic():
+            SegmentRun.objects.filter(as_of=as_of).delete()
+            run = SegmentRun.objects.create(
+                as_of=as_of, k=result.k, criterion="silhouette", criterion_scores=result.criterion_scores,
+                centroids=result.centroids, labels=result.labels,
+            )
+            values = frame.round(2).reindex(result.assignments.index)
+            names = list(values.columns)
+            when = _db_datetime(as_of)
+            _insert_rows(SegmentAssignment, ["run", "member", "as_of", "cluster", "label", "features"], [
+                (run.pk, int(m), when, int(cluster), label, _db_json(dict(zip(names, feats))))
+                for m, cluster, label, feats in zip(result.assignments.index, result.assignments["cluster"],
+                                                    result.assignments["label"], values.to_numpy().tolist())
+            ])
+        job.rows = len(result.assignments)
+        job.message = f"{result.notes}; silhouette by k: {result.criterion_scores}; labels: {result.labels}"
+    return run
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Repurchase propensity
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    version: ModelVersion
+    promoted: bool
+    serving_auc_on_this_validation: float | None
+    result: repurchase.TrainResult
+
+
+def _serving(kind: str = REPURCHASE) -> ModelVersion | None:
+    return ModelVersion.objects.filter(kind=kind, is_serving=True).first()
+
+
+def _auc_of(version: ModelVersion, validation: repurchase.LabelledFrame, as_of: datetime) -> float | None:
+    """The serving model re-scored on the new validation rows, so old and new are compared on the same data.
+    A serving model trained after this as_of (a backfill) may have seen these labels: use its stored figure."""
+    if version.as_of > as_of or not version.artifact_path:
+        return version.metrics.get("roc_auc")
+    try:
+        art = artifacts.load(version.artifact_path)
+    except (OSError, EOFError, ValueError):
+        return version.metrics.get("roc_auc")
+    if art.get("features") != list(features.FEATURES):
+        return version.metrics.get("roc_auc")
+    p = art["model"].predict_proba(validation.X)[:, 1]
+    return repurchase.evaluate(validation.y, p)["roc_auc"]
+
+
+def repurchase_train(*, as_of: datetime, horizon_days: int = DEFAULT_HORIZON_DAYS, promote: bool = True) -> TrainOutcome:
+    """Train, validate on a later cutoff, store a ModelVersion with ours-vs-baselines, promote only if better."""
+    params = {"horizon_days": horizon_days, "promote": promote}
+    with tracked("train_repurchase_model", as_of=as_of, params=params) as job:
+        result = repurchase.train(as_of, horizon_days)
+        plan = result.plan
+        version = ModelVersion.objects.create(
+            kind=REPURCHASE, as_of=as_of, horizon_days=plan.horizon_days, data_start=plan.data_start,
+            data_end=as_of, train_cutoffs=[c.isoformat() for c in plan.train_cutoffs],
+            validation_cutoff=plan.validation_cutoff, algorithm=result.algorithm, features=list(features.FEATURES),
+            metrics={**result.metrics, "candidates": result.candidates, "train_rows": result.train_rows,
+                     "requested_horizon_days": plan.requested_horizon_days},
+            baselines=result.baselines, feature_importance=result.feature_importance,
+            calibration=result.calibration, notes=plan.notes,
+        )
+        version.artifact_path = artifacts.save(repurchase.artifact(result),
+                                               f"repurchase/v{version.pk}-{as_of:%Y%m%d}.joblib")
+        version.save(update_fields=["artifact_path"])
+        promoted, serving_auc = False, None
+        if promote:
+            promoted, serving_auc = _promote_if_better(version, result, as_of)
+        else:
+            version.notes = (version.notes + "\nNot considered for promotion (trained with promote=False).").strip()
+            version.save(update_fields=["notes"])
+        job.rows = result.metrics["n"]
+        job.message = f"v{version.pk} {result.algorithm} AUC {result.metrics['roc_auc']}; promoted={promoted}"
+        job.run.params = {**params, "model_version": version.pk}
+        job.run.save(update_fields=["params"])
+    return TrainOutcome(version, promoted, serving_auc, result)
+
+
+def _promote_if_better(version: ModelVersion, result: repurchase.TrainResult, as_of: datetime) -> tuple[bool, float | None]:
+    new_auc = result.metrics["roc_auc"]
+    with transaction.atomic():
+        # Lock the serving row: two trainings finishing together must not both decide they beat it.
+        serving = ModelVersion.objects.select_for_update().filter(kind=version.kind, is_serving=True).first()
+        serving_auc = _auc_of(serving, result.validation, as_of) if serving else None
+        new_ok = not math.isnan(new_auc)
+        serving_unknown = serving_auc is None or math.isnan(serving_auc)
+        better = serving is None or (new_ok and (serving_unknown or new_auc > serving_auc))
+        if better:
+            if serving:
+                ModelVersion.objects.filter(pk=serving.pk).update(is_serving=False)
+            version.is_serving = True
+        note = (f"Promoted: validation AUC {new_auc} vs serving v{serving.pk} {serving_auc} on the same rows."
+                if better and serving else "Promoted: no model was serving." if better else
+                f"Not promoted: validation AUC {new_auc} does not beat serving v{serving.pk} ({serving_auc}).")
+        version.notes = (version.notes + "\n" + note).strip()
+        version.save(update_fields=["is_serving", "notes"])
+    return better, serving_auc
+
+
+def model_for(as_of: datetime, horizon_days: int | None = None) -> ModelVersion:
+    """The serving model if it was trained no later than as_of (and for the asked horizon); else train one now at
+    as_of — promoted only if nothing serves — so a backfill never scores with a model that saw the future."""
+    serving = _serving()
+    if serving and serving.as_of <= as_of and (horizon_days is None or serving.metrics.get(
+            "requested_horizon_days", serving.horizon_days) == horizon_days):
+        return serving
+    outcome = repurchase_train(as_of=as_of, horizon_days=horizon_days or DEFAULT_HORIZON_DAYS,
+                               promote=serving is None)
+    return outcome.version
+
+
+def propensity_score(*, as_of: datetime, version: ModelVersion | None = None, id_from: int | None = None,
+                     id_to: int | None = None) -> int:
+    """PropensityScore for members in [id_from, id_to) with the given (default: serving) model."""
+    version = version or model_for(as_of)
+    params = {"model_version": version.pk, "id_from": id_from, "id_to": id_to}
+    with tracked("score_members", as_of=as_of, params=params) as job:
+        art = artifacts.load(version.artifact_path)
+        X = features.build(datasets.snapshot(as_of, _rng(id_from, id_to)))
+        scored = repurchase.score(art, X)
+        when = _db_datetime(as_of)
+        rows = [(int(m), version.pk, when, float(p), _db_json(r))
+                for m, p, r in zip(scored.index, scored["probability"], scored["top_reasons"])]
+        with transaction.atomic():
+            existing = PropensityScore.objects.filter(model_version=version, as_of=as_of)
+            existing = _rng(id_from, id_to).apply(existing)
+            existing.delete()
+            _insert_rows(PropensityScore, ["member", "model_version", "as_of", "probability", "top_reasons"], rows)
+        job.rows = len(rows)
+    return len(rows)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Recommendations
+
+
+def recommendation_model(as_of: datetime) -> tuple[recommendations.RecModel, pd.DataFrame, pd.DataFrame]:
+    """The fitted model, the member–course interactions and the ratings (member_id, course_id, rating) it saw."""
+    courses = datasets.courses(as_of)
+    interactions = datasets.course_interactions(as_of)
+    ratings = datasets.course_ratings(as_of)
+    return recommendations.fit(courses, interactions, as_of, ratings=ratings), interactions, ratings
+
+
+# The last fitted model of a run, so one worker fits it once for all the chunks of that run it takes (fitting reads
+# every course interaction before as_of: ~6 s on 100k members, which 11 chunks used to pay 11 times). Keyed by the
+# run's random token, never its pk: a pk can come back after a rollback, with different data behind it.
+_run_model: dict[str, tuple[recommendations.RecModel, pd.DataFrame, pd.DataFrame]] = {}
+
+
+def _model_for_run(run: RecommendationRun) -> tuple[recommendations.RecModel, pd.DataFrame, pd.DataFrame]:
+    token = run.params.get("token")
+    if token is None:
+        return recommendation_model(run.as_of)
+    if token not in _run_model:
+        _run_model.clear()
+        _run_model[token] = recommendation_model(run.as_of)
+    return _run_model[token]
+
+
+def recommendations_for(as_of: datetime, k: int, id_from: int | None = None, id_to: int | None = None, *,
+                        fitted: tuple[recommendations.RecModel, pd.DataFrame, pd.DataFrame] | None = None
+                        ) -> pd.DataFrame:
+    """Top-k per member in the range, computed at as_of (nothing written). `fitted` is recommendation_model(as_of)
+    when the caller already has it."""
+    model, interactions, ratings = fitted or recommendation_model(as_of)
+    member_ids = datasets.members(as_of, _rng(id_from, id_to))["member_id"].astype(int).tolist()
+    blocked = datasets.all_course_members(as_of, _rng(id_from, id_to))
+    history = interactions[interactions["member_id"].isin(member_ids)]
+    return recommendations.recommend(model, history, member_ids, k, blocked,
+                                     ratings=ratings[ratings["member_id"].isin(member_ids)])
+
+
+def recommendations_evaluate(*, as_of: datetime, horizon_days: int = DEFAULT_HORIZON_DAYS, k: int = DEFAULT_K
+                             ) -> dict[str, dict[str, float]]:
+    """Time split: fit on history before as_of − horizon, test on the courses members took up in the horizon
+    after it (none of which the model could see). Ours vs popularity, the same members and exclusions."""
+    with tracked("evaluate_recommendations", as_of=as_of, params={"horizon_days": horizon_days, "k": k}) as job:
+        result = _recommendations_evaluate(as_of, horizon_days, k)
+        job.rows = result["ours"]["users"]
+        job.message = f"NDCG@{k} ours {result['ours']['ndcg']} vs popularity {result['popularity']['ndcg']}"
+    return result
+
+
+def _recommendations_evaluate(as_of: datetime, horizon_days: int, k: int) -> dict[str, dict[str, float]]:
+    cutoff = as_of - timedelta(days=horizon_days)
+    model, interactions, ratings = recommendation_model(cutoff)
+    members = set(datasets.members(cutoff)["member_id"].astype(int))
+    blocked = datasets.all_course_members(cutoff)
+    truth = datasets.new_interactions(cutoff, as_of)
+    owned = set(zip(interactions["member_id"], interactions["course_id"]))
+    catalogue = set(model.course_ids.tolist())
+    truth = truth[truth["member_id"].isin(members - blocked) & truth["course_id"].isin(catalogue)]
+    truth = truth[[(m, c) not in owned for m, c in zip(truth["member_id"], truth["course_id"])]]
+    evaluated = sorted(truth["member_id"].unique().tolist())
+    history = interactions[interactions["member_id"].isin(evaluated)]
+    ours = recommendations.recommend(model, history, evaluated, k, blocked,
+                                     ratings=ratings[ratings["member_id"].isin(evaluated)])
+    popular = recommendations.recommend(model, history, evaluated, k, blocked, popularity_only=True)
+    n = len(catalogue)
+    result = {
+        "ours": recommendations.offline_metrics(ours, truth, k, n),
+        "popularity": recommendations.offline_metrics(popular, truth, k, n),
+        "window": {"train_before": cutoff.isoformat(), "test_until": as_of.isoformat(), "horizon_days": horizon_days},
+    }
+    return result
+
+
+def recommendations_start(*, as_of: datetime, k: int = DEFAULT_K, chunks: int = 1,
+                          horizon_days: int = DEFAULT_HORIZON_DAYS) -> RecommendationRun:
+    evaluation = recommendations_evaluate(as_of=as_of, horizon_days=horizon_days, k=k)
+    return RecommendationRun.objects.create(
+        as_of=as_of, k=k, params={"chunks": chunks, "token": uuid.uuid4().hex, "evaluation_window": evaluation["window"],
+                                  "weights": list(recommendations.RecModel.__dataclass_fields__["weights"].default),
+                                  "w_rated": recommendations.W_RATED},
+        metrics=evaluation["ours"], baseline_metrics=evaluation["popularity"], is_current=False,
+    )
+
+
+def recommendations_chunk(*, run: RecommendationRun, id_from: int | None = None, id_to: int | None = None) -> int:
+    params = {"run_id": run.pk, "id_from": id_from, "id_to": id_to}
+    with tracked("recommend", as_of=run.as_of, params=params) as job:
+        recs = recommendations_for(run.as_of, run.k, id_from, id_to, fitted=_model_for_run(run))
+        rows = [(run.pk, int(r.member_id), int(r.course_id), int(r.rank), float(r.score), r.reason,
+                 r.reason_text[:300], None if pd.isna(r.reason_course_id) else int(r.reason_course_id))
+                for r in recs.itertuples(index=False)]
+        with transaction.atomic():
+            _rng(id_from, id_to).apply(Recommendation.objects.filter(run=run)).delete()
+            _insert_rows(Recommendation, ["run", "member", "course", "rank", "score", "reason", "reason_text",
+                                          "reason_course"], rows)
+        job.rows = len(rows)
+    _finish_if_complete(run)
+    return len(rows)
+
+
+def _finish_if_complete(run: RecommendationRun) -> None:
+    """Make the run current once all its chunks have succeeded (whichever worker finishes last does it)."""
+    with transaction.atomic():
+        locked = RecommendationRun.objects.select_for_update().get(pk=run.pk)
+        done = JobRun.objects.filter(job="recommend", status=JobRun.Status.SUCCEEDED, params__run_id=run.pk).count()
+        if locked.is_current or done < int(locked.params.get("chunks", 1)):
+            return
+        RecommendationRun.objects.filter(is_current=True).exclude(pk=run.pk).update(is_current=False)
+        locked.is_current = True
+        locked.save(update_fields=["is_current"])
+        _run_model.clear()  # every chunk is done: this worker no longer needs the fitted model
+        # The run's last step just finished (scores were dispatched before each range's recommendations): new
+        # scores, segments and recommendations are in, so bump the report cache version and warm the default views.
+        transaction.on_commit(_warm_reports)
+
+
+def _warm_reports() -> None:
+    # Its own task, so the pipeline's run time does not include computing the staff reports (≈ 2.5 min on 100k
+    # members on SQLite); under eager Celery (tests) it runs inline.
+    from analytics.scoring.tasks import warm_report_cache
+
+    warm_report_cache.delay()
+
+
+def recommendations_compute(*, as_of: datetime, k: int = DEFAULT_K) -> RecommendationRun:
+    """Inline: one run over every member, evaluated, then made current."""
+    run = recommendations_start(as_of=as_of, k=k, chunks=1)
+    recommendations_chunk(run=run)
+    run.refresh_from_db()
+    return run
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Nightly pipeline
+
+
+def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAULT_HORIZON_DAYS, k: int = DEFAULT_K,
+                     dispatch: Any = None) -> dict[str, Any]:
+    """engagement → segments → propensity (serving model; one is trained if none) → recommendations.
+
+    Scoring and recommendation writing fan out by member-id range through `dispatch(kind, **kwargs)` (the Celery
+    task layer passes one that enqueues chunk tasks; inline it runs them here)."""
+    as_of = as_of or start_of_day()
+    with tracked("nightly_pipeline", as_of=as_of, params={"horizon_days": horizon_days, "k": k}) as job:
+        if connection.vendor == "sqlite":
+            # SQLite has no autovacuum to keep statistics fresh; without them the chunked reads pick a poor index.
+            refresh_planner_statistics()
+        feats = features.build(datasets.snapshot(as_of))
+        engaged = engagement_compute(as_of=as_of, feats=feats)
+        segments_compute(as_of=as_of, feats=feats)
+        del feats
+        # Any serving model will do (whatever its horizon); the horizon only matters when one must be trained.
+        version = model_for(as_of) if _serving() else model_for(as_of, horizon_days)
+        ranges = member_chunks()
+        run = recommendations_start(as_of=as_of, k=k, chunks=max(len(ranges), 1), horizon_days=horizon_days)
+        if dispatch is None:
+            def dispatch(kind: str, **kwargs: Any) -> None:
+                if kind == "score":
+                    propensity_score(as_of=as_of, version=version, id_from=kwargs["id_from"], id_to=kwargs["id_to"])
+                else:
+                    recommendations_chunk(run=run, id_from=kwargs["id_from"], id_to=kwargs["id_to"])
+        for id_from, id_to in ranges or [(None, None)]:
+            dispatch("score", as_of=as_of, version_id=version.pk, id_from=id_from, id_to=id_to)
+            dispatch("recommend", run_id=run.pk, id_from=id_from, id_to=id_to)
+        job.rows = engaged
+        job.message = f"model v{version.pk}, recommendation run {run.pk}, {len(ranges)} chunks"
+    return {"as_of": as_of, "model_version": version.pk, "recommendation_run": run.pk, "chunks": len(ranges)}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Exports for the command-line contract
+
+
+def member_labels(member_ids: list[int]) -> dict[int, str]:
+    """The platform's id (external_id) for imported members, else our pk."""
+    from members.models import User
+
+    # All external ids in one query (a pk__in list of 100,000 would exceed SQLite's parameter limit).
+    ext = dict(User.objects.filter(external_id__isnull=False).values_list("pk", "external_id"))
+    return {m: (ext.get(m) or str(m)) for m in member_ids}
+
+
+def product_labels(course_ids: list[int]) -> dict[int, str]:
+    from members.models import Course
+
+    wanted = set(course_ids)
+    rows = Course.objects.values_list("pk", "external_id", "slug")
+    return {pk: (ext or slug) for pk, ext, slug in rows if pk in wanted}
+
+
+def scores_table(*, as_of: datetime, version: ModelVersion) -> pd.DataFrame:
+    """member_id, repurchase_probability, engagement_score, segment, top_reasons for every scored member."""
+    probs = pd.DataFrame.from_records(
+        PropensityScore.objects.filter(model_version=version, as_of=as_of).order_by("member_id").values_list(
+            "member_id", "probability", "top_reasons"), columns=["member", "repurchase_probability", "top_reasons"])
+    eng = dict(EngagementScore.objects.filter(as_of=as_of).values_list("member_id", "score"))
+    run = SegmentRun.objects.filter(as_of=as_of).first()
+    seg = dict(SegmentAssignment.objects.filter(run=run).values_list("member_id", "label")) if run else {}
+    labels = member_labels(probs["member"].tolist())
+    out = pd.DataFrame({
+        "member_id": probs["member"].map(labels),
+        "repurchase_probability": probs["repurchase_probability"].round(4),
+        "engagement_score": probs["member"].map(eng).astype(float).round(2),
+        "segment": [seg.get(m, "") for m in probs["member"]],
+        # "+" raises the member's probability, "−" lowers it.
+        "top_reasons": ["; ".join(f"{'+' if r['effect'] == '+' else '−'} {r['text']}" for r in reasons)
+                        for reasons in probs["top_reasons"]],
+    })
+    return out
+
+
+def recommendations_table(run: RecommendationRun) -> pd.DataFrame:
+    rows = pd.DataFrame.from_records(
+        Recommendation.objects.filter(run=run).order_by("member_id", "rank").values_list(
+            "member_id", "rank", "course_id", "score", "reason"), columns=["member", "rank", "course", "score", "reason"])
+    members = member_labels(rows["member"].unique().tolist())
+    products = product_labels(rows["course"].unique().tolist())
+    return pd.DataFrame({
+        "member_id": rows["member"].map(members), "rank": rows["rank"], "product_id": rows["course"].map(products),
+        "score": rows["score"].round(4), "reason": rows["reason"],
+    })
+

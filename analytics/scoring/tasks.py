@@ -1,0 +1,77 @@
+"""Celery tasks for the analytics jobs: thin wrappers taking ids and ISO strings, calling analytics.services.
+
+The nightly task fans scoring and recommendation writing out by member-id range (one chunk task per range, on the
+"ml" queue) so several workers, on several machines, share a large population; under eager mode the chunks run
+inline. Every service writes its JobRun, and reruns replace rows for the same as_of, so a retried task is harmless.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from celery import shared_task
+from django.utils.dateparse import parse_datetime
+
+from analytics.models import ModelVersion, RecommendationRun
+from analytics.scoring import services
+
+
+def _as_of(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise ValueError(f"not an ISO datetime: {value!r}")
+    return parsed
+
+
+@shared_task(acks_late=True)
+def compute_engagement_task(as_of: str | None = None) -> int:
+    return services.engagement_compute(as_of=_as_of(as_of) or services.start_of_day())
+
+
+@shared_task(acks_late=True)
+def compute_segments_task(as_of: str | None = None) -> int:
+    return services.segments_compute(as_of=_as_of(as_of) or services.start_of_day()).pk
+
+
+@shared_task(acks_late=True)
+def train_repurchase_model_task(as_of: str | None = None, horizon_days: int = services.DEFAULT_HORIZON_DAYS) -> int:
+    outcome = services.repurchase_train(as_of=_as_of(as_of) or services.start_of_day(), horizon_days=horizon_days)
+    return outcome.version.pk
+
+
+@shared_task(acks_late=True)
+def score_members_chunk_task(as_of: str, version_id: int, id_from: int | None, id_to: int | None) -> int:
+    version = ModelVersion.objects.get(pk=version_id)
+    return services.propensity_score(as_of=_as_of(as_of), version=version, id_from=id_from, id_to=id_to)
+
+
+@shared_task(acks_late=True)
+def recommend_chunk_task(run_id: int, id_from: int | None, id_to: int | None) -> int:
+    run = RecommendationRun.objects.get(pk=run_id)
+    return services.recommendations_chunk(run=run, id_from=id_from, id_to=id_to)
+
+
+def _enqueue(kind: str, **kwargs: Any) -> None:
+    if kind == "score":
+        score_members_chunk_task.delay(kwargs["as_of"].isoformat(), kwargs["version_id"], kwargs["id_from"],
+                                       kwargs["id_to"])
+    else:
+        recommend_chunk_task.delay(kwargs["run_id"], kwargs["id_from"], kwargs["id_to"])
+
+
+@shared_task(acks_late=True)
+def run_nightly_pipeline(as_of: str | None = None, horizon_days: int = services.DEFAULT_HORIZON_DAYS) -> dict:
+    result = services.nightly_pipeline(as_of=_as_of(as_of), horizon_days=horizon_days, dispatch=_enqueue)
+    return {**result, "as_of": result["as_of"].isoformat()}
+
+
+@shared_task(acks_late=True)
+def warm_report_cache() -> list[str]:
+    """Bump the report cache version and compute the default staff report views (after a nightly run)."""
+    from analytics.reports.warm import warm_default_views
+
+    return warm_default_views()
+
+

@@ -1,0 +1,42 @@
+"""Writes for member accounts: sign-up, profile, marketing-email preference."""
+from __future__ import annotations
+
+from analytics.tracking import record_event
+from members.models import (
+    User,
+)
+
+
+def member_create(
+    *, email: str, password: str | None, display_name: str = "", preferred_language: str = "en", **extra: object
+) -> User:
+    user = User.objects.create_user(
+        email=email, password=password, display_name=display_name, preferred_language=preferred_language, **extra
+    )
+    record_event(member=user, kind="signed_up", obj=user)
+    return user
+
+
+def member_update_profile(
+    *, member: User, display_name: str, preferred_language: str, time_zone: str, marketing_opt_in: bool
+) -> User:
+    previous_opt_in = member.marketing_opt_in
+    member.display_name = display_name.strip()
+    member.preferred_language = preferred_language
+    member.time_zone = time_zone
+    member.marketing_opt_in = marketing_opt_in
+    member.save(update_fields=["display_name", "preferred_language", "time_zone", "marketing_opt_in"])
+    record_event(member=member, kind="profile_updated", obj=member)
+    if previous_opt_in != marketing_opt_in:
+        record_event(member=member, kind="marketing_opt_in" if marketing_opt_in else "marketing_unsubscribed",
+                     obj=member, properties={"via": "profile"})
+    return member
+
+
+def member_unsubscribe(*, member: User, via: str = "link") -> bool:
+    """Turn marketing email off. Returns False when it already was, so a second click records nothing."""
+    updated = User.objects.filter(pk=member.pk, marketing_opt_in=True).update(marketing_opt_in=False)
+    member.marketing_opt_in = False
+    if updated:
+        record_event(member=member, kind="marketing_unsubscribed", obj=member, properties={"via": via})
+    return bool(updated)

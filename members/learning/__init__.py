@@ -1,0 +1,1 @@
+"""The learning experience: lesson player, progress, media, drip schedule, quizzes, certificates."""
