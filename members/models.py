@@ -268,7 +268,7 @@ class Subscription(models.Model):
     renewal_count = models.PositiveIntegerField(default=0)
     paused_until = models.DateTimeField(null=True, blank=True)
     # A downgrade or a yearly → monthly switch waits for the period the member already paid for to end; the
-    # renewal at period end charges and applies it (members.services.subscription_renew).
+    # renewal at period end charges and applies it (members.subscriptions.services.subscription_renew).
     scheduled_tier = models.ForeignKey(
         MembershipTier, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -1,7 +1,7 @@
 """Idempotency keys for money operations, as Stripe does them.
 
-Every money operation (members.services: course_purchase, subscription_start, subscription_renew,
-subscription_change_tier, subscription_switch_period, retention_offer_accept) claims its key with
+Every money operation (members.commerce.services.course_purchase; members.subscriptions.services: subscription_start,
+subscription_renew, subscription_change_tier, subscription_switch_period, retention_offer_accept) claims its key with
 `idempotency_claim` inside the reserve transaction, after locking the member's row:
 
 * a new key: a row in state `started`, committed together with the reservation (order pending, coupon use);

@@ -319,7 +319,7 @@ def _plan_change(
     payment_token: str | None, idempotency_key: str, when: datetime,
 ) -> PlanChange:
     """Tier change and period switch share one money path: lock, claim the key, decide now-or-at-period-end,
-    reserve a prorated order, charge outside the transaction, settle (members.services.order_settle)."""
+    reserve a prorated order, charge outside the transaction, settle (members.commerce.services.order_settle)."""
     key = clean_key(idempotency_key)
     request_fp = fingerprint(subscription=subscription.pk, tier=tier.pk if tier else None, period=period,
                              token=payment_token or "")
