@@ -67,9 +67,11 @@ test-redis: venv
 	    $(VENV)/bin/pytest -p no:cacheprovider -m worker ; \
 	else echo "Tier 3 skipped: Redis (127.0.0.1:6379) or PostgreSQL (127.0.0.1:5432) is not answering"; fi
 
-# ruff comes from requirements.txt (pinned), so a clean machine lints with the same version as everyone else.
+# ruff and import-linter come from requirements.txt (pinned), so a clean machine lints with the same versions as
+# everyone else. lint-imports checks the contracts in .importlinter (the arrows in docs/ARCHITECTURE.md).
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 # The quick benchmarks; the 100k-member import and pipeline benchmarks take longer (see docs/PERFORMANCE.md).
 bench: venv

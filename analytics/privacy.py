@@ -1,6 +1,6 @@
 """Forgetting a member in analytics, for account deletion.
 
-This and `analytics.tracking.record_event` are the only analytics entries the members app calls. Deletion is the
+members reaches it through `analytics.tracking.member_forget`, the one analytics module other apps import. Deletion is the
 one write members needs here: analytics owns these tables, so analytics decides how a member is removed from them
 (derived rows deleted, the behavioural log kept for aggregate reports but stripped of its free-form payload).
 """

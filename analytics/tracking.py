@@ -17,6 +17,8 @@ from django.utils import timezone
 
 if TYPE_CHECKING:
     from analytics.jobs import JobHandle
+    from analytics.models import Event
+    from analytics.privacy import ForgetResult
 
 
 def record_event(
@@ -78,3 +80,18 @@ def job_run(job: str, *, params: dict[str, Any] | None = None) -> Iterator[JobHa
 
     with tracked(job, params=params) as handle:
         yield handle
+
+
+def member_forget(member_id: int) -> ForgetResult:
+    """Account deletion's analytics part (members.privacy.services.member_delete calls it in its transaction):
+    analytics owns these tables, so analytics decides how a member is removed from them (analytics/privacy.py)."""
+    from analytics.privacy import member_forget as forget
+
+    return forget(member_id)
+
+
+def member_events(*, member: object, limit: int = 20) -> list[Event]:
+    """The member's latest events, newest first, for the read-only panel on the member admin page."""
+    from analytics.selectors import recent_events
+
+    return list(recent_events(member=member, limit=limit))

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from analytics.tracking import member_events
 from members.commerce.services import coupons_generate_bulk
 from members.models import (
     Benefit,
@@ -88,13 +89,11 @@ class UserAdmin(BaseUserAdmin):
 
     @admin.display(description=_("Last 20 events"))
     def recent_events(self, obj: User) -> str:
-        # Read through analytics' selector: members never import analytics models.
-        from analytics.selectors import recent_events
-
+        # Through analytics.tracking, the one analytics module members may import.
         rows = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
             ((e.occurred_at.strftime("%Y-%m-%d %H:%M"), e.kind, f"{e.object_type} {e.object_id}".strip(),
-              json.dumps(e.properties, ensure_ascii=False)[:120]) for e in recent_events(member=obj, limit=20)),
+              json.dumps(e.properties, ensure_ascii=False)[:120]) for e in member_events(member=obj, limit=20)),
         )
         if not rows:
             return _("No events yet.")

@@ -14,6 +14,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
+from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -413,9 +414,8 @@ def _finish_if_complete(run: RecommendationRun) -> None:
 def _warm_reports() -> None:
     # Its own task, so the pipeline's run time does not include computing the staff reports (≈ 2.5 min on 100k
     # members on SQLite); under eager Celery (tests) it runs inline.
-    from analytics.scoring.tasks import warm_report_cache
-
-    warm_report_cache.delay()
+    # By name, because the tasks module imports this one (tasks are thin doors onto these services).
+    current_app.signature("analytics.scoring.tasks.warm_report_cache").delay()
 
 
 def recommendations_compute(*, as_of: datetime, k: int = DEFAULT_K) -> RecommendationRun:

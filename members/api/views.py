@@ -220,14 +220,14 @@ def _idempotency_key(request: Request) -> str:
 
 
 def _live_subscription(user: User) -> Subscription:
-    sub = subscriptions_selectors.live_subscription(member=user)
+    sub = catalogue_selectors.live_subscription(member=user)
     if sub is None:
         raise Http404("You have no live membership.")
     return sub
 
 
 def _subscription_response(sub: Subscription, http_status: int = status.HTTP_200_OK) -> Response:
-    fresh = subscriptions_selectors.live_subscription(member=sub.member) or sub
+    fresh = catalogue_selectors.live_subscription(member=sub.member) or sub
     return Response(s.SubscriptionOutput(fresh).data, status=http_status)
 
 
@@ -239,7 +239,7 @@ class MembershipView(APIView):
                    examples=[OpenApiExample("Live", value={"subscription": SUBSCRIPTION_EXAMPLE}, response_only=True),
                              OpenApiExample("None", value={"subscription": None}, response_only=True)])
     def get(self, request: Request) -> Response:
-        return Response(s.MembershipOutput({"subscription": subscriptions_selectors.live_subscription(member=request.user)}).data)
+        return Response(s.MembershipOutput({"subscription": catalogue_selectors.live_subscription(member=request.user)}).data)
 
     @extend_schema(
         tags=["me"], summary="Subscribe to a tier", request=s.SubscribeInput,
@@ -265,7 +265,7 @@ PLAN_CHANGE_EXAMPLE = {"subscription": SUBSCRIPTION_EXAMPLE, "order": None, "sch
 
 
 def _plan_change_response(change: subscriptions_services.PlanChange) -> Response:
-    fresh = subscriptions_selectors.live_subscription(member=change.subscription.member) or change.subscription
+    fresh = catalogue_selectors.live_subscription(member=change.subscription.member) or change.subscription
     return Response(s.PlanChangeOutput({"subscription": fresh, "order": change.order,
                                         "scheduled": change.scheduled}).data)
 

@@ -1,11 +1,14 @@
-"""Reads for the members app. Querysets come back with their joins already applied."""
+"""Reads for the catalogue and what a member may open: courses, lessons, tiers and benefits, the member's live
+membership and tier, course access. Querysets come back with their joins already applied."""
 from __future__ import annotations
 
 from datetime import datetime
 
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 
-from members.models import Course, Enrollment, Lesson, MembershipTier, User
+from members.catalogue.entitlements import CourseEntitlement, course_entitlement
+from members.models import Course, Enrollment, Lesson, MembershipTier, Subscription, User
 
 
 def tier_list(*, public_only: bool = True) -> QuerySet[MembershipTier]:
@@ -22,14 +25,53 @@ def course_with_lessons(*, slug: str) -> Course:
     return Course.objects.prefetch_related(Prefetch("lessons", queryset=Lesson.objects.order_by("position"))).get(slug=slug)
 
 
-def member_has_course_access(*, member: User, course: Course, when: datetime | None = None) -> bool:
-    """Whether the member may open the course's lessons; decided by members.commerce.entitlements, like checkout."""
-    from members.commerce.entitlements import course_entitlement
+def member_course_entitlement(*, member: User | None, course: Course, when: datetime | None = None) -> CourseEntitlement:
+    """What the member may open and would pay for this course now (members.catalogue.entitlements decides)."""
+    authenticated = bool(member is not None and getattr(member, "is_authenticated", False))
+    tier = active_tier(member=member, when=when) if authenticated else None
+    return course_entitlement(member=member, course=course, tier=tier)
 
+
+def member_has_course_access(*, member: User, course: Course, when: datetime | None = None) -> bool:
+    """Whether the member may open the course's lessons: the same decision checkout makes."""
     if not getattr(member, "is_authenticated", False):
         return False
-    return course_entitlement(member=member, course=course, when=when).can_open
+    return member_course_entitlement(member=member, course=course, when=when).can_open
 
 
 def member_enrollments(*, member: User) -> QuerySet[Enrollment]:
     return Enrollment.objects.filter(member=member).select_related("course").order_by("-last_activity_at", "-enrolled_at")
+
+
+
+
+def live_subscription(*, member: User) -> Subscription | None:
+    if not getattr(member, "is_authenticated", False):
+        return None
+    return (
+        Subscription.objects.filter(member=member, status__in=Subscription.LIVE_STATUSES)
+        .select_related("tier")
+        .prefetch_related("tier__benefits")
+        .first()
+    )
+
+
+def latest_subscription(*, member: User) -> Subscription | None:
+    return Subscription.objects.filter(member=member).select_related("tier").order_by("-started_at").first()
+
+
+def active_tier(*, member: User, when: datetime | None = None) -> MembershipTier | None:
+    """The tier whose benefits the member enjoys now, if any (trial, paid period, grace, or canceled-but-paid)."""
+    if not getattr(member, "is_authenticated", False):
+        return None
+    when = when or timezone.now()
+    for sub in (
+        Subscription.objects.filter(member=member)
+        .exclude(status=Subscription.Status.EXPIRED)
+        .select_related("tier")
+        .prefetch_related("tier__benefits")
+        .order_by("-started_at")[:2]
+    ):
+        if sub.is_active_at(when):
+            return sub.tier
+    return None

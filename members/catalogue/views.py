@@ -33,7 +33,6 @@ from members.models import (
     User,
 )
 from members.reviews.selectors import courses_with_ratings
-from members.subscriptions import selectors as subscriptions_selectors
 
 PAGE_SIZE = 12
 
@@ -94,9 +93,9 @@ def _continue_lesson(*, member: User) -> tuple[Lesson | None, CourseProgress | N
 
 def _membership_card(*, member: User) -> Subscription | None:
     """The live subscription, or a canceled one whose paid period has not run out yet."""
-    sub = subscriptions_selectors.live_subscription(member=member)
+    sub = catalogue_selectors.live_subscription(member=member)
     if sub is None:
-        latest = subscriptions_selectors.latest_subscription(member=member)
+        latest = catalogue_selectors.latest_subscription(member=member)
         if latest and latest.status == Subscription.Status.CANCELED and latest.current_period_end > timezone.now():
             sub = latest
     return sub
@@ -157,7 +156,7 @@ def _catalogue_queryset(*, form: CatalogueForm, member: User) -> QuerySet[Course
         qs = qs.filter(price__gte=data["price_min"])
     if data.get("price_max") is not None:
         qs = qs.filter(price__lte=data["price_max"])
-    if data.get("included") and not _tier_includes_all_courses(subscriptions_selectors.active_tier(member=member)):
+    if data.get("included") and not _tier_includes_all_courses(catalogue_selectors.active_tier(member=member)):
         qs = qs.none()
     order = {
         "newest": ("-published_at", "-created_at"), "popular": ("-popularity", "title"), "price": ("price", "title"),
@@ -175,7 +174,7 @@ def course_list(request: HttpRequest) -> HttpResponse:
     courses = _catalogue_queryset(form=form, member=request.user)
     page = Paginator(courses, PAGE_SIZE).get_page(request.GET.get("page"))
     owned = commerce_selectors.owned_course_ids(member=request.user) if request.user.is_authenticated else set()
-    tier = subscriptions_selectors.active_tier(member=request.user)
+    tier = catalogue_selectors.active_tier(member=request.user)
     template = "members/course_list.html#results" if request.htmx and not request.htmx.history_restore_request else "members/course_list.html"
     return render(request, template, {
         "form": form, "page": page, "owned": owned, "all_included": _tier_includes_all_courses(tier),
@@ -185,7 +184,7 @@ def course_list(request: HttpRequest) -> HttpResponse:
 def course_detail(request: HttpRequest, slug: str) -> HttpResponse:
     course = get_object_or_404(catalogue_selectors.course_list().prefetch_related("lessons"), slug=slug)
     member = request.user
-    tier = subscriptions_selectors.active_tier(member=member)
+    tier = catalogue_selectors.active_tier(member=member)
     owned = member.is_authenticated and course.pk in commerce_selectors.owned_course_ids(member=member)
     included = _tier_includes_all_courses(tier)
     quote = None

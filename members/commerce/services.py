@@ -8,6 +8,7 @@ failed Order for the record and nothing else: no paid order, no enrollment, no c
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -17,7 +18,8 @@ from django.utils import timezone
 
 from analytics.tracking import record_event
 from members import exceptions
-from members.commerce.entitlements import CourseEntitlement, course_entitlement
+from members.catalogue.entitlements import CourseEntitlement
+from members.catalogue.selectors import member_course_entitlement
 from members.commerce.idempotency import (
     Replay,
     clean_key,
@@ -110,7 +112,7 @@ def price_quote(
     when = when or timezone.now()
     if course is not None:
         # The member's price comes from the one function that decides entitlements (members.commerce).
-        entitlement = course_entitlement(member=member, course=course, when=when)
+        entitlement = member_course_entitlement(member=member, course=course, when=when)
         list_price, currency = money(course.price), course.currency
         # Included in the member's tier: the quote says 0.00 (checkout refuses to charge it anyway).
         member_discount = entitlement.member_discount if entitlement.status in (
@@ -255,7 +257,7 @@ def course_purchase(
         if isinstance(claim, Replay):
             assert claim.order is not None
             return claim.order
-        entitlement = course_entitlement(member=member, course=course, when=when)
+        entitlement = member_course_entitlement(member=member, course=course, when=when)
         if entitlement.status == CourseEntitlement.OWNED:
             raise exceptions.AlreadyOwned()
         if entitlement.status == CourseEntitlement.INCLUDED:
@@ -327,16 +329,25 @@ def order_fail(*, order: Order, reason: str) -> Order:
     return locked
 
 
-def _settler(operation: str):  # noqa: ANN202 - a settle function (order=, when=)
-    """What settling grants, by the operation that reserved the order. Membership operations live in
-    members.subscriptions.services, which imports this module; it is looked up here at call time."""
-    if operation == "course_purchase":
-        return _settle_course
-    from members.subscriptions.services import SETTLERS
+# What settling grants, by the operation that reserved the order: the course purchase here; the membership
+# operations register theirs from members.subscriptions.services (which imports this module, so this module cannot
+# import it back; members.apps imports it at start-up so a webhook finds every settler).
+SETTLERS: dict[str, Callable[..., None]] = {}
 
+
+def register_settler(operation: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    def register(settle: Callable[..., None]) -> Callable[..., None]:
+        SETTLERS[operation] = settle
+        return settle
+
+    return register
+
+
+def _settler(operation: str) -> Callable[..., None]:
     return SETTLERS[operation]
 
 
+@register_settler("course_purchase")
 def _settle_course(*, order: Order, when: datetime) -> None:
     Enrollment.objects.get_or_create(
         member_id=order.member_id, course_id=order.course_id,

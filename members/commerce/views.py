@@ -17,7 +17,6 @@ from members.catalogue import selectors as catalogue_selectors
 from members.commerce import receipts
 from members.commerce import selectors as commerce_selectors
 from members.commerce import services as commerce_services
-from members.commerce.entitlements import course_entitlement
 from members.commerce.pricing import Quote
 from members.forms import CheckoutForm, TierCheckoutForm, new_idempotency_key
 from members.models import (
@@ -28,7 +27,6 @@ from members.models import (
     Subscription,
     User,
 )
-from members.subscriptions import selectors as subscriptions_selectors
 from members.subscriptions import services as subscriptions_services
 
 logger = logging.getLogger(__name__)
@@ -68,7 +66,7 @@ def _send_receipt(order: Order) -> None:
 @vary_on_headers("HX-Request")
 def checkout_course(request: HttpRequest, slug: str) -> HttpResponse:
     course = get_object_or_404(catalogue_selectors.course_list(), slug=slug)
-    entitlement = course_entitlement(member=request.user, course=course)
+    entitlement = catalogue_selectors.member_course_entitlement(member=request.user, course=course)
     if entitlement.status == entitlement.OWNED and request.method == "GET":
         messages.info(request, _("You already own this course."))
         return redirect(course)
@@ -112,7 +110,7 @@ def checkout_course(request: HttpRequest, slug: str) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def checkout_tier(request: HttpRequest, slug: str) -> HttpResponse:
     tier = get_object_or_404(catalogue_selectors.tier_list(public_only=False), slug=slug)
-    live = subscriptions_selectors.live_subscription(member=request.user)
+    live = catalogue_selectors.live_subscription(member=request.user)
     if live is not None:
         messages.info(request, _("You already have a membership. Manage it here."))
         return redirect("members:membership")

@@ -17,6 +17,7 @@ from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from analytics.tracking import member_forget
 from members.models import (
     AuditLog,
     Coupon,
@@ -114,7 +115,7 @@ RETAINED_ON_DELETE = {
 }
 
 
-# analytics forgets through analytics.privacy.member_forget (it owns those tables).
+# analytics forgets through analytics.tracking.member_forget (it owns those tables).
 DELEGATED_APPS = {"analytics"}
 
 
@@ -137,9 +138,6 @@ def member_delete(*, member: User, actor: User | None, when: datetime | None = N
     (reactions, follows, notifications, reviews, payment methods, referral code) is deleted rather than reassigned:
     the anonymised row is the "deleted member" that retained orders point at.
     """
-    from analytics.privacy import (
-        member_forget,  # the one analytics write entry besides record_event; see module doc
-    )
     from community.services import (
         author_erase,  # community owns its tables, so it decides how a deleted author's posts and comments stay
     )

@@ -38,6 +38,7 @@ from members.commerce.services import (
     coupon_issue,
     order_settle,
     price_quote,
+    register_settler,
 )
 from members.models import (
     BillingPeriod,
@@ -138,6 +139,7 @@ def subscription_start(
     return sub
 
 
+@register_settler("subscription_start")
 def _settle_subscription_start(*, order: Order, when: datetime) -> None:
     record_event(member=order.member_id, kind="subscription_started", obj=order.subscription, occurred_at=when,
                  properties={"tier": order.tier.slug, "period": order.billing_period, "order_id": order.pk,
@@ -212,6 +214,7 @@ def subscription_renew(
     raise error
 
 
+@register_settler("subscription_renew")
 def _settle_renewal(*, order: Order, when: datetime) -> None:
     sub = Subscription.objects.select_for_update().select_related("tier").get(pk=order.subscription_id)
     sub.last_renewal_attempt_at = when
@@ -416,6 +419,8 @@ def subscription_switch_period(
                         payment_token=payment_token, idempotency_key=idempotency_key, when=when or timezone.now())
 
 
+@register_settler("subscription_change_tier")
+@register_settler("subscription_switch_period")
 def _settle_plan_change(*, order: Order, when: datetime) -> None:
     sub = Subscription.objects.select_for_update().select_related("tier").get(pk=order.subscription_id)
     previous = {"tier": sub.tier.slug, "period": sub.billing_period}
@@ -527,15 +532,6 @@ def retention_offer_accept(
         acceptance.save(update_fields=["coupon"])
         idempotency_succeed(claim, coupon=coupon, subscription=sub)
     return coupon
-
-
-# What order_settle (members.commerce.services) grants for an order each membership operation reserved.
-SETTLERS = {
-    "subscription_start": _settle_subscription_start,
-    "subscription_renew": _settle_renewal,
-    "subscription_change_tier": _settle_plan_change,
-    "subscription_switch_period": _settle_plan_change,
-}
 
 
 def renewal_coupon_code(*, subscription: Subscription, when: datetime | None = None) -> str:

@@ -68,7 +68,7 @@ def payment_method(request: HttpRequest) -> HttpResponse:
 
 def tiers(request: HttpRequest) -> HttpResponse:
     tier_rows = list(catalogue_selectors.tier_list())
-    current = subscriptions_selectors.active_tier(member=request.user)
+    current = catalogue_selectors.active_tier(member=request.user)
     return render(request, "members/tiers.html", {
         "tiers": tier_rows, "benefit_rows": benefit_table(tier_rows), "current_tier": current,
     })
@@ -106,7 +106,7 @@ def _tier_choices(sub: Subscription) -> list[dict[str, object]]:
 
 
 def _live_subscription_or_redirect(request: HttpRequest) -> Subscription | None:
-    sub = subscriptions_selectors.live_subscription(member=request.user)
+    sub = catalogue_selectors.live_subscription(member=request.user)
     if sub is None:
         messages.error(request, _("You have no live membership."))
     return sub
@@ -196,7 +196,7 @@ def membership_renew(request: HttpRequest) -> HttpResponse:
 def membership_cancel(request: HttpRequest) -> HttpResponse:
     """Cancel at period end in up to three steps: the reason survey, the save offer (when an admin configured one
     for this tier), then the confirmation. Nothing is cancelled until the member confirms."""
-    sub = subscriptions_selectors.live_subscription(member=request.user)
+    sub = catalogue_selectors.live_subscription(member=request.user)
     if sub is None or sub.cancel_at_period_end:
         messages.info(request, _("There is nothing to cancel."))
         return redirect("members:membership")
@@ -239,7 +239,7 @@ def membership_cancel(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def membership_reactivate(request: HttpRequest) -> HttpResponse:
-    sub = subscriptions_selectors.live_subscription(member=request.user)
+    sub = catalogue_selectors.live_subscription(member=request.user)
     if sub is None:
         messages.error(request, _("You have no live membership."))
         return redirect("members:membership")

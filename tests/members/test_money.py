@@ -16,8 +16,9 @@ from rest_framework.test import APIClient
 
 from members import exceptions
 from members.catalogue import selectors
+from members.catalogue.entitlements import CourseEntitlement
+from members.catalogue.selectors import member_course_entitlement as course_entitlement
 from members.commerce import services as commerce_services
-from members.commerce.entitlements import CourseEntitlement, course_entitlement
 from members.models import (
     Benefit,
     Coupon,

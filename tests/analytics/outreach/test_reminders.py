@@ -21,6 +21,7 @@ from analytics.models import (
     SegmentRun,
 )
 from analytics.outreach import messaging, reminders
+from analytics.outreach.recap import period_recap
 from analytics.outreach.tasks import send_dunning_emails, send_message_email, send_renewal_reminders
 from members.models import Benefit, Subscription
 from members.subscriptions import billing
@@ -199,7 +200,7 @@ def test_email_has_html_and_text_in_the_members_language_with_recap(rules, djang
     assert zh.alternatives[0][1] == "text/html" and "<table" in html
     assert "完成课时：1" in zh.body
     # All-course access was used (a lesson finished), community was not (no posts).
-    recap = reminders.period_recap(subscription=sub)
+    recap = period_recap(subscription=sub)
     assert recap.lessons_finished == 1 and recap.posts == 0
     assert any("All-course" in b for b in recap.benefits_used)
     assert any("Community" in b for b in recap.benefits_unused)

@@ -1,5 +1,6 @@
 """What a member may open and what they would pay: one function, used by checkout (form and API), the lesson
-player's access check and the price quote, so "included in your membership" means the same thing everywhere.
+player's access check and the price quote (through catalogue.selectors.member_course_entitlement, which looks up
+the member's tier), so "included in your membership" means the same thing everywhere.
 
     owned      an enrollment exists (bought, gifted, free, or opened once through the membership)
     included   the member's active tier has all-course access: open it, nothing to pay; checkout refuses
@@ -9,13 +10,22 @@ player's access check and the price quote, so "included in your membership" mean
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
-from django.utils import timezone
-
-from members.commerce.pricing import ZERO, money, percent_of
 from members.models import Benefit, Course, Enrollment, MembershipTier, User
+
+# Commerce's money arithmetic (members.commerce.pricing), repeated here because commerce reads entitlements: catalogue
+# must not import commerce back (import-linter: packages of an app form a DAG).
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+
+
+def money(value: Decimal | int | str) -> Decimal:
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def percent_of(amount: Decimal, percent: Decimal) -> Decimal:
+    return money(amount * percent / Decimal(100))
 
 
 @dataclass(frozen=True)
@@ -46,19 +56,11 @@ class CourseEntitlement:
         return max(ZERO, money(self.list_price - self.member_discount))
 
 
-def course_entitlement(
-    *, member: User | None, course: Course, when: datetime | None = None, tier: MembershipTier | None | bool = False
-) -> CourseEntitlement:
-    """Decide access and price for one member and course. `tier` may be passed when the caller already knows the
-    member's active tier (lists of courses); False means "look it up"."""
-    from members.subscriptions.selectors import active_tier  # catalogue's access check delegates here
-
-    when = when or timezone.now()
+def course_entitlement(*, member: User | None, course: Course, tier: MembershipTier | None) -> CourseEntitlement:
+    """Decide access and price for one member and course, given the tier whose benefits the member enjoys now
+    (catalogue.selectors.member_course_entitlement looks it up; lists of courses pass the one they already have)."""
     list_price = money(course.price)
     authenticated = bool(member is not None and getattr(member, "is_authenticated", False))
-    if tier is False:
-        tier = active_tier(member=member, when=when) if authenticated else None
-    assert tier is not True
     if authenticated and Enrollment.objects.filter(member=member, course=course).exists():
         return CourseEntitlement(CourseEntitlement.OWNED, tier, list_price, ZERO)
     if tier is not None and tier.has_benefit(Benefit.Kind.ALL_COURSES) and not course.is_generic:
