@@ -32,6 +32,7 @@ from members.commerce.idempotency import (
 )
 from members.commerce.payments import ChargeResult, get_provider
 from members.commerce.pricing import ZERO, Quote, coupon_discount, money
+from members.commerce.receipts import receipt_queue
 from members.models import (
     BillingPeriod,
     Coupon,
@@ -304,6 +305,7 @@ def order_settle(*, order: Order, provider_reference: str, when: datetime | None
         operation = record.operation if record is not None else (
             "course_purchase" if locked.kind == Order.Kind.COURSE else "subscription_renew")
         _settler(operation)(order=locked, when=when)
+        receipt_queue(order=locked)  # every paid order gets its receipt, once, when this transaction commits
         if locked.coupon is not None:
             record_event(member=locked.member_id, kind="coupon_redeemed", obj=locked.coupon, occurred_at=when,
                          properties={"order_id": locked.pk})

@@ -1,8 +1,6 @@
 """Checkout (courses and membership periods), orders and the membership page with its cancellation flow."""
 from __future__ import annotations
 
-import logging
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -14,7 +12,6 @@ from django.views.decorators.vary import vary_on_headers
 
 from members import exceptions
 from members.catalogue import selectors as catalogue_selectors
-from members.commerce import receipts
 from members.commerce import selectors as commerce_selectors
 from members.commerce import services as commerce_services
 from members.commerce.pricing import Quote
@@ -29,7 +26,6 @@ from members.models import (
 )
 from members.subscriptions import services as subscriptions_services
 
-logger = logging.getLogger(__name__)
 ORDERS_PAGE_SIZE = 20
 
 
@@ -49,13 +45,6 @@ def _fresh_key(form: Form) -> None:
     if form.is_bound:
         form.data = form.data.copy()
         form.data["idempotency_key"] = new_idempotency_key()
-
-
-def _send_receipt(order: Order) -> None:
-    try:
-        receipts.send_order_receipt(order=order)
-    except Exception:
-        logger.exception("Could not send the receipt for order %s", order.pk)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -97,7 +86,6 @@ def checkout_course(request: HttpRequest, slug: str) -> HttpResponse:
             payment_error, http_status = error.message, 402
             _fresh_key(form)
         else:
-            _send_receipt(order)
             messages.success(request, _("Payment received. Enjoy the course!"))
             return redirect(order)
     context = {"form": form, "course": course, "item_title": course, "quote": quote, "coupon_error": coupon_error,
@@ -149,7 +137,6 @@ def checkout_tier(request: HttpRequest, slug: str) -> HttpResponse:
             if order is None:
                 messages.success(request, _("Your free trial has started. Welcome!"))
                 return redirect("members:membership")
-            _send_receipt(order)
             messages.success(request, _("Welcome to %(tier)s!") % {"tier": tier.name})
             return redirect(order)
     context = {"form": form, "tier": tier, "item_title": tier.name, "quote": quote, "coupon_error": coupon_error,

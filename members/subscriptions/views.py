@@ -15,7 +15,6 @@ from django.views.decorators.http import require_POST
 from members import exceptions
 from members.catalogue import selectors as catalogue_selectors
 from members.catalogue.views import _membership_card, benefit_table
-from members.commerce.views import _send_receipt
 from members.forms import CancelForm, ChangeTierForm, RenewForm, SwitchPeriodForm
 from members.models import (
     BillingPeriod,
@@ -115,7 +114,6 @@ def _live_subscription_or_redirect(request: HttpRequest) -> Subscription | None:
 def _plan_change_message(request: HttpRequest, change: services.PlanChange) -> None:
     sub = change.subscription
     if change.order is not None:
-        _send_receipt(change.order)
         messages.success(request, _("Your plan is now %(tier)s, %(period)s. Charged today: %(amount)s %(currency)s.") % {
             "tier": sub.tier.name, "period": sub.get_billing_period_display(), "amount": change.order.amount_paid,
             "currency": change.order.currency})
@@ -184,7 +182,6 @@ def membership_renew(request: HttpRequest) -> HttpResponse:
                 messages.info(request, _("Nothing was charged and your membership is unchanged: it stays active until "
                                          "%(date)s.") % {"date": date_format(timezone.localtime(sub.current_period_end))})
         else:
-            _send_receipt(order)
             messages.success(request, _("Renewed. Thank you for staying with us!"))
             return redirect(order)
     elif sub is not None:

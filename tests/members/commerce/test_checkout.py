@@ -67,12 +67,14 @@ def test_coupon_refusals_explain_why(alice_client, bob, course, coupon_kwargs, m
     assert "¥200.00" in text  # the price stays the undiscounted one
 
 
-def test_buy_course_with_coupon_writes_paid_order_enrollment_and_receipt(alice_client, alice, course):
+def test_buy_course_with_coupon_writes_paid_order_enrollment_and_receipt(alice_client, alice, course,
+                                                                          django_capture_on_commit_callbacks):
     alice.preferred_language = "zh-hans"
     alice.save()
     CouponFactory(code="HALF", percent_off=Decimal(50))
-    response = alice_client.post(reverse("members:checkout_course", args=[course.slug]),
-                                 {"coupon": "HALF", "payment_token": "local:ok", "action": "pay"})
+    with django_capture_on_commit_callbacks(execute=True):  # the receipt is queued when the payment commits
+        response = alice_client.post(reverse("members:checkout_course", args=[course.slug]),
+                                     {"coupon": "HALF", "payment_token": "local:ok", "action": "pay"})
     order = Order.objects.get(member=alice)
     assert response.status_code == 302 and response["Location"] == order.get_absolute_url()
     assert order.status == Order.Status.PAID and order.amount_paid == Decimal("100.00")
@@ -129,13 +131,14 @@ def test_subscribe_with_trial_starts_trial_without_order(alice_client, alice):
     assert not Order.objects.exists()
 
 
-def test_subscribe_yearly_with_coupon_charges_now(alice_client, alice):
+def test_subscribe_yearly_with_coupon_charges_now(alice_client, alice, django_capture_on_commit_callbacks):
     TierFactory(slug="gold", yearly_price=Decimal("490.00"))
     CouponFactory(code="YEAR10", percent_off=Decimal(10), applies_to=Coupon.AppliesTo.TIERS)
     quote = alice_client.get(reverse("members:checkout_tier", args=["gold"]), {"coupon": "YEAR10", "period": "year"}, **HX)
     assert "¥441.00" in quote.content.decode()
-    response = alice_client.post(reverse("members:checkout_tier", args=["gold"]),
-                                 {"period": "year", "coupon": "YEAR10", "payment_token": "local:ok", "action": "pay"})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post(reverse("members:checkout_tier", args=["gold"]),
+                                     {"period": "year", "coupon": "YEAR10", "payment_token": "local:ok", "action": "pay"})
     order = Order.objects.get(member=alice)
     assert response["Location"] == order.get_absolute_url()
     assert order.amount_paid == Decimal("441.00") and order.billing_period == "year"
