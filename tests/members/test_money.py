@@ -535,3 +535,14 @@ def test_the_renew_form_submitted_twice_charges_once(alice_client, alice, plus):
     sub.refresh_from_db()
     assert first["Location"] == again["Location"]  # the same order page: the first result
     assert len(CountingProvider.charges) == 1 and sub.current_period_start == end
+
+
+def test_a_prorated_upgrade_gets_its_receipt_through_order_settle(alice, plus, pro, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    sub = _april_plus(alice, plus)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        change = services.subscription_change_tier(subscription=sub, tier=pro, when=APR_16)
+    assert len(mail.outbox) == 1 and "25.00" in mail.outbox[0].body
+    assert change.order.status == Order.Status.PAID
