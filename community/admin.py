@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from community import services
 from community.models import AuthoredMixin, Comment, Follow, Notification, Post, Reaction
 
 
@@ -54,20 +56,24 @@ class PostAdmin(AuthoredAdmin):
     actions = ["pin", "unpin", "hide", "unhide"]
 
     @admin.action(description="Pin selected posts")
-    def pin(self, request: object, queryset: object) -> None:
-        queryset.update(is_pinned=True)  # type: ignore[attr-defined]
+    def pin(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
+        for post in queryset:  # through the service, like the site and the API: same checks, same events
+            services.post_pin(post=post, member=request.user, pinned=True)
 
     @admin.action(description="Unpin selected posts")
-    def unpin(self, request: object, queryset: object) -> None:
-        queryset.update(is_pinned=False)  # type: ignore[attr-defined]
+    def unpin(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
+        for post in queryset:  # through the service, like the site and the API: same checks, same events
+            services.post_pin(post=post, member=request.user, pinned=False)
 
     @admin.action(description="Hide selected posts")
-    def hide(self, request: object, queryset: object) -> None:
-        queryset.update(is_hidden=True)  # type: ignore[attr-defined]
+    def hide(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
+        for post in queryset:  # through the service, like the site and the API: same checks, same events
+            services.post_hide(post=post, member=request.user, hidden=True)
 
     @admin.action(description="Unhide selected posts")
-    def unhide(self, request: object, queryset: object) -> None:
-        queryset.update(is_hidden=False)  # type: ignore[attr-defined]
+    def unhide(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
+        for post in queryset:  # through the service, like the site and the API: same checks, same events
+            services.post_hide(post=post, member=request.user, hidden=False)
 
 
 @admin.register(Comment)

@@ -31,6 +31,7 @@ from members.models import (
     SubscriptionChange,
     User,
 )
+from members.privacy.admin import delete_member, export_member_data
 from members.subscriptions.services import subscription_record
 
 
@@ -67,6 +68,7 @@ class AssignedCouponInline(admin.TabularInline):
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     ordering = ("-date_joined",)
+    actions = [export_member_data, delete_member]  # the member's data: export (zip of JSON), delete (anonymise)
     list_display = ("email", "display_name", "preferred_language", "acquisition_source", "is_staff", "date_joined")
     list_filter = ("is_staff", "is_active", "preferred_language", "acquisition_source", "marketing_opt_in")
     search_fields = ("email", "display_name", "external_id")
@@ -301,7 +303,6 @@ class PaymentMethodAdmin(admin.ModelAdmin):
     search_fields = ("member__email",)
 
 
-# The domain packages' admin modules register their models (and the member data actions) on import.
-from members.privacy import admin as privacy_admin  # noqa: E402, F401
+# The domain packages' admin modules register their models on import.
 from members.referrals import admin as referrals_admin  # noqa: E402, F401
 from members.reviews import admin as reviews_admin  # noqa: E402, F401

@@ -1,8 +1,4 @@
-"""Admin for reviews, referrals and the audit log (issue 8), plus the member admin's data actions.
-
-Imported at the end of members/admin.py. The two member actions are attached to the already-registered UserAdmin
-here so members/admin.py only needs that one import line.
-"""
+"""The member admin's data actions (export, delete through members.privacy.services) and the append-only audit log."""
 from __future__ import annotations
 
 import io
@@ -47,11 +43,6 @@ def delete_member(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: 
         services.member_delete(member=member, actor=request.user)
     modeladmin.message_user(request, _("%(n)d member(s) anonymised.") % {"n": len(targets)}, messages.SUCCESS)
     return None
-
-
-_member_admin = admin.site._registry.get(User)
-if _member_admin is not None:
-    type(_member_admin).actions = [*(type(_member_admin).actions or []), export_member_data, delete_member]
 
 
 @admin.register(AuditLog)
