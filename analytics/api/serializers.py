@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from analytics.ingest import events as ingest_events
-from analytics.models import Campaign, Event, JobRun, ModelVersion, Recommendation
+from analytics.models import Campaign, Event, JobRun, ModelVersion
 from config.celery import app as celery_app
 
 # --------------------------------------------------------------------------------------------------------------
@@ -97,13 +97,16 @@ class RecommendedCourseOutput(serializers.Serializer):
     currency = serializers.CharField()
 
 
-class RecommendationOutput(serializers.ModelSerializer):
+class RecommendationOutput(serializers.Serializer):
+    """A card as the home page shows it (analytics.recommendations.selectors.recommendation_cards)."""
+    id = serializers.IntegerField(allow_null=True, help_text="The stored recommendation; null for a popular fallback.")
+    rank = serializers.IntegerField()
+    score = serializers.FloatField(allow_null=True)
     course = RecommendedCourseOutput(read_only=True)
-    reason_course = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
-
-    class Meta:
-        model = Recommendation
-        fields = ["id", "rank", "score", "course", "reason", "reason_text", "reason_course"]
+    reason = serializers.CharField(help_text="Reason code; \"popular\" for the fallback.")
+    reason_text = serializers.CharField(help_text="The reason in the viewer's language.")
+    reason_course = serializers.CharField(allow_null=True, help_text="Slug of the course the reason names.")
+    source = serializers.ChoiceField(choices=["model", "popular"])
 
 
 class RecommendationFeedbackInput(serializers.Serializer):

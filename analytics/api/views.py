@@ -26,6 +26,7 @@ from analytics import selectors
 from analytics.api import serializers as s
 from analytics.ingest.events import EventRow, events_bulk_ingest
 from analytics.models import Campaign, JobRun, ModelVersion
+from analytics.recommendations.selectors import recommendation_cards
 from analytics.tracking import record_event
 from config.api_errors import error_responses
 from config.celery import app as celery_app
@@ -110,14 +111,14 @@ RECOMMENDATION_EXAMPLE = {
     "course": {"id": 5, "slug": "dashboards", "title": "Dashboards that get read", "price": "149.00",
                "currency": "CNY"},
     "reason": "co_purchase", "reason_text": "Members who took SQL for analysts took this next",
-    "reason_course": "sql-for-analysts",
+    "reason_course": "sql-for-analysts", "source": "model",
 }
 FEEDBACK_KINDS = {"impression": "recommendation_impression", "click": "recommendation_click",
                   "dismiss": "recommendation_dismiss"}
 
 
 @extend_schema(
-    tags=["me"], summary="My recommendations (current run), with reasons",
+    tags=["me"], summary="My recommendations (current run, owned courses excluded; popular courses when there are none)",
     parameters=[OpenApiParameter("limit", OpenApiTypes.INT, description="At most this many (1–50, default 10).")],
     responses={200: s.RecommendationOutput(many=True), **error_responses(401)},
     examples=[OpenApiExample("Recommendation", value=[RECOMMENDATION_EXAMPLE], response_only=True)],
@@ -130,8 +131,15 @@ class RecommendationListView(APIView):
             limit = min(50, max(1, int(request.query_params.get("limit", 10))))
         except ValueError:
             limit = 10
-        recs = selectors.recommendations_for(member=request.user, limit=limit)
-        return Response(s.RecommendationOutput(recs, many=True).data)
+        cards = recommendation_cards(member=request.user, limit=limit)
+        return Response(s.RecommendationOutput([{
+            "id": card.recommendation.pk if card.recommendation else None, "rank": card.rank,
+            "score": card.recommendation.score if card.recommendation else None, "course": card.course,
+            "reason": card.recommendation.reason if card.recommendation else "popular", "reason_text": card.reason,
+            "reason_course": card.recommendation.reason_course.slug
+            if card.recommendation and card.recommendation.reason_course else None,
+            "source": card.source,
+        } for card in cards], many=True).data)
 
 
 @extend_schema(

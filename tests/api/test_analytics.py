@@ -74,7 +74,25 @@ def test_my_recommendations_come_from_the_current_run_only(alice_api, bob_api, a
     assert [r["course"]["slug"] for r in body] == ["new", "new2"]
     assert body[0]["reason_text"] == f"Because of {new.title}"
     assert [r["rank"] for r in alice_api.get("/api/v1/me/recommendations/?limit=1").json()] == [1]
-    assert bob_api.get("/api/v1/me/recommendations/").json() == []
+    fallback = bob_api.get("/api/v1/me/recommendations/").json()  # no current run for bob: popular courses, labelled
+    assert {r["source"] for r in fallback} == {"popular"} and {r["reason"] for r in fallback} == {"popular"}
+
+
+def test_api_recommendations_match_the_home_page_row(alice_api, alice_client, alice):
+    """Same cards through both doors: owned courses left out, the popular fallback labelled the same way."""
+    from analytics.recommendations.selectors import recommendation_cards
+    from tests.members.factories import EnrollmentFactory
+
+    owned, fresh = CourseFactory(slug="owned", title="Owned course"), CourseFactory(slug="fresh", title="Fresh course")
+    EnrollmentFactory(member=alice, course=owned)
+    _recommend(alice, [owned, fresh])
+    body = alice_api.get("/api/v1/me/recommendations/").json()
+    assert [r["course"]["slug"] for r in body] == ["fresh"]
+    row = alice_client.get("/recommendations/row/").content.decode()
+    assert "Fresh course" in row and "Owned course" not in row
+    cards = recommendation_cards(member=alice, limit=10)
+    assert [(c.course.slug, c.reason, c.source) for c in cards] == [(r["course"]["slug"], r["reason_text"], r["source"])
+                                                                    for r in body]
 
 
 def test_recommendations_need_login(anon_api, db):

@@ -1,0 +1,69 @@
+"""Recommendations as learners see them, for every door (the home page row and GET /api/v1/me/recommendations/).
+
+Cards come from the member's current RecommendationRun, minus courses the member already owns; with none, the most
+popular published courses the member does not own stand in, labelled as such. Reasons are rendered here, at display
+time, in the viewer's language, from the stored reason code (older rows' stored English text is the last resort).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from analytics.models import Recommendation
+from members.catalogue import selectors as catalogue_selectors
+from members.commerce import selectors as commerce_selectors
+from members.models import Course
+
+# Reason codes written by analytics/ml/recommendations.py, translated here (the stored reason_text is English).
+REASON_WITH_COURSE = {
+    "because_you_finished": gettext_lazy("Because you finished “%(course)s”"),
+    "similar_to_purchase": gettext_lazy("Similar to “%(course)s”, which you have"),
+    "rated_highly_also_liked": gettext_lazy("Members who rated “%(course)s” highly also liked this"),
+}
+
+
+@dataclass(frozen=True)
+class RecommendationCard:
+    course: Course
+    rank: int
+    reason: str
+    source: str  # "model" or "popular"
+    run_id: int | None = None
+    recommendation: Recommendation | None = None
+
+
+def recommendation_cards(*, member: object, limit: int) -> list[RecommendationCard]:
+    owned: set[int] = set()
+    if getattr(member, "is_authenticated", False):
+        owned = commerce_selectors.owned_course_ids(member=member)
+        recs = list(
+            Recommendation.objects.filter(member=member, run__is_current=True, course__is_published=True)
+            .exclude(course_id__in=owned)
+            .select_related("course", "reason_course")
+            .order_by("rank")[:limit]
+        )
+        if recs:
+            cards = []
+            for position, rec in enumerate(recs, start=1):
+                if rec.reason_course is not None and rec.reason in REASON_WITH_COURSE:
+                    reason = REASON_WITH_COURSE[rec.reason] % {"course": rec.reason_course.title}
+                elif rec.reason_course is not None:
+                    reason = _("Because you finished “%(course)s”") % {"course": rec.reason_course.title}
+                elif rec.reason_text:
+                    reason = rec.reason_text
+                else:
+                    reason = _("Popular with members like you")
+                cards.append(RecommendationCard(course=rec.course, rank=position, reason=reason, source="model",
+                                                run_id=rec.run_id, recommendation=rec))
+            return cards
+    popular = (
+        catalogue_selectors.course_list().exclude(pk__in=owned).annotate(popularity=Count("enrollments"))
+        .order_by("-popularity", "-published_at", "title")[:limit]
+    )
+    return [RecommendationCard(course=course, rank=position, reason=_("Popular with members like you"),
+                               source="popular") for position, course in enumerate(popular, start=1)]
+
+
