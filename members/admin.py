@@ -118,9 +118,23 @@ class MembershipTierAdmin(admin.ModelAdmin):
     inlines = [BenefitInline]
 
 
+class RetentionOfferForm(forms.ModelForm):
+    # Ticked reasons instead of a JSON list typed by hand; none ticked means the offer answers any reason.
+    reasons = forms.MultipleChoiceField(
+        label=_("Reasons"), required=False, widget=forms.CheckboxSelectMultiple,
+        choices=[(v, label) for v, label in Subscription.CancellationReason.choices if v != "payment"],
+        help_text=_("Show this offer to members who leave for these reasons. None ticked: any reason."),
+    )
+
+    class Meta:
+        model = RetentionOffer
+        fields = ("name", "kind", "percent_off", "pause_days", "headline", "reasons", "tiers", "is_active", "created_at")
+
+
 @admin.register(RetentionOffer)
 class RetentionOfferAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "percent_off", "pause_days", "is_active")
+    form = RetentionOfferForm
+    list_display = ("name", "kind", "percent_off", "pause_days", "reasons", "is_active")
     list_filter = ("kind", "is_active")
     filter_horizontal = ("tiers",)
 

@@ -1,6 +1,7 @@
 """Forms for the learner's site. They validate input; the services do the writing."""
 from __future__ import annotations
 
+import uuid
 import zoneinfo
 from decimal import Decimal
 
@@ -93,7 +94,20 @@ class CatalogueForm(SiteForm):
         self.fields["topic"].choices = [("", _("All topics")), *[(t, t) for t in topics]]
 
 
-class CheckoutForm(SiteForm):
+def new_idempotency_key() -> str:
+    return uuid.uuid4().hex
+
+
+class MoneyForm(SiteForm):
+    """A form that moves money carries a one-time token, rendered as a hidden input when the page is drawn. Every
+    submission of that page (a double click, a resubmitting proxy, the back button) sends the same token, so the
+    service recognises it and returns the first result instead of charging again."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=255,
+                                      initial=new_idempotency_key)
+
+
+class CheckoutForm(MoneyForm):
     coupon = forms.CharField(label=_("Coupon code"), required=False, max_length=40,
                              widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}))
     payment_token = forms.ChoiceField(label=_("Payment method"), choices=PAYMENT_CHOICES, initial="local:ok")
@@ -105,11 +119,19 @@ class TierCheckoutForm(CheckoutForm):
     use_trial = forms.BooleanField(label=_("Start with the free trial"), required=False, initial=True)
 
 
-class SwitchPeriodForm(SiteForm):
+class SwitchPeriodForm(MoneyForm):
     period = forms.ChoiceField(label=_("Billing period"), choices=BillingPeriod.choices)
 
 
-class CancelForm(SiteForm):
+class ChangeTierForm(MoneyForm):
+    tier = forms.SlugField(label=_("Membership"))
+
+
+class RenewForm(MoneyForm):
+    payment_token = forms.ChoiceField(label=_("Payment method"), choices=PAYMENT_CHOICES, initial="local:ok")
+
+
+class CancelForm(MoneyForm):
     # "Payment failed" is what dunning records; a member leaving by choice never picks it.
     REASONS = tuple((v, label) for v, label in Subscription.CancellationReason.choices if v != "payment")
 

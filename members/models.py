@@ -202,11 +202,27 @@ class RetentionOffer(models.Model):
     pause_days = models.PositiveIntegerField(null=True, blank=True)
     headline = models.CharField(max_length=200, blank=True)
     tiers = models.ManyToManyField(MembershipTier, blank=True, help_text=_("Empty means every tier."))
+    # The cancellation reasons this offer answers (Subscription.CancellationReason values). The flow shows the
+    # offer written for the member's reason first, an offer for any reason otherwise.
+    reasons = models.JSONField(
+        _("reasons"), default=list, blank=True,
+        help_text=_("Cancellation reasons this offer answers, e.g. [\"not_using\"]. Empty means any reason."),
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
         return self.name
+
+    def answers(self, reason: str) -> bool:
+        return not self.reasons or reason in self.reasons
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        valid = set(Subscription.CancellationReason.values)
+        if not isinstance(self.reasons, list) or not all(isinstance(r, str) and r in valid for r in self.reasons):
+            raise ValidationError({"reasons": _("Choose reasons from the cancellation survey's list.")})
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -251,6 +267,12 @@ class Subscription(models.Model):
     last_renewal_attempt_at = models.DateTimeField(null=True, blank=True)
     renewal_count = models.PositiveIntegerField(default=0)
     paused_until = models.DateTimeField(null=True, blank=True)
+    # A downgrade or a yearly → monthly switch waits for the period the member already paid for to end; the
+    # renewal at period end charges and applies it (members.subscriptions.services.subscription_renew).
+    scheduled_tier = models.ForeignKey(
+        MembershipTier, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    scheduled_billing_period = models.CharField(max_length=10, choices=BillingPeriod.choices, blank=True)
     external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -300,6 +322,15 @@ class Subscription(models.Model):
     def price(self) -> Decimal:
         return self.tier.price_for(self.billing_period)
 
+    @property
+    def next_tier(self) -> MembershipTier:
+        """The tier the next renewal charges for (a scheduled downgrade, else the current tier)."""
+        return self.scheduled_tier or self.tier
+
+    @property
+    def next_billing_period(self) -> str:
+        return self.scheduled_billing_period or self.billing_period
+
 
 class SubscriptionChange(models.Model):
     """Append-only ledger of a subscription's state: one row per change, holding the state *after* it.
@@ -319,6 +350,8 @@ class SubscriptionChange(models.Model):
         PAST_DUE = "past_due", _("Renewal failed, past due")
         RETRY_FAILED = "retry_failed", _("Renewal retry failed")
         PERIOD_CHANGED = "period_changed", _("Billing period changed")
+        TIER_CHANGED = "tier_changed", _("Tier changed")
+        CHANGE_SCHEDULED = "change_scheduled", _("Change scheduled for period end")
         PAUSED = "paused", _("Paused")
         PAUSE_EXTENDED = "pause_extended", _("Period extended by a pause")
         CANCEL_SCHEDULED = "cancel_scheduled", _("Cancellation scheduled")
@@ -576,10 +609,28 @@ class Order(models.Model):
     provider_reference = models.CharField(max_length=120, blank=True)
     # The platform's own id for orders imported from another system's history.
     external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    # Membership orders: the start of the period this order pays for (a tier upgrade: the period it prorates).
+    period_start = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
+            # One open (pending or paid) order per member and course for orders placed here: two concurrent
+            # purchases cannot both reserve, so at most one reaches the provider. Imported history (external_id)
+            # keeps whatever the other platform recorded.
+            models.UniqueConstraint(
+                fields=["member", "course"],
+                condition=Q(kind="course", status__in=["pending", "paid"], external_id__isnull=True),
+                name="one_open_course_order_per_member",
+            ),
+            # One open order per membership period and tier: two concurrent "Renew now" (or the hourly job racing
+            # a click) cannot both charge for the same period. An upgrade's prorated order names the new tier, so
+            # it sits beside the period's own order.
+            models.UniqueConstraint(
+                fields=["subscription", "period_start", "tier"],
+                condition=Q(status__in=["pending", "paid"], subscription__isnull=False, period_start__isnull=False),
+                name="one_open_order_per_subscription_period",
+            ),
             models.CheckConstraint(condition=Q(amount_paid__gte=0), name="order_amount_not_negative"),
             models.CheckConstraint(condition=Q(discount__gte=0), name="order_discount_not_negative"),
             models.CheckConstraint(
@@ -770,3 +821,65 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} on {self.target_member_id} by {self.actor_id}"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Money operations: idempotency and save-offer acceptances (issue 13)
+
+
+class IdempotencyRecord(models.Model):
+    """One row per (member, operation, client key): the first request's fingerprint and, once it finished, its result.
+
+    Stripe's model: a retried request with the same key gets the first result back instead of a second charge; the
+    same key with a different payload is refused (409). The unique constraint is what makes two concurrent first
+    requests impossible: the loser's INSERT waits on the winner's row, then sees it.
+    """
+
+    class State(models.TextChoices):
+        STARTED = "started", _("Started")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="idempotency_records")
+    operation = models.CharField(max_length=40)
+    key = models.CharField(max_length=255)
+    # sha256 of the operation's arguments (what was bought, at which price inputs), not of the raw request.
+    fingerprint = models.CharField(max_length=64)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.STARTED)
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    subscription = models.ForeignKey(Subscription, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    coupon = models.ForeignKey(Coupon, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["member", "operation", "key"], name="one_idempotency_key_per_operation"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.key} ({self.state})"
+
+
+class RetentionOfferAcceptance(models.Model):
+    """A member took a save offer instead of cancelling. One per subscription and billing period: the database
+    refuses a second, so repeated or concurrent accepts cannot mint a second coupon or pause."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="offer_acceptances")
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="offer_acceptances")
+    offer = models.ForeignKey(RetentionOffer, null=True, on_delete=models.SET_NULL, related_name="acceptances")
+    period_start = models.DateTimeField()
+    reason = models.CharField(max_length=30, choices=Subscription.CancellationReason.choices, blank=True)
+    coupon = models.ForeignKey(Coupon, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    accepted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "period_start"], name="one_offer_accept_per_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} accepted {self.offer_id} for {self.period_start:%Y-%m-%d}"

@@ -7,7 +7,8 @@ from datetime import datetime
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
-from members.models import Benefit, Course, Enrollment, Lesson, MembershipTier, Subscription, User
+from members.catalogue.entitlements import CourseEntitlement, course_entitlement
+from members.models import Course, Enrollment, Lesson, MembershipTier, Subscription, User
 
 
 def tier_list(*, public_only: bool = True) -> QuerySet[MembershipTier]:
@@ -24,13 +25,18 @@ def course_with_lessons(*, slug: str) -> Course:
     return Course.objects.prefetch_related(Prefetch("lessons", queryset=Lesson.objects.order_by("position"))).get(slug=slug)
 
 
+def member_course_entitlement(*, member: User | None, course: Course, when: datetime | None = None) -> CourseEntitlement:
+    """What the member may open and would pay for this course now (members.catalogue.entitlements decides)."""
+    authenticated = bool(member is not None and getattr(member, "is_authenticated", False))
+    tier = active_tier(member=member, when=when) if authenticated else None
+    return course_entitlement(member=member, course=course, tier=tier)
+
+
 def member_has_course_access(*, member: User, course: Course, when: datetime | None = None) -> bool:
+    """Whether the member may open the course's lessons: the same decision checkout makes."""
     if not getattr(member, "is_authenticated", False):
         return False
-    if Enrollment.objects.filter(member=member, course=course).exists():
-        return True
-    tier = active_tier(member=member, when=when)
-    return bool(tier and tier.has_benefit(Benefit.Kind.ALL_COURSES))
+    return member_course_entitlement(member=member, course=course, when=when).can_open
 
 
 def member_enrollments(*, member: User) -> QuerySet[Enrollment]:

@@ -180,9 +180,9 @@ GENERAL_COUPONS: tuple[GeneralCoupon, ...] = (
 # The save offer the cancellation flow shows (issue 5 reads it); pause offer for members who are only busy.
 RETENTION_OFFERS = (
     {"name": "30% off your next period", "kind": "discount", "percent_off": Decimal(30), "pause_days": None,
-     "headline": "Stay with us: your next period is 30% off."},
+     "headline": "Stay with us: your next period is 30% off.", "reasons": ["too_expensive", "content", "other"]},
     {"name": "Pause for a month", "kind": "pause", "percent_off": None, "pause_days": 30,
-     "headline": "Busy right now? Pause your membership for 30 days instead."},
+     "headline": "Busy right now? Pause your membership for 30 days instead.", "reasons": ["not_using", "finished"]},
 )
 
 REMINDER_DAYS = (14, 7, 1)

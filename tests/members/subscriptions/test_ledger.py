@@ -168,11 +168,12 @@ def test_the_ledger_costs_each_service_call_one_insert(db, monkeypatch, name: st
     assert SubscriptionChange.objects.count() == 1  # only the first call wrote one
 
 
-def test_switching_the_period_is_lock_update_and_one_ledger_insert(db, django_assert_num_queries):
-    sub = live_sub()
-    # savepoint, SELECT ... FOR UPDATE, UPDATE, ledger INSERT, release (4 before the ledger)
-    with django_assert_num_queries(5):
-        services.subscription_switch_period(subscription=sub, period=BillingPeriod.YEAR, when=T0)
+def test_scheduling_a_period_switch_is_locks_key_update_and_one_ledger_insert(db, django_assert_num_queries):
+    sub = live_sub(billing_period=BillingPeriod.YEAR)
+    # savepoint, member FOR UPDATE, key SELECT, key INSERT (in its savepoint: 3), subscription FOR UPDATE, UPDATE,
+    # ledger INSERT, key UPDATE, release. Yearly -> monthly is scheduled; monthly -> yearly is a charge.
+    with django_assert_num_queries(11):
+        services.subscription_switch_period(subscription=sub, period=BillingPeriod.MONTH, when=T0)
 
 
 def test_pausing_is_lock_update_and_one_ledger_insert(db, django_assert_num_queries):
