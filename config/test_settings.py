@@ -20,3 +20,5 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)  # noqa: F405
 ARTIFACTS_DIR = VAR_DIR / "test-artifacts" / "models"  # noqa: F405
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": "100000/minute", "user": "100000/minute", "events": "100000/minute"}}  # noqa: F405
+# Lesson media and attachments written by tests and the demo seeder stay out of the development folder.
+PRIVATE_MEDIA_ROOT = VAR_DIR / "test-artifacts" / "private-media"  # noqa: F405

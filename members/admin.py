@@ -178,7 +178,8 @@ class SubscriptionAdmin(admin.ModelAdmin):
 class LessonInline(admin.TabularInline):
     model = Lesson
     extra = 1
-    fields = ("position", "title", "duration_minutes", "is_preview")
+    fields = ("position", "title", "duration_minutes", "is_preview", "media_kind", "drip_days")
+    show_change_link = True  # media, attachments and the quiz are edited on the lesson's own page
 
 
 @admin.action(description=_("Publish selected courses"))
@@ -304,5 +305,9 @@ class PaymentMethodAdmin(admin.ModelAdmin):
 
 
 # The domain packages' admin modules register their models on import.
+# The domain packages' admin modules register their models (and the member data actions) on import.
+# Rich lessons (issue 18.3): lesson media, attachments, drip days, quizzes; certificates read-only.
+from members.learning import admin as learning_admin  # noqa: E402, F401
+from members.privacy import admin as privacy_admin  # noqa: E402, F401
 from members.referrals import admin as referrals_admin  # noqa: E402, F401
 from members.reviews import admin as reviews_admin  # noqa: E402, F401

@@ -115,3 +115,21 @@ class OfferAlreadyAccepted(SubscriptionError):
 class AlreadyRenewed(SubscriptionError):
     code = "already_renewed"
     default_message = _("Your next period is already paid for.")
+# Rich lessons (members/learning/)
+
+
+class LessonNotOpenYet(LessonLocked):
+    """A dripped lesson before its date. The message names the date in the member's language."""
+
+    code = "lesson_not_open_yet"
+    default_message = _("This lesson is not open yet.")
+
+
+class QuizInvalid(MembersError):
+    code = "quiz_invalid"
+    default_message = _("Answer every question with one of its choices.")
+
+
+class CertificateNotEarned(MembersError):
+    code = "certificate_not_earned"
+    default_message = _("Finish every lesson and pass every quiz to earn the certificate.")

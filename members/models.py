@@ -12,6 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from members.learning.storage import private_media_storage
+
 ZERO = Decimal("0.00")
 
 
@@ -443,6 +445,12 @@ class Course(models.Model):
         return self.title
 
 
+class LessonMediaKind(models.TextChoices):
+    NONE = "none", _("Text only")
+    VIDEO = "video", _("Video")
+    AUDIO = "audio", _("Audio")
+
+
 class Lesson(models.Model):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="lessons")
     position = models.PositiveIntegerField()
@@ -450,6 +458,14 @@ class Lesson(models.Model):
     body = models.TextField(blank=True)
     duration_minutes = models.PositiveIntegerField(default=10)
     is_preview = models.BooleanField(default=False, help_text=_("Visible without buying the course."))
+    # Rich lessons (members/learning/): media, drip schedule. Attachments, quiz: LessonAttachment, Quiz below.
+    media_kind = models.CharField(_("media"), max_length=10, choices=LessonMediaKind.choices, default=LessonMediaKind.NONE)
+    media_file = models.FileField(_("media file"), upload_to="lessons/media/", storage=private_media_storage, blank=True,
+                                  help_text=_("A video (WebM, MP4) or audio file (MP3, Ogg, WAV)."))
+    media_url = models.URLField(_("HLS stream URL"), max_length=500, blank=True,
+                                help_text=_("An external HLS (.m3u8) address, used when no file is uploaded."))
+    drip_days = models.PositiveIntegerField(_("unlocks after (days)"), default=0,
+                                            help_text=_("Days after enrolment before this lesson opens; 0 opens it at once."))
 
     class Meta:
         ordering = ["course", "position"]
@@ -489,6 +505,9 @@ class LessonProgress(models.Model):
     lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="progress")
     started_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Where the player stopped (resumed on return) and how much was really played, both in whole seconds.
+    position_seconds = models.PositiveIntegerField(default=0)
+    seconds_watched = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name_plural = "lesson progress"
@@ -883,3 +902,97 @@ class RetentionOfferAcceptance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscription_id} accepted {self.offer_id} for {self.period_start:%Y-%m-%d}"
+# Rich lessons: attachments, quizzes, certificates (services in members/learning/)
+
+
+class LessonAttachment(models.Model):
+    lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="attachments")
+    title = models.CharField(_("title"), max_length=200)
+    file = models.FileField(_("file"), upload_to="lessons/attachments/", storage=private_media_storage)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def filename(self) -> str:
+        return self.file.name.rsplit("/", 1)[-1]
+
+
+class Quiz(models.Model):
+    lesson = models.OneToOneField(Lesson, on_delete=models.CASCADE, related_name="quiz")
+    pass_mark = models.PositiveSmallIntegerField(
+        _("pass mark (%)"), default=60, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+
+    class Meta:
+        verbose_name_plural = "quizzes"
+
+    def __str__(self) -> str:
+        return f"Quiz · {self.lesson}"
+
+
+class QuizQuestion(models.Model):
+    quiz = models.ForeignKey(Quiz, on_delete=models.CASCADE, related_name="questions")
+    position = models.PositiveIntegerField(default=0)
+    text = models.CharField(_("question"), max_length=300)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class QuizChoice(models.Model):
+    question = models.ForeignKey(QuizQuestion, on_delete=models.CASCADE, related_name="choices")
+    text = models.CharField(_("answer"), max_length=200)
+    is_correct = models.BooleanField(_("correct"), default=False)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class QuizAttempt(models.Model):
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="quiz_attempts")
+    quiz = models.ForeignKey(Quiz, on_delete=models.CASCADE, related_name="attempts")
+    correct = models.PositiveIntegerField()
+    total = models.PositiveIntegerField()
+    passed = models.BooleanField()
+    answers = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["member", "quiz", "passed"], name="quizattempt_member_quiz")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} · {self.quiz_id}: {self.correct}/{self.total}"
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.correct / self.total) if self.total else 0
+
+
+class Certificate(models.Model):
+    """Issued once per member and course when every lesson is done and every quiz passed."""
+
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="certificates")
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="certificates")
+    # Unguessable (token_urlsafe(16): 128 bits): the public verification URL carries it.
+    code = models.CharField(max_length=40, unique=True)
+    issued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["member", "course"], name="one_certificate_per_member_course")]
+
+    def __str__(self) -> str:
+        return f"{self.member} · {self.course}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("learning:certificate_verify", kwargs={"code": self.code})

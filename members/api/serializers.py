@@ -55,7 +55,7 @@ class CourseListOutput(serializers.ModelSerializer):
 class LessonOutput(serializers.ModelSerializer):
     class Meta:
         model = Lesson
-        fields = ["id", "position", "title", "duration_minutes", "is_preview"]
+        fields = ["id", "position", "title", "duration_minutes", "is_preview", "media_kind", "drip_days"]
 
 
 class CourseDetailOutput(serializers.ModelSerializer):

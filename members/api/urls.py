@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.urls import path
 
 from members.api import views
+from members.learning.api import CourseScheduleView, LessonPositionView
 
 app_name = "members-api"
 
@@ -25,8 +26,10 @@ urlpatterns = [
     path("me/coupons/", views.CouponListView.as_view(), name="coupon-list"),
     path("me/quote/", views.QuoteView.as_view(), name="quote"),
     path("me/enrollments/", views.EnrollmentListView.as_view(), name="enrollment-list"),
+    path("me/courses/<slug:slug>/lessons/", CourseScheduleView.as_view(), name="course-schedule"),  # drip, media, quiz
     path("me/lessons/<int:pk>/complete/", views.LessonCompleteView.as_view(), name="lesson-complete"),
     path("me/lessons/<int:pk>/view/", views.LessonViewView.as_view(), name="lesson-view"),
+    path("me/lessons/<int:pk>/position/", LessonPositionView.as_view(), name="lesson-position"),
     path("me/payment-method/", views.PaymentMethodView.as_view(), name="payment-method"),
     path("me/membership/offer/", views.RetentionOfferView.as_view(), name="membership-offer"),
     path("me/referral/", views.ReferralView.as_view(), name="referral"),

@@ -542,10 +542,9 @@ class LessonViewView(APIView):
         lesson = _get_or_404(
             Lesson.objects.select_related("course").filter(course__in=catalogue_selectors.course_list()), pk=pk
         )
-        if not lesson.is_preview and not catalogue_selectors.member_has_course_access(member=request.user, course=lesson.course):
-            from members.exceptions import LessonLocked
+        from members.learning.services import lesson_open_check
 
-            raise LessonLocked
+        lesson_open_check(member=request.user, lesson=lesson)  # course access and the drip schedule
         learning_progress.lesson_view(member=request.user, lesson=lesson)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -23,6 +23,7 @@ from members.commerce import selectors as commerce_selectors
 from members.commerce import services as commerce_services
 from members.forms import CatalogueForm
 from members.learning import progress as learning_progress
+from members.learning import views as learning_views
 from members.models import (
     Benefit,
     Course,
@@ -197,7 +198,7 @@ def course_detail(request: HttpRequest, slug: str) -> HttpResponse:
     progress = _course_progress(member=member, course=course) if owned or included else None
     return render(request, "members/course_detail.html", {
         "course": course, "owned": owned, "included": included, "quote": quote, "related": related,
-        "progress": progress,
+        "progress": progress, **learning_views.course_extras(member=member, course=course),
     })
 
 
@@ -221,6 +222,9 @@ def _lesson_context(request: HttpRequest, *, slug: str, position: int) -> dict[s
     index = lessons.index(lesson)
     completed = False
     progress = None
+    extras = learning_views.lesson_extras(member=member, lesson=lesson)  # media, drip, attachments, quiz
+    if extras["access"].drip_locked:
+        has_access = False
     if member.is_authenticated and member_access:
         completed = LessonProgress.objects.filter(member=member, lesson=lesson, completed_at__isnull=False).exists()
         progress = _course_progress(member=member, course=course)
@@ -229,6 +233,7 @@ def _lesson_context(request: HttpRequest, *, slug: str, position: int) -> dict[s
         "member_access": member_access, "completed": completed, "progress": progress,
         "next_lesson": lessons[index + 1] if index + 1 < len(lessons) else None,
         "previous_lesson": lessons[index - 1] if index > 0 else None,
+        **extras,
     }
 
 
@@ -236,7 +241,7 @@ def lesson_detail(request: HttpRequest, slug: str, position: int) -> HttpRespons
     context = _lesson_context(request, slug=slug, position=position)
     if not context["has_access"]:
         return render(request, "members/lesson_detail.html", context, status=403)
-    if request.user.is_authenticated and context["member_access"]:
+    if request.user.is_authenticated and context["member_access"] and context["access"].is_open:
         learning_progress.lesson_view(member=request.user, lesson=context["lesson"])
     return render(request, "members/lesson_detail.html", context)
 

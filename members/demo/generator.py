@@ -34,6 +34,7 @@ from django.utils.text import slugify
 from members.commerce.pricing import ZERO, money, percent_of
 from members.demo import behaviour as bm
 from members.demo import catalogue as cat
+from members.demo import media as demo_media
 from members.demo import texts
 from members.models import (
     Benefit,
@@ -260,8 +261,10 @@ class _Sim:
             self.course_price.append(money(spec.price))
             self.course_lessons.append(ids)
             self.course_title.append((spec.title, spec.title_zh))
+        demo_media.enrich_lessons(lessons, cat.COURSES, self.course_ids)  # video/audio, drip days (issue 18.3)
         self._bulk(Course, courses)
         self._bulk(Lesson, lessons)
+        self.counts.update(demo_media.add_extras(lessons, cat.COURSES, self.course_ids))  # worksheets, quizzes
         # Each course has a quality the ratings scatter around (it is what makes 'sort by rating' meaningful).
         self.course_quality = self.rng.uniform(3.4, 4.8, len(courses))
         self.priced = [c for c in range(len(courses)) if self.course_price[c] > 0]
