@@ -150,7 +150,10 @@ class Notification(models.Model):
     target_type = models.CharField(max_length=40, blank=True)
     target_id = models.PositiveBigIntegerField(null=True, blank=True)
     target_url = models.CharField(max_length=300, blank=True)
+    # Legacy: rows written before `params` held a ready-made sentence or excerpt here; still shown, quoted.
     text = models.CharField(max_length=300, blank=True)
+    # The sentence is built from `verb` + `params` when it is shown, in the viewer's language (message()).
+    params = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
 
@@ -160,3 +163,33 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.get_verb_display()} → {self.recipient}"
+
+    def message(self) -> str:
+        """The sentence in the active language, built from the verb and the actor at display time."""
+        actor = self.actor.name if self.actor_id and self.actor else gettext("Someone")
+        if self.verb == self.Verb.REPLIED:
+            return gettext("%(actor)s replied to your comment") % {"actor": actor}
+        if self.verb == self.Verb.COMMENTED:
+            return gettext("%(actor)s commented on your post") % {"actor": actor}
+        if self.verb == self.Verb.MENTIONED:
+            return gettext("%(actor)s mentioned you") % {"actor": actor}
+        if self.verb == self.Verb.REACTED:
+            kind = self.params.get("reaction") or (self.text if self.text in Reaction.Kind.values else "")
+            if kind in Reaction.Kind.values:
+                return gettext("%(actor)s reacted to your post: %(reaction)s") % {
+                    "actor": actor, "reaction": Reaction.Kind(kind).label}
+            return gettext("%(actor)s reacted to your post") % {"actor": actor}
+        if self.verb == self.Verb.FOLLOWED:
+            return gettext("%(actor)s started following you") % {"actor": actor}
+        return str(self.params.get("message") or self.text or self.get_verb_display())
+
+    def excerpt(self) -> str:
+        """What the member wrote, quoted under the sentence. Rows from before `params` kept it (or, for demo rows,
+        a whole English or Chinese sentence that repeats message()) in `text`: a sentence is not repeated."""
+        if "excerpt" in self.params:
+            return str(self.params["excerpt"])
+        if self.verb in (self.Verb.REACTED, self.Verb.FOLLOWED, self.Verb.SYSTEM) or not self.text:
+            return ""
+        if self.actor_id and self.actor and self.text.startswith(self.actor.name):
+            return ""
+        return self.text

@@ -71,9 +71,11 @@ def _notify(
     # recipient_id is None when the post or comment answered belongs to a deleted member: nobody to tell.
     if recipient_id is None or recipient_id == getattr(actor, "pk", None):
         return None
+    # Stored as a code (verb) with parameters; the sentence is written in the reader's language when shown.
+    params = {"reaction": text} if verb == Notification.Verb.REACTED else {"excerpt": text[:300]} if text else {}
     return Notification.objects.create(
         recipient_id=recipient_id, actor=actor, verb=verb, target_type=target._meta.model_name,
-        target_id=target.pk, target_url=url, text=text[:300],
+        target_id=target.pk, target_url=url, params=params,
     )
 
 

@@ -28,6 +28,8 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
+    # modeltranslation patches the admin, so it comes before it.
+    "modeltranslation",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -111,6 +113,15 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Content in the member's language (docs/ARCHITECTURE.md "Translated content"): one column per language
+# (title_en, title_zh_hans) on the same row, so translated pages keep their query counts; a missing translation
+# falls back to English.
+MODELTRANSLATION_DEFAULT_LANGUAGE = "en"
+MODELTRANSLATION_LANGUAGES = ("en", "zh-hans")
+MODELTRANSLATION_FALLBACK_LANGUAGES = ("en",)
+# Course(title=...) written while Chinese is active (an import, a test after a Chinese request) still fills the
+# English column, so the English page and the fallback never show an empty title.
+MODELTRANSLATION_AUTO_POPULATE = "required"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
@@ -126,6 +137,7 @@ STORAGES = {
 MEDIA_ROOT = VAR_DIR / "media"
 # Paid lesson media and attachments: never under a public URL; sent only by members.learning.views after a check.
 PRIVATE_MEDIA_ROOT = Path(env_str("PRIVATE_MEDIA_ROOT", str(VAR_DIR / "private-media")))
+MEDIA_URL = "/media/"
 ARTIFACTS_DIR = Path(env_str("ARTIFACTS_DIR", str(VAR_DIR / "artifacts")))
 
 CACHES = {

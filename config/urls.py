@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin
+from django.templatetags.static import static as static_url
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from config.api import urlpatterns as api_urlpatterns
@@ -11,6 +13,8 @@ admin.site.site_header = "Learning Club administration"
 admin.site.site_title = "Learning Club admin"
 
 urlpatterns = [
+    # Browsers and feed readers ask for /favicon.ico at the root whatever the page says.
+    path("favicon.ico", RedirectView.as_view(url=static_url("icons/favicon.ico"), permanent=True)),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("members.accounts.urls")),

@@ -50,6 +50,11 @@ class SignupForm(SiteForm):
                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
                                help_text=_("At least 8 characters, not only numbers."))
     preferred_language = forms.ChoiceField(label=_("Language"), choices=Language.choices, initial=Language.EN)
+    # Unticked unless the visitor ticks it (no `initial`): marketing email is opt-in.
+    marketing_opt_in = forms.BooleanField(
+        label=_("Send me news, offers and renewal reminders by email"), required=False,
+        help_text=_("Optional. You can turn this off at any time in your profile or from any email."),
+    )
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
@@ -91,7 +96,9 @@ class CatalogueForm(SiteForm):
 
     def __init__(self, *args: object, topics: list[str] = (), **kwargs: object) -> None:  # type: ignore[assignment]
         super().__init__(*args, **kwargs)
-        self.fields["topic"].choices = [("", _("All topics")), *[(t, t) for t in topics]]
+        # topics are (code, name in the active language) pairs, or bare codes.
+        pairs = [(t, t) if isinstance(t, str) else t for t in topics]
+        self.fields["topic"].choices = [("", _("All topics")), *pairs]
 
 
 def new_idempotency_key() -> str:

@@ -73,7 +73,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         _("preferred language"), max_length=10, choices=Language.choices, default=Language.EN
     )
     time_zone = models.CharField(_("time zone"), max_length=64, default="UTC")
-    marketing_opt_in = models.BooleanField(_("marketing email"), default=True)
+    # Opt-in, never assumed: PIPL and GDPR need an unticked box and a record of when consent was given.
+    marketing_opt_in = models.BooleanField(_("marketing email"), default=False)
+    marketing_consent_at = models.DateTimeField(_("marketing consent given at"), null=True, blank=True)
     country = models.CharField(_("country"), max_length=2, blank=True)
     acquisition_source = models.CharField(
         _("acquisition source"), max_length=20, choices=AcquisitionSource.choices, default=AcquisitionSource.ORGANIC
@@ -404,6 +406,23 @@ class SubscriptionChange(models.Model):
 # Catalogue
 
 
+class Topic(models.Model):
+    """A catalogue topic: Course.topic holds the slug (a stable code); the name is translated."""
+
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(_("name"), max_length=80)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def course_cover_path(instance: Course, filename: str) -> str:
+    return f"covers/{instance.slug or 'course'}/{filename}"
+
+
 class Course(models.Model):
     class Level(models.TextChoices):
         BEGINNER = "beginner", _("Beginner")
@@ -418,6 +437,8 @@ class Course(models.Model):
     audience = models.TextField(_("who it is for"), blank=True)
     instructor = models.CharField(_("instructor"), max_length=120, blank=True)
     topic = models.CharField(_("topic"), max_length=60, blank=True, db_index=True)
+    cover = models.ImageField(_("cover image"), upload_to=course_cover_path, blank=True,
+                              help_text=_("Shown on course cards, 16:9. Without one a generated cover is shown."))
     tags = models.JSONField(_("tags"), default=list, blank=True)
     level = models.CharField(_("level"), max_length=20, choices=Level.choices, default=Level.BEGINNER)
     price = models.DecimalField(_("price"), max_digits=10, decimal_places=2, default=ZERO)
@@ -440,9 +461,20 @@ class Course(models.Model):
         return reverse("members:course_detail", kwargs={"slug": self.slug})
 
     def display_title(self, language: str | None = None) -> str:
-        if language and language.startswith("zh") and self.title_zh:
-            return self.title_zh
-        return self.title
+        # title_zh_hans is the translated column (modeltranslation, members/translation.py); title_zh is the
+        # older API field, still honoured for rows written through it.
+        if language and language.startswith("zh"):
+            return getattr(self, "title_zh_hans", "") or self.title_zh or self.title_en_or_title
+        return self.title_en_or_title
+
+    @property
+    def chinese_title(self) -> str:
+        """The Chinese title, or "" when there is none (the API's `title_zh`; pages fall back to English)."""
+        return getattr(self, "title_zh_hans", "") or self.title_zh or ""
+
+    @property
+    def title_en_or_title(self) -> str:
+        return getattr(self, "title_en", "") or self.__dict__.get("title") or ""
 
 
 class LessonMediaKind(models.TextChoices):

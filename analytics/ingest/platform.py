@@ -845,7 +845,9 @@ class _Writer:
                             for row in tiers
                         ],
                         batch_size=BATCH_SIZE, update_conflicts=True, unique_fields=["external_id"],
-                        update_fields=["name", "description", "monthly_price", "yearly_price", "currency"],
+                        # name_en/description_en: the English columns pages read (modeltranslation) follow a re-import.
+                        update_fields=["name", "description", "name_en", "description_en", "monthly_price",
+                                       "yearly_price", "currency"],
                     )
                     report.created += len(tiers) - len(existing)
                     report.updated += len(existing)
@@ -863,8 +865,8 @@ class _Writer:
                             for row in courses
                         ],
                         batch_size=BATCH_SIZE, update_conflicts=True, unique_fields=["external_id"],
-                        update_fields=["title", "description", "tags", "topic", "price", "currency",
-                                       "is_published", "published_at"],
+                        update_fields=["title", "description", "title_en", "description_en", "tags", "topic",
+                                       "price", "currency", "is_published", "published_at"],
                     )
                     report.created += len(courses) - len(existing)
                     report.updated += len(existing)

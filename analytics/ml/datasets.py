@@ -79,7 +79,12 @@ ALL = MemberRange()
 def _frame(rows: QuerySet | list, columns: list[str]) -> pd.DataFrame:
     """Rows into a DataFrame. A values_list QuerySet is run as its raw SQL: Django's per-value converters (aware
     datetimes, decimals) cost seconds per million rows, while pandas converts whole columns at once (_to_utc)."""
-    if isinstance(rows, QuerySet):
+    if isinstance(rows, QuerySet) and hasattr(rows, "rewrite"):
+        # A translated model's queryset (modeltranslation: courses, lessons, tiers, benefits, topics) selects its
+        # columns in its own order and puts them back in Python, so its raw SQL would misalign the columns.
+        # These are catalogue-sized tables: iterate normally.
+        rows = list(rows)
+    elif isinstance(rows, QuerySet):
         sql, params = rows.query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

@@ -52,10 +52,11 @@ def recommendation_cards(*, member: object, limit: int) -> list[RecommendationCa
                     reason = REASON_WITH_COURSE[rec.reason] % {"course": rec.reason_course.title}
                 elif rec.reason_course is not None:
                     reason = _("Because you finished “%(course)s”") % {"course": rec.reason_course.title}
-                elif rec.reason_text:
-                    reason = rec.reason_text
+                elif rec.reason == "popular" or not rec.reason_text:
+                    # Popularity is the platform's, not "members like you": say so.
+                    reason = _("Popular on the platform")
                 else:
-                    reason = _("Popular with members like you")
+                    reason = rec.reason_text
                 cards.append(RecommendationCard(course=rec.course, rank=position, reason=reason, source="model",
                                                 run_id=rec.run_id, recommendation=rec))
             return cards
@@ -63,7 +64,8 @@ def recommendation_cards(*, member: object, limit: int) -> list[RecommendationCa
         catalogue_selectors.course_list().exclude(pk__in=owned).annotate(popularity=Count("enrollments"))
         .order_by("-popularity", "-published_at", "title")[:limit]
     )
-    return [RecommendationCard(course=course, rank=position, reason=_("Popular with members like you"),
+    # The fallback for a member with no run (no history yet): the most enrolled courses, labelled as exactly that.
+    return [RecommendationCard(course=course, rank=position, reason=_("Popular on the platform"),
                                source="popular") for position, course in enumerate(popular, start=1)]
 
 

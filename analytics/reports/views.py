@@ -10,6 +10,7 @@ from decimal import Decimal
 from functools import wraps
 from typing import Any
 
+from dateutil.relativedelta import relativedelta
 from django import forms
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -230,7 +231,11 @@ def overview(request: HttpRequest) -> HttpResponse:
         return _pick_table(request, {"overview": summary.table, "trend": trend.table})
     # The on-page tables format each row by the figure's own unit.
     trend_rows = [[names[f.key], *[format_value(p.value, f.unit) for p in f.trend]] for f in report.figures]
-    big = {key: charts.line_chart(months, [p.value for p in report.figure(key).trend], unit=unit, title=str(title))
+    # The last month is cut at the window's end (reports.common.trailing_months): mark it as partial when it is.
+    last = report.months[-1]
+    partial = last.end < last.start + relativedelta(months=1)
+    big = {key: charts.line_chart(months, [p.value for p in report.figure(key).trend], unit=unit, title=str(title),
+                                  partial_last=partial)
            for key, unit, title in (
                ("mrr", "money", gettext_lazy("MRR by month end")),
                ("repurchase_90d", "percent", gettext_lazy("Repurchase within 90 days, by first-purchase month")))}

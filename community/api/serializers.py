@@ -106,11 +106,13 @@ class ReactionOutput(serializers.Serializer):
 class NotificationOutput(serializers.ModelSerializer):
     actor = AuthorOutput(read_only=True, allow_null=True)
     is_read = serializers.SerializerMethodField()
+    message = serializers.CharField(read_only=True, help_text="The sentence in the request's language.")
+    text = serializers.CharField(source="excerpt", read_only=True, help_text="What the actor wrote, if anything.")
 
     class Meta:
         model = Notification
-        fields = ["id", "actor", "verb", "target_type", "target_id", "target_url", "text", "created_at", "read_at",
-                  "is_read"]
+        fields = ["id", "actor", "verb", "params", "message", "target_type", "target_id", "target_url", "text",
+                  "created_at", "read_at", "is_read"]
 
     def get_is_read(self, obj: Notification) -> bool:
         return obj.read_at is not None

@@ -23,6 +23,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         user = services.member_create(
             email=form.cleaned_data["email"], password=form.cleaned_data["password"],
             display_name=form.cleaned_data["display_name"], preferred_language=form.cleaned_data["preferred_language"],
+            marketing_opt_in=form.cleaned_data["marketing_opt_in"],
         )
         attach_referral_after_signup(request, user)  # issue 8: invite link → referral + friend's welcome coupon
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")

@@ -45,6 +45,7 @@ class TierOutput(serializers.ModelSerializer):
 
 class CourseListOutput(serializers.ModelSerializer):
     lesson_count = serializers.IntegerField(read_only=True)
+    title_zh = serializers.CharField(source="chinese_title", read_only=True)
 
     class Meta:
         model = Course
@@ -60,6 +61,7 @@ class LessonOutput(serializers.ModelSerializer):
 
 class CourseDetailOutput(serializers.ModelSerializer):
     lessons = LessonOutput(many=True, read_only=True)
+    title_zh = serializers.CharField(source="chinese_title", read_only=True)
 
     class Meta:
         model = Course

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import CharField, F, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
+from django.utils.translation import get_language
+from modeltranslation.utils import build_localized_fieldname
 
 from members.catalogue.entitlements import CourseEntitlement, course_entitlement
-from members.models import Course, Enrollment, Lesson, MembershipTier, Subscription, User
+from members.models import Benefit, Course, Enrollment, Lesson, MembershipTier, Subscription, Topic, User
 
 
 def tier_list(*, public_only: bool = True) -> QuerySet[MembershipTier]:
@@ -16,8 +19,18 @@ def tier_list(*, public_only: bool = True) -> QuerySet[MembershipTier]:
     return qs.filter(is_public=True) if public_only else qs
 
 
+def topic_name() -> Coalesce:
+    """The course's topic name in the active language (English when untranslated, the code when there is no Topic
+    row), as a correlated subquery: course lists stay one query."""
+    column = build_localized_fieldname("name", get_language() or "en")
+    label = Topic.objects.filter(slug=OuterRef("topic")).annotate(
+        label=Coalesce(NullIf(column, Value("")), NullIf("name_en", Value("")), output_field=CharField())
+    ).values("label")[:1]
+    return Coalesce(Subquery(label, output_field=CharField()), F("topic"), output_field=CharField())
+
+
 def course_list(*, published_only: bool = True) -> QuerySet[Course]:
-    qs = Course.objects.filter(is_generic=False)
+    qs = Course.objects.filter(is_generic=False).annotate(topic_name=topic_name())
     return qs.filter(is_published=True) if published_only else qs
 
 

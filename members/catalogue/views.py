@@ -147,7 +147,9 @@ def _catalogue_queryset(*, form: CatalogueForm, member: User) -> QuerySet[Course
     q = (data.get("q") or "").strip()
     if q:
         qs = qs.filter(
-            Q(title__icontains=q) | Q(title_zh__icontains=q) | Q(summary__icontains=q) | Q(tags__icontains=q)
+            # Either language matches, whichever the member reads in.
+            Q(title_en__icontains=q) | Q(title_zh_hans__icontains=q) | Q(title_zh__icontains=q)
+            | Q(summary_en__icontains=q) | Q(summary_zh_hans__icontains=q) | Q(tags__icontains=q)
         )
     if data.get("topic"):
         qs = qs.filter(topic=data["topic"])
@@ -170,7 +172,7 @@ def _catalogue_queryset(*, form: CatalogueForm, member: User) -> QuerySet[Course
 
 @vary_on_headers("HX-Request")
 def course_list(request: HttpRequest) -> HttpResponse:
-    topics = list(catalogue_selectors.course_list().exclude(topic="").order_by("topic").values_list("topic", flat=True).distinct())
+    topics = list(catalogue_selectors.course_list().exclude(topic="").order_by("topic").values_list("topic", "topic_name").distinct())
     form = CatalogueForm(request.GET or None, topics=topics)
     courses = _catalogue_queryset(form=form, member=request.user)
     page = Paginator(courses, PAGE_SIZE).get_page(request.GET.get("page"))

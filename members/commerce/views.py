@@ -1,12 +1,16 @@
 """Checkout (courses and membership periods), orders and the membership page with its cancellation flow."""
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.vary import vary_on_headers
 
@@ -111,6 +115,12 @@ def checkout_tier(request: HttpRequest, slug: str) -> HttpResponse:
     quote, coupon_error = _quote(member=request.user, tier=tier, period=period, code=code)
     had_trial = Subscription.objects.filter(member=request.user, trial_end__isnull=False).exists()
     trial_available = bool(tier.trial_days) and not had_trial
+    # What the summary promises must be what happens: with the trial (ticked by default, skipped by a coupon)
+    # nothing is charged today and the period price is charged when the trial ends.
+    params = data if data is not None else request.GET
+    ticked = ("use_trial" in params) if "trial_choice" in params else True
+    trial_selected = trial_available and ticked and not code
+    first_charge_at = timezone.now() + timedelta(days=tier.trial_days) if trial_selected else None
     payment_error = ""
     http_status = 200
     if request.method == "POST" and request.POST.get("action") != "apply" and form.is_valid() and not coupon_error:
@@ -140,7 +150,8 @@ def checkout_tier(request: HttpRequest, slug: str) -> HttpResponse:
             messages.success(request, _("Welcome to %(tier)s!") % {"tier": tier.name})
             return redirect(order)
     context = {"form": form, "tier": tier, "item_title": tier.name, "quote": quote, "coupon_error": coupon_error,
-               "payment_error": payment_error, "code": code, "period": period, "trial_available": trial_available}
+               "payment_error": payment_error, "code": code, "period": period, "trial_available": trial_available,
+               "trial_selected": trial_selected, "trial_ticked": ticked, "first_charge_at": first_charge_at}
     template = "members/checkout.html#quote" if request.htmx and request.method == "GET" else "members/checkout.html"
     return render(request, template, context, status=http_status)
 

@@ -157,3 +157,17 @@ def test_online_funnel_from_events(db):
     assert (funnel.impressions, funnel.clicks, funnel.purchases) == (3, 2, 1)
     assert funnel.click_through_rate == pytest.approx(2 / 3) and funnel.purchase_rate == 0.5
     assert RecommendationRun.objects.count() == 0
+
+
+def test_catalogue_frames_keep_their_columns_for_translated_models(db):
+    # modeltranslation's querysets select columns in their own order; the datasets' raw-SQL shortcut must not
+    # misalign them (a tier's price was read as its id, so all-course members were recommended courses).
+    from analytics.ml import datasets
+    from members.models import Benefit, MembershipTier
+
+    tier = MembershipTier.objects.create(name="All", slug="all", monthly_price=50, yearly_price=500, order=3)
+    Benefit.objects.create(tier=tier, kind=Benefit.Kind.ALL_COURSES)
+    frame = datasets.tiers()
+    assert frame.to_dict("records") == [
+        {"tier_id": tier.pk, "monthly_price": 50.0, "order": 3, "all_courses": True}
+    ]

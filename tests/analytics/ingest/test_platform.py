@@ -488,3 +488,19 @@ def test_a_later_export_with_changed_values_updates_the_same_rows(tmp_path):
     mia = User.objects.get(external_id="m1")
     assert (mia.email, mia.display_name) == ("mia.new@example.com", "Mia Li")
     assert Order.objects.count() == 4 and User.objects.filter(external_id__isnull=False).count() == 4
+
+
+def test_a_renamed_product_shows_its_new_name_on_the_english_page(tmp_path):
+    # Pages read the translated columns (title_en, name_en); a re-import must update them, not only `title`.
+    from django.utils import translation
+
+    from members.models import Course, MembershipTier
+
+    files = all_files(tmp_path)
+    assert run(**files)[0] == 0
+    files["products"] = write(tmp_path, "products.csv",
+                              PRODUCTS.replace("Python 101", "Python 102").replace("t1,tier,Gold", "t1,tier,Platinum"))
+    assert run(**files)[0] == 0
+    with translation.override("en"):
+        assert str(Course.objects.get(external_id="c1")) == "Python 102"
+        assert str(MembershipTier.objects.get(external_id="t1")) == "Platinum"

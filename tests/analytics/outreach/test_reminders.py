@@ -195,7 +195,11 @@ def test_email_has_html_and_text_in_the_members_language_with_recap(rules, djang
         reminders.reminders_send()
     by_to = {m.to[0]: m for m in mail.outbox}
     zh, en = by_to[member.email], by_to[english.member.email]
-    assert "续费" in zh.subject and "renews in 5 days" in en.subject
+    assert "续费" in zh.subject and "renews automatically in 5 days" in en.subject
+    # Subject and body say the same thing: it renews by itself, on that date, for that price.
+    period_end = f"{english.current_period_end:%Y-%m-%d}"
+    assert f"renews automatically on {period_end}" in en.body and "period ends" not in en.body
+    assert f"{english.tier.monthly_price:.2f}" in en.body and "自动续费" in zh.body
     html = zh.alternatives[0][0]
     assert zh.alternatives[0][1] == "text/html" and "<table" in html
     assert "完成课时：1" in zh.body
