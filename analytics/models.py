@@ -319,6 +319,8 @@ class MessageLog(models.Model):
         CAMPAIGN = "campaign", _("Campaign offer")
         RECEIPT = "receipt", _("Receipt")
         REVIEW_INVITE = "review_invite", _("Review invitation")
+        NEWSLETTER = "newsletter", _("Newsletter")
+        COMMUNITY_DIGEST = "community_digest", _("Community digest")
         OTHER = "other", _("Other")
 
     class Status(models.TextChoices):
@@ -347,3 +349,115 @@ class MessageLog(models.Model):
         return f"{self.kind} to {self.member_id}: {self.subject}"
 
 
+
+
+class ImportJob(models.Model):
+    """A platform import started from the admin: the uploaded files, the options, its progress and outcome.
+
+    The import itself is the command's (members/importing.py); this row only carries it through a Celery task so a
+    large file does not hold a web request. Progress while running lives in the cache (analytics/ingest/jobs.py): the
+    all-or-nothing import holds one transaction, so progress written to this row would only appear at the end."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        REJECTED = "rejected", _("Rows rejected")
+        FAILED = "failed", _("Failed")
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    dry_run = models.BooleanField(_("dry run"), default=True, help_text=_("Validate and report; write nothing."))
+    partial = models.BooleanField(_("import the good rows"), default=False,
+                                  help_text=_("Import the valid rows even if some rows are rejected."))
+    encoding = models.CharField(_("encoding"), max_length=20, blank=True,
+                                help_text=_("Empty: detect UTF-8 or GBK/GB18030. .xlsx files need none."))
+    members_file = models.FileField(_("members file"), upload_to="imports/%Y/%m/", blank=True)
+    products_file = models.FileField(_("products file"), upload_to="imports/%Y/%m/", blank=True)
+    orders_file = models.FileField(_("orders file"), upload_to="imports/%Y/%m/", blank=True)
+    events_file = models.FileField(_("events file"), upload_to="imports/%Y/%m/", blank=True)
+    errors_file = models.FileField(upload_to="imports/errors/%Y/%m/", blank=True)
+    error_count = models.PositiveIntegerField(default=0)
+    written = models.BooleanField(default=False)
+    report = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    FILE_FIELDS = ("members_file", "products_file", "orders_file", "events_file")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} ({self.get_status_display()})"
+
+
+class MessageTemplate(models.Model):
+    """Staff-edited copy for one kind of email in one language. When no row exists the file templates
+    (templates/emails/analytics/) are used. Only the variables listed for the kind may appear
+    (analytics/outreach/templates.py validates on save)."""
+
+    kind = models.CharField(_("kind"), max_length=30, choices=MessageLog.Kind.choices)
+    language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES)
+    subject = models.CharField(_("subject"), max_length=300)
+    text_body = models.TextField(_("text body"))
+    html_body = models.TextField(_("HTML body"), blank=True, help_text=_("Empty: the text body, escaped."))
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Meta:
+        ordering = ["kind", "language"]
+        constraints = [models.UniqueConstraint(fields=["kind", "language"], name="message_template_kind_language")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.language})"
+
+
+class EmailSuppression(models.Model):
+    """An address we must not email again: a hard bounce or a spam complaint reported by the provider's webhook,
+    or added by staff. Checked before every non-transactional send (and dunning: the address is dead)."""
+
+    class Reason(models.TextChoices):
+        BOUNCE = "bounce", _("Hard bounce")
+        COMPLAINT = "complaint", _("Spam complaint")
+        MANUAL = "manual", _("Added by staff")
+
+    email = models.EmailField(unique=True)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    source = models.CharField(max_length=40, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.reason})"
+
+
+class Newsletter(models.Model):
+    """One newsletter issue sent to a segment (the latest segmentation run's label) or to everyone, through the same
+    exactly-once send path as reminders and campaigns (one MessageLog per member, dedupe key newsletter:<id>:<m>)."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SENT = "sent", _("Sent")
+
+    subject = models.CharField(_("subject"), max_length=300)
+    text_body = models.TextField(_("text body"))
+    html_body = models.TextField(_("HTML body"), blank=True)
+    segment = models.CharField(_("segment"), max_length=40, blank=True, help_text=_("Empty: every member."))
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.subject

@@ -19,11 +19,13 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = tuple(Queue(name, routing_key=name) for name in ("default", "email", "ml"))
 app.conf.task_routes = {
     "analytics.scoring.tasks.*": {"queue": "ml"},
+    "analytics.ingest.tasks.*": {"queue": "ml"},  # a platform import can run for minutes
     "*.send_*": {"queue": "email"},
 }
 # A task's name is its module path (no name= anywhere), so the beat schedule below names where the code lives.
 app.autodiscover_tasks()
-app.autodiscover_tasks(["members.subscriptions", "members.referrals", "analytics.scoring", "analytics.outreach"])
+app.autodiscover_tasks(["members.subscriptions", "members.referrals", "analytics.scoring", "analytics.outreach",
+                        "analytics.ingest"])
 
 HOUR = 3600
 
@@ -83,6 +85,12 @@ app.conf.beat_schedule = {
         "task": "analytics.outreach.tasks.run_campaigns",
         "schedule": crontab(hour=10, minute=0),
         "options": {"expires": 6 * HOUR},
+    },
+    # Monday 08:00 (UTC): the past week is complete and the digest is read at the start of the working week.
+    "send-community-digest": {
+        "task": "analytics.outreach.tasks.send_community_digest",
+        "schedule": crontab(hour=8, minute=0, day_of_week=1),
+        "options": {"expires": 12 * HOUR},
     },
 }
 

@@ -26,6 +26,9 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+# Shared secret of the email provider's bounce/complaint webhook (/hooks/email/<provider>/): the HMAC key of the
+# generic format, the Basic-auth password of Postmark's. Unset: the webhook refuses every call.
+EMAIL_WEBHOOK_SECRET = env_str("EMAIL_WEBHOOK_SECRET", "")
 
 INSTALLED_APPS = [
     # modeltranslation patches the admin, so it comes before it.
@@ -123,6 +126,15 @@ MODELTRANSLATION_FALLBACK_LANGUAGES = ("en",)
 # English column, so the English page and the fallback never show an empty title.
 MODELTRANSLATION_AUTO_POPULATE = "required"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
+# The platform's own calendar for the staff reports: which month and day an order falls in (docs/METRICS.md).
+# Storage and comparisons stay UTC; only report windows (days, months) are cut at this zone's midnights.
+REPORTING_TIME_ZONE = env_str("REPORTING_TIME_ZONE", "Asia/Shanghai")
+try:
+    import zoneinfo as _zoneinfo
+
+    _zoneinfo.ZoneInfo(REPORTING_TIME_ZONE)
+except (ValueError, _zoneinfo.ZoneInfoNotFoundError) as _exc:
+    raise ImproperlyConfigured(f"REPORTING_TIME_ZONE={REPORTING_TIME_ZONE!r} is not an IANA time zone.") from _exc
 USE_I18N = True
 USE_TZ = True
 

@@ -23,6 +23,7 @@ urlpatterns = [
     path("staff/members/", include("analytics.profiles.urls", namespace="profile")),
     path("staff/", include("analytics.reports.urls")),
     path("act/", include("analytics.outreach.renew_link")),
+    path("hooks/", include("analytics.outreach.urls")),  # email bounce/complaint webhooks
     path("api/v1/", include(api_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -73,9 +73,14 @@ class User(AbstractBaseUser, PermissionsMixin):
         _("preferred language"), max_length=10, choices=Language.choices, default=Language.EN
     )
     time_zone = models.CharField(_("time zone"), max_length=64, default="UTC")
-    # Opt-in, never assumed: PIPL and GDPR need an unticked box and a record of when consent was given.
+    # Opt-in, never assumed: PIPL and GDPR need an unticked box and a record of when consent was given. This is the
+    # "offers" category; the newsletter and the community digest are opt-in too. Reminders about a paid membership
+    # are service messages (on by default, one click to turn off).
     marketing_opt_in = models.BooleanField(_("marketing email"), default=False)
     marketing_consent_at = models.DateTimeField(_("marketing consent given at"), null=True, blank=True)
+    reminders_opt_in = models.BooleanField(_("renewal reminders"), default=True)
+    newsletter_opt_in = models.BooleanField(_("newsletter"), default=False)
+    digest_opt_in = models.BooleanField(_("weekly community digest"), default=False)
     country = models.CharField(_("country"), max_length=2, blank=True)
     acquisition_source = models.CharField(
         _("acquisition source"), max_length=20, choices=AcquisitionSource.choices, default=AcquisitionSource.ORGANIC

@@ -212,11 +212,12 @@ class StaffOverviewView(APIView):
     permission_classes = STAFF
 
     def get(self, request: Request) -> Response:
-        from analytics.reports.common import Filters, Window, start_of_day
+        from analytics.reports.common import Filters, Window, reporting_today, start_of_day
         from analytics.reports.metrics import overview
 
         query = _valid(s.OverviewQueryInput, request.query_params)
-        end = start_of_day(timezone.localdate() + timedelta(days=1))
+        # Days are the reporting zone's, as on the staff pages (docs/METRICS.md, "Time zone").
+        end = start_of_day(reporting_today(timezone.now()) + timedelta(days=1))
         window = Window(end - timedelta(days=query["days"]), end)
         report = overview(window=window, filters=Filters(tier_id=query.get("tier"), segment=query.get("segment", "")))
         return Response(s.OverviewOutput({

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -42,6 +42,8 @@ from django.utils.text import slugify
 from tqdm import tqdm
 
 from analytics.ingest.events import MAX_IDEMPOTENCY_KEY_LENGTH, EventRow, events_bulk_ingest
+from analytics.ingest.files import FileProblem as _FileProblem
+from analytics.ingest.files import read_records
 from config.db import refresh_planner_statistics
 from members.models import (
     BillingPeriod,
@@ -132,16 +134,6 @@ class ImportReport:
         return self.error_count == 0
 
 
-class _FileProblem(Exception):
-    """A defect of the whole file (encoding, header, empty); the file is not imported at all."""
-
-    def __init__(self, line: int, reason: str, column: str = "") -> None:
-        super().__init__(reason)
-        self.line = line
-        self.reason = reason
-        self.column = column
-
-
 # --------------------------------------------------------------------------------------------------------------
 # Typed rows
 
@@ -196,43 +188,6 @@ class ImportedEvent:
 
 # --------------------------------------------------------------------------------------------------------------
 # Reading
-
-
-def _decoded_lines(fh: IO[bytes]) -> Iterator[str]:
-    """Decode line by line (not through a TextIOWrapper) so a decoding error names its line."""
-    for number, raw in enumerate(fh, start=1):
-        if number == 1 and raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-            raise _FileProblem(1, "the file is UTF-16 encoded; save it as UTF-8 (CSV UTF-8)")
-        if b"\x00" in raw:
-            # UTF-16 without a byte-order mark decodes as "valid" UTF-8 full of NULs; no real CSV contains them.
-            raise _FileProblem(number, "contains NUL bytes: the file looks like UTF-16; save it as UTF-8")
-        try:
-            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError as exc:
-            bad = raw[exc.start:exc.start + 1].hex()
-            raise _FileProblem(
-                number, f"not valid UTF-8 (byte 0x{bad} at position {exc.start + 1}); save the file as UTF-8"
-            ) from exc
-
-
-class _Progress:
-    def __init__(self, fh: IO[bytes], bar: tqdm | None) -> None:
-        self.fh = fh
-        self.bar = bar
-        self.pending = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for raw in self.fh:
-            self.pending += len(raw)
-            if self.bar is not None and self.pending >= 1 << 20:
-                self.bar.update(self.pending)
-                self.pending = 0
-            yield raw
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.update(self.pending)
-            self.bar.close()
 
 
 def _raw_text(row: list[str]) -> str:
@@ -325,53 +280,35 @@ def parse_money(value: str) -> tuple[Decimal | None, str]:
 
 
 def _records(
-    path: Path, kind: str, bar: tqdm | None
+    path: Path, kind: str, bar: tqdm | None, encoding: str | None = None
 ) -> Iterator[tuple[int, dict[str, int], list[str], bool]]:
-    """Yield (line, header index, fields) for each non-blank record; raise _FileProblem for file-level defects."""
-    with path.open("rb") as fh:
-        progress = _Progress(fh, bar)
-        try:
-            reader = csv.reader(_decoded_lines(progress))  # type: ignore[arg-type]
-            try:
-                header = next(reader)
-            except StopIteration:
-                raise _FileProblem(0, "the file is empty (no header row)") from None
-            except csv.Error as exc:
-                raise _FileProblem(1, f"unreadable CSV header: {exc}") from exc
-            names = [name.strip().lower() for name in header]
-            if not any(names):
-                raise _FileProblem(1, "the header row is blank")
-            missing = [column for column in REQUIRED_COLUMNS[kind] if column not in names]
-            if missing:
-                raise _FileProblem(
-                    1, f"missing required column(s): {', '.join(missing)} (header has: {', '.join(names)})"
-                )
-            index: dict[str, int] = {}
-            for position, name in enumerate(names):
-                index.setdefault(name, position)
-            width = len(names)
-            last_line = reader.line_num
-            while True:
-                try:
-                    row = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as exc:
-                    reason = f"unreadable CSV ({exc})"
-                    if "NUL" in str(exc):
-                        reason += "; the file looks like UTF-16 — save it as UTF-8"
-                    raise _FileProblem(reader.line_num, reason) from exc
-                line = last_line + 1
-                last_line = reader.line_num
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue
-                if len(row) < width:
-                    row += [""] * (width - len(row))
-                # Trailing empty cells (a stray comma) are harmless; real values beyond the header are not.
-                too_wide = len(row) > width and any(cell.strip() for cell in row[width:])
-                yield line, index, row, too_wide
-        finally:
-            progress.close()
+    """Yield (line, header index, fields) for each non-blank record; raise _FileProblem for file-level defects.
+    CSV in any supported encoding and .xlsx come through the same records (analytics/ingest/files.py)."""
+    records = read_records(path, encoding=encoding, bar=bar)
+    try:
+        _, header = next(records)
+    except StopIteration:
+        raise _FileProblem(0, "the file is empty (no header row)") from None
+    names = [name.strip().lower() for name in header]
+    if not any(names):
+        raise _FileProblem(1, "the header row is blank")
+    missing = [column for column in REQUIRED_COLUMNS[kind] if column not in names]
+    if missing:
+        raise _FileProblem(
+            1, f"missing required column(s): {', '.join(missing)} (header has: {', '.join(names)})"
+        )
+    index: dict[str, int] = {}
+    for position, name in enumerate(names):
+        index.setdefault(name, position)
+    width = len(names)
+    for line, row in records:
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if len(row) < width:
+            row += [""] * (width - len(row))
+        # Trailing empty cells (a stray comma) are harmless; real values beyond the header are not.
+        too_wide = len(row) > width and any(cell.strip() for cell in row[width:])
+        yield line, index, row, too_wide
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -392,6 +329,7 @@ class _State:
     first_activity: dict[str, datetime] = field(default_factory=dict)
     coupon_codes: set[str] = field(default_factory=set)
     needs_generic_product: bool = False
+    encoding: str | None = None  # None: detect UTF-8 / GB18030 (analytics/ingest/files.py)
 
     def reset_seen(self) -> None:
         self.file_products.clear()
@@ -580,7 +518,7 @@ def _iter_valid(
     validate = VALIDATORS[kind]
     name = path.name
     try:
-        for line, index, row, too_wide in _records(path, kind, bar):
+        for line, index, row, too_wide in _records(path, kind, bar, state.encoding):
             if report is not None:
                 report.rows += 1
             if too_wide:
@@ -634,6 +572,7 @@ def import_platform_data(
     errors_out: Path | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    encoding: str | None = None,
 ) -> ImportReport:
     """Validate every given file, then (unless dry_run or errors in all-or-nothing mode) upsert the valid rows."""
     paths = {"members": members, "products": products, "orders": orders, "events": events}
@@ -642,6 +581,7 @@ def import_platform_data(
     reports = {kind: FileReport(kind=kind, path=str(path)) for kind, path in given.items()}
     sink = _ErrorSink(errors_out)
     state = _initial_state()
+    state.encoding = encoding
     broken: set[str] = set()
     if connection.vendor == "sqlite":
         # The default 2 MB page cache thrashes once the event and order indexes outgrow it (~1M rows); 256 MB keeps

@@ -51,11 +51,14 @@ TEMPLATES = {
     MessageLog.Kind.RENEWAL_REMINDER: "emails/analytics/renewal_reminder",
     MessageLog.Kind.DUNNING: "emails/analytics/dunning",
     MessageLog.Kind.CAMPAIGN: "emails/analytics/campaign_offer",
+    MessageLog.Kind.COMMUNITY_DIGEST: "emails/analytics/community_digest",
 }
 EVENT_KINDS = {
     MessageLog.Kind.RENEWAL_REMINDER: "reminder_sent",
     MessageLog.Kind.DUNNING: "dunning_email_sent",
     MessageLog.Kind.CAMPAIGN: "campaign_email_sent",
+    MessageLog.Kind.NEWSLETTER: "newsletter_sent",
+    MessageLog.Kind.COMMUNITY_DIGEST: "community_digest_sent",
 }
 
 
@@ -186,18 +189,45 @@ def _campaign_context(log: MessageLog, when: datetime) -> dict[str, Any]:
     return {"campaign": campaign, "coupon": coupon, "shop_url": absolute_url(reverse("members:course_list"))}
 
 
+def _newsletter_context(log: MessageLog, when: datetime) -> dict[str, Any]:
+    from analytics.outreach.newsletter import newsletter_context
+
+    return newsletter_context(log, when)
+
+
+def _digest_context(log: MessageLog, when: datetime) -> dict[str, Any]:
+    from analytics.outreach.digest import digest_context
+
+    return digest_context(log, when)
+
+
 CONTEXT_BUILDERS: dict[str, Callable[[MessageLog, datetime], dict[str, Any]]] = {
     MessageLog.Kind.RENEWAL_REMINDER: _reminder_context,
     MessageLog.Kind.DUNNING: _dunning_context,
     MessageLog.Kind.CAMPAIGN: _campaign_context,
+    MessageLog.Kind.NEWSLETTER: _newsletter_context,
+    MessageLog.Kind.COMMUNITY_DIGEST: _digest_context,
 }
 
 
 def render_message(*, log: MessageLog, context: dict[str, Any]) -> tuple[str, str, str]:
-    """(subject, text, html) in the member's language."""
+    """(subject, text, html) in the member's language: the staff-edited copy for the kind and language when there is
+    one (MessageTemplate; a newsletter's own text), else the file templates."""
+    from analytics.outreach.suppression import CATEGORY_BY_KIND
+    from analytics.outreach.templates import render_copy, stored_template
+    from members.accounts.emails import unsubscribe_url
+
     member = log.member
+    language = member.preferred_language or settings.LANGUAGE_CODE
+    category = CATEGORY_BY_KIND.get(log.kind)
+    if category:
+        context = {**context, "unsubscribe_url": unsubscribe_url(member=member, category=category)}
+    copy = context.pop("_copy", None) or stored_template(log.kind, language)
+    if copy is not None:
+        with translation.override(language):
+            return render_copy(copy, {**context, "member": member, "site_url": settings.SITE_URL})
     base = TEMPLATES[log.kind]
-    with translation.override(member.preferred_language or settings.LANGUAGE_CODE):
+    with translation.override(language):
         full = {**context, "member": member, "site_url": settings.SITE_URL}
         subject = render_to_string(f"{base}_subject.txt", full).strip().replace("\n", " ")
         text = render_to_string(f"{base}.txt", full)
@@ -219,7 +249,12 @@ def message_send(*, message_id: int, when: datetime | None = None) -> SendOutcom
     ):
         return SendOutcome("skipped", message_id)
     log = MessageLog.objects.select_related("member").get(pk=message_id)
+    from analytics.outreach.suppression import blocked_reason, unsubscribe_headers
+
     try:
+        blocked = blocked_reason(member=log.member, kind=log.kind)
+        if blocked:
+            raise Suppress(blocked)
         context = CONTEXT_BUILDERS[log.kind](log, when)
     except Hold as hold:
         _release(message_id, str(hold))
@@ -228,7 +263,8 @@ def message_send(*, message_id: int, when: datetime | None = None) -> SendOutcom
         MessageLog.objects.filter(pk=message_id).update(status=MessageLog.Status.FAILED, error=f"suppressed: {reason}")
         return SendOutcome("suppressed", message_id)
     subject, text, html = render_message(log=log, context=context)
-    email = EmailMultiAlternatives(subject=subject, body=text, to=[log.member.email])
+    email = EmailMultiAlternatives(subject=subject, body=text, to=[log.member.email],
+                                   headers=unsubscribe_headers(member=log.member, kind=log.kind))
     email.attach_alternative(html, "text/html")
     try:
         email.send()

@@ -98,3 +98,14 @@ def send_review_invites() -> int:
     with tracked("send_review_invites", as_of=timezone.now()) as run:
         run.rows = review_invites_create()
     return run.rows
+
+
+@shared_task(queue="default", acks_late=True)
+def send_community_digest() -> int:
+    """The weekly digest (analytics/outreach/digest.py); the ISO-week dedupe key makes a rerun queue nothing."""
+    from analytics.jobs import tracked
+    from analytics.outreach.digest import community_digest_send
+
+    with tracked("send_community_digest") as run:
+        run.rows = community_digest_send()
+    return run.rows

@@ -275,6 +275,52 @@ def paired_bar_chart(
     return mark_safe("".join(parts))
 
 
+def stacked_bar_chart(
+    labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[float]]], *, unit: str = "money",
+    width: int = 720, height: int = 280, title: str = "",
+) -> SafeString:
+    """Bars stacked up from zero for positive series and down for negative ones (MRR gained above the axis, lost
+    below it), one bar per label; series are (name, color, values) and the legend names them in order."""
+    ups = [sum(max(0.0, s[2][i]) for s in series) for i in range(len(labels))]
+    downs = [sum(min(0.0, s[2][i]) for s in series) for i in range(len(labels))]
+    high, low = max([*ups, 1e-9]), min([*downs, 0.0])
+    left, right, top, bottom = 64, 12, 34, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    slot = plot_w / max(len(labels), 1)
+    bar_w = max(4.0, slot * 0.6)
+    scale = plot_h / (high - low)
+    zero = top + high * scale
+    parts = [_frame(width, height, title)]
+    for k, (name, color, _values) in enumerate(series):
+        parts.append(f'<rect x="{left + k * 120}" y="6" width="12" height="12" fill="{color}"/>')
+        parts.append(_text(left + k * 120 + 16, 16, name, size=12))
+    for i, lab in enumerate(labels):
+        x = left + slot * i + (slot - bar_w) / 2
+        above, below = zero, zero
+        for name, color, values in series:
+            v = values[i]
+            if not v:
+                continue
+            h = abs(v) * scale
+            if v > 0:
+                above -= h
+                y = above
+            else:
+                y = below
+                below += h
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="{color}">'
+                f"<title>{escape(lab)} {escape(name)}: {escape(format_value(v, unit))}</title></rect>"
+            )
+        parts.append(_text(x + bar_w / 2, top + plot_h + 16, lab, anchor="middle", size=11))
+    parts.append(f'<line x1="{left}" x2="{width - right}" y1="{zero:.1f}" y2="{zero:.1f}" stroke="{MUTED}"/>')
+    parts.append(_text(left - 6, top + 4, format_value(high, unit), anchor="end"))
+    if low < 0:
+        parts.append(_text(left - 6, top + plot_h, format_value(low, unit), anchor="end"))
+    parts.append("</svg>")
+    return mark_safe("".join(parts))
+
+
 def hbar_chart(labels: Sequence[str], values: Sequence[float], *, unit: str = "count", width: int = 640,
                title: str = "") -> SafeString:
     """Horizontal bars for long labels (feature names, courses)."""

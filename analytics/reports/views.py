@@ -12,6 +12,7 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from django import forms
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -32,6 +33,7 @@ from analytics.reports import (
     metrics,
     models_card,
     repurchase,
+    revenue,
     segments,
 )
 from analytics.reports import labels as labels_map
@@ -39,9 +41,10 @@ from analytics.reports.charts import format_value, heat_color
 from analytics.reports.common import (
     Filters,
     Window,
+    reporting_today,
     start_of_day,
 )
-from analytics.reports.export import Table, csv_response, csv_stream
+from analytics.reports.export import FORMATS, Table, stream_response, table_response
 from members.models import Course, MembershipTier, User
 
 REPORT_PERMISSION = "analytics.view_reports"
@@ -111,7 +114,7 @@ class Selection:
 
 def _selection(request: HttpRequest, *, default_days: int, fields: Sequence[str] = ("start", "end", "tier", "segment")
                ) -> Selection:
-    today = timezone.now().date()
+    today = reporting_today(timezone.now())
     # An unbound form shows the default window in the date inputs, so staff see which days they are looking at.
     initial = {"start": today - timedelta(days=default_days - 1), "end": today}
     form = ReportFilterForm(request.GET or None, fields=fields, initial=initial)
@@ -139,14 +142,19 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any]) -> Htt
 
 
 def _wants_csv(request: HttpRequest) -> bool:
-    return request.GET.get("format") == "csv"
+    """An export was asked for: ?format=csv or ?format=xlsx (every report table has both)."""
+    return _export_format(request) in FORMATS
+
+
+def _export_format(request: HttpRequest) -> str:
+    return request.GET.get("format", "")
 
 
 def _pick_table(request: HttpRequest, tables: dict[str, Table]) -> HttpResponse:
     name = request.GET.get("table") or next(iter(tables))
     if name not in tables:
         raise Http404("No such table.")
-    return csv_response(tables[name], f"{name}-{timezone.now():%Y%m%d}")
+    return table_response(tables[name], f"{name}-{timezone.now():%Y%m%d}", _export_format(request))
 
 
 @dataclass(frozen=True)
@@ -185,13 +193,13 @@ def _shown(key: str, title: str, header: Sequence[str], rows: Sequence[Sequence[
 PAGE_TITLES = {
     "overview": gettext_lazy("Overview"), "cohorts": gettext_lazy("Cohorts"), "repurchase": gettext_lazy("Repurchase"),
     "churn": gettext_lazy("Churn risk"), "models": gettext_lazy("Model card"), "segments": gettext_lazy("Segments"),
-    "campaigns": gettext_lazy("Campaigns"),
+    "campaigns": gettext_lazy("Campaigns"), "revenue": gettext_lazy("Revenue"),
 }
 
 
 def _base_context(sel: Selection, page_name: str, **extra: Any) -> dict[str, Any]:
     return {"form": sel.form, "window": sel.window, "filters": sel.filters, "query": sel.query, "page_name": page_name,
-            "page_title": PAGE_TITLES[page_name], **extra}
+            "page_title": PAGE_TITLES[page_name], "REPORTING_TIME_ZONE": settings.REPORTING_TIME_ZONE, **extra}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -379,8 +387,9 @@ def churn_view(request: HttpRequest) -> HttpResponse:
     rows_qs = churn.at_risk_values(qs)
     if _wants_csv(request) and table == "at_risk":
         # Streamed: a server-side cursor hands over AT_RISK_CHUNK rows at a time, written out as they arrive.
-        return csv_stream(AT_RISK_HEADER, (_at_risk_row(r, now) for r in rows_qs.iterator(chunk_size=AT_RISK_CHUNK)),
-                          f"at-risk-{now:%Y%m%d}")
+        return stream_response(AT_RISK_HEADER,
+                               (_at_risk_row(r, now) for r in rows_qs.iterator(chunk_size=AT_RISK_CHUNK)),
+                               f"at-risk-{now:%Y%m%d}", _export_format(request))
     calibration = churn.calibration(now=now)
     validation = churn.validation_calibration(model)
     dist = _shown("distribution", gettext_lazy("Members by churn risk"), ["churn risk", "members"],
@@ -630,4 +639,57 @@ def campaigns_view(request: HttpRequest) -> HttpResponse:
     return _render(request, "analytics/campaigns.html", _base_context(
         sel, "campaigns", campaigns=campaigns, table=table, results_available=campaign_results is not None,
         results={pk: _result_display(r) for pk, r in raw_results.items()},
+    ))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Revenue: MRR movements, ARPU, LTV, trial-to-paid, dunning recovery (analytics/reports/revenue.py)
+
+MOVEMENT_COLORS = {"new": "#2563eb", "reactivated": "#0891b2", "expansion": "#16a34a", "contraction": "#f59e0b",
+                   "churned": "#dc2626"}
+
+
+@reports_access
+def revenue_view(request: HttpRequest) -> HttpResponse:
+    sel = _selection(request, default_days=30, fields=("start", "end", "tier", "segment", "source"))
+    report = revenue.revenue_report(window=sel.window, filters=sel.filters)
+    movement_rows = [
+        (m.label, m.amount("start"), m.amount("new"), m.amount("expansion"), m.amount("contraction"),
+         m.amount("churned"), m.amount("reactivated"), m.amount("end"), m.paying_end, m.revenue, m.arpu)
+        for m in report.months
+    ]
+    table = _shown(
+        "movements", gettext_lazy("MRR movements by month"),
+        ["month", "MRR at start", "new", "expansion", "contraction", "churned", "reactivated", "MRR at end",
+         "paying members at end", "revenue", "ARPU"],
+        movement_rows, ["text", *["money"] * 7, "count", "money", "money"],
+    )
+    figures = [
+        ("ARPU", _("ARPU"), report.arpu, "money"),
+        ("ARPA", _("MRR per paying member"), report.arpa, "money"),
+        ("monthly churn", _("Monthly churn (members)"), report.monthly_churn, "percent"),
+        ("LTV", _("LTV"), report.ltv, "money"),
+        ("trial-to-paid", _("Trial-to-paid rate"), report.trial_to_paid_rate, "percent"),
+        ("dunning recovery", _("Dunning recovery rate"), report.dunning_recovery_rate, "percent"),
+    ]
+    summary = _shown("revenue", gettext_lazy("Figures"), ["figure", "value", "unit"],
+                     [(key, value, unit) for key, _label, value, unit in figures], ["text", "probability", "text"],
+                     display=[(label, format_value(None if v is None else float(v), unit), unit)
+                              for _key, label, v, unit in figures])
+    if _wants_csv(request):
+        return _pick_table(request, {"movements": table.table, "revenue": summary.table})
+    labels = [m.label for m in report.months]
+    series = [
+        (str(labels_map.label(name)), MOVEMENT_COLORS[name],
+         [float(m.amount(name)) * (-1 if name in ("contraction", "churned") else 1) for m in report.months])
+        for name in ("new", "reactivated", "expansion", "contraction", "churned")
+    ]
+    chart = charts.stacked_bar_chart(labels, series, title=_("MRR movements by month"))
+    mrr_chart = charts.line_chart(labels, [float(m.amount("end")) for m in report.months], unit="money",
+                                  title=str(gettext_lazy("MRR by month end")))
+    cards = [{"label": label, "value": format_value(None if v is None else float(v), unit)}
+             for _key, label, v, unit in figures]
+    return _render(request, "analytics/revenue.html", _base_context(
+        sel, "revenue", report=report, table=table, summary=summary, chart=chart, mrr_chart=mrr_chart, cards=cards,
+        trial=report.trial_to_paid, dunning=report.dunning_recovery,
     ))

@@ -50,3 +50,17 @@ def member_unsubscribe(*, member: User, via: str = "link") -> bool:
     if updated:
         record_event(member=member, kind="marketing_unsubscribed", obj=member, properties={"via": via})
     return bool(updated)
+
+
+def member_email_category_set(*, member: User, category: str, subscribed: bool, via: str = "link") -> bool:
+    """Join or leave one email category (members.accounts.emails.EMAIL_CATEGORIES). Conditional UPDATE: returns False when
+    nothing changed, so a repeated one-click POST records nothing."""
+    from members.accounts.emails import EMAIL_CATEGORIES
+
+    field = EMAIL_CATEGORIES[category]
+    updated = User.objects.filter(pk=member.pk, **{field: not subscribed}).update(**{field: subscribed})
+    setattr(member, field, subscribed)
+    if updated:
+        record_event(member=member, kind="email_category_joined" if subscribed else "email_category_left",
+                     obj=member, properties={"category": category, "via": via})
+    return bool(updated)

@@ -127,3 +127,19 @@ def test_member_chunks_cover_every_member_once(platform):
     ids = set(platform.member_ids)
     covered = [m for m in ids if sum(lo <= m < hi for lo, hi in ranges) == 1]
     assert len(covered) == len(ids)
+
+
+def test_the_nightly_command_runs_inline_with_a_progress_bar(platform):
+    from analytics.models import Recommendation, RecommendationRun
+
+    err = StringIO()
+    call_command("run_nightly_pipeline", "--as-of", platform.end.isoformat(), stdout=StringIO(), stderr=err)
+    run = RecommendationRun.objects.get(is_current=True)
+    assert Recommendation.objects.filter(run=run).exists()
+    assert PropensityScore.objects.filter(as_of=platform.end).count() == 90
+    assert "score + recommend" in err.getvalue()
+
+    quiet_out, quiet_err = StringIO(), StringIO()
+    call_command("run_nightly_pipeline", "--as-of", platform.end.isoformat(), "--quiet", stdout=quiet_out,
+                 stderr=quiet_err)
+    assert quiet_out.getvalue() == "" and quiet_err.getvalue() == ""

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
-
 from analytics.outreach.campaigns import campaigns_run_all
+from config.commands import BaseCommand
 
 
 class Command(BaseCommand):

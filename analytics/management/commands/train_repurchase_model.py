@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
-
 from analytics.management.commands._asof import fmt, parse_as_of
 from analytics.scoring import services
+from config.commands import BaseCommand
 
 COLUMNS = ["roc_auc", "average_precision", "brier", "lift_top_decile", "base_rate", "n"]
 
@@ -26,8 +25,9 @@ class Command(BaseCommand):
     help = "Train the repurchase/renewal propensity model at --as-of, print ours vs baselines, store the version."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--as-of", dest="as_of")
-        parser.add_argument("--horizon-days", type=int, default=services.DEFAULT_HORIZON_DAYS)
+        parser.add_argument("--as-of", dest="as_of", help="Cut-off date or timestamp (ISO 8601); only data before it is read. Default: today 00:00 UTC.")
+        parser.add_argument("--horizon-days", type=int, default=services.DEFAULT_HORIZON_DAYS,
+                            help="Days after as-of in which a paid order counts as a repurchase (the label window).")
         parser.add_argument("--no-promote", action="store_true", help="Store the version but never promote it.")
 
     def handle(self, *args, **options) -> None:
