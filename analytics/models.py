@@ -32,6 +32,9 @@ class Event(models.Model):
     occurred_at = models.DateTimeField(default=timezone.now)
     received_at = models.DateTimeField(default=timezone.now)
     properties = models.JSONField(default=dict, blank=True)
+    # How much of it: seconds watched, pages read, clicks, units. Null when the event has no measure; the ML features
+    # sum it per member and window next to the event counts.
+    quantity = models.FloatField(null=True, blank=True)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.SERVER)
     # A retried client batch or a re-import carries the same key, and the unique index drops the duplicate.
     idempotency_key = models.CharField(max_length=120, null=True, blank=True, unique=True)

@@ -79,8 +79,8 @@ KNOWN_COLUMNS: dict[str, tuple[str, ...]] = {
     "members": ("member_id", "email", "name", "joined_at", "country", "language"),
     "products": ("product_id", "kind", "title", "price", "currency", "tags", "description", "published_at"),
     "orders": ("order_id", "member_id", "product_id", "amount", "currency", "ordered_at", "status", "quantity",
-               "coupon_code", "billing_period"),
-    "events": ("event_id", "member_id", "kind", "object_type", "object_id", "occurred_at", "properties"),
+               "coupon_code", "billing_period", "refunded_at"),
+    "events": ("event_id", "member_id", "kind", "object_type", "object_id", "occurred_at", "properties", "quantity"),
 }
 CURRENCIES = {currency.lower(): currency for currency in Currency.values}
 ORDER_STATUSES = {"paid": Order.Status.PAID, "refunded": Order.Status.REFUNDED, "failed": Order.Status.FAILED}
@@ -173,6 +173,7 @@ class OrderRow:
     quantity: int
     coupon_code: str
     billing_period: str
+    refunded_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,6 +425,10 @@ def _validate_order(cells: _Cells, state: _State) -> OrderRow | None:
         billing_period = cells.choice(
             "billing_period", {"month": BillingPeriod.MONTH, "year": BillingPeriod.YEAR}, default=BillingPeriod.MONTH
         )
+    # When the refund happened: without it a refund is not known to predate any as_of (see analytics datasets).
+    refunded_at = cells.instant("refunded_at") if status == Order.Status.REFUNDED else None
+    if refunded_at is not None and ordered_at is not None and refunded_at < ordered_at:
+        cells.error("refunded_at", "before ordered_at")
     if order_id and order_id in state.order_ids:
         cells.error("order_id", f"duplicate order_id {order_id!r} (appears earlier in the file)")
     if cells.errors or amount is None or ordered_at is None:
@@ -435,7 +440,7 @@ def _validate_order(cells: _Cells, state: _State) -> OrderRow | None:
     if product_id is None:
         state.needs_generic_product = True
     return OrderRow(order_id, member_id, product_id, product_kind, amount, currency, ordered_at, status, quantity,
-                    coupon_code, billing_period)
+                    coupon_code, billing_period, refunded_at)
 
 
 MAX_EVENT_ID_LENGTH = MAX_IDEMPOTENCY_KEY_LENGTH - len(EVENT_SOURCE) - 1
@@ -460,6 +465,16 @@ def _validate_event(cells: _Cells, state: _State) -> ImportedEvent | None:
                 properties = loaded
             else:
                 cells.error("properties", "must be a JSON object ({...})")
+    quantity_value = cells.text("quantity")
+    if quantity_value:
+        try:
+            quantity = float(quantity_value)
+        except ValueError:
+            quantity = float("nan")
+        if quantity != quantity or abs(quantity) == float("inf"):
+            cells.error("quantity", f"not a number ({quantity_value!r})")
+        else:
+            properties.setdefault("quantity", quantity)
     if event_id is not None and event_id in state.event_ids:
         cells.error("event_id", f"duplicate event_id {event_id!r} (appears earlier in the file)")
     if cells.errors or occurred_at is None:
@@ -894,7 +909,10 @@ class _Writer:
                 if row.product_kind == "course":
                     kind, course_pk, tier_pk = Order.Kind.COURSE, courses[row.product_id] if row.product_id else generic_pk, None
                     # Owned courses must be excluded from recommendations, and recommendations read enrollments.
-                    if row.status == paid and row.product_id:
+                    # A refunded order was an enrolment until its refund: the row exists, and the analytics drop
+                    # it from the refund's time on (analytics.ml.datasets.enrollments), so a refund recorded
+                    # after a cutoff changes nothing at that cutoff.
+                    if row.status in (paid, refunded) and row.product_id:
                         enrollments.append((member_pk, course_pk, Enrollment.Source.PURCHASE, ordered_at, ordered_at))
                 else:
                     kind, course_pk, tier_pk = Order.Kind.SUBSCRIPTION, None, tiers[row.product_id]
@@ -903,8 +921,8 @@ class _Writer:
                     redemptions.append((row.order_id, coupon_pk, member_pk, ordered_at))
                 values.append((
                     row.order_id, member_pk, kind, course_pk, tier_pk, row.billing_period, row.amount, zero,
-                    row.amount, row.currency, row.quantity, coupon_pk, row.status, ordered_at, paid_at, None,
-                    "imported as failed" if row.status == failed else "", "import",
+                    row.amount, row.currency, row.quantity, coupon_pk, row.status, ordered_at, paid_at,
+                    adapt(row.refunded_at) if row.refunded_at else None, "imported as failed" if row.status == failed else "", "import",
                 ))
             with _write_batch(self.partial):
                 existing = upsert.write(values)[1]

@@ -22,6 +22,7 @@ REASON_WITH_COURSE = {
     "because_you_finished": gettext_lazy("Because you finished “%(course)s”"),
     "similar_to_purchase": gettext_lazy("Similar to “%(course)s”, which you have"),
     "rated_highly_also_liked": gettext_lazy("Members who rated “%(course)s” highly also liked this"),
+    "buy_again": gettext_lazy("You bought “%(course)s” before: buy it again"),
 }
 
 

@@ -132,6 +132,9 @@ METRICS: dict[str, Promise] = {
 BASELINES: dict[str, Promise] = {
     "baseline": _("Baseline"),
     "recency_frequency": _("Recency/frequency"),
+    "rfm_logistic": _("RFM logistic regression"),
+    "recent_activity": _("Recent activity"),
+    "activity_90": _("Activity in 90 days"),
     "bgnbd": _("BG/NBD"),
     "popularity": _("Popularity"),
 }

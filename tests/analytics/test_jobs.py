@@ -94,7 +94,7 @@ def test_commands_print_the_tables_and_write_the_csv_contract(platform, tmp_path
     out = StringIO()
     call_command("train_repurchase_model", "--as-of", day, "--horizon-days", "30", stdout=out)
     text = out.getvalue()
-    assert "baseline: recency+frequency" in text and "baseline: BG/NBD" in text and "roc_auc" in text
+    assert "baseline: rfm_logistic" in text and "baseline: bgnbd" in text and "roc_auc" in text and "95% CI" in text
 
     scores = tmp_path / "scores.csv"
     call_command("score_members", "--as-of", day, "--out", str(scores), stdout=StringIO())
@@ -110,7 +110,7 @@ def test_commands_print_the_tables_and_write_the_csv_contract(platform, tmp_path
         rec_rows = list(csv.DictReader(fh))
     assert list(rec_rows[0]) == ["member_id", "rank", "product_id", "score", "reason"]
     assert {r["rank"] for r in rec_rows} <= {"1", "2", "3"}
-    assert {r["reason"] for r in rec_rows} <= {"because_you_finished", "similar_to_purchase", "popular",
+    assert {r["reason"] for r in rec_rows} <= {"because_you_finished", "similar_to_purchase", "popular", "buy_again",
                                                "rated_highly_also_liked"}
 
     out = StringIO()
