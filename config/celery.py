@@ -24,14 +24,21 @@ app.conf.task_routes = {
 }
 # A task's name is its module path (no name= anywhere), so the beat schedule below names where the code lives.
 app.autodiscover_tasks()
-app.autodiscover_tasks(["members.subscriptions", "members.referrals", "analytics.scoring", "analytics.outreach",
-                        "analytics.ingest"])
+app.autodiscover_tasks(["members.subscriptions", "members.referrals", "members.commerce", "analytics.scoring",
+                        "analytics.outreach", "analytics.ingest"])
 
 HOUR = 3600
 
 # Each entry: why it runs then. `expires` drops a run that waited past its usefulness, so a backlog after downtime
 # never runs the same nightly job twice.
 app.conf.beat_schedule = {
+    # Provider payments every 15 min: a missed Alipay/WeChat/Stripe notification is found by a status query while
+    # the member still remembers paying; orders younger than 10 min are left to the notification.
+    "reconcile-provider-payments": {
+        "task": "members.commerce.tasks.reconcile_provider_payments",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 14 * 60},
+    },
     # Review invitations hourly at :50, so the email lands within the hour of finishing, while the course is fresh.
     "send-review-invites": {
         "task": "analytics.outreach.tasks.send_review_invites",

@@ -1,7 +1,17 @@
 """Test settings: fast hashing, in-memory email, eager-free Celery (tests call functions or run real workers)."""
 from __future__ import annotations
 
-from config.settings import *  # noqa: F403
+import os
+
+# Production settings refuse to start without a secret; tests use a throwaway one and plain HTTP (the test client
+# speaks http://, so SSL redirect and secure cookies would turn every request into a 301).
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-0123456789abcdef")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("SECURE_HSTS_SECONDS", "0")
+os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
+os.environ.setdefault("CSRF_COOKIE_SECURE", "0")
+
+from config.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # locmem by default; the worker tier (tests/test_worker_redis.py) runs Celery in other processes and passes a

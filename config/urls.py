@@ -7,6 +7,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from config import health
 from config.api import urlpatterns as api_urlpatterns
 
 admin.site.site_header = "Learning Club administration"
@@ -15,7 +16,10 @@ admin.site.site_title = "Learning Club admin"
 urlpatterns = [
     # Browsers and feed readers ask for /favicon.ico at the root whatever the page says.
     path("favicon.ico", RedirectView.as_view(url=static_url("icons/favicon.ico"), permanent=True)),
+    path("health/", health.liveness, name="liveness"),
+    path("ready/", health.readiness, name="readiness"),
     path("admin/", admin.site.urls),
+    path("payments/", include("members.commerce.providers.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("members.accounts.urls")),
     path("community/", include("community.urls")),

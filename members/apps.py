@@ -1,4 +1,12 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _create_cache_table(sender, using="default", **kwargs):  # noqa: ANN001, ANN003
+    """`migrate` creates the database cache table (settings.CACHES without REDIS_URL); a no-op for other caches."""
+    from django.core.management import call_command
+
+    call_command("createcachetable", database=using, verbosity=0)
 
 
 class MembersConfig(AppConfig):
@@ -10,3 +18,4 @@ class MembersConfig(AppConfig):
         # The membership operations register how order_settle grants what they sold
         # (members.commerce.services.SETTLERS); a provider webhook may settle before anything else imported them.
         from members.subscriptions import services  # noqa: F401
+        post_migrate.connect(_create_cache_table, sender=self, dispatch_uid="members_create_cache_table")

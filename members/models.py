@@ -1033,3 +1033,61 @@ class Certificate(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("learning:certificate_verify", kwargs={"code": self.code})
+class PaymentNotification(models.Model):
+    """One row per provider notification (or status query) that was applied to an order.
+
+    The unique (provider, event_id) is what makes applying a notification idempotent across processes: the same
+    notification delivered twice, or a notification racing the member's return page (both resolve to the provider's
+    transaction id), inserts one row; the second insert fails and changes nothing.
+    """
+
+    provider = models.CharField(max_length=20)
+    event_id = models.CharField(max_length=128)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payment_notifications")
+    kind = models.CharField(max_length=20, default="paid")
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_id"], name="payment_notification_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.event_id} -> order {self.order_id}"
+
+
+class BillingSequence(models.Model):
+    """The last number issued per document kind and year; locked (select_for_update) while a number is taken, so
+    numbers are sequential without gaps or duplicates across processes."""
+
+    kind = models.CharField(max_length=20)
+    year = models.PositiveIntegerField()
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "year"], name="billing_sequence_kind_year")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.year}: {self.last}"
+
+
+class BillingDocument(models.Model):
+    """A numbered invoice for a paid order, or a credit note for its refund (one of each per order at most)."""
+
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", _("Invoice")
+        CREDIT_NOTE = "credit_note", _("Credit note")
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    number = models.CharField(max_length=30, unique=True)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="billing_documents")
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    issued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["issued_at"]
+        constraints = [models.UniqueConstraint(fields=["order", "kind"], name="billing_document_once_per_order")]
+
+    def __str__(self) -> str:
+        return self.number

@@ -7,6 +7,7 @@ from analytics.tracking import record_event
 from members.models import (
     User,
 )
+from members.webhooks import webhook_emit
 
 
 def member_create(
@@ -19,6 +20,7 @@ def member_create(
         marketing_opt_in=marketing_opt_in, marketing_consent_at=timezone.now() if marketing_opt_in else None, **extra
     )
     record_event(member=user, kind="signed_up", obj=user)
+    webhook_emit(event="member.created", data={"member_id": user.pk, "email": user.email})
     return user
 
 

@@ -177,7 +177,7 @@ class TokenView(APIView):
     def post(self, request: Request) -> Response:
         data = _valid(s.TokenCreateInput, request)
         user = auth.user_for_token_request(
-            current=request.user, email=data.get("email", ""), password=data.get("password")
+            current=request.user, email=data.get("email", ""), password=data.get("password"), request=request
         )
         token = auth.api_token_issue(user=user)
         return Response(s.TokenOutput({"token": token.key, "created": token.created}).data,

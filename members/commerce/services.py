@@ -32,8 +32,11 @@ from members.commerce.idempotency import (
 )
 from members.commerce.payments import ChargeResult, get_provider
 from members.commerce.pricing import ZERO, Quote, coupon_discount, money
+from members.commerce.invoices import billing_document_issue
 from members.commerce.receipts import receipt_queue
+from members.webhooks import webhook_emit
 from members.models import (
+    BillingDocument,
     BillingPeriod,
     Coupon,
     CouponRedemption,
@@ -208,14 +211,41 @@ def coupons_generate_bulk(*, count: int, prefix: str, percent_off: Decimal | Non
 def _charge(*, member: User, order: Order, token: str | None) -> ChargeResult:
     if order.amount_paid == ZERO:
         return ChargeResult(ok=True, reference="free")
+    token = token or _default_token(member)
+    if token.split(":", 1)[0] in PROVIDER_TOKEN_PREFIXES:
+        return _charge_with_adapter(order=order, token=token)
     provider = get_provider()
     try:
         return provider.charge(
-            token=token or _default_token(member), amount=order.amount_paid, currency=order.currency,
+            token=token, amount=order.amount_paid, currency=order.currency,
             description=order.item_title, idempotency_key=f"order-{order.pk}",
         )
     except Exception as exc:  # noqa: BLE001 - any provider crash is a failed charge, never a half-paid order
         return ChargeResult(ok=False, failure_reason=f"Provider error: {exc}")
+
+
+PROVIDER_TOKEN_PREFIXES = {"alipay", "wechatpay", "stripe"}
+
+
+def _charge_with_adapter(*, order: Order, token: str) -> ChargeResult:
+    """A saved method of a real provider ("stripe:<customer>:<pm>", "alipay:<account>", "wechatpay:<openid>"):
+    charge off-session where the provider can; otherwise the order stays pending for a pay link."""
+    from members.commerce.providers import ProviderNotConfigured, get_adapter
+
+    name = token.split(":", 1)[0]
+    try:
+        adapter = get_adapter(name)
+        notice = adapter.charge_off_session(order=order, method_token=token)
+    except ProviderNotConfigured:
+        return ChargeResult(ok=False, failure_reason=f"Payment provider {name} is not configured")
+    except Exception as exc:  # noqa: BLE001 - a provider crash is a failed charge, never a half-paid order
+        return ChargeResult(ok=False, failure_reason=f"Provider error: {exc}")
+    Order.objects.filter(pk=order.pk).update(provider=name)
+    if notice is None:
+        return ChargeResult(ok=False, pending=True, failure_reason="Awaiting payment through the emailed link")
+    if not notice.paid:
+        return ChargeResult(ok=False, failure_reason="Card declined")
+    return ChargeResult(ok=True, reference=notice.reference)
 
 
 def _fail_order(*, order: Order, reason: str) -> None:
@@ -285,7 +315,7 @@ def course_purchase(
     return order_settle(order=order, provider_reference=result.reference, when=when)
 
 
-def order_settle(*, order: Order, provider_reference: str, when: datetime | None = None) -> Order:
+def order_settle(*, order: Order, provider_reference: str, when: datetime | None = None, provider: str = "") -> Order:
     """The provider took the money: mark the order paid and grant what it bought. The one settle step for every
     money operation and for provider webhooks; safe to call twice (a paid order is returned as it is)."""
     when = when or timezone.now()
@@ -301,16 +331,23 @@ def order_settle(*, order: Order, provider_reference: str, when: datetime | None
         locked.status = Order.Status.PAID
         locked.paid_at = when
         locked.provider_reference = provider_reference
-        locked.save(update_fields=["status", "paid_at", "provider_reference"])
+        locked.provider = provider or locked.provider
+        locked.save(update_fields=["status", "paid_at", "provider_reference", "provider"])
         operation = record.operation if record is not None else (
             "course_purchase" if locked.kind == Order.Kind.COURSE else "subscription_renew")
         _settler(operation)(order=locked, when=when)
         receipt_queue(order=locked)  # every paid order gets its receipt, once, when this transaction commits
+        billing_document_issue(order=locked, kind=BillingDocument.Kind.INVOICE)  # and a numbered invoice
         if locked.coupon is not None:
             record_event(member=locked.member_id, kind="coupon_redeemed", obj=locked.coupon, occurred_at=when,
                          properties={"order_id": locked.pk})
         if record is not None:
             idempotency_succeed(record)
+        # Outgoing webhooks (members/webhooks.py) for the operator's other systems, on commit like the receipt.
+        webhook_emit(event="order.paid", data={
+            "order_id": locked.pk, "member_id": locked.member_id, "kind": locked.kind, "course_id": locked.course_id,
+            "tier_id": locked.tier_id, "amount": str(locked.amount_paid), "currency": locked.currency, "paid_at": when,
+        })
     order.status, order.paid_at, order.provider_reference = locked.status, locked.paid_at, locked.provider_reference
     return locked
 
@@ -377,4 +414,7 @@ def order_refund(*, order: Order, when: datetime | None = None) -> Order:
                                       source=Enrollment.Source.PURCHASE).delete()
         record_event(member=locked.member_id, kind="order_refunded", obj=locked, occurred_at=when,
                      properties={"amount": str(locked.amount_paid)})
+        from members.commerce.invoices import credit_note_issue
+
+        credit_note_issue(order=locked)
     return locked

@@ -53,6 +53,7 @@ from members.models import (
     User,
 )
 from members.subscriptions.proration import Proration, prorate_switch_to_yearly, prorate_upgrade
+from members.webhooks import webhook_emit
 
 
 def period_end(start: datetime, period: str) -> datetime:
@@ -176,28 +177,45 @@ def subscription_renew(
         tier, period = sub.next_tier, sub.next_billing_period
         # An accepted save offer is a personal coupon for the next renewal: every renewal path (the hourly job,
         # dunning retries, the member's own "renew now") applies it, so it is never forgotten.
-        coupon_code = coupon_code or renewal_coupon_code(subscription=sub, when=when)
-        quote = price_quote(member=sub.member, tier=tier, period=period, coupon_code=coupon_code, when=when)
-        order = _create_order(
-            member=sub.member, kind=Order.Kind.SUBSCRIPTION, tier=tier, billing_period=period, subscription=sub,
-            period_start=sub.current_period_end, is_renewal=sub.status != Subscription.Status.TRIALING,
-            list_price=quote.list_price, discount=quote.discount, amount_paid=quote.total, currency=quote.currency,
-            coupon=quote.coupon, created_at=when,
-        )
-        if quote.coupon is not None:
-            _reserve_coupon(coupon=quote.coupon, member=sub.member, order=order, course=None, tier=tier)
-        idempotency_attach(claim, order=order, subscription=sub)
+        waiting = Order.objects.filter(subscription=sub, kind=Order.Kind.SUBSCRIPTION,
+                                       status=Order.Status.PENDING, provider__in=PAY_LINK_PROVIDERS).first()
+        if waiting is not None:
+            # A pay-link renewal is already open (a dunning retry): remind, never open a second order. The attempt
+            # is counted (this transaction commits); the reminder goes out and the caller hears "awaiting" below.
+            sub.renewal_attempts += 1
+            sub.last_renewal_attempt_at = when
+            sub.save(update_fields=["renewal_attempts", "last_renewal_attempt_at"])
+            transaction.on_commit(lambda: pay_link_send(order=waiting))
+        else:
+            coupon_code = coupon_code or renewal_coupon_code(subscription=sub, when=when)
+            quote = price_quote(member=sub.member, tier=tier, period=period, coupon_code=coupon_code, when=when)
+            order = _create_order(
+                member=sub.member, kind=Order.Kind.SUBSCRIPTION, tier=tier, billing_period=period, subscription=sub,
+                period_start=sub.current_period_end, is_renewal=sub.status != Subscription.Status.TRIALING,
+                list_price=quote.list_price, discount=quote.discount, amount_paid=quote.total, currency=quote.currency,
+                coupon=quote.coupon, created_at=when,
+            )
+            if quote.coupon is not None:
+                _reserve_coupon(coupon=quote.coupon, member=sub.member, order=order, course=None, tier=tier)
+            idempotency_attach(claim, order=order, subscription=sub)
+    if waiting is not None:
+        raise exceptions.PaymentFailed("Awaiting payment through the emailed link")
     result = _charge(member=sub.member, order=order, token=payment_token)
     if result.ok:
         return order_settle(order=order, provider_reference=result.reference, when=when)
     with transaction.atomic():
         lock_member(sub.member_id)
         sub = Subscription.objects.select_for_update().get(pk=sub.pk)
-        _fail_order(order=order, reason=result.failure_reason)
         error = exceptions.PaymentFailed(result.failure_reason)
         idempotency_fail(claim, error=error)
         # Declined before anything was due (the member's own early renewal): the failed order is all that changes.
         early = sub.status != Subscription.Status.PAST_DUE and when < sub.current_period_end
+        if result.pending:
+            # No off-session charge at this provider: the order stays pending and the member pays through the
+            # emailed link; the dunning schedule below treats it like a declined charge until the provider says paid.
+            transaction.on_commit(lambda: pay_link_send(order=order))
+        else:
+            _fail_order(order=order, reason=result.failure_reason)
         if not early:
             sub.renewal_attempts += 1
             sub.last_renewal_attempt_at = when
@@ -240,6 +258,20 @@ def _settle_renewal(*, order: Order, when: datetime) -> None:
     record_event(member=sub.member_id, kind="trial_converted" if was_trial else "subscription_renewed", obj=sub,
                  occurred_at=when, properties={"order_id": order.pk, "amount": str(order.amount_paid),
                                                "tier": sub.tier.slug, "period": sub.billing_period})
+    webhook_emit(event="subscription.renewed", data={
+        "member_id": sub.member_id, "subscription_id": sub.pk, "order_id": order.pk,
+        "amount": str(order.amount_paid), "currency": order.currency,
+        "current_period_end": sub.current_period_end})
+
+
+PAY_LINK_PROVIDERS = ("alipay", "wechatpay")
+
+
+def pay_link_send(*, order: Order) -> None:
+    """Email the member a link that starts the provider's checkout for this pending renewal order."""
+    from members.commerce.pay_links import send_pay_link
+
+    send_pay_link(order=order)
 
 
 def subscription_cancel(
@@ -261,6 +293,9 @@ def subscription_cancel(
         subscription_record(sub, SubscriptionChange.Kind.CANCEL_SCHEDULED, when)
         record_event(member=sub.member_id, kind="subscription_cancel_requested", obj=sub, occurred_at=when,
                      properties={"reason": reason})
+        webhook_emit(event="subscription.cancelled", data={
+            "member_id": sub.member_id, "subscription_id": sub.pk, "reason": reason,
+            "ends_at": sub.current_period_end})
     return sub
 
 

@@ -142,7 +142,7 @@ def test_a_campaign_offer_has_both_headers_and_one_click_leaves_offers(client, d
 
 
 def test_a_newsletter_and_a_digest_carry_the_headers_and_dunning_does_not(client, db, django_capture_on_commit_callbacks):
-    reader = UserFactory(digest_opt_in=True)
+    reader = UserFactory(digest_opt_in=True, newsletter_opt_in=True)
     post = Post.objects.create(author=reader, title="Week notes", body="hi")
     Comment.objects.create(post=post, author=reader, body="first")
     issue = Newsletter.objects.create(subject="News for {{ member.name }}", text_body="Hello {{ unsubscribe_url }}")
