@@ -180,7 +180,8 @@ def test_a_forged_unsubscribe_link_is_refused(client, db):
 def test_a_newsletter_goes_once_to_its_segment(db, django_capture_on_commit_callbacks):
     from analytics.models import SegmentAssignment, SegmentRun
 
-    inside, outside, opted_out = UserFactory(), UserFactory(), UserFactory(newsletter_opt_in=False)
+    inside, outside = UserFactory(newsletter_opt_in=True), UserFactory(newsletter_opt_in=True)
+    opted_out = UserFactory()  # the newsletter is opt-in: never ticked, never sent
     run = SegmentRun.objects.create(as_of=timezone.now(), k=2)
     for member, label in ((inside, "loyal"), (outside, "dormant"), (opted_out, "loyal")):
         SegmentAssignment.objects.create(run=run, member=member, as_of=run.as_of, cluster=0, label=label)
