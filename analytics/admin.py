@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest
 from django.urls import path, reverse
@@ -118,7 +119,7 @@ class CampaignAssignmentInline(admin.TabularInline):
     max_num = 0
 
 
-@admin.action(description=_("Pause selected campaigns (stops sends at once)"))
+@admin.action(description=_("Pause selected campaigns (stops sends at once)"), permissions=["manage_campaigns"])
 def pause_campaigns(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
     from analytics.outreach.campaigns import campaign_set_status
 
@@ -126,12 +127,19 @@ def pause_campaigns(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset
         campaign_set_status(campaign=campaign, status=Campaign.Status.PAUSED)
 
 
-@admin.action(description=_("Activate selected campaigns"))
+@admin.action(description=_("Activate selected campaigns"), permissions=["manage_campaigns"])
 def activate_campaigns(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
     from analytics.outreach.campaigns import campaign_set_status
 
     for campaign in queryset:
-        campaign_set_status(campaign=campaign, status=Campaign.Status.ACTIVE)
+        try:
+            campaign_set_status(campaign=campaign, status=Campaign.Status.ACTIVE)
+        except ValidationError as exc:
+            modeladmin.message_user(
+                request, _("“%(name)s” was not activated: %(reason)s") % {"name": campaign.name,
+                                                                          "reason": " ".join(exc.messages)},
+                level=messages.ERROR,
+            )
 
 
 def _pct(value: float | None) -> str:
@@ -145,6 +153,11 @@ class CampaignAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     actions = (pause_campaigns, activate_campaigns)
     readonly_fields = ("measured_results",)
+
+    def has_manage_campaigns_permission(self, request: HttpRequest) -> bool:
+        from analytics.permissions import MANAGE_CAMPAIGNS, has_capability
+
+        return has_capability(request.user, MANAGE_CAMPAIGNS)
 
     @admin.display(description=_("Measured results"))
     def measured_results(self, obj: Campaign) -> str:

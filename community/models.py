@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+# Characters. A post is an article at most (20,000 is about 3,000 English words); a comment is a reply. The forms, the
+# API serializers, the models' validators and the services all hold these, so no door accepts a longer body.
+POST_BODY_MAX_LENGTH = 20_000
+COMMENT_BODY_MAX_LENGTH = 5_000
 
 
 class AuthoredMixin:
@@ -43,9 +49,12 @@ class Post(AuthoredMixin, models.Model):
         "members.Course", null=True, blank=True, on_delete=models.SET_NULL, related_name="posts"
     )
     title = models.CharField(_("title"), max_length=200)
-    body = models.TextField(_("body"), help_text=_("Markdown."))
+    body = models.TextField(_("body"), help_text=_("Markdown."), max_length=POST_BODY_MAX_LENGTH,
+                            validators=[MaxLengthValidator(POST_BODY_MAX_LENGTH)])
     # Rendered and sanitised once on write (community.markdown.render_markdown), so pages never render raw input.
     body_html = models.TextField(editable=False, blank=True)
+    # community.markdown.RENDERER_VERSION that produced body_html (0: before the version was recorded).
+    body_rendered_with = models.PositiveSmallIntegerField(default=0, editable=False)
     is_pinned = models.BooleanField(_("pinned"), default=False)
     is_hidden = models.BooleanField(_("hidden"), default=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -74,8 +83,10 @@ class Comment(AuthoredMixin, models.Model):
     )
     # One level of replies: a reply's parent is always a top-level comment (enforced in services).
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
-    body = models.TextField(_("comment"))
+    body = models.TextField(_("comment"), max_length=COMMENT_BODY_MAX_LENGTH,
+                            validators=[MaxLengthValidator(COMMENT_BODY_MAX_LENGTH)])
     body_html = models.TextField(editable=False, blank=True)
+    body_rendered_with = models.PositiveSmallIntegerField(default=0, editable=False)
     is_hidden = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -87,6 +87,13 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=9, minute=0),
         "options": {"expires": 6 * HOUR},
     },
+    # Every 10 minutes: rows a killed worker left in 'sending'/'running' are moved on past their timeouts
+    # (analytics/recovery.py: 15 min for a send, 6 h for a job), so a crash is cleaned up within the half hour.
+    "recover-stuck-work": {
+        "task": "analytics.tasks.recover_stuck_work",
+        "schedule": crontab(minute="*/10"),
+        "options": {"expires": 9 * 60},
+    },
     # Campaign assignment after the nightly scores exist, so audiences use fresh propensity.
     "run-campaigns": {
         "task": "analytics.outreach.tasks.run_campaigns",

@@ -62,6 +62,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # NUL / lone surrogates in the path, query string or form fields → 400 before any view or query (issue 13.10).
+    "config.middleware.RejectUnusableTextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -246,6 +248,16 @@ REST_FRAMEWORK = {
         "login": env_str("API_THROTTLE_LOGIN", "10/minute"),
     },
     "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
+    # JSON nested deeper than config.parsers.MAX_JSON_DEPTH → 400; an error echoing a lone surrogate still renders.
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_RENDERER_CLASSES": [
+        "config.renderers.SurrogateSafeJSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     # The client IP: REMOTE_ADDR unless TRUSTED_PROXY_COUNT reverse proxies sit in front, then the address the
     # outermost trusted proxy saw (X-Forwarded-For counted from the right). Never None: DRF would then key on the
     # whole client-supplied X-Forwarded-For header, and rotating it would give a fresh budget per request.

@@ -1,4 +1,4 @@
-"""Analytics API: client event ingestion, my recommendations and feedback, and staff data (IsAdminUser).
+"""Analytics API: client event ingestion, my recommendations and feedback, and staff data (one permission per capability, analytics/permissions.py).
 
 Ingestion validates each event on its own and stores the good ones through analytics.ingest.events_bulk_ingest,
 the same write path as the platform importer. Each event's idempotency key is "client:<user_id>:<event_id>"
@@ -27,6 +27,7 @@ from analytics.api import serializers as s
 from analytics.ingest.events import EventRow, events_bulk_ingest
 from analytics.models import Campaign, JobRun, ModelVersion
 from analytics.recommendations.selectors import recommendation_cards
+from analytics.permissions import CanRunJobs, CanViewMemberProfiles, CanViewReports
 from analytics.tracking import record_event
 from config.api_errors import error_responses
 from config.celery import app as celery_app
@@ -166,7 +167,9 @@ class RecommendationFeedbackView(APIView):
 # --------------------------------------------------------------------------------------------------------------
 # Staff
 
-STAFF = [permissions.IsAdminUser]
+# One permission per staff capability (analytics/permissions.py), not is_staff: a staff account opens the admin,
+# nothing more, until it is given the capability.
+STAFF = [CanViewReports]
 
 MEMBER_EXAMPLE = {
     "id": 42, "email": "lin@example.com", "display_name": "Lin", "date_joined": "2025-12-01T00:00:00Z",
@@ -183,7 +186,7 @@ MEMBER_EXAMPLE = {
     examples=[OpenApiExample("Member", value=MEMBER_EXAMPLE, response_only=True)],
 )
 class StaffMemberListView(generics.ListAPIView):
-    permission_classes = STAFF
+    permission_classes = [CanViewMemberProfiles]
     serializer_class = s.StaffMemberOutput
     filter_backends: list[Any] = []
 
@@ -333,7 +336,7 @@ class StaffJobRunListView(generics.ListAPIView):
                   "task_id": "5f1c2d9e-2b1a-4c3e-8f9a-0d1e2f3a4b5c"})],
 )
 class StaffJobTriggerView(APIView):
-    permission_classes = STAFF
+    permission_classes = [CanRunJobs]
 
     def post(self, request: Request) -> Response:
         data = _valid(s.JobTriggerInput, request.data)

@@ -45,6 +45,7 @@ from analytics.ingest.events import MAX_IDEMPOTENCY_KEY_LENGTH, EventRow, events
 from analytics.ingest.files import FileProblem as _FileProblem
 from analytics.ingest.files import read_records
 from config.db import refresh_planner_statistics
+from config.storable_text import find_unstorable, text_problem
 from members.models import (
     BillingPeriod,
     Coupon,
@@ -213,6 +214,11 @@ class _Cells:
     def text(self, column: str, *, required: bool = False, max_length: int | None = None) -> str:
         position = self.index.get(column)
         value = self.row[position].strip() if position is not None else ""
+        problem = text_problem(value)
+        if problem:
+            # PostgreSQL would refuse it inside the COPY and fail the whole import; name the cell instead.
+            self.error(column, problem)
+            return ""
         if required and not value:
             self.error(column, "required value is empty")
         elif max_length is not None and len(value) > max_length:
@@ -461,7 +467,11 @@ def _validate_event(cells: _Cells, state: _State) -> ImportedEvent | None:
         except ValueError:
             cells.error("properties", f"not valid JSON ({properties_value[:60]!r})")
         else:
-            if isinstance(loaded, dict):
+            bad = find_unstorable(loaded) if isinstance(loaded, dict) else None
+            if bad is not None:
+                # e.g. {"note": "\ud800"}: valid JSON, but neither PostgreSQL nor UTF-8 can hold it.
+                cells.error("properties", f"{bad[0]}: {bad[1]}")
+            elif isinstance(loaded, dict):
                 properties = loaded
             else:
                 cells.error("properties", "must be a JSON object ({...})")

@@ -11,8 +11,10 @@ Two steps, two guards:
    while the first task is still in the queue) sends nothing. A transient SMTP error puts the row back to queued and
    re-raises, so Celery's autoretry (or the sweep) can claim it again.
 
-What is *not* guaranteed: if the process dies after the SMTP server accepted the message but before the row is
-marked sent, the row stays 'sending' and is never retried — at most once, never twice.
+What is *not* guaranteed: if the process dies between the claim and marking the row sent, nobody knows whether the
+SMTP server accepted the message. analytics.recovery decides per kind after SENDING_TIMEOUT: dunning and receipts
+are sent again (at least once: a lost one costs a payment or a record), reminders, campaign offers and review
+invitations are marked failed (at most once: a second copy costs more than a missing one). docs/SECURITY.md.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -245,7 +248,7 @@ def message_send(*, message_id: int, when: datetime | None = None) -> SendOutcom
     when = when or timezone.now()
     # The claim. Whoever flips queued → sending owns this message; everyone else returns without sending.
     if not MessageLog.objects.filter(pk=message_id, status=MessageLog.Status.QUEUED).update(
-        status=MessageLog.Status.SENDING
+        status=MessageLog.Status.SENDING, claimed_at=timezone.now(), attempts=F("attempts") + 1
     ):
         return SendOutcome("skipped", message_id)
     log = MessageLog.objects.select_related("member").get(pk=message_id)

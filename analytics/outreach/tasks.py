@@ -79,9 +79,11 @@ def run_campaigns() -> dict[str, int]:
         summary = campaigns_run_all()
         run.rows = summary.assigned
         run.message = (f"campaigns {summary.campaigns}, assigned {summary.assigned} "
-                       f"(treatment {summary.treatment}), conversions tracked {summary.conversions}")
+                       f"(treatment {summary.treatment}), conversions tracked {summary.conversions}"
+                       + (f"; failed and skipped: campaigns {', '.join(map(str, summary.failed))} (see their "
+                          f"run_campaign job runs)" if summary.failed else ""))
     return {"campaigns": summary.campaigns, "assigned": summary.assigned, "treatment": summary.treatment,
-            "conversions": summary.conversions}
+            "conversions": summary.conversions, "failed": len(summary.failed)}
 
 
 @shared_task(queue="default", acks_late=True)

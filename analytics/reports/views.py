@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from analytics.models import Campaign, SegmentAssignment, SegmentRun
+from analytics.permissions import VIEW_REPORTS, has_capability
 from analytics.reports import (
     charts,
     churn,
@@ -45,9 +46,10 @@ from analytics.reports.common import (
     start_of_day,
 )
 from analytics.reports.export import FORMATS, Table, stream_response, table_response
+from config.forms import BoundedDateField
 from members.models import Course, MembershipTier, User
 
-REPORT_PERMISSION = "analytics.view_reports"
+REPORT_PERMISSION = VIEW_REPORTS
 PAGE_SIZE = 25
 AT_RISK_CHUNK = 5000
 
@@ -60,7 +62,7 @@ def reports_access(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         user = request.user
         if not user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        if not (user.is_superuser or (user.is_staff and user.has_perm(REPORT_PERMISSION))):
+        if not has_capability(user, REPORT_PERMISSION):
             raise PermissionDenied
         return view(request, *args, **kwargs)
 
@@ -73,9 +75,9 @@ def reports_access(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 
 class ReportFilterForm(forms.Form):
     # <input type="date"> takes ISO values only; a localized value (zh: 2026/10/31) would show an empty field.
-    start = forms.DateField(required=False, label=gettext_lazy("Start"),
+    start = BoundedDateField(required=False, label=gettext_lazy("Start"),
                             widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
-    end = forms.DateField(required=False, label=gettext_lazy("End (inclusive)"),
+    end = BoundedDateField(required=False, label=gettext_lazy("End (inclusive)"),
                           widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
     tier = forms.ModelChoiceField(queryset=MembershipTier.objects.order_by("order", "name"), required=False,
                                   label=gettext_lazy("Tier"), empty_label=gettext_lazy("All tiers"))
@@ -118,7 +120,11 @@ def _selection(request: HttpRequest, *, default_days: int, fields: Sequence[str]
     # An unbound form shows the default window in the date inputs, so staff see which days they are looking at.
     initial = {"start": today - timedelta(days=default_days - 1), "end": today}
     form = ReportFilterForm(request.GET or None, fields=fields, initial=initial)
-    data = form.cleaned_data if form.is_valid() else {}
+    data: dict[str, Any] = {}
+    if form.is_bound:
+        # An invalid field (a date out of range) drops out of cleaned_data and shows its error; the rest still apply.
+        form.is_valid()
+        data = form.cleaned_data
     end_day: date = data.get("end") or today
     start_day: date = data.get("start") or end_day - timedelta(days=default_days - 1)
     if start_day > end_day:

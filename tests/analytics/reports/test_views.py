@@ -67,7 +67,7 @@ def scored(ledger):  # noqa: F811
     RecommendationRun.objects.create(as_of=now, k=5, is_current=True, metrics={"precision@5": 0.12, "ndcg@5": 0.2},
                                      baseline_metrics={"precision@5": 0.08, "ndcg@5": 0.15})
     Event.objects.create(member=m["J"], kind="recommendation_impression", object_type="course", object_id="1")
-    Campaign.objects.create(name="Win back", status=Campaign.Status.ACTIVE)
+    Campaign.objects.create(name="Win back", status=Campaign.Status.ACTIVE, percent_off=20)
     return ledger
 
 
