@@ -28,8 +28,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from analytics.outreach.messaging import enqueue_send
 from analytics.models import JobRun, MessageLog
+from analytics.outreach.messaging import enqueue_send
 
 SENDING_TIMEOUT = timedelta(minutes=15)
 JOB_RUN_TIMEOUT = timedelta(hours=6)

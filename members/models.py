@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from members.learning.storage import private_media_storage
+from members.storage import private_media_storage
 
 ZERO = Decimal("0.00")
 

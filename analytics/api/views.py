@@ -26,8 +26,8 @@ from analytics import selectors
 from analytics.api import serializers as s
 from analytics.ingest.events import EventRow, events_bulk_ingest
 from analytics.models import Campaign, JobRun, ModelVersion
-from analytics.recommendations.selectors import recommendation_cards
 from analytics.permissions import CanRunJobs, CanViewMemberProfiles, CanViewReports
+from analytics.recommendations.selectors import recommendation_cards
 from analytics.tracking import record_event
 from config.api_errors import error_responses
 from config.celery import app as celery_app

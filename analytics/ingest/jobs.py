@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from celery import current_app
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
@@ -35,11 +36,14 @@ def import_job_progress(job: ImportJob) -> dict[str, Any]:
     return cache.get(progress_key(job.pk)) or {"percent": 0, "stage": job.get_status_display()}
 
 
+def _enqueue(job_id: int) -> None:
+    # By name: analytics.ingest.tasks imports this module, so this module does not import it back.
+    current_app.signature("analytics.ingest.tasks.import_job_run_task", args=(job_id,)).delay()
+
+
 @transaction.atomic
 def import_job_create(*, created_by: Any, files: dict[str, UploadedFile | None], dry_run: bool, partial: bool,
                       encoding: str = "") -> ImportJob:
-    from analytics.ingest.tasks import import_job_run_task
-
     if not any(files.get(kind) for kind in FILE_KINDS):
         raise ValueError("Upload at least one of the members, products, orders or events files.")
     job = ImportJob(created_by=created_by, dry_run=dry_run, partial=partial, encoding=encoding.strip())
@@ -48,20 +52,18 @@ def import_job_create(*, created_by: Any, files: dict[str, UploadedFile | None],
         if upload:
             getattr(job, f"{kind}_file").save(upload.name, upload, save=False)
     job.save()
-    transaction.on_commit(lambda: import_job_run_task.delay(job.pk))
+    transaction.on_commit(lambda: _enqueue(job.pk))
     return job
 
 
 def import_job_rerun(*, job: ImportJob, created_by: Any, dry_run: bool) -> ImportJob:
     """The same files again, e.g. for real after a clean dry run (the files are shared, not copied)."""
-    from analytics.ingest.tasks import import_job_run_task
-
     with transaction.atomic():
         again = ImportJob.objects.create(
             created_by=created_by, dry_run=dry_run, partial=job.partial, encoding=job.encoding,
             **{field: getattr(job, field).name for field in ImportJob.FILE_FIELDS},
         )
-        transaction.on_commit(lambda: import_job_run_task.delay(again.pk))
+        transaction.on_commit(lambda: _enqueue(again.pk))
     return again
 
 

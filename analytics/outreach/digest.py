@@ -13,6 +13,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from analytics.models import EmailSuppression, MessageLog
+from analytics.outreach.messaging import CONTEXT_BUILDERS
 from members.models import User
 
 DIGEST_POSTS = 5
@@ -58,3 +59,6 @@ def digest_context(log: MessageLog, when: datetime) -> dict[str, Any]:
     if not posts:
         raise Suppress("no posts that week")
     return {"posts": posts, "week_start": since.date()}
+
+
+CONTEXT_BUILDERS[MessageLog.Kind.COMMUNITY_DIGEST] = digest_context

@@ -192,25 +192,13 @@ def _campaign_context(log: MessageLog, when: datetime) -> dict[str, Any]:
     return {"campaign": campaign, "coupon": coupon, "shop_url": absolute_url(reverse("members:course_list"))}
 
 
-def _newsletter_context(log: MessageLog, when: datetime) -> dict[str, Any]:
-    from analytics.outreach.newsletter import newsletter_context
-
-    return newsletter_context(log, when)
-
-
-def _digest_context(log: MessageLog, when: datetime) -> dict[str, Any]:
-    from analytics.outreach.digest import digest_context
-
-    return digest_context(log, when)
-
-
 CONTEXT_BUILDERS: dict[str, Callable[[MessageLog, datetime], dict[str, Any]]] = {
     MessageLog.Kind.RENEWAL_REMINDER: _reminder_context,
     MessageLog.Kind.DUNNING: _dunning_context,
     MessageLog.Kind.CAMPAIGN: _campaign_context,
-    MessageLog.Kind.NEWSLETTER: _newsletter_context,
-    MessageLog.Kind.COMMUNITY_DIGEST: _digest_context,
 }
+# The newsletter and the community digest add their builders from their own modules (they call message_create, so
+# this module does not import them back); analytics.apps imports both at start-up.
 
 
 def render_message(*, log: MessageLog, context: dict[str, Any]) -> tuple[str, str, str]:

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from analytics.models import EmailSuppression, MessageLog, Newsletter, SegmentAssignment, SegmentRun
+from analytics.outreach.messaging import CONTEXT_BUILDERS
 from analytics.outreach.templates import template_problems
 from members.models import User
 
@@ -68,3 +69,4 @@ def newsletter_context(log: MessageLog, when: datetime) -> dict[str, Any]:
     return {"newsletter": newsletter, "_copy": newsletter}
 
 
+CONTEXT_BUILDERS[MessageLog.Kind.NEWSLETTER] = newsletter_context

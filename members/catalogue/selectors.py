@@ -11,7 +11,7 @@ from django.utils.translation import get_language
 from modeltranslation.utils import build_localized_fieldname
 
 from members.catalogue.entitlements import CourseEntitlement, course_entitlement
-from members.models import Benefit, Course, Enrollment, Lesson, MembershipTier, Subscription, Topic, User
+from members.models import Course, Enrollment, Lesson, MembershipTier, Subscription, Topic, User
 
 
 def tier_list(*, public_only: bool = True) -> QuerySet[MembershipTier]:

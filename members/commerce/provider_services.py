@@ -17,8 +17,8 @@ from analytics.tracking import record_event
 from members import exceptions
 from members.commerce.idempotency import lock_member
 from members.commerce.invoices import credit_note_issue
-from members.commerce.services import order_settle
 from members.commerce.providers import Checkout, Notice, ProviderNotConfigured, configured, get_adapter
+from members.commerce.services import order_settle
 from members.models import Enrollment, Order, PaymentNotification
 
 logger = logging.getLogger(__name__)

@@ -30,11 +30,10 @@ from members.commerce.idempotency import (
     idempotency_succeed,
     lock_member,
 )
+from members.commerce.invoices import billing_document_issue
 from members.commerce.payments import ChargeResult, get_provider
 from members.commerce.pricing import ZERO, Quote, coupon_discount, money
-from members.commerce.invoices import billing_document_issue
 from members.commerce.receipts import receipt_queue
-from members.webhooks import webhook_emit
 from members.models import (
     BillingDocument,
     BillingPeriod,
@@ -48,6 +47,7 @@ from members.models import (
     PaymentMethod,
     User,
 )
+from members.webhooks import webhook_emit
 
 DEFAULT_TOKEN = "local:ok"
 

@@ -1,7 +1,6 @@
 """Checkout (courses and membership periods), orders and the membership page with its cancellation flow."""
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 from django.contrib import messages

@@ -17,8 +17,8 @@ from django.core.files.base import ContentFile, File
 from django.core.files.storage import Storage
 
 from members.demo import catalogue as cat
-from members.learning.storage import private_media_storage
 from members.models import Lesson, LessonAttachment, LessonMediaKind, Quiz, QuizChoice, QuizQuestion
+from members.storage import private_media_storage
 
 HERE = Path(__file__).resolve().parent / "media"
 VIDEO = "lessons/media/demo/lesson-video.webm"

@@ -3,7 +3,7 @@
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
-import members.learning.storage
+import members.storage
 from django.conf import settings
 from django.db import migrations, models
 
@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='lesson',
             name='media_file',
-            field=models.FileField(blank=True, help_text='A video (WebM, MP4) or audio file (MP3, Ogg, WAV).', storage=members.learning.storage.private_media_storage, upload_to='lessons/media/', verbose_name='media file'),
+            field=models.FileField(blank=True, help_text='A video (WebM, MP4) or audio file (MP3, Ogg, WAV).', storage=members.storage.private_media_storage, upload_to='lessons/media/', verbose_name='media file'),
         ),
         migrations.AddField(
             model_name='lesson',
@@ -50,7 +50,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('title', models.CharField(max_length=200, verbose_name='title')),
-                ('file', models.FileField(storage=members.learning.storage.private_media_storage, upload_to='lessons/attachments/', verbose_name='file')),
+                ('file', models.FileField(storage=members.storage.private_media_storage, upload_to='lessons/attachments/', verbose_name='file')),
                 ('order', models.PositiveIntegerField(default=0)),
                 ('lesson', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attachments', to='members.lesson')),
             ],

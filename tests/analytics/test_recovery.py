@@ -11,8 +11,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
 from analytics import campaigns, messaging, recovery
-from analytics.outreach.messaging import message_create, message_send
 from analytics.models import JobRun, MessageLog
+from analytics.outreach.messaging import message_create, message_send
 from analytics.outreach.tasks import run_campaigns
 from analytics.tasks import recover_stuck_work
 from config.celery import app as celery_app

@@ -2,7 +2,8 @@
 
 Course covers and other public uploads may be served straight from MEDIA_ROOT (by the web server or, in debug, by
 Django). Paid lesson files must not be: a guessed /media/... URL would skip the entitlement check. They live under
-settings.PRIVATE_MEDIA_ROOT and are only ever sent by members.learning.views after the check.
+settings.PRIVATE_MEDIA_ROOT and are only ever sent by members.learning.views after the check. (Here, not in members.learning,
+because members.models names it and members.learning imports members.models.)
 """
 from __future__ import annotations
 
