@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin
+from django.http import HttpResponsePermanentRedirect
 from django.templatetags.static import static as static_url
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from config import health
@@ -15,7 +15,8 @@ admin.site.site_title = "Learning Club admin"
 
 urlpatterns = [
     # Browsers and feed readers ask for /favicon.ico at the root whatever the page says.
-    path("favicon.ico", RedirectView.as_view(url=static_url("icons/favicon.ico"), permanent=True)),
+    # (resolved per request: the hashed name comes from the manifest, which exists only after collectstatic)
+    path("favicon.ico", lambda request: HttpResponsePermanentRedirect(static_url("icons/favicon.ico"))),
     path("health/", health.liveness, name="liveness"),
     path("ready/", health.readiness, name="readiness"),
     path("admin/", admin.site.urls),

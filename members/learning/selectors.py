@@ -29,7 +29,6 @@ from members.models import (
     QuizAttempt,
     User,
 )
-from members.subscriptions import selectors as subscriptions_selectors
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ def lesson_opens_at(*, lesson: Lesson, enrolled_at: datetime | None, when: datet
 def _benefit_or_owned(*, member: User, enrollment: Enrollment | None, kind: str, when: datetime) -> bool:
     if enrollment is not None and enrollment.source != Enrollment.Source.MEMBERSHIP:
         return True
-    tier = subscriptions_selectors.active_tier(member=member, when=when)
+    tier = catalogue_selectors.active_tier(member=member, when=when)
     return bool(tier and tier.has_benefit(kind))
 
 

@@ -13,9 +13,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from analytics import campaigns
 from analytics.ml.segmentation import LADDER_ORDER
 from analytics.models import SEGMENT_NAMES, Campaign, CampaignAssignment, JobRun, ModelVersion, PropensityScore
+from analytics.outreach import campaigns
 from analytics.outreach.tasks import run_campaigns
 from tests.members.factories import UserFactory
 

@@ -10,8 +10,9 @@ import pytest
 from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
-from analytics import campaigns, messaging, recovery
+from analytics import recovery
 from analytics.models import JobRun, MessageLog
+from analytics.outreach import campaigns, messaging
 from analytics.outreach.messaging import message_create, message_send
 from analytics.outreach.tasks import run_campaigns
 from analytics.tasks import recover_stuck_work

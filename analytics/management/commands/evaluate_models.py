@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
-
 from analytics.management.commands._asof import fmt, parse_as_of
 from analytics.ml import evaluation
+from config.commands import BaseCommand
 
 
 def _ci(values: list[float] | None) -> str:
@@ -17,10 +16,12 @@ class Command(BaseCommand):
             "items then popularity, item-kNN.")
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--as-of", dest="as_of", required=True)
+        parser.add_argument("--as-of", dest="as_of", required=True,
+                            help="the cutoff: models train on history before it and are scored on the window after")
         parser.add_argument("--horizon", type=int, default=30, help="label and test window, days")
-        parser.add_argument("--k", type=int, default=10)
-        parser.add_argument("--skip-recommendations", action="store_true")
+        parser.add_argument("--k", type=int, default=10, help="list length for precision@k, recall@k and NDCG@k")
+        parser.add_argument("--skip-recommendations", action="store_true",
+                            help="evaluate the repurchase model only (faster)")
 
     def handle(self, *args, **options) -> None:
         as_of = parse_as_of(options["as_of"])

@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+
+from config.commands import BaseCommand
 
 ACCENT = "#0b6e4f"
 PAPER = "#ffffff"

@@ -21,25 +21,29 @@ pytestmark = pytest.mark.django_db
 
 
 @override_settings(PAYMENT_PROVIDERS_CONFIG=_config(), SITE_URL="https://learning.example")
-def test_alipay_renewal_goes_through_a_pay_link_and_dunning_then_the_notification(client):
+def test_alipay_renewal_goes_through_a_pay_link_and_dunning_then_the_notification(
+    client, django_capture_on_commit_callbacks
+):
     tier = TierFactory(monthly_price=Decimal("49.00"))
     sub = SubscriptionFactory(tier=tier, status=Subscription.Status.ACTIVE)
     payment_method_set(member=sub.member, token="alipay:2088000000000001", label="Alipay", provider="alipay")
     due = sub.current_period_end + timedelta(minutes=1)
     old_end = sub.current_period_end
 
-    with pytest.raises(exceptions.PaymentFailed), override_settings(CELERY_TASK_ALWAYS_EAGER=True):
+    # The link is emailed once the renewal's transaction commits.
+    with pytest.raises(exceptions.PaymentFailed), override_settings(CELERY_TASK_ALWAYS_EAGER=True), \
+            django_capture_on_commit_callbacks(execute=True):
         subscription_renew(subscription=sub, when=due)
     order = Order.objects.get(subscription=sub)
     sub.refresh_from_db()
     assert order.status == Order.Status.PENDING and order.provider == "alipay"
     assert sub.status == Subscription.Status.PAST_DUE  # dunning takes over
     # Dunning retry: the same order, another reminder, no second order.
-    with pytest.raises(exceptions.PaymentFailed):
+    with pytest.raises(exceptions.PaymentFailed), django_capture_on_commit_callbacks(execute=True):
         subscription_renew(subscription=sub, when=due + timedelta(days=1))
     assert Order.objects.filter(subscription=sub).count() == 1
     links = [m for m in mail.outbox if "/payments/pay/" in m.body]
-    assert len(links) >= 1 and links[0].to == [sub.member.email]
+    assert len(links) == 2 and links[0].to == [sub.member.email]
 
     # The link starts Alipay's checkout for that order.
     path = links[0].body.split("https://learning.example", 1)[1].split()[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from analytics.models import Event
-from tests.members.test_importing import run, write
+from tests.analytics.ingest.test_platform import run, write
 
 pytestmark = [pytest.mark.adversarial, pytest.mark.django_db]
 
