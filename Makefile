@@ -1,5 +1,7 @@
 # The README's two commands: `make run` and `make test`. Everything else here is what they call.
 SHELL := /bin/bash
+# Development runs with DEBUG on (settings default it off, so production fails closed); override with DJANGO_DEBUG=0.
+export DJANGO_DEBUG ?= 1
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,12 +12,13 @@ REDIS_URL_TEST ?= redis://127.0.0.1:6379/15
 
 .PHONY: run test venv messages chromium migrate seed serve test-sqlite test-postgres test-redis lint bench bench-pipeline clean
 
-$(VENV)/.installed: requirements.txt
+# Development installs the dev lock (production + test tools, hashed); the image installs requirements.txt only.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing Python packages into $(VENV)…"
 	@$(PIP) install --quiet --upgrade pip 2>&1 | grep -v "is ignored: it is neither" || true
-	@$(PIP) install --quiet -r requirements.txt 2>&1 | grep -v "is ignored: it is neither"; test $${PIPESTATUS[0]} -eq 0
+	@$(PIP) install --quiet -r requirements-dev.txt 2>&1 | grep -v "is ignored: it is neither"; test $${PIPESTATUS[0]} -eq 0
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -67,7 +70,7 @@ test-redis: venv
 	    $(VENV)/bin/pytest -p no:cacheprovider -m worker ; \
 	else echo "Tier 3 skipped: Redis (127.0.0.1:6379) or PostgreSQL (127.0.0.1:5432) is not answering"; fi
 
-# ruff and import-linter come from requirements.txt (pinned), so a clean machine lints with the same versions as
+# ruff and import-linter come from requirements-dev.txt (pinned), so a clean machine lints with the same versions as
 # everyone else. lint-imports checks the contracts in .importlinter (the arrows in docs/ARCHITECTURE.md).
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -1,19 +1,27 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import FileResponse, Http404, HttpRequest
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from analytics.models import (
     Campaign,
     CampaignAssignment,
+    EmailSuppression,
     EngagementScore,
     Event,
+    ImportJob,
     JobRun,
     MessageLog,
+    MessageTemplate,
     ModelVersion,
+    Newsletter,
     PropensityScore,
     Recommendation,
     RecommendationRun,
@@ -111,7 +119,7 @@ class CampaignAssignmentInline(admin.TabularInline):
     max_num = 0
 
 
-@admin.action(description=_("Pause selected campaigns (stops sends at once)"))
+@admin.action(description=_("Pause selected campaigns (stops sends at once)"), permissions=["manage_campaigns"])
 def pause_campaigns(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
     from analytics.outreach.campaigns import campaign_set_status
 
@@ -119,12 +127,19 @@ def pause_campaigns(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset
         campaign_set_status(campaign=campaign, status=Campaign.Status.PAUSED)
 
 
-@admin.action(description=_("Activate selected campaigns"))
+@admin.action(description=_("Activate selected campaigns"), permissions=["manage_campaigns"])
 def activate_campaigns(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
     from analytics.outreach.campaigns import campaign_set_status
 
     for campaign in queryset:
-        campaign_set_status(campaign=campaign, status=Campaign.Status.ACTIVE)
+        try:
+            campaign_set_status(campaign=campaign, status=Campaign.Status.ACTIVE)
+        except ValidationError as exc:
+            modeladmin.message_user(
+                request, _("“%(name)s” was not activated: %(reason)s") % {"name": campaign.name,
+                                                                          "reason": " ".join(exc.messages)},
+                level=messages.ERROR,
+            )
 
 
 def _pct(value: float | None) -> str:
@@ -138,6 +153,11 @@ class CampaignAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     actions = (pause_campaigns, activate_campaigns)
     readonly_fields = ("measured_results",)
+
+    def has_manage_campaigns_permission(self, request: HttpRequest) -> bool:
+        from analytics.permissions import MANAGE_CAMPAIGNS, has_capability
+
+        return has_capability(request.user, MANAGE_CAMPAIGNS)
 
     @admin.display(description=_("Measured results"))
     def measured_results(self, obj: Campaign) -> str:
@@ -214,3 +234,227 @@ def _add_member_inline() -> None:
 
 
 _add_member_inline()
+
+
+class ImportJobForm(forms.ModelForm):
+    class Meta:
+        model = ImportJob
+        fields = ("members_file", "products_file", "orders_file", "events_file", "dry_run", "partial", "encoding")
+
+    def clean_encoding(self) -> str:
+        from analytics.ingest.files import normalise_encoding
+
+        value = self.cleaned_data.get("encoding", "")
+        try:
+            normalise_encoding(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return value
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not any(data.get(f) for f in ImportJob.FILE_FIELDS):
+            raise forms.ValidationError(_("Upload at least one of the members, products, orders or events files."))
+        return data
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """Staff upload a platform's export here (CSV in UTF-8 or GBK/GB18030, or .xlsx); a Celery task imports it."""
+
+    form = ImportJobForm
+    change_form_template = "admin/analytics/importjob/change_form.html"
+    list_display = ("__str__", "created_at", "created_by", "dry_run", "partial", "status", "progress_text",
+                    "error_count")
+    list_filter = ("status", "dry_run")
+    list_select_related = ("created_by",)
+    actions = ["import_for_real"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ImportJob | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return ()
+        return ("status", "progress_text", "created_by", "created_at", "started_at", "finished_at", "dry_run",
+                "partial", "encoding", *ImportJob.FILE_FIELDS, "error_count", "errors_download", "written",
+                "report", "error")
+
+    def get_fields(self, request: HttpRequest, obj: ImportJob | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return ImportJobForm.Meta.fields
+        return self.get_readonly_fields(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: ImportJob | None = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    @admin.display(description=_("progress"))
+    def progress_text(self, obj: ImportJob) -> str:
+        from analytics.ingest.jobs import import_job_progress
+
+        progress = import_job_progress(obj)
+        return f"{progress['percent']}% · {progress['stage']}"
+
+    @admin.display(description=_("row errors"))
+    def errors_download(self, obj: ImportJob) -> str:
+        if not obj.errors_file:
+            return "—"
+        url = reverse("admin:analytics_importjob_errors", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Download the rejected rows (CSV: file, line, column, reason)"))
+
+    def save_model(self, request: HttpRequest, obj: ImportJob, form: forms.ModelForm, change: bool) -> None:
+        from analytics.ingest.jobs import import_job_create
+
+        created = import_job_create(
+            created_by=request.user,
+            files={kind: form.cleaned_data.get(f"{kind}_file") for kind in ("members", "products", "orders", "events")},
+            dry_run=form.cleaned_data["dry_run"], partial=form.cleaned_data["partial"],
+            encoding=form.cleaned_data.get("encoding", ""),
+        )
+        obj.pk = created.pk
+
+    def get_urls(self) -> list:
+        return [
+            path("<int:pk>/errors.csv", self.admin_site.admin_view(self.errors_view), name="analytics_importjob_errors"),
+            *super().get_urls(),
+        ]
+
+    def errors_view(self, request: HttpRequest, pk: int) -> FileResponse:
+        job = ImportJob.objects.filter(pk=pk).first()
+        if job is None or not self.has_view_permission(request, job) or not job.errors_file:
+            raise Http404
+        return FileResponse(job.errors_file.open("rb"), as_attachment=True, filename=f"import-{pk}-errors.csv",
+                            content_type="text/csv; charset=utf-8")
+
+    @admin.action(description=_("Import the same files for real (not a dry run)"))
+    def import_for_real(self, request: HttpRequest, queryset: QuerySet[ImportJob]) -> None:
+        from analytics.ingest.jobs import import_job_rerun
+
+        for job in queryset:
+            again = import_job_rerun(job=job, created_by=request.user, dry_run=False)
+            self.message_user(request, _("Started %(job)s.") % {"job": again})
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Email copy, newsletters, suppression (analytics/outreach/)
+
+
+class MessageTemplateForm(forms.ModelForm):
+    class Meta:
+        model = MessageTemplate
+        fields = ("kind", "language", "subject", "text_body", "html_body")
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        from analytics.outreach.templates import editable_kinds
+
+        self.fields["kind"].choices = [(k, v) for k, v in MessageLog.Kind.choices if k in editable_kinds()]
+
+    def clean(self) -> dict:
+        from analytics.outreach.templates import template_problems
+
+        data = super().clean()
+        kind = data.get("kind")
+        if kind:
+            for part in ("subject", "text_body", "html_body"):
+                problems = template_problems(kind, data.get(part) or "")
+                if problems:
+                    self.add_error(part, "; ".join(problems))
+        return data
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    """Staff-edited copy per kind and language; without a row the file templates are used."""
+
+    form = MessageTemplateForm
+    list_display = ("kind", "language", "subject", "updated_at", "updated_by")
+    list_filter = ("kind", "language")
+    readonly_fields = ("variables", "preview")
+    actions = ["send_me_a_test"]
+
+    @admin.display(description=_("variables"))
+    def variables(self, obj: MessageTemplate) -> str:
+        from analytics.outreach.templates import VARIABLES
+
+        if not obj.kind:
+            return _("Save once to see the variables of the kind.")
+        return format_html_join(mark_safe("<br>"), "<code>{{{{ {} }}}}</code> {}", VARIABLES.get(obj.kind, {}).items())
+
+    @admin.display(description=_("preview"))
+    def preview(self, obj: MessageTemplate) -> str:
+        if not obj.pk:
+            return "—"
+        from types import SimpleNamespace
+
+        sample_member = SimpleNamespace(name="Ann", display_name="Ann", email="ann@example.com")
+        subject, text, html = self._render_sample(obj, sample_member)
+        return format_html('<p><strong>{}</strong></p><iframe sandbox srcdoc="{}" style="width:100%;height:320px;'
+                           'border:1px solid #ddd"></iframe><pre style="white-space:pre-wrap">{}</pre>',
+                           subject, html, text)
+
+    @staticmethod
+    def _render_sample(obj: MessageTemplate, user: object) -> tuple[str, str, str]:
+        from django.utils import translation
+
+        from analytics.outreach.templates import render_copy, sample_context
+
+        with translation.override(obj.language):
+            return render_copy(obj, sample_context(obj.kind, user))
+
+    def save_model(self, request: HttpRequest, obj: MessageTemplate, form: forms.ModelForm, change: bool) -> None:
+        obj.updated_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("Send me a test"))
+    def send_me_a_test(self, request: HttpRequest, queryset: QuerySet[MessageTemplate]) -> None:
+        from django.core.mail import EmailMultiAlternatives
+
+        for obj in queryset:
+            subject, text, html = self._render_sample(obj, request.user)
+            email = EmailMultiAlternatives(subject=f"[TEST] {subject}", body=text, to=[request.user.email])
+            email.attach_alternative(html, "text/html")
+            email.send()
+        self.message_user(request, _("Sent %(n)d test email(s) to %(email)s.") % {"n": queryset.count(),
+                                                                                 "email": request.user.email})
+
+
+class NewsletterForm(forms.ModelForm):
+    class Meta:
+        model = Newsletter
+        fields = ("subject", "segment", "text_body", "html_body")
+
+    def clean(self) -> dict:
+        from analytics.outreach.templates import template_problems
+
+        data = super().clean()
+        for part in ("subject", "text_body", "html_body"):
+            problems = template_problems(MessageLog.Kind.NEWSLETTER, data.get(part) or "")
+            if problems:
+                self.add_error(part, "; ".join(problems))
+        return data
+
+
+@admin.register(Newsletter)
+class NewsletterAdmin(admin.ModelAdmin):
+    form = NewsletterForm
+    list_display = ("subject", "segment", "status", "recipients", "sent_at")
+    list_filter = ("status",)
+    readonly_fields = ("status", "recipients", "sent_at")
+    actions = ["send_to_segment"]
+
+    @admin.action(description=_("Send to its segment"))
+    def send_to_segment(self, request: HttpRequest, queryset: QuerySet[Newsletter]) -> None:
+        from analytics.outreach.newsletter import NewsletterError, newsletter_send
+
+        for newsletter in queryset:
+            try:
+                queued = newsletter_send(newsletter=newsletter)
+            except NewsletterError as exc:
+                self.message_user(request, f"{newsletter}: {exc}", level="error")
+                continue
+            self.message_user(request, _("%(issue)s: queued %(n)d email(s).") % {"issue": newsletter, "n": queued})
+
+
+@admin.register(EmailSuppression)
+class EmailSuppressionAdmin(admin.ModelAdmin):
+    list_display = ("email", "reason", "source", "created_at")
+    list_filter = ("reason", "source")
+    search_fields = ("email",)

@@ -31,7 +31,9 @@ def tracked(job: str, *, as_of: datetime | None = None, params: dict[str, Any] |
     handle = JobHandle(run=run)
     try:
         yield handle
-    except BaseException as exc:
+    except Exception as exc:
+        # Exceptions only: a worker being killed (SystemExit, a hard time limit) cannot be relied on to get here at
+        # all, so such a run stays 'running' and analytics/recovery.py fails it after JOB_RUN_TIMEOUT.
         run.status = JobRun.Status.FAILED
         run.error = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"[:20000]
         run.finished_at = timezone.now()

@@ -6,9 +6,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -32,6 +33,9 @@ class Event(models.Model):
     occurred_at = models.DateTimeField(default=timezone.now)
     received_at = models.DateTimeField(default=timezone.now)
     properties = models.JSONField(default=dict, blank=True)
+    # How much of it: seconds watched, pages read, clicks, units. Null when the event has no measure; the ML features
+    # sum it per member and window next to the event counts.
+    quantity = models.FloatField(null=True, blank=True)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.SERVER)
     # A retried client batch or a re-import carries the same key, and the unique index drops the duplicate.
     idempotency_key = models.CharField(max_length=120, null=True, blank=True, unique=True)
@@ -65,7 +69,11 @@ class JobRun(models.Model):
     class Meta:
         ordering = ["-started_at"]
         # The staff reports' permission lives here because reports own no model of their own.
-        permissions = [("view_reports", "Can view the staff retention reports and CSV exports")]
+        permissions = [
+            ("view_reports", "Can view the staff retention reports and CSV exports"),
+            ("view_member_profiles", "Can view staff member profiles (personal data and scores)"),
+            ("run_jobs", "Can trigger a scheduled job now"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.job} {self.status} {self.started_at:%Y-%m-%d %H:%M}"
@@ -217,23 +225,62 @@ class Recommendation(models.Model):
 # --------------------------------------------------------------------------------------------------------------
 # Acting on the scores
 
+# The names analytics.ml.segmentation gives its clusters (NAME_LADDER, plus the one-cluster fallback). A reminder rule
+# or campaign filters on one of these; free text would match nobody, silently (tests/analytics/test_admin_input.py).
+SEGMENT_CHOICES = [
+    ("Champions", _("Champions")), ("Loyal", _("Loyal")), ("Promising", _("Promising")), ("New", _("New")),
+    ("Needs attention", _("Needs attention")), ("At risk", _("At risk")), ("Hibernating", _("Hibernating")),
+    ("Lost", _("Lost")), ("All members", _("All members")),
+]
+SEGMENT_NAMES = [name for name, _label in SEGMENT_CHOICES]
+BILLING_PERIOD_CHOICES = [("any", _("Any")), ("month", _("Monthly")), ("year", _("Yearly"))]
+DISCOUNT_TYPE_CHOICES = [("percent", _("Percent")), ("fixed", _("Amount"))]
+APPLIES_TO_CHOICES = [("all", _("Everything")), ("tiers", _("Memberships")), ("courses", _("Courses"))]
+MAX_REMINDER_DAYS = 366
+
+
+def _in_unit_range(field: str) -> Q:
+    return Q(**{f"{field}__isnull": True}) | (Q(**{f"{field}__gte": 0}) & Q(**{f"{field}__lte": 1}))
+
 
 class ReminderRule(models.Model):
     name = models.CharField(max_length=120)
-    days_before = models.PositiveIntegerField(help_text=_("Days before the period ends."))
-    billing_period = models.CharField(
-        max_length=10, choices=[("any", _("Any")), ("month", _("Monthly")), ("year", _("Yearly"))], default="any"
+    days_before = models.PositiveIntegerField(
+        help_text=_("Days before the period ends."), validators=[MaxValueValidator(MAX_REMINDER_DAYS)]
     )
+    billing_period = models.CharField(max_length=10, choices=BILLING_PERIOD_CHOICES, default="any")
     min_churn_risk = models.FloatField(
         null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text=_("Only members whose churn risk (1 − renewal probability) is at least this."),
     )
-    segment = models.CharField(max_length=40, blank=True, help_text=_("Only members in this segment."))
+    segment = models.CharField(
+        max_length=40, blank=True, choices=SEGMENT_CHOICES, help_text=_("Only members in this segment.")
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-days_before"]
+        # The database refuses what clean() refuses, so a script, the API or a bulk write cannot store a rule the
+        # sender would misread; violation_error_message is what the admin shows instead of the constraint's name.
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(days_before__lte=MAX_REMINDER_DAYS), name="reminder_days_before_at_most_a_year",
+                violation_error_message=_("Days before must be at most 366."),
+            ),
+            models.CheckConstraint(
+                condition=_in_unit_range("min_churn_risk"), name="reminder_churn_risk_in_range",
+                violation_error_message=_("Minimum churn risk must be between 0 and 1."),
+            ),
+            models.CheckConstraint(
+                condition=Q(billing_period__in=["any", "month", "year"]), name="reminder_billing_period_valid",
+                violation_error_message=_("Choose a billing period from the list."),
+            ),
+            models.CheckConstraint(
+                condition=Q(segment="") | Q(segment__in=SEGMENT_NAMES), name="reminder_segment_valid",
+                violation_error_message=_("Choose a segment from the list."),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -257,16 +304,25 @@ class Campaign(models.Model):
     name = models.CharField(max_length=120)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
     audience = models.CharField(max_length=30, choices=Audience.choices, default=Audience.AT_RISK)
-    segment = models.CharField(max_length=40, blank=True)
+    segment = models.CharField(max_length=40, blank=True, choices=SEGMENT_CHOICES)
     tier = models.ForeignKey("members.MembershipTier", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    min_churn_risk = models.FloatField(null=True, blank=True)
-    max_churn_risk = models.FloatField(null=True, blank=True)
+    min_churn_risk = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    max_churn_risk = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
     days_to_renewal = models.PositiveIntegerField(null=True, blank=True)
     lapsed_days = models.PositiveIntegerField(null=True, blank=True)
-    discount_type = models.CharField(max_length=10, choices=[("percent", _("Percent")), ("fixed", _("Amount"))], default="percent")
-    percent_off = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
-    amount_off = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
-    applies_to = models.CharField(max_length=10, choices=[("all", _("Everything")), ("tiers", _("Memberships")), ("courses", _("Courses"))], default="all")
+    discount_type = models.CharField(max_length=10, choices=DISCOUNT_TYPE_CHOICES, default="percent")
+    percent_off = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
+    )
+    amount_off = models.DecimalField(
+        max_digits=10, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(Decimal("0.01"))]
+    )
+    applies_to = models.CharField(max_length=10, choices=APPLIES_TO_CHOICES, default="all")
     validity_days = models.PositiveIntegerField(default=14)
     holdout_share = models.DecimalField(
         max_digits=4, decimal_places=3, default=Decimal("0.200"),
@@ -276,7 +332,8 @@ class Campaign(models.Model):
     ends_at = models.DateTimeField(null=True, blank=True)
     daily_cap = models.PositiveIntegerField(null=True, blank=True)
     max_probability = models.FloatField(
-        null=True, blank=True, help_text=_("Never discount members whose predicted purchase probability is above this.")
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text=_("Never discount members whose predicted purchase probability is above this."),
     )
     cooldown_days = models.PositiveIntegerField(default=30)
     conversion_window_days = models.PositiveIntegerField(default=30)
@@ -284,9 +341,84 @@ class Campaign(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("manage_campaigns", "Can pause and activate campaigns")]
+        # Every range and choice the admin form checks, held by the database too: a campaign stored by a script or a
+        # bulk write can no longer reach run_campaigns in a state that makes coupon_issue fail on every run. A draft
+        # may be incomplete (nothing runs a draft); anything else must carry the discount its type names.
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__isnull=True) | Q(ends_at__gt=F("starts_at")), name="campaign_ends_after_start",
+                violation_error_message=_("The campaign must end after it starts."),
+            ),
+            models.CheckConstraint(
+                condition=_in_unit_range("min_churn_risk") & _in_unit_range("max_churn_risk"),
+                name="campaign_churn_risk_in_range",
+                violation_error_message=_("Churn risk limits must be between 0 and 1."),
+            ),
+            models.CheckConstraint(
+                condition=Q(min_churn_risk__isnull=True) | Q(max_churn_risk__isnull=True)
+                | Q(min_churn_risk__lte=F("max_churn_risk")),
+                name="campaign_churn_risk_ordered",
+                violation_error_message=_("Minimum churn risk must not be above maximum churn risk."),
+            ),
+            models.CheckConstraint(
+                condition=_in_unit_range("max_probability"), name="campaign_max_probability_in_range",
+                violation_error_message=_("Maximum probability must be between 0 and 1."),
+            ),
+            models.CheckConstraint(
+                condition=Q(holdout_share__gte=Decimal("0.01")) & Q(holdout_share__lte=Decimal("0.99")),
+                name="campaign_holdout_share_in_range",
+                violation_error_message=_("Holdout share must be between 0.01 and 0.99."),
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "active", "paused", "finished"])
+                & Q(audience__in=["at_risk", "segment", "tier", "renewal_due", "lapsed_subscribers", "lapsed_buyers"])
+                & Q(discount_type__in=["percent", "fixed"]) & Q(applies_to__in=["all", "tiers", "courses"]),
+                name="campaign_choices_valid",
+                violation_error_message=_("Choose status, audience, discount type and scope from their lists."),
+            ),
+            models.CheckConstraint(
+                condition=Q(segment="") | Q(segment__in=SEGMENT_NAMES), name="campaign_segment_valid",
+                violation_error_message=_("Choose a segment from the list."),
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft")
+                # isnull=False spelled out: a CHECK whose expression is NULL passes, and NULL > 0 is NULL.
+                | (Q(discount_type="percent") & Q(percent_off__isnull=False) & Q(percent_off__gt=0)
+                   & Q(percent_off__lte=100))
+                | (Q(discount_type="fixed") & Q(amount_off__isnull=False) & Q(amount_off__gt=0)),
+                name="campaign_discount_matches_type",
+                violation_error_message=_("A percent discount needs a percent off (0–100); an amount discount needs "
+                                          "an amount off above 0."),
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft") | ~Q(audience="segment") | ~Q(segment=""),
+                name="campaign_segment_audience_names_segment",
+                violation_error_message=_("A segment campaign needs a segment."),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """Field-level messages for the admin form; the constraints above repeat them for every other writer."""
+        errors: dict[str, str] = {}
+        if self.ends_at is not None and self.starts_at is not None and self.ends_at <= self.starts_at:
+            errors["ends_at"] = _("The campaign must end after it starts.")
+        if (self.min_churn_risk is not None and self.max_churn_risk is not None
+                and self.min_churn_risk > self.max_churn_risk):
+            errors["max_churn_risk"] = _("Maximum churn risk must be at least the minimum churn risk.")
+        if self.discount_type == "percent" and self.percent_off is None:
+            errors["percent_off"] = _("A percent discount needs a percent off (for example 20).")
+        if self.discount_type == "fixed" and self.amount_off is None:
+            errors["amount_off"] = _("An amount discount needs an amount off.")
+        if self.audience == self.Audience.SEGMENT and not self.segment:
+            errors["segment"] = _("A segment campaign needs a segment.")
+        if self.audience == self.Audience.TIER and self.tier_id is None:
+            errors["tier"] = _("A tier campaign needs a tier.")
+        if errors:
+            raise ValidationError(errors)
 
 
 class CampaignAssignment(models.Model):
@@ -319,6 +451,8 @@ class MessageLog(models.Model):
         CAMPAIGN = "campaign", _("Campaign offer")
         RECEIPT = "receipt", _("Receipt")
         REVIEW_INVITE = "review_invite", _("Review invitation")
+        NEWSLETTER = "newsletter", _("Newsletter")
+        COMMUNITY_DIGEST = "community_digest", _("Community digest")
         OTHER = "other", _("Other")
 
     class Status(models.TextChoices):
@@ -335,6 +469,10 @@ class MessageLog(models.Model):
     subject = models.CharField(max_length=300, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     created_at = models.DateTimeField(default=timezone.now)
+    # Set by the queued → sending claim, so the recovery sweep can tell a send in progress from one whose worker died.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # Claims so far; the sweep stops retrying a message that keeps dying mid-send (analytics/recovery.py).
+    attempts = models.PositiveSmallIntegerField(default=0)
     sent_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     context = models.JSONField(default=dict, blank=True)
@@ -347,3 +485,115 @@ class MessageLog(models.Model):
         return f"{self.kind} to {self.member_id}: {self.subject}"
 
 
+
+
+class ImportJob(models.Model):
+    """A platform import started from the admin: the uploaded files, the options, its progress and outcome.
+
+    The import itself is the command's (members/importing.py); this row only carries it through a Celery task so a
+    large file does not hold a web request. Progress while running lives in the cache (analytics/ingest/jobs.py): the
+    all-or-nothing import holds one transaction, so progress written to this row would only appear at the end."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        REJECTED = "rejected", _("Rows rejected")
+        FAILED = "failed", _("Failed")
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    dry_run = models.BooleanField(_("dry run"), default=True, help_text=_("Validate and report; write nothing."))
+    partial = models.BooleanField(_("import the good rows"), default=False,
+                                  help_text=_("Import the valid rows even if some rows are rejected."))
+    encoding = models.CharField(_("encoding"), max_length=20, blank=True,
+                                help_text=_("Empty: detect UTF-8 or GBK/GB18030. .xlsx files need none."))
+    members_file = models.FileField(_("members file"), upload_to="imports/%Y/%m/", blank=True)
+    products_file = models.FileField(_("products file"), upload_to="imports/%Y/%m/", blank=True)
+    orders_file = models.FileField(_("orders file"), upload_to="imports/%Y/%m/", blank=True)
+    events_file = models.FileField(_("events file"), upload_to="imports/%Y/%m/", blank=True)
+    errors_file = models.FileField(upload_to="imports/errors/%Y/%m/", blank=True)
+    error_count = models.PositiveIntegerField(default=0)
+    written = models.BooleanField(default=False)
+    report = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    FILE_FIELDS = ("members_file", "products_file", "orders_file", "events_file")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} ({self.get_status_display()})"
+
+
+class MessageTemplate(models.Model):
+    """Staff-edited copy for one kind of email in one language. When no row exists the file templates
+    (templates/emails/analytics/) are used. Only the variables listed for the kind may appear
+    (analytics/outreach/templates.py validates on save)."""
+
+    kind = models.CharField(_("kind"), max_length=30, choices=MessageLog.Kind.choices)
+    language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES)
+    subject = models.CharField(_("subject"), max_length=300)
+    text_body = models.TextField(_("text body"))
+    html_body = models.TextField(_("HTML body"), blank=True, help_text=_("Empty: the text body, escaped."))
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Meta:
+        ordering = ["kind", "language"]
+        constraints = [models.UniqueConstraint(fields=["kind", "language"], name="message_template_kind_language")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.language})"
+
+
+class EmailSuppression(models.Model):
+    """An address we must not email again: a hard bounce or a spam complaint reported by the provider's webhook,
+    or added by staff. Checked before every non-transactional send (and dunning: the address is dead)."""
+
+    class Reason(models.TextChoices):
+        BOUNCE = "bounce", _("Hard bounce")
+        COMPLAINT = "complaint", _("Spam complaint")
+        MANUAL = "manual", _("Added by staff")
+
+    email = models.EmailField(unique=True)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    source = models.CharField(max_length=40, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.reason})"
+
+
+class Newsletter(models.Model):
+    """One newsletter issue sent to a segment (the latest segmentation run's label) or to everyone, through the same
+    exactly-once send path as reminders and campaigns (one MessageLog per member, dedupe key newsletter:<id>:<m>)."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SENT = "sent", _("Sent")
+
+    subject = models.CharField(_("subject"), max_length=300)
+    text_body = models.TextField(_("text body"))
+    html_body = models.TextField(_("HTML body"), blank=True)
+    segment = models.CharField(_("segment"), max_length=40, blank=True, help_text=_("Empty: every member."))
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.subject

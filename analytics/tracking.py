@@ -33,14 +33,20 @@ def record_event(
     source: str = "server",
     idempotency_key: str | None = None,
     on_commit: bool = True,
+    quantity: float | None = None,
 ) -> None:
-    """Record one event. With on_commit (the default) the write waits for the caller's transaction to commit."""
+    """Record one event. With on_commit (the default) the write waits for the caller's transaction to commit.
+
+    quantity: how much (seconds watched, pages read); when not given, a numeric properties["quantity"] is used
+    (e.g. properties={"quantity": 95, "unit": "seconds"})."""
     if obj is not None:
         object_type = object_type or obj._meta.model_name
         object_id = object_id or obj.pk
     member_id = getattr(member, "pk", member)
     when = occurred_at or timezone.now()
     props = dict(properties or {})
+    if quantity is None:
+        quantity = event_quantity(props)
 
     def write() -> None:
         from analytics.models import Event
@@ -54,6 +60,7 @@ def record_event(
                     object_id=str(object_id or ""),
                     occurred_at=when,
                     properties=props,
+                    quantity=quantity,
                     source=source,
                     idempotency_key=idempotency_key,
                 )
@@ -66,6 +73,20 @@ def record_event(
         transaction.on_commit(write)
     else:
         write()
+
+
+# Course outcomes as live event kinds (object_type "course", object_id the course): the platform, or an import,
+# records how an enrolment ended. The ML features count them per member.
+COURSE_OUTCOME_KINDS = ("course_completed", "course_failed", "course_withdrawn")
+
+
+def event_quantity(properties: dict[str, Any] | None) -> float | None:
+    """A finite number in properties["quantity"] (bools and numeric strings excluded), else None."""
+    value = (properties or {}).get("quantity")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if value == value and abs(value) != float("inf") else None
 
 
 @contextmanager

@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_api.py                      # SQLite in a temp dir, gunicorn with 2 workers
     .venv/bin/python bench/bench_api.py --database-url postgres://postgres@127.0.0.1:5432/bench_api
     .venv/bin/python bench/bench_api.py --requests 600 --concurrency 8 --members 3000
+    .venv/bin/python bench/bench_api.py --server both --port 8300   # gunicorn vs runserver, same database
 
 It builds a fresh database (migrate + a deterministic seed: courses with lessons, members with orders, scores,
 segments and propensity), starts gunicorn (sync workers, DEBUG off, throttles raised out of the way) on 127.0.0.1,
@@ -77,6 +78,8 @@ def _environment(var_dir: Path, database_url: str | None) -> dict[str, str]:
         "ALLOWED_HOSTS": f"{HOST},localhost",
         "SESSION_COOKIE_SECURE": "0",
         "CSRF_COOKIE_SECURE": "0",
+        "SECURE_SSL_REDIRECT": "0",  # plain HTTP on loopback
+        "SECURE_HSTS_SECONDS": "0",
         "LOG_LEVEL": "WARNING",
         # Throttles would turn a load test into a 429 test.
         "API_THROTTLE_ANON": UNLIMITED,
@@ -194,10 +197,14 @@ def seed(*, members: int, courses: int, seed_value: int) -> dict[str, str]:
 # Server and load
 
 
-def start_server(*, env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
-    command = [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "--bind", f"{HOST}:{port}",
-               "--workers", str(workers), "--worker-class", "sync", "--log-level", "warning", "--chdir", str(ROOT)]
-    process = subprocess.Popen(command, env=env, cwd=ROOT)
+def start_server(*, env: dict[str, str], port: int, workers: int, kind: str = "gunicorn") -> subprocess.Popen[bytes]:
+    if kind == "runserver":  # Django's development server (threaded), what the dev Procfile runs
+        command = [str(ROOT / ".venv/bin/python"), "manage.py", "runserver", f"{HOST}:{port}", "--noreload"]
+    else:
+        command = [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "--bind", f"{HOST}:{port}",
+                   "--workers", str(workers), "--worker-class", "sync", "--log-level", "warning",
+                   "--chdir", str(ROOT)]
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -278,6 +285,9 @@ def main() -> None:
     parser.add_argument("--database-url", default=None,
                         help="PostgreSQL URL of a database to (re)create; default: SQLite in a temp dir.")
     parser.add_argument("--json", action="store_true", help="Print the results as JSON too.")
+    parser.add_argument("--server", choices=["gunicorn", "runserver", "both"], default="gunicorn",
+                        help="Which server to measure; 'both' runs gunicorn then runserver on the same database.")
+    parser.add_argument("--port", type=int, default=0, help="First loopback port (default: any free port).")
     args = parser.parse_args()
 
     var_dir = Path(tempfile.mkdtemp(prefix="bench-api-"))
@@ -293,8 +303,6 @@ def main() -> None:
 
     connections.close_all()
 
-    port = _free_port()
-    server = start_server(env=env, port=port, workers=args.workers)
     targets = [
         Target("health (ceiling)", "/api/v1/health/", None),
         Target("courses list (anon)", "/api/v1/courses/", None),
@@ -304,25 +312,40 @@ def main() -> None:
         Target("staff members filtered", "/api/v1/staff/members/?segment=at_risk&min_probability=0.5",
                tokens["staff"]),
     ]
-    results = []
+    kinds = ["gunicorn", "runserver"] if args.server == "both" else [args.server]
+    all_results: dict[str, list[Result]] = {}
     try:
-        for target in targets:
-            results.append(load(port=port, target=target, requests=args.requests, concurrency=args.concurrency,
-                                warmup=min(20, args.requests)))
+        for n, kind in enumerate(kinds):
+            port = args.port + n if args.port else _free_port()
+            server = start_server(env=env, port=port, workers=args.workers, kind=kind)
+            results = all_results[kind] = []
+            try:
+                for target in targets:
+                    results.append(load(port=port, target=target, requests=args.requests,
+                                        concurrency=args.concurrency, warmup=min(20, args.requests)))
+            finally:
+                server.terminate()
+                server.wait(timeout=15)
     finally:
-        server.terminate()
-        server.wait(timeout=15)
         shutil.rmtree(var_dir, ignore_errors=True)
 
-    ceiling = results[0].rps
-    print(f"\n{args.requests} requests per endpoint, {args.concurrency} client threads, gunicorn {args.workers} "
-          f"sync workers, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other jobs share the CPUs)\n")
-    header = f"{'endpoint':<26} {'req/s':>8} {'% ceiling':>10} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}"
-    print(header)
-    print("-" * len(header))
-    for r in results:
-        print(f"{r.name:<26} {r.rps:>8.1f} {100 * r.rps / ceiling:>9.0f}% {r.p50_ms:>8.1f} {r.p95_ms:>8.1f} "
-              f"{r.p99_ms:>8.1f} {r.errors:>7}")
+    for kind, results in all_results.items():
+        ceiling = results[0].rps
+        what = f"gunicorn {args.workers} sync workers" if kind == "gunicorn" else "runserver (threaded)"
+        print(f"\n{what}: {args.requests} requests per endpoint, {args.concurrency} client threads, "
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other jobs share the CPUs)\n")
+        header = (f"{'endpoint':<26} {'req/s':>8} {'% ceiling':>10} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+                  f"{'errors':>7}")
+        print(header)
+        print("-" * len(header))
+        for r in results:
+            print(f"{r.name:<26} {r.rps:>8.1f} {100 * r.rps / ceiling:>9.0f}% {r.p50_ms:>8.1f} {r.p95_ms:>8.1f} "
+                  f"{r.p99_ms:>8.1f} {r.errors:>7}")
+    if "gunicorn" in all_results and "runserver" in all_results:
+        print("\nendpoint                   gunicorn req/s  runserver req/s  ratio")
+        for g, r in zip(all_results["gunicorn"], all_results["runserver"], strict=True):
+            print(f"{g.name:<26} {g.rps:>14.1f} {r.rps:>16.1f} {g.rps / r.rps if r.rps else 0:>6.2f}")
+    results = [r for rs in all_results.values() for r in rs]
     if args.json:
         print(json.dumps([{**r.__dict__, "rps": r.rps} for r in results], indent=2))
     if any(r.errors for r in results):

@@ -36,3 +36,8 @@ class InvalidTarget(CommunityError):
 class CannotFollowSelf(CommunityError):
     code = "cannot_follow_self"
     default_message = _("You cannot follow yourself.")
+
+
+class BodyTooLong(CommunityError):
+    code = "body_too_long"
+    default_message = _("That is too long. Shorten it and try again.")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from community.models import COMMENT_BODY_MAX_LENGTH, POST_BODY_MAX_LENGTH
 from members.models import Course
 
 
@@ -16,7 +17,7 @@ class SiteForm(forms.Form):
 
 class PostForm(SiteForm):
     title = forms.CharField(label=_("Title"), max_length=200)
-    body = forms.CharField(label=_("Post"), widget=forms.Textarea(attrs={"rows": 6}),
+    body = forms.CharField(label=_("Post"), widget=forms.Textarea(attrs={"rows": 6}), max_length=POST_BODY_MAX_LENGTH,
                            help_text=_("Markdown works: **bold**, *italic*, [links](https://…), lists. Mention people with @name."))
     course = forms.ModelChoiceField(label=_("Course (optional)"), required=False, queryset=Course.objects.none())
 
@@ -27,9 +28,10 @@ class PostForm(SiteForm):
 
 class PostEditForm(SiteForm):
     title = forms.CharField(label=_("Title"), max_length=200)
-    body = forms.CharField(label=_("Post"), widget=forms.Textarea(attrs={"rows": 6}))
+    body = forms.CharField(label=_("Post"), widget=forms.Textarea(attrs={"rows": 6}), max_length=POST_BODY_MAX_LENGTH)
 
 
 class CommentForm(SiteForm):
-    body = forms.CharField(label=_("Comment"), widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
+    body = forms.CharField(label=_("Comment"), widget=forms.Textarea(attrs={"rows": 3}),
+                           max_length=COMMENT_BODY_MAX_LENGTH)
     parent = forms.IntegerField(required=False, widget=forms.HiddenInput)

@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+# Characters. A post is an article at most (20,000 is about 3,000 English words); a comment is a reply. The forms, the
+# API serializers, the models' validators and the services all hold these, so no door accepts a longer body.
+POST_BODY_MAX_LENGTH = 20_000
+COMMENT_BODY_MAX_LENGTH = 5_000
 
 
 class AuthoredMixin:
@@ -43,9 +49,12 @@ class Post(AuthoredMixin, models.Model):
         "members.Course", null=True, blank=True, on_delete=models.SET_NULL, related_name="posts"
     )
     title = models.CharField(_("title"), max_length=200)
-    body = models.TextField(_("body"), help_text=_("Markdown."))
+    body = models.TextField(_("body"), help_text=_("Markdown."), max_length=POST_BODY_MAX_LENGTH,
+                            validators=[MaxLengthValidator(POST_BODY_MAX_LENGTH)])
     # Rendered and sanitised once on write (community.markdown.render_markdown), so pages never render raw input.
     body_html = models.TextField(editable=False, blank=True)
+    # community.markdown.RENDERER_VERSION that produced body_html (0: before the version was recorded).
+    body_rendered_with = models.PositiveSmallIntegerField(default=0, editable=False)
     is_pinned = models.BooleanField(_("pinned"), default=False)
     is_hidden = models.BooleanField(_("hidden"), default=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -74,8 +83,10 @@ class Comment(AuthoredMixin, models.Model):
     )
     # One level of replies: a reply's parent is always a top-level comment (enforced in services).
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
-    body = models.TextField(_("comment"))
+    body = models.TextField(_("comment"), max_length=COMMENT_BODY_MAX_LENGTH,
+                            validators=[MaxLengthValidator(COMMENT_BODY_MAX_LENGTH)])
     body_html = models.TextField(editable=False, blank=True)
+    body_rendered_with = models.PositiveSmallIntegerField(default=0, editable=False)
     is_hidden = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -150,7 +161,10 @@ class Notification(models.Model):
     target_type = models.CharField(max_length=40, blank=True)
     target_id = models.PositiveBigIntegerField(null=True, blank=True)
     target_url = models.CharField(max_length=300, blank=True)
+    # Legacy: rows written before `params` held a ready-made sentence or excerpt here; still shown, quoted.
     text = models.CharField(max_length=300, blank=True)
+    # The sentence is built from `verb` + `params` when it is shown, in the viewer's language (message()).
+    params = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
 
@@ -160,3 +174,33 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.get_verb_display()} → {self.recipient}"
+
+    def message(self) -> str:
+        """The sentence in the active language, built from the verb and the actor at display time."""
+        actor = self.actor.name if self.actor_id and self.actor else gettext("Someone")
+        if self.verb == self.Verb.REPLIED:
+            return gettext("%(actor)s replied to your comment") % {"actor": actor}
+        if self.verb == self.Verb.COMMENTED:
+            return gettext("%(actor)s commented on your post") % {"actor": actor}
+        if self.verb == self.Verb.MENTIONED:
+            return gettext("%(actor)s mentioned you") % {"actor": actor}
+        if self.verb == self.Verb.REACTED:
+            kind = self.params.get("reaction") or (self.text if self.text in Reaction.Kind.values else "")
+            if kind in Reaction.Kind.values:
+                return gettext("%(actor)s reacted to your post: %(reaction)s") % {
+                    "actor": actor, "reaction": Reaction.Kind(kind).label}
+            return gettext("%(actor)s reacted to your post") % {"actor": actor}
+        if self.verb == self.Verb.FOLLOWED:
+            return gettext("%(actor)s started following you") % {"actor": actor}
+        return str(self.params.get("message") or self.text or self.get_verb_display())
+
+    def excerpt(self) -> str:
+        """What the member wrote, quoted under the sentence. Rows from before `params` kept it (or, for demo rows,
+        a whole English or Chinese sentence that repeats message()) in `text`: a sentence is not repeated."""
+        if "excerpt" in self.params:
+            return str(self.params["excerpt"])
+        if self.verb in (self.Verb.REACTED, self.Verb.FOLLOWED, self.Verb.SYSTEM) or not self.text:
+            return ""
+        if self.actor_id and self.actor and self.text.startswith(self.actor.name):
+            return ""
+        return self.text

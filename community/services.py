@@ -1,8 +1,10 @@
 """Writes for the community app: posts, comments, reactions, follows, notifications.
 
 Every function is keyword-only; the web views and the REST API call the same ones. Bodies are rendered and
-sanitised on write (community.markdown.render_markdown) so no page ever renders raw member input. Each write
-records an analytics event on commit.
+sanitised on write (community.markdown.render_markdown) so no page ever renders raw member input — before the
+transaction opens, never inside it: on SQLite a write transaction holds the database's only write lock, so a slow
+render inside one made other members' comments fail with "database is locked" (issue 13.6). Each write records an
+analytics event on commit.
 """
 from __future__ import annotations
 
@@ -16,8 +18,16 @@ from django.utils import timezone
 
 from analytics.tracking import record_event
 from community import exceptions
-from community.markdown import render_markdown
-from community.models import Comment, Follow, Notification, Post, Reaction
+from community.markdown import RENDERER_VERSION, render_markdown
+from community.models import (
+    COMMENT_BODY_MAX_LENGTH,
+    POST_BODY_MAX_LENGTH,
+    Comment,
+    Follow,
+    Notification,
+    Post,
+    Reaction,
+)
 
 User = get_user_model()
 
@@ -71,9 +81,11 @@ def _notify(
     # recipient_id is None when the post or comment answered belongs to a deleted member: nobody to tell.
     if recipient_id is None or recipient_id == getattr(actor, "pk", None):
         return None
+    # Stored as a code (verb) with parameters; the sentence is written in the reader's language when shown.
+    params = {"reaction": text} if verb == Notification.Verb.REACTED else {"excerpt": text[:300]} if text else {}
     return Notification.objects.create(
         recipient_id=recipient_id, actor=actor, verb=verb, target_type=target._meta.model_name,
-        target_id=target.pk, target_url=url, text=text[:300],
+        target_id=target.pk, target_url=url, params=params,
     )
 
 
@@ -92,10 +104,23 @@ def _notify_mentions(*, text: str, actor: object, target: Post | Comment, url: s
 # Posts
 
 
-@transaction.atomic
+def _rendered(body: str, limit: int) -> str:
+    """The sanitised HTML of a body within its limit. Called outside any transaction (see the module docstring)."""
+    if len(body) > limit:
+        raise exceptions.BodyTooLong()
+    return render_markdown(body)
+
+
 def post_create(*, author: object, title: str, body: str, course: object | None = None) -> Post:
+    body_html = _rendered(body, POST_BODY_MAX_LENGTH)
+    with transaction.atomic():
+        return _post_create(author=author, title=title, body=body, body_html=body_html, course=course)
+
+
+def _post_create(*, author: object, title: str, body: str, body_html: str, course: object | None) -> Post:
     post = Post.objects.create(
-        author=author, title=title.strip()[:200], body=body, body_html=render_markdown(body), course=course
+        author=author, title=title.strip()[:200], body=body, body_html=body_html,
+        body_rendered_with=RENDERER_VERSION, course=course,
     )
     _notify_mentions(text=body, actor=author, target=post, url=post.get_absolute_url(), already=set())
     record_event(member=author, kind="post_created", obj=post,
@@ -103,16 +128,22 @@ def post_create(*, author: object, title: str, body: str, course: object | None 
     return post
 
 
-@transaction.atomic
 def post_update(*, post: Post, member: object, title: str, body: str) -> Post:
     """The author (or staff) edits a post; nobody edits an authorless one. Newly mentioned members are notified;
     earlier ones are not again."""
     _require_editable(obj=post, member=member)
+    body_html = _rendered(body, POST_BODY_MAX_LENGTH)
+    with transaction.atomic():
+        return _post_update(post=post, member=member, title=title, body=body, body_html=body_html)
+
+
+def _post_update(*, post: Post, member: object, title: str, body: str, body_html: str) -> Post:
     before = {m.pk for m in mentioned_members(text=post.body)}
     post.title = title.strip()[:200]
     post.body = body
-    post.body_html = render_markdown(body)
-    post.save(update_fields=["title", "body", "body_html", "updated_at"])
+    post.body_html = body_html
+    post.body_rendered_with = RENDERER_VERSION
+    post.save(update_fields=["title", "body", "body_html", "body_rendered_with", "updated_at"])
     _notify_mentions(text=body, actor=member, target=post, url=post.get_absolute_url(), already=before)
     record_event(member=member, kind="post_updated", obj=post)
     return post
@@ -146,16 +177,22 @@ def post_hide(*, post: Post, member: object, hidden: bool = True) -> Post:
 # Comments
 
 
-@transaction.atomic
 def comment_create(*, post: Post, author: object, body: str, parent: Comment | None = None) -> Comment:
     """Comment on a post, or reply to a comment. One level of replies: a reply to a reply attaches to the
     top-level comment, so threads never nest deeper than the page can show."""
+    body_html = _rendered(body, COMMENT_BODY_MAX_LENGTH)
+    with transaction.atomic():
+        return _comment_create(post=post, author=author, body=body, body_html=body_html, parent=parent)
+
+
+def _comment_create(*, post: Post, author: object, body: str, body_html: str, parent: Comment | None) -> Comment:
     if parent is not None:
         if parent.post_id != post.pk:
             raise exceptions.InvalidTarget()
         if parent.parent_id is not None:
             parent = Comment.objects.get(pk=parent.parent_id)
-    comment = Comment.objects.create(post=post, author=author, parent=parent, body=body, body_html=render_markdown(body))
+    comment = Comment.objects.create(post=post, author=author, parent=parent, body=body, body_html=body_html,
+                                     body_rendered_with=RENDERER_VERSION)
     url = f"{post.get_absolute_url()}#comment-{comment.pk}"
     notified: set[int] = {getattr(author, "pk", 0)}
     if parent is not None and parent.author_id is not None and parent.author_id not in notified:
@@ -172,13 +209,15 @@ def comment_create(*, post: Post, author: object, body: str, parent: Comment | N
     return comment
 
 
-@transaction.atomic
 def comment_update(*, comment: Comment, member: object, body: str) -> Comment:
     _require_editable(obj=comment, member=member)
-    comment.body = body
-    comment.body_html = render_markdown(body)
-    comment.save(update_fields=["body", "body_html", "updated_at"])
-    record_event(member=member, kind="comment_updated", obj=comment)
+    body_html = _rendered(body, COMMENT_BODY_MAX_LENGTH)
+    with transaction.atomic():
+        comment.body = body
+        comment.body_html = body_html
+        comment.body_rendered_with = RENDERER_VERSION
+        comment.save(update_fields=["body", "body_html", "body_rendered_with", "updated_at"])
+        record_event(member=member, kind="comment_updated", obj=comment)
     return comment
 
 

@@ -9,8 +9,9 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -211,9 +212,13 @@ def follow(request: HttpRequest, pk: int) -> HttpResponse:
     if now_following:
         messages.success(request, _("You now follow %(name)s.") % {"name": other.name})
     next_url = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        next_url = "community:feed"
-    return redirect(next_url)
+    # Only a local path: redirect() would try any other text as a URL pattern name ("9999-12-31" → NoReverseMatch,
+    # a 500 found by tests/test_forms_fuzz.py), and a header-breaking value must never reach Location.
+    if not (next_url.startswith("/") and url_has_allowed_host_and_scheme(
+            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure())) \
+            or any(c in next_url for c in "\r\n\\"):
+        next_url = reverse("community:feed")
+    return HttpResponseRedirect(next_url)
 
 
 @login_required

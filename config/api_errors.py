@@ -16,7 +16,10 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from members import exceptions as members_exceptions
 
 # Domain errors that mean "this already exists / already happened" rather than "your input is wrong".
-CONFLICT_CODES = frozenset({"already_owned", "already_subscribed", "coupon_already_used", "coupon_used_up"})
+CONFLICT_CODES = frozenset({"already_owned", "already_subscribed", "coupon_already_used", "coupon_used_up",
+                            # money operations (members.commerce.idempotency and the one-per-period constraints)
+                            "idempotency_conflict", "request_in_progress", "payment_in_progress",
+                            "included_in_membership", "offer_already_accepted", "already_renewed"})
 # Domain errors that mean "not yours to change" (community ownership and staff-only moderation).
 FORBIDDEN_CODES = frozenset({"not_allowed", "author_deleted", "staff_only"})
 

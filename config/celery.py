@@ -19,17 +19,26 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = tuple(Queue(name, routing_key=name) for name in ("default", "email", "ml"))
 app.conf.task_routes = {
     "analytics.scoring.tasks.*": {"queue": "ml"},
+    "analytics.ingest.tasks.*": {"queue": "ml"},  # a platform import can run for minutes
     "*.send_*": {"queue": "email"},
 }
 # A task's name is its module path (no name= anywhere), so the beat schedule below names where the code lives.
 app.autodiscover_tasks()
-app.autodiscover_tasks(["members.subscriptions", "members.referrals", "analytics.scoring", "analytics.outreach"])
+app.autodiscover_tasks(["members.subscriptions", "members.referrals", "members.commerce", "analytics.scoring",
+                        "analytics.outreach", "analytics.ingest"])
 
 HOUR = 3600
 
 # Each entry: why it runs then. `expires` drops a run that waited past its usefulness, so a backlog after downtime
 # never runs the same nightly job twice.
 app.conf.beat_schedule = {
+    # Provider payments every 15 min: a missed Alipay/WeChat/Stripe notification is found by a status query while
+    # the member still remembers paying; orders younger than 10 min are left to the notification.
+    "reconcile-provider-payments": {
+        "task": "members.commerce.tasks.reconcile_provider_payments",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 14 * 60},
+    },
     # Review invitations hourly at :50, so the email lands within the hour of finishing, while the course is fresh.
     "send-review-invites": {
         "task": "analytics.outreach.tasks.send_review_invites",
@@ -78,11 +87,24 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=9, minute=0),
         "options": {"expires": 6 * HOUR},
     },
+    # Every 10 minutes: rows a killed worker left in 'sending'/'running' are moved on past their timeouts
+    # (analytics/recovery.py: 15 min for a send, 6 h for a job), so a crash is cleaned up within the half hour.
+    "recover-stuck-work": {
+        "task": "analytics.tasks.recover_stuck_work",
+        "schedule": crontab(minute="*/10"),
+        "options": {"expires": 9 * 60},
+    },
     # Campaign assignment after the nightly scores exist, so audiences use fresh propensity.
     "run-campaigns": {
         "task": "analytics.outreach.tasks.run_campaigns",
         "schedule": crontab(hour=10, minute=0),
         "options": {"expires": 6 * HOUR},
+    },
+    # Monday 08:00 (UTC): the past week is complete and the digest is read at the start of the working week.
+    "send-community-digest": {
+        "task": "analytics.outreach.tasks.send_community_digest",
+        "schedule": crontab(hour=8, minute=0, day_of_week=1),
+        "options": {"expires": 12 * HOUR},
     },
 }
 

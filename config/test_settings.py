@@ -1,7 +1,17 @@
 """Test settings: fast hashing, in-memory email, eager-free Celery (tests call functions or run real workers)."""
 from __future__ import annotations
 
-from config.settings import *  # noqa: F403
+import os
+
+# Production settings refuse to start without a secret; tests use a throwaway one and plain HTTP (the test client
+# speaks http://, so SSL redirect and secure cookies would turn every request into a 301).
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-0123456789abcdef")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("SECURE_HSTS_SECONDS", "0")
+os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
+os.environ.setdefault("CSRF_COOKIE_SECURE", "0")
+
+from config.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # locmem by default; the worker tier (tests/test_worker_redis.py) runs Celery in other processes and passes a
@@ -20,3 +30,5 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)  # noqa: F405
 ARTIFACTS_DIR = VAR_DIR / "test-artifacts" / "models"  # noqa: F405
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": "100000/minute", "user": "100000/minute", "events": "100000/minute"}}  # noqa: F405
+# Lesson media and attachments written by tests and the demo seeder stay out of the development folder.
+PRIVATE_MEDIA_ROOT = VAR_DIR / "test-artifacts" / "private-media"  # noqa: F405

@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from modeltranslation.admin import TranslationAdmin, TranslationTabularInline
 
 from analytics.tracking import member_events
 from members.commerce.services import coupons_generate_bulk
@@ -29,6 +30,7 @@ from members.models import (
     RetentionOffer,
     Subscription,
     SubscriptionChange,
+    Topic,
     User,
 )
 from members.privacy.admin import delete_member, export_member_data
@@ -74,7 +76,7 @@ class UserAdmin(BaseUserAdmin):
     search_fields = ("email", "display_name", "external_id")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        (_("Profile"), {"fields": ("display_name", "preferred_language", "time_zone", "country", "marketing_opt_in",
+        (_("Profile"), {"fields": ("display_name", "preferred_language", "time_zone", "country", "marketing_opt_in", "marketing_consent_at",
                                    "acquisition_source", "external_id")}),
         (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         (_("Dates"), {"fields": ("last_login", "date_joined", "anonymized_at")}),
@@ -103,13 +105,15 @@ class UserAdmin(BaseUserAdmin):
                            _("When"), _("Event"), _("Object"), _("Properties"), rows)
 
 
-class BenefitInline(admin.TabularInline):
+# Translated models (members/translation.py): TranslationAdmin puts each field's English and Chinese columns next
+# to each other in the form, so an editor sees what is missing.
+class BenefitInline(TranslationTabularInline):
     model = Benefit
     extra = 1
 
 
 @admin.register(MembershipTier)
-class MembershipTierAdmin(admin.ModelAdmin):
+class MembershipTierAdmin(TranslationAdmin):
     list_display = ("name", "monthly_price", "yearly_price", "currency", "trial_days", "is_public", "is_active", "order")
     list_editable = ("order", "is_public", "is_active")
     list_filter = ("is_public", "is_active", "currency")
@@ -118,9 +122,23 @@ class MembershipTierAdmin(admin.ModelAdmin):
     inlines = [BenefitInline]
 
 
+class RetentionOfferForm(forms.ModelForm):
+    # Ticked reasons instead of a JSON list typed by hand; none ticked means the offer answers any reason.
+    reasons = forms.MultipleChoiceField(
+        label=_("Reasons"), required=False, widget=forms.CheckboxSelectMultiple,
+        choices=[(v, label) for v, label in Subscription.CancellationReason.choices if v != "payment"],
+        help_text=_("Show this offer to members who leave for these reasons. None ticked: any reason."),
+    )
+
+    class Meta:
+        model = RetentionOffer
+        fields = ("name", "kind", "percent_off", "pause_days", "headline", "reasons", "tiers", "is_active", "created_at")
+
+
 @admin.register(RetentionOffer)
 class RetentionOfferAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "percent_off", "pause_days", "is_active")
+    form = RetentionOfferForm
+    list_display = ("name", "kind", "percent_off", "pause_days", "reasons", "is_active")
     list_filter = ("kind", "is_active")
     filter_horizontal = ("tiers",)
 
@@ -161,10 +179,11 @@ class SubscriptionAdmin(admin.ModelAdmin):
         subscription_record(obj, SubscriptionChange.Kind.EDITED, timezone.now())
 
 
-class LessonInline(admin.TabularInline):
+class LessonInline(TranslationTabularInline):
     model = Lesson
     extra = 1
-    fields = ("position", "title", "duration_minutes", "is_preview")
+    fields = ("position", "title", "duration_minutes", "is_preview", "media_kind", "drip_days")
+    show_change_link = True  # media, attachments and the quiz are edited on the lesson's own page
 
 
 @admin.action(description=_("Publish selected courses"))
@@ -180,13 +199,22 @@ def unpublish_courses(modeladmin: admin.ModelAdmin, request: object, queryset: o
 
 
 @admin.register(Course)
-class CourseAdmin(admin.ModelAdmin):
-    list_display = ("title", "title_zh", "topic", "level", "price", "currency", "is_published", "instructor")
+class CourseAdmin(TranslationAdmin):
+    list_display = ("title_en", "title_zh_hans", "topic", "level", "price", "currency", "is_published", "instructor")
     list_filter = ("is_published", "level", "topic", "currency")
-    search_fields = ("title", "title_zh", "summary", "instructor", "external_id")
+    search_fields = ("title_en", "title_zh_hans", "title_zh", "summary_en", "summary_zh_hans", "instructor",
+                     "external_id")
+    # title_zh is the older single Chinese-title field; the form edits title_zh_hans next to title_en instead.
+    exclude = ("title_zh",)
     prepopulated_fields = {"slug": ("title",)}
     inlines = [LessonInline]
     actions = [publish_courses, unpublish_courses]
+
+
+@admin.register(Topic)
+class TopicAdmin(TranslationAdmin):
+    list_display = ("slug", "name_en", "name_zh_hans")
+    search_fields = ("slug", "name_en", "name_zh_hans")
 
 
 @admin.register(Enrollment)
@@ -290,5 +318,9 @@ class PaymentMethodAdmin(admin.ModelAdmin):
 
 
 # The domain packages' admin modules register their models on import.
+# The domain packages' admin modules register their models (and the member data actions) on import.
+# Rich lessons (issue 18.3): lesson media, attachments, drip days, quizzes; certificates read-only.
+from members.learning import admin as learning_admin  # noqa: E402, F401
+from members.privacy import admin as privacy_admin  # noqa: E402, F401
 from members.referrals import admin as referrals_admin  # noqa: E402, F401
 from members.reviews import admin as reviews_admin  # noqa: E402, F401

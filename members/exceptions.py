@@ -83,3 +83,53 @@ class AlreadySubscribed(SubscriptionError):
 class LessonLocked(MembersError):
     code = "lesson_locked"
     default_message = _("Buy the course or join a tier that includes it to open this lesson.")
+
+
+class IncludedInMembership(MembersError):
+    code = "included_in_membership"
+    default_message = _("This course is included in your membership: open it, there is nothing to pay.")
+
+
+class IdempotencyConflict(MembersError):
+    """The same idempotency key was sent with a different request (Stripe answers this with an error too)."""
+
+    code = "idempotency_conflict"
+    default_message = _("This request key was already used for a different request. Send a new key.")
+
+
+class RequestInProgress(MembersError):
+    code = "request_in_progress"
+    default_message = _("The same request is still being processed. Wait a moment and look at your orders.")
+
+
+class PaymentInProgress(MembersError):
+    code = "payment_in_progress"
+    default_message = _("A payment for this is already in progress.")
+
+
+class OfferAlreadyAccepted(SubscriptionError):
+    code = "offer_already_accepted"
+    default_message = _("You have already accepted an offer for this billing period.")
+
+
+class AlreadyRenewed(SubscriptionError):
+    code = "already_renewed"
+    default_message = _("Your next period is already paid for.")
+# Rich lessons (members/learning/)
+
+
+class LessonNotOpenYet(LessonLocked):
+    """A dripped lesson before its date. The message names the date in the member's language."""
+
+    code = "lesson_not_open_yet"
+    default_message = _("This lesson is not open yet.")
+
+
+class QuizInvalid(MembersError):
+    code = "quiz_invalid"
+    default_message = _("Answer every question with one of its choices.")
+
+
+class CertificateNotEarned(MembersError):
+    code = "certificate_not_earned"
+    default_message = _("Finish every lesson and pass every quiz to earn the certificate.")

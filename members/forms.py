@@ -1,6 +1,7 @@
 """Forms for the learner's site. They validate input; the services do the writing."""
 from __future__ import annotations
 
+import uuid
 import zoneinfo
 from decimal import Decimal
 
@@ -49,6 +50,11 @@ class SignupForm(SiteForm):
                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
                                help_text=_("At least 8 characters, not only numbers."))
     preferred_language = forms.ChoiceField(label=_("Language"), choices=Language.choices, initial=Language.EN)
+    # Unticked unless the visitor ticks it (no `initial`): marketing email is opt-in.
+    marketing_opt_in = forms.BooleanField(
+        label=_("Send me news, offers and renewal reminders by email"), required=False,
+        help_text=_("Optional. You can turn this off at any time in your profile or from any email."),
+    )
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
@@ -90,10 +96,25 @@ class CatalogueForm(SiteForm):
 
     def __init__(self, *args: object, topics: list[str] = (), **kwargs: object) -> None:  # type: ignore[assignment]
         super().__init__(*args, **kwargs)
-        self.fields["topic"].choices = [("", _("All topics")), *[(t, t) for t in topics]]
+        # topics are (code, name in the active language) pairs, or bare codes.
+        pairs = [(t, t) if isinstance(t, str) else t for t in topics]
+        self.fields["topic"].choices = [("", _("All topics")), *pairs]
 
 
-class CheckoutForm(SiteForm):
+def new_idempotency_key() -> str:
+    return uuid.uuid4().hex
+
+
+class MoneyForm(SiteForm):
+    """A form that moves money carries a one-time token, rendered as a hidden input when the page is drawn. Every
+    submission of that page (a double click, a resubmitting proxy, the back button) sends the same token, so the
+    service recognises it and returns the first result instead of charging again."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=255,
+                                      initial=new_idempotency_key)
+
+
+class CheckoutForm(MoneyForm):
     coupon = forms.CharField(label=_("Coupon code"), required=False, max_length=40,
                              widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}))
     payment_token = forms.ChoiceField(label=_("Payment method"), choices=PAYMENT_CHOICES, initial="local:ok")
@@ -105,11 +126,19 @@ class TierCheckoutForm(CheckoutForm):
     use_trial = forms.BooleanField(label=_("Start with the free trial"), required=False, initial=True)
 
 
-class SwitchPeriodForm(SiteForm):
+class SwitchPeriodForm(MoneyForm):
     period = forms.ChoiceField(label=_("Billing period"), choices=BillingPeriod.choices)
 
 
-class CancelForm(SiteForm):
+class ChangeTierForm(MoneyForm):
+    tier = forms.SlugField(label=_("Membership"))
+
+
+class RenewForm(MoneyForm):
+    payment_token = forms.ChoiceField(label=_("Payment method"), choices=PAYMENT_CHOICES, initial="local:ok")
+
+
+class CancelForm(MoneyForm):
     # "Payment failed" is what dunning records; a member leaving by choice never picks it.
     REASONS = tuple((v, label) for v, label in Subscription.CancellationReason.choices if v != "payment")
 

@@ -12,6 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from members.storage import private_media_storage
+
 ZERO = Decimal("0.00")
 
 
@@ -71,7 +73,14 @@ class User(AbstractBaseUser, PermissionsMixin):
         _("preferred language"), max_length=10, choices=Language.choices, default=Language.EN
     )
     time_zone = models.CharField(_("time zone"), max_length=64, default="UTC")
-    marketing_opt_in = models.BooleanField(_("marketing email"), default=True)
+    # Opt-in, never assumed: PIPL and GDPR need an unticked box and a record of when consent was given. This is the
+    # "offers" category; the newsletter and the community digest are opt-in too. Reminders about a paid membership
+    # are service messages (on by default, one click to turn off).
+    marketing_opt_in = models.BooleanField(_("marketing email"), default=False)
+    marketing_consent_at = models.DateTimeField(_("marketing consent given at"), null=True, blank=True)
+    reminders_opt_in = models.BooleanField(_("renewal reminders"), default=True)
+    newsletter_opt_in = models.BooleanField(_("newsletter"), default=False)
+    digest_opt_in = models.BooleanField(_("weekly community digest"), default=False)
     country = models.CharField(_("country"), max_length=2, blank=True)
     acquisition_source = models.CharField(
         _("acquisition source"), max_length=20, choices=AcquisitionSource.choices, default=AcquisitionSource.ORGANIC
@@ -202,11 +211,27 @@ class RetentionOffer(models.Model):
     pause_days = models.PositiveIntegerField(null=True, blank=True)
     headline = models.CharField(max_length=200, blank=True)
     tiers = models.ManyToManyField(MembershipTier, blank=True, help_text=_("Empty means every tier."))
+    # The cancellation reasons this offer answers (Subscription.CancellationReason values). The flow shows the
+    # offer written for the member's reason first, an offer for any reason otherwise.
+    reasons = models.JSONField(
+        _("reasons"), default=list, blank=True,
+        help_text=_("Cancellation reasons this offer answers, e.g. [\"not_using\"]. Empty means any reason."),
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
         return self.name
+
+    def answers(self, reason: str) -> bool:
+        return not self.reasons or reason in self.reasons
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        valid = set(Subscription.CancellationReason.values)
+        if not isinstance(self.reasons, list) or not all(isinstance(r, str) and r in valid for r in self.reasons):
+            raise ValidationError({"reasons": _("Choose reasons from the cancellation survey's list.")})
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -251,6 +276,12 @@ class Subscription(models.Model):
     last_renewal_attempt_at = models.DateTimeField(null=True, blank=True)
     renewal_count = models.PositiveIntegerField(default=0)
     paused_until = models.DateTimeField(null=True, blank=True)
+    # A downgrade or a yearly → monthly switch waits for the period the member already paid for to end; the
+    # renewal at period end charges and applies it (members.subscriptions.services.subscription_renew).
+    scheduled_tier = models.ForeignKey(
+        MembershipTier, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    scheduled_billing_period = models.CharField(max_length=10, choices=BillingPeriod.choices, blank=True)
     external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -300,6 +331,15 @@ class Subscription(models.Model):
     def price(self) -> Decimal:
         return self.tier.price_for(self.billing_period)
 
+    @property
+    def next_tier(self) -> MembershipTier:
+        """The tier the next renewal charges for (a scheduled downgrade, else the current tier)."""
+        return self.scheduled_tier or self.tier
+
+    @property
+    def next_billing_period(self) -> str:
+        return self.scheduled_billing_period or self.billing_period
+
 
 class SubscriptionChange(models.Model):
     """Append-only ledger of a subscription's state: one row per change, holding the state *after* it.
@@ -319,6 +359,8 @@ class SubscriptionChange(models.Model):
         PAST_DUE = "past_due", _("Renewal failed, past due")
         RETRY_FAILED = "retry_failed", _("Renewal retry failed")
         PERIOD_CHANGED = "period_changed", _("Billing period changed")
+        TIER_CHANGED = "tier_changed", _("Tier changed")
+        CHANGE_SCHEDULED = "change_scheduled", _("Change scheduled for period end")
         PAUSED = "paused", _("Paused")
         PAUSE_EXTENDED = "pause_extended", _("Period extended by a pause")
         CANCEL_SCHEDULED = "cancel_scheduled", _("Cancellation scheduled")
@@ -369,6 +411,23 @@ class SubscriptionChange(models.Model):
 # Catalogue
 
 
+class Topic(models.Model):
+    """A catalogue topic: Course.topic holds the slug (a stable code); the name is translated."""
+
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(_("name"), max_length=80)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def course_cover_path(instance: Course, filename: str) -> str:
+    return f"covers/{instance.slug or 'course'}/{filename}"
+
+
 class Course(models.Model):
     class Level(models.TextChoices):
         BEGINNER = "beginner", _("Beginner")
@@ -383,6 +442,8 @@ class Course(models.Model):
     audience = models.TextField(_("who it is for"), blank=True)
     instructor = models.CharField(_("instructor"), max_length=120, blank=True)
     topic = models.CharField(_("topic"), max_length=60, blank=True, db_index=True)
+    cover = models.ImageField(_("cover image"), upload_to=course_cover_path, blank=True,
+                              help_text=_("Shown on course cards, 16:9. Without one a generated cover is shown."))
     tags = models.JSONField(_("tags"), default=list, blank=True)
     level = models.CharField(_("level"), max_length=20, choices=Level.choices, default=Level.BEGINNER)
     price = models.DecimalField(_("price"), max_digits=10, decimal_places=2, default=ZERO)
@@ -405,9 +466,26 @@ class Course(models.Model):
         return reverse("members:course_detail", kwargs={"slug": self.slug})
 
     def display_title(self, language: str | None = None) -> str:
-        if language and language.startswith("zh") and self.title_zh:
-            return self.title_zh
-        return self.title
+        # title_zh_hans is the translated column (modeltranslation, members/translation.py); title_zh is the
+        # older API field, still honoured for rows written through it.
+        if language and language.startswith("zh"):
+            return getattr(self, "title_zh_hans", "") or self.title_zh or self.title_en_or_title
+        return self.title_en_or_title
+
+    @property
+    def chinese_title(self) -> str:
+        """The Chinese title, or "" when there is none (the API's `title_zh`; pages fall back to English)."""
+        return getattr(self, "title_zh_hans", "") or self.title_zh or ""
+
+    @property
+    def title_en_or_title(self) -> str:
+        return getattr(self, "title_en", "") or self.__dict__.get("title") or ""
+
+
+class LessonMediaKind(models.TextChoices):
+    NONE = "none", _("Text only")
+    VIDEO = "video", _("Video")
+    AUDIO = "audio", _("Audio")
 
 
 class Lesson(models.Model):
@@ -417,6 +495,14 @@ class Lesson(models.Model):
     body = models.TextField(blank=True)
     duration_minutes = models.PositiveIntegerField(default=10)
     is_preview = models.BooleanField(default=False, help_text=_("Visible without buying the course."))
+    # Rich lessons (members/learning/): media, drip schedule. Attachments, quiz: LessonAttachment, Quiz below.
+    media_kind = models.CharField(_("media"), max_length=10, choices=LessonMediaKind.choices, default=LessonMediaKind.NONE)
+    media_file = models.FileField(_("media file"), upload_to="lessons/media/", storage=private_media_storage, blank=True,
+                                  help_text=_("A video (WebM, MP4) or audio file (MP3, Ogg, WAV)."))
+    media_url = models.URLField(_("HLS stream URL"), max_length=500, blank=True,
+                                help_text=_("An external HLS (.m3u8) address, used when no file is uploaded."))
+    drip_days = models.PositiveIntegerField(_("unlocks after (days)"), default=0,
+                                            help_text=_("Days after enrolment before this lesson opens; 0 opens it at once."))
 
     class Meta:
         ordering = ["course", "position"]
@@ -456,6 +542,9 @@ class LessonProgress(models.Model):
     lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="progress")
     started_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Where the player stopped (resumed on return) and how much was really played, both in whole seconds.
+    position_seconds = models.PositiveIntegerField(default=0)
+    seconds_watched = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name_plural = "lesson progress"
@@ -576,10 +665,28 @@ class Order(models.Model):
     provider_reference = models.CharField(max_length=120, blank=True)
     # The platform's own id for orders imported from another system's history.
     external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    # Membership orders: the start of the period this order pays for (a tier upgrade: the period it prorates).
+    period_start = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
+            # One open (pending or paid) order per member and course for orders placed here: two concurrent
+            # purchases cannot both reserve, so at most one reaches the provider. Imported history (external_id)
+            # keeps whatever the other platform recorded.
+            models.UniqueConstraint(
+                fields=["member", "course"],
+                condition=Q(kind="course", status__in=["pending", "paid"], external_id__isnull=True),
+                name="one_open_course_order_per_member",
+            ),
+            # One open order per membership period and tier: two concurrent "Renew now" (or the hourly job racing
+            # a click) cannot both charge for the same period. An upgrade's prorated order names the new tier, so
+            # it sits beside the period's own order.
+            models.UniqueConstraint(
+                fields=["subscription", "period_start", "tier"],
+                condition=Q(status__in=["pending", "paid"], subscription__isnull=False, period_start__isnull=False),
+                name="one_open_order_per_subscription_period",
+            ),
             models.CheckConstraint(condition=Q(amount_paid__gte=0), name="order_amount_not_negative"),
             models.CheckConstraint(condition=Q(discount__gte=0), name="order_discount_not_negative"),
             models.CheckConstraint(
@@ -770,3 +877,217 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} on {self.target_member_id} by {self.actor_id}"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Money operations: idempotency and save-offer acceptances (issue 13)
+
+
+class IdempotencyRecord(models.Model):
+    """One row per (member, operation, client key): the first request's fingerprint and, once it finished, its result.
+
+    Stripe's model: a retried request with the same key gets the first result back instead of a second charge; the
+    same key with a different payload is refused (409). The unique constraint is what makes two concurrent first
+    requests impossible: the loser's INSERT waits on the winner's row, then sees it.
+    """
+
+    class State(models.TextChoices):
+        STARTED = "started", _("Started")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="idempotency_records")
+    operation = models.CharField(max_length=40)
+    key = models.CharField(max_length=255)
+    # sha256 of the operation's arguments (what was bought, at which price inputs), not of the raw request.
+    fingerprint = models.CharField(max_length=64)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.STARTED)
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    subscription = models.ForeignKey(Subscription, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    coupon = models.ForeignKey(Coupon, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["member", "operation", "key"], name="one_idempotency_key_per_operation"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.key} ({self.state})"
+
+
+class RetentionOfferAcceptance(models.Model):
+    """A member took a save offer instead of cancelling. One per subscription and billing period: the database
+    refuses a second, so repeated or concurrent accepts cannot mint a second coupon or pause."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="offer_acceptances")
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="offer_acceptances")
+    offer = models.ForeignKey(RetentionOffer, null=True, on_delete=models.SET_NULL, related_name="acceptances")
+    period_start = models.DateTimeField()
+    reason = models.CharField(max_length=30, choices=Subscription.CancellationReason.choices, blank=True)
+    coupon = models.ForeignKey(Coupon, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    accepted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "period_start"], name="one_offer_accept_per_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} accepted {self.offer_id} for {self.period_start:%Y-%m-%d}"
+# Rich lessons: attachments, quizzes, certificates (services in members/learning/)
+
+
+class LessonAttachment(models.Model):
+    lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="attachments")
+    title = models.CharField(_("title"), max_length=200)
+    file = models.FileField(_("file"), upload_to="lessons/attachments/", storage=private_media_storage)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def filename(self) -> str:
+        return self.file.name.rsplit("/", 1)[-1]
+
+
+class Quiz(models.Model):
+    lesson = models.OneToOneField(Lesson, on_delete=models.CASCADE, related_name="quiz")
+    pass_mark = models.PositiveSmallIntegerField(
+        _("pass mark (%)"), default=60, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+
+    class Meta:
+        verbose_name_plural = "quizzes"
+
+    def __str__(self) -> str:
+        return f"Quiz · {self.lesson}"
+
+
+class QuizQuestion(models.Model):
+    quiz = models.ForeignKey(Quiz, on_delete=models.CASCADE, related_name="questions")
+    position = models.PositiveIntegerField(default=0)
+    text = models.CharField(_("question"), max_length=300)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class QuizChoice(models.Model):
+    question = models.ForeignKey(QuizQuestion, on_delete=models.CASCADE, related_name="choices")
+    text = models.CharField(_("answer"), max_length=200)
+    is_correct = models.BooleanField(_("correct"), default=False)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class QuizAttempt(models.Model):
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="quiz_attempts")
+    quiz = models.ForeignKey(Quiz, on_delete=models.CASCADE, related_name="attempts")
+    correct = models.PositiveIntegerField()
+    total = models.PositiveIntegerField()
+    passed = models.BooleanField()
+    answers = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["member", "quiz", "passed"], name="quizattempt_member_quiz")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} · {self.quiz_id}: {self.correct}/{self.total}"
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.correct / self.total) if self.total else 0
+
+
+class Certificate(models.Model):
+    """Issued once per member and course when every lesson is done and every quiz passed."""
+
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="certificates")
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="certificates")
+    # Unguessable (token_urlsafe(16): 128 bits): the public verification URL carries it.
+    code = models.CharField(max_length=40, unique=True)
+    issued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["member", "course"], name="one_certificate_per_member_course")]
+
+    def __str__(self) -> str:
+        return f"{self.member} · {self.course}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("learning:certificate_verify", kwargs={"code": self.code})
+class PaymentNotification(models.Model):
+    """One row per provider notification (or status query) that was applied to an order.
+
+    The unique (provider, event_id) is what makes applying a notification idempotent across processes: the same
+    notification delivered twice, or a notification racing the member's return page (both resolve to the provider's
+    transaction id), inserts one row; the second insert fails and changes nothing.
+    """
+
+    provider = models.CharField(max_length=20)
+    event_id = models.CharField(max_length=128)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payment_notifications")
+    kind = models.CharField(max_length=20, default="paid")
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_id"], name="payment_notification_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.event_id} -> order {self.order_id}"
+
+
+class BillingSequence(models.Model):
+    """The last number issued per document kind and year; locked (select_for_update) while a number is taken, so
+    numbers are sequential without gaps or duplicates across processes."""
+
+    kind = models.CharField(max_length=20)
+    year = models.PositiveIntegerField()
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "year"], name="billing_sequence_kind_year")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.year}: {self.last}"
+
+
+class BillingDocument(models.Model):
+    """A numbered invoice for a paid order, or a credit note for its refund (one of each per order at most)."""
+
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", _("Invoice")
+        CREDIT_NOTE = "credit_note", _("Credit note")
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    number = models.CharField(max_length=30, unique=True)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="billing_documents")
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    issued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["issued_at"]
+        constraints = [models.UniqueConstraint(fields=["order", "kind"], name="billing_document_once_per_order")]
+
+    def __str__(self) -> str:
+        return self.number

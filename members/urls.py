@@ -30,6 +30,7 @@ urlpatterns = [
     path("membership/", subscriptions_views.membership, name="membership"),
     path("membership/switch/", subscriptions_views.membership_switch, name="membership_switch"),
     path("membership/renew/", subscriptions_views.membership_renew, name="membership_renew"),
+    path("membership/change-tier/", subscriptions_views.membership_change_tier, name="membership_change_tier"),
     path("membership/cancel/", subscriptions_views.membership_cancel, name="membership_cancel"),
     path("membership/reactivate/", subscriptions_views.membership_reactivate, name="membership_reactivate"),
     path("membership/payment-method/", subscriptions_views.payment_method, name="billing_payment_method"),

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from analytics.ingest import events as ingest_events
 from analytics.models import Campaign, Event, JobRun, ModelVersion
 from config.celery import app as celery_app
+from config.storable_text import find_unstorable
 
 # --------------------------------------------------------------------------------------------------------------
 # Event ingestion
@@ -57,9 +58,12 @@ class EventInput(serializers.Serializer):
         encoded = json.dumps(value, default=str)
         if len(encoded) > MAX_PROPERTIES_BYTES:
             raise serializers.ValidationError(f"Properties are larger than {MAX_PROPERTIES_BYTES} bytes.")
-        # PostgreSQL's jsonb refuses \u0000; one such event would otherwise fail the whole batch's insert.
-        if "\\u0000" in encoded:
-            raise serializers.ValidationError("Properties cannot contain NUL characters.")
+        # PostgreSQL's jsonb refuses NUL and no UTF-8 text holds a lone surrogate ("\ud800", which json.dumps
+        # escapes, so a search of the encoded text misses it); one such event would otherwise fail the whole batch.
+        bad = find_unstorable(value)
+        if bad is not None:
+            where, reason = bad
+            raise serializers.ValidationError(f"{where or 'properties'}: {reason}.")
         return value
 
 

@@ -1,4 +1,4 @@
-"""Analytics API: client event ingestion, my recommendations and feedback, and staff data (IsAdminUser).
+"""Analytics API: client event ingestion, my recommendations and feedback, and staff data (one permission per capability, analytics/permissions.py).
 
 Ingestion validates each event on its own and stores the good ones through analytics.ingest.events_bulk_ingest,
 the same write path as the platform importer. Each event's idempotency key is "client:<user_id>:<event_id>"
@@ -26,6 +26,7 @@ from analytics import selectors
 from analytics.api import serializers as s
 from analytics.ingest.events import EventRow, events_bulk_ingest
 from analytics.models import Campaign, JobRun, ModelVersion
+from analytics.permissions import CanRunJobs, CanViewMemberProfiles, CanViewReports
 from analytics.recommendations.selectors import recommendation_cards
 from analytics.tracking import record_event
 from config.api_errors import error_responses
@@ -166,7 +167,9 @@ class RecommendationFeedbackView(APIView):
 # --------------------------------------------------------------------------------------------------------------
 # Staff
 
-STAFF = [permissions.IsAdminUser]
+# One permission per staff capability (analytics/permissions.py), not is_staff: a staff account opens the admin,
+# nothing more, until it is given the capability.
+STAFF = [CanViewReports]
 
 MEMBER_EXAMPLE = {
     "id": 42, "email": "lin@example.com", "display_name": "Lin", "date_joined": "2025-12-01T00:00:00Z",
@@ -183,7 +186,7 @@ MEMBER_EXAMPLE = {
     examples=[OpenApiExample("Member", value=MEMBER_EXAMPLE, response_only=True)],
 )
 class StaffMemberListView(generics.ListAPIView):
-    permission_classes = STAFF
+    permission_classes = [CanViewMemberProfiles]
     serializer_class = s.StaffMemberOutput
     filter_backends: list[Any] = []
 
@@ -212,11 +215,12 @@ class StaffOverviewView(APIView):
     permission_classes = STAFF
 
     def get(self, request: Request) -> Response:
-        from analytics.reports.common import Filters, Window, start_of_day
+        from analytics.reports.common import Filters, Window, reporting_today, start_of_day
         from analytics.reports.metrics import overview
 
         query = _valid(s.OverviewQueryInput, request.query_params)
-        end = start_of_day(timezone.localdate() + timedelta(days=1))
+        # Days are the reporting zone's, as on the staff pages (docs/METRICS.md, "Time zone").
+        end = start_of_day(reporting_today(timezone.now()) + timedelta(days=1))
         window = Window(end - timedelta(days=query["days"]), end)
         report = overview(window=window, filters=Filters(tier_id=query.get("tier"), segment=query.get("segment", "")))
         return Response(s.OverviewOutput({
@@ -332,7 +336,7 @@ class StaffJobRunListView(generics.ListAPIView):
                   "task_id": "5f1c2d9e-2b1a-4c3e-8f9a-0d1e2f3a4b5c"})],
 )
 class StaffJobTriggerView(APIView):
-    permission_classes = STAFF
+    permission_classes = [CanRunJobs]
 
     def post(self, request: Request) -> Response:
         data = _valid(s.JobTriggerInput, request.data)

@@ -25,6 +25,7 @@ from django.db import connections, router, transaction
 from django.utils import timezone
 
 from analytics.models import Event
+from analytics.tracking import event_quantity
 
 DEFAULT_BATCH_SIZE = 5000
 
@@ -51,6 +52,7 @@ class EventRow:
     occurred_at: datetime
     properties: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
+    quantity: float | None = None  # None: a numeric properties["quantity"], if any
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def stored_key(source: str, idempotency_key: str | None) -> str | None:
 
 
 _COLUMNS = ("member_id", "kind", "object_type", "object_id", "occurred_at", "received_at", "properties", "source",
-            "idempotency_key")
+            "idempotency_key", "quantity")
 
 
 def _insert(connection: Any, rows: list[tuple[Any, ...]]) -> int:
@@ -167,6 +169,7 @@ def events_bulk_ingest(
             values.append((
                 row.member_id, row.kind, row.object_type, row.object_id, adapt_instant(row.occurred_at), received_at,
                 properties_field.get_db_prep_save(row.properties, connection), source, key,
+                row.quantity if row.quantity is not None else event_quantity(row.properties),
             ))
         if values:
             # One transaction per batch (a savepoint inside the caller's): in autocommit, SQLite would otherwise

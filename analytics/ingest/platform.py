@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -42,7 +42,10 @@ from django.utils.text import slugify
 from tqdm import tqdm
 
 from analytics.ingest.events import MAX_IDEMPOTENCY_KEY_LENGTH, EventRow, events_bulk_ingest
+from analytics.ingest.files import FileProblem as _FileProblem
+from analytics.ingest.files import read_records
 from config.db import refresh_planner_statistics
+from config.storable_text import find_unstorable, text_problem
 from members.models import (
     BillingPeriod,
     Coupon,
@@ -77,8 +80,8 @@ KNOWN_COLUMNS: dict[str, tuple[str, ...]] = {
     "members": ("member_id", "email", "name", "joined_at", "country", "language"),
     "products": ("product_id", "kind", "title", "price", "currency", "tags", "description", "published_at"),
     "orders": ("order_id", "member_id", "product_id", "amount", "currency", "ordered_at", "status", "quantity",
-               "coupon_code", "billing_period"),
-    "events": ("event_id", "member_id", "kind", "object_type", "object_id", "occurred_at", "properties"),
+               "coupon_code", "billing_period", "refunded_at"),
+    "events": ("event_id", "member_id", "kind", "object_type", "object_id", "occurred_at", "properties", "quantity"),
 }
 CURRENCIES = {currency.lower(): currency for currency in Currency.values}
 ORDER_STATUSES = {"paid": Order.Status.PAID, "refunded": Order.Status.REFUNDED, "failed": Order.Status.FAILED}
@@ -132,16 +135,6 @@ class ImportReport:
         return self.error_count == 0
 
 
-class _FileProblem(Exception):
-    """A defect of the whole file (encoding, header, empty); the file is not imported at all."""
-
-    def __init__(self, line: int, reason: str, column: str = "") -> None:
-        super().__init__(reason)
-        self.line = line
-        self.reason = reason
-        self.column = column
-
-
 # --------------------------------------------------------------------------------------------------------------
 # Typed rows
 
@@ -181,6 +174,7 @@ class OrderRow:
     quantity: int
     coupon_code: str
     billing_period: str
+    refunded_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,43 +190,6 @@ class ImportedEvent:
 
 # --------------------------------------------------------------------------------------------------------------
 # Reading
-
-
-def _decoded_lines(fh: IO[bytes]) -> Iterator[str]:
-    """Decode line by line (not through a TextIOWrapper) so a decoding error names its line."""
-    for number, raw in enumerate(fh, start=1):
-        if number == 1 and raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-            raise _FileProblem(1, "the file is UTF-16 encoded; save it as UTF-8 (CSV UTF-8)")
-        if b"\x00" in raw:
-            # UTF-16 without a byte-order mark decodes as "valid" UTF-8 full of NULs; no real CSV contains them.
-            raise _FileProblem(number, "contains NUL bytes: the file looks like UTF-16; save it as UTF-8")
-        try:
-            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError as exc:
-            bad = raw[exc.start:exc.start + 1].hex()
-            raise _FileProblem(
-                number, f"not valid UTF-8 (byte 0x{bad} at position {exc.start + 1}); save the file as UTF-8"
-            ) from exc
-
-
-class _Progress:
-    def __init__(self, fh: IO[bytes], bar: tqdm | None) -> None:
-        self.fh = fh
-        self.bar = bar
-        self.pending = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for raw in self.fh:
-            self.pending += len(raw)
-            if self.bar is not None and self.pending >= 1 << 20:
-                self.bar.update(self.pending)
-                self.pending = 0
-            yield raw
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.update(self.pending)
-            self.bar.close()
 
 
 def _raw_text(row: list[str]) -> str:
@@ -257,6 +214,11 @@ class _Cells:
     def text(self, column: str, *, required: bool = False, max_length: int | None = None) -> str:
         position = self.index.get(column)
         value = self.row[position].strip() if position is not None else ""
+        problem = text_problem(value)
+        if problem:
+            # PostgreSQL would refuse it inside the COPY and fail the whole import; name the cell instead.
+            self.error(column, problem)
+            return ""
         if required and not value:
             self.error(column, "required value is empty")
         elif max_length is not None and len(value) > max_length:
@@ -325,53 +287,35 @@ def parse_money(value: str) -> tuple[Decimal | None, str]:
 
 
 def _records(
-    path: Path, kind: str, bar: tqdm | None
+    path: Path, kind: str, bar: tqdm | None, encoding: str | None = None
 ) -> Iterator[tuple[int, dict[str, int], list[str], bool]]:
-    """Yield (line, header index, fields) for each non-blank record; raise _FileProblem for file-level defects."""
-    with path.open("rb") as fh:
-        progress = _Progress(fh, bar)
-        try:
-            reader = csv.reader(_decoded_lines(progress))  # type: ignore[arg-type]
-            try:
-                header = next(reader)
-            except StopIteration:
-                raise _FileProblem(0, "the file is empty (no header row)") from None
-            except csv.Error as exc:
-                raise _FileProblem(1, f"unreadable CSV header: {exc}") from exc
-            names = [name.strip().lower() for name in header]
-            if not any(names):
-                raise _FileProblem(1, "the header row is blank")
-            missing = [column for column in REQUIRED_COLUMNS[kind] if column not in names]
-            if missing:
-                raise _FileProblem(
-                    1, f"missing required column(s): {', '.join(missing)} (header has: {', '.join(names)})"
-                )
-            index: dict[str, int] = {}
-            for position, name in enumerate(names):
-                index.setdefault(name, position)
-            width = len(names)
-            last_line = reader.line_num
-            while True:
-                try:
-                    row = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as exc:
-                    reason = f"unreadable CSV ({exc})"
-                    if "NUL" in str(exc):
-                        reason += "; the file looks like UTF-16 — save it as UTF-8"
-                    raise _FileProblem(reader.line_num, reason) from exc
-                line = last_line + 1
-                last_line = reader.line_num
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue
-                if len(row) < width:
-                    row += [""] * (width - len(row))
-                # Trailing empty cells (a stray comma) are harmless; real values beyond the header are not.
-                too_wide = len(row) > width and any(cell.strip() for cell in row[width:])
-                yield line, index, row, too_wide
-        finally:
-            progress.close()
+    """Yield (line, header index, fields) for each non-blank record; raise _FileProblem for file-level defects.
+    CSV in any supported encoding and .xlsx come through the same records (analytics/ingest/files.py)."""
+    records = read_records(path, encoding=encoding, bar=bar)
+    try:
+        _, header = next(records)
+    except StopIteration:
+        raise _FileProblem(0, "the file is empty (no header row)") from None
+    names = [name.strip().lower() for name in header]
+    if not any(names):
+        raise _FileProblem(1, "the header row is blank")
+    missing = [column for column in REQUIRED_COLUMNS[kind] if column not in names]
+    if missing:
+        raise _FileProblem(
+            1, f"missing required column(s): {', '.join(missing)} (header has: {', '.join(names)})"
+        )
+    index: dict[str, int] = {}
+    for position, name in enumerate(names):
+        index.setdefault(name, position)
+    width = len(names)
+    for line, row in records:
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if len(row) < width:
+            row += [""] * (width - len(row))
+        # Trailing empty cells (a stray comma) are harmless; real values beyond the header are not.
+        too_wide = len(row) > width and any(cell.strip() for cell in row[width:])
+        yield line, index, row, too_wide
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -392,6 +336,7 @@ class _State:
     first_activity: dict[str, datetime] = field(default_factory=dict)
     coupon_codes: set[str] = field(default_factory=set)
     needs_generic_product: bool = False
+    encoding: str | None = None  # None: detect UTF-8 / GB18030 (analytics/ingest/files.py)
 
     def reset_seen(self) -> None:
         self.file_products.clear()
@@ -486,6 +431,10 @@ def _validate_order(cells: _Cells, state: _State) -> OrderRow | None:
         billing_period = cells.choice(
             "billing_period", {"month": BillingPeriod.MONTH, "year": BillingPeriod.YEAR}, default=BillingPeriod.MONTH
         )
+    # When the refund happened: without it a refund is not known to predate any as_of (see analytics datasets).
+    refunded_at = cells.instant("refunded_at") if status == Order.Status.REFUNDED else None
+    if refunded_at is not None and ordered_at is not None and refunded_at < ordered_at:
+        cells.error("refunded_at", "before ordered_at")
     if order_id and order_id in state.order_ids:
         cells.error("order_id", f"duplicate order_id {order_id!r} (appears earlier in the file)")
     if cells.errors or amount is None or ordered_at is None:
@@ -497,7 +446,7 @@ def _validate_order(cells: _Cells, state: _State) -> OrderRow | None:
     if product_id is None:
         state.needs_generic_product = True
     return OrderRow(order_id, member_id, product_id, product_kind, amount, currency, ordered_at, status, quantity,
-                    coupon_code, billing_period)
+                    coupon_code, billing_period, refunded_at)
 
 
 MAX_EVENT_ID_LENGTH = MAX_IDEMPOTENCY_KEY_LENGTH - len(EVENT_SOURCE) - 1
@@ -518,10 +467,24 @@ def _validate_event(cells: _Cells, state: _State) -> ImportedEvent | None:
         except ValueError:
             cells.error("properties", f"not valid JSON ({properties_value[:60]!r})")
         else:
-            if isinstance(loaded, dict):
+            bad = find_unstorable(loaded) if isinstance(loaded, dict) else None
+            if bad is not None:
+                # e.g. {"note": "\ud800"}: valid JSON, but neither PostgreSQL nor UTF-8 can hold it.
+                cells.error("properties", f"{bad[0]}: {bad[1]}")
+            elif isinstance(loaded, dict):
                 properties = loaded
             else:
                 cells.error("properties", "must be a JSON object ({...})")
+    quantity_value = cells.text("quantity")
+    if quantity_value:
+        try:
+            quantity = float(quantity_value)
+        except ValueError:
+            quantity = float("nan")
+        if quantity != quantity or abs(quantity) == float("inf"):
+            cells.error("quantity", f"not a number ({quantity_value!r})")
+        else:
+            properties.setdefault("quantity", quantity)
     if event_id is not None and event_id in state.event_ids:
         cells.error("event_id", f"duplicate event_id {event_id!r} (appears earlier in the file)")
     if cells.errors or occurred_at is None:
@@ -580,7 +543,7 @@ def _iter_valid(
     validate = VALIDATORS[kind]
     name = path.name
     try:
-        for line, index, row, too_wide in _records(path, kind, bar):
+        for line, index, row, too_wide in _records(path, kind, bar, state.encoding):
             if report is not None:
                 report.rows += 1
             if too_wide:
@@ -634,6 +597,7 @@ def import_platform_data(
     errors_out: Path | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    encoding: str | None = None,
 ) -> ImportReport:
     """Validate every given file, then (unless dry_run or errors in all-or-nothing mode) upsert the valid rows."""
     paths = {"members": members, "products": products, "orders": orders, "events": events}
@@ -642,6 +606,7 @@ def import_platform_data(
     reports = {kind: FileReport(kind=kind, path=str(path)) for kind, path in given.items()}
     sink = _ErrorSink(errors_out)
     state = _initial_state()
+    state.encoding = encoding
     broken: set[str] = set()
     if connection.vendor == "sqlite":
         # The default 2 MB page cache thrashes once the event and order indexes outgrow it (~1M rows); 256 MB keeps
@@ -845,7 +810,9 @@ class _Writer:
                             for row in tiers
                         ],
                         batch_size=BATCH_SIZE, update_conflicts=True, unique_fields=["external_id"],
-                        update_fields=["name", "description", "monthly_price", "yearly_price", "currency"],
+                        # name_en/description_en: the English columns pages read (modeltranslation) follow a re-import.
+                        update_fields=["name", "description", "name_en", "description_en", "monthly_price",
+                                       "yearly_price", "currency"],
                     )
                     report.created += len(tiers) - len(existing)
                     report.updated += len(existing)
@@ -863,8 +830,8 @@ class _Writer:
                             for row in courses
                         ],
                         batch_size=BATCH_SIZE, update_conflicts=True, unique_fields=["external_id"],
-                        update_fields=["title", "description", "tags", "topic", "price", "currency",
-                                       "is_published", "published_at"],
+                        update_fields=["title", "description", "title_en", "description_en", "tags", "topic",
+                                       "price", "currency", "is_published", "published_at"],
                     )
                     report.created += len(courses) - len(existing)
                     report.updated += len(existing)
@@ -952,7 +919,10 @@ class _Writer:
                 if row.product_kind == "course":
                     kind, course_pk, tier_pk = Order.Kind.COURSE, courses[row.product_id] if row.product_id else generic_pk, None
                     # Owned courses must be excluded from recommendations, and recommendations read enrollments.
-                    if row.status == paid and row.product_id:
+                    # A refunded order was an enrolment until its refund: the row exists, and the analytics drop
+                    # it from the refund's time on (analytics.ml.datasets.enrollments), so a refund recorded
+                    # after a cutoff changes nothing at that cutoff.
+                    if row.status in (paid, refunded) and row.product_id:
                         enrollments.append((member_pk, course_pk, Enrollment.Source.PURCHASE, ordered_at, ordered_at))
                 else:
                     kind, course_pk, tier_pk = Order.Kind.SUBSCRIPTION, None, tiers[row.product_id]
@@ -961,8 +931,8 @@ class _Writer:
                     redemptions.append((row.order_id, coupon_pk, member_pk, ordered_at))
                 values.append((
                     row.order_id, member_pk, kind, course_pk, tier_pk, row.billing_period, row.amount, zero,
-                    row.amount, row.currency, row.quantity, coupon_pk, row.status, ordered_at, paid_at, None,
-                    "imported as failed" if row.status == failed else "", "import",
+                    row.amount, row.currency, row.quantity, coupon_pk, row.status, ordered_at, paid_at,
+                    adapt(row.refunded_at) if row.refunded_at else None, "imported as failed" if row.status == failed else "", "import",
                 ))
             with _write_batch(self.partial):
                 existing = upsert.write(values)[1]

@@ -79,7 +79,12 @@ ALL = MemberRange()
 def _frame(rows: QuerySet | list, columns: list[str]) -> pd.DataFrame:
     """Rows into a DataFrame. A values_list QuerySet is run as its raw SQL: Django's per-value converters (aware
     datetimes, decimals) cost seconds per million rows, while pandas converts whole columns at once (_to_utc)."""
-    if isinstance(rows, QuerySet):
+    if isinstance(rows, QuerySet) and hasattr(rows, "rewrite"):
+        # A translated model's queryset (modeltranslation: courses, lessons, tiers, benefits, topics) selects its
+        # columns in its own order and puts them back in Python, so its raw SQL would misalign the columns.
+        # These are catalogue-sized tables: iterate normally.
+        rows = list(rows)
+    elif isinstance(rows, QuerySet):
         sql, params = rows.query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
@@ -137,7 +142,8 @@ def buyers_between(start: datetime, end: datetime, rng: MemberRange = ALL) -> se
 
 
 def event_counts(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
-    """Per member and event kind: counts in the 7/30/90 days before as_of and the last occurrence in that window."""
+    """Per member and event kind: counts and summed quantities (seconds watched, pages read: Event.quantity, 0 when
+    null) in the 7/30/90 days before as_of, and the last occurrence in that window."""
     day = timedelta(days=1)
     qs = rng.apply(Event.objects.filter(occurred_at__lt=as_of, occurred_at__gte=as_of - 90 * day,
                                         member_id__isnull=False))
@@ -145,10 +151,33 @@ def event_counts(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
         n7=Count("id", filter=Q(occurred_at__gte=as_of - 7 * day)),
         n30=Count("id", filter=Q(occurred_at__gte=as_of - 30 * day)),
         n90=Count("id"),
+        q7=Sum("quantity", filter=Q(occurred_at__gte=as_of - 7 * day)),
+        q30=Sum("quantity", filter=Q(occurred_at__gte=as_of - 30 * day)),
+        q90=Sum("quantity"),
         last=Max("occurred_at"),
-    ).values_list("member_id", "kind", "n7", "n30", "n90", "last")
-    frame = _frame(rows, ["member_id", "kind", "n7", "n30", "n90", "last"])
+    ).values_list("member_id", "kind", "n7", "n30", "n90", "q7", "q30", "q90", "last")
+    frame = _frame(rows, ["member_id", "kind", "n7", "n30", "n90", "q7", "q30", "q90", "last"])
+    for col in ("q7", "q30", "q90"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float).fillna(0.0)
     frame["last"] = _to_utc(frame["last"])
+    return frame
+
+
+def course_outcomes(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
+    """Per member: how their enrolments ended before as_of, from the outcome event kinds (course_completed,
+    course_failed, course_withdrawn; tracking.COURSE_OUTCOME_KINDS): counts and the last outcome's time."""
+    from analytics.tracking import COURSE_OUTCOME_KINDS
+
+    qs = rng.apply(Event.objects.filter(occurred_at__lt=as_of, member_id__isnull=False, kind__in=COURSE_OUTCOME_KINDS))
+    rows = qs.values("member_id").annotate(
+        completed=Count("id", filter=Q(kind="course_completed")),
+        failed=Count("id", filter=Q(kind="course_failed")),
+        withdrawn=Count("id", filter=Q(kind="course_withdrawn")),
+        last=Max("occurred_at"),
+    ).values_list("member_id", "completed", "failed", "withdrawn", "last")
+    frame = _frame(rows, ["member_id", "outcomes_completed", "outcomes_failed", "outcomes_withdrawn",
+                          "last_outcome_at"])
+    frame["last_outcome_at"] = _to_utc(frame["last_outcome_at"])
     return frame
 
 
@@ -177,8 +206,15 @@ def lesson_activity(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
 
 
 def enrollments(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
-    """Enrollments that existed before as_of; a completion after as_of is blanked (it had not happened yet)."""
-    qs = rng.apply(Enrollment.objects.filter(enrolled_at__lt=as_of))
+    """Enrollments that existed at as_of; a completion after as_of is blanked (it had not happened yet).
+
+    An enrolment bought with an order exists from that order until its refund: a purchase enrolment whose course
+    orders were all refunded before as_of is left out, one refunded after as_of is in (the refund was not known)."""
+    refunded_before = Order.objects.filter(member=OuterRef("member_id"), course=OuterRef("course_id"),
+                                           refunded_at__lt=as_of)
+    still_paid = _paid_before(as_of).filter(member=OuterRef("member_id"), course=OuterRef("course_id"))
+    qs = rng.apply(Enrollment.objects.filter(enrolled_at__lt=as_of).exclude(
+        Q(source=Enrollment.Source.PURCHASE) & Exists(refunded_before) & ~Exists(still_paid)))
     frame = _frame(qs.values_list("member_id", "course_id", "source", "enrolled_at", "completed_at"),
                    ["member_id", "course_id", "source", "enrolled_at", "completed_at"])
     frame["enrolled_at"] = _to_utc(frame["enrolled_at"])
@@ -437,8 +473,10 @@ def _rebuilt_from_today(frame: pd.DataFrame, ts: pd.Timestamp) -> pd.DataFrame:
     return frame
 
 
-def tiers() -> pd.DataFrame:
-    """Tier prices and which tiers grant all-course access (catalogue data, not member history)."""
+def tiers(as_of: datetime) -> pd.DataFrame:
+    """Tier prices and which tiers grant all-course access at as_of. Tiers carry no dates or price history, so
+    every tier is returned with today's price; as_of is in the signature so that callers state their cutoff and a
+    dated catalogue can be filtered here alone."""
     frame = _frame(MembershipTier.objects.values_list("id", "monthly_price", "order"), ["tier_id", "monthly_price", "order"])
     frame["monthly_price"] = pd.to_numeric(frame["monthly_price"]).astype(float)
     all_access = set(Benefit.objects.filter(kind=Benefit.Kind.ALL_COURSES).values_list("tier_id", flat=True))
@@ -450,7 +488,7 @@ def all_course_members(as_of: datetime, rng: MemberRange = ALL) -> set[int]:
     subs = subscriptions(as_of, rng)
     if subs.empty:
         return set()
-    tier_frame = tiers()
+    tier_frame = tiers(as_of)
     access = set(tier_frame.loc[tier_frame["all_courses"], "tier_id"])
     live = subs[subs["live"] & subs["tier_id"].isin(access)]
     return set(live["member_id"].astype(int))
@@ -497,6 +535,19 @@ def course_interactions(as_of: datetime, rng: MemberRange = ALL, *, since: datet
     return both.groupby(["member_id", "course_id"], as_index=False).agg(at=("at", "max"), completed=("completed", "max"))
 
 
+def course_events(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
+    """Every course purchase (paid before as_of, not refunded before it) and enrolment before as_of, repeats kept:
+    member_id, course_id, at. Repeats say which items members buy again."""
+    ords = orders(as_of, rng)
+    ords = ords.loc[(ords["kind"] == Order.Kind.COURSE) & ords["course_id"].notna(), ["member_id", "course_id", "paid_at"]]
+    enr = enrollments(as_of, rng)[["member_id", "course_id", "enrolled_at"]]
+    both = pd.concat([ords.rename(columns={"paid_at": "at"}), enr.rename(columns={"enrolled_at": "at"})],
+                     ignore_index=True)
+    both = both.astype({"member_id": int, "course_id": int}) if len(both) else both
+    # An enrolment made by a purchase repeats that purchase at the same instant: count it once.
+    return both.drop_duplicates(["member_id", "course_id", "at"]).reset_index(drop=True)
+
+
 def new_interactions(start: datetime, end: datetime) -> pd.DataFrame:
     """Course purchases and enrollments in [start, end) — the test set of a time-split evaluation (end <= as_of)."""
     ords = Order.objects.filter(kind=Order.Kind.COURSE, paid_at__gte=start, paid_at__lt=end,
@@ -506,19 +557,20 @@ def new_interactions(start: datetime, end: datetime) -> pd.DataFrame:
     return _frame(rows, ["member_id", "course_id"]).drop_duplicates()
 
 
-def history_start() -> datetime | None:
-    """The first instant any member history exists (orders, events, joins): bounds how far back training can go."""
+def history_start(as_of: datetime) -> datetime | None:
+    """The first instant member history exists before as_of (orders, events, enrolments): bounds how far back
+    training can go. None when nothing happened before as_of."""
     candidates = [
-        Order.objects.filter(paid_at__isnull=False).aggregate(m=Min("paid_at"))["m"],
-        Event.objects.aggregate(m=Min("occurred_at"))["m"],
-        Enrollment.objects.aggregate(m=Min("enrolled_at"))["m"],
+        Order.objects.filter(paid_at__lt=as_of).aggregate(m=Min("paid_at"))["m"],
+        Event.objects.filter(occurred_at__lt=as_of).aggregate(m=Min("occurred_at"))["m"],
+        Enrollment.objects.filter(enrolled_at__lt=as_of).aggregate(m=Min("enrolled_at"))["m"],
     ]
     found = [c for c in candidates if c is not None]
     return min(found) if found else None
 
 
-def first_order_at() -> datetime | None:
-    return Order.objects.filter(paid_at__isnull=False).aggregate(m=Min("paid_at"))["m"]
+def first_order_at(as_of: datetime) -> datetime | None:
+    return Order.objects.filter(paid_at__lt=as_of).aggregate(m=Min("paid_at"))["m"]
 
 
 def member_id_bounds() -> tuple[int, int] | None:
@@ -546,6 +598,7 @@ class Snapshot:
     tiers: pd.DataFrame
     reviews: pd.DataFrame | None = None
     course_ratings: pd.DataFrame | None = None  # course_id, course_avg_rating, course_ratings
+    outcomes: pd.DataFrame | None = None
 
 
 def snapshot(as_of: datetime, rng: MemberRange = ALL) -> Snapshot:
@@ -560,7 +613,8 @@ def snapshot(as_of: datetime, rng: MemberRange = ALL) -> Snapshot:
         community=community_activity(as_of, rng),
         coupons=coupon_use(as_of, rng),
         subscriptions=subscriptions(as_of, rng),
-        tiers=tiers(),
+        tiers=tiers(as_of),
         reviews=reviews(as_of, rng),
         course_ratings=course_rating_averages(as_of),
+        outcomes=course_outcomes(as_of, rng),
     )

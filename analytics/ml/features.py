@@ -11,6 +11,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from analytics.ml import btyd
 from analytics.ml.datasets import MIRRORED_EVENT_KINDS, Snapshot, event_category
 
 DAY_SECONDS = 86400.0
@@ -36,9 +37,19 @@ COMMUNITY_FEATURES = ["posts_90", "comments_90", "reactions_90", "community_30",
 COUPON_FEATURES = ["coupons_redeemed", "coupon_share"]
 REVIEW_FEATURES = ["n_reviews_given", "reviews_30", "reviews_90", "avg_rating_given", "low_ratings_given",
                    "avg_rating_of_purchased"]
+# Event quantities (seconds watched, pages read, clicks: Event.quantity) and the trend of activity and purchases:
+# the share of the last 90 days' events that fell in the last 30 (1/3 = steady, more = rising) and the days active.
+TREND_FEATURES = ["events_7", "quantity_7", "quantity_30", "quantity_90", "events_trend", "frequency_30",
+                  "frequency_365", "monetary_90", "days_since_last_activity"]
+# How enrolments ended (outcome events) and the enrolment lifecycle.
+OUTCOME_FEATURES = ["outcomes_completed", "outcomes_failed", "outcomes_withdrawn", "days_since_last_outcome",
+                    "enrollments_90", "days_since_last_enrollment"]
+# BG/NBD fitted on this snapshot's purchases: its inputs (weeks) and its expectations, as features.
+BGNBD_FEATURES = ["bg_x", "bg_t_x", "bg_T", "bg_p_alive", "bg_p_buy_90"]
 
 FEATURES = (PURCHASE_FEATURES + TENURE_FEATURES + SUBSCRIPTION_FEATURES + ACTIVITY_FEATURES + LEARNING_FEATURES
-            + COMMUNITY_FEATURES + COUPON_FEATURES + REVIEW_FEATURES)
+            + COMMUNITY_FEATURES + COUPON_FEATURES + REVIEW_FEATURES + TREND_FEATURES + OUTCOME_FEATURES
+            + BGNBD_FEATURES)
 
 
 def days_between(later: pd.Timestamp, earlier: pd.Series) -> pd.Series:
@@ -67,6 +78,7 @@ def purchase_features(orders: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
         gap=o.groupby("member_id")["paid_at"].diff().dt.total_seconds() / DAY_SECONDS,
     )
     recent = o["days_ago"] < 90
+    by_member = o["member_id"]
     g = o.groupby("member_id")
     out = pd.DataFrame({
         "last_order_at": g["paid_at"].max(),
@@ -78,6 +90,9 @@ def purchase_features(orders: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
         "ipi_mean": g["gap"].mean(),
         "ipi_std": g["gap"].std(ddof=0),
         "renewals_total": g["is_renewal"].sum().astype(float),
+        "frequency_30": (o["days_ago"] < 30).groupby(by_member).sum().astype(float),
+        "frequency_365": (o["days_ago"] < 365).groupby(by_member).sum().astype(float),
+        "monetary_90": (o["amount"] * recent).groupby(by_member).sum().astype(float),
     })
     out["avg_order_value"] = out["monetary"] / out["frequency"]
     out["has_purchased"] = 1.0
@@ -122,8 +137,11 @@ def activity_features(event_counts: pd.DataFrame, last_event: pd.DataFrame, as_o
                              fill_value=0)
         piv.columns = [f"{cat}_{win[1:]}" for win, cat in piv.columns]
         out = piv.astype(float)
-        totals = event_counts.groupby("member_id")[["n30", "n90"]].sum().astype(float)
-        out = out.join(totals.rename(columns={"n30": "events_30", "n90": "events_90"}), how="outer")
+        sums = ["n7", "n30", "n90"] + [c for c in ("q7", "q30", "q90") if c in event_counts.columns]
+        totals = event_counts.groupby("member_id")[sums].sum().astype(float)
+        out = out.join(totals.rename(columns={"n7": "events_7", "n30": "events_30", "n90": "events_90", "q7": "quantity_7",
+                                              "q30": "quantity_30", "q90": "quantity_90"}), how="outer")
+        out["events_trend"] = out["events_30"] / out["events_90"].where(out["events_90"] > 0)
         out = out.rename(columns={"community_30": "community_ev_30", "community_90": "community_ev_90",
                                   "purchase_30": "purchase_ev_30"})
     if not last_event.empty:
@@ -153,6 +171,38 @@ def learning_features(lessons: pd.DataFrame, enrollments: pd.DataFrame, as_of: d
         enr["completion_rate"] = enr["courses_completed"] / enr["enrollments_total"]
         parts.append(enr)
     return _side_by_side(parts)
+
+
+def outcome_features(outcomes: pd.DataFrame | None, enrollments: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
+    """Course outcomes (completed / failed / withdrawn events) and when the member last enrolled."""
+    ts = pd.Timestamp(as_of)
+    parts = []
+    if outcomes is not None and not outcomes.empty:
+        o = outcomes.set_index("member_id")
+        parts.append(pd.DataFrame({
+            "outcomes_completed": o["outcomes_completed"].astype(float),
+            "outcomes_failed": o["outcomes_failed"].astype(float),
+            "outcomes_withdrawn": o["outcomes_withdrawn"].astype(float),
+            "days_since_last_outcome": days_between(ts, o["last_outcome_at"]),
+        }))
+    if not enrollments.empty:
+        e = enrollments.assign(recent=(days_between(ts, enrollments["enrolled_at"]) < 90).astype(float))
+        g = e.groupby("member_id")
+        parts.append(pd.DataFrame({"enrollments_90": g["recent"].sum(),
+                                   "days_since_last_enrollment": days_between(ts, g["enrolled_at"].max())}))
+    return _side_by_side(parts)
+
+
+def bgnbd_features(orders: pd.DataFrame, as_of: datetime, member_ids: pd.Index) -> pd.DataFrame:
+    """BG/NBD fitted on this snapshot's buyers; per member its inputs, P(alive) and P(a purchase in 90 days). Both
+    are probabilities: the expected count is unbounded when the fitted alpha is tiny, and one extreme column let a
+    linear model rank a real platform by it."""
+    inputs = bgnbd_inputs(orders, as_of, member_ids)
+    params = btyd.fit(inputs)
+    return pd.DataFrame({
+        "bg_x": inputs["x"], "bg_t_x": inputs["t_x"], "bg_T": inputs["T"],
+        "bg_p_alive": btyd.p_alive(params, inputs), "bg_p_buy_90": btyd.probability(params, inputs, 90),
+    }, index=member_ids)
 
 
 def community_features(community: pd.DataFrame) -> pd.DataFrame:
@@ -211,6 +261,8 @@ def build(snap: Snapshot) -> pd.DataFrame:
     if not snap.coupons.empty:
         blocks.append(snap.coupons.set_index("member_id")[["coupons_redeemed"]].astype(float))
     blocks.append(review_features(snap.reviews, snap.course_ratings, snap.orders))
+    blocks.append(outcome_features(snap.outcomes, snap.enrollments, snap.as_of))
+    blocks.append(bgnbd_features(snap.orders, snap.as_of, index))
     for block in blocks:
         block = block[~block.index.duplicated()]
         frame = frame.join(block[[c for c in block.columns if c not in frame.columns]], how="left")
@@ -222,12 +274,16 @@ def build(snap: Snapshot) -> pd.DataFrame:
     if last_order is not None and len(last_order):
         frame["recency_days"] = days_between(ts, last_order.reindex(frame.index))
     frame["recency_days"] = frame["recency_days"].fillna(tenure)
-    for col in ("days_since_last_event", "days_since_last_lesson"):
+    for col in ("days_since_last_event", "days_since_last_lesson", "days_since_last_outcome",
+                "days_since_last_enrollment"):
         frame[col] = frame[col].fillna(tenure)
+    frame["days_since_last_activity"] = frame[["recency_days", "days_since_last_event", "days_since_last_lesson",
+                                               "days_since_last_enrollment"]].min(axis=1)
     frame["coupon_share"] = (frame["coupons_redeemed"].fillna(0) / frame["frequency"].where(frame["frequency"] > 0)).fillna(0)
     frame = frame[FEATURES].astype(float).fillna(0.0).clip(lower=0.0)
     day_cols = ["recency_days", "tenure_days", "days_since_last_event", "days_since_last_lesson", "ipi_mean",
-                "ipi_std", "sub_days_to_period_end"]
+                "ipi_std", "sub_days_to_period_end", "days_since_last_activity", "days_since_last_outcome",
+                "days_since_last_enrollment"]
     frame[day_cols] = frame[day_cols].clip(upper=MAX_DAYS)
     frame["coupon_share"] = frame["coupon_share"].clip(upper=1.0)
     return frame.sort_index()

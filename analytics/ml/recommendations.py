@@ -33,6 +33,7 @@ W_POPULAR = 0.15
 # (docs/ML_RESULTS.md). Real ratings carry taste; raise it once a time-split evaluation shows a gain.
 W_RATED = 0.05
 HIGH_RATING = 4
+W_OWN = 1.0
 POPULARITY_DAYS = 90
 CHUNK = 5000
 
@@ -48,6 +49,9 @@ class RecModel:
     weights: tuple[float, float, float] = (W_CF, W_CONTENT, W_POPULAR)
     sim_rated: np.ndarray | None = None  # item–item cosine over high ratings; None when no ratings were given
     w_rated: float = W_RATED
+    # Items some member bought again on a later day before as_of: an owner may be offered them again
+    # ("buy_again"); every other owned item is never recommended. None: nothing is re-buyable.
+    rebuyable: np.ndarray | None = None
 
     @property
     def index(self) -> dict[int, int]:
@@ -107,10 +111,26 @@ def rated_similarity(ratings: pd.DataFrame | None, index: dict[int, int]) -> np.
     return sim
 
 
+def rebuyable_items(events: pd.DataFrame | None, index: dict[int, int]) -> np.ndarray | None:
+    """Per item: did some member buy it again on a later day (events: member_id, course_id, at; repeats kept)."""
+    if events is None or events.empty:
+        return None
+    days = events.assign(day=events["at"].dt.floor("D")).drop_duplicates(["member_id", "course_id", "day"])
+    again = days.groupby(["member_id", "course_id"]).size()
+    items = again[again > 1].reset_index()["course_id"].map(index).dropna().astype(int).unique()
+    if not len(items):
+        return None
+    out = np.zeros(len(index), dtype=bool)
+    out[items] = True
+    return out
+
+
 def fit(courses: pd.DataFrame, interactions: pd.DataFrame, as_of: datetime,
         weights: tuple[float, float, float] = (W_CF, W_CONTENT, W_POPULAR),
-        ratings: pd.DataFrame | None = None, w_rated: float = W_RATED) -> RecModel:
-    """ratings: member_id, course_id, rating of the visible reviews known before as_of (datasets.course_ratings)."""
+        ratings: pd.DataFrame | None = None, w_rated: float = W_RATED,
+        events: pd.DataFrame | None = None) -> RecModel:
+    """ratings: member_id, course_id, rating of the visible reviews known before as_of (datasets.course_ratings).
+    events: every purchase/enrolment before as_of with repeats (datasets.course_events), for re-buyable items."""
     course_ids = courses["course_id"].to_numpy(dtype=int)
     index = {int(c): i for i, c in enumerate(course_ids)}
     members = pd.Index(sorted(interactions["member_id"].unique()))
@@ -130,13 +150,14 @@ def fit(courses: pd.DataFrame, interactions: pd.DataFrame, as_of: datetime,
     pop[all_counts.index.to_numpy()] += 0.01 * all_counts.to_numpy()  # all-time only breaks ties
     pop = pop / pop.max() if pop.max() > 0 else pop
     return RecModel(course_ids, courses["title"].astype(str).tolist(), sim_cf, content_similarity(courses), pop,
-                    as_of, weights, rated_similarity(ratings, index), w_rated)
+                    as_of, weights, rated_similarity(ratings, index), w_rated, rebuyable_items(events, index))
 
 
 REASON_TEXT = {
     "because_you_finished": "Because you finished “{title}”",
     "similar_to_purchase": "Similar to “{title}”, which you have",
     "popular": "Popular with members right now",
+    "buy_again": "You bought “{title}” before: buy it again",
     "rated_highly_also_liked": "Members who rated “{title}” highly also liked this",
 }
 
@@ -177,7 +198,13 @@ def recommend(model: RecModel, history: pd.DataFrame, member_ids: list[int], k: 
             rated = model.w_rated * np.asarray(liked @ model.sim_rated) / np.maximum(n_liked, 1)[:, None]
         scores = personal + popular + rated
         owned_dense = owned.toarray() > 0
-        scores[owned_dense] = -np.inf
+        again = np.zeros_like(owned_dense)
+        if model.rebuyable is not None and not popularity_only:
+            # Owned and re-buyable: offered again, ahead of what the member never had (W_OWN, as the evaluation's
+            # tuned blend weighs own items on a re-buying platform: docs/ML_RESULTS.md).
+            again = owned_dense & model.rebuyable[None, :]
+            scores = scores + W_OWN * again
+        scores[owned_dense & ~again] = -np.inf
         kk = min(k, n_items)
         top = np.argsort(-scores, axis=1, kind="mergesort")[:, :kk]
         done_dense = done.toarray() > 0
@@ -194,6 +221,9 @@ def recommend(model: RecModel, history: pd.DataFrame, member_ids: list[int], k: 
             finished = done_dense[np.arange(len(chunk)), because]
             reason = np.where(is_personal, np.where(finished, "because_you_finished", "similar_to_purchase"), "popular")
             reason_course = np.where(is_personal, model.course_ids[because], -1)
+            bought_before = again[np.arange(len(chunk)), items]
+            reason = np.where(bought_before, "buy_again", reason)
+            reason_course = np.where(bought_before, model.course_ids[items], reason_course)
             if use_rated:
                 # The high-rated course that explains this item best, when the rating signal is the largest part.
                 rated_part = rated[np.arange(len(chunk)), items]
@@ -246,3 +276,212 @@ def offline_metrics(recs: pd.DataFrame, truth: pd.DataFrame, k: int, catalogue_s
         "users": len(relevant),
         "k": k,
     }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The blend: candidate signals, peers, and weights tuned on a temporal validation split
+
+DECAY_HALF_LIFE_DAYS = 30.0
+OWN_HALF_LIFE_DAYS = 90.0
+# Grid of (own, item-kNN, content, time-decayed popularity) weights tried on the validation split. It contains the
+# peers themselves (popularity only; own items then popularity), so the tuned blend is never below them there.
+BLEND_GRID = [(o, c, 0.0, p) for o in (0.0, 0.3, 1.0, 3.0) for c in (0.0, 0.3, 1.0) for p in (0.1, 0.3, 1.0)]
+CONTENT_WEIGHTS = (0.1, 0.3)  # tried on the best of BLEND_GRID
+MAX_ITEMS = 6000
+TUNE_MEMBERS = 2000  # validation members the weights are tuned on (a seeded sample when there are more)
+PEERS = ("popularity", "decayed_popularity", "own_then_popularity", "item_knn")
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Per-item and per-(member, item) signals at one cutoff, built from purchase/enrolment events before it."""
+
+    course_ids: np.ndarray
+    popularity: np.ndarray        # distinct buyers in the POPULARITY_DAYS before the cutoff, scaled to [0, 1]
+    decayed: np.ndarray           # time-decayed purchase counts (half-life DECAY_HALF_LIFE_DAYS), scaled to [0, 1]
+    rebuyable: np.ndarray         # bool per item: some member bought it again on a later day before the cutoff
+    sim_cf: np.ndarray            # item–item cosine over members (co-purchase)
+    sim_content: np.ndarray
+    members: pd.Index
+    own: sparse.csr_matrix        # member × item, time-decayed own purchases (half-life OWN_HALF_LIFE_DAYS)
+    owned: sparse.csr_matrix      # member × item, 1 if owned at the cutoff
+
+
+def build_signals(courses: pd.DataFrame, events: pd.DataFrame, owned: pd.DataFrame, as_of: datetime,
+                  members: list[int]) -> Signals:
+    """events: member_id, course_id, at — every purchase/enrolment before as_of (repeats kept: datasets
+    .course_events). owned: member_id, course_id — what each member holds at as_of."""
+    if len(courses) > MAX_ITEMS:
+        # Item–item matrices are dense (n²): beyond MAX_ITEMS only the most taken-up items are candidates (a
+        # 27,000-item catalogue would need 5.8 GB per matrix; the tail it drops is almost never anyone's next item).
+        counts = events["course_id"].value_counts()
+        keep = set(counts.index[:MAX_ITEMS].astype(int))
+        courses = courses[courses["course_id"].isin(keep)]
+    course_ids = courses["course_id"].to_numpy(dtype=int)
+    index = {int(c): i for i, c in enumerate(course_ids)}
+    ev = events[events["course_id"].isin(index.keys())]
+    col = ev["course_id"].map(index).to_numpy(dtype=int)
+    age = ((pd.Timestamp(as_of) - ev["at"]).dt.total_seconds() / 86400.0).to_numpy()
+    n = len(course_ids)
+
+    def scaled(v: np.ndarray) -> np.ndarray:
+        return v / v.max() if len(v) and v.max() > 0 else v
+
+    recent = ev[age < POPULARITY_DAYS]
+    popularity = np.zeros(n)
+    distinct = recent.drop_duplicates(["member_id", "course_id"])["course_id"].map(index).value_counts()
+    popularity[distinct.index.to_numpy(dtype=int)] = distinct.to_numpy()
+    decayed = np.bincount(col, weights=np.power(0.5, age / DECAY_HALF_LIFE_DAYS), minlength=n) if n else np.zeros(0)
+    days = ev.assign(day=ev["at"].dt.floor("D")).drop_duplicates(["member_id", "course_id", "day"])
+    again = days.groupby(["member_id", "course_id"]).size()
+    rebuy_items = again[again > 1].reset_index()["course_id"].map(index).dropna().astype(int).unique()
+    rebuyable = np.zeros(n, dtype=bool)
+    rebuyable[rebuy_items] = True
+
+    all_members = pd.Index(sorted(ev["member_id"].unique()))
+    if n and len(all_members):
+        X = sparse.csr_matrix((np.ones(len(ev)), (all_members.get_indexer(ev["member_id"]), col)),
+                              shape=(len(all_members), n))
+        X.data[:] = 1.0
+        X.sum_duplicates()
+        X.data[:] = 1.0
+        Xn = normalize(X.tocsc(), norm="l2", axis=0)
+        sim_cf = (Xn.T @ Xn).toarray()
+        np.fill_diagonal(sim_cf, 0.0)
+    else:
+        sim_cf = np.zeros((n, n))
+    member_index = pd.Index(members)
+    mine = ev[ev["member_id"].isin(member_index)]
+    own = sparse.csr_matrix(
+        (np.power(0.5, ((pd.Timestamp(as_of) - mine["at"]).dt.total_seconds() / 86400.0).to_numpy()
+                  / OWN_HALF_LIFE_DAYS),
+         (member_index.get_indexer(mine["member_id"]), mine["course_id"].map(index).to_numpy(dtype=int))),
+        shape=(len(member_index), n))
+    held = owned[owned["member_id"].isin(member_index) & owned["course_id"].isin(index.keys())]
+    owned_m = sparse.csr_matrix((np.ones(len(held)), (member_index.get_indexer(held["member_id"]),
+                                                      held["course_id"].map(index).to_numpy(dtype=int))),
+                                shape=(len(member_index), n))
+    owned_m.data[:] = 1.0
+    return Signals(course_ids, scaled(popularity) + 1e-6 * scaled(decayed), scaled(decayed) + 1e-6 * scaled(popularity),
+                   rebuyable, sim_cf, content_similarity(courses), member_index, own, owned_m)
+
+
+def _row_scaled(m: np.ndarray) -> np.ndarray:
+    top = m.max(axis=1, keepdims=True)
+    return np.divide(m, top, out=np.zeros_like(m), where=top > 0)
+
+
+def blend_scores(sig: Signals, rows: slice, weights: tuple[float, float, float, float],
+                 popularity: np.ndarray | None = None) -> np.ndarray:
+    """Scores for members sig.members[rows]: w_own·own + w_cf·item-kNN + w_content·content + w_pop·popularity
+    (each part scaled to [0, 1] per member); owned items that are not re-buyable are -inf."""
+    w_own, w_cf, w_ct, w_pop = weights
+    owned = sig.owned[rows]
+    n_owned = np.maximum(np.asarray(owned.sum(axis=1)).ravel(), 1)[:, None]
+    pop = sig.decayed if popularity is None else popularity
+    scores = np.broadcast_to(w_pop * pop[None, :], (owned.shape[0], len(sig.course_ids))).copy()
+    if w_own:
+        scores += w_own * _row_scaled((sig.own[rows].toarray()) * sig.rebuyable[None, :])
+    if w_cf:
+        scores += w_cf * _row_scaled(np.asarray(owned @ sig.sim_cf) / n_owned)
+    if w_ct:
+        scores += w_ct * _row_scaled(np.asarray(owned @ sig.sim_content) / n_owned)
+    blocked = owned.toarray().astype(bool) & ~sig.rebuyable[None, :]
+    scores[blocked] = -np.inf
+    return scores
+
+
+PEER_WEIGHTS = {
+    "popularity": ((0.0, 0.0, 0.0, 1.0), "popularity"),
+    "decayed_popularity": ((0.0, 0.0, 0.0, 1.0), "decayed"),
+    "own_then_popularity": ((1000.0, 0.0, 0.0, 1.0), "popularity"),
+    "item_knn": ((0.0, 1.0, 0.0, 1e-3), "popularity"),
+}
+
+
+def top_k(sig: Signals, weights: tuple[float, float, float, float], k: int, popularity: str = "decayed",
+          chunk: int = 2000) -> dict[int, list[int]]:
+    pop = sig.popularity if popularity == "popularity" else sig.decayed
+    out: dict[int, list[int]] = {}
+    kk = min(k, len(sig.course_ids))
+    for start in range(0, len(sig.members), chunk):
+        rows = slice(start, start + chunk)
+        scores = blend_scores(sig, rows, weights, pop)
+        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk else np.zeros((scores.shape[0], 0), int)
+        picked = np.take_along_axis(scores, part, axis=1)
+        order = np.argsort(-picked, axis=1, kind="mergesort")
+        part = np.take_along_axis(part, order, axis=1)
+        valid = np.isfinite(np.take_along_axis(picked, order, axis=1))
+        for member, items, ok in zip(sig.members[rows], part, valid):
+            out[int(member)] = sig.course_ids[items[ok]].tolist()
+    return out
+
+
+def ranking_metrics(ranked: dict[int, list[int]], truth: dict[int, set[int]], k: int) -> dict[str, float]:
+    """NDCG@k, hit@k (share of members with at least one relevant item in the top k), recall@k, over members
+    with something relevant; per-member arrays kept for bootstrap CIs."""
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    ndcg, hit, recall = [], [], []
+    for member, items in truth.items():
+        got = ranked.get(member, [])[:k]
+        hits = np.array([1.0 if c in items else 0.0 for c in got])
+        dcg = float((hits * discounts[: len(hits)]).sum())
+        idcg = float(discounts[: min(len(items), k)].sum())
+        ndcg.append(dcg / idcg if idcg else 0.0)
+        hit.append(float(hits.any()))
+        recall.append(hits.sum() / min(len(items), k))
+    return {"ndcg": np.array(ndcg), "hit": np.array(hit), "recall": np.array(recall)}
+
+
+def summarise(per_member: dict[str, np.ndarray], *, n_boot: int = 200, seed: int = 0) -> dict[str, object]:
+    out: dict[str, object] = {"users": len(per_member["ndcg"])}
+    rng = np.random.default_rng(seed)
+    n = len(per_member["ndcg"])
+    for name, values in per_member.items():
+        out[name] = round(float(values.mean()), 4) if n else float("nan")
+        if n:
+            means = [values[rng.integers(0, n, n)].mean() for _ in range(n_boot)]
+            out[f"{name}_ci"] = [round(float(v), 4) for v in np.percentile(means, [2.5, 97.5])]
+    return out
+
+
+def truth_sets(new: pd.DataFrame, sig: Signals) -> dict[int, set[int]]:
+    """What each member took up in the test window, minus owned items that cannot be bought again."""
+    known = set(sig.course_ids.tolist())
+    owned = set(zip(*sig.owned.nonzero()))
+    member_pos = {int(m): i for i, m in enumerate(sig.members)}
+    col = {int(c): i for i, c in enumerate(sig.course_ids)}
+    out: dict[int, set[int]] = {}
+    for m, c in zip(new["member_id"].astype(int), new["course_id"].astype(int)):
+        if c not in known or m not in member_pos:
+            continue
+        if (member_pos[m], col[c]) in owned and not sig.rebuyable[col[c]]:
+            continue
+        out.setdefault(m, set()).add(c)
+    return out
+
+
+def tune(sig: Signals, truth: dict[int, set[int]], k: int) -> tuple[tuple[float, float, float, float], float]:
+    """The blend weights with the best mean NDCG@k on the validation split (ties: the earlier, simpler one): the
+    grid of own/kNN/popularity weights, then content weights on the best of those."""
+    if len(truth) > TUNE_MEMBERS:
+        keep = np.random.default_rng(0).choice(sorted(truth), TUNE_MEMBERS, replace=False)
+        truth = {int(m): truth[int(m)] for m in keep}
+    rows = np.flatnonzero(sig.members.isin(list(truth)))
+    sub = Signals(sig.course_ids, sig.popularity, sig.decayed, sig.rebuyable, sig.sim_cf, sig.sim_content,
+                  sig.members[rows], sig.own[rows], sig.owned[rows])
+
+    def score(weights: tuple[float, float, float, float]) -> float:
+        return float(ranking_metrics(top_k(sub, weights, k), truth, k)["ndcg"].mean()) if truth else 0.0
+
+    best, best_ndcg = BLEND_GRID[0], -1.0
+    for weights in BLEND_GRID:
+        ndcg = score(weights)
+        if ndcg > best_ndcg + 1e-9:
+            best, best_ndcg = weights, ndcg
+    for w_content in CONTENT_WEIGHTS:
+        weights = (best[0], best[1], w_content, best[3])
+        ndcg = score(weights)
+        if ndcg > best_ndcg + 1e-9:
+            best, best_ndcg = weights, ndcg
+    return best, best_ndcg

@@ -1,17 +1,25 @@
 """Repurchase/renewal propensity: P(at least one paid order in the `horizon_days` after as_of).
 
-Time-based validation only. With cutoff c and horizon h, a row is a member's features at c and the label is whether
-they paid for anything in [c, c + h). The validation cutoff is as_of − h (its label window ends exactly at as_of);
-training cutoffs are earlier, each with a label window ending on or before the validation cutoff, so nothing the
-model trains on overlaps what it is judged on, and nothing at or after as_of is read at all.
+The training plan (plan()) never leaves the operator without scores:
 
-Candidates: logistic regression (log1p + standardisation) and histogram gradient boosting; the better validation
-ROC AUC wins. Calibration: Platt scaling fitted on a held-out 20% of training members (by member id), so the
-validation Brier score is honest and the ranking (AUC) is unchanged by calibration.
-
-Baselines on the same validation rows: a logistic regression on recency + frequency only, and BG/NBD
-(Fader, Hardie & Lee 2005) fitted by maximum likelihood on each member's (x, t_x, T) at the validation cutoff;
-its probability is P(alive) × P(at least one purchase in h | alive) with the posterior Gamma purchase rate.
+- Rolling-origin windows. A window is (cutoff c, horizon h): features at c, label = paid in [c, c + h). Selection
+  windows end on or before the validation cutoff V = as_of − h; refit windows are the same shape shifted to end on
+  or before as_of (the latest fully labelled window is [as_of − h, as_of)). Nothing at or after as_of is read.
+- Short history: when fewer than three full-horizon windows fit, shorter ones (h/2, h/4, ending at the anchor) are
+  pooled in, with the horizon as a feature (`horizon_days`); only when even V does not fit is the horizon shrunk,
+  and the model card says so.
+- Candidates, all fitted on the selection windows and judged on the validation window (V, h): logistic regression
+  and histogram gradient boosting on every feature, and the baselines — RFM logistic regression, BG/NBD (see
+  btyd.py), and two rules with no training: recent activity (fewest days since any activity) and activity in the
+  last 90 days. The pre-declared metric is validation ROC AUC; ties go to the simpler model (SIMPLICITY). Because
+  the baselines are candidates, the served model is never worse than its own baselines on validation; when a
+  baseline wins it is served, and the card says so. When nothing can be learned (no history, one class), the best
+  baseline that needs no labels is served.
+- The chosen model is then refitted on the refit windows before scoring: the selection windows shifted one horizon
+  later, so the latest fully labelled window [as_of − h, as_of) is in and the shapes are the ones selected on.
+- Probabilities: CalibratedClassifierCV (sigmoid) on the frozen fitted estimator, fitted on a held-out 20% of
+  training members (by member id), so calibration never changes the ranking and never sees validation rows.
+- Bootstrap CIs (paired, over validation members) for every metric and for the AUC difference ours − baseline.
 """
 from __future__ import annotations
 
@@ -21,30 +29,50 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
+from scipy.stats import rankdata
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from analytics.ml import datasets, features
+from analytics.ml import btyd, datasets, features
 from analytics.ml.runtime import limited_threads
 
-ALGORITHMS = ("logistic_regression", "gradient_boosting")
+LEARNED = ("logistic_regression", "gradient_boosting")
+BASELINES = ("rfm_logistic", "bgnbd", "recent_activity", "activity_90")
+ALGORITHMS = LEARNED + BASELINES
+SELECTION_METRIC = "roc_auc"
+# Equal validation AUC: the simpler model wins (earlier in this tuple).
+SIMPLICITY = ("recent_activity", "activity_90", "bgnbd", "rfm_logistic", "logistic_regression", "gradient_boosting")
+# No labels to judge by: the first of these that can be built is served.
+UNVALIDATED_ORDER = ("logistic_regression", "bgnbd", "recent_activity")
+MODEL_FEATURES = [*features.FEATURES, "horizon_days"]
+RFM_FEATURES = ["recency_days", "frequency", "monetary", "horizon_days"]
 MIN_HISTORY_DAYS = 30
 MIN_LABEL_DAYS = 7
 N_TRAIN_CUTOFFS = 4
+MIN_FULL_WINDOWS = 3
 CALIBRATION_SHARE = 0.2
+N_BOOTSTRAP = 200
 SEED = 0
 
 
 class InsufficientHistory(Exception):
-    pass
+    """Kept for callers that catch it; training no longer raises it (a data condition is never an error)."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Planning the cutoffs
+# Planning the windows
+
+
+@dataclass(frozen=True)
+class Window:
+    cutoff: datetime
+    horizon_days: int
 
 
 @dataclass(frozen=True)
@@ -52,37 +80,65 @@ class TrainingPlan:
     as_of: datetime
     requested_horizon_days: int
     horizon_days: int
-    validation_cutoff: datetime
+    validation_cutoff: datetime | None
     train_cutoffs: list[datetime]
-    data_start: datetime
+    data_start: datetime | None
     notes: str = ""
+    train_windows: tuple[Window, ...] = ()
+    refit_windows: tuple[Window, ...] = ()
+
+    @property
+    def learnable(self) -> bool:
+        return self.validation_cutoff is not None and bool(self.train_windows)
 
 
-def plan(as_of: datetime, horizon_days: int, history_start: datetime | None, *, n_cutoffs: int = N_TRAIN_CUTOFFS) -> TrainingPlan:
-    """Choose cutoffs. When history is shorter than two full label windows (one to train, one to validate) plus a
-    minimum of feature history, the label window shrinks to the longest that fits, and the notes say so."""
-    if history_start is None:
-        raise InsufficientHistory("no orders, events or enrollments before as_of")
+def _windows(anchor: datetime, h: int, earliest: datetime, n: int) -> list[Window]:
+    """Full-horizon windows ending on or before `anchor`, one every max(7, h/2) days back; when fewer than
+    MIN_FULL_WINDOWS fit, shorter windows (h/2, h/4) ending at the anchor are pooled in."""
     day = timedelta(days=1)
-    usable_days = (as_of - history_start).days - MIN_HISTORY_DAYS
+    step = max(MIN_LABEL_DAYS, h // 2)
+    out = [Window(anchor - (h + k * step) * day, h) for k in range(n)]
+    out = [w for w in out if w.cutoff >= earliest]
+    if len(out) < MIN_FULL_WINDOWS:
+        for short in (h // 2, h // 4):
+            if short >= MIN_LABEL_DAYS and anchor - short * day >= earliest:
+                out.append(Window(anchor - short * day, short))
+    return out
+
+
+def plan(as_of: datetime, horizon_days: int, history_start: datetime | None, *,
+         n_cutoffs: int = N_TRAIN_CUTOFFS) -> TrainingPlan:
+    day = timedelta(days=1)
+    if history_start is None:
+        return TrainingPlan(as_of, horizon_days, horizon_days, None, [], None,
+                            f"No orders, events or enrolments before {as_of:%Y-%m-%d}: nothing to learn from; "
+                            "serving the recent-activity rule, unvalidated.")
+    earliest = history_start + MIN_HISTORY_DAYS * day
+    usable = (as_of - history_start).days - MIN_HISTORY_DAYS
     h = horizon_days
     notes = ""
-    if 2 * h > usable_days:
-        h = usable_days // 2
-        if h < MIN_LABEL_DAYS:
-            raise InsufficientHistory(
-                f"only {(as_of - history_start).days} days of history before {as_of:%Y-%m-%d}; need at least "
-                f"{MIN_HISTORY_DAYS + 2 * MIN_LABEL_DAYS}")
-        notes = (f"History before {as_of:%Y-%m-%d} ({(as_of - history_start).days} days) is shorter than "
-                 f"{MIN_HISTORY_DAYS} days of features plus two {horizon_days}-day label windows; trained and "
-                 f"validated on {h}-day label windows instead (the longest that fit), so probabilities are for "
-                 f"{h} days, not {horizon_days}.")
+    if h > usable - MIN_LABEL_DAYS:
+        h = usable // 2
+        notes = (f"History before {as_of:%Y-%m-%d} ({(as_of - history_start).days} days) is too short for "
+                 f"{MIN_HISTORY_DAYS} days of features, a {horizon_days}-day validation window and a training window; "
+                 f"trained and validated on {h}-day label windows instead, so probabilities are for {h} days, "
+                 f"not {horizon_days}.")
+    if h < MIN_LABEL_DAYS:
+        return TrainingPlan(as_of, horizon_days, max(h, 1), None, [], history_start,
+                            f"Only {(as_of - history_start).days} days of history before {as_of:%Y-%m-%d}: too short "
+                            "to learn from or to validate; serving the recent-activity rule, unvalidated.")
     validation_cutoff = as_of - h * day
-    step = max(MIN_LABEL_DAYS, h // 2)
-    earliest = history_start + MIN_HISTORY_DAYS * day
-    train_cutoffs = [validation_cutoff - (h + k * step) * day for k in range(n_cutoffs)]
-    train_cutoffs = [c for c in train_cutoffs if c >= earliest] or [validation_cutoff - h * day]
-    return TrainingPlan(as_of, horizon_days, h, validation_cutoff, train_cutoffs, history_start, notes)
+    train = _windows(validation_cutoff, h, earliest, n_cutoffs)
+    # The refit uses the same window shapes one horizon later, so the served model sees its data arranged exactly
+    # as the model that won the selection did (a different arrangement moved a real platform's AUC by 0.07).
+    refit = [Window(w.cutoff + h * day, w.horizon_days) for w in train]
+    if any(w.horizon_days != h for w in train):
+        notes = (notes + " " if notes else "") + (
+            "Few full-horizon windows fit in the history: shorter label windows ("
+            + ", ".join(sorted({f"{w.horizon_days} d" for w in train if w.horizon_days != h})) +
+            ") were pooled in, with the horizon as a feature.")
+    return TrainingPlan(as_of, horizon_days, h, validation_cutoff, [w.cutoff for w in train], history_start, notes,
+                        tuple(train), tuple(refit))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -94,15 +150,22 @@ class LabelledFrame:
     cutoff: datetime
     X: pd.DataFrame
     y: pd.Series
-    bgnbd: pd.DataFrame
+    horizon_days: int = 0
 
 
 def labelled_frame(cutoff: datetime, horizon_days: int) -> LabelledFrame:
-    snap = datasets.snapshot(cutoff)
-    X = features.build(snap)
+    X = features.build(datasets.snapshot(cutoff))
+    X["horizon_days"] = float(horizon_days)
     buyers = datasets.buyers_between(cutoff, cutoff + timedelta(days=horizon_days))
     y = pd.Series(X.index.isin(list(buyers)).astype(int), index=X.index, name="label")
-    return LabelledFrame(cutoff, X, y, features.bgnbd_inputs(snap.orders, cutoff, X.index))
+    return LabelledFrame(cutoff, X, y, horizon_days)
+
+
+def unlabelled(X: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
+    """Scoring rows: the feature matrix at as_of with the horizon the model predicts for."""
+    X = X.copy()
+    X["horizon_days"] = float(horizon_days)
+    return X
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -110,55 +173,165 @@ def labelled_frame(cutoff: datetime, horizon_days: int) -> LabelledFrame:
 
 
 def regularisation_c(n_rows: int) -> float:
-    """Inverse L2 strength for the logistic regression: stronger with fewer rows. A short history gives one early
-    training cutoff whose members differ from the later ones (all of them new); a weakly regularised model chases
-    that cutoff's quirks. Cross-validation inside one cutoff cannot see the shift, so the prior scales with data:
-    C = rows / 20,000, within [0.01, 1]."""
+    """Inverse L2 strength for the logistic regressions: stronger with fewer rows (C = rows / 20,000 within
+    [0.01, 1]); a few early windows of new members otherwise get their quirks learned."""
     return float(np.clip(n_rows / 20000.0, 0.01, 1.0))
 
 
-def build_pipeline(algorithm: str, n_rows: int = 20000) -> object:
+def _logistic(n_rows: int) -> Pipeline:
+    return Pipeline([
+        ("log", FunctionTransformer(np.log1p)),
+        ("scale", StandardScaler()),
+        ("model", LogisticRegression(max_iter=3000, C=regularisation_c(n_rows))),
+    ])
+
+
+class RuleScore(ClassifierMixin, BaseEstimator):
+    """A rule with nothing to train. recent_activity: fewer days since any activity (order, event, lesson,
+    enrolment) scores higher. activity_90: more actions in the last 90 days (events, orders, lessons), ties broken
+    by recency."""
+
+    def __init__(self, rule: str = "recent_activity") -> None:
+        self.rule = rule
+
+    def fit(self, X: pd.DataFrame, y: object = None) -> RuleScore:
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        recency = -X["days_since_last_activity"].to_numpy(dtype=float)
+        if self.rule == "recent_activity":
+            return recency
+        count = (X["events_90"] + X["frequency_90"] + X["lessons_90"]).to_numpy(dtype=float)
+        return np.log1p(count) + 1e-4 * recency
+
+
+class BGNBDScore(ClassifierMixin, BaseEstimator):
+    """BG/NBD's P(alive) x P(buy within the row's horizon), parameters fitted on the rows' (x, t_x, T)."""
+
+    def fit(self, X: pd.DataFrame, y: object = None) -> BGNBDScore:
+        self.classes_ = np.array([0, 1])
+        self.params_ = btyd.fit(self._inputs(X))
+        return self
+
+    @staticmethod
+    def _inputs(X: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"x": X["bg_x"], "t_x": X["bg_t_x"], "T": X["bg_T"], "buyer": X["has_purchased"]})
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        return btyd.probability(self.params_, self._inputs(X), X["horizon_days"].to_numpy(dtype=float))
+
+
+def _predict(self: object, X: pd.DataFrame) -> np.ndarray:
+    # Only for scikit-learn's estimator checks (calibration wants a predict); the score is decision_function.
+    score = self.decision_function(X)
+    return (score > np.median(score)).astype(int) if len(score) else np.zeros(0, dtype=int)
+
+
+RuleScore.predict = _predict  # type: ignore[attr-defined]
+BGNBDScore.predict = _predict  # type: ignore[attr-defined]
+
+RULE_FEATURES = {
+    "recent_activity": ["days_since_last_activity"],
+    "activity_90": ["events_90", "frequency_90", "lessons_90", "days_since_last_activity"],
+    "bgnbd": ["bg_x", "bg_t_x", "bg_T", "has_purchased", "horizon_days"],
+}
+
+
+def build_estimator(algorithm: str, n_rows: int = 20000) -> tuple[object, list[str]]:
     if algorithm == "logistic_regression":
-        return Pipeline([
-            ("log", FunctionTransformer(np.log1p)),
-            ("scale", StandardScaler()),
-            ("model", LogisticRegression(max_iter=3000, C=regularisation_c(n_rows))),
-        ])
+        return _logistic(n_rows), list(MODEL_FEATURES)
     if algorithm == "gradient_boosting":
         return HistGradientBoostingClassifier(max_iter=150, learning_rate=0.05, max_leaf_nodes=15,
-                                              min_samples_leaf=40, l2_regularization=1.0, random_state=SEED)
+                                              min_samples_leaf=40, l2_regularization=1.0,
+                                              random_state=SEED), list(MODEL_FEATURES)
+    if algorithm == "rfm_logistic":
+        return _logistic(n_rows), list(RFM_FEATURES)
+    if algorithm == "bgnbd":
+        return BGNBDScore(), RULE_FEATURES["bgnbd"]
+    if algorithm in ("recent_activity", "activity_90"):
+        return RuleScore(algorithm), RULE_FEATURES[algorithm]
     raise ValueError(f"unknown algorithm {algorithm!r}")
 
 
-class PlattCalibrated:
-    """A fitted classifier plus a monotone sigmoid on its logit: calibrated probabilities, unchanged ranking."""
+def build_pipeline(algorithm: str, n_rows: int = 20000) -> object:
+    return build_estimator(algorithm, n_rows)[0]
 
-    def __init__(self, model: object, feature_names: list[str]) -> None:
+
+def _raw_scores(estimator: object, X: pd.DataFrame) -> np.ndarray:
+    if hasattr(estimator, "predict_proba"):
+        return estimator.predict_proba(X)[:, 1]
+    return np.asarray(estimator.decision_function(X), dtype=float)
+
+
+class Served:
+    """A fitted estimator (learned model or baseline) with calibrated probabilities. `raw` is the estimator's own
+    score (ranking); `predict_proba` maps it through the sigmoid fitted on held-out training members."""
+
+    def __init__(self, name: str, model: object, feature_names: list[str]) -> None:
+        self.name = name
         self.model = model
         self.feature_names = feature_names
-        self.a = 1.0
-        self.b = 0.0
-
-    @staticmethod
-    def _logit(p: np.ndarray) -> np.ndarray:
-        p = np.clip(p, 1e-6, 1 - 1e-6)
-        return np.log(p / (1 - p))
+        self.calibrator: CalibratedClassifierCV | None = None
+        self.scale = (0.0, 1.0)  # uncalibrated fallback: logistic of the standardised score
 
     def raw(self, X: pd.DataFrame) -> np.ndarray:
-        return self.model.predict_proba(X[self.feature_names])[:, 1]
+        return _raw_scores(self.model, self._clipped(X[self.feature_names]))
 
-    def fit_calibration(self, X: pd.DataFrame, y: pd.Series) -> PlattCalibrated:
-        z = self._logit(self.raw(X)).reshape(-1, 1)
-        if len(set(y)) == 2:
-            lr = LogisticRegression(C=1e4, max_iter=1000).fit(z, y)
-            if lr.coef_[0, 0] > 0:  # a non-increasing map would flip the ranking; keep identity instead
-                self.a, self.b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+    def fit_range(self, X: pd.DataFrame) -> Served:
+        """Remember each feature's training range: scoring clips to it, so a value never seen in training (a longer
+        tenure, a bigger wholesaler) cannot be extrapolated linearly past everything the model was fitted on."""
+        self.bounds = (X[self.feature_names].min(), X[self.feature_names].max())
+        return self
+
+    def _clipped(self, X: pd.DataFrame) -> pd.DataFrame:
+        bounds = getattr(self, "bounds", None)
+        return X if bounds is None else X.clip(lower=bounds[0], upper=bounds[1], axis=1)
+
+    def fit_calibration(self, X: pd.DataFrame, y: pd.Series) -> Served:
+        raw = self.raw(X)
+        self.scale = (float(np.mean(raw)) if len(raw) else 0.0, float(np.std(raw)) or 1.0 if len(raw) else 1.0)
+        smallest = int(pd.Series(y).value_counts().min()) if pd.Series(y).nunique() == 2 else 0
+        if smallest >= 2:
+            # The estimator is frozen, so the folds only decide which rows each sigmoid sees, never a refit.
+            self.calibrator = CalibratedClassifierCV(FrozenEstimator(self.model), method="sigmoid",
+                                                     cv=min(5, smallest), ensemble=False)
+            self.calibrator.fit(X[self.feature_names], np.asarray(y))
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        z = self.a * self._logit(self.raw(X)) + self.b
-        p = 1.0 / (1.0 + np.exp(-z))
+        if self.calibrator is not None:
+            p = self.calibrator.predict_proba(self._clipped(X[self.feature_names]))[:, 1]
+        else:
+            p = 1.0 / (1.0 + np.exp(-(self.raw(X) - self.scale[0]) / self.scale[1]))
         return np.column_stack([1 - p, p])
+
+    @property
+    def calibrated(self) -> bool:
+        return self.calibrator is not None
+
+
+PlattCalibrated = Served  # the old name, for artifacts and callers that still say it
+
+
+def _fast_auc(y: np.ndarray, p: np.ndarray) -> float:
+    pos = y == 1
+    n_pos = int(pos.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(p)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _lift(y: np.ndarray, p: np.ndarray) -> float:
+    n = len(y)
+    base = y.mean() if n else 0.0
+    if base <= 0:
+        return float("nan")
+    top = max(1, round(n * 0.1))
+    order = np.argsort(-p, kind="mergesort")
+    return float(y[order[:top]].mean() / base)
 
 
 def evaluate(y: np.ndarray | pd.Series, p: np.ndarray) -> dict[str, float]:
@@ -167,18 +340,53 @@ def evaluate(y: np.ndarray | pd.Series, p: np.ndarray) -> dict[str, float]:
     n = len(y)
     base = float(y.mean()) if n else 0.0
     two_classes = n > 0 and 0 < y.sum() < n
-    top = max(1, round(n * 0.1))
-    order = np.argsort(-p, kind="mergesort")
-    top_rate = float(y[order[:top]].mean()) if n else 0.0
+    lift = _lift(y, p) if n else float("nan")
     return {
         "roc_auc": round(float(roc_auc_score(y, p)), 4) if two_classes else float("nan"),
         "average_precision": round(float(average_precision_score(y, p)), 4) if two_classes else float("nan"),
         "brier": round(float(brier_score_loss(y, p)), 4) if n else float("nan"),
-        "lift_top_decile": round(top_rate / base, 3) if base > 0 else float("nan"),
+        "lift_top_decile": round(lift, 3) if lift == lift else float("nan"),
         "base_rate": round(base, 4),
         "n": n,
         "positives": int(y.sum()),
     }
+
+
+def bootstrap(y: np.ndarray | pd.Series, scores: dict[str, np.ndarray], ours: str, *, n_boot: int = N_BOOTSTRAP,
+              seed: int = SEED) -> dict[str, dict[str, list[float]]]:
+    """Paired bootstrap over rows: 95% percentile intervals of AUC, AP, Brier and top-decile lift for every model,
+    and of the AUC difference ours − model. The same resamples for every model, so differences are paired."""
+    y = np.asarray(y, dtype=int)
+    n = len(y)
+    out: dict[str, dict[str, list[float]]] = {name: {} for name in scores}
+    if n == 0 or y.sum() in (0, n):
+        return out
+    rng = np.random.default_rng(seed)
+    draws: dict[str, dict[str, list[float]]] = {name: {m: [] for m in ("roc_auc", "average_precision", "brier",
+                                                                         "lift_top_decile", "auc_diff")}
+                                                 for name in scores}
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        yb = y[idx]
+        if yb.sum() in (0, n):
+            continue
+        aucs = {}
+        for name, p in scores.items():
+            pb = p[idx]
+            aucs[name] = _fast_auc(yb, pb)
+            d = draws[name]
+            d["roc_auc"].append(aucs[name])
+            d["average_precision"].append(average_precision_score(yb, pb))
+            d["brier"].append(float(np.mean((pb - yb) ** 2)))
+            d["lift_top_decile"].append(_lift(yb, pb))
+        for name in scores:
+            draws[name]["auc_diff"].append(aucs[ours] - aucs[name])
+    for name, d in draws.items():
+        for metric, values in d.items():
+            if values and not (name == ours and metric == "auc_diff"):
+                lo, hi = np.nanpercentile(values, [2.5, 97.5])
+                out[name][metric] = [round(float(lo), 4), round(float(hi), 4)]
+    return out
 
 
 def reliability(y: pd.Series, p: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
@@ -189,67 +397,29 @@ def reliability(y: pd.Series, p: np.ndarray, bins: int = 10) -> list[dict[str, f
              "n": int(r.n)} for r in rows.itertuples()]
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# BG/NBD
-
-
-def _bgnbd_nll(log_params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> float:
-    r, alpha, a, b = np.exp(log_params)
-    a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-    a2 = special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b) - special.gammaln(a + b + x)
-    a3 = -(r + x) * np.log(alpha + T)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a4 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-12)) - (r + x) * np.log(alpha + tx), -np.inf)
-    ll = a1 + a2 + np.logaddexp(a3, a4)
-    # A tiny ridge on the log-parameters keeps the optimiser off the flat edges (as lifetimes' penalizer does).
-    return float(-ll.sum() + 1e-3 * np.sum(log_params ** 2))
-
-
-def bgnbd_fit(inputs: pd.DataFrame) -> dict[str, float]:
-    buyers = inputs[inputs["buyer"] > 0]
-    if len(buyers) < 5:
-        return {"r": 1.0, "alpha": 1.0, "a": 1.0, "b": 1.0, "fitted": 0.0}
-    x, tx, T = (buyers[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
-    T = np.maximum(T, 1e-3)
-    result = optimize.minimize(_bgnbd_nll, x0=np.zeros(4), args=(x, tx, T), method="L-BFGS-B",
-                               bounds=[(-8, 8)] * 4)
-    r, alpha, a, b = np.exp(result.x)
-    return {"r": float(r), "alpha": float(alpha), "a": float(a), "b": float(b), "fitted": 1.0}
-
-
-def bgnbd_probability(params: dict[str, float], inputs: pd.DataFrame, horizon_days: int) -> np.ndarray:
-    """P(alive at cutoff) × P(≥1 purchase within the horizon | alive); 0 for members who never bought."""
-    r, alpha, a, b = params["r"], params["alpha"], params["a"], params["b"]
-    x, tx, T = (inputs[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
-    t = horizon_days / 7.0
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        ratio = np.where(x > 0, a / np.maximum(b + x - 1, 1e-12) * ((alpha + T) / (alpha + tx)) ** (r + x), 0.0)
-        p_alive = 1.0 / (1.0 + ratio)
-        p_buy = 1.0 - ((alpha + T) / (alpha + T + t)) ** (r + x)
-    p = np.nan_to_num(p_alive * p_buy, nan=0.0)
-    return np.where(inputs["buyer"].to_numpy() > 0, p, 0.0)
+# BG/NBD, kept under its old names for callers and tests.
+bgnbd_fit = btyd.fit
+bgnbd_probability = btyd.probability
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Training
 
 
-RF_FEATURES = ["recency_days", "frequency"]
-
-
 @dataclass
 class TrainResult:
     plan: TrainingPlan
     algorithm: str
-    model: PlattCalibrated
+    model: Served
     metrics: dict[str, float]
     candidates: dict[str, dict[str, float]]
     baselines: dict[str, dict[str, float]]
     feature_importance: dict[str, float]
     calibration: list[dict[str, float]]
-    validation: LabelledFrame
+    validation: LabelledFrame | None
     train_rows: int
     extra: dict = field(default_factory=dict)
+    refit_data: tuple[pd.DataFrame, pd.Series] | None = None  # the latest labelled windows, for fair peers
 
 
 def _calibration_mask(index: pd.Index) -> np.ndarray:
@@ -257,52 +427,110 @@ def _calibration_mask(index: pd.Index) -> np.ndarray:
     return (np.asarray(index) * 2654435761 % 100) < CALIBRATION_SHARE * 100
 
 
-def fit_and_validate(train_frames: list[LabelledFrame], validation: LabelledFrame, plan_: TrainingPlan) -> TrainResult:
-    with limited_threads():
-        return _fit_and_validate(train_frames, validation, plan_)
-
-
-def _fit_and_validate(train_frames: list[LabelledFrame], validation: LabelledFrame, plan_: TrainingPlan) -> TrainResult:
-    X = pd.concat([f.X for f in train_frames])
-    y = pd.concat([f.y for f in train_frames])
-    if y.nunique() < 2:
-        raise InsufficientHistory("every training member had the same outcome; nothing to learn")
-    calib = _calibration_mask(X.index)
-    if y[~calib].nunique() < 2 or y[calib].nunique() < 2:
+def _fit_one(algorithm: str, X: pd.DataFrame, y: pd.Series) -> Served | None:
+    """Fit on 80% of members, calibrate on the other 20%; None when a learned model has one class to learn."""
+    learned = algorithm in LEARNED or algorithm == "rfm_logistic"
+    if learned and y.nunique() < 2:
+        return None
+    # Calibrate on held-out members' rows of the longest (the served) horizon only: pooled shorter windows have
+    # lower base rates and would pull the probabilities down.
+    target = X["horizon_days"].to_numpy() == X["horizon_days"].max() if len(X) else np.zeros(0, dtype=bool)
+    calib = _calibration_mask(X.index) & target
+    if y[~calib].nunique() < 2 or y[calib].nunique() < 2 or calib.all() or not calib.any():
         calib = np.zeros(len(X), dtype=bool)
     fit_X, fit_y = X[~calib], y[~calib]
-    cal_X, cal_y = (X[calib], y[calib]) if calib.any() else (X, y)
-    Xv, yv = validation.X, validation.y
+    cal_X, cal_y = (X[calib], y[calib]) if calib.any() else (X[target], y[target])
+    estimator, names = build_estimator(algorithm, n_rows=len(fit_X))
+    estimator.fit(fit_X[names], fit_y)
+    return Served(algorithm, estimator, names).fit_range(fit_X).fit_calibration(cal_X, cal_y)
 
+
+def _pick(candidates: dict[str, dict[str, float]], fitted: dict[str, Served], any_buyer: bool) -> tuple[str, bool]:
+    """(name, validated): the best validation AUC, the simpler on ties; the pre-declared order without labels
+    (BG/NBD only when someone has bought: it ranks non-buyers all alike)."""
+    scored = {n: m[SELECTION_METRIC] for n, m in candidates.items() if m[SELECTION_METRIC] == m[SELECTION_METRIC]}
+    if scored:
+        best = max(scored.values())
+        return min((n for n, v in scored.items() if v == best), key=SIMPLICITY.index), True
+    usable = [n for n in UNVALIDATED_ORDER if n in fitted and (n != "bgnbd" or any_buyer)]
+    return usable[0], False
+
+
+def fit_and_validate(train_frames: list[LabelledFrame], validation: LabelledFrame | None, plan_: TrainingPlan,
+                     refit_frames: list[LabelledFrame] | None = None) -> TrainResult:
+    with limited_threads():
+        return _fit_and_validate(train_frames, validation, plan_, refit_frames)
+
+
+def _concat(frames: list[LabelledFrame]) -> tuple[pd.DataFrame, pd.Series]:
+    if not frames:
+        return pd.DataFrame(columns=MODEL_FEATURES, dtype=float), pd.Series(dtype=int)
+    return pd.concat([f.X for f in frames]), pd.concat([f.y for f in frames])
+
+
+def _fit_and_validate(train_frames: list[LabelledFrame], validation: LabelledFrame | None, plan_: TrainingPlan,
+                      refit_frames: list[LabelledFrame] | None) -> TrainResult:
+    X, y = _concat(train_frames)
+    fitted = {name: served for name in ALGORITHMS if (served := _fit_one(name, X, y)) is not None}
+    has_validation = validation is not None and len(validation.y) > 0
     candidates: dict[str, dict[str, float]] = {}
-    fitted: dict[str, PlattCalibrated] = {}
-    for algorithm in ALGORITHMS:
-        model = build_pipeline(algorithm, n_rows=len(fit_X))
-        model.fit(fit_X[features.FEATURES], fit_y)
-        wrapped = PlattCalibrated(model, list(features.FEATURES)).fit_calibration(cal_X, cal_y)
-        fitted[algorithm] = wrapped
-        candidates[algorithm] = evaluate(yv, wrapped.predict_proba(Xv)[:, 1])
-    best = max(ALGORITHMS, key=lambda a: (np.nan_to_num(candidates[a]["roc_auc"], nan=-1.0), a == "logistic_regression"))
-    model = fitted[best]
-    p_val = model.predict_proba(Xv)[:, 1]
+    val_scores: dict[str, np.ndarray] = {}
+    if has_validation:
+        for name, served in fitted.items():
+            val_scores[name] = served.predict_proba(validation.X)[:, 1]
+            candidates[name] = evaluate(validation.y, val_scores[name])
+    best, validated = _pick(candidates, fitted, bool(len(X)) and bool((X["has_purchased"] > 0).any()))
+    notes = []
+    if y.nunique() < 2:
+        notes.append("Every training member had the same outcome: no model could be learned.")
+    if not validated:
+        notes.append(f"No validation window with both outcomes: served {best} by the pre-declared order "
+                     f"({', '.join(UNVALIDATED_ORDER)}), unvalidated.")
+    elif best in BASELINES:
+        notes.append(f"A baseline ({best}) had the best validation ROC AUC and is served.")
+    ci = bootstrap(validation.y, val_scores, best) if has_validation and validated else {}
 
-    rf = Pipeline([("log", FunctionTransformer(np.log1p)), ("scale", StandardScaler()),
-                   ("model", LogisticRegression(max_iter=1000))]).fit(X[RF_FEATURES], y)
-    rf_p = rf.predict_proba(Xv[RF_FEATURES])[:, 1]
-    bg_params = bgnbd_fit(validation.bgnbd)
-    bg_p = bgnbd_probability(bg_params, validation.bgnbd, plan_.horizon_days)
-    baselines = {"recency_frequency": evaluate(yv, rf_p), "bgnbd": {**evaluate(yv, bg_p), "params": {
-        k: round(v, 4) for k, v in bg_params.items()}}}
-
+    # Refit the chosen model on the latest fully labelled windows before scoring.
+    served = fitted[best]
+    refit_rows = 0
+    refit_data = None
+    if refit_frames:
+        RX, Ry = _concat(refit_frames)
+        refit_data = (RX, Ry)
+        refitted = _fit_one(best, RX, Ry)
+        if refitted is not None:
+            served, refit_rows = refitted, len(RX)
+    metrics = candidates.get(best) or evaluate(np.zeros(0), np.zeros(0))
+    baselines = {n: {**m, "ci": ci.get(n, {})} for n, m in candidates.items() if n in BASELINES}
+    for name in BASELINES:
+        if name not in baselines and name != best:
+            baselines[name] = {"skipped": "could not be fitted (one class)"}
+    if isinstance(served.model, BGNBDScore) and "bgnbd" in baselines:
+        baselines["bgnbd"]["params"] = {k: round(v, 4) for k, v in served.model.params_.items()}
+    Xv = validation.X if has_validation else X
+    yv = validation.y if has_validation else y
     return TrainResult(
-        plan=plan_, algorithm=best, model=model, metrics=candidates[best], candidates=candidates,
-        baselines=baselines, feature_importance=importance(model, Xv, yv), calibration=reliability(yv, p_val),
+        plan=plan_, algorithm=best, model=served, metrics={**metrics, "ci": ci.get(best, {})},
+        candidates={n: {**m, "ci": ci.get(n, {})} for n, m in candidates.items()}, baselines=baselines,
+        feature_importance=importance(served, Xv, yv) if len(Xv) else {},
+        calibration=reliability(yv, val_scores[best]) if has_validation and best in val_scores else [],
         validation=validation, train_rows=len(X),
+        extra={"validated": validated, "served_kind": "baseline" if best in BASELINES else "learned",
+               "refit_rows": refit_rows, "notes": " ".join(notes), "calibrated": served.calibrated,
+               "refit_cutoffs": [f"{w.cutoff:%Y-%m-%d}/{w.horizon_days}d" for w in plan_.refit_windows],
+               "train_windows": [f"{w.cutoff:%Y-%m-%d}/{w.horizon_days}d" for w in plan_.train_windows]},
+        refit_data=refit_data or (X, y),
     )
 
 
-def importance(model: PlattCalibrated, X: pd.DataFrame, y: pd.Series) -> dict[str, float]:
-    """LR: the coefficients (per standard deviation of log1p(feature)). GBM: mean absolute one-feature-ablation
+def fit_peer(algorithm: str, result: TrainResult) -> Served | None:
+    """A baseline fitted on the same latest labelled windows the served model was refitted on."""
+    X, y = result.refit_data if result.refit_data is not None else (None, None)
+    return None if X is None else _fit_one(algorithm, X, y)
+
+
+def importance(model: Served, X: pd.DataFrame, y: pd.Series) -> dict[str, float]:
+    """LR: the coefficients (per standard deviation of log1p(feature)). Others: mean absolute one-feature-ablation
     effect on a sample — the same quantity the member reasons use, so the two never disagree."""
     inner = model.model
     if isinstance(inner, Pipeline):
@@ -315,21 +543,31 @@ def importance(model: PlattCalibrated, X: pd.DataFrame, y: pd.Series) -> dict[st
 
 
 def train(as_of: datetime, horizon_days: int) -> TrainResult:
-    plan_ = plan(as_of, horizon_days, datasets.history_start())
-    train_frames = [labelled_frame(c, plan_.horizon_days) for c in plan_.train_cutoffs]
-    validation = labelled_frame(plan_.validation_cutoff, plan_.horizon_days)
-    return fit_and_validate(train_frames, validation, plan_)
+    plan_ = plan(as_of, horizon_days, datasets.history_start(as_of))
+    h = plan_.horizon_days
+    if not plan_.learnable:
+        # Nothing to learn or validate on: the rule, fitted on the members as they are at as_of (no labels).
+        X = unlabelled(features.build(datasets.snapshot(as_of)), h)
+        frame = LabelledFrame(as_of, X, pd.Series(0, index=X.index, name="label"), h)
+        return fit_and_validate([frame], None, plan_)
+    train_frames = [labelled_frame(w.cutoff, w.horizon_days) for w in plan_.train_windows]
+    validation = labelled_frame(plan_.validation_cutoff, h)
+    refit_frames = [labelled_frame(w.cutoff, w.horizon_days) for w in plan_.refit_windows
+                    if w.cutoff != plan_.validation_cutoff or w.horizon_days != h] + [validation]
+    return fit_and_validate(train_frames, validation, plan_, refit_frames)
 
 
 def artifact(result: TrainResult) -> dict:
-    X = pd.concat([result.validation.X])
+    X = result.validation.X if result.validation is not None and len(result.validation.X) else None
+    names = result.model.feature_names
     return {
         "model": result.model,
         "algorithm": result.algorithm,
-        "features": list(features.FEATURES),
+        "features": list(names),
+        "input_features": list(features.FEATURES),
         "horizon_days": result.plan.horizon_days,
         "as_of": result.plan.as_of.isoformat(),
-        "reference": X[features.FEATURES].median().to_dict(),
+        "reference": (X[names].median().to_dict() if X is not None else dict.fromkeys(names, 0.0)),
     }
 
 
@@ -343,7 +581,7 @@ def contributions(art: dict, X: pd.DataFrame) -> pd.DataFrame:
     Logistic regression: coefficient × standardised value (exact in logit space). Gradient boosting: the change in
     predicted probability when that one feature is replaced by the population median (a one-feature ablation).
     """
-    model: PlattCalibrated = art["model"]
+    model: Served = art["model"]
     names = art["features"]
     inner = model.model
     if isinstance(inner, Pipeline):
@@ -499,6 +737,8 @@ def score(art: dict, X: pd.DataFrame) -> pd.DataFrame:
     """Calibrated probability and top reasons for every row of X (already built at the scoring as_of)."""
     if X.empty:
         return pd.DataFrame(columns=["probability", "top_reasons"])
+    if "horizon_days" not in X.columns:
+        X = unlabelled(X, art["horizon_days"])
     with limited_threads():
         p = art["model"].predict_proba(X)[:, 1]
         reasons = top_reasons(contributions(art, X), X)

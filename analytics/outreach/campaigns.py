@@ -15,23 +15,28 @@ Pipeline, run daily by analytics.tasks.run_campaigns (method and formulas in doc
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import logging
 import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from analytics.models import Campaign, CampaignAssignment, MessageLog
+from analytics.models import Campaign, CampaignAssignment, JobRun, MessageLog
 from analytics.outreach.messaging import message_create, messages_requeue_stale
 from analytics.outreach.reminders import latest_probability_by_member, latest_segment_by_member
 from members.commerce.pricing import money
 from members.commerce.services import coupon_issue
 from members.models import Coupon, Order, Subscription, User
+
+logger = logging.getLogger(__name__)
 
 Z_95 = 1.959963984540054
 ZERO = Decimal("0.00")
@@ -173,6 +178,41 @@ class CampaignRunSummary:
     skipped: int = 0
     conversions: int = 0
     stopped: str = ""
+    failed: tuple[int, ...] = ()
+
+
+def _campaign_problem(campaign: Campaign) -> str:
+    """Why this campaign cannot run, in the admin's words ("" when it can): the model's clean() and constraints."""
+    try:
+        campaign.full_clean(validate_unique=False)
+    except ValidationError as exc:
+        return "; ".join(f"{field}: {' '.join(msgs)}" if field != "__all__" else " ".join(msgs)
+                         for field, msgs in exc.message_dict.items())
+    return ""
+
+
+def campaign_run_isolated(*, campaign: Campaign, when: datetime) -> CampaignRunSummary | None:
+    """One campaign under its own JobRun ("run_campaign"). A campaign that cannot run (invalid settings, or any
+    error while assigning) is marked failed there with the reason and skipped: it never stops the others.
+    None when it failed."""
+    run = JobRun.objects.create(job="run_campaign", as_of=when, params={"campaign": campaign.pk, "name": campaign.name})
+    problem = _campaign_problem(campaign)
+    if not problem:
+        try:
+            summary = campaign_run(campaign=campaign, when=when)
+        except Exception as exc:  # recorded on the JobRun; the other campaigns go on
+            logger.exception("campaign %s failed", campaign.pk)
+            problem = f"{type(exc).__name__}: {exc}"
+    if problem:
+        JobRun.objects.filter(pk=run.pk).update(status=JobRun.Status.FAILED, finished_at=timezone.now(),
+                                                error=f"Campaign “{campaign.name}” skipped: {problem}"[:4000])
+        return None
+    JobRun.objects.filter(pk=run.pk).update(
+        status=JobRun.Status.SUCCEEDED, finished_at=timezone.now(), rows=summary.assigned,
+        message=f"assigned {summary.assigned} (treatment {summary.treatment}), skipped {summary.skipped}"
+                + (f", stopped: {summary.stopped}" if summary.stopped else ""),
+    )
+    return summary
 
 
 def campaign_is_running(campaign: Campaign, when: datetime) -> bool:
@@ -262,11 +302,14 @@ def campaigns_run_all(*, when: datetime | None = None) -> CampaignRunSummary:
     # A campaign past its end stops for good; its queued emails are then suppressed, not held.
     Campaign.objects.filter(status=Campaign.Status.ACTIVE, ends_at__lte=when).update(status=Campaign.Status.FINISHED)
     for campaign in Campaign.objects.filter(status=Campaign.Status.ACTIVE).order_by("pk"):
-        summary = campaign_run(campaign=campaign, when=when)
+        summary = campaign_run_isolated(campaign=campaign, when=when)
+        if summary is None:
+            total = dataclasses.replace(total, campaigns=total.campaigns + 1, failed=(*total.failed, campaign.pk))
+            continue
         total = CampaignRunSummary(
             campaigns=total.campaigns + 1, assigned=total.assigned + summary.assigned,
             treatment=total.treatment + summary.treatment, control=total.control + summary.control,
-            skipped=total.skipped + summary.skipped, conversions=conversions,
+            skipped=total.skipped + summary.skipped, conversions=conversions, failed=total.failed,
         )
     messages_requeue_stale(kinds=[MessageLog.Kind.CAMPAIGN], when=when)
     return total
@@ -277,6 +320,13 @@ def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:
     email (the sender re-reads the status before sending)."""
     if status not in Campaign.Status.values:
         raise ValueError(f"Unknown campaign status {status!r}")
+    if status == Campaign.Status.ACTIVE:
+        # A draft may be incomplete; an active campaign may not (the database agrees: campaign_* constraints).
+        candidate = Campaign.objects.get(pk=campaign.pk)
+        candidate.status = status
+        problem = _campaign_problem(candidate)
+        if problem:
+            raise ValidationError(problem)
     Campaign.objects.filter(pk=campaign.pk).update(status=status)
     campaign.status = status
     return campaign

@@ -11,8 +11,10 @@ Two steps, two guards:
    while the first task is still in the queue) sends nothing. A transient SMTP error puts the row back to queued and
    re-raises, so Celery's autoretry (or the sweep) can claim it again.
 
-What is *not* guaranteed: if the process dies after the SMTP server accepted the message but before the row is
-marked sent, the row stays 'sending' and is never retried — at most once, never twice.
+What is *not* guaranteed: if the process dies between the claim and marking the row sent, nobody knows whether the
+SMTP server accepted the message. analytics.recovery decides per kind after SENDING_TIMEOUT: dunning and receipts
+are sent again (at least once: a lost one costs a payment or a record), reminders, campaign offers and review
+invitations are marked failed (at most once: a second copy costs more than a missing one). docs/SECURITY.md.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -51,11 +54,14 @@ TEMPLATES = {
     MessageLog.Kind.RENEWAL_REMINDER: "emails/analytics/renewal_reminder",
     MessageLog.Kind.DUNNING: "emails/analytics/dunning",
     MessageLog.Kind.CAMPAIGN: "emails/analytics/campaign_offer",
+    MessageLog.Kind.COMMUNITY_DIGEST: "emails/analytics/community_digest",
 }
 EVENT_KINDS = {
     MessageLog.Kind.RENEWAL_REMINDER: "reminder_sent",
     MessageLog.Kind.DUNNING: "dunning_email_sent",
     MessageLog.Kind.CAMPAIGN: "campaign_email_sent",
+    MessageLog.Kind.NEWSLETTER: "newsletter_sent",
+    MessageLog.Kind.COMMUNITY_DIGEST: "community_digest_sent",
 }
 
 
@@ -191,13 +197,28 @@ CONTEXT_BUILDERS: dict[str, Callable[[MessageLog, datetime], dict[str, Any]]] = 
     MessageLog.Kind.DUNNING: _dunning_context,
     MessageLog.Kind.CAMPAIGN: _campaign_context,
 }
+# The newsletter and the community digest add their builders from their own modules (they call message_create, so
+# this module does not import them back); analytics.apps imports both at start-up.
 
 
 def render_message(*, log: MessageLog, context: dict[str, Any]) -> tuple[str, str, str]:
-    """(subject, text, html) in the member's language."""
+    """(subject, text, html) in the member's language: the staff-edited copy for the kind and language when there is
+    one (MessageTemplate; a newsletter's own text), else the file templates."""
+    from analytics.outreach.suppression import CATEGORY_BY_KIND
+    from analytics.outreach.templates import render_copy, stored_template
+    from members.accounts.emails import unsubscribe_url
+
     member = log.member
+    language = member.preferred_language or settings.LANGUAGE_CODE
+    category = CATEGORY_BY_KIND.get(log.kind)
+    if category:
+        context = {**context, "unsubscribe_url": unsubscribe_url(member=member, category=category)}
+    copy = context.pop("_copy", None) or stored_template(log.kind, language)
+    if copy is not None:
+        with translation.override(language):
+            return render_copy(copy, {**context, "member": member, "site_url": settings.SITE_URL})
     base = TEMPLATES[log.kind]
-    with translation.override(member.preferred_language or settings.LANGUAGE_CODE):
+    with translation.override(language):
         full = {**context, "member": member, "site_url": settings.SITE_URL}
         subject = render_to_string(f"{base}_subject.txt", full).strip().replace("\n", " ")
         text = render_to_string(f"{base}.txt", full)
@@ -215,11 +236,16 @@ def message_send(*, message_id: int, when: datetime | None = None) -> SendOutcom
     when = when or timezone.now()
     # The claim. Whoever flips queued → sending owns this message; everyone else returns without sending.
     if not MessageLog.objects.filter(pk=message_id, status=MessageLog.Status.QUEUED).update(
-        status=MessageLog.Status.SENDING
+        status=MessageLog.Status.SENDING, claimed_at=timezone.now(), attempts=F("attempts") + 1
     ):
         return SendOutcome("skipped", message_id)
     log = MessageLog.objects.select_related("member").get(pk=message_id)
+    from analytics.outreach.suppression import blocked_reason, unsubscribe_headers
+
     try:
+        blocked = blocked_reason(member=log.member, kind=log.kind)
+        if blocked:
+            raise Suppress(blocked)
         context = CONTEXT_BUILDERS[log.kind](log, when)
     except Hold as hold:
         _release(message_id, str(hold))
@@ -228,7 +254,8 @@ def message_send(*, message_id: int, when: datetime | None = None) -> SendOutcom
         MessageLog.objects.filter(pk=message_id).update(status=MessageLog.Status.FAILED, error=f"suppressed: {reason}")
         return SendOutcome("suppressed", message_id)
     subject, text, html = render_message(log=log, context=context)
-    email = EmailMultiAlternatives(subject=subject, body=text, to=[log.member.email])
+    email = EmailMultiAlternatives(subject=subject, body=text, to=[log.member.email],
+                                   headers=unsubscribe_headers(member=log.member, kind=log.kind))
     email.attach_alternative(html, "text/html")
     try:
         email.send()

@@ -79,9 +79,11 @@ def run_campaigns() -> dict[str, int]:
         summary = campaigns_run_all()
         run.rows = summary.assigned
         run.message = (f"campaigns {summary.campaigns}, assigned {summary.assigned} "
-                       f"(treatment {summary.treatment}), conversions tracked {summary.conversions}")
+                       f"(treatment {summary.treatment}), conversions tracked {summary.conversions}"
+                       + (f"; failed and skipped: campaigns {', '.join(map(str, summary.failed))} (see their "
+                          f"run_campaign job runs)" if summary.failed else ""))
     return {"campaigns": summary.campaigns, "assigned": summary.assigned, "treatment": summary.treatment,
-            "conversions": summary.conversions}
+            "conversions": summary.conversions, "failed": len(summary.failed)}
 
 
 @shared_task(queue="default", acks_late=True)
@@ -97,4 +99,15 @@ def track_campaign_conversions() -> int:
 def send_review_invites() -> int:
     with tracked("send_review_invites", as_of=timezone.now()) as run:
         run.rows = review_invites_create()
+    return run.rows
+
+
+@shared_task(queue="default", acks_late=True)
+def send_community_digest() -> int:
+    """The weekly digest (analytics/outreach/digest.py); the ISO-week dedupe key makes a rerun queue nothing."""
+    from analytics.jobs import tracked
+    from analytics.outreach.digest import community_digest_send
+
+    with tracked("send_community_digest") as run:
+        run.rows = community_digest_send()
     return run.rows

@@ -1,15 +1,15 @@
 """The staff member profile page (用户画像)."""
 from __future__ import annotations
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from analytics.permissions import VIEW_MEMBER_PROFILES, VIEW_REPORTS, capability_required
 from analytics.profiles.selectors import member_profile
 from members.models import User
 
 
-@staff_member_required
+@capability_required(VIEW_MEMBER_PROFILES)
 def profile(request: HttpRequest, member_id: int) -> HttpResponse:
     try:
         data = member_profile(member_id=member_id)
@@ -18,7 +18,7 @@ def profile(request: HttpRequest, member_id: int) -> HttpResponse:
     return render(request, "analytics/profile/profile.html", {"p": data, "member": data.member})
 
 
-@staff_member_required
+@capability_required(VIEW_REPORTS)
 def referrals(request: HttpRequest) -> HttpResponse:
     from members.referrals.selectors import referral_report
 

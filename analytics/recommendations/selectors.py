@@ -22,6 +22,7 @@ REASON_WITH_COURSE = {
     "because_you_finished": gettext_lazy("Because you finished “%(course)s”"),
     "similar_to_purchase": gettext_lazy("Similar to “%(course)s”, which you have"),
     "rated_highly_also_liked": gettext_lazy("Members who rated “%(course)s” highly also liked this"),
+    "buy_again": gettext_lazy("You bought “%(course)s” before: buy it again"),
 }
 
 
@@ -52,10 +53,11 @@ def recommendation_cards(*, member: object, limit: int) -> list[RecommendationCa
                     reason = REASON_WITH_COURSE[rec.reason] % {"course": rec.reason_course.title}
                 elif rec.reason_course is not None:
                     reason = _("Because you finished “%(course)s”") % {"course": rec.reason_course.title}
-                elif rec.reason_text:
-                    reason = rec.reason_text
+                elif rec.reason == "popular" or not rec.reason_text:
+                    # Popularity is the platform's, not "members like you": say so.
+                    reason = _("Popular on the platform")
                 else:
-                    reason = _("Popular with members like you")
+                    reason = rec.reason_text
                 cards.append(RecommendationCard(course=rec.course, rank=position, reason=reason, source="model",
                                                 run_id=rec.run_id, recommendation=rec))
             return cards
@@ -63,7 +65,8 @@ def recommendation_cards(*, member: object, limit: int) -> list[RecommendationCa
         catalogue_selectors.course_list().exclude(pk__in=owned).annotate(popularity=Count("enrollments"))
         .order_by("-popularity", "-published_at", "title")[:limit]
     )
-    return [RecommendationCard(course=course, rank=position, reason=_("Popular with members like you"),
+    # The fallback for a member with no run (no history yet): the most enrolled courses, labelled as exactly that.
+    return [RecommendationCard(course=course, rank=position, reason=_("Popular on the platform"),
                                source="popular") for position, course in enumerate(popular, start=1)]
 
 

@@ -27,7 +27,8 @@ def row(request: HttpRequest) -> HttpResponse:
             record_event(member=request.user, kind="recommendation_impression", obj=card.course,
                          properties={"rank": card.rank, "source": card.source, "run_id": card.run_id})
     template = "recommendations/row.html#cards" if request.htmx and not request.htmx.history_restore_request else "recommendations/row.html"
-    return render(request, template, {"cards": cards})
+    personal = any(card.source == "model" for card in cards)
+    return render(request, template, {"cards": cards, "personal": personal})
 
 
 @require_GET

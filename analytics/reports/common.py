@@ -1,7 +1,8 @@
 """Shared pieces of the staff reports: windows, filters, the paid-order ledger and the result cache.
 
 Every report function takes an explicit window or as_of so a figure can be reproduced later; nothing here reads the
-clock. All times are UTC (settings.TIME_ZONE); months are calendar months in UTC.
+clock. Timestamps are stored and compared in UTC; days and months are cut at midnight in the platform's reporting
+time zone (settings.REPORTING_TIME_ZONE, default Asia/Shanghai), so an order at 2026-01-31 20:00 UTC is February's.
 """
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Q, QuerySet
 
@@ -73,12 +76,24 @@ class Filters:
 NO_FILTERS = Filters()
 
 
+def reporting_zone() -> ZoneInfo:
+    return ZoneInfo(settings.REPORTING_TIME_ZONE)
+
+
+def reporting_today(now: datetime) -> date:
+    """The platform's calendar day at `now` (at 2026-01-31 20:00 UTC it is already 02-01 in Shanghai)."""
+    return now.astimezone(reporting_zone()).date()
+
+
 def start_of_day(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
+    """Midnight of `day` in the reporting zone."""
+    return datetime.combine(day, time.min, tzinfo=reporting_zone())
 
 
 def month_start(when: datetime) -> datetime:
-    return datetime(when.year, when.month, 1, tzinfo=UTC)
+    """The start of the reporting-zone calendar month holding `when`."""
+    local = when.astimezone(reporting_zone())
+    return datetime(local.year, local.month, 1, tzinfo=reporting_zone())
 
 
 def trailing_months(end: datetime, count: int = 12) -> list[Window]:
@@ -162,7 +177,8 @@ def cache_ttl(seconds: int) -> Iterator[None]:
 def cached(name: str, params: dict[str, object], compute: Callable[[], T]) -> T:
     """Cache an expensive, frozen result under a key built from every parameter that changes it and the cache
     version."""
-    raw = json.dumps(params, sort_keys=True, default=str)
+    # The reporting zone decides every month and day boundary, so a changed setting must not serve old months.
+    raw = json.dumps({**params, "_zone": settings.REPORTING_TIME_ZONE}, sort_keys=True, default=str)
     key = f"{CACHE_PREFIX}:{cache_version()}:{name}:{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
     hit = cache.get(key)
     if hit is not None:

@@ -57,6 +57,17 @@ COLUMNS: dict[str, Promise] = {
     "starts": _("Starts"),
     "ends": _("Ends"),
     "measure": _("Measure"),
+    "month": _("Month"),
+    "MRR at start": _("MRR at start"),
+    "new": _("New"),
+    "expansion": _("Expansion"),
+    "contraction": _("Contraction"),
+    "churned": _("Churned"),
+    "reactivated": _("Reactivated"),
+    "MRR at end": _("MRR at end"),
+    "paying members at end": _("Paying members at end"),
+    "revenue": _("Revenue"),
+    "ARPU": _("ARPU"),
 }
 
 # metrics.Figure.key -> label. The repurchase figures carry their day count (see figure_label).
@@ -121,6 +132,9 @@ METRICS: dict[str, Promise] = {
 BASELINES: dict[str, Promise] = {
     "baseline": _("Baseline"),
     "recency_frequency": _("Recency/frequency"),
+    "rfm_logistic": _("RFM logistic regression"),
+    "recent_activity": _("Recent activity"),
+    "activity_90": _("Activity in 90 days"),
     "bgnbd": _("BG/NBD"),
     "popularity": _("Popularity"),
 }

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
+from django.db import connection
 from django.db.models import (
     Case,
     Count,
@@ -20,6 +21,7 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
+    FloatField,
     OuterRef,
     Q,
     QuerySet,
@@ -27,6 +29,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.functions import Cast
 
 from analytics.reports import buyers
 from analytics.reports.common import (
@@ -130,9 +133,16 @@ def _covering(t: datetime) -> Q:
     return Q(paid_at__lt=t) & Q(paid_at__gte=_period_before(t))
 
 
+def _amount() -> F | Cast:
+    """amount_paid as a dividend. SQLite stores 632.00 as the integer 632 (NUMERIC affinity), so 632 / 12 was integer
+    division (52, not 52.67) and the demo's MRR came out up to ~30 short; a REAL operand fixes that. PostgreSQL's
+    numeric division is exact as it is."""
+    return Cast("amount_paid", FloatField()) if connection.vendor == "sqlite" else F("amount_paid")
+
+
 def _monthly_equivalent() -> Case:
     return Case(
-        When(billing_period=BillingPeriod.YEAR, then=ExpressionWrapper(F("amount_paid") / Value(Decimal(12)), output_field=MONEY)),
+        When(billing_period=BillingPeriod.YEAR, then=ExpressionWrapper(_amount() / Value(Decimal(12)), output_field=MONEY)),
         default=ExpressionWrapper(F("amount_paid") * Value(Decimal(1)), output_field=MONEY),
         output_field=MONEY,
     )

@@ -14,4 +14,5 @@ urlpatterns = [
     path("models/", views.model_card_view, name="models"),
     path("segments/", views.segments_view, name="segments"),
     path("campaigns/", views.campaigns_view, name="campaigns"),
+    path("revenue/", views.revenue_view, name="revenue"),
 ]

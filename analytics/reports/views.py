@@ -10,7 +10,9 @@ from decimal import Decimal
 from functools import wraps
 from typing import Any
 
+from dateutil.relativedelta import relativedelta
 from django import forms
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -24,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from analytics.models import Campaign, SegmentAssignment, SegmentRun
+from analytics.permissions import VIEW_REPORTS, has_capability
 from analytics.reports import (
     charts,
     churn,
@@ -31,6 +34,7 @@ from analytics.reports import (
     metrics,
     models_card,
     repurchase,
+    revenue,
     segments,
 )
 from analytics.reports import labels as labels_map
@@ -38,12 +42,14 @@ from analytics.reports.charts import format_value, heat_color
 from analytics.reports.common import (
     Filters,
     Window,
+    reporting_today,
     start_of_day,
 )
-from analytics.reports.export import Table, csv_response, csv_stream
+from analytics.reports.export import FORMATS, Table, stream_response, table_response
+from config.forms import BoundedDateField
 from members.models import Course, MembershipTier, User
 
-REPORT_PERMISSION = "analytics.view_reports"
+REPORT_PERMISSION = VIEW_REPORTS
 PAGE_SIZE = 25
 AT_RISK_CHUNK = 5000
 
@@ -56,7 +62,7 @@ def reports_access(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         user = request.user
         if not user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        if not (user.is_superuser or (user.is_staff and user.has_perm(REPORT_PERMISSION))):
+        if not has_capability(user, REPORT_PERMISSION):
             raise PermissionDenied
         return view(request, *args, **kwargs)
 
@@ -69,9 +75,9 @@ def reports_access(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 
 class ReportFilterForm(forms.Form):
     # <input type="date"> takes ISO values only; a localized value (zh: 2026/10/31) would show an empty field.
-    start = forms.DateField(required=False, label=gettext_lazy("Start"),
+    start = BoundedDateField(required=False, label=gettext_lazy("Start"),
                             widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
-    end = forms.DateField(required=False, label=gettext_lazy("End (inclusive)"),
+    end = BoundedDateField(required=False, label=gettext_lazy("End (inclusive)"),
                           widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
     tier = forms.ModelChoiceField(queryset=MembershipTier.objects.order_by("order", "name"), required=False,
                                   label=gettext_lazy("Tier"), empty_label=gettext_lazy("All tiers"))
@@ -110,11 +116,15 @@ class Selection:
 
 def _selection(request: HttpRequest, *, default_days: int, fields: Sequence[str] = ("start", "end", "tier", "segment")
                ) -> Selection:
-    today = timezone.now().date()
+    today = reporting_today(timezone.now())
     # An unbound form shows the default window in the date inputs, so staff see which days they are looking at.
     initial = {"start": today - timedelta(days=default_days - 1), "end": today}
     form = ReportFilterForm(request.GET or None, fields=fields, initial=initial)
-    data = form.cleaned_data if form.is_valid() else {}
+    data: dict[str, Any] = {}
+    if form.is_bound:
+        # An invalid field (a date out of range) drops out of cleaned_data and shows its error; the rest still apply.
+        form.is_valid()
+        data = form.cleaned_data
     end_day: date = data.get("end") or today
     start_day: date = data.get("start") or end_day - timedelta(days=default_days - 1)
     if start_day > end_day:
@@ -138,14 +148,19 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any]) -> Htt
 
 
 def _wants_csv(request: HttpRequest) -> bool:
-    return request.GET.get("format") == "csv"
+    """An export was asked for: ?format=csv or ?format=xlsx (every report table has both)."""
+    return _export_format(request) in FORMATS
+
+
+def _export_format(request: HttpRequest) -> str:
+    return request.GET.get("format", "")
 
 
 def _pick_table(request: HttpRequest, tables: dict[str, Table]) -> HttpResponse:
     name = request.GET.get("table") or next(iter(tables))
     if name not in tables:
         raise Http404("No such table.")
-    return csv_response(tables[name], f"{name}-{timezone.now():%Y%m%d}")
+    return table_response(tables[name], f"{name}-{timezone.now():%Y%m%d}", _export_format(request))
 
 
 @dataclass(frozen=True)
@@ -184,13 +199,13 @@ def _shown(key: str, title: str, header: Sequence[str], rows: Sequence[Sequence[
 PAGE_TITLES = {
     "overview": gettext_lazy("Overview"), "cohorts": gettext_lazy("Cohorts"), "repurchase": gettext_lazy("Repurchase"),
     "churn": gettext_lazy("Churn risk"), "models": gettext_lazy("Model card"), "segments": gettext_lazy("Segments"),
-    "campaigns": gettext_lazy("Campaigns"),
+    "campaigns": gettext_lazy("Campaigns"), "revenue": gettext_lazy("Revenue"),
 }
 
 
 def _base_context(sel: Selection, page_name: str, **extra: Any) -> dict[str, Any]:
     return {"form": sel.form, "window": sel.window, "filters": sel.filters, "query": sel.query, "page_name": page_name,
-            "page_title": PAGE_TITLES[page_name], **extra}
+            "page_title": PAGE_TITLES[page_name], "REPORTING_TIME_ZONE": settings.REPORTING_TIME_ZONE, **extra}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -230,7 +245,11 @@ def overview(request: HttpRequest) -> HttpResponse:
         return _pick_table(request, {"overview": summary.table, "trend": trend.table})
     # The on-page tables format each row by the figure's own unit.
     trend_rows = [[names[f.key], *[format_value(p.value, f.unit) for p in f.trend]] for f in report.figures]
-    big = {key: charts.line_chart(months, [p.value for p in report.figure(key).trend], unit=unit, title=str(title))
+    # The last month is cut at the window's end (reports.common.trailing_months): mark it as partial when it is.
+    last = report.months[-1]
+    partial = last.end < last.start + relativedelta(months=1)
+    big = {key: charts.line_chart(months, [p.value for p in report.figure(key).trend], unit=unit, title=str(title),
+                                  partial_last=partial)
            for key, unit, title in (
                ("mrr", "money", gettext_lazy("MRR by month end")),
                ("repurchase_90d", "percent", gettext_lazy("Repurchase within 90 days, by first-purchase month")))}
@@ -374,8 +393,9 @@ def churn_view(request: HttpRequest) -> HttpResponse:
     rows_qs = churn.at_risk_values(qs)
     if _wants_csv(request) and table == "at_risk":
         # Streamed: a server-side cursor hands over AT_RISK_CHUNK rows at a time, written out as they arrive.
-        return csv_stream(AT_RISK_HEADER, (_at_risk_row(r, now) for r in rows_qs.iterator(chunk_size=AT_RISK_CHUNK)),
-                          f"at-risk-{now:%Y%m%d}")
+        return stream_response(AT_RISK_HEADER,
+                               (_at_risk_row(r, now) for r in rows_qs.iterator(chunk_size=AT_RISK_CHUNK)),
+                               f"at-risk-{now:%Y%m%d}", _export_format(request))
     calibration = churn.calibration(now=now)
     validation = churn.validation_calibration(model)
     dist = _shown("distribution", gettext_lazy("Members by churn risk"), ["churn risk", "members"],
@@ -625,4 +645,57 @@ def campaigns_view(request: HttpRequest) -> HttpResponse:
     return _render(request, "analytics/campaigns.html", _base_context(
         sel, "campaigns", campaigns=campaigns, table=table, results_available=campaign_results is not None,
         results={pk: _result_display(r) for pk, r in raw_results.items()},
+    ))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Revenue: MRR movements, ARPU, LTV, trial-to-paid, dunning recovery (analytics/reports/revenue.py)
+
+MOVEMENT_COLORS = {"new": "#2563eb", "reactivated": "#0891b2", "expansion": "#16a34a", "contraction": "#f59e0b",
+                   "churned": "#dc2626"}
+
+
+@reports_access
+def revenue_view(request: HttpRequest) -> HttpResponse:
+    sel = _selection(request, default_days=30, fields=("start", "end", "tier", "segment", "source"))
+    report = revenue.revenue_report(window=sel.window, filters=sel.filters)
+    movement_rows = [
+        (m.label, m.amount("start"), m.amount("new"), m.amount("expansion"), m.amount("contraction"),
+         m.amount("churned"), m.amount("reactivated"), m.amount("end"), m.paying_end, m.revenue, m.arpu)
+        for m in report.months
+    ]
+    table = _shown(
+        "movements", gettext_lazy("MRR movements by month"),
+        ["month", "MRR at start", "new", "expansion", "contraction", "churned", "reactivated", "MRR at end",
+         "paying members at end", "revenue", "ARPU"],
+        movement_rows, ["text", *["money"] * 7, "count", "money", "money"],
+    )
+    figures = [
+        ("ARPU", _("ARPU"), report.arpu, "money"),
+        ("ARPA", _("MRR per paying member"), report.arpa, "money"),
+        ("monthly churn", _("Monthly churn (members)"), report.monthly_churn, "percent"),
+        ("LTV", _("LTV"), report.ltv, "money"),
+        ("trial-to-paid", _("Trial-to-paid rate"), report.trial_to_paid_rate, "percent"),
+        ("dunning recovery", _("Dunning recovery rate"), report.dunning_recovery_rate, "percent"),
+    ]
+    summary = _shown("revenue", gettext_lazy("Figures"), ["figure", "value", "unit"],
+                     [(key, value, unit) for key, _label, value, unit in figures], ["text", "probability", "text"],
+                     display=[(label, format_value(None if v is None else float(v), unit), unit)
+                              for _key, label, v, unit in figures])
+    if _wants_csv(request):
+        return _pick_table(request, {"movements": table.table, "revenue": summary.table})
+    labels = [m.label for m in report.months]
+    series = [
+        (str(labels_map.label(name)), MOVEMENT_COLORS[name],
+         [float(m.amount(name)) * (-1 if name in ("contraction", "churned") else 1) for m in report.months])
+        for name in ("new", "reactivated", "expansion", "contraction", "churned")
+    ]
+    chart = charts.stacked_bar_chart(labels, series, title=_("MRR movements by month"))
+    mrr_chart = charts.line_chart(labels, [float(m.amount("end")) for m in report.months], unit="money",
+                                  title=str(gettext_lazy("MRR by month end")))
+    cards = [{"label": label, "value": format_value(None if v is None else float(v), unit)}
+             for _key, label, v, unit in figures]
+    return _render(request, "analytics/revenue.html", _base_context(
+        sel, "revenue", report=report, table=table, summary=summary, chart=chart, mrr_chart=mrr_chart, cards=cards,
+        trial=report.trial_to_paid, dunning=report.dunning_recovery,
     ))

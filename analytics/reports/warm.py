@@ -20,6 +20,7 @@ from analytics.reports.common import (
     Window,
     bump_cache_version,
     cache_ttl,
+    reporting_today,
     start_of_day,
 )
 
@@ -31,7 +32,7 @@ DEFAULT_DAYS = {"overview": 30, "cohorts": 365, "repurchase": 365, "segments": 9
 
 
 def default_window(days: int, now: datetime | None = None) -> Window:
-    today = (now or timezone.now()).date()
+    today = reporting_today(now or timezone.now())
     return Window(start_of_day(today - timedelta(days=days - 1)), start_of_day(today + timedelta(days=1)))
 
 

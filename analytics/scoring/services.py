@@ -107,7 +107,7 @@ def _db_json(value: Any) -> str:
 def engagement_weights(as_of: datetime) -> engagement.Weights:
     """Weights learned from what happened after an earlier cutoff (as_of − 90 days), else the hand weights."""
     cutoff = as_of - timedelta(days=engagement.LEARN_WINDOW_DAYS)
-    start = datasets.history_start()
+    start = datasets.history_start(as_of)
     if start is None or cutoff < start + timedelta(days=30):
         return engagement.Weights(dict(engagement.HAND_WEIGHTS), "hand", "history too short to learn weights")
     earlier = engagement.components(features.build(datasets.snapshot(cutoff)))
@@ -194,17 +194,29 @@ def _serving(kind: str = REPURCHASE) -> ModelVersion | None:
 
 def _auc_of(version: ModelVersion, validation: repurchase.LabelledFrame, as_of: datetime) -> float | None:
     """The serving model re-scored on the new validation rows, so old and new are compared on the same data.
-    A serving model trained after this as_of (a backfill) may have seen these labels: use its stored figure."""
-    if version.as_of > as_of or not version.artifact_path:
+    A serving model is refitted on labels up to its own as_of: when that is after the validation cutoff it has seen
+    these labels (a backfill, or a retrain at the same as_of), so its stored figure is used instead."""
+    if version.as_of > validation.cutoff or not version.artifact_path:
         return version.metrics.get("roc_auc")
     try:
         art = artifacts.load(version.artifact_path)
-    except (OSError, EOFError, ValueError):
+    except (OSError, EOFError, ValueError, AttributeError, ImportError):
         return version.metrics.get("roc_auc")
-    if art.get("features") != list(features.FEATURES):
+    if art.get("input_features") != list(features.FEATURES):
         return version.metrics.get("roc_auc")
     p = art["model"].predict_proba(validation.X)[:, 1]
     return repurchase.evaluate(validation.y, p)["roc_auc"]
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN (a metric undefined on one class) as null: PostgreSQL's jsonb rejects NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def repurchase_train(*, as_of: datetime, horizon_days: int = DEFAULT_HORIZON_DAYS, promote: bool = True) -> TrainOutcome:
@@ -217,10 +229,10 @@ def repurchase_train(*, as_of: datetime, horizon_days: int = DEFAULT_HORIZON_DAY
             kind=REPURCHASE, as_of=as_of, horizon_days=plan.horizon_days, data_start=plan.data_start,
             data_end=as_of, train_cutoffs=[c.isoformat() for c in plan.train_cutoffs],
             validation_cutoff=plan.validation_cutoff, algorithm=result.algorithm, features=list(features.FEATURES),
-            metrics={**result.metrics, "candidates": result.candidates, "train_rows": result.train_rows,
-                     "requested_horizon_days": plan.requested_horizon_days},
-            baselines=result.baselines, feature_importance=result.feature_importance,
-            calibration=result.calibration, notes=plan.notes,
+            metrics=_json_safe({**result.metrics, "candidates": result.candidates, "train_rows": result.train_rows,
+                                "requested_horizon_days": plan.requested_horizon_days, **result.extra}),
+            baselines=_json_safe(result.baselines), feature_importance=result.feature_importance,
+            calibration=result.calibration, notes=" ".join(filter(None, [plan.notes, result.extra.get("notes")])),
         )
         version.artifact_path = artifacts.save(repurchase.artifact(result),
                                                f"repurchase/v{version.pk}-{as_of:%Y%m%d}.joblib")
@@ -240,6 +252,16 @@ def repurchase_train(*, as_of: datetime, horizon_days: int = DEFAULT_HORIZON_DAY
 
 def _promote_if_better(version: ModelVersion, result: repurchase.TrainResult, as_of: datetime) -> tuple[bool, float | None]:
     new_auc = result.metrics["roc_auc"]
+    new_auc = float("nan") if new_auc is None else new_auc
+    if result.validation is None or not result.extra.get("validated"):
+        # Nothing to compare on: an unvalidated model replaces nothing, but serves when nothing else does.
+        serving = _serving(version.kind)
+        if serving is None:
+            version.is_serving = True
+        version.notes = (version.notes + "\n" + ("Promoted: no model was serving (unvalidated)." if serving is None
+                         else f"Not promoted: unvalidated, v{serving.pk} keeps serving.")).strip()
+        version.save(update_fields=["is_serving", "notes"])
+        return serving is None, None
     with transaction.atomic():
         # Lock the serving row: two trainings finishing together must not both decide they beat it.
         serving = ModelVersion.objects.select_for_update().filter(kind=version.kind, is_serving=True).first()
@@ -259,15 +281,33 @@ def _promote_if_better(version: ModelVersion, result: repurchase.TrainResult, as
     return better, serving_auc
 
 
+def _scores_today(version: ModelVersion) -> bool:
+    """Whether the version's artifact reads the feature matrix this code builds (a model trained before a feature
+    was added or renamed cannot score; a new one is trained instead)."""
+    try:
+        art = artifacts.load(version.artifact_path) if version.artifact_path else None
+    except (OSError, EOFError, ValueError, AttributeError, ImportError):
+        return False
+    return art is not None and art.get("input_features") == list(features.FEATURES)
+
+
 def model_for(as_of: datetime, horizon_days: int | None = None) -> ModelVersion:
     """The serving model if it was trained no later than as_of (and for the asked horizon); else train one now at
     as_of — promoted only if nothing serves — so a backfill never scores with a model that saw the future."""
     serving = _serving()
     if serving and serving.as_of <= as_of and (horizon_days is None or serving.metrics.get(
-            "requested_horizon_days", serving.horizon_days) == horizon_days):
+            "requested_horizon_days", serving.horizon_days) == horizon_days) and _scores_today(serving):
         return serving
     outcome = repurchase_train(as_of=as_of, horizon_days=horizon_days or DEFAULT_HORIZON_DAYS,
                                promote=serving is None)
+    if serving is not None and not _scores_today(serving) and serving.as_of <= as_of:
+        # The serving model cannot read today's features: it is replaced, not compared (it could never score).
+        with transaction.atomic():
+            ModelVersion.objects.filter(pk=serving.pk).update(is_serving=False)
+            version = outcome.version
+            version.is_serving = True
+            version.notes = (version.notes + f"\nPromoted: v{serving.pk} was trained on an older feature set.").strip()
+            version.save(update_fields=["is_serving", "notes"])
     return outcome.version
 
 
@@ -301,7 +341,8 @@ def recommendation_model(as_of: datetime) -> tuple[recommendations.RecModel, pd.
     courses = datasets.courses(as_of)
     interactions = datasets.course_interactions(as_of)
     ratings = datasets.course_ratings(as_of)
-    return recommendations.fit(courses, interactions, as_of, ratings=ratings), interactions, ratings
+    model = recommendations.fit(courses, interactions, as_of, ratings=ratings, events=datasets.course_events(as_of))
+    return model, interactions, ratings
 
 
 # The last fitted model of a run, so one worker fits it once for all the chunks of that run it takes (fitting reads

@@ -74,4 +74,3 @@ def warm_report_cache() -> list[str]:
 
     return warm_default_views()
 
-

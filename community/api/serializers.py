@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from community.models import Comment, Notification, Post, Reaction
+from community.models import COMMENT_BODY_MAX_LENGTH, POST_BODY_MAX_LENGTH, Comment, Notification, Post, Reaction
 
 
 class AuthorOutput(serializers.Serializer):
@@ -71,13 +71,13 @@ class FeedQueryInput(serializers.Serializer):
 
 class PostCreateInput(serializers.Serializer):
     title = serializers.CharField(max_length=200)
-    body = serializers.CharField(max_length=20000)
+    body = serializers.CharField(max_length=POST_BODY_MAX_LENGTH)
     course = serializers.SlugField(required=False, allow_null=True, help_text="Course slug the post is about.")
 
 
 class PostUpdateInput(serializers.Serializer):
     title = serializers.CharField(max_length=200, required=False)
-    body = serializers.CharField(max_length=20000, required=False)
+    body = serializers.CharField(max_length=POST_BODY_MAX_LENGTH, required=False)
 
 
 class FlagInput(serializers.Serializer):
@@ -85,13 +85,13 @@ class FlagInput(serializers.Serializer):
 
 
 class CommentCreateInput(serializers.Serializer):
-    body = serializers.CharField(max_length=5000)
+    body = serializers.CharField(max_length=COMMENT_BODY_MAX_LENGTH)
     parent = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1,
                                       help_text="Comment id to reply to (replies are one level deep).")
 
 
 class CommentUpdateInput(serializers.Serializer):
-    body = serializers.CharField(max_length=5000)
+    body = serializers.CharField(max_length=COMMENT_BODY_MAX_LENGTH)
 
 
 class ReactionInput(serializers.Serializer):
@@ -106,11 +106,13 @@ class ReactionOutput(serializers.Serializer):
 class NotificationOutput(serializers.ModelSerializer):
     actor = AuthorOutput(read_only=True, allow_null=True)
     is_read = serializers.SerializerMethodField()
+    message = serializers.CharField(read_only=True, help_text="The sentence in the request's language.")
+    text = serializers.CharField(source="excerpt", read_only=True, help_text="What the actor wrote, if anything.")
 
     class Meta:
         model = Notification
-        fields = ["id", "actor", "verb", "target_type", "target_id", "target_url", "text", "created_at", "read_at",
-                  "is_read"]
+        fields = ["id", "actor", "verb", "params", "message", "target_type", "target_id", "target_url", "text",
+                  "created_at", "read_at", "is_read"]
 
     def get_is_read(self, obj: Notification) -> bool:
         return obj.read_at is not None

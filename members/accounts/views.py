@@ -23,6 +23,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         user = services.member_create(
             email=form.cleaned_data["email"], password=form.cleaned_data["password"],
             display_name=form.cleaned_data["display_name"], preferred_language=form.cleaned_data["preferred_language"],
+            marketing_opt_in=form.cleaned_data["marketing_opt_in"],
         )
         attach_referral_after_signup(request, user)  # issue 8: invite link → referral + friend's welcome coupon
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
@@ -54,15 +55,27 @@ def profile(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt  # the signed token is the credential; mail clients' one-click POST carries no CSRF cookie
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
-    """The link in every marketing email. The signature proves which member it is, so no login is needed. GET
-    shows one button; POST (also what mail clients send for RFC 8058 one-click) unsubscribes. A GET never
-    changes anything, because link scanners in mail systems open every link."""
-    member = emails.member_from_unsubscribe_token(token)
-    if member is None:
+    """The link in every non-transactional email, one per category (reminders, offers, community digest,
+    newsletter). The signature proves which member and category it is, so no login is needed. GET shows one button
+    and the other categories; POST (also what mail clients send for RFC 8058 one-click, body
+    "List-Unsubscribe=One-Click") leaves the category. A GET never changes anything, because link scanners in mail
+    systems open every link."""
+    found = emails.unsubscribe_token_read(token)
+    if found is None:
         return render(request, "registration/unsubscribe.html", {"invalid": True}, status=400)
+    member, category = found
+    field = emails.EMAIL_CATEGORIES[category]
     done = False
     if request.method == "POST":
-        services.member_unsubscribe(member=member)
+        if category == "offers":
+            services.member_unsubscribe(member=member)
+        else:
+            services.member_email_category_set(member=member, category=category, subscribed=False)
         done = True
-    return render(request, "registration/unsubscribe.html", {"member": member, "done": done,
-                                                             "already": not member.marketing_opt_in and not done})
+    labels = emails.email_category_labels()
+    return render(request, "registration/unsubscribe.html", {
+        "member": member, "done": done, "already": not getattr(member, field) and not done,
+        "category": category, "category_label": labels[category],
+        "others": [(labels[c], emails.unsubscribe_url(member=member, category=c)) for c in emails.EMAIL_CATEGORIES
+                   if c != category and getattr(member, emails.EMAIL_CATEGORIES[c])],
+    })

@@ -15,7 +15,7 @@ from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 from members.models import User
 
 
-def user_for_token_request(*, current: Any, email: str, password: str | None) -> User:
+def user_for_token_request(*, current: Any, email: str, password: str | None, request: Any = None) -> User:
     """The user a token request is for: the logged-in user, or whoever the email and password identify."""
     if getattr(current, "is_authenticated", False):
         if password is not None and not current.check_password(password):
@@ -23,7 +23,8 @@ def user_for_token_request(*, current: Any, email: str, password: str | None) ->
         return current
     if not email or password is None:
         raise NotAuthenticated("Send email and password, or log in first.")
-    user = authenticate(username=email.lower(), password=password)
+    # The request lets django-axes count the failure against this client and refuse a locked-out one.
+    user = authenticate(getattr(request, "_request", request), username=email.lower(), password=password)
     if user is None or not user.is_active:
         raise AuthenticationFailed("The email or password is not correct.")
     return user

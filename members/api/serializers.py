@@ -45,6 +45,7 @@ class TierOutput(serializers.ModelSerializer):
 
 class CourseListOutput(serializers.ModelSerializer):
     lesson_count = serializers.IntegerField(read_only=True)
+    title_zh = serializers.CharField(source="chinese_title", read_only=True)
 
     class Meta:
         model = Course
@@ -55,11 +56,12 @@ class CourseListOutput(serializers.ModelSerializer):
 class LessonOutput(serializers.ModelSerializer):
     class Meta:
         model = Lesson
-        fields = ["id", "position", "title", "duration_minutes", "is_preview"]
+        fields = ["id", "position", "title", "duration_minutes", "is_preview", "media_kind", "drip_days"]
 
 
 class CourseDetailOutput(serializers.ModelSerializer):
     lessons = LessonOutput(many=True, read_only=True)
+    title_zh = serializers.CharField(source="chinese_title", read_only=True)
 
     class Meta:
         model = Course
@@ -114,13 +116,15 @@ class TokenOutput(serializers.Serializer):
 
 class SubscriptionOutput(serializers.ModelSerializer):
     tier = TierOutput(read_only=True)
+    scheduled_tier = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True,
+                                                  help_text="The tier the next renewal moves to (a downgrade).")
     is_active = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = Subscription
         fields = ["id", "tier", "billing_period", "status", "is_active", "started_at", "current_period_start",
                   "current_period_end", "trial_end", "cancel_at_period_end", "canceled_at", "cancellation_reason",
-                  "grace_until"]
+                  "grace_until", "scheduled_tier", "scheduled_billing_period"]
 
 
 class MembershipOutput(serializers.Serializer):
@@ -138,6 +142,19 @@ class SubscribeInput(serializers.Serializer):
 
 class SwitchPeriodInput(serializers.Serializer):
     period = serializers.ChoiceField(choices=BillingPeriod.choices)
+    payment_token = serializers.CharField(max_length=120, required=False, allow_blank=True, default="",
+                                          help_text="Provider reference; the default payment method when empty.")
+
+
+class ChangeTierInput(serializers.Serializer):
+    tier = serializers.SlugField(help_text="Tier slug.")
+    payment_token = serializers.CharField(max_length=120, required=False, allow_blank=True, default="",
+                                          help_text="Provider reference; the default payment method when empty.")
+
+
+class RenewInput(serializers.Serializer):
+    payment_token = serializers.CharField(max_length=120, required=False, allow_blank=True, default="",
+                                          help_text="Provider reference; the default payment method when empty.")
 
 
 class CancelInput(serializers.Serializer):
@@ -160,6 +177,12 @@ class OrderOutput(serializers.ModelSerializer):
         fields = ["id", "kind", "item_title", "course", "tier", "billing_period", "is_renewal", "list_price",
                   "discount", "amount_paid", "currency", "coupon", "status", "created_at", "paid_at", "refunded_at",
                   "failure_reason"]
+
+
+class PlanChangeOutput(serializers.Serializer):
+    subscription = SubscriptionOutput()
+    order = OrderOutput(allow_null=True, help_text="The prorated charge made now; null when nothing was charged.")
+    scheduled = serializers.BooleanField(help_text="The change waits for the end of the paid period.")
 
 
 class CouponOutput(serializers.ModelSerializer):

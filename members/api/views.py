@@ -11,7 +11,7 @@ from typing import Any
 import django_filters
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,6 +28,7 @@ from members.commerce import selectors as commerce_selectors
 from members.commerce import services as commerce_services
 from members.learning import progress as learning_progress
 from members.models import Course, Lesson, MembershipTier, Order, Subscription, User
+from members.subscriptions import selectors as subscriptions_selectors
 from members.subscriptions import services as subscriptions_services
 
 # --------------------------------------------------------------------------------------------------------------
@@ -176,7 +177,7 @@ class TokenView(APIView):
     def post(self, request: Request) -> Response:
         data = _valid(s.TokenCreateInput, request)
         user = auth.user_for_token_request(
-            current=request.user, email=data.get("email", ""), password=data.get("password")
+            current=request.user, email=data.get("email", ""), password=data.get("password"), request=request
         )
         token = auth.api_token_issue(user=user)
         return Response(s.TokenOutput({"token": token.key, "created": token.created}).data,
@@ -202,8 +203,20 @@ SUBSCRIPTION_EXAMPLE = {
     "billing_period": "month", "status": "active", "is_active": True, "started_at": "2026-10-01T00:00:00Z",
     "current_period_start": "2026-11-01T00:00:00Z", "current_period_end": "2026-12-01T00:00:00Z",
     "trial_end": None, "cancel_at_period_end": False, "canceled_at": None, "cancellation_reason": "",
-    "grace_until": None,
+    "grace_until": None, "scheduled_tier": None, "scheduled_billing_period": "",
 }
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    name="Idempotency-Key", location=OpenApiParameter.HEADER, required=False, type=str,
+    description="Any unique string (a UUID) per intended operation. A retry with the same key returns the first "
+    "result without charging again; the same key with a different body is refused with 409 `idempotency_conflict`; "
+    "while the first request is still running a retry gets 409 `request_in_progress`.",
+)
+
+
+def _idempotency_key(request: Request) -> str:
+    return request.headers.get("Idempotency-Key", "")
 
 
 def _live_subscription(user: User) -> Subscription:
@@ -232,6 +245,7 @@ class MembershipView(APIView):
         tags=["me"], summary="Subscribe to a tier", request=s.SubscribeInput,
         description="Starts a trial when the tier has one and the member never had one; otherwise charges the "
         "first period. 409 `already_subscribed` when a membership is live; 400 `payment_failed` when declined.",
+        parameters=[IDEMPOTENCY_KEY],
         responses={201: s.SubscriptionOutput, **error_responses(400, 401, 404, 409)},
         examples=[OpenApiExample("Monthly", value={"tier": "plus", "period": "month"}, request_only=True),
                   OpenApiExample("Subscribed", value=SUBSCRIPTION_EXAMPLE, response_only=True)],
@@ -242,23 +256,82 @@ class MembershipView(APIView):
         sub = subscriptions_services.subscription_start(
             member=request.user, tier=tier, period=data["period"], coupon_code=data["coupon_code"],
             payment_token=data["payment_token"] or None, use_trial=data["use_trial"],
+            idempotency_key=_idempotency_key(request),
         )
         return _subscription_response(sub, status.HTTP_201_CREATED)
 
 
+PLAN_CHANGE_EXAMPLE = {"subscription": SUBSCRIPTION_EXAMPLE, "order": None, "scheduled": True}
+
+
+def _plan_change_response(change: subscriptions_services.PlanChange) -> Response:
+    fresh = catalogue_selectors.live_subscription(member=change.subscription.member) or change.subscription
+    return Response(s.PlanChangeOutput({"subscription": fresh, "order": change.order,
+                                        "scheduled": change.scheduled}).data)
+
+
 @extend_schema(
-    tags=["me"], summary="Switch my billing period (applies from the next renewal)", request=s.SwitchPeriodInput,
-    responses={200: s.SubscriptionOutput, **error_responses(400, 401, 404)},
+    tags=["me"], summary="Switch my billing period (monthly -> yearly now, prorated; yearly -> monthly at period end)",
+    request=s.SwitchPeriodInput, parameters=[IDEMPOTENCY_KEY],
+    description="Monthly -> yearly starts a yearly period now and charges the yearly price less the unused part of "
+    "the month (`order`). Yearly -> monthly is scheduled for the end of the paid year (`scheduled`: true, nothing "
+    "charged). Sending the current period again undoes a scheduled switch.",
+    responses={200: s.PlanChangeOutput, **error_responses(400, 401, 404, 409)},
     examples=[OpenApiExample("Yearly", value={"period": "year"}, request_only=True),
-              OpenApiExample("Switched", value={**SUBSCRIPTION_EXAMPLE, "billing_period": "year"}, response_only=True)],
+              OpenApiExample("Scheduled", value=PLAN_CHANGE_EXAMPLE, response_only=True)],
 )
 class MembershipSwitchPeriodView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     def post(self, request: Request) -> Response:
         data = _valid(s.SwitchPeriodInput, request)
-        sub = subscriptions_services.subscription_switch_period(subscription=_live_subscription(request.user), period=data["period"])
-        return _subscription_response(sub)
+        change = subscriptions_services.subscription_switch_period(
+            subscription=_live_subscription(request.user), period=data["period"],
+            payment_token=data.get("payment_token") or None, idempotency_key=_idempotency_key(request),
+        )
+        return _plan_change_response(change)
+
+
+@extend_schema(
+    tags=["me"], summary="Change my tier (upgrade now, prorated; downgrade at period end)",
+    request=s.ChangeTierInput, parameters=[IDEMPOTENCY_KEY],
+    description="Upgrade: charged now for the rest of the period at the new price, less the unused part of the "
+    "current one (`order`). Downgrade: scheduled for the period end (`scheduled`: true). Sending the current tier "
+    "undoes a scheduled downgrade.",
+    responses={200: s.PlanChangeOutput, **error_responses(400, 401, 404, 409)},
+    examples=[OpenApiExample("Upgrade", value={"tier": "pro"}, request_only=True),
+              OpenApiExample("Scheduled", value=PLAN_CHANGE_EXAMPLE, response_only=True)],
+)
+class MembershipChangeTierView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    def post(self, request: Request) -> Response:
+        data = _valid(s.ChangeTierInput, request)
+        tier = _get_or_404(catalogue_selectors.tier_list(), slug=data["tier"])
+        change = subscriptions_services.subscription_change_tier(
+            subscription=_live_subscription(request.user), tier=tier, payment_token=data["payment_token"] or None,
+            idempotency_key=_idempotency_key(request),
+        )
+        return _plan_change_response(change)
+
+
+@extend_schema(
+    tags=["me"], summary="Renew now: pay for the next period", request=s.RenewInput, parameters=[IDEMPOTENCY_KEY],
+    description="Charges the next period now. 409 `already_renewed` when the next period is already paid; "
+    "400 `payment_failed` when declined (an early renewal that is declined changes nothing else).",
+    responses={201: s.OrderOutput, **error_responses(400, 401, 404, 409)},
+    examples=[OpenApiExample("Renew", value={"payment_token": ""}, request_only=True)],
+)
+class MembershipRenewView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    def post(self, request: Request) -> Response:
+        data = _valid(s.RenewInput, request)
+        order = subscriptions_services.subscription_renew(
+            subscription=_live_subscription(request.user), payment_token=data["payment_token"] or None,
+            idempotency_key=_idempotency_key(request),
+        )
+        return Response(s.OrderOutput(order).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(
@@ -344,8 +417,9 @@ class CouponListView(generics.ListAPIView):
 @extend_schema(
     tags=["me"], summary="Buy a course", request=s.PurchaseInput,
     description="Charges the given payment token (or the default payment method). 409 `already_owned` when the "
-    "member has access; 400 with a coupon code (`coupon_expired`, …) or `payment_failed` otherwise.",
-    responses={201: s.OrderOutput, **error_responses(400, 401, 404, 409)},
+    "member owns it, 409 `included_in_membership` when their membership includes it (nothing to pay); 400 with a "
+    "coupon code (`coupon_expired`, …) or `payment_failed` otherwise.",
+    responses={201: s.OrderOutput, **error_responses(400, 401, 404, 409)}, parameters=[IDEMPOTENCY_KEY],
     examples=[OpenApiExample("With coupon", value={"coupon_code": "SAVE20", "payment_token": ""}, request_only=True),
               OpenApiExample("Paid", value=ORDER_EXAMPLE, response_only=True)],
 )
@@ -357,7 +431,7 @@ class CoursePurchaseView(APIView):
         course = _published_course(slug)
         order = commerce_services.course_purchase(
             member=request.user, course=course, coupon_code=data["coupon_code"],
-            payment_token=data["payment_token"] or None,
+            payment_token=data["payment_token"] or None, idempotency_key=_idempotency_key(request),
         )
         return Response(s.OrderOutput(order).data, status=status.HTTP_201_CREATED)
 
@@ -468,10 +542,9 @@ class LessonViewView(APIView):
         lesson = _get_or_404(
             Lesson.objects.select_related("course").filter(course__in=catalogue_selectors.course_list()), pk=pk
         )
-        if not lesson.is_preview and not catalogue_selectors.member_has_course_access(member=request.user, course=lesson.course):
-            from members.exceptions import LessonLocked
+        from members.learning.services import lesson_open_check
 
-            raise LessonLocked
+        lesson_open_check(member=request.user, lesson=lesson)  # course access and the drip schedule
         learning_progress.lesson_view(member=request.user, lesson=lesson)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -506,31 +579,39 @@ class RetentionOfferView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(tags=["me"], summary="The save offer for my membership (null when none applies)",
+                   parameters=[OpenApiParameter(name="reason", required=False, type=str,
+                                                enum=list(Subscription.CancellationReason.values),
+                                                description="The reason I am leaving: the offer written for it.")],
                    responses={200: s.RetentionOfferSlotOutput, **error_responses(401, 404)},
                    examples=[OpenApiExample("Offer", value={"offer": OFFER_EXAMPLE}, response_only=True)])
     def get(self, request: Request) -> Response:
-        from members.subscriptions.views import retention_offer_for
-
-        offer = retention_offer_for(subscription=_live_subscription(request.user))
+        reason = request.query_params.get("reason", "")
+        if reason not in Subscription.CancellationReason.values:
+            reason = ""
+        offer = subscriptions_selectors.retention_offer_for(subscription=_live_subscription(request.user), reason=reason)
         return Response(s.RetentionOfferSlotOutput({"offer": offer}).data)
 
     @extend_schema(
-        tags=["me"], summary="Accept the save offer instead of cancelling", request=s.OfferAcceptInput,
-        responses={200: s.OfferAcceptOutput, **error_responses(400, 401, 404)},
+        tags=["me"], summary="Accept the save offer instead of cancelling (once per billing period)",
+        request=s.OfferAcceptInput, parameters=[IDEMPOTENCY_KEY],
+        description="The offer is the one shown for `reason`. 409 `offer_already_accepted` when an offer was "
+        "already accepted for this billing period.",
+        responses={200: s.OfferAcceptOutput, **error_responses(400, 401, 404, 409)},
         examples=[OpenApiExample("Accept", value={"reason": "too_expensive"}, request_only=True),
                   OpenApiExample("Discount", response_only=True,
                                  value={"kind": "discount", "coupon_code": "RET-1A2B3C4D5E", "paused_until": None})],
     )
     def post(self, request: Request) -> Response:
         from members.models import Coupon
-        from members.subscriptions.views import retention_offer_for
 
         data = _valid(s.OfferAcceptInput, request)
         sub = _live_subscription(request.user)
-        offer = retention_offer_for(subscription=sub)
+        # Accepted offers stay visible to this door so a second accept is told 409 by the service, not 404.
+        offer = subscriptions_selectors.retention_offer_for(subscription=sub, reason=data["reason"], hide_after_accept=False)
         if offer is None:
             raise Http404("There is no offer for this membership.")
-        result = subscriptions_services.retention_offer_accept(subscription=sub, offer=offer, reason=data["reason"])
+        result = subscriptions_services.retention_offer_accept(subscription=sub, offer=offer, reason=data["reason"],
+                                                 idempotency_key=_idempotency_key(request))
         if isinstance(result, Coupon):
             body = {"kind": offer.kind, "coupon_code": result.code, "paused_until": None}
         else:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import CharField, F, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
+from django.utils.translation import get_language
+from modeltranslation.utils import build_localized_fieldname
 
-from members.models import Benefit, Course, Enrollment, Lesson, MembershipTier, Subscription, User
+from members.catalogue.entitlements import CourseEntitlement, course_entitlement
+from members.models import Course, Enrollment, Lesson, MembershipTier, Subscription, Topic, User
 
 
 def tier_list(*, public_only: bool = True) -> QuerySet[MembershipTier]:
@@ -15,8 +19,18 @@ def tier_list(*, public_only: bool = True) -> QuerySet[MembershipTier]:
     return qs.filter(is_public=True) if public_only else qs
 
 
+def topic_name() -> Coalesce:
+    """The course's topic name in the active language (English when untranslated, the code when there is no Topic
+    row), as a correlated subquery: course lists stay one query."""
+    column = build_localized_fieldname("name", get_language() or "en")
+    label = Topic.objects.filter(slug=OuterRef("topic")).annotate(
+        label=Coalesce(NullIf(column, Value("")), NullIf("name_en", Value("")), output_field=CharField())
+    ).values("label")[:1]
+    return Coalesce(Subquery(label, output_field=CharField()), F("topic"), output_field=CharField())
+
+
 def course_list(*, published_only: bool = True) -> QuerySet[Course]:
-    qs = Course.objects.filter(is_generic=False)
+    qs = Course.objects.filter(is_generic=False).annotate(topic_name=topic_name())
     return qs.filter(is_published=True) if published_only else qs
 
 
@@ -24,13 +38,18 @@ def course_with_lessons(*, slug: str) -> Course:
     return Course.objects.prefetch_related(Prefetch("lessons", queryset=Lesson.objects.order_by("position"))).get(slug=slug)
 
 
+def member_course_entitlement(*, member: User | None, course: Course, when: datetime | None = None) -> CourseEntitlement:
+    """What the member may open and would pay for this course now (members.catalogue.entitlements decides)."""
+    authenticated = bool(member is not None and getattr(member, "is_authenticated", False))
+    tier = active_tier(member=member, when=when) if authenticated else None
+    return course_entitlement(member=member, course=course, tier=tier)
+
+
 def member_has_course_access(*, member: User, course: Course, when: datetime | None = None) -> bool:
+    """Whether the member may open the course's lessons: the same decision checkout makes."""
     if not getattr(member, "is_authenticated", False):
         return False
-    if Enrollment.objects.filter(member=member, course=course).exists():
-        return True
-    tier = active_tier(member=member, when=when)
-    return bool(tier and tier.has_benefit(Benefit.Kind.ALL_COURSES))
+    return member_course_entitlement(member=member, course=course, when=when).can_open
 
 
 def member_enrollments(*, member: User) -> QuerySet[Enrollment]:

@@ -23,6 +23,7 @@ from members.commerce import selectors as commerce_selectors
 from members.commerce import services as commerce_services
 from members.forms import CatalogueForm
 from members.learning import progress as learning_progress
+from members.learning import views as learning_views
 from members.models import (
     Benefit,
     Course,
@@ -146,7 +147,9 @@ def _catalogue_queryset(*, form: CatalogueForm, member: User) -> QuerySet[Course
     q = (data.get("q") or "").strip()
     if q:
         qs = qs.filter(
-            Q(title__icontains=q) | Q(title_zh__icontains=q) | Q(summary__icontains=q) | Q(tags__icontains=q)
+            # Either language matches, whichever the member reads in.
+            Q(title_en__icontains=q) | Q(title_zh_hans__icontains=q) | Q(title_zh__icontains=q)
+            | Q(summary_en__icontains=q) | Q(summary_zh_hans__icontains=q) | Q(tags__icontains=q)
         )
     if data.get("topic"):
         qs = qs.filter(topic=data["topic"])
@@ -169,7 +172,7 @@ def _catalogue_queryset(*, form: CatalogueForm, member: User) -> QuerySet[Course
 
 @vary_on_headers("HX-Request")
 def course_list(request: HttpRequest) -> HttpResponse:
-    topics = list(catalogue_selectors.course_list().exclude(topic="").order_by("topic").values_list("topic", flat=True).distinct())
+    topics = list(catalogue_selectors.course_list().exclude(topic="").order_by("topic").values_list("topic", "topic_name").distinct())
     form = CatalogueForm(request.GET or None, topics=topics)
     courses = _catalogue_queryset(form=form, member=request.user)
     page = Paginator(courses, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -197,7 +200,7 @@ def course_detail(request: HttpRequest, slug: str) -> HttpResponse:
     progress = _course_progress(member=member, course=course) if owned or included else None
     return render(request, "members/course_detail.html", {
         "course": course, "owned": owned, "included": included, "quote": quote, "related": related,
-        "progress": progress,
+        "progress": progress, **learning_views.course_extras(member=member, course=course),
     })
 
 
@@ -221,6 +224,9 @@ def _lesson_context(request: HttpRequest, *, slug: str, position: int) -> dict[s
     index = lessons.index(lesson)
     completed = False
     progress = None
+    extras = learning_views.lesson_extras(member=member, lesson=lesson)  # media, drip, attachments, quiz
+    if extras["access"].drip_locked:
+        has_access = False
     if member.is_authenticated and member_access:
         completed = LessonProgress.objects.filter(member=member, lesson=lesson, completed_at__isnull=False).exists()
         progress = _course_progress(member=member, course=course)
@@ -229,6 +235,7 @@ def _lesson_context(request: HttpRequest, *, slug: str, position: int) -> dict[s
         "member_access": member_access, "completed": completed, "progress": progress,
         "next_lesson": lessons[index + 1] if index + 1 < len(lessons) else None,
         "previous_lesson": lessons[index - 1] if index > 0 else None,
+        **extras,
     }
 
 
@@ -236,7 +243,7 @@ def lesson_detail(request: HttpRequest, slug: str, position: int) -> HttpRespons
     context = _lesson_context(request, slug=slug, position=position)
     if not context["has_access"]:
         return render(request, "members/lesson_detail.html", context, status=403)
-    if request.user.is_authenticated and context["member_access"]:
+    if request.user.is_authenticated and context["member_access"] and context["access"].is_open:
         learning_progress.lesson_view(member=request.user, lesson=context["lesson"])
     return render(request, "members/lesson_detail.html", context)
 

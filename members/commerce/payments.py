@@ -21,6 +21,9 @@ class ChargeResult:
     ok: bool
     reference: str = ""
     failure_reason: str = ""
+    # The provider cannot charge without the member (Alipay/WeChat Pay without an agreement): the order stays
+    # pending and the member gets a pay link; the provider's notification completes it later.
+    pending: bool = False
 
 
 class PaymentProvider(Protocol):

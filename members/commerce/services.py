@@ -8,31 +8,46 @@ failed Order for the record and nothing else: no paid order, no enrollment, no c
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from analytics.tracking import record_event
 from members import exceptions
-from members.catalogue.selectors import active_tier
+from members.catalogue.entitlements import CourseEntitlement
+from members.catalogue.selectors import member_course_entitlement
+from members.commerce.idempotency import (
+    Replay,
+    clean_key,
+    fingerprint,
+    idempotency_attach,
+    idempotency_claim,
+    idempotency_fail,
+    idempotency_succeed,
+    lock_member,
+)
+from members.commerce.invoices import billing_document_issue
 from members.commerce.payments import ChargeResult, get_provider
-from members.commerce.pricing import ZERO, Quote, coupon_discount, money, percent_of
+from members.commerce.pricing import ZERO, Quote, coupon_discount, money
 from members.commerce.receipts import receipt_queue
 from members.models import (
-    Benefit,
+    BillingDocument,
     BillingPeriod,
     Coupon,
     CouponRedemption,
     Course,
     Enrollment,
+    IdempotencyRecord,
     MembershipTier,
     Order,
     PaymentMethod,
     User,
 )
+from members.webhooks import webhook_emit
 
 DEFAULT_TOKEN = "local:ok"
 
@@ -49,6 +64,8 @@ def payment_method_set(*, member: User, token: str, label: str, provider: str = 
 def _default_token(member: User) -> str:
     method = PaymentMethod.objects.filter(member=member, is_default=True).first()
     return method.token if method else DEFAULT_TOKEN
+
+
 
 
 def coupon_find(*, code: str) -> Coupon:
@@ -98,10 +115,12 @@ def price_quote(
         raise ValueError("Quote exactly one of course or tier.")
     when = when or timezone.now()
     if course is not None:
+        # The member's price comes from the one function that decides entitlements (members.commerce).
+        entitlement = member_course_entitlement(member=member, course=course, when=when)
         list_price, currency = money(course.price), course.currency
-        member_tier = active_tier(member=member, when=when)
-        pct = member_tier.benefit_value(Benefit.Kind.COURSE_DISCOUNT) if member_tier else None
-        member_discount = percent_of(list_price, pct) if pct else ZERO
+        # Included in the member's tier: the quote says 0.00 (checkout refuses to charge it anyway).
+        member_discount = entitlement.member_discount if entitlement.status in (
+            CourseEntitlement.FOR_SALE, CourseEntitlement.INCLUDED) else ZERO
     else:
         assert tier is not None
         list_price, currency, member_discount = money(tier.price_for(period)), tier.currency, ZERO
@@ -187,21 +206,51 @@ def coupons_generate_bulk(*, count: int, prefix: str, percent_off: Decimal | Non
         return Coupon.objects.bulk_create(coupons)
 
 
+
+
 def _charge(*, member: User, order: Order, token: str | None) -> ChargeResult:
     if order.amount_paid == ZERO:
         return ChargeResult(ok=True, reference="free")
+    token = token or _default_token(member)
+    if token.split(":", 1)[0] in PROVIDER_TOKEN_PREFIXES:
+        return _charge_with_adapter(order=order, token=token)
     provider = get_provider()
     try:
         return provider.charge(
-            token=token or _default_token(member), amount=order.amount_paid, currency=order.currency,
+            token=token, amount=order.amount_paid, currency=order.currency,
             description=order.item_title, idempotency_key=f"order-{order.pk}",
         )
     except Exception as exc:  # noqa: BLE001 - any provider crash is a failed charge, never a half-paid order
         return ChargeResult(ok=False, failure_reason=f"Provider error: {exc}")
 
 
+PROVIDER_TOKEN_PREFIXES = {"alipay", "wechatpay", "stripe"}
+
+
+def _charge_with_adapter(*, order: Order, token: str) -> ChargeResult:
+    """A saved method of a real provider ("stripe:<customer>:<pm>", "alipay:<account>", "wechatpay:<openid>"):
+    charge off-session where the provider can; otherwise the order stays pending for a pay link."""
+    from members.commerce.providers import ProviderNotConfigured, get_adapter
+
+    name = token.split(":", 1)[0]
+    try:
+        adapter = get_adapter(name)
+        notice = adapter.charge_off_session(order=order, method_token=token)
+    except ProviderNotConfigured:
+        return ChargeResult(ok=False, failure_reason=f"Payment provider {name} is not configured")
+    except Exception as exc:  # noqa: BLE001 - a provider crash is a failed charge, never a half-paid order
+        return ChargeResult(ok=False, failure_reason=f"Provider error: {exc}")
+    Order.objects.filter(pk=order.pk).update(provider=name)
+    if notice is None:
+        return ChargeResult(ok=False, pending=True, failure_reason="Awaiting payment through the emailed link")
+    if not notice.paid:
+        return ChargeResult(ok=False, failure_reason="Card declined")
+    return ChargeResult(ok=True, reference=notice.reference)
+
+
 def _fail_order(*, order: Order, reason: str) -> None:
     with transaction.atomic():
+        lock_member(order.member_id)  # the reserve and settle steps' lock order: member first
         Order.objects.filter(pk=order.pk).update(status=Order.Status.FAILED, failure_reason=reason[:200])
         _release_coupon(order=order)
         record_event(member=order.member_id, kind="payment_failed", obj=order,
@@ -210,44 +259,142 @@ def _fail_order(*, order: Order, reason: str) -> None:
     order.failure_reason = reason[:200]
 
 
+def _create_order(**fields: object) -> Order:
+    """INSERT the pending order in a savepoint: the open-order constraints refuse a second order for the same
+    course or membership period, which only a request racing past the member lock (or another door) can reach."""
+    try:
+        with transaction.atomic():
+            return Order.objects.create(status=Order.Status.PENDING, provider=get_provider().name, **fields)
+    except IntegrityError:
+        raise exceptions.PaymentInProgress() from None
+
+
 def course_purchase(
-    *, member: User, course: Course, coupon_code: str = "", payment_token: str | None = None, when: datetime | None = None
+    *, member: User, course: Course, coupon_code: str = "", payment_token: str | None = None,
+    idempotency_key: str = "", when: datetime | None = None,
 ) -> Order:
-    """Buy a course. Returns the paid Order; raises PaymentFailed (with the failed Order recorded) or a CouponError."""
+    """Buy a course: the one entry point for the checkout form, the API and staff tools.
+
+    Returns the paid Order (the first one again when `idempotency_key` was already used for this request); raises
+    PaymentFailed (with the failed Order recorded), a CouponError, AlreadyOwned, IncludedInMembership,
+    PaymentInProgress, IdempotencyConflict or RequestInProgress.
+    """
     when = when or timezone.now()
-    if not course.is_published:
-        raise exceptions.MembersError("This course is not for sale.")
-    if Enrollment.objects.filter(member=member, course=course).exists():
-        raise exceptions.AlreadyOwned()
-    quote = price_quote(member=member, course=course, coupon_code=coupon_code, when=when)
+    key = clean_key(idempotency_key)
+    request_fp = fingerprint(course=course.pk, coupon=(coupon_code or "").strip().upper(), token=payment_token or "")
     with transaction.atomic():
-        order = Order.objects.create(
+        lock_member(member)
+        claim = idempotency_claim(member=member, operation="course_purchase", key=key, fingerprint=request_fp)
+        if isinstance(claim, Replay):
+            assert claim.order is not None
+            return claim.order
+        entitlement = member_course_entitlement(member=member, course=course, when=when)
+        if entitlement.status == CourseEntitlement.OWNED:
+            raise exceptions.AlreadyOwned()
+        if entitlement.status == CourseEntitlement.INCLUDED:
+            raise exceptions.IncludedInMembership()
+        if not entitlement.can_buy:
+            raise exceptions.MembersError("This course is not for sale.")
+        if Order.objects.filter(member=member, course=course, kind=Order.Kind.COURSE, status=Order.Status.PENDING,
+                                external_id__isnull=True).exists():
+            raise exceptions.PaymentInProgress()
+        quote = price_quote(member=member, course=course, coupon_code=coupon_code, when=when)
+        order = _create_order(
             member=member, kind=Order.Kind.COURSE, course=course, list_price=quote.list_price, discount=quote.discount,
-            amount_paid=quote.total, currency=quote.currency, coupon=quote.coupon, status=Order.Status.PENDING,
-            created_at=when, provider=get_provider().name,
+            amount_paid=quote.total, currency=quote.currency, coupon=quote.coupon, created_at=when,
         )
         if quote.coupon is not None:
             _reserve_coupon(coupon=quote.coupon, member=member, order=order, course=course, tier=None)
+        idempotency_attach(claim, order=order)
     result = _charge(member=member, order=order, token=payment_token)
     if not result.ok:
         _fail_order(order=order, reason=result.failure_reason)
-        raise exceptions.PaymentFailed(result.failure_reason)
+        error = exceptions.PaymentFailed(result.failure_reason)
+        idempotency_fail(claim, error=error)
+        raise error
+    return order_settle(order=order, provider_reference=result.reference, when=when)
+
+
+def order_settle(*, order: Order, provider_reference: str, when: datetime | None = None, provider: str = "") -> Order:
+    """The provider took the money: mark the order paid and grant what it bought. The one settle step for every
+    money operation and for provider webhooks; safe to call twice (a paid order is returned as it is)."""
+    when = when or timezone.now()
     with transaction.atomic():
-        order.status = Order.Status.PAID
-        order.paid_at = when
-        order.provider_reference = result.reference
-        order.save(update_fields=["status", "paid_at", "provider_reference"])
-        Enrollment.objects.get_or_create(
-            member=member, course=course, defaults={"source": Enrollment.Source.PURCHASE, "enrolled_at": when}
-        )
-        record_event(member=member, kind="course_purchased", obj=course, occurred_at=when, properties={
-            "order_id": order.pk, "amount": str(order.amount_paid), "coupon": quote.coupon.code if quote.coupon else "",
+        # Same lock order as the reserve step (member, then order, then subscription), so the two never deadlock.
+        lock_member(order.member_id)
+        locked = Order.objects.select_for_update(of=("self",)).select_related("coupon").get(pk=order.pk)
+        if locked.status == Order.Status.PAID:
+            return locked
+        if locked.status != Order.Status.PENDING:
+            raise exceptions.MembersError("Only a pending order can be settled.")
+        record = IdempotencyRecord.objects.filter(order=locked).first()
+        locked.status = Order.Status.PAID
+        locked.paid_at = when
+        locked.provider_reference = provider_reference
+        locked.provider = provider or locked.provider
+        locked.save(update_fields=["status", "paid_at", "provider_reference", "provider"])
+        operation = record.operation if record is not None else (
+            "course_purchase" if locked.kind == Order.Kind.COURSE else "subscription_renew")
+        _settler(operation)(order=locked, when=when)
+        receipt_queue(order=locked)  # every paid order gets its receipt, once, when this transaction commits
+        billing_document_issue(order=locked, kind=BillingDocument.Kind.INVOICE)  # and a numbered invoice
+        if locked.coupon is not None:
+            record_event(member=locked.member_id, kind="coupon_redeemed", obj=locked.coupon, occurred_at=when,
+                         properties={"order_id": locked.pk})
+        if record is not None:
+            idempotency_succeed(record)
+        # Outgoing webhooks (members/webhooks.py) for the operator's other systems, on commit like the receipt.
+        webhook_emit(event="order.paid", data={
+            "order_id": locked.pk, "member_id": locked.member_id, "kind": locked.kind, "course_id": locked.course_id,
+            "tier_id": locked.tier_id, "amount": str(locked.amount_paid), "currency": locked.currency, "paid_at": when,
         })
-        if quote.coupon is not None:
-            record_event(member=member, kind="coupon_redeemed", obj=quote.coupon, occurred_at=when,
-                         properties={"order_id": order.pk})
-        receipt_queue(order=order)
-    return order
+    order.status, order.paid_at, order.provider_reference = locked.status, locked.paid_at, locked.provider_reference
+    return locked
+
+
+def order_fail(*, order: Order, reason: str) -> Order:
+    """The provider says the charge failed (a webhook for an asynchronous payment): fail a pending order and give
+    back its coupon use; a retry of the request's key is told the same. Safe to call twice; a paid order is left
+    alone (a refund is order_refund's job)."""
+    with transaction.atomic():
+        lock_member(order.member_id)
+        locked = Order.objects.select_for_update(of=("self",)).get(pk=order.pk)
+        if locked.status != Order.Status.PENDING:
+            return locked
+        _fail_order(order=locked, reason=reason)
+        record = IdempotencyRecord.objects.filter(order=locked).first()
+        if record is not None:
+            idempotency_fail(record, error=exceptions.PaymentFailed(reason))
+    return locked
+
+
+# What settling grants, by the operation that reserved the order: the course purchase here; the membership
+# operations register theirs from members.subscriptions.services (which imports this module, so this module cannot
+# import it back; members.apps imports it at start-up so a webhook finds every settler).
+SETTLERS: dict[str, Callable[..., None]] = {}
+
+
+def register_settler(operation: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    def register(settle: Callable[..., None]) -> Callable[..., None]:
+        SETTLERS[operation] = settle
+        return settle
+
+    return register
+
+
+def _settler(operation: str) -> Callable[..., None]:
+    return SETTLERS[operation]
+
+
+@register_settler("course_purchase")
+def _settle_course(*, order: Order, when: datetime) -> None:
+    Enrollment.objects.get_or_create(
+        member_id=order.member_id, course_id=order.course_id,
+        defaults={"source": Enrollment.Source.PURCHASE, "enrolled_at": when},
+    )
+    record_event(member=order.member_id, kind="course_purchased", obj=order.course, occurred_at=when, properties={
+        "order_id": order.pk, "amount": str(order.amount_paid), "coupon": order.coupon.code if order.coupon else "",
+    })
 
 
 def order_refund(*, order: Order, when: datetime | None = None) -> Order:
@@ -267,4 +414,7 @@ def order_refund(*, order: Order, when: datetime | None = None) -> Order:
                                       source=Enrollment.Source.PURCHASE).delete()
         record_event(member=locked.member_id, kind="order_refunded", obj=locked, occurred_at=when,
                      properties={"amount": str(locked.amount_paid)})
+        from members.commerce.invoices import credit_note_issue
+
+        credit_note_issue(order=locked)
     return locked

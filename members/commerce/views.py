@@ -1,11 +1,15 @@
 """Checkout (courses and membership periods), orders and the membership page with its cancellation flow."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.vary import vary_on_headers
 
@@ -14,7 +18,7 @@ from members.catalogue import selectors as catalogue_selectors
 from members.commerce import selectors as commerce_selectors
 from members.commerce import services as commerce_services
 from members.commerce.pricing import Quote
-from members.forms import CheckoutForm, TierCheckoutForm
+from members.forms import CheckoutForm, TierCheckoutForm, new_idempotency_key
 from members.models import (
     BillingPeriod,
     Course,
@@ -39,6 +43,13 @@ def _quote(
         return commerce_services.price_quote(member=member, course=course, tier=tier, period=period), error.message
 
 
+def _fresh_key(form: Form) -> None:
+    """After a refused or declined attempt the next submission is a new request: give the form a new token."""
+    if form.is_bound:
+        form.data = form.data.copy()
+        form.data["idempotency_key"] = new_idempotency_key()
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Checkout
 
@@ -47,29 +58,43 @@ def _quote(
 @vary_on_headers("HX-Request")
 def checkout_course(request: HttpRequest, slug: str) -> HttpResponse:
     course = get_object_or_404(catalogue_selectors.course_list(), slug=slug)
-    if course.pk in commerce_selectors.owned_course_ids(member=request.user):
+    entitlement = catalogue_selectors.member_course_entitlement(member=request.user, course=course)
+    if entitlement.status == entitlement.OWNED and request.method == "GET":
         messages.info(request, _("You already own this course."))
+        return redirect(course)
+    if entitlement.status == entitlement.INCLUDED:
+        messages.info(request, _("This course is included in your membership: nothing to pay."))
         return redirect(course)
     data = request.POST if request.method == "POST" else (request.GET if "coupon" in request.GET else None)
     form = CheckoutForm(data, initial={"coupon": request.GET.get("coupon", "")})
     code = form.data.get("coupon", "").strip() if data else ""
     quote, coupon_error = _quote(member=request.user, course=course, code=code)
     payment_error = ""
+    http_status = 200
     if request.method == "POST" and request.POST.get("action") != "apply" and form.is_valid() and not coupon_error:
         try:
             order = commerce_services.course_purchase(member=request.user, course=course, coupon_code=code,
-                                             payment_token=form.cleaned_data["payment_token"])
+                                             payment_token=form.cleaned_data["payment_token"],
+                                             idempotency_key=form.cleaned_data["idempotency_key"])
+        except exceptions.AlreadyOwned:
+            messages.info(request, _("You already own this course."))
+            return redirect(course)
+        except (exceptions.RequestInProgress, exceptions.PaymentInProgress, exceptions.IdempotencyConflict) as error:
+            # A second submission of the same page while the first is at the provider: nothing is charged twice.
+            payment_error, http_status = error.message, 409
         except exceptions.CouponError as error:
             coupon_error = error.message
+            _fresh_key(form)
         except exceptions.MembersError as error:
-            payment_error = error.message
+            payment_error, http_status = error.message, 402
+            _fresh_key(form)
         else:
             messages.success(request, _("Payment received. Enjoy the course!"))
             return redirect(order)
     context = {"form": form, "course": course, "item_title": course, "quote": quote, "coupon_error": coupon_error,
                "payment_error": payment_error, "code": code}
     template = "members/checkout.html#quote" if request.htmx and request.method == "GET" else "members/checkout.html"
-    return render(request, template, context, status=402 if payment_error else 200)
+    return render(request, template, context, status=http_status)
 
 
 @login_required
@@ -89,18 +114,33 @@ def checkout_tier(request: HttpRequest, slug: str) -> HttpResponse:
     quote, coupon_error = _quote(member=request.user, tier=tier, period=period, code=code)
     had_trial = Subscription.objects.filter(member=request.user, trial_end__isnull=False).exists()
     trial_available = bool(tier.trial_days) and not had_trial
+    # What the summary promises must be what happens: with the trial (ticked by default, skipped by a coupon)
+    # nothing is charged today and the period price is charged when the trial ends.
+    params = data if data is not None else request.GET
+    ticked = ("use_trial" in params) if "trial_choice" in params else True
+    trial_selected = trial_available and ticked and not code
+    first_charge_at = timezone.now() + timedelta(days=tier.trial_days) if trial_selected else None
     payment_error = ""
+    http_status = 200
     if request.method == "POST" and request.POST.get("action") != "apply" and form.is_valid() and not coupon_error:
         try:
             sub = subscriptions_services.subscription_start(
                 member=request.user, tier=tier, period=form.cleaned_data["period"], coupon_code=code,
                 payment_token=form.cleaned_data["payment_token"],
                 use_trial=trial_available and form.cleaned_data["use_trial"],
+                idempotency_key=form.cleaned_data["idempotency_key"],
             )
+        except exceptions.AlreadySubscribed:
+            messages.info(request, _("You already have a membership. Manage it here."))
+            return redirect("members:membership")
+        except (exceptions.RequestInProgress, exceptions.PaymentInProgress, exceptions.IdempotencyConflict) as error:
+            payment_error, http_status = error.message, 409
         except exceptions.CouponError as error:
             coupon_error = error.message
+            _fresh_key(form)
         except exceptions.MembersError as error:
-            payment_error = error.message
+            payment_error, http_status = error.message, 402
+            _fresh_key(form)
         else:
             order = sub.orders.filter(status=Order.Status.PAID).first()
             if order is None:
@@ -109,9 +149,10 @@ def checkout_tier(request: HttpRequest, slug: str) -> HttpResponse:
             messages.success(request, _("Welcome to %(tier)s!") % {"tier": tier.name})
             return redirect(order)
     context = {"form": form, "tier": tier, "item_title": tier.name, "quote": quote, "coupon_error": coupon_error,
-               "payment_error": payment_error, "code": code, "period": period, "trial_available": trial_available}
+               "payment_error": payment_error, "code": code, "period": period, "trial_available": trial_available,
+               "trial_selected": trial_selected, "trial_ticked": ticked, "first_charge_at": first_charge_at}
     template = "members/checkout.html#quote" if request.htmx and request.method == "GET" else "members/checkout.html"
-    return render(request, template, context, status=402 if payment_error else 200)
+    return render(request, template, context, status=http_status)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -180,9 +180,9 @@ GENERAL_COUPONS: tuple[GeneralCoupon, ...] = (
 # The save offer the cancellation flow shows (issue 5 reads it); pause offer for members who are only busy.
 RETENTION_OFFERS = (
     {"name": "30% off your next period", "kind": "discount", "percent_off": Decimal(30), "pause_days": None,
-     "headline": "Stay with us: your next period is 30% off."},
+     "headline": "Stay with us: your next period is 30% off.", "reasons": ["too_expensive", "content", "other"]},
     {"name": "Pause for a month", "kind": "pause", "percent_off": None, "pause_days": 30,
-     "headline": "Busy right now? Pause your membership for 30 days instead."},
+     "headline": "Busy right now? Pause your membership for 30 days instead.", "reasons": ["not_using", "finished"]},
 )
 
 REMINDER_DAYS = (14, 7, 1)
@@ -204,30 +204,106 @@ TIME_ZONES = {"CN": "Asia/Shanghai", "SG": "Asia/Singapore", "TW": "Asia/Taipei"
 
 def course_summary(spec: CourseSpec) -> str:
     topic_en = TOPICS[spec.topic][0].lower()
-    return f"A {spec.level} course in {topic_en}: {spec.lessons} short lessons with exercises you can use at work."
+    article = "An" if spec.level[0] in "aeiou" else "A"
+    return (f"{article} {spec.level} course in {topic_en}: {spec.lessons} short lessons with exercises you can use "
+            f"at work.")
+
+
+def course_summary_zh(spec: CourseSpec) -> str:
+    return f"一门{LEVELS_ZH[spec.level]}的{TOPICS[spec.topic][1]}课程：{spec.lessons} 节短课，每节都有能直接用在工作中的练习。"
 
 
 def course_description(spec: CourseSpec) -> str:
-    topic_en, topic_zh = TOPICS[spec.topic]
+    topic_en = TOPICS[spec.topic][0]
     return (
         f"{spec.title} is taught by {spec.instructor}. Over {spec.lessons} lessons you practise the core ideas of "
         f"{topic_en.lower()} on realistic examples, with a worksheet after each lesson and a small project at the "
-        f"end.\n\n{spec.title_zh}：由 {spec.instructor} 主讲，共 {spec.lessons} 节课，围绕{topic_zh}的核心方法，"
-        f"每节课配有练习，最后完成一个小项目。"
+        f"end."
     )
+
+
+def course_description_zh(spec: CourseSpec) -> str:
+    return (f"《{spec.title_zh}》由 {spec.instructor} 主讲，共 {spec.lessons} 节课，围绕{TOPICS[spec.topic][1]}的核心方法，"
+            f"用真实案例练习，每节课配有练习，最后完成一个小项目。")
 
 
 def course_audience(spec: CourseSpec) -> str:
     return {
-        "beginner": "Newcomers who want a practical start. 适合零基础、想快速上手的学员。",
-        "intermediate": "People who know the basics and want to go further. 适合有一定基础、想进阶的学员。",
-        "advanced": "Practitioners who want depth and edge cases. 适合希望深入钻研的从业者。",
+        "beginner": "Newcomers who want a practical start.",
+        "intermediate": "People who know the basics and want to go further.",
+        "advanced": "Practitioners who want depth and edge cases.",
+    }[spec.level]
+
+
+def course_audience_zh(spec: CourseSpec) -> str:
+    return {
+        "beginner": "适合零基础、想快速上手的学员。",
+        "intermediate": "适合有一定基础、想进阶的学员。",
+        "advanced": "适合希望深入钻研的从业者。",
     }[spec.level]
 
 
 def lesson_body(spec: CourseSpec, position: int, title: str) -> str:
     return (
         f"## {title}\n\nIn this lesson of *{spec.title}* we work through {title.lower()} step by step.\n\n"
-        f"- Watch the {8 + position % 7}-minute video\n- Try the exercise\n- Share your answer in the community\n\n"
-        f"本节课：{title}。看完视频后完成练习，并在社区分享你的答案。"
+        f"- Watch the {8 + position % 7}-minute video\n- Try the exercise\n- Share your answer in the community"
     )
+
+
+# ---- Chinese content (issue 18): every course, lesson, topic, tier and benefit text ships in both languages ----
+
+LEVELS_ZH = {"beginner": "入门", "intermediate": "进阶", "advanced": "高阶"}
+
+LESSON_TITLES_ZH: dict[str, str] = {
+    "Why this matters": "为什么这很重要", "Setting up your workspace": "准备你的工作环境",
+    "Loading and cleaning data": "加载与清洗数据", "Asking the right question": "提出正确的问题",
+    "Aggregations and grouping": "聚合与分组", "Joining sources": "关联多个数据源", "Charts that explain": "会说话的图表",
+    "Common pitfalls": "常见陷阱", "A real case study": "真实案例", "Wrap-up and next steps": "总结与下一步",
+    "The problem behind the request": "需求背后的问题", "Talking to users": "和用户交谈", "Framing opportunities": "定义机会",
+    "Prioritising": "确定优先级", "Writing it down": "把它写下来", "Working with engineering": "与工程师协作",
+    "Measuring outcomes": "衡量结果", "Saying no": "学会说不", "Case study": "案例分析",
+    "Principles first": "先讲原则", "Layout and grids": "布局与栅格", "Colour and contrast": "色彩与对比",
+    "Components": "组件", "Prototyping": "原型", "Testing with users": "用户测试", "Handing off to developers": "交付给开发",
+    "Accessibility": "无障碍设计", "Critique session": "设计评审",
+    "Know your reader": "了解你的读者", "One idea per piece": "一篇只讲一个观点", "Outlines that work": "好用的提纲",
+    "First drafts fast": "快速写出初稿", "Editing ruthlessly": "大刀阔斧地修改", "Headlines": "标题",
+    "Voice and tone": "语气与风格", "Feedback loops": "反馈循环", "Publishing": "发布",
+    "Where your money goes": "钱都花到哪里了", "Goals and time horizons": "目标与期限", "Emergency funds": "应急资金",
+    "Debt first?": "先还债吗？", "Investing basics": "投资基础", "Risk and diversification": "风险与分散",
+    "Taxes": "税务", "Automating it": "让它自动运行", "Review your plan": "复盘你的计划",
+    "Sounds and rhythm": "发音与节奏", "Everyday phrases": "日常用语", "Numbers and time": "数字与时间",
+    "Small talk": "闲聊", "Asking questions": "提问", "Listening practice": "听力练习", "Role play": "角色扮演",
+    "Common mistakes": "常见错误", "Speaking test": "口语测试",
+    "Know what you want": "想清楚你要什么", "Your story in two minutes": "两分钟讲好你的故事",
+    "Preparing evidence": "准备证据", "Practice out loud": "大声练习", "Handling hard questions": "应对难题",
+    "Following up": "跟进", "Negotiation basics": "谈判基础", "Building habits": "养成习惯",
+    "What the models can and cannot do": "模型能做什么、不能做什么", "Setting up": "准备环境",
+    "Your first prompt": "你的第一个提示词", "Structured outputs": "结构化输出", "Evaluating results": "评估结果",
+    "Working with your own data": "使用你自己的数据", "Costs and latency": "成本与延迟",
+    "Safety and privacy": "安全与隐私", "Project walkthrough": "项目演练",
+}
+
+
+def lesson_body_zh(spec: CourseSpec, position: int, title: str) -> str:
+    title_zh = LESSON_TITLES_ZH[title]
+    return (
+        f"## {title_zh}\n\n在《{spec.title_zh}》的这一节里，我们一步一步地学习“{title_zh}”。\n\n"
+        f"- 观看 {8 + position % 7} 分钟的视频\n- 完成练习\n- 在社区分享你的答案"
+    )
+
+
+TIERS_ZH: dict[str, tuple[str, str]] = {
+    "basic": ("基础会员", "社区、每周学习讨论帖，以及所有课程九折。"),
+    "plus": ("进阶会员", "包含全部课程、社区和结业证书。可免费试用 7 天。"),
+    "pro": ("专业会员", "包含进阶会员的全部权益，另有每月讲师直播答疑、资料下载和每月 2 次辅导。"),
+}
+
+BENEFIT_DESCRIPTIONS_ZH: dict[str, str] = {
+    "all_courses": "课程库中的全部课程",
+    "course_discount": "购买任何课程都享折扣",
+    "community": "发帖、评论并参加学习讨论",
+    "certificates": "每门学完的课程都有证书",
+    "live_qa": "每月一次讲师直播答疑",
+    "downloads": "下载课程和练习资料",
+    "monthly_credits": "每月的辅导次数",
+}

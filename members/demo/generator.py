@@ -34,6 +34,7 @@ from django.utils.text import slugify
 from members.commerce.pricing import ZERO, money, percent_of
 from members.demo import behaviour as bm
 from members.demo import catalogue as cat
+from members.demo import media as demo_media
 from members.demo import texts
 from members.models import (
     Benefit,
@@ -54,6 +55,7 @@ from members.models import (
     ReviewHelpful,
     Subscription,
     SubscriptionChange,
+    Topic,
     User,
 )
 
@@ -242,6 +244,11 @@ class _Sim:
             courses.append(Course(
                 id=cid, title=spec.title, title_zh=spec.title_zh, slug=slugify(spec.title), summary=cat.course_summary(spec),
                 description=cat.course_description(spec), audience=cat.course_audience(spec), instructor=spec.instructor,
+                # Both languages on the row (members/translation.py); the plain columns hold the English text.
+                title_en=spec.title, title_zh_hans=spec.title_zh, summary_en=cat.course_summary(spec),
+                summary_zh_hans=cat.course_summary_zh(spec), description_en=cat.course_description(spec),
+                description_zh_hans=cat.course_description_zh(spec), audience_en=cat.course_audience(spec),
+                audience_zh_hans=cat.course_audience_zh(spec),
                 topic=spec.topic, tags=list(spec.tags), level=spec.level, price=Decimal(spec.price), currency="CNY",
                 is_published=True, published_at=published, created_at=published,
             ))
@@ -251,6 +258,8 @@ class _Sim:
                 lessons.append(Lesson(
                     id=lesson_id, course_id=cid, position=pos + 1, title=title,
                     body=cat.lesson_body(spec, pos + 1, title), duration_minutes=6 + (pos * 7 + i) % 15,
+                    title_en=title, title_zh_hans=cat.LESSON_TITLES_ZH[title],
+                    body_en=cat.lesson_body(spec, pos + 1, title), body_zh_hans=cat.lesson_body_zh(spec, pos + 1, title),
                     is_preview=pos == 0,
                 ))
                 ids.append(lesson_id)
@@ -260,8 +269,12 @@ class _Sim:
             self.course_price.append(money(spec.price))
             self.course_lessons.append(ids)
             self.course_title.append((spec.title, spec.title_zh))
+        demo_media.enrich_lessons(lessons, cat.COURSES, self.course_ids)  # video/audio, drip days (issue 18.3)
+        self._bulk(Topic, [Topic(slug=slug, name=en, name_en=en, name_zh_hans=zh)
+                           for slug, (en, zh) in cat.TOPICS.items() if not Topic.objects.filter(slug=slug).exists()])
         self._bulk(Course, courses)
         self._bulk(Lesson, lessons)
+        self.counts.update(demo_media.add_extras(lessons, cat.COURSES, self.course_ids))  # worksheets, quizzes
         # Each course has a quality the ratings scatter around (it is what makes 'sort by rating' meaningful).
         self.course_quality = self.rng.uniform(3.4, 4.8, len(courses))
         self.priced = [c for c in range(len(courses)) if self.course_price[c] > 0]
@@ -274,13 +287,17 @@ class _Sim:
         for i, spec in enumerate(cat.TIERS):
             tier = MembershipTier(
                 id=tier_id + i, name=spec.name, slug=spec.slug, description=spec.description,
+                name_en=spec.name, name_zh_hans=cat.TIERS_ZH[spec.slug][0], description_en=spec.description,
+                description_zh_hans=cat.TIERS_ZH[spec.slug][1],
                 monthly_price=spec.monthly_price, yearly_price=spec.yearly_price, currency="CNY",
                 trial_days=spec.trial_days, is_public=True, is_active=True, order=spec.order,
             )
             tiers.append(tier)
             for order, (kind, value) in enumerate(spec.benefits):
                 benefits.append(Benefit(tier_id=tier.id, kind=kind, value=value, order=order,
-                                        description=cat.BENEFIT_DESCRIPTIONS[kind]))
+                                        description=cat.BENEFIT_DESCRIPTIONS[kind],
+                                        description_en=cat.BENEFIT_DESCRIPTIONS[kind],
+                                        description_zh_hans=cat.BENEFIT_DESCRIPTIONS_ZH[kind]))
         self._bulk(MembershipTier, tiers)
         self._bulk(Benefit, benefits)
         self.tiers = tiers
@@ -372,7 +389,9 @@ class _Sim:
                 # Real hashes cost ~0.3 s each; members other than the learner get an unusable password.
                 password=make_password(LEARNER_PASSWORD) if i == 0 else f"!demo{self.rnd.getrandbits(64):016x}",
                 preferred_language="zh-hans" if zh else "en", time_zone=cat.TIME_ZONES[country], country=country,
-                marketing_opt_in=self.rnd.random() < 0.8, acquisition_source=src, date_joined=self.join_at[i],
+                marketing_opt_in=(opted_in := self.rnd.random() < 0.8),
+                marketing_consent_at=self.join_at[i] if opted_in else None, acquisition_source=src,
+                date_joined=self.join_at[i],
             ))
         self._bulk(User, users)
         self.staff_id = self.user_ids[-1] + 1
@@ -956,12 +975,10 @@ class _Sim:
 
     def note(self, recipient: int, actor: int, verb: str, target_type: str, target_id: int, url: str,
              t: datetime) -> models.Model:
-        en, zh = texts.NOTIFICATION_TEXT[verb]
-        actor_name = self.names[actor]
-        text = (zh if self.zh[recipient] else en).format(actor=actor_name)
+        # Stored as a code with no sentence: the page writes "X commented on your post" in the reader's language.
         read = t + timedelta(hours=self.rnd.randint(1, 96))
         return self.Notification(recipient_id=self.user_ids[recipient], actor_id=self.user_ids[actor], verb=verb,
-                                 target_type=target_type, target_id=target_id, target_url=url, text=text[:300],
+                                 target_type=target_type, target_id=target_id, target_url=url, params={},
                                  created_at=t, read_at=read if read < self.today and self.rnd.random() < 0.7 else None)
 
     # ----------------------------------------------------------------------------------------------------------

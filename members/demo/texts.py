@@ -61,12 +61,6 @@ COMMENTS_ZH: tuple[str, ...] = (
     "补充一本我喜欢的书，短小实用。",
 )
 
-NOTIFICATION_TEXT = {
-    "commented": ("{actor} commented on your post", "{actor} 评论了你的帖子"),
-    "replied": ("{actor} replied to your comment", "{actor} 回复了你的评论"),
-    "reacted": ("{actor} reacted to your post", "{actor} 赞了你的帖子"),
-}
-
 WELCOME_POST = (
     "Welcome to the Learning Club community! 欢迎来到学习社区！",
     "Introduce yourself below: what are you learning this month?\n\n在下面介绍一下自己吧：这个月你在学什么？",

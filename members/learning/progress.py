@@ -9,6 +9,7 @@ from django.utils import timezone
 from analytics.tracking import record_event
 from members import exceptions
 from members.catalogue.selectors import member_has_course_access
+from members.learning import services as learning_services
 from members.models import (
     Enrollment,
     Lesson,
@@ -23,6 +24,7 @@ def lesson_complete(*, member: User, lesson: Lesson, when: datetime | None = Non
     course = lesson.course
     if not lesson.is_preview and not member_has_course_access(member=member, course=course, when=when):
         raise exceptions.LessonLocked()
+    learning_services.lesson_open_check(member=member, lesson=lesson, when=when)  # the drip schedule
     with transaction.atomic():
         enrollment, _created = Enrollment.objects.get_or_create(
             member=member, course=course, defaults={"source": Enrollment.Source.MEMBERSHIP, "enrolled_at": when}
@@ -40,6 +42,7 @@ def lesson_complete(*, member: User, lesson: Lesson, when: datetime | None = Non
             enrollment.completed_at = when
             record_event(member=member, kind="course_completed", obj=course, occurred_at=when)
         enrollment.save(update_fields=["last_activity_at", "completed_at"])
+    learning_services.certificate_issue_if_earned(member=member, course=course, when=when)
     return progress
 
 

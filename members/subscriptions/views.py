@@ -4,7 +4,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -16,14 +15,14 @@ from django.views.decorators.http import require_POST
 from members import exceptions
 from members.catalogue import selectors as catalogue_selectors
 from members.catalogue.views import _membership_card, benefit_table
-from members.forms import CancelForm, SwitchPeriodForm
+from members.forms import CancelForm, ChangeTierForm, RenewForm, SwitchPeriodForm
 from members.models import (
     BillingPeriod,
     Coupon,
     PaymentMethod,
-    RetentionOffer,
     Subscription,
 )
+from members.subscriptions import selectors as subscriptions_selectors
 from members.subscriptions import services
 from members.subscriptions.billing import payment_method_update_and_retry
 
@@ -66,15 +65,6 @@ def payment_method(request: HttpRequest) -> HttpResponse:
     return render(request, "members/billing/payment_method.html", context)
 
 
-def retention_offer_for(*, subscription: Subscription) -> RetentionOffer | None:
-    return (
-        RetentionOffer.objects.filter(is_active=True)
-        .filter(Q(tiers=subscription.tier) | Q(tiers__isnull=True))
-        .order_by("-created_at")
-        .first()
-    )
-
-
 def tiers(request: HttpRequest) -> HttpResponse:
     tier_rows = list(catalogue_selectors.tier_list())
     current = catalogue_selectors.active_tier(member=request.user)
@@ -91,8 +81,27 @@ def membership(request: HttpRequest) -> HttpResponse:
         other = BillingPeriod.YEAR if sub.billing_period == BillingPeriod.MONTH else BillingPeriod.MONTH
         context["switch_form"] = SwitchPeriodForm(initial={"period": other})
         context["other_period"] = other
+        context["renew_form"] = RenewForm()
         context["renewal_coupon"] = services.renewal_coupon_code(subscription=sub)
+        context["tier_choices"] = _tier_choices(sub)
+        if other == BillingPeriod.YEAR and sub.status == Subscription.Status.ACTIVE:
+            context["switch_quote"] = services.subscription_proration(subscription=sub, period=BillingPeriod.YEAR)
     return render(request, "members/membership.html", context)
+
+
+def _tier_choices(sub: Subscription) -> list[dict[str, object]]:
+    """The other tiers with what choosing each costs today (an upgrade's prorated charge) or when (a downgrade)."""
+    rows: list[dict[str, object]] = []
+    for tier in catalogue_selectors.tier_list():
+        if tier.pk == sub.tier_id or tier.currency != sub.tier.currency:
+            continue
+        upgrade = tier.price_for(sub.billing_period) > sub.tier.price_for(sub.billing_period)
+        due = None
+        if upgrade and sub.status == Subscription.Status.ACTIVE:
+            due = services.subscription_proration(subscription=sub, tier=tier).due
+        rows.append({"tier": tier, "upgrade": upgrade, "due": due, "form": ChangeTierForm(initial={"tier": tier.slug}),
+                     "scheduled": sub.scheduled_tier_id == tier.pk})
+    return rows
 
 
 def _live_subscription_or_redirect(request: HttpRequest) -> Subscription | None:
@@ -102,6 +111,21 @@ def _live_subscription_or_redirect(request: HttpRequest) -> Subscription | None:
     return sub
 
 
+def _plan_change_message(request: HttpRequest, change: services.PlanChange) -> None:
+    sub = change.subscription
+    if change.order is not None:
+        messages.success(request, _("Your plan is now %(tier)s, %(period)s. Charged today: %(amount)s %(currency)s.") % {
+            "tier": sub.tier.name, "period": sub.get_billing_period_display(), "amount": change.order.amount_paid,
+            "currency": change.order.currency})
+    elif change.scheduled and (sub.scheduled_tier_id or sub.scheduled_billing_period):
+        messages.success(request, _("Your plan changes to %(tier)s, %(period)s on %(date)s. Nothing is charged today.") % {
+            "tier": sub.next_tier.name, "period": BillingPeriod(sub.next_billing_period).label,
+            "date": date_format(timezone.localtime(sub.current_period_end))})
+    else:
+        messages.success(request, _("Your plan stays %(tier)s, %(period)s.") % {
+            "tier": sub.tier.name, "period": sub.get_billing_period_display()})
+
+
 @login_required
 @require_POST
 def membership_switch(request: HttpRequest) -> HttpResponse:
@@ -109,10 +133,34 @@ def membership_switch(request: HttpRequest) -> HttpResponse:
     form = SwitchPeriodForm(request.POST)
     if sub is not None and form.is_valid():
         try:
-            services.subscription_switch_period(subscription=sub, period=form.cleaned_data["period"])
-            messages.success(request, _("Your billing period changes at the next renewal."))
+            change = services.subscription_switch_period(
+                subscription=sub, period=form.cleaned_data["period"], payment_token=request.POST.get("payment_token"),
+                idempotency_key=form.cleaned_data["idempotency_key"])
         except exceptions.MembersError as error:
             messages.error(request, error.message)
+        else:
+            _plan_change_message(request, change)
+    return redirect("members:membership")
+
+
+@login_required
+@require_POST
+def membership_change_tier(request: HttpRequest) -> HttpResponse:
+    sub = _live_subscription_or_redirect(request)
+    form = ChangeTierForm(request.POST)
+    if sub is not None and form.is_valid():
+        tier = catalogue_selectors.tier_list().filter(slug=form.cleaned_data["tier"]).first()
+        if tier is None:
+            messages.error(request, _("This tier is not available."))
+            return redirect("members:membership")
+        try:
+            change = services.subscription_change_tier(
+                subscription=sub, tier=tier, payment_token=request.POST.get("payment_token"),
+                idempotency_key=form.cleaned_data["idempotency_key"])
+        except exceptions.MembersError as error:
+            messages.error(request, error.message)
+        else:
+            _plan_change_message(request, change)
     return redirect("members:membership")
 
 
@@ -120,11 +168,13 @@ def membership_switch(request: HttpRequest) -> HttpResponse:
 @require_POST
 def membership_renew(request: HttpRequest) -> HttpResponse:
     sub = _live_subscription_or_redirect(request)
-    if sub is not None:
-        token = request.POST.get("payment_token") or None
+    form = RenewForm(request.POST)
+    if sub is not None and form.is_valid():
         try:
-            order = services.subscription_renew(subscription=sub, payment_token=token,
-                                                coupon_code=services.renewal_coupon_code(subscription=sub))
+            order = services.subscription_renew(subscription=sub, payment_token=form.cleaned_data["payment_token"],
+                                                idempotency_key=form.cleaned_data["idempotency_key"])
+        except (exceptions.RequestInProgress, exceptions.AlreadyRenewed) as error:
+            messages.info(request, error.message)
         except exceptions.MembersError as error:
             messages.error(request, error.message)
             sub.refresh_from_db()
@@ -134,6 +184,8 @@ def membership_renew(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Renewed. Thank you for staying with us!"))
             return redirect(order)
+    elif sub is not None:
+        messages.error(request, _("Choose a payment method."))
     return redirect("members:membership")
 
 
@@ -145,13 +197,25 @@ def membership_cancel(request: HttpRequest) -> HttpResponse:
     if sub is None or sub.cancel_at_period_end:
         messages.info(request, _("There is nothing to cancel."))
         return redirect("members:membership")
-    offer = retention_offer_for(subscription=sub)
     form = CancelForm(request.POST or None)
     action = request.POST.get("action", "survey")
+    offer = None
     if request.method == "POST" and form.is_valid():
         reason, note = form.cleaned_data["reason"], form.cleaned_data["note"]
+        # The offer answers the reason the member gave (a pause for "not using it", a discount for "too expensive").
+        # An accept always reaches the service, which refuses a second acceptance this period: a double-submitted
+        # accept must never fall through to "no offer, so cancel".
+        offer = subscriptions_selectors.retention_offer_for(subscription=sub, reason=reason, hide_after_accept=action != "accept")
+        if action == "accept" and offer is None:
+            messages.info(request, _("This offer is no longer available. Nothing was changed."))
+            return redirect("members:membership")
         if action == "accept" and offer is not None:
-            result = services.retention_offer_accept(subscription=sub, offer=offer, reason=reason)
+            try:
+                result = services.retention_offer_accept(subscription=sub, offer=offer, reason=reason,
+                                                         idempotency_key=form.cleaned_data["idempotency_key"])
+            except exceptions.MembersError as error:
+                messages.info(request, error.message)
+                return redirect("members:membership")
             if isinstance(result, Coupon):
                 messages.success(request, _("Thank you for staying! Your next renewal is %(pct)s%% off.")
                                  % {"pct": f"{result.percent_off.normalize():f}"})

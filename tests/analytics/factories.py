@@ -172,9 +172,13 @@ def append_future_history(after: datetime, member_ids: list[int], course_ids: li
     newcomer = User.objects.create(email=f"future{seed}@example.com", date_joined=when)
     picks = [int(m) for m in rng.choice(member_ids, size=min(40, len(member_ids)), replace=False)]
     first_course = Course.objects.get(pk=course_ids[0])
+    # One live order per member and course (the database refuses a second): buyers are picks who don't own it yet.
+    owners = set(Order.objects.filter(course=first_course, status__in=["pending", "paid"]).values_list("member_id",
+                                                                                                     flat=True))
     Order.objects.bulk_create(
         [Order(member_id=m, kind=Order.Kind.COURSE, course=first_course, list_price=Decimal(100),
-               amount_paid=Decimal(100), status=Order.Status.PAID, paid_at=when, created_at=when) for m in picks]
+               amount_paid=Decimal(100), status=Order.Status.PAID, paid_at=when, created_at=when)
+         for m in picks if m not in owners]
         + [Order(member=newcomer, kind=Order.Kind.COURSE, course=course, list_price=Decimal(100),
                  amount_paid=Decimal(100), status=Order.Status.PAID, paid_at=when, created_at=when)]
     )

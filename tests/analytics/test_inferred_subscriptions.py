@@ -41,7 +41,7 @@ def state(member, as_of: datetime) -> pd.Series:
 
 
 def feature_row(member, as_of: datetime) -> pd.Series:
-    return features.subscription_features(datasets.subscriptions(as_of), datasets.tiers(), as_of).loc[member.pk]
+    return features.subscription_features(datasets.subscriptions(as_of), datasets.tiers(as_of), as_of).loc[member.pk]
 
 
 @pytest.fixture

@@ -94,7 +94,7 @@ def test_commands_print_the_tables_and_write_the_csv_contract(platform, tmp_path
     out = StringIO()
     call_command("train_repurchase_model", "--as-of", day, "--horizon-days", "30", stdout=out)
     text = out.getvalue()
-    assert "baseline: recency+frequency" in text and "baseline: BG/NBD" in text and "roc_auc" in text
+    assert "baseline: rfm_logistic" in text and "baseline: bgnbd" in text and "roc_auc" in text and "95% CI" in text
 
     scores = tmp_path / "scores.csv"
     call_command("score_members", "--as-of", day, "--out", str(scores), stdout=StringIO())
@@ -110,7 +110,7 @@ def test_commands_print_the_tables_and_write_the_csv_contract(platform, tmp_path
         rec_rows = list(csv.DictReader(fh))
     assert list(rec_rows[0]) == ["member_id", "rank", "product_id", "score", "reason"]
     assert {r["rank"] for r in rec_rows} <= {"1", "2", "3"}
-    assert {r["reason"] for r in rec_rows} <= {"because_you_finished", "similar_to_purchase", "popular",
+    assert {r["reason"] for r in rec_rows} <= {"because_you_finished", "similar_to_purchase", "popular", "buy_again",
                                                "rated_highly_also_liked"}
 
     out = StringIO()
@@ -127,3 +127,19 @@ def test_member_chunks_cover_every_member_once(platform):
     ids = set(platform.member_ids)
     covered = [m for m in ids if sum(lo <= m < hi for lo, hi in ranges) == 1]
     assert len(covered) == len(ids)
+
+
+def test_the_nightly_command_runs_inline_with_a_progress_bar(platform):
+    from analytics.models import Recommendation, RecommendationRun
+
+    err = StringIO()
+    call_command("run_nightly_pipeline", "--as-of", platform.end.isoformat(), stdout=StringIO(), stderr=err)
+    run = RecommendationRun.objects.get(is_current=True)
+    assert Recommendation.objects.filter(run=run).exists()
+    assert PropensityScore.objects.filter(as_of=platform.end).count() == 90
+    assert "score + recommend" in err.getvalue()
+
+    quiet_out, quiet_err = StringIO(), StringIO()
+    call_command("run_nightly_pipeline", "--as-of", platform.end.isoformat(), "--quiet", stdout=quiet_out,
+                 stderr=quiet_err)
+    assert quiet_out.getvalue() == "" and quiet_err.getvalue() == ""

@@ -157,3 +157,44 @@ def test_online_funnel_from_events(db):
     assert (funnel.impressions, funnel.clicks, funnel.purchases) == (3, 2, 1)
     assert funnel.click_through_rate == pytest.approx(2 / 3) and funnel.purchase_rate == 0.5
     assert RecommendationRun.objects.count() == 0
+
+
+def test_catalogue_frames_keep_their_columns_for_translated_models(db):
+    # modeltranslation's querysets select columns in their own order; the datasets' raw-SQL shortcut must not
+    # misalign them (a tier's price was read as its id, so all-course members were recommended courses).
+    from analytics.ml import datasets
+    from members.models import Benefit, MembershipTier
+
+    tier = MembershipTier.objects.create(name="All", slug="all", monthly_price=50, yearly_price=500, order=3)
+    Benefit.objects.create(tier=tier, kind=Benefit.Kind.ALL_COURSES)
+    frame = datasets.tiers(datetime.now(UTC))
+    assert frame.to_dict("records") == [
+        {"tier_id": tier.pk, "monthly_price": 50.0, "order": 3, "all_courses": True}
+    ]
+def test_owned_items_are_offered_again_only_when_someone_bought_them_again():
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from analytics.ml import recommendations as recs
+
+    as_of = datetime(2025, 6, 1, tzinfo=UTC)
+    courses = pd.DataFrame({"course_id": [1, 2, 3], "external_id": ["a", "b", "c"], "slug": ["a", "b", "c"],
+                            "title": ["Tea", "Cups", "Course"], "title_zh": "", "summary": "", "description": "",
+                            "tags": [[], [], []], "topic": "", "price": 1})
+    day = pd.Timedelta(days=1)
+    ts = pd.Timestamp(as_of)
+    # Member 1 bought item 1 on two days (a consumable); item 3 was only ever bought once per member.
+    events = pd.DataFrame({"member_id": [1, 1, 2, 2, 3], "course_id": [1, 1, 3, 1, 3],
+                           "at": [ts - 40 * day, ts - 10 * day, ts - 5 * day, ts - 3 * day, ts - 2 * day]})
+    interactions = events.groupby(["member_id", "course_id"], as_index=False).agg(at=("at", "max")).assign(
+        completed=False)
+    model = recs.fit(courses, interactions, as_of, events=events)
+    assert model.rebuyable.tolist() == [True, False, False]
+    out = recs.recommend(model, interactions[interactions["member_id"] == 2], [2], k=3)
+    assert 3 not in set(out["course_id"])  # owned, never re-bought by anyone: excluded
+    again = out[out["course_id"] == 1].iloc[0]
+    assert again["reason"] == "buy_again" and "buy it again" in again["reason_text"]
+    # Without repeat purchases in the history, owned items are never recommended (the course-platform rule).
+    plain = recs.fit(courses, interactions, as_of)
+    assert not {1, 3} & set(recs.recommend(plain, interactions[interactions["member_id"] == 2], [2], k=3)["course_id"])

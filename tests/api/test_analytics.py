@@ -194,7 +194,7 @@ def test_overview_report_figures(staff_api, db):
 
 
 def test_campaigns_list_and_results(staff_api, django_assert_num_queries):
-    campaign = Campaign.objects.create(name="Win back", status="active")
+    campaign = Campaign.objects.create(name="Win back", status="active", percent_off=20)
     for n in range(4):
         member = UserFactory()
         CampaignAssignment.objects.create(campaign=campaign, member=member,

@@ -39,7 +39,8 @@ def test_create_post_permissions(api_for, db, role, status):
 
 def test_post_body_is_sanitised(alice_api):
     response = alice_api.post(
-        "/api/v1/posts/", {"title": "XSS", "body": "<script>alert(1)</script>[x](javascript:alert(1)) **ok**"},
+        # CommonMark: a line opening with <script> is a raw HTML block (nh3 drops it), so the Markdown gets its own line.
+        "/api/v1/posts/", {"title": "XSS", "body": "<script>alert(1)</script>\n\n[x](javascript:alert(1)) **ok**"},
         format="json",
     )
     html = response.json()["body_html"]

@@ -118,8 +118,10 @@ def test_subscribe_switch_cancel_reactivate(alice_api, alice, plus):
     assert response.json()["status"] == "active" and response.json()["tier"]["slug"] == "plus"
     assert Order.objects.filter(member=alice, kind="subscription", status="paid").count() == 1
 
+    # Monthly -> yearly right after paying for the month: a yearly period starts now, the month is credited.
     switched = alice_api.post("/api/v1/me/membership/switch-period/", {"period": "year"}, format="json")
-    assert switched.json()["billing_period"] == "year"
+    assert switched.json()["subscription"]["billing_period"] == "year" and switched.json()["scheduled"] is False
+    assert Decimal(switched.json()["order"]["amount_paid"]) == plus.yearly_price - plus.monthly_price
 
     canceled = alice_api.post("/api/v1/me/membership/cancel/", {"reason": "too_expensive"}, format="json")
     assert canceled.json()["cancel_at_period_end"] is True

@@ -183,7 +183,7 @@ def _journey(browser, base: str, course) -> None:
     page.goto(f"{base}/")
     expect(page.locator("#continue-h + p")).to_contain_text("DataFrames")
     expect(page.locator("#recommendations .card").first).to_be_visible()
-    expect(page.locator("#recommendations")).to_contain_text("Popular with members like you")
+    expect(page.locator("#recommendations")).to_contain_text("Popular on the platform")
     shoot(page, "learner-home")
 
     # Community: post, then a first comment of her own.

@@ -62,12 +62,13 @@ def test_create_post_requires_login_and_sanitises(client, alice, django_capture_
     assert client.post(url, {"title": "x", "body": "y"}).status_code == 302
     assert not Post.objects.exists()
     client.force_login(alice)
-    body = '<script>alert(1)</script><img src=x onerror="alert(2)"> [click](javascript:alert(3)) **ok**'
+    # CommonMark: a line opening with <script> is a raw HTML block (nh3 drops it), so the Markdown gets its own line.
+    body = '<script>alert(1)</script><img src=x onerror="alert(2)">\n\n[click](javascript:alert(3)) **ok**'
     response = client.post(url, {"title": "Mine", "body": body})
     post = Post.objects.get()
     assert response.status_code == 302 and response["Location"] == post.get_absolute_url()
     page = client.get(post.get_absolute_url()).content.decode()
-    prose = page.split('<div class="prose">', 1)[1].split("</div>", 1)[0]
+    prose = page.split('<div class="prose"', 1)[1].split(">", 1)[1].split("</div>", 1)[0]
     assert "<script" not in prose and "onerror" not in prose and "javascript:" not in prose
     assert "<strong>ok</strong>" in prose
 

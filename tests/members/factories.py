@@ -16,6 +16,8 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     email = factory.Sequence(lambda n: f"member{n}@example.com")
     display_name = factory.Sequence(lambda n: f"Member {n}")
+    # Test members have opted in (the model's default is opt-out since consent became explicit).
+    marketing_opt_in = True
     password = factory.PostGenerationMethodCall("set_password", "pw-for-tests-123")
 
     @factory.post_generation

@@ -159,7 +159,7 @@ def test_recommendation_row_falls_back_to_popular_unowned(client, alice):
     response = client.get(reverse("recs:row"))
     body = response.content.decode()
     assert "<html" in body  # full page without htmx
-    assert "Crowd favourite" in body and "Popular with members like you" in body
+    assert "Crowd favourite" in body and "Popular on the platform" in body and "for you" not in body.lower()
     assert ">Owned<" not in body
 
 
@@ -583,3 +583,37 @@ def test_nav_links_to_invite_and_my_data_for_members_only(client, alice):
     client.force_login(alice)
     body = client.get(reverse("members:course_list")).content.decode()
     assert f'href="{invite}"' in body and f'href="{my_data}"' in body
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Honest words (issue 18 item 4)
+
+
+def test_trial_checkout_shows_nothing_due_today_and_the_first_charge(client, alice):
+    tier = TierFactory(slug="plus", monthly_price=Decimal("79.00"), trial_days=7)
+    client.force_login(alice)
+    body = client.get(reverse("members:checkout_tier", args=["plus"])).content.decode()
+    due_today = body.split('id="quote-total">', 1)[1].split("<", 1)[0]
+    assert due_today == "¥0.00"
+    assert '<dd id="first-charge">¥79.00</dd>' in body and "First charge on" in body
+    assert "Start free trial" in body and "Pay now" not in body
+    # Unticking the trial (the checkbox is absent from the submitted query) charges today and says so.
+    body = client.get(reverse("members:checkout_tier", args=["plus"]), {"trial_choice": "1", "coupon": ""}).content.decode()
+    assert body.split('id="quote-total">', 1)[1].split("<", 1)[0] == "¥79.00"
+    assert "first-charge" not in body and "Pay ¥79.00 now" in body
+    assert tier.trial_days == 7
+
+
+def test_signup_consent_box_starts_unticked_and_consent_is_recorded_with_its_time(client):
+    body = client.get(reverse("signup")).content.decode()
+    box = body.split('name="marketing_opt_in"', 1)[1].split(">", 1)[0]
+    assert "checked" not in box
+    client.post(reverse("signup"), {"email": "no@example.com", "display_name": "No", "password": "pw-long-enough-1",
+                                    "preferred_language": "en"})
+    quiet = User.objects.get(email="no@example.com")
+    assert quiet.marketing_opt_in is False and quiet.marketing_consent_at is None
+    client.logout()
+    client.post(reverse("signup"), {"email": "yes@example.com", "display_name": "Yes", "password": "pw-long-enough-1",
+                                    "preferred_language": "en", "marketing_opt_in": "on"})
+    keen = User.objects.get(email="yes@example.com")
+    assert keen.marketing_opt_in is True and keen.marketing_consent_at is not None

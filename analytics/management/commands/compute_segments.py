@@ -2,17 +2,16 @@ from __future__ import annotations
 
 from collections import Counter
 
-from django.core.management.base import BaseCommand
-
 from analytics.management.commands._asof import parse_as_of
 from analytics.scoring import services
+from config.commands import BaseCommand
 
 
 class Command(BaseCommand):
     help = "Cluster members into segments (KMeans, k by silhouette) at --as-of."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--as-of", dest="as_of")
+        parser.add_argument("--as-of", dest="as_of", help="Cut-off date or timestamp (ISO 8601); only data before it is read. Default: today 00:00 UTC.")
 
     def handle(self, *args, **options) -> None:
         as_of = parse_as_of(options["as_of"])

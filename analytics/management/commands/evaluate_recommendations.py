@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
-
 from analytics.management.commands._asof import fmt, parse_as_of
 from analytics.scoring import services
+from config.commands import BaseCommand
 
 
 class Command(BaseCommand):
@@ -11,9 +10,10 @@ class Command(BaseCommand):
             "the horizon; prints ours vs popularity (precision@k, recall@k, NDCG@k, coverage).")
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--as-of", dest="as_of")
-        parser.add_argument("--horizon-days", type=int, default=services.DEFAULT_HORIZON_DAYS)
-        parser.add_argument("--k", type=int, default=services.DEFAULT_K)
+        parser.add_argument("--as-of", dest="as_of", help="Cut-off date or timestamp (ISO 8601); only data before it is read. Default: today 00:00 UTC.")
+        parser.add_argument("--horizon-days", type=int, default=services.DEFAULT_HORIZON_DAYS,
+                            help="Days after as-of whose purchases are the held-out truth.")
+        parser.add_argument("--k", type=int, default=services.DEFAULT_K, help="Recommendations per member (the k of precision@k).")
 
     def handle(self, *args, **options) -> None:
         as_of = parse_as_of(options["as_of"])

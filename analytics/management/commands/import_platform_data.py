@@ -4,9 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from analytics.ingest.files import normalise_encoding
 from analytics.ingest.platform import import_platform_data, render_report
+from config.commands import BaseCommand
 
 EXIT_REJECTED = 1
 EXIT_USAGE = 2
@@ -14,7 +16,8 @@ EXIT_USAGE = 2
 
 class Command(BaseCommand):
     help = (
-        "Import members/products/orders/events CSV files (UTF-8 with or without BOM, header row). Every row is "
+        "Import members/products/orders/events CSV files (UTF-8 with or without BOM, GBK/GB18030) or .xlsx workbooks "
+        "(first sheet, header row). Every row is "
         "validated first; rejected rows are listed as file:line: column 'x': reason and written to --errors-out. "
         "Default is all-or-nothing: any rejected row means nothing is imported. --partial imports the good rows. "
         "Exit status: 0 = every row accepted (and imported unless --dry-run); 1 = at least one row or file was "
@@ -33,6 +36,11 @@ class Command(BaseCommand):
         parser.add_argument("--partial", action="store_true", help="import the good rows even if some are rejected")
         parser.add_argument("--errors-out", type=Path, help="write every rejected row as CSV (file,line,column,reason,raw)")
         parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+        parser.add_argument(
+            "--encoding", default=None,
+            help="CSV encoding: utf-8, gbk or gb18030; default: detect (UTF-8 with or without BOM, else GB18030). "
+                 ".xlsx files need none",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         files = {kind: options[kind] for kind in ("members", "products", "orders", "events")}
@@ -42,12 +50,18 @@ class Command(BaseCommand):
             if path is not None and not path.is_file():
                 raise CommandError(f"--{kind}: no such file: {path}", returncode=EXIT_USAGE)
 
+        try:
+            encoding = normalise_encoding(options["encoding"])
+        except ValueError as exc:
+            raise CommandError(f"--encoding: {exc}", returncode=EXIT_USAGE) from exc
+        quiet = options["quiet"]
         report = import_platform_data(
             **files,
             dry_run=options["dry_run"],
             partial=options["partial"],
             errors_out=options["errors_out"],
-            progress=not options["no_progress"] and options.get("verbosity", 1) > 0,
+            progress=not options["no_progress"] and not quiet and options.get("verbosity", 1) > 0,
+            encoding=encoding,
             log=(lambda message: self.stderr.write(message)) if options.get("verbosity", 1) > 1 else None,
         )
 
@@ -57,7 +71,8 @@ class Command(BaseCommand):
             more = report.error_count - len(report.first_errors)
             where = f" (all in {options['errors_out']})" if options["errors_out"] else " (use --errors-out to get all)"
             self.stderr.write(f"... and {more} more{where}")
-        self.stdout.write(render_report(report))
+        if not quiet:
+            self.stdout.write(render_report(report))
 
         if report.dry_run:
             self.stdout.write("dry run: nothing was written")

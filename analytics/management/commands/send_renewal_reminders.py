@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
-
 from analytics.outreach.reminders import dunning_emails_send, reminders_send
+from config.commands import BaseCommand
 
 
 class Command(BaseCommand):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 from django.utils import timezone
 
 from analytics.models import Campaign, PropensityScore, ReminderRule
+from config.commands import BaseCommand
 
 DEFAULT_RULES = [(days, period) for period in ("month", "year") for days in (14, 7, 1)]
 ACTIVE_CAMPAIGN = "At-risk members: 20% off (daily)"

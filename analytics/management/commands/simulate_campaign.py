@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
 from analytics.models import Campaign, CampaignAssignment, ModelVersion
@@ -36,6 +36,7 @@ from analytics.outreach.campaigns import (
     campaign_set_status,
     campaign_track_conversions,
 )
+from config.commands import BaseCommand
 from members import exceptions
 from members.commerce.services import course_purchase
 from members.models import Course, Enrollment
@@ -132,14 +133,15 @@ class Command(BaseCommand):
     help = "Create a campaign assigned as of a past date, simulate member responses, and print the measured result."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--name", default="")
-        parser.add_argument("--days-ago", type=int, default=45)
-        parser.add_argument("--window", type=int, default=30)
-        parser.add_argument("--holdout", type=Decimal, default=Decimal("0.2"))
-        parser.add_argument("--percent-off", type=Decimal, default=Decimal(20))
-        parser.add_argument("--min-churn-risk", type=float, default=0.5)
-        parser.add_argument("--audience", default=Campaign.Audience.AT_RISK, choices=Campaign.Audience.values)
-        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--name", default="", help="Campaign name (default: a dated one).")
+        parser.add_argument("--days-ago", type=int, default=45, help="When the simulated campaign started, in days before today.")
+        parser.add_argument("--window", type=int, default=30, help="Days after the start in which conversions count.")
+        parser.add_argument("--holdout", type=Decimal, default=Decimal("0.2"), help="Share of the audience held out as control.")
+        parser.add_argument("--percent-off", type=Decimal, default=Decimal(20), help="Coupon discount in percent.")
+        parser.add_argument("--min-churn-risk", type=float, default=0.5, help="Lowest churn risk (0..1) in the audience.")
+        parser.add_argument("--audience", default=Campaign.Audience.AT_RISK, choices=Campaign.Audience.values,
+                            help="Who the campaign targets.")
+        parser.add_argument("--seed", type=int, default=7, help="Random seed of the simulated responses.")
         parser.add_argument("--lift", type=float, default=COUPON_LOGIT_LIFT, help="coupon effect in logits")
 
     def handle(self, *args: object, **options: object) -> None:

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
+from config.commands import BaseCommand
 from members.demo.generator import (
     LEARNER_EMAIL,
     LEARNER_PASSWORD,

@@ -11,9 +11,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
+from config.commands import BaseCommand
 from members.demo import generator
 from members.models import Course, User
 
@@ -34,9 +35,9 @@ class Command(BaseCommand):
     help = "Generate a believable demo platform (courses, tiers, members, a year of behaviour) from a seed."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--members", type=int, default=1500)
-        parser.add_argument("--months", type=int, default=12)
-        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--members", type=int, default=1500, help="Number of members to generate.")
+        parser.add_argument("--months", type=int, default=12, help="Months of history up to --today.")
+        parser.add_argument("--seed", type=int, default=7, help="Random seed (same seed, same platform).")
         parser.add_argument("--today", help="Anchor date YYYY-MM-DD (default: today, UTC); the history ends here.")
         parser.add_argument("--if-empty", action="store_true", help="Do nothing when the catalogue already has courses.")
         parser.add_argument("--flush", action="store_true", help="Empty the whole database first (manage.py flush).")
@@ -52,7 +53,7 @@ class Command(BaseCommand):
             raise CommandError("Demo data is already here; run with --flush to start over.")
         today = _today(options["today"])
         months = options["months"]
-        bar = tqdm(total=months + 5, file=sys.stderr, disable=options["no_progress"], desc="seeding", unit="step")
+        bar = tqdm(total=months + 5, file=sys.stderr, disable=options["no_progress"] or self.quiet, desc="seeding", unit="step")
 
         def progress(label: str) -> None:
             bar.set_postfix_str(label)

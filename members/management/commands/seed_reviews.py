@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
+from config.commands import BaseCommand
 from members.demo.reviews import seed_reviews_and_referrals
 from members.models import Review
 
@@ -14,8 +15,8 @@ class Command(BaseCommand):
     help = "Seed demo course reviews and member referrals."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--seed", type=int, default=7)
-        parser.add_argument("--if-empty", action="store_true")
+        parser.add_argument("--seed", type=int, default=7, help="Random seed (same seed, same data).")
+        parser.add_argument("--if-empty", action="store_true", help="Do nothing when the data already exists.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["if_empty"] and Review.objects.exists():

@@ -143,8 +143,10 @@ def test_it_imports_all_four_files(tmp_path):
     o4 = Order.objects.get(external_id="o4")
     assert (o4.status, o4.paid_at, o4.quantity, o4.course.slug) == ("failed", None, 2, GENERIC_PRODUCT_SLUG)
 
-    # Only paid course orders enrol (so recommendations exclude owned courses).
-    assert list(Enrollment.objects.values_list("member__external_id", "course__external_id")) == [("m1", "c1")]
+    # Paid and refunded course orders enrol (an enrolment exists from its order until its refund; the analytics
+    # drop it from the refund's time on), failed ones do not.
+    assert list(Enrollment.objects.order_by("id").values_list("member__external_id", "course__external_id")) == [
+        ("m1", "c1"), ("m2", "c2")]
 
     event = Event.objects.get(idempotency_key="import:e1")
     assert (event.member, event.kind, event.object_type, event.object_id, event.properties, event.source) == (
@@ -488,3 +490,19 @@ def test_a_later_export_with_changed_values_updates_the_same_rows(tmp_path):
     mia = User.objects.get(external_id="m1")
     assert (mia.email, mia.display_name) == ("mia.new@example.com", "Mia Li")
     assert Order.objects.count() == 4 and User.objects.filter(external_id__isnull=False).count() == 4
+
+
+def test_a_renamed_product_shows_its_new_name_on_the_english_page(tmp_path):
+    # Pages read the translated columns (title_en, name_en); a re-import must update them, not only `title`.
+    from django.utils import translation
+
+    from members.models import Course, MembershipTier
+
+    files = all_files(tmp_path)
+    assert run(**files)[0] == 0
+    files["products"] = write(tmp_path, "products.csv",
+                              PRODUCTS.replace("Python 101", "Python 102").replace("t1,tier,Gold", "t1,tier,Platinum"))
+    assert run(**files)[0] == 0
+    with translation.override("en"):
+        assert str(Course.objects.get(external_id="c1")) == "Python 102"
+        assert str(MembershipTier.objects.get(external_id="t1")) == "Platinum"

@@ -73,7 +73,7 @@ def test_cancelled_and_ended_subscriptions_get_no_reminder(rules):
 def test_billing_period_churn_risk_and_segment_conditions(db):
     yearly_rule = ReminderRule.objects.create(name="yearly", days_before=30, billing_period="year")
     risky_rule = ReminderRule.objects.create(name="risky", days_before=10, min_churn_risk=0.6)
-    seg_rule = ReminderRule.objects.create(name="seg", days_before=3, segment="dormant")
+    seg_rule = ReminderRule.objects.create(name="seg", days_before=3, segment="Hibernating")
     yearly, monthly = _sub(20, billing_period="year"), _sub(20, billing_period="month")
     risky, safe = _sub(8), _sub(8)
     _score(risky.member, 0.9, when=timezone.now() - timedelta(days=3))
@@ -81,7 +81,7 @@ def test_billing_period_churn_risk_and_segment_conditions(db):
     _score(safe.member, 0.7)  # churn risk 0.3
     dormant, active = _sub(2), _sub(2)
     run = SegmentRun.objects.create(as_of=timezone.now(), k=2)
-    SegmentAssignment.objects.create(run=run, member=dormant.member, as_of=run.as_of, cluster=0, label="dormant")
+    SegmentAssignment.objects.create(run=run, member=dormant.member, as_of=run.as_of, cluster=0, label="Hibernating")
     SegmentAssignment.objects.create(run=run, member=active.member, as_of=run.as_of, cluster=1, label="champions")
     due = {sub.pk: rule for sub, rule in reminders.reminders_due()}
     assert due[yearly.pk] == yearly_rule and monthly.pk not in due
@@ -195,7 +195,11 @@ def test_email_has_html_and_text_in_the_members_language_with_recap(rules, djang
         reminders.reminders_send()
     by_to = {m.to[0]: m for m in mail.outbox}
     zh, en = by_to[member.email], by_to[english.member.email]
-    assert "续费" in zh.subject and "renews in 5 days" in en.subject
+    assert "续费" in zh.subject and "renews automatically in 5 days" in en.subject
+    # Subject and body say the same thing: it renews by itself, on that date, for that price.
+    period_end = f"{english.current_period_end:%Y-%m-%d}"
+    assert f"renews automatically on {period_end}" in en.body and "period ends" not in en.body
+    assert f"{english.tier.monthly_price:.2f}" in en.body and "自动续费" in zh.body
     html = zh.alternatives[0][0]
     assert zh.alternatives[0][1] == "text/html" and "<table" in html
     assert "完成课时：1" in zh.body

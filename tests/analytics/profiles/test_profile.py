@@ -51,8 +51,9 @@ def test_profile_aggregates_are_computed_from_the_history():
 
 @pytest.mark.django_db
 def test_profile_is_staff_only(client, alice, alice_client):
+    # Signed in without analytics.view_member_profiles → 403, as the reports do (tests/analytics/test_permissions.py).
     url = reverse("profile:member", args=[alice.pk])
-    assert alice_client.get(url).status_code == 302
+    assert alice_client.get(url).status_code == 403
 
 
 @pytest.mark.django_db

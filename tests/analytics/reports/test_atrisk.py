@@ -53,7 +53,7 @@ def renewals(db):
 
 def _export(client, **params: str) -> list[list[str]]:
     response = client.get(reverse("analytics:churn"), {"format": "csv", **params})
-    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
 
 
 def test_far_renewal_is_excluded_by_default_and_back_when_the_filter_is_cleared(staff_client, renewals):

@@ -130,7 +130,7 @@ CSV_HEADERS = {
 @pytest.mark.parametrize("page,table", list(CSV_HEADERS))
 def test_csv_exports_stay_english_in_chinese(zh_client, scored, page, table):  # noqa: F811
     response = zh_client.get(url(page, **MAY_QUERY, format="csv", table=table))
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows[0] == CSV_HEADERS[(page, table)]
     if table == "overview":
         assert [r[0] for r in rows[1:3]] == ["Active members", "Paying members"]
@@ -142,7 +142,7 @@ def test_csv_exports_stay_english_in_chinese(zh_client, scored, page, table):  #
 
 def test_at_risk_csv_header_stays_english_in_chinese(zh_client, scored):  # noqa: F811
     response = zh_client.get(url("churn", format="csv"))
-    header = next(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    header = next(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
     assert header[:3] == ["member", "email", "tier"] and "churn risk" in header
 
 

@@ -192,8 +192,9 @@ def test_overview_assembles_every_figure_with_trend_and_previous(ledger, django_
     mrr = report.figure("mrr")
     assert mrr.value == pytest.approx(90.0) and mrr.previous == pytest.approx(180.0)
     assert mrr.change == pytest.approx(-90.0)
-    assert len(mrr.trend) == 12 and mrr.trend[-1].label == "2026-05"
-    # The last trend month is May, whose end is the window end: the same 90.
+    # MAY ends at 06-01 00:00 UTC, which is already 08:00 on June 1st in the reporting zone (Asia/Shanghai): the last
+    # trend month is June, cut at the window end, so its value is the same 90.
+    assert len(mrr.trend) == 12 and mrr.trend[-1].label == "2026-06"
     assert mrr.trend[-1].value == pytest.approx(90.0)
     assert report.figure("renewal_rate").value == pytest.approx(0.5)
     # Cached: a second call runs no query.

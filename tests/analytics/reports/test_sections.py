@@ -135,7 +135,7 @@ def test_sparkline_breaks_at_gaps_and_escapes_labels():
 
 def test_bar_chart_prints_each_value():
     svg = str(charts.bar_chart(["a", "b"], [3, 12], title="t"))
-    assert ">3<" in svg and ">12<" in svg and svg.startswith("<svg")
+    assert ">3<" in svg and ">12<" in svg and svg.startswith('<div class="chart-wrap"><svg')
 
 
 def test_heat_color_keeps_text_readable():

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -66,7 +67,7 @@ def scored(ledger):  # noqa: F811
     RecommendationRun.objects.create(as_of=now, k=5, is_current=True, metrics={"precision@5": 0.12, "ndcg@5": 0.2},
                                      baseline_metrics={"precision@5": 0.08, "ndcg@5": 0.15})
     Event.objects.create(member=m["J"], kind="recommendation_impression", object_type="course", object_id="1")
-    Campaign.objects.create(name="Win back", status=Campaign.Status.ACTIVE)
+    Campaign.objects.create(name="Win back", status=Campaign.Status.ACTIVE, percent_off=20)
     return ledger
 
 
@@ -110,7 +111,7 @@ def test_staff_with_the_permission_sees_page_and_export(analyst_client, scored, 
     if fmt:
         assert response["Content-Type"].startswith("text/csv")
         body = b"".join(response.streaming_content) if response.streaming else response.content
-        rows = list(csv.reader(io.StringIO(body.decode())))
+        rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
         assert rows and rows[0]  # a header at least
     else:
         assert b"Staff reports" in response.content
@@ -135,7 +136,7 @@ def test_overview_shows_the_ledger_figures(analyst_client, ledger):  # noqa: F81
 
 def test_overview_csv_matches_the_metrics(analyst_client, ledger):  # noqa: F811
     response = analyst_client.get(url("overview", **MAY_QUERY, format="csv"))
-    rows = {r[0]: r for r in csv.reader(io.StringIO(response.content.decode()))}
+    rows = {r[0]: r for r in csv.reader(io.StringIO(response.content.decode("utf-8-sig")))}
     assert float(rows["MRR"][1]) == pytest.approx(90.0)
     assert float(rows["MRR"][2]) == pytest.approx(180.0)
     assert float(rows["Paying members"][1]) == 2
@@ -165,7 +166,7 @@ def test_tier_filter_changes_the_figures(analyst_client, ledger):  # noqa: F811
 
     other = TierFactory()
     response = analyst_client.get(url("overview", **MAY_QUERY, tier=str(other.pk), format="csv"))
-    rows = {r[0]: r for r in csv.reader(io.StringIO(response.content.decode()))}
+    rows = {r[0]: r for r in csv.reader(io.StringIO(response.content.decode("utf-8-sig")))}
     assert float(rows["MRR"][1]) == 0
 
 
@@ -176,20 +177,20 @@ def test_churn_page_lists_live_members_by_risk_and_exports_them(analyst_client, 
     assert html.index("<td>B</td>") < html.index("<td>E</td>") < html.index("<td>A</td>") < html.index("<td>D</td>")
     assert "Inactive" in html
     export = analyst_client.get(url("churn", format="csv"))
-    rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode("utf-8-sig"))))
     assert [r[0] for r in rows[1:]] == ["B", "E", "A", "D"]
     assert float(rows[1][6]) == pytest.approx(0.9)  # churn risk = 1 - 0.10
 
 
 def test_churn_filters_narrow_the_list(analyst_client, scored):
     export = analyst_client.get(url("churn", format="csv", min_risk="0.86"))
-    rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode("utf-8-sig"))))
     assert [r[0] for r in rows[1:]] == ["B"]  # risk 0.90; E is 0.85
 
 
 def test_calibration_uses_the_closed_window(analyst_client, scored):
     response = analyst_client.get(url("churn", format="csv", table="calibration"))
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     # Six members scored 60 days ago with a 30-day horizon; nobody in the ledger bought in that (recent) window,
     # so every decile's actual rate is 0 while predictions range 0.1..0.9.
     assert len(rows) > 1
@@ -214,8 +215,8 @@ def test_model_card_renders_metrics_and_baselines(analyst_client, scored):
 
 def test_segments_page_profiles_each_segment(analyst_client, scored):
     response = analyst_client.get(url("segments", **MAY_QUERY, format="csv", table="profiles"))
-    rows = {r[0]: r for r in csv.reader(io.StringIO(response.content.decode()))}
-    header = next(csv.reader(io.StringIO(response.content.decode())))
+    rows = {r[0]: r for r in csv.reader(io.StringIO(response.content.decode("utf-8-sig")))}
+    header = next(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     # loyal = A, B (recency 10); at_risk = C, D, E (recency 40). In May: A renewed (loyal); C ended (at_risk).
     assert rows["loyal"][1] == "2" and rows["at_risk"][1] == "3"
     assert float(rows["loyal"][header.index("recency_days")]) == pytest.approx(10.0)
@@ -225,7 +226,7 @@ def test_segments_page_profiles_each_segment(analyst_client, scored):
 
 def test_cohort_csv_has_a_row_per_month(analyst_client, ledger):  # noqa: F811
     response = analyst_client.get(url("cohorts", end="2026-05-31", format="csv", table="repurchase"))
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     by_cohort = {r[0]: r for r in rows[1:]}
     # January 2026 first buyers: G, H, I. Cumulative repurchase: by end of Feb (m1) G -> 1/3; by end of May (m4)
     # G and H -> 2/3.
@@ -280,4 +281,5 @@ def test_churn_query_count_does_not_grow_with_rows(analyst_client, scored, djang
 
 def test_window_is_inclusive_of_the_end_day(analyst_client, ledger):  # noqa: F811
     response = analyst_client.get(url("overview", start="2026-05-01", end="2026-05-31"))
-    assert response.context["window"].end == datetime(2026, 6, 1, tzinfo=UTC)
+    # Days are the reporting zone's (Asia/Shanghai by default): the end day runs to June 1st 00:00 there.
+    assert response.context["window"].end == datetime(2026, 6, 1, tzinfo=ZoneInfo("Asia/Shanghai"))

@@ -1,0 +1,103 @@
+"""Writes for provider payments: start a payment, apply a verified notice (once), reconcile, refund.
+
+order_payment_confirm is the one door every confirmation goes through (webhook, return page, reconciliation task),
+so they cannot disagree. It locks the order row (select_for_update) and inserts PaymentNotification under a unique
+(provider, event_id): the same notification twice, or the notification and the return page racing, flip the order
+to paid exactly once; the loser sees `applied=False` and changes nothing.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from analytics.tracking import record_event
+from members import exceptions
+from members.commerce.idempotency import lock_member
+from members.commerce.invoices import credit_note_issue
+from members.commerce.providers import Checkout, Notice, ProviderNotConfigured, configured, get_adapter
+from members.commerce.services import order_settle
+from members.models import Enrollment, Order, PaymentNotification
+
+logger = logging.getLogger(__name__)
+
+
+def order_payment_start(*, order: Order, provider: str, return_url: str) -> Checkout:
+    adapter = get_adapter(provider)
+    if order.currency not in adapter.currencies:
+        raise exceptions.MembersError(f"{provider} does not accept {order.currency}.")
+    checkout = adapter.start(order=order, return_url=return_url)
+    Order.objects.filter(pk=order.pk, status=Order.Status.PENDING).update(
+        provider=provider, provider_reference=checkout.reference or "")
+    return checkout
+
+
+def order_payment_confirm(*, provider: str, notice: Notice) -> tuple[Order, bool]:
+    """Apply a verified notice. Returns (order, applied); applied is False for replays, races and non-payments.
+
+    Granting what was bought, the receipt, the invoice and the outgoing webhook are order_settle's, the one settle
+    step every money operation uses; this function adds what is the provider's: the amount check and the
+    notification's once-only row."""
+    member_id = Order.objects.values_list("member_id", flat=True).get(pk=notice.order_id)
+    with transaction.atomic():
+        lock_member(member_id)  # the reserve and settle steps' lock order: member, then order
+        order = Order.objects.select_for_update(of=("self",)).select_related("member").get(pk=notice.order_id)
+        if not notice.paid:
+            return order, False
+        if notice.amount != order.amount_paid or notice.currency.upper() != order.currency:
+            logger.error("payment %s:%s amount %s %s does not match order %s (%s %s)", provider, notice.reference,
+                         notice.amount, notice.currency, order.pk, order.amount_paid, order.currency)
+            raise exceptions.PaymentFailed("The paid amount does not match the order.")
+        try:
+            with transaction.atomic():
+                PaymentNotification.objects.create(provider=provider, event_id=notice.event_id, order=order)
+        except IntegrityError:
+            return order, False  # this transaction was applied before
+        if order.status != Order.Status.PENDING:
+            # Paid by another transaction id, or failed/refunded meanwhile: recorded, never applied twice.
+            logger.warning("payment %s:%s for order %s in status %s", provider, notice.reference, order.pk,
+                           order.status)
+            return order, False
+        order = order_settle(order=order, provider_reference=notice.reference, provider=provider)
+    return order, True
+
+
+def order_provider_refund(*, order: Order) -> Order:
+    """Refund a provider-paid order through its provider; the ledger changes only after the provider agrees."""
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status != Order.Status.PAID:
+            raise exceptions.MembersError("Only a paid order can be refunded.")
+        get_adapter(locked.provider).refund(order=locked)  # idempotency key / out_request_no per order
+        locked.status = Order.Status.REFUNDED
+        locked.refunded_at = timezone.now()
+        locked.save(update_fields=["status", "refunded_at"])
+        if locked.kind == Order.Kind.COURSE:
+            Enrollment.objects.filter(member_id=locked.member_id, course_id=locked.course_id,
+                                      source=Enrollment.Source.PURCHASE).delete()
+        record_event(member=locked.member_id, kind="order_refunded", obj=locked,
+                     properties={"amount": str(locked.amount_paid)})
+        credit_note_issue(order=locked)
+    return locked
+
+
+def payments_reconcile(*, older_than: timedelta = timedelta(minutes=10), within: timedelta = timedelta(days=2)) -> int:
+    """Ask each provider about its pending orders whose notification never came; apply what was paid."""
+    now = timezone.now()
+    applied = 0
+    pending = Order.objects.filter(status=Order.Status.PENDING, provider__in=configured(),
+                                   created_at__lte=now - older_than, created_at__gte=now - within)
+    for order in pending.select_related("member").iterator():
+        try:
+            notice = get_adapter(order.provider).query(order=order)
+        except ProviderNotConfigured:
+            continue
+        except Exception:  # noqa: BLE001 - one provider outage must not stop the others
+            logger.exception("status query failed for order %s (%s)", order.pk, order.provider)
+            continue
+        if notice is not None:
+            _order, did = order_payment_confirm(provider=order.provider, notice=notice)
+            applied += did
+    return applied

@@ -1,0 +1,26 @@
+"""Reads for memberships that only the subscription flows need (the member's live membership and tier are in
+members.catalogue.selectors, which every package reads)."""
+from __future__ import annotations
+
+from django.db.models import Q
+
+from members.models import RetentionOffer, Subscription
+
+
+def retention_offer_for(
+    *, subscription: Subscription, reason: str = "", hide_after_accept: bool = True
+) -> RetentionOffer | None:
+    """The save offer to show a member leaving for `reason`: an offer written for that reason before an offer for
+    any reason, newest first among equals; none once one was accepted this billing period (unless
+    hide_after_accept=False: the accept door then gets the offer and the service refuses the second acceptance)."""
+    if hide_after_accept and subscription.offer_acceptances.filter(period_start=subscription.current_period_start).exists():
+        return None
+    offers = list(
+        RetentionOffer.objects.filter(is_active=True)
+        .filter(Q(tiers=subscription.tier) | Q(tiers__isnull=True))
+        .distinct().order_by("-created_at", "-pk")
+    )
+    if reason:
+        offers = [offer for offer in offers if offer.answers(reason)]
+        offers.sort(key=lambda offer: not offer.reasons)  # stable: keeps newest-first within each group
+    return offers[0] if offers else None

@@ -1,0 +1,129 @@
+"""Import files beyond UTF-8 CSV: GBK / GB18030 (detected or --encoding) and .xlsx, through the same validation."""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+
+from analytics.ingest.files import normalise_encoding, read_records, xlsx_cell_text
+from members.models import Course, MembershipTier, Order, User
+from tests.analytics.ingest.test_platform import run
+
+pytestmark = pytest.mark.django_db
+
+MEMBERS_ZH = "member_id,email,name,country,language\nm1,li@example.com,李小龙,CN,zh\nm2,,王芳,CN,zh\n"
+PRODUCTS_ZH = "product_id,kind,title,price\nc1,course,数据分析入门,129.00\nt1,tier,黄金会员,49\n"
+
+
+def write(tmp_path: Path, name: str, text: str, encoding: str) -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "gb18030"])
+def test_a_chinese_export_is_detected_and_imported_intact(tmp_path, encoding):
+    members = write(tmp_path, "members.csv", MEMBERS_ZH, encoding)
+    products = write(tmp_path, "products.csv", PRODUCTS_ZH, encoding)
+
+    status, _, err = run(members=members, products=products)
+
+    assert status == 0, err
+    assert dict(User.objects.values_list("external_id", "display_name")) == {"m1": "李小龙", "m2": "王芳"}
+    assert Course.objects.get(external_id="c1").title == "数据分析入门"
+    assert MembershipTier.objects.get(external_id="t1").name == "黄金会员"
+
+
+def test_a_gb18030_only_character_survives(tmp_path):
+    # 𠀀 (CJK extension B) has no GBK code; GB18030 writes it in four bytes.
+    members = write(tmp_path, "members.csv", "member_id,name\nm1,张𠀀\n", "gb18030")
+
+    status, _, err = run(members=members, encoding="gb18030")
+
+    assert status == 0, err
+    assert User.objects.get(external_id="m1").display_name == "张𠀀"
+
+
+def test_detection_switches_after_ascii_lines(tmp_path):
+    text = "member_id,name\n" + "".join(f"m{i},Ann\n" for i in range(50)) + "m99,李雷\n"
+    members = write(tmp_path, "members.csv", text, "gbk")
+
+    status, _, err = run(members=members)
+
+    assert status == 0, err
+    assert User.objects.get(external_id="m99").display_name == "李雷"
+
+
+def test_a_utf8_file_with_a_gbk_line_is_not_half_switched(tmp_path):
+    path = tmp_path / "members.csv"
+    path.write_bytes("member_id,name\nm1,李雷\n".encode() + "m2,王芳\n".encode("gbk"))
+
+    status, _, err = run(members=path)
+
+    assert status == 1
+    assert "members.csv:3: not valid UTF-8" in err
+    assert not User.objects.filter(external_id__in=["m1", "m2"]).exists()
+
+
+def test_an_unknown_encoding_is_a_usage_error(tmp_path):
+    members = write(tmp_path, "members.csv", MEMBERS_ZH, "utf-8")
+    status, _, err = run(members=members, encoding="klingon")
+    assert status == 2
+    assert "unknown encoding" in err
+    assert normalise_encoding("GBK") == "gbk"
+    assert normalise_encoding("auto") is None
+
+
+def _xlsx(tmp_path: Path, name: str, rows: list[list[object]]) -> Path:
+    workbook = Workbook()
+    sheet = workbook.active
+    for row in rows:
+        sheet.append(row)
+    path = tmp_path / name
+    workbook.save(path)
+    return path
+
+
+def test_an_xlsx_import_goes_through_the_same_validation(tmp_path):
+    products = _xlsx(tmp_path, "products.xlsx", [["product_id", "title", "price"], ["c1", "数据分析入门", 129.5]])
+    orders = _xlsx(tmp_path, "orders.xlsx", [
+        ["order_id", "member_id", "product_id", "amount", "ordered_at"],
+        ["o1", 1001, "c1", 129.5, datetime(2024, 3, 5, 10, 0)],
+        ["o2", 1002, "c1", "abc", datetime(2024, 3, 6, 10, 0)],
+        [None, None, None, None, None],
+        ["o3", 1003, "c9", 10, "2024-03-07"],
+    ])
+
+    status, _, err = run(products=products, orders=orders, partial=True)
+
+    assert status == 1
+    assert "orders.xlsx:3: column 'amount': not a decimal number ('abc')" in err
+    assert "orders.xlsx:5: column 'product_id': unknown product 'c9'" in err
+    order = Order.objects.get(external_id="o1")
+    assert order.member.external_id == "1001"
+    assert str(order.amount_paid) == "129.50"
+    assert Course.objects.get(external_id="c1").title == "数据分析入门"
+
+
+def test_a_broken_xlsx_is_a_file_error(tmp_path):
+    path = tmp_path / "orders.xlsx"
+    path.write_bytes(b"PK\x03\x04 not really a zip")
+    status, _, err = run(orders=path)
+    assert status == 1
+    assert "not a readable .xlsx workbook" in err
+
+
+def test_xlsx_cells_read_as_the_csv_contract_expects():
+    assert xlsx_cell_text(12.5) == "12.5"
+    assert xlsx_cell_text(1001.0) == "1001"
+    assert xlsx_cell_text(0.1 + 0.2) == "0.30000000000000004"  # kept exact, so money validation rejects it
+    assert xlsx_cell_text(None) == ""
+    assert xlsx_cell_text(datetime(2024, 1, 2, 3, 4)) == "2024-01-02T03:04:00"
+
+
+def test_a_bom_wins_over_detection(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + "member_id,name\nm1,李雷\n".encode())
+    assert list(read_records(path)) == [(1, ["member_id", "name"]), (2, ["m1", "李雷"])]
