@@ -23,8 +23,9 @@ import json
 import re
 import secrets
 import sys
+import time
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -119,6 +120,11 @@ class FileReport:
     created: int = 0
     updated: int = 0
     duplicates: int = 0  # events already stored (re-import)
+    seconds: float = 0.0  # validating + writing this file, for the rows/s the command prints
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass
@@ -628,13 +634,17 @@ def import_platform_data(
             if kind not in given:
                 continue
             bar = _bar(progress, f"validate {given[kind].name}", given[kind])
+            started = time.perf_counter()
             try:
                 for _ in _iter_valid(kind, given[kind], state, on_error=sink.add, report=reports[kind], bar=bar):
                     pass
             except _FileProblem:
                 broken.add(kind)
+            elapsed = time.perf_counter() - started
+            reports[kind].seconds += elapsed
             say(f"validated {given[kind].name}: {reports[kind].valid} valid, {reports[kind].rejected} rejected"
-                + (" (file rejected)" if kind in broken else ""))
+                + (" (file rejected)" if kind in broken else "")
+                + f" ({reports[kind].rows / elapsed if elapsed else 0:,.0f} rows/s)")
     finally:
         sink.close()
 
@@ -655,17 +665,31 @@ def import_platform_data(
     with outer:
         writer = _Writer(state=state, partial=partial, progress=progress, say=say)
         if "products" in writable:
-            writer.products(writable["products"], reports["products"])
-        writer.members(writable.get("members"), reports.get("members"), first_activity)
+            with _timed(reports["products"]):
+                writer.products(writable["products"], reports["products"])
+        with _timed(reports.get("members")):
+            writer.members(writable.get("members"), reports.get("members"), first_activity)
         report.members_created_from_activity = writer.implicit_members_created
         if "orders" in writable:
-            writer.orders(writable["orders"], reports["orders"], needs_generic, coupon_codes)
+            with _timed(reports["orders"]):
+                writer.orders(writable["orders"], reports["orders"], needs_generic, coupon_codes)
         if "events" in writable:
-            writer.events(writable["events"], reports["events"])
+            with _timed(reports["events"]):
+                writer.events(writable["events"], reports["events"])
     report.written = True
     refresh_planner_statistics()
     say("refreshed the database's planner statistics (ANALYZE)")
     return report
+
+
+@contextmanager
+def _timed(report: FileReport | None) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        if report is not None:
+            report.seconds += time.perf_counter() - started
 
 
 def _placeholder_email(member_id: str) -> str:
@@ -1011,6 +1035,8 @@ def render_report(report: ImportReport) -> str:
             line += f"; {file_report.created} created, {file_report.updated} updated"
             if kind == "events":
                 line += f", {file_report.duplicates} already imported"
+        if file_report.seconds and not file_report.file_error:
+            line += f" ({file_report.seconds:.1f} s, {file_report.rows_per_second:,.0f} rows/s)"
         lines.append(line)
     if report.members_created_from_activity:
         lines.append(f"members created from orders/events: {report.members_created_from_activity}")
