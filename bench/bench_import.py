@@ -184,14 +184,37 @@ def _manage(args: list[str], env: dict[str, str]) -> tuple[float, float, float]:
     return seconds, cpu, peak_kb / 1024
 
 
+def pandas_parse(files: dict[str, Path]) -> dict[str, list[float]]:
+    """The floor: pandas' C parser reading each file (default type inference), in a child process like the import,
+    measured in the same run."""
+    script = (
+        "import json, sys, time; import pandas as pd; out = {}\n"
+        "for kind, path in json.loads(sys.argv[1]).items():\n"
+        "    started, cpu = time.perf_counter(), time.process_time(); frame = pd.read_csv(path)\n"
+        "    out[kind] = [time.perf_counter() - started, time.process_time() - cpu]\n"
+        "    del frame\n"
+        "print(json.dumps(out))"
+    )
+    process = subprocess.run([PYTHON, "-c", script, json.dumps({k: str(v) for k, v in files.items()})],
+                             capture_output=True, text=True, check=True)
+    return json.loads(process.stdout)
+
+
 def bench_backend(label: str, env: dict[str, str], files: dict[str, Path], counts: Counts, reimport: bool) -> list[Measure]:
-    print(f"\n[{label}] migrating a fresh database", flush=True)
+    floor = pandas_parse(files)
+    floor_cpu = {kind: cpu for kind, (_, cpu) in floor.items()}
+    floor = {kind: wall for kind, (wall, _) in floor.items()}
+    print(f"\n[{label}] pandas.read_csv of the same files (floor, this run): "
+          + ", ".join(f"{kind} {seconds:.2f} s" for kind, seconds in floor.items())
+          + f"; total {sum(floor.values()):.2f} s wall, {sum(floor_cpu.values()):.2f} s CPU", flush=True)
+    print(f"[{label}] migrating a fresh database", flush=True)
     _manage(["migrate", "--noinput", "-v0"], env)
     measures = []
     for kind in ("products", "members", "orders", "events"):
         seconds, cpu, peak = _manage(["import_platform_data", f"--{kind}", str(files[kind]), "--no-progress"], env)
         measures.append(Measure(kind, getattr(counts, kind), seconds, cpu, peak))
-        print(measures[-1].line(), flush=True)
+        print(measures[-1].line() + f" {seconds / floor[kind]:>6.1f}x pandas wall {cpu / floor_cpu[kind]:>6.1f}x CPU",
+              flush=True)
     if reimport:
         seconds, cpu, peak = _manage(["import_platform_data", "--orders", str(files["orders"]), "--no-progress"], env)
         measures.append(Measure("orders (re-import)", counts.orders, seconds, cpu, peak))
@@ -200,6 +223,11 @@ def bench_backend(label: str, env: dict[str, str], files: dict[str, Path], count
     print(f"  {'total import':<20} {sum(m.rows for m in first):>10,} rows {sum(m.seconds for m in first):>8.1f} s wall"
           f" {'':>16} {sum(m.cpu_seconds for m in first):>8.1f} s CPU {max(m.peak_rss_mb for m in measures):>7,.0f} MB"
           " peak RSS", flush=True)
+    total = sum(m.seconds for m in first)
+    print(f"  RATIO import / pandas parse: {total:.1f} s / {sum(floor.values()):.2f} s = "
+          f"{total / sum(floor.values()):.1f}x wall (target 20x); CPU {sum(m.cpu_seconds for m in first):.1f} s / "
+          f"{sum(floor_cpu.values()):.2f} s = {sum(m.cpu_seconds for m in first) / sum(floor_cpu.values()):.1f}x; "
+          f"{sum(m.rows for m in first) / total:,.0f} rows/s overall", flush=True)
     uptime = os.getloadavg()
     print(f"  load average now {uptime[0]:.1f} / {uptime[1]:.1f} / {uptime[2]:.1f} (1/5/15 min)", flush=True)
     return measures
@@ -224,6 +252,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=0.1, help="1 = 100k members / 1M orders / 5M events")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--members", type=int, help="override the scale: members (orders = 10x, events = 50x unless given)")
+    parser.add_argument("--orders", type=int)
+    parser.add_argument("--events", type=int)
     parser.add_argument("--keep", type=Path, help="keep the CSVs and the SQLite database in this directory")
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
@@ -234,6 +265,9 @@ def main() -> None:
     options = parser.parse_args()
 
     counts = Counts.at(options.scale)
+    if options.members:
+        counts = Counts(options.members, counts.products, options.orders or options.members * 10,
+                        options.events or options.members * 50)
     work = options.keep or Path(tempfile.mkdtemp(prefix="bench_import_"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"scale {options.scale}: {counts.members:,} members, {counts.products:,} products, {counts.orders:,} orders, "
