@@ -46,7 +46,7 @@ class Command(BaseCommand):
         w("")
         w(f"Recommendations: fitted at {rec['test_cutoff']:%Y-%m-%d}, test until {as_of:%Y-%m-%d}; blend tuned on "
           f"{rec['validation_cutoff']:%Y-%m-%d}..{rec['test_cutoff']:%Y-%m-%d} (NDCG@{k} {rec['validation_ndcg']}); "
-          f"weights own/kNN/content/popularity = {rec['weights']}; {rec['items']} items, {rec['rebuyable_items']} "
+          f"weights own/kNN/content/popularity = {rec['weights']} ({rec['popularity']} popularity); {rec['items']} items, {rec['rebuyable_items']} "
           f"re-buyable; {m['ours']['users']} members with something new")
         w("model".ljust(22) + "".join(label.rjust(26) for label in (f"NDCG@{k}", f"hit@{k}", f"recall@{k}")))
         for name, r in m.items():
