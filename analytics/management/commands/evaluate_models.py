@@ -33,6 +33,9 @@ class Command(BaseCommand):
           f"({rep['served_kind']})")
         if rep["notes"]:
             w(self.style.WARNING(rep["notes"]))
+        if rep["validation"]:
+            w("selection (validation ROC AUC, window before the test cutoff): " + ", ".join(
+                f"{name} {fmt(auc)}" for name, auc in rep["validation"].items()))
         cols = ["roc_auc", "average_precision", "brier", "lift_top_decile"]
         w("model".ljust(18) + "".join(c.rjust(28) for c in cols) + "   AUC ours − model (95% CI)   n   base rate")
         for name, m in rep["metrics"].items():
