@@ -43,29 +43,59 @@ def repurchase_evaluation(as_of: datetime, horizon_days: int) -> dict:
     }
 
 
+def signals_at(cutoff: datetime, members: list[int],
+               items: recommendations.ItemSignals | None = None) -> recommendations.Signals:
+    """The blend's signals at a cutoff for these members, from the rows known before it (the evaluation's splits
+    and the nightly serving build them here, the same way)."""
+    owned = datasets.course_interactions(cutoff)[["member_id", "course_id"]]
+    return recommendations.build_signals(datasets.courses(cutoff), datasets.course_events(cutoff), owned, cutoff,
+                                         members, items)
+
+
+def item_signals_at(cutoff: datetime) -> recommendations.ItemSignals:
+    return recommendations.item_signals(datasets.courses(cutoff), datasets.course_events(cutoff), cutoff)
+
+
 def _split(cutoff: datetime, end: datetime) -> tuple[recommendations.Signals, dict[int, set[int]]]:
     new = datasets.new_interactions(cutoff, end)
     blocked = datasets.all_course_members(cutoff)
     members = sorted(set(new["member_id"].astype(int)) & set(datasets.members(cutoff)["member_id"].astype(int))
                      - blocked)
-    owned = datasets.course_interactions(cutoff)[["member_id", "course_id"]]
-    sig = recommendations.build_signals(datasets.courses(cutoff), datasets.course_events(cutoff), owned, cutoff,
-                                        members)
+    sig = signals_at(cutoff, members)
     return sig, recommendations.truth_sets(new, sig)
+
+
+def tuned_blend(as_of: datetime, horizon_days: int, k: int) -> dict:
+    """The blend served at as_of: weights tuned on the latest fully observed split before it (signals at
+    as_of − horizon, truth in [as_of − horizon, as_of)), with the tuned blend's and the peers' NDCG@k there.
+    `evaluate_models` calls this at its test cutoff and the nightly `recommend` at its as_of: one selection."""
+    validation_cutoff = as_of - timedelta(days=horizon_days)
+    with limited_threads():
+        sig, truth = _split(validation_cutoff, as_of)
+        weights, ndcg, popularity = recommendations.tune(sig, truth, k)
+        # The served blend and every peer on the whole validation split (tune() may have used a sample of it).
+        configs = {"ours": (weights, popularity), **recommendations.PEER_WEIGHTS}
+        validation = {}
+        for name, (w, pop) in configs.items():
+            per_member = recommendations.ranking_metrics(recommendations.top_k(sig, w, k, pop), truth, k)
+            validation[name] = {m: round(float(v.mean()), 4) if len(v) else None for m, v in per_member.items()}
+            validation[name].update(users=len(truth), k=k)
+    return {"weights": weights, "popularity": popularity, "validation_ndcg": round(ndcg, 4),
+            "validation_cutoff": validation_cutoff, "validation_users": len(truth), "tuned": bool(truth), "k": k,
+            "horizon_days": horizon_days, "validation": validation}
 
 
 def recommendation_evaluation(as_of: datetime, horizon_days: int, k: int) -> dict:
     test_cutoff = as_of - timedelta(days=horizon_days)
-    validation_cutoff = test_cutoff - timedelta(days=horizon_days)
+    blend = tuned_blend(test_cutoff, horizon_days, k)
+    weights = blend["weights"]
     with limited_threads():
-        val_sig, val_truth = _split(validation_cutoff, test_cutoff)
-        weights, val_ndcg = recommendations.tune(val_sig, val_truth, k)
         sig, truth = _split(test_cutoff, as_of)
-        ranked = {"ours": recommendations.top_k(sig, weights, k)}
+        ranked = {"ours": recommendations.top_k(sig, weights, k, blend["popularity"])}
         for name, (peer_weights, popularity) in recommendations.PEER_WEIGHTS.items():
             ranked[name] = recommendations.top_k(sig, peer_weights, k, popularity)
         out = {name: recommendations.summarise(recommendations.ranking_metrics(r, truth, k))
                for name, r in ranked.items()}
-    return {"test_cutoff": test_cutoff, "validation_cutoff": validation_cutoff, "k": k, "weights": weights,
-            "validation_ndcg": round(val_ndcg, 4), "items": len(sig.course_ids),
+    return {"test_cutoff": test_cutoff, "validation_cutoff": blend["validation_cutoff"], "k": k, "weights": weights,
+            "popularity": blend["popularity"], "validation_ndcg": blend["validation_ndcg"], "items": len(sig.course_ids),
             "rebuyable_items": int(np.sum(sig.rebuyable)), "metrics": out}

@@ -307,10 +307,22 @@ class Signals:
     owned: sparse.csr_matrix      # member × item, 1 if owned at the cutoff
 
 
-def build_signals(courses: pd.DataFrame, events: pd.DataFrame, owned: pd.DataFrame, as_of: datetime,
-                  members: list[int]) -> Signals:
+@dataclass(frozen=True)
+class ItemSignals:
+    """The per-item part of Signals at one cutoff (the same for every member): computed once per run and shared by
+    every member chunk of it."""
+
+    course_ids: np.ndarray
+    popularity: np.ndarray
+    decayed: np.ndarray
+    rebuyable: np.ndarray
+    sim_cf: np.ndarray
+    sim_content: np.ndarray
+
+
+def item_signals(courses: pd.DataFrame, events: pd.DataFrame, as_of: datetime) -> ItemSignals:
     """events: member_id, course_id, at — every purchase/enrolment before as_of (repeats kept: datasets
-    .course_events). owned: member_id, course_id — what each member holds at as_of."""
+    .course_events)."""
     if len(courses) > MAX_ITEMS:
         # Item–item matrices are dense (n²): beyond MAX_ITEMS only the most taken-up items are candidates (a
         # 27,000-item catalogue would need 5.8 GB per matrix; the tail it drops is almost never anyone's next item).
@@ -350,8 +362,21 @@ def build_signals(courses: pd.DataFrame, events: pd.DataFrame, owned: pd.DataFra
         np.fill_diagonal(sim_cf, 0.0)
     else:
         sim_cf = np.zeros((n, n))
+    return ItemSignals(course_ids, scaled(popularity) + 1e-6 * scaled(decayed),
+                       scaled(decayed) + 1e-6 * scaled(popularity), rebuyable, sim_cf, content_similarity(courses))
+
+
+def build_signals(courses: pd.DataFrame, events: pd.DataFrame, owned: pd.DataFrame, as_of: datetime,
+                  members: list[int], items: ItemSignals | None = None) -> Signals:
+    """events: member_id, course_id, at — every purchase/enrolment before as_of (repeats kept: datasets
+    .course_events). owned: member_id, course_id — what each member holds at as_of. items: item_signals(courses,
+    events, as_of) when the caller already has it (one per run, whatever the member chunk)."""
+    items = items or item_signals(courses, events, as_of)
+    course_ids = items.course_ids
+    index = {int(c): i for i, c in enumerate(course_ids)}
+    n = len(course_ids)
     member_index = pd.Index(members)
-    mine = ev[ev["member_id"].isin(member_index)]
+    mine = events[events["member_id"].isin(member_index) & events["course_id"].isin(index.keys())]
     own = sparse.csr_matrix(
         (np.power(0.5, ((pd.Timestamp(as_of) - mine["at"]).dt.total_seconds() / 86400.0).to_numpy()
                   / OWN_HALF_LIFE_DAYS),
@@ -362,8 +387,8 @@ def build_signals(courses: pd.DataFrame, events: pd.DataFrame, owned: pd.DataFra
                                                       held["course_id"].map(index).to_numpy(dtype=int))),
                                 shape=(len(member_index), n))
     owned_m.data[:] = 1.0
-    return Signals(course_ids, scaled(popularity) + 1e-6 * scaled(decayed), scaled(decayed) + 1e-6 * scaled(popularity),
-                   rebuyable, sim_cf, content_similarity(courses), member_index, own, owned_m)
+    return Signals(course_ids, items.popularity, items.decayed, items.rebuyable, items.sim_cf, items.sim_content,
+                   member_index, own, owned_m)
 
 
 def _row_scaled(m: np.ndarray) -> np.ndarray:
@@ -371,22 +396,33 @@ def _row_scaled(m: np.ndarray) -> np.ndarray:
     return np.divide(m, top, out=np.zeros_like(m), where=top > 0)
 
 
+def blend_parts(sig: Signals, rows: slice, weights: tuple[float, float, float, float],
+                popularity: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The weighted parts of the blend for members sig.members[rows] — own (re-buyable items the member bought,
+    time-decayed), item-kNN, content, popularity — each scaled to [0, 1] per member before weighting; and the
+    blocked mask (owned items that cannot be bought again)."""
+    w_own, w_cf, w_ct, w_pop = weights
+    owned = sig.owned[rows]
+    shape = (owned.shape[0], len(sig.course_ids))
+    n_owned = np.maximum(np.asarray(owned.sum(axis=1)).ravel(), 1)[:, None]
+    pop = sig.decayed if popularity is None else popularity
+    parts = {"popularity": np.broadcast_to(w_pop * pop[None, :], shape)}
+    if w_own:
+        parts["own"] = w_own * _row_scaled((sig.own[rows].toarray()) * sig.rebuyable[None, :])
+    if w_cf:
+        parts["item_knn"] = w_cf * _row_scaled(np.asarray(owned @ sig.sim_cf) / n_owned)
+    if w_ct:
+        parts["content"] = w_ct * _row_scaled(np.asarray(owned @ sig.sim_content) / n_owned)
+    blocked = owned.toarray().astype(bool) & ~sig.rebuyable[None, :]
+    return parts, blocked
+
+
 def blend_scores(sig: Signals, rows: slice, weights: tuple[float, float, float, float],
                  popularity: np.ndarray | None = None) -> np.ndarray:
     """Scores for members sig.members[rows]: w_own·own + w_cf·item-kNN + w_content·content + w_pop·popularity
     (each part scaled to [0, 1] per member); owned items that are not re-buyable are -inf."""
-    w_own, w_cf, w_ct, w_pop = weights
-    owned = sig.owned[rows]
-    n_owned = np.maximum(np.asarray(owned.sum(axis=1)).ravel(), 1)[:, None]
-    pop = sig.decayed if popularity is None else popularity
-    scores = np.broadcast_to(w_pop * pop[None, :], (owned.shape[0], len(sig.course_ids))).copy()
-    if w_own:
-        scores += w_own * _row_scaled((sig.own[rows].toarray()) * sig.rebuyable[None, :])
-    if w_cf:
-        scores += w_cf * _row_scaled(np.asarray(owned @ sig.sim_cf) / n_owned)
-    if w_ct:
-        scores += w_ct * _row_scaled(np.asarray(owned @ sig.sim_content) / n_owned)
-    blocked = owned.toarray().astype(bool) & ~sig.rebuyable[None, :]
+    parts, blocked = blend_parts(sig, rows, weights, popularity)
+    scores = sum(parts.values()).copy()
     scores[blocked] = -np.inf
     return scores
 
@@ -399,6 +435,17 @@ PEER_WEIGHTS = {
 }
 
 
+def _top(scores: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices of the kk best per row, best first, and whether each is a real candidate (finite)."""
+    if not kk:
+        return np.zeros((scores.shape[0], 0), int), np.zeros((scores.shape[0], 0), bool)
+    part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+    picked = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-picked, axis=1, kind="mergesort")
+    part = np.take_along_axis(part, order, axis=1)
+    return part, np.isfinite(np.take_along_axis(picked, order, axis=1))
+
+
 def top_k(sig: Signals, weights: tuple[float, float, float, float], k: int, popularity: str = "decayed",
           chunk: int = 2000) -> dict[int, list[int]]:
     pop = sig.popularity if popularity == "popularity" else sig.decayed
@@ -406,15 +453,64 @@ def top_k(sig: Signals, weights: tuple[float, float, float, float], k: int, popu
     kk = min(k, len(sig.course_ids))
     for start in range(0, len(sig.members), chunk):
         rows = slice(start, start + chunk)
-        scores = blend_scores(sig, rows, weights, pop)
-        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk else np.zeros((scores.shape[0], 0), int)
-        picked = np.take_along_axis(scores, part, axis=1)
-        order = np.argsort(-picked, axis=1, kind="mergesort")
-        part = np.take_along_axis(part, order, axis=1)
-        valid = np.isfinite(np.take_along_axis(picked, order, axis=1))
+        part, valid = _top(blend_scores(sig, rows, weights, pop), kk)
         for member, items, ok in zip(sig.members[rows], part, valid):
             out[int(member)] = sig.course_ids[items[ok]].tolist()
     return out
+
+
+SERVE_COLUMNS = ["member_id", "rank", "course_id", "score", "reason", "reason_text", "reason_course_id"]
+
+
+def serve(sig: Signals, weights: tuple[float, float, float, float], k: int, completed: pd.DataFrame | None = None,
+          titles: dict[int, str] | None = None, popularity: str = "decayed", chunk: int = 2000) -> pd.DataFrame:
+    """The served top-k with reasons: the same ranking as top_k(sig, weights, k, popularity) (the evaluation's), each item
+    labelled by the largest part of its score — "buy_again" (own), "because_you_finished"/"similar_to_purchase"
+    (item-kNN or content; the owned item most similar to it), or "popular". completed: member_id, course_id of
+    finished courses."""
+    titles = titles or {}
+    pop = sig.popularity if popularity == "popularity" else sig.decayed
+    done = set() if completed is None else set(zip(completed["member_id"].astype(int),
+                                                   completed["course_id"].astype(int)))
+    kk = min(k, len(sig.course_ids))
+    w_own, w_cf, w_ct, _ = weights
+    combined = w_cf * sig.sim_cf + w_ct * sig.sim_content
+    frames = []
+    for start in range(0, len(sig.members), chunk):
+        rows = slice(start, start + chunk)
+        parts, blocked = blend_parts(sig, rows, weights, pop)
+        scores = sum(parts.values()).copy()
+        scores[blocked] = -np.inf
+        part, valid = _top(scores, kk)
+        owned = sig.owned[rows].toarray() > 0
+        members = sig.members[rows].to_numpy()
+        zero = np.zeros_like(scores)
+        own = parts.get("own", zero)
+        personal = parts.get("item_knn", zero) + parts.get("content", zero)
+        popular = parts["popularity"]
+        for rank in range(kk):
+            items = part[:, rank]
+            at = (np.arange(len(members)), items)
+            because = np.argmax(np.where(owned, combined[:, items].T, -np.inf), axis=1) if owned.size else items
+            is_own = (own[at] > 0) & (own[at] >= np.maximum(personal[at], popular[at]))
+            is_personal = ~is_own & (personal[at] > popular[at]) & owned.any(axis=1)
+            finished = np.array([(int(m), int(sig.course_ids[b])) in done for m, b in zip(members, because)],
+                                dtype=bool)
+            reason = np.where(is_own, "buy_again", np.where(
+                is_personal, np.where(finished, "because_you_finished", "similar_to_purchase"), "popular"))
+            reason_course = np.where(is_own, sig.course_ids[items],
+                                     np.where(is_personal, sig.course_ids[because], -1))
+            frames.append(pd.DataFrame({
+                "member_id": members, "rank": rank + 1, "course_id": sig.course_ids[items],
+                "score": np.round(scores[at], 6), "reason": reason, "reason_course_id": reason_course,
+            })[valid[:, rank]])
+    if not frames:
+        return pd.DataFrame(columns=SERVE_COLUMNS)
+    out = pd.concat(frames, ignore_index=True).sort_values(["member_id", "rank"], kind="mergesort")
+    out["reason_text"] = [REASON_TEXT[r].format(title=titles.get(int(c), "")) for r, c in
+                          zip(out["reason"], out["reason_course_id"])]
+    out["reason_course_id"] = out["reason_course_id"].astype("Int64").where(out["reason_course_id"] >= 0)
+    return out[SERVE_COLUMNS].reset_index(drop=True)
 
 
 def ranking_metrics(ranked: dict[int, list[int]], truth: dict[int, set[int]], k: int) -> dict[str, float]:
@@ -461,9 +557,12 @@ def truth_sets(new: pd.DataFrame, sig: Signals) -> dict[int, set[int]]:
     return out
 
 
-def tune(sig: Signals, truth: dict[int, set[int]], k: int) -> tuple[tuple[float, float, float, float], float]:
-    """The blend weights with the best mean NDCG@k on the validation split (ties: the earlier, simpler one): the
-    grid of own/kNN/popularity weights, then content weights on the best of those."""
+def tune(sig: Signals, truth: dict[int, set[int]], k: int
+         ) -> tuple[tuple[float, float, float, float], float, str]:
+    """The blend with the best mean NDCG@k on the validation split (ties: the earlier, simpler one): the grid of
+    own/kNN/popularity weights (time-decayed popularity), then content weights on the best of those, then the peers
+    themselves (PEER_WEIGHTS, with their own popularity), so what is served is never below a peer there.
+    Returns (weights, NDCG@k, popularity kind: "decayed" or "popularity")."""
     if len(truth) > TUNE_MEMBERS:
         keep = np.random.default_rng(0).choice(sorted(truth), TUNE_MEMBERS, replace=False)
         truth = {int(m): truth[int(m)] for m in keep}
@@ -471,10 +570,10 @@ def tune(sig: Signals, truth: dict[int, set[int]], k: int) -> tuple[tuple[float,
     sub = Signals(sig.course_ids, sig.popularity, sig.decayed, sig.rebuyable, sig.sim_cf, sig.sim_content,
                   sig.members[rows], sig.own[rows], sig.owned[rows])
 
-    def score(weights: tuple[float, float, float, float]) -> float:
-        return float(ranking_metrics(top_k(sub, weights, k), truth, k)["ndcg"].mean()) if truth else 0.0
+    def score(weights: tuple[float, float, float, float], popularity: str = "decayed") -> float:
+        return float(ranking_metrics(top_k(sub, weights, k, popularity), truth, k)["ndcg"].mean()) if truth else 0.0
 
-    best, best_ndcg = BLEND_GRID[0], -1.0
+    best, best_ndcg, kind = BLEND_GRID[0], -1.0, "decayed"
     for weights in BLEND_GRID:
         ndcg = score(weights)
         if ndcg > best_ndcg + 1e-9:
@@ -484,4 +583,8 @@ def tune(sig: Signals, truth: dict[int, set[int]], k: int) -> tuple[tuple[float,
         ndcg = score(weights)
         if ndcg > best_ndcg + 1e-9:
             best, best_ndcg = weights, ndcg
-    return best, best_ndcg
+    for weights, popularity in PEER_WEIGHTS.values():
+        ndcg = score(weights, popularity)
+        if ndcg > best_ndcg + 1e-9:
+            best, best_ndcg, kind = weights, ndcg, popularity
+    return best, best_ndcg, kind

@@ -24,11 +24,13 @@ from analytics.ml import (
     artifacts,
     datasets,
     engagement,
+    evaluation,
     features,
     recommendations,
     repurchase,
     segmentation,
 )
+from analytics.ml.runtime import limited_threads
 from analytics.models import (
     EngagementScore,
     JobRun,
@@ -336,22 +338,18 @@ def propensity_score(*, as_of: datetime, version: ModelVersion | None = None, id
 # Recommendations
 
 
-def recommendation_model(as_of: datetime) -> tuple[recommendations.RecModel, pd.DataFrame, pd.DataFrame]:
-    """The fitted model, the member–course interactions and the ratings (member_id, course_id, rating) it saw."""
-    courses = datasets.courses(as_of)
-    interactions = datasets.course_interactions(as_of)
-    ratings = datasets.course_ratings(as_of)
-    model = recommendations.fit(courses, interactions, as_of, ratings=ratings, events=datasets.course_events(as_of))
-    return model, interactions, ratings
+def recommendation_model(as_of: datetime) -> recommendations.ItemSignals:
+    """The per-item signals of the blend at as_of (popularity, re-buyable items, item–item similarities)."""
+    return evaluation.item_signals_at(as_of)
 
 
-# The last fitted model of a run, so one worker fits it once for all the chunks of that run it takes (fitting reads
-# every course interaction before as_of: ~6 s on 100k members, which 11 chunks used to pay 11 times). Keyed by the
-# run's random token, never its pk: a pk can come back after a rollback, with different data behind it.
-_run_model: dict[str, tuple[recommendations.RecModel, pd.DataFrame, pd.DataFrame]] = {}
+# The last fitted item signals of a run, so one worker computes them once for all the chunks of that run it takes
+# (they read every purchase/enrolment before as_of). Keyed by the run's random token, never its pk: a pk can come
+# back after a rollback, with different data behind it.
+_run_model: dict[str, recommendations.ItemSignals] = {}
 
 
-def _model_for_run(run: RecommendationRun) -> tuple[recommendations.RecModel, pd.DataFrame, pd.DataFrame]:
+def _model_for_run(run: RecommendationRun) -> recommendations.ItemSignals:
     token = run.params.get("token")
     if token is None:
         return recommendation_model(run.as_of)
@@ -362,68 +360,68 @@ def _model_for_run(run: RecommendationRun) -> tuple[recommendations.RecModel, pd
 
 
 def recommendations_for(as_of: datetime, k: int, id_from: int | None = None, id_to: int | None = None, *,
-                        fitted: tuple[recommendations.RecModel, pd.DataFrame, pd.DataFrame] | None = None
-                        ) -> pd.DataFrame:
-    """Top-k per member in the range, computed at as_of (nothing written). `fitted` is recommendation_model(as_of)
-    when the caller already has it."""
-    model, interactions, ratings = fitted or recommendation_model(as_of)
-    member_ids = datasets.members(as_of, _rng(id_from, id_to))["member_id"].astype(int).tolist()
+                        blend: dict | None = None, fitted: recommendations.ItemSignals | None = None,
+                        horizon_days: int = DEFAULT_HORIZON_DAYS) -> pd.DataFrame:
+    """Top-k per member in the range, computed at as_of (nothing written), with the blend that evaluation selects:
+    `blend` is evaluation.tuned_blend(as_of, horizon_days, k) (tuned here when not given), `fitted` the item
+    signals at as_of when the caller already has them."""
+    blend = blend or evaluation.tuned_blend(as_of, horizon_days, k)
     blocked = datasets.all_course_members(as_of, _rng(id_from, id_to))
-    history = interactions[interactions["member_id"].isin(member_ids)]
-    return recommendations.recommend(model, history, member_ids, k, blocked,
-                                     ratings=ratings[ratings["member_id"].isin(member_ids)])
+    member_ids = [m for m in datasets.members(as_of, _rng(id_from, id_to))["member_id"].astype(int).tolist()
+                  if m not in blocked]
+    items = fitted if fitted is not None else recommendation_model(as_of)
+    with limited_threads():
+        sig = evaluation.signals_at(as_of, member_ids, items)
+        interactions = datasets.course_interactions(as_of)
+        completed = interactions.loc[interactions["completed"].astype(bool), ["member_id", "course_id"]]
+        courses = datasets.courses(as_of)
+        titles = dict(zip(courses["course_id"].astype(int), courses["title"].astype(str)))
+        return recommendations.serve(sig, tuple(blend["weights"]), k, completed, titles, blend["popularity"])
 
 
 def recommendations_evaluate(*, as_of: datetime, horizon_days: int = DEFAULT_HORIZON_DAYS, k: int = DEFAULT_K
-                             ) -> dict[str, dict[str, float]]:
-    """Time split: fit on history before as_of − horizon, test on the courses members took up in the horizon
-    after it (none of which the model could see). Ours vs popularity, the same members and exclusions."""
+                             ) -> dict[str, Any]:
+    """Time split (the evaluation `evaluate_models` prints): the served blend, tuned on the split before
+    as_of − horizon, fitted at as_of − horizon and tested on what members took up in the horizon after it,
+    against popularity, time-decayed popularity, own items then popularity and item-kNN."""
     with tracked("evaluate_recommendations", as_of=as_of, params={"horizon_days": horizon_days, "k": k}) as job:
-        result = _recommendations_evaluate(as_of, horizon_days, k)
-        job.rows = result["ours"]["users"]
-        job.message = f"NDCG@{k} ours {result['ours']['ndcg']} vs popularity {result['popularity']['ndcg']}"
-    return result
-
-
-def _recommendations_evaluate(as_of: datetime, horizon_days: int, k: int) -> dict[str, dict[str, float]]:
-    cutoff = as_of - timedelta(days=horizon_days)
-    model, interactions, ratings = recommendation_model(cutoff)
-    members = set(datasets.members(cutoff)["member_id"].astype(int))
-    blocked = datasets.all_course_members(cutoff)
-    truth = datasets.new_interactions(cutoff, as_of)
-    owned = set(zip(interactions["member_id"], interactions["course_id"]))
-    catalogue = set(model.course_ids.tolist())
-    truth = truth[truth["member_id"].isin(members - blocked) & truth["course_id"].isin(catalogue)]
-    truth = truth[[(m, c) not in owned for m, c in zip(truth["member_id"], truth["course_id"])]]
-    evaluated = sorted(truth["member_id"].unique().tolist())
-    history = interactions[interactions["member_id"].isin(evaluated)]
-    ours = recommendations.recommend(model, history, evaluated, k, blocked,
-                                     ratings=ratings[ratings["member_id"].isin(evaluated)])
-    popular = recommendations.recommend(model, history, evaluated, k, blocked, popularity_only=True)
-    n = len(catalogue)
-    result = {
-        "ours": recommendations.offline_metrics(ours, truth, k, n),
-        "popularity": recommendations.offline_metrics(popular, truth, k, n),
-        "window": {"train_before": cutoff.isoformat(), "test_until": as_of.isoformat(), "horizon_days": horizon_days},
-    }
-    return result
+        result = evaluation.recommendation_evaluation(as_of, horizon_days, k)
+        out: dict[str, Any] = dict(result["metrics"])
+        cutoff = as_of - timedelta(days=horizon_days)
+        out["window"] = {"train_before": cutoff.isoformat(), "test_until": as_of.isoformat(),
+                         "horizon_days": horizon_days}
+        out["blend"] = {"weights": list(result["weights"]), "popularity": result["popularity"]}
+        job.rows = out["ours"]["users"]
+        job.message = f"NDCG@{k} ours {out['ours']['ndcg']} vs popularity {out['popularity']['ndcg']}"
+    return out
 
 
 def recommendations_start(*, as_of: datetime, k: int = DEFAULT_K, chunks: int = 1,
                           horizon_days: int = DEFAULT_HORIZON_DAYS) -> RecommendationRun:
-    evaluation = recommendations_evaluate(as_of=as_of, horizon_days=horizon_days, k=k)
+    """Select the blend for this run — evaluation.tuned_blend, the selection `evaluate_models` measures — and store
+    it with its validation NDCG@k against the peers' on the same split."""
+    with tracked("evaluate_recommendations", as_of=as_of, params={"horizon_days": horizon_days, "k": k}) as job:
+        blend = evaluation.tuned_blend(as_of, horizon_days, k)
+        validation = blend.pop("validation")
+        job.rows = blend["validation_users"]
+        job.message = (f"blend {blend['weights']} ({blend['popularity']} popularity); validation NDCG@{k} "
+                       f"{validation['ours']['ndcg']}")
+    ours = validation.pop("ours")
     return RecommendationRun.objects.create(
-        as_of=as_of, k=k, params={"chunks": chunks, "token": uuid.uuid4().hex, "evaluation_window": evaluation["window"],
-                                  "weights": list(recommendations.RecModel.__dataclass_fields__["weights"].default),
-                                  "w_rated": recommendations.W_RATED},
-        metrics=evaluation["ours"], baseline_metrics=evaluation["popularity"], is_current=False,
+        as_of=as_of, k=k, params=_json_safe({
+            "chunks": chunks, "token": uuid.uuid4().hex, "weights": list(blend["weights"]),
+            "popularity": blend["popularity"], "tuned": blend["tuned"],
+            "evaluation_window": {"train_before": blend["validation_cutoff"].isoformat(),
+                                  "test_until": as_of.isoformat(), "horizon_days": horizon_days}}),
+        metrics=_json_safe(ours), baseline_metrics=_json_safe(validation), is_current=False,
     )
 
 
 def recommendations_chunk(*, run: RecommendationRun, id_from: int | None = None, id_to: int | None = None) -> int:
     params = {"run_id": run.pk, "id_from": id_from, "id_to": id_to}
     with tracked("recommend", as_of=run.as_of, params=params) as job:
-        recs = recommendations_for(run.as_of, run.k, id_from, id_to, fitted=_model_for_run(run))
+        blend = {"weights": run.params["weights"], "popularity": run.params.get("popularity", "decayed")}
+        recs = recommendations_for(run.as_of, run.k, id_from, id_to, blend=blend, fitted=_model_for_run(run))
         rows = [(run.pk, int(r.member_id), int(r.course_id), int(r.rank), float(r.score), r.reason,
                  r.reason_text[:300], None if pd.isna(r.reason_course_id) else int(r.reason_course_id))
                 for r in recs.itertuples(index=False)]

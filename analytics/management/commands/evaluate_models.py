@@ -33,6 +33,9 @@ class Command(BaseCommand):
           f"({rep['served_kind']})")
         if rep["notes"]:
             w(self.style.WARNING(rep["notes"]))
+        if rep["validation"]:
+            w("selection (validation ROC AUC, window before the test cutoff): " + ", ".join(
+                f"{name} {fmt(auc)}" for name, auc in rep["validation"].items()))
         cols = ["roc_auc", "average_precision", "brier", "lift_top_decile"]
         w("model".ljust(18) + "".join(c.rjust(28) for c in cols) + "   AUC ours − model (95% CI)   n   base rate")
         for name, m in rep["metrics"].items():
@@ -46,7 +49,7 @@ class Command(BaseCommand):
         w("")
         w(f"Recommendations: fitted at {rec['test_cutoff']:%Y-%m-%d}, test until {as_of:%Y-%m-%d}; blend tuned on "
           f"{rec['validation_cutoff']:%Y-%m-%d}..{rec['test_cutoff']:%Y-%m-%d} (NDCG@{k} {rec['validation_ndcg']}); "
-          f"weights own/kNN/content/popularity = {rec['weights']}; {rec['items']} items, {rec['rebuyable_items']} "
+          f"weights own/kNN/content/popularity = {rec['weights']} ({rec['popularity']} popularity); {rec['items']} items, {rec['rebuyable_items']} "
           f"re-buyable; {m['ours']['users']} members with something new")
         w("model".ljust(22) + "".join(label.rjust(26) for label in (f"NDCG@{k}", f"hit@{k}", f"recall@{k}")))
         for name, r in m.items():

@@ -7,7 +7,8 @@ from config.commands import BaseCommand
 
 class Command(BaseCommand):
     help = ("Offline evaluation on a time split: fit before as_of − horizon, test on the courses members took up in "
-            "the horizon; prints ours vs popularity (precision@k, recall@k, NDCG@k, coverage).")
+            "the horizon; prints the served blend vs popularity, time-decayed popularity, own items then popularity "
+            "and item-kNN (NDCG@k, hit@k, recall@k).")
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--as-of", dest="as_of", help="Cut-off date or timestamp (ISO 8601); only data before it is read. Default: today 00:00 UTC.")
@@ -21,9 +22,12 @@ class Command(BaseCommand):
         result = services.recommendations_evaluate(as_of=as_of, horizon_days=options["horizon_days"], k=k)
         window = result["window"]
         self.stdout.write(f"train before {window['train_before'][:10]}, test {window['horizon_days']} days until "
-                          f"{window['test_until'][:10]}; {result['ours']['users']} members with new courses")
-        cols = [("precision", f"precision@{k}"), ("recall", f"recall@{k}"), ("ndcg", f"NDCG@{k}"),
-                ("coverage", "coverage")]
-        self.stdout.write("model".ljust(14) + "".join(label.rjust(14) for _, label in cols))
-        for name in ("ours", "popularity"):
-            self.stdout.write(name.ljust(14) + "".join(fmt(result[name][c]).rjust(14) for c, _ in cols))
+                          f"{window['test_until'][:10]}; {result['ours']['users']} members with new courses; "
+                          f"served blend own/kNN/content/popularity = {result['blend']['weights']} "
+                          f"({result['blend']['popularity']} popularity)")
+        cols = [("ndcg", f"NDCG@{k}"), ("hit", f"hit@{k}"), ("recall", f"recall@{k}")]
+        self.stdout.write("model".ljust(22) + "".join(label.rjust(14) for _, label in cols))
+        for name, row in result.items():
+            if name in ("window", "blend"):
+                continue
+            self.stdout.write(name.ljust(22) + "".join(fmt(row.get(c)).rjust(14) for c, _ in cols))
