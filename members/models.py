@@ -512,7 +512,7 @@ class Lesson(models.Model):
         return f"{self.position}. {self.title}"
 
     def get_absolute_url(self) -> str:
-        return reverse("members:lesson_detail", kwargs={"slug": self.course.slug, "position": self.position})
+        return reverse("learning:lesson_detail", kwargs={"slug": self.course.slug, "position": self.position})
 
 
 class Enrollment(models.Model):
