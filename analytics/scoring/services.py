@@ -29,6 +29,7 @@ from analytics.ml import (
     repurchase,
     segmentation,
 )
+from analytics.ml.reasons import reasons_display
 from analytics.models import (
     EngagementScore,
     JobRun,
@@ -424,8 +425,9 @@ def recommendations_chunk(*, run: RecommendationRun, id_from: int | None = None,
     params = {"run_id": run.pk, "id_from": id_from, "id_to": id_to}
     with tracked("recommend", as_of=run.as_of, params=params) as job:
         recs = recommendations_for(run.as_of, run.k, id_from, id_to, fitted=_model_for_run(run))
-        rows = [(run.pk, int(r.member_id), int(r.course_id), int(r.rank), float(r.score), r.reason,
-                 r.reason_text[:300], None if pd.isna(r.reason_course_id) else int(r.reason_course_id))
+        # The reason is stored as a code + course; reason_text stays empty (words are rendered when shown).
+        rows = [(run.pk, int(r.member_id), int(r.course_id), int(r.rank), float(r.score), r.reason, "",
+                 None if pd.isna(r.reason_course_id) else int(r.reason_course_id))
                 for r in recs.itertuples(index=False)]
         with transaction.atomic():
             _rng(id_from, id_to).apply(Recommendation.objects.filter(run=run)).delete()
@@ -540,7 +542,8 @@ def scores_table(*, as_of: datetime, version: ModelVersion) -> pd.DataFrame:
         "engagement_score": probs["member"].map(eng).astype(float).round(2),
         "segment": [seg.get(m, "") for m in probs["member"]],
         # "+" raises the member's probability, "−" lowers it.
-        "top_reasons": ["; ".join(f"{'+' if r['effect'] == '+' else '−'} {r['text']}" for r in reasons)
+        "top_reasons": ["; ".join(f"{'+' if r['effect'] == '+' else '−'} {r['text']}"
+                                  for r in reasons_display(reasons))
                         for reasons in probs["top_reasons"]],
     })
     return out
