@@ -512,18 +512,18 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
 
 def member_labels(member_ids: list[int]) -> dict[int, str]:
     """The platform's id (external_id) for imported members, else our pk."""
-    from members.models import User
+    from members.accounts.selectors import member_external_ids
 
     # All external ids in one query (a pk__in list of 100,000 would exceed SQLite's parameter limit).
-    ext = dict(User.objects.filter(external_id__isnull=False).values_list("pk", "external_id"))
+    ext = member_external_ids()
     return {m: (ext.get(m) or str(m)) for m in member_ids}
 
 
 def product_labels(course_ids: list[int]) -> dict[int, str]:
-    from members.models import Course
+    from members.catalogue.selectors import course_external_keys
 
     wanted = set(course_ids)
-    rows = Course.objects.values_list("pk", "external_id", "slug")
+    rows = course_external_keys()
     return {pk: (ext or slug) for pk, ext, slug in rows if pk in wanted}
 
 
