@@ -42,3 +42,16 @@ def test_a_reason_that_says_nothing_for_this_member_is_not_shown():
     from analytics.ml.reasons import reasons_display
     params = reason_params("monetary", {"monetary": 0, "sub_live": 1, "has_purchased": 0, "lessons_total": 0})
     assert reasons_display([{"code": "monetary", "params": params, "effect": "-"}]) == []
+
+
+def test_the_same_stored_reason_reads_in_the_viewers_language():
+    from django.utils import translation
+
+    from analytics.ml.reasons import reasons_display
+    stored = [{"code": "events_30", "effect": "-", "params": reason_params("events_30", _row("events_30", 4))}]
+    with translation.override("en"):
+        english = reasons_display(stored)[0]["text"]
+    with translation.override("zh-hans"):
+        chinese = reasons_display(stored)[0]["text"]
+    assert english == "4 actions on the site in 30 days"
+    assert chinese == "30 天内站内行为 4 次"
