@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from modeltranslation.admin import TranslationAdmin, TranslationTabularInline
 
 from analytics.tracking import member_events
-from members.commerce.services import coupons_generate_bulk
+from members.commerce.services import coupon_save, coupons_generate_bulk
 from members.models import (
     Benefit,
     Coupon,
@@ -34,7 +34,7 @@ from members.models import (
     User,
 )
 from members.privacy.admin import delete_member, export_member_data
-from members.subscriptions.services import subscription_record
+from members.subscriptions.services import subscription_staff_edit
 
 
 class SubscriptionInline(admin.TabularInline):
@@ -173,10 +173,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     inlines = [SubscriptionChangeInline]
 
     def save_model(self, request: HttpRequest, obj: Subscription, form: forms.ModelForm, change: bool) -> None:
-        # A staff edit changes the state like any service does, so it goes into the ledger too, as of now: a
-        # back-dated edit still only became true when it was made. changeform_view already runs in a transaction.
-        super().save_model(request, obj, form, change)
-        subscription_record(obj, SubscriptionChange.Kind.EDITED, timezone.now())
+        subscription_staff_edit(subscription=obj)  # saves and appends the EDITED ledger row in one transaction
 
 
 class LessonInline(TranslationTabularInline):
@@ -188,7 +185,6 @@ class LessonInline(TranslationTabularInline):
 
 @admin.action(description=_("Publish selected courses"))
 def publish_courses(modeladmin: admin.ModelAdmin, request: object, queryset: object) -> None:
-    from django.utils import timezone
 
     queryset.filter(is_published=False).update(is_published=True, published_at=timezone.now())  # type: ignore[attr-defined]
 
@@ -246,6 +242,13 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.display(description=_("item"))
     def item(self, obj: Order) -> str:
         return obj.item_title
+
+    # The ledger is written by members.commerce services only (checkout, renewal, refund, import): staff read it here.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(CouponRedemption)
@@ -309,12 +312,23 @@ class CouponAdmin(admin.ModelAdmin):
     list_select_related = ("assigned_member",)
     actions = [generate_codes, export_coupons_csv]
 
+    def save_model(self, request: HttpRequest, obj: Coupon, form: forms.ModelForm, change: bool) -> None:
+        coupon_save(coupon=obj)  # courses/tiers (many-to-many) follow in save_related
+
 
 @admin.register(PaymentMethod)
 class PaymentMethodAdmin(admin.ModelAdmin):
     list_display = ("member", "label", "provider", "is_default", "created_at")
     raw_id_fields = ("member",)
     search_fields = ("member__email",)
+
+    # Provider references are set by members.commerce.services.payment_method_set (the member's own checkout):
+    # staff read them here, never type them in.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 # The domain packages' admin modules register their models on import.

@@ -512,7 +512,7 @@ class Lesson(models.Model):
         return f"{self.position}. {self.title}"
 
     def get_absolute_url(self) -> str:
-        return reverse("members:lesson_detail", kwargs={"slug": self.course.slug, "position": self.position})
+        return reverse("learning:lesson_detail", kwargs={"slug": self.course.slug, "position": self.position})
 
 
 class Enrollment(models.Model):
@@ -667,6 +667,10 @@ class Order(models.Model):
     external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
     # Membership orders: the start of the period this order pays for (a tier upgrade: the period it prorates).
     period_start = models.DateTimeField(null=True, blank=True)
+    # Receipt bookkeeping (members/commerce/receipts.py): the task claims the order (claimed_at) before it sends and
+    # stamps sent_at after, so a redelivered or retried task never sends a second receipt.
+    receipt_claimed_at = models.DateTimeField(null=True, blank=True)
+    receipt_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -13,13 +13,10 @@ from members.subscriptions import views as subscriptions_views
 app_name = "members"
 
 urlpatterns = [
-    # catalogue: home, courses, lesson pages
+    # catalogue: home, courses (lesson pages: members/learning/urls.py, namespace learning)
     path("", catalogue_views.home, name="home"),
     path("courses/", catalogue_views.course_list, name="course_list"),
     path("courses/<slug:slug>/", catalogue_views.course_detail, name="course_detail"),
-    path("courses/<slug:slug>/lessons/<int:position>/", catalogue_views.lesson_detail, name="lesson_detail"),
-    path("courses/<slug:slug>/lessons/<int:position>/complete/", catalogue_views.lesson_complete,
-         name="lesson_complete"),
     # commerce: checkout and orders
     path("checkout/course/<slug:slug>/", commerce_views.checkout_course, name="checkout_course"),
     path("checkout/membership/<slug:slug>/", commerce_views.checkout_tier, name="checkout_tier"),

@@ -68,7 +68,7 @@ def _post(*, url: str, body: str) -> int:
     return response.status_code
 
 
-@shared_task(name="members.webhooks.deliver_webhook", acks_late=True,
+@shared_task(acks_late=True,
              autoretry_for=(WebhookDeliveryError, requests.ConnectionError, requests.Timeout),
              retry_backoff=30, retry_backoff_max=3600, retry_jitter=True, max_retries=8)
 def deliver_webhook(*, url: str, body: str) -> int:

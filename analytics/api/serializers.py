@@ -10,6 +10,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from analytics.ingest import events as ingest_events
+from analytics.ml.reasons import reasons_display
 from analytics.models import Campaign, Event, JobRun, ModelVersion
 from config.celery import app as celery_app
 from config.storable_text import find_unstorable
@@ -139,7 +140,11 @@ class StaffMemberOutput(serializers.Serializer):
     probability = serializers.FloatField(allow_null=True, help_text="Serving model's purchase/renewal probability.")
     churn_risk = serializers.SerializerMethodField()
     propensity_as_of = serializers.DateTimeField(allow_null=True)
-    top_reasons = serializers.JSONField(allow_null=True)
+    top_reasons = serializers.SerializerMethodField(
+        help_text="Stored reason codes and figures, each with `text` rendered in the viewer's language.")
+
+    def get_top_reasons(self, obj: Any) -> list[dict] | None:
+        return None if obj.top_reasons is None else reasons_display(obj.top_reasons)
 
     def get_churn_risk(self, obj: Any) -> float | None:
         return None if obj.probability is None else round(1.0 - obj.probability, 6)

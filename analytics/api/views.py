@@ -175,7 +175,10 @@ MEMBER_EXAMPLE = {
     "id": 42, "email": "lin@example.com", "display_name": "Lin", "date_joined": "2025-12-01T00:00:00Z",
     "tier": "plus", "engagement_score": 71.5, "engagement_as_of": "2026-11-29T02:00:00Z", "segment": "committed",
     "probability": 0.34, "churn_risk": 0.66, "propensity_as_of": "2026-11-29T02:00:00Z",
-    "top_reasons": [{"feature": "days_since_last_lesson", "direction": "down", "text": "No lesson for 21 days"}],
+    "top_reasons": [{"feature": "days_since_last_lesson", "code": "days_since_last_lesson", "effect": "-",
+                     "weight": -0.41, "params": {"value": 21.0, "sub_live": 1.0, "has_purchased": 1.0,
+                                                 "lessons_total": 6.0},
+                     "text": "no lesson in 21 days"}],
 }
 
 

@@ -153,13 +153,9 @@ def fit(courses: pd.DataFrame, interactions: pd.DataFrame, as_of: datetime,
                     as_of, weights, rated_similarity(ratings, index), w_rated, rebuyable_items(events, index))
 
 
-REASON_TEXT = {
-    "because_you_finished": "Because you finished “{title}”",
-    "similar_to_purchase": "Similar to “{title}”, which you have",
-    "popular": "Popular with members right now",
-    "buy_again": "You bought “{title}” before: buy it again",
-    "rated_highly_also_liked": "Members who rated “{title}” highly also liked this",
-}
+# Reasons are stored as codes (`reason`: because_you_finished, similar_to_purchase, popular, buy_again,
+# rated_highly_also_liked) with the course that explains them (`reason_course_id`); the words are rendered at display
+# time in the viewer's language (analytics/recommendations/selectors.py).
 
 
 def recommend(model: RecModel, history: pd.DataFrame, member_ids: list[int], k: int,
@@ -168,7 +164,7 @@ def recommend(model: RecModel, history: pd.DataFrame, member_ids: list[int], k: 
     """Top-k per member. history: member_id, course_id, completed (what each member has before as_of).
     blocked: members with all-course access (nothing to recommend). popularity_only: the baseline.
     ratings: member_id, course_id, rating known before as_of (the members' own high ratings drive W_RATED)."""
-    columns = ["member_id", "rank", "course_id", "score", "reason", "reason_text", "reason_course_id"]
+    columns = ["member_id", "rank", "course_id", "score", "reason", "reason_course_id"]
     blocked = blocked or set()
     members = pd.Index([m for m in member_ids if m not in blocked])
     n_items = len(model.course_ids)
@@ -239,9 +235,6 @@ def recommend(model: RecModel, history: pd.DataFrame, member_ids: list[int], k: 
     if not frames:
         return pd.DataFrame(columns=columns)
     out = pd.concat(frames, ignore_index=True).sort_values(["member_id", "rank"], kind="mergesort")
-    titles = dict(zip(model.course_ids.tolist(), model.titles))
-    out["reason_text"] = [REASON_TEXT[r].format(title=titles.get(int(c), "")) for r, c in
-                          zip(out["reason"], out["reason_course_id"])]
     out["reason_course_id"] = out["reason_course_id"].astype("Int64").where(out["reason_course_id"] >= 0)
     return out[columns].reset_index(drop=True)
 

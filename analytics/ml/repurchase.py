@@ -23,7 +23,6 @@ The training plan (plan()) never leaves the operator without scores:
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -40,6 +39,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from analytics.ml import btyd, datasets, features
+from analytics.ml.reasons import reason_params, reason_text
 from analytics.ml.runtime import limited_threads
 
 LEARNED = ("logistic_regression", "gradient_boosting")
@@ -603,114 +603,6 @@ def contributions(art: dict, X: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=X.index)
 
 
-def _n(v: float) -> int:
-    return round(v)
-
-
-def _days(n: int) -> str:
-    return "1 day" if n == 1 else f"{n} days"
-
-
-BUYER_ONLY = {"frequency", "frequency_90", "course_orders_90", "course_orders_total", "monetary", "avg_order_value",
-              "ipi_mean", "ipi_std", "renewals_total"}
-
-
-def reason_text(feature: str, row: dict | pd.Series) -> str | None:
-    v = float(row[feature])
-    n = _n(v)
-    live = row["sub_live"] > 0
-    if feature in BUYER_ONLY and not row["has_purchased"]:
-        return None  # "average order 0" says nothing a "never bought" reason does not say better
-    texts = {
-        "recency_days": ((f"last purchase {_days(n)} ago" if n else "bought today") if row["has_purchased"]
-                         else f"no purchase in {_days(n)} as a member"),
-        "frequency": f"{n} paid orders in total",
-        "frequency_90": f"{n} orders in the last 90 days",
-        "course_orders_90": f"bought {n} courses in 90 days",
-        "course_orders_total": f"bought {n} courses in total",
-        "monetary": f"spent {v:,.0f} in total",
-        "avg_order_value": f"average order {v:,.0f}",
-        "ipi_mean": f"buys every {_days(n)} on average" if v else "only one purchase so far",
-        "ipi_std": f"purchase gaps vary by {_days(n)}" if v else "steady purchase rhythm",
-        "renewals_total": f"renewed {n} times",
-        "has_purchased": "has bought before" if v else "never bought",
-        "tenure_days": f"member for {_days(n)}",
-        "sub_live": "active membership" if v else "no active membership",
-        "sub_days_to_period_end": f"renewal due in {_days(n)}" if live else "no renewal due",
-        "sub_cancel_pending": "membership set to cancel" if v else ("membership renews automatically" if live else None),
-        "sub_yearly": ("yearly plan" if v else "monthly plan") if live else None,
-        "sub_trialing": "on a free trial" if v else None,
-        "sub_ever": "subscribed before" if v else "never subscribed",
-        "tier_price": f"tier at {v:,.0f} a month" if live else None,
-        "learning_7": f"{n} learning actions in 7 days",
-        "learning_30": f"{n} learning actions in 30 days",
-        "learning_90": f"{n} learning actions in 90 days",
-        "community_ev_30": f"{n} community actions in 30 days",
-        "community_ev_90": f"{n} community actions in 90 days",
-        "email_30": f"{n} email opens or clicks in 30 days",
-        "email_90": f"{n} email opens or clicks in 90 days",
-        "purchase_ev_30": f"{n} shopping actions in 30 days",
-        "events_30": f"{n} actions on the site in 30 days",
-        "events_90": f"{n} actions on the site in 90 days",
-        "days_since_last_event": f"last active {_days(n)} ago" if n else "active today",
-        "lessons_7": f"completed {n} lessons in 7 days",
-        "lessons_30": f"completed {n} lessons in 30 days",
-        "lessons_90": f"completed {n} lessons in 90 days",
-        "lessons_total": f"completed {n} lessons in total",
-        "days_since_last_lesson": ((f"last lesson {_days(n)} ago" if n <= 7 else f"no lesson in {_days(n)}")
-                                   if n else "completed a lesson today") if row["lessons_total"]
-        else "never completed a lesson",
-        "enrollments_total": f"enrolled in {n} courses",
-        "courses_completed": f"finished {n} courses",
-        "completion_rate": f"finishes {v:.0%} of enrolled courses",
-        "posts_90": f"{n} posts in 90 days",
-        "comments_90": f"{n} comments in 90 days",
-        "reactions_90": f"{n} reactions in 90 days",
-        "community_30": f"{n} community contributions in 30 days",
-        "community_total": f"{n} community contributions in total",
-        "coupons_redeemed": f"used {n} coupons",
-        "coupon_share": f"{v:.0%} of orders with a coupon",
-        "n_reviews_given": f"wrote {n} course reviews",
-        "reviews_30": f"wrote {n} course reviews in the last 30 days",
-        "reviews_90": f"wrote {n} course reviews in the last 90 days",
-        "avg_rating_given": f"rates courses {v:.1f}★ on average" if v else None,
-        "low_ratings_given": f"gave {n} low ratings (1–2★)",
-        "avg_rating_of_purchased": f"courses bought are rated {v:.1f}★ on average" if v else None,
-    }
-    text = texts.get(feature)
-    if text and n == 0:
-        return _none_for_zero(text)
-    return _singular(text) if text and n == 1 else text
-
-
-ZERO_PHRASES = (("completed 0 lessons", "no lessons completed"), ("bought 0 courses", "no courses bought"),
-                ("0 ", "no "), ("used 0 coupons", "never used a coupon"), ("finished 0 courses", "no course finished"),
-                ("enrolled in 0 courses", "no enrollments"), ("renewed 0 times", "never renewed"),
-                ("wrote 0 course reviews", "no course reviews"), ("gave 0 low ratings", "no low ratings"))
-
-
-def _none_for_zero(text: str) -> str:
-    """"0 actions on the site in 30 days" reads badly; say "no actions on the site in 30 days"."""
-    for zero, none in ZERO_PHRASES:
-        if text.startswith(zero):
-            return none + text[len(zero):]
-    return text
-
-
-ONE_PLURALS = re.compile(
-    r"(?<![\d.])1 ((?:paid |learning |community |shopping |email |course |low )?)"
-    r"(orders|actions|opens or clicks|lessons|times|courses|coupons|reviews|ratings|posts|comments|reactions|contributions)\b"
-)
-SINGULARS = {"orders": "order", "actions": "action", "opens or clicks": "open or click", "lessons": "lesson",
-             "times": "time", "courses": "course", "coupons": "coupon", "reviews": "review", "ratings": "rating",
-             "posts": "post", "comments": "comment", "reactions": "reaction", "contributions": "contribution"}
-
-
-def _singular(text: str) -> str:
-    """"1 actions on the site in 30 days" reads badly; say "1 action on the site in 30 days"."""
-    return ONE_PLURALS.sub(lambda m: f"1 {m.group(1)}{SINGULARS[m.group(2)]}", text)
-
-
 def top_reasons(contrib: pd.DataFrame, X: pd.DataFrame, k: int = 3) -> list[list[dict]]:
     values = contrib.to_numpy()
     order = np.argsort(-np.abs(values), axis=1)[:, : k + 3]
@@ -722,11 +614,13 @@ def top_reasons(contrib: pd.DataFrame, X: pd.DataFrame, k: int = 3) -> list[list
             weight = float(values[i, j])
             if weight == 0:
                 break
-            text = reason_text(names[j], row)
-            if text is None:
-                continue
-            reasons.append({"feature": names[j], "text": text, "effect": "+" if weight > 0 else "-",
-                            "weight": round(weight, 4)})
+            params = reason_params(names[j], row)
+            if reason_text(names[j], params) is None:
+                continue  # says nothing (a buyer-only figure for a member who never bought): try the next feature
+            # The code (the feature) and its figures are stored; the words are rendered when someone reads them, in
+            # their language (analytics.ml.reasons.reasons_display).
+            reasons.append({"feature": names[j], "code": names[j], "params": params,
+                            "effect": "+" if weight > 0 else "-", "weight": round(weight, 4)})
             if len(reasons) == k:
                 break
         out.append(reasons)

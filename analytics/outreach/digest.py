@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from analytics.models import EmailSuppression, MessageLog
 from analytics.outreach.messaging import CONTEXT_BUILDERS
-from members.models import User
+from members.accounts import selectors as accounts_selectors
 
 DIGEST_POSTS = 5
 
@@ -38,7 +38,7 @@ def community_digest_send(*, when: datetime | None = None) -> int:
     if not _top_posts(week_start, when):
         return 0
     year, week, _ = when.isocalendar()
-    members = (User.objects.filter(is_active=True, digest_opt_in=True, anonymized_at__isnull=True)
+    members = (accounts_selectors.digest_recipients()
                .exclude(email__in=EmailSuppression.objects.values("email")))
     queued = 0
     for member in members.iterator(chunk_size=2000):

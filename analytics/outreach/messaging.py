@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from smtplib import SMTPException
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import current_app
 from django.conf import settings
@@ -38,7 +38,11 @@ from django.utils import timezone, translation
 
 from analytics.models import Campaign, CampaignAssignment, MessageLog
 from analytics.tracking import record_event
-from members.models import Coupon, Subscription, User
+from members.commerce.selectors import coupon_get
+from members.subscriptions.selectors import subscription_with_benefits, subscription_with_tier
+
+if TYPE_CHECKING:  # annotations only: rows come from members selectors
+    from members.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -147,10 +151,8 @@ def messages_requeue_stale(*, kinds: list[str], when: datetime | None = None) ->
 def _reminder_context(log: MessageLog, when: datetime) -> dict[str, Any]:
     from analytics.outreach.recap import period_recap
 
-    sub = Subscription.objects.select_related("tier").prefetch_related("tier__benefits").filter(
-        pk=log.context.get("subscription_id")
-    ).first()
-    if sub is None or sub.status not in (Subscription.Status.TRIALING, Subscription.Status.ACTIVE):
+    sub = subscription_with_benefits(subscription_id=log.context.get("subscription_id"))
+    if sub is None or sub.status not in (sub.Status.TRIALING, sub.Status.ACTIVE):
         raise Suppress("membership is no longer renewing")
     if sub.cancel_at_period_end:
         raise Suppress("member cancelled at period end")
@@ -167,8 +169,8 @@ def _reminder_context(log: MessageLog, when: datetime) -> dict[str, Any]:
 
 
 def _dunning_context(log: MessageLog, when: datetime) -> dict[str, Any]:
-    sub = Subscription.objects.select_related("tier").filter(pk=log.context.get("subscription_id")).first()
-    if sub is None or sub.status != Subscription.Status.PAST_DUE:
+    sub = subscription_with_tier(subscription_id=log.context.get("subscription_id"))
+    if sub is None or sub.status != sub.Status.PAST_DUE:
         raise Suppress("membership is no longer past due")
     return {
         "subscription": sub,
@@ -186,7 +188,7 @@ def _campaign_context(log: MessageLog, when: datetime) -> dict[str, Any]:
         raise Suppress("campaign finished")
     if campaign.status != Campaign.Status.ACTIVE:
         raise Hold(f"campaign {campaign.status}")
-    coupon = Coupon.objects.filter(pk=log.context.get("coupon_id")).first()
+    coupon = coupon_get(coupon_id=log.context.get("coupon_id"))
     if coupon is None or not coupon.is_within_window(when):
         raise Suppress("coupon no longer valid")
     return {"campaign": campaign, "coupon": coupon, "shop_url": absolute_url(reverse("members:course_list"))}

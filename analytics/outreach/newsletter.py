@@ -16,7 +16,7 @@ from django.utils import timezone
 from analytics.models import EmailSuppression, MessageLog, Newsletter, SegmentAssignment, SegmentRun
 from analytics.outreach.messaging import CONTEXT_BUILDERS
 from analytics.outreach.templates import template_problems
-from members.models import User
+from members.accounts import selectors as accounts_selectors
 
 
 class NewsletterError(Exception):
@@ -24,7 +24,7 @@ class NewsletterError(Exception):
 
 
 def newsletter_recipients(newsletter: Newsletter) -> Any:
-    members = User.objects.filter(is_active=True, newsletter_opt_in=True, anonymized_at__isnull=True)
+    members = accounts_selectors.newsletter_recipients()
     if newsletter.segment:
         run = SegmentRun.objects.order_by("-as_of", "-pk").values("pk")[:1]
         members = members.filter(pk__in=SegmentAssignment.objects.filter(

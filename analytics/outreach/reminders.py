@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Model, OuterRef, Q, Subquery
 from django.utils import timezone
@@ -26,8 +26,11 @@ from analytics.models import (
     SegmentAssignment,
 )
 from analytics.outreach.messaging import message_create, messages_requeue_stale
-from members.models import Subscription, User
 from members.subscriptions.billing import subscriptions_past_due
+from members.subscriptions.selectors import subscriptions_renewing_between
+
+if TYPE_CHECKING:  # annotations only: rows come from members selectors
+    from members.models import Subscription, User
 
 
 @dataclass(frozen=True)
@@ -85,12 +88,7 @@ def reminders_due(*, when: datetime | None = None) -> list[tuple[Subscription, R
     if not rules:
         return []
     horizon = when + timedelta(days=max(rule.days_before for rule in rules))
-    subs = list(
-        Subscription.objects.filter(
-            status__in=[Subscription.Status.TRIALING, Subscription.Status.ACTIVE],
-            cancel_at_period_end=False, current_period_end__gt=when, current_period_end__lte=horizon,
-        ).select_related("member", "tier").order_by("current_period_end", "pk")
-    )
+    subs = list(subscriptions_renewing_between(after=when, until=horizon))
     member_ids = [sub.member_id for sub in subs]
     probabilities = latest_probability_by_member(member_ids) if any(r.min_churn_risk is not None for r in rules) else {}
     segments = latest_segment_by_member(member_ids) if any(r.segment for r in rules) else {}

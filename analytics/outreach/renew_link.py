@@ -16,8 +16,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from analytics.outreach.messaging import renew_token_read
-from members.models import Subscription
 from members.subscriptions.billing import subscription_retry_now
+from members.subscriptions.selectors import subscription_with_tier
 
 TEMPLATE = "members/billing/renew_link.html"
 
@@ -36,10 +36,10 @@ def renew_link(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, TEMPLATE, {"state": "invalid", "membership_url": membership_url()}, status=400)
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
-    sub = Subscription.objects.select_related("tier").filter(pk=subscription_id).first()
+    sub = subscription_with_tier(subscription_id=subscription_id)
     if sub is None or sub.member_id != request.user.pk:
         return render(request, TEMPLATE, {"state": "not_yours", "membership_url": membership_url()}, status=403)
-    if sub.status != Subscription.Status.PAST_DUE:
+    if sub.status != sub.Status.PAST_DUE:
         if sub.is_live:
             messages.info(request, _("Your membership is active and renews automatically on %(date)s.")
                           % {"date": sub.current_period_end.date().isoformat()})

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from analytics.models import Event, MessageLog
 from analytics.outreach import messaging
-from members.models import User
+from members.accounts import selectors as accounts_selectors
 from members.reviews import selectors
 
 # Only recent completions: turning the job on must not email everyone about courses finished years ago.
@@ -58,7 +58,7 @@ def review_invites_create(*, now: datetime | None = None) -> int:
     already = set(MessageLog.objects.filter(dedupe_key__in=list(keys)).values_list("dedupe_key", flat=True))
     todo = {k: v for k, v in keys.items() if k not in already}
     reviewed = selectors.reviewed_pairs(member_ids=[m for m, _c in todo.values()])
-    members = User.objects.in_bulk([m for m, _c in todo.values()])
+    members = accounts_selectors.members_by_id(m for m, _c in todo.values())
     queued = 0
     for key, (member_id, course_id) in sorted(todo.items()):
         if (member_id, int(course_id)) in reviewed:

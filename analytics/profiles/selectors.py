@@ -30,6 +30,7 @@ from django.db.models.functions import (
 )
 from django.utils import timezone
 
+from analytics.ml.reasons import reasons_display
 from analytics.models import (
     EngagementScore,
     Event,
@@ -75,6 +76,7 @@ class MemberProfile:
     engagement: list[EngagementScore]
     segments: list[SegmentAssignment]
     propensity: PropensityScore | None
+    reasons: list[dict]  # the propensity's stored reason codes with `text` in the viewer's language
     recommendations: list[Recommendation]
     recommendation_events: dict[str, int]
     messages: list[MessageLog]
@@ -137,6 +139,8 @@ def member_profile(*, member_id: int, now: datetime | None = None) -> MemberProf
     )
     redeemed = CouponRedemption.objects.filter(coupon=OuterRef("pk"), member_id=member_id).values("redeemed_at")[:1]
 
+    propensity = (PropensityScore.objects.filter(member_id=member_id).select_related("model_version")
+                  .order_by("-as_of").first())
     return MemberProfile(
         member=member,
         subscriptions=list(Subscription.objects.filter(member_id=member_id).select_related("tier")
@@ -160,8 +164,8 @@ def member_profile(*, member_id: int, now: datetime | None = None) -> MemberProf
         recent_posts=list(Post.objects.filter(author_id=member_id).order_by("-created_at")[:5]),
         engagement=list(EngagementScore.objects.filter(member_id=member_id).order_by("-as_of")[:TREND_POINTS]),
         segments=list(SegmentAssignment.objects.filter(member_id=member_id).order_by("-as_of")[:10]),
-        propensity=PropensityScore.objects.filter(member_id=member_id).select_related("model_version")
-        .order_by("-as_of").first(),
+        propensity=propensity,
+        reasons=reasons_display(propensity.top_reasons) if propensity else [],
         recommendations=list(Recommendation.objects.filter(member_id=member_id, run__is_current=True)
                              .select_related("course", "reason_course").order_by("rank")[:10]),
         recommendation_events=Event.objects.filter(member_id=member_id).aggregate(

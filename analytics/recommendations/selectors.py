@@ -7,6 +7,7 @@ time, in the viewer's language, from the stored reason code (older rows' stored 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.db.models import Count
 from django.utils.translation import gettext as _
@@ -15,7 +16,9 @@ from django.utils.translation import gettext_lazy
 from analytics.models import Recommendation
 from members.catalogue import selectors as catalogue_selectors
 from members.commerce import selectors as commerce_selectors
-from members.models import Course
+
+if TYPE_CHECKING:  # annotations only: courses come from members selectors
+    from members.models import Course
 
 # Reason codes written by analytics/ml/recommendations.py, translated here (the stored reason_text is English).
 REASON_WITH_COURSE = {

@@ -20,6 +20,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Greatest
 
+from analytics.ml.reasons import reasons_display
 from analytics.models import Event, ModelVersion, PropensityScore
 from analytics.reports.common import (
     NO_FILTERS,
@@ -165,11 +166,10 @@ def default_within_days(model: ModelVersion | None) -> int | None:
 
 def risk_drivers(reasons: object) -> list[object]:
     """The stored reasons that lower the predicted probability (effect "-", see analytics.ml.repurchase.top_reasons).
-    A reason without a sign (older batches) is kept: unknown is shown rather than hidden."""
-    if not isinstance(reasons, list):
-        return []
+    A reason without a sign (older batches) is kept: unknown is shown rather than hidden. Each comes with its `text`
+    in the active language (analytics.ml.reasons.reasons_display)."""
     out = []
-    for r in reasons:
+    for r in reasons_display(reasons):
         if isinstance(r, dict):
             effect = r.get("effect")
             if effect == "+":

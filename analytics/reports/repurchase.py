@@ -19,7 +19,8 @@ from analytics.reports.common import (
     paid_course_orders,
     ratio,
 )
-from members.models import Course, User
+from members.catalogue.selectors import course_titles
+from members.models import User
 
 GAP_BINS: tuple[tuple[str, int, int | None], ...] = (
     ("0–7 d", 0, 7), ("8–30 d", 7, 30), ("31–60 d", 30, 60), ("61–90 d", 60, 90),
@@ -130,7 +131,7 @@ def course_transitions(*, window: Window, as_of: datetime, limit: int = 15, filt
         [buyers.dt(as_of), *in_window, limit], filters=filters, courses=True,
     )
     ids = {p[0] for p in pairs} | {p[1] for p in pairs} | {r[0] for r in per_first}
-    titles = dict(Course.objects.filter(pk__in=ids).values_list("pk", "title"))
+    titles = course_titles(list(ids))
     transitions = tuple(Transition(titles.get(a, "?"), titles.get(b, "?"), int(n)) for a, b, n in pairs)
     firsts = tuple(FirstCourseRow(titles.get(c, "?"), int(n), int(back or 0)) for c, n, back in per_first)
     return transitions, firsts

@@ -30,6 +30,7 @@ from analytics.ml import (
     repurchase,
     segmentation,
 )
+from analytics.ml.reasons import reasons_display
 from analytics.ml.runtime import limited_threads
 from analytics.models import (
     EngagementScore,
@@ -422,8 +423,9 @@ def recommendations_chunk(*, run: RecommendationRun, id_from: int | None = None,
     with tracked("recommend", as_of=run.as_of, params=params) as job:
         blend = {"weights": run.params["weights"], "popularity": run.params.get("popularity", "decayed")}
         recs = recommendations_for(run.as_of, run.k, id_from, id_to, blend=blend, fitted=_model_for_run(run))
-        rows = [(run.pk, int(r.member_id), int(r.course_id), int(r.rank), float(r.score), r.reason,
-                 r.reason_text[:300], None if pd.isna(r.reason_course_id) else int(r.reason_course_id))
+        # The reason is stored as a code + course; reason_text stays empty (words are rendered when shown).
+        rows = [(run.pk, int(r.member_id), int(r.course_id), int(r.rank), float(r.score), r.reason, "",
+                 None if pd.isna(r.reason_course_id) else int(r.reason_course_id))
                 for r in recs.itertuples(index=False)]
         with transaction.atomic():
             _rng(id_from, id_to).apply(Recommendation.objects.filter(run=run)).delete()
@@ -508,18 +510,18 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
 
 def member_labels(member_ids: list[int]) -> dict[int, str]:
     """The platform's id (external_id) for imported members, else our pk."""
-    from members.models import User
+    from members.accounts.selectors import member_external_ids
 
     # All external ids in one query (a pk__in list of 100,000 would exceed SQLite's parameter limit).
-    ext = dict(User.objects.filter(external_id__isnull=False).values_list("pk", "external_id"))
+    ext = member_external_ids()
     return {m: (ext.get(m) or str(m)) for m in member_ids}
 
 
 def product_labels(course_ids: list[int]) -> dict[int, str]:
-    from members.models import Course
+    from members.catalogue.selectors import course_external_keys
 
     wanted = set(course_ids)
-    rows = Course.objects.values_list("pk", "external_id", "slug")
+    rows = course_external_keys()
     return {pk: (ext or slug) for pk, ext, slug in rows if pk in wanted}
 
 
@@ -538,7 +540,8 @@ def scores_table(*, as_of: datetime, version: ModelVersion) -> pd.DataFrame:
         "engagement_score": probs["member"].map(eng).astype(float).round(2),
         "segment": [seg.get(m, "") for m in probs["member"]],
         # "+" raises the member's probability, "−" lowers it.
-        "top_reasons": ["; ".join(f"{'+' if r['effect'] == '+' else '−'} {r['text']}" for r in reasons)
+        "top_reasons": ["; ".join(f"{'+' if r['effect'] == '+' else '−'} {r['text']}"
+                                  for r in reasons_display(reasons))
                         for reasons in probs["top_reasons"]],
     })
     return out

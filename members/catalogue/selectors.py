@@ -88,3 +88,12 @@ def active_tier(*, member: User, when: datetime | None = None) -> MembershipTier
         if sub.is_active_at(when):
             return sub.tier
     return None
+
+
+def course_external_keys() -> list[tuple[int, str | None, str]]:
+    """(pk, external_id, slug) of every course: the labels exports use for imported and native courses."""
+    return list(Course.objects.values_list("pk", "external_id", "slug"))
+
+
+def course_titles(course_ids: list[int]) -> dict[int, str]:
+    return dict(Course.objects.filter(pk__in=course_ids).values_list("pk", "title"))

@@ -1,28 +1,22 @@
-"""The learner's pages: home, catalogue, course and lesson pages.
+"""The learner's pages: home, catalogue and course pages (lesson pages: members/learning/views.py).
 
 Each view has one shape: permission check, form, service or selector call, render. One view serves both the full
 page and its htmx fragment (`template#partial`), so every link also works without JavaScript.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, F, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from members import exceptions
 from members.catalogue import selectors as catalogue_selectors
 from members.commerce import selectors as commerce_selectors
 from members.commerce import services as commerce_services
 from members.forms import CatalogueForm
-from members.learning import progress as learning_progress
+from members.learning import selectors as learning_selectors
 from members.learning import views as learning_views
 from members.models import (
     Benefit,
@@ -42,16 +36,6 @@ PAGE_SIZE = 12
 # Helpers (reads the shared selectors module does not offer; kept here, read-only)
 
 
-@dataclass(frozen=True)
-class CourseProgress:
-    done: int
-    total: int
-
-    @property
-    def percent(self) -> int:
-        return round(100 * self.done / self.total) if self.total else 0
-
-
 def _tier_includes_all_courses(tier: MembershipTier | None) -> bool:
     return bool(tier and tier.has_benefit(Benefit.Kind.ALL_COURSES))
 
@@ -65,13 +49,7 @@ def _popular_courses(*, exclude_ids: set[int] = frozenset(), limit: int = 8) -> 
     )
 
 
-def _course_progress(*, member: User, course: Course) -> CourseProgress:
-    total = course.lessons.count()
-    done = LessonProgress.objects.filter(member=member, lesson__course=course, completed_at__isnull=False).count()
-    return CourseProgress(done=done, total=total)
-
-
-def _continue_lesson(*, member: User) -> tuple[Lesson | None, CourseProgress | None]:
+def _continue_lesson(*, member: User) -> tuple[Lesson | None, learning_selectors.CourseProgress | None]:
     """The lesson to continue: in the course touched last, the first lesson not yet completed."""
     enrollment = (
         catalogue_selectors.member_enrollments(member=member).filter(completed_at__isnull=True, last_activity_at__isnull=False)
@@ -89,7 +67,7 @@ def _continue_lesson(*, member: User) -> tuple[Lesson | None, CourseProgress | N
     )
     upcoming = next((lesson for lesson in lessons if lesson.pk not in done), lessons[-1])
     upcoming.course = enrollment.course
-    return upcoming, CourseProgress(done=len(done), total=len(lessons))
+    return upcoming, learning_selectors.CourseProgress(done=len(done), total=len(lessons))
 
 
 def _membership_card(*, member: User) -> Subscription | None:
@@ -197,70 +175,8 @@ def course_detail(request: HttpRequest, slug: str) -> HttpResponse:
     for tag in (course.tags or [])[:5]:
         same |= Q(tags__icontains=f'"{tag}"')
     related = catalogue_selectors.course_list().exclude(pk=course.pk).filter(same).order_by("-published_at")[:4]
-    progress = _course_progress(member=member, course=course) if owned or included else None
+    progress = learning_selectors.course_progress(member=member, course=course) if owned or included else None
     return render(request, "members/course_detail.html", {
         "course": course, "owned": owned, "included": included, "quote": quote, "related": related,
         "progress": progress, **learning_views.course_extras(member=member, course=course),
     })
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Learning
-
-
-def _lesson_context(request: HttpRequest, *, slug: str, position: int) -> dict[str, object]:
-    course = get_object_or_404(catalogue_selectors.course_list(), slug=slug)
-    lessons = list(course.lessons.order_by("position"))
-    lesson = next((item for item in lessons if item.position == position), None)
-    if lesson is None:
-        from django.http import Http404
-
-        raise Http404
-    lesson.course = course
-    member = request.user
-    has_access = member_access = catalogue_selectors.member_has_course_access(member=member, course=course)
-    if lesson.is_preview:
-        has_access = True
-    index = lessons.index(lesson)
-    completed = False
-    progress = None
-    extras = learning_views.lesson_extras(member=member, lesson=lesson)  # media, drip, attachments, quiz
-    if extras["access"].drip_locked:
-        has_access = False
-    if member.is_authenticated and member_access:
-        completed = LessonProgress.objects.filter(member=member, lesson=lesson, completed_at__isnull=False).exists()
-        progress = _course_progress(member=member, course=course)
-    return {
-        "course": course, "lesson": lesson, "lessons": lessons, "has_access": has_access,
-        "member_access": member_access, "completed": completed, "progress": progress,
-        "next_lesson": lessons[index + 1] if index + 1 < len(lessons) else None,
-        "previous_lesson": lessons[index - 1] if index > 0 else None,
-        **extras,
-    }
-
-
-def lesson_detail(request: HttpRequest, slug: str, position: int) -> HttpResponse:
-    context = _lesson_context(request, slug=slug, position=position)
-    if not context["has_access"]:
-        return render(request, "members/lesson_detail.html", context, status=403)
-    if request.user.is_authenticated and context["member_access"] and context["access"].is_open:
-        learning_progress.lesson_view(member=request.user, lesson=context["lesson"])
-    return render(request, "members/lesson_detail.html", context)
-
-
-@login_required
-@require_POST
-def lesson_complete(request: HttpRequest, slug: str, position: int) -> HttpResponse:
-    context = _lesson_context(request, slug=slug, position=position)
-    try:
-        learning_progress.lesson_complete(member=request.user, lesson=context["lesson"])
-    except exceptions.LessonLocked as error:
-        if request.htmx:
-            return render(request, "members/lesson_detail.html#complete", {**context, "error": error.message},
-                          status=403)
-        messages.error(request, error.message)
-        return redirect("members:course_detail", slug=slug)
-    context = _lesson_context(request, slug=slug, position=position)
-    if request.htmx:
-        return render(request, "members/lesson_detail.html#complete", context)
-    return redirect("members:lesson_detail", slug=slug, position=position)

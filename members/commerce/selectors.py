@@ -26,3 +26,7 @@ def member_coupons(*, member: User, when: datetime | None = None) -> QuerySet[Co
         .exclude(redemptions__member=member)
         .order_by("valid_until")
     )
+
+
+def coupon_get(*, coupon_id: int | None) -> Coupon | None:
+    return Coupon.objects.filter(pk=coupon_id).first() if coupon_id is not None else None

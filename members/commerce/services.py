@@ -188,6 +188,16 @@ def coupon_issue(
     return coupon
 
 
+def coupon_save(*, coupon: Coupon) -> Coupon:
+    """Staff create or edit a coupon (the admin's form instance, already validated): the one write for a coupon
+    whose terms a person typed in. A new coupon counts no redemptions, whatever the form carried."""
+    if coupon.pk is None:
+        coupon.times_redeemed = 0
+        coupon.source = coupon.source or Coupon.Source.MANUAL
+    coupon.save()
+    return coupon
+
+
 def coupons_generate_bulk(*, count: int, prefix: str, percent_off: Decimal | None = None, amount_off: Decimal | None = None,
                           applies_to: str = Coupon.AppliesTo.ALL, valid_days: int = 30) -> list[Coupon]:
     """N unique single-use codes. Codes collide with negligible probability; the unique index catches it if so."""

@@ -7,7 +7,7 @@ from analytics.tracking import job_run
 from members.commerce import provider_services
 
 
-@shared_task(name="members.commerce.tasks.reconcile_provider_payments", acks_late=True)
+@shared_task(acks_late=True)
 def reconcile_provider_payments() -> int:
     with job_run("reconcile_provider_payments") as job:
         applied = provider_services.payments_reconcile()

@@ -204,3 +204,24 @@ def attachment_with_lesson(*, pk: int) -> LessonAttachment:
     return LessonAttachment.objects.select_related("lesson__course").get(
         pk=pk, lesson__course__is_published=True, lesson__course__is_generic=False
     )
+
+
+@dataclass(frozen=True)
+class CourseProgress:
+    done: int
+    total: int
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 0
+
+
+def course_progress(*, member: User, course: Course) -> CourseProgress:
+    """Lessons completed out of the course's lessons (the progress bar on course and lesson pages)."""
+    total = course.lessons.count()
+    done = LessonProgress.objects.filter(member=member, lesson__course=course, completed_at__isnull=False).count()
+    return CourseProgress(done=done, total=total)
+
+
+def lesson_completed(*, member: User, lesson: Lesson) -> bool:
+    return LessonProgress.objects.filter(member=member, lesson=lesson, completed_at__isnull=False).exists()

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from members import exceptions
 from members.catalogue import selectors as catalogue_selectors
+from members.learning import progress as learning_progress
 from members.learning import selectors, services
 from members.learning.ranges import ranged_file_response
 from members.models import Certificate, Course, Lesson, LessonAttachment, LessonMediaKind, User
@@ -200,3 +201,63 @@ def certificate_pdf(request: HttpRequest, code: str) -> HttpResponse:
                             content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="certificate-{certificate.code}.pdf"'
     return response
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The lesson page and "mark complete"
+
+
+def _lesson_context(request: HttpRequest, *, slug: str, position: int) -> dict[str, object]:
+    course = get_object_or_404(catalogue_selectors.course_list(), slug=slug)
+    lessons = list(course.lessons.order_by("position"))
+    lesson = next((item for item in lessons if item.position == position), None)
+    if lesson is None:
+        raise Http404
+    lesson.course = course
+    member = request.user
+    has_access = member_access = catalogue_selectors.member_has_course_access(member=member, course=course)
+    if lesson.is_preview:
+        has_access = True
+    index = lessons.index(lesson)
+    completed = False
+    progress = None
+    extras = lesson_extras(member=member, lesson=lesson)  # media, drip, attachments, quiz
+    if extras["access"].drip_locked:
+        has_access = False
+    if member.is_authenticated and member_access:
+        completed = selectors.lesson_completed(member=member, lesson=lesson)
+        progress = selectors.course_progress(member=member, course=course)
+    return {
+        "course": course, "lesson": lesson, "lessons": lessons, "has_access": has_access,
+        "member_access": member_access, "completed": completed, "progress": progress,
+        "next_lesson": lessons[index + 1] if index + 1 < len(lessons) else None,
+        "previous_lesson": lessons[index - 1] if index > 0 else None,
+        **extras,
+    }
+
+
+def lesson_detail(request: HttpRequest, slug: str, position: int) -> HttpResponse:
+    context = _lesson_context(request, slug=slug, position=position)
+    if not context["has_access"]:
+        return render(request, "members/lesson_detail.html", context, status=403)
+    if request.user.is_authenticated and context["member_access"] and context["access"].is_open:
+        learning_progress.lesson_view(member=request.user, lesson=context["lesson"])
+    return render(request, "members/lesson_detail.html", context)
+
+
+@login_required
+@require_POST
+def lesson_complete(request: HttpRequest, slug: str, position: int) -> HttpResponse:
+    context = _lesson_context(request, slug=slug, position=position)
+    try:
+        learning_progress.lesson_complete(member=request.user, lesson=context["lesson"])
+    except exceptions.LessonLocked as error:
+        if request.htmx:
+            return render(request, "members/lesson_detail.html#complete", {**context, "error": error.message},
+                          status=403)
+        messages.error(request, error.message)
+        return redirect("members:course_detail", slug=slug)
+    context = _lesson_context(request, slug=slug, position=position)
+    if request.htmx:
+        return render(request, "members/lesson_detail.html#complete", context)
+    return redirect("learning:lesson_detail", slug=slug, position=position)

@@ -2,7 +2,9 @@
 members.catalogue.selectors, which every package reads)."""
 from __future__ import annotations
 
-from django.db.models import Q
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
 
 from members.models import RetentionOffer, Subscription
 
@@ -24,3 +26,22 @@ def retention_offer_for(
         offers = [offer for offer in offers if offer.answers(reason)]
         offers.sort(key=lambda offer: not offer.reasons)  # stable: keeps newest-first within each group
     return offers[0] if offers else None
+
+
+def subscription_with_tier(*, subscription_id: int) -> Subscription | None:
+    return Subscription.objects.select_related("tier").filter(pk=subscription_id).first()
+
+
+def subscription_with_benefits(*, subscription_id: int) -> Subscription | None:
+    return (Subscription.objects.select_related("tier").prefetch_related("tier__benefits")
+            .filter(pk=subscription_id).first())
+
+
+def subscriptions_renewing_between(*, after: datetime, until: datetime) -> QuerySet[Subscription]:
+    """Trialing or active memberships set to renew with a period ending in (after, until], soonest first."""
+    return (
+        Subscription.objects.filter(
+            status__in=[Subscription.Status.TRIALING, Subscription.Status.ACTIVE],
+            cancel_at_period_end=False, current_period_end__gt=after, current_period_end__lte=until,
+        ).select_related("member", "tier").order_by("current_period_end", "pk")
+    )

@@ -68,6 +68,15 @@ def subscription_record(sub: Subscription, kind: str, at: datetime) -> Subscript
     return change
 
 
+@transaction.atomic
+def subscription_staff_edit(*, subscription: Subscription, when: datetime | None = None) -> Subscription:
+    """A staff edit (the admin form's instance, already validated) changes the state like any service does, so it
+    goes into the ledger too, as of now: a back-dated edit still only became true when it was made."""
+    subscription.save()
+    subscription_record(subscription, SubscriptionChange.Kind.EDITED, when or timezone.now())
+    return subscription
+
+
 def subscription_start(
     *, member: User, tier: MembershipTier, period: str = BillingPeriod.MONTH, coupon_code: str = "",
     payment_token: str | None = None, use_trial: bool = True, idempotency_key: str = "", when: datetime | None = None,

@@ -48,7 +48,7 @@ def test_it_never_recommends_what_a_member_owns_and_says_why():
     assert 13 not in set(recs["member_id"])                       # all-course access: nothing to sell
     top14 = recs[recs["member_id"] == 14].iloc[0]
     assert top14["course_id"] == 2 and top14["reason"] == "because_you_finished"
-    assert top14["reason_course_id"] == 1 and "Python basics" in top14["reason_text"]
+    assert top14["reason_course_id"] == 1 and "reason_text" not in recs.columns  # a code, no stored words
     top12 = recs[recs["member_id"] == 12].iloc[0]
     assert top12["course_id"] == 4 and top12["reason"] == "similar_to_purchase"
     assert set(recs[recs["member_id"] == 99]["reason"]) == {"popular"}  # cold start
@@ -67,7 +67,6 @@ def test_members_who_rated_a_course_highly_also_liked():
     top = recs.iloc[0]
     assert top["course_id"] == 3 and top["reason"] == "rated_highly_also_liked"
     assert top["reason_course_id"] == 1
-    assert top["reason_text"] == "Members who rated “Python basics” highly also liked this"
     # Without the member's own ratings (or with no weight) the signal is silent.
     plain = recommendations.recommend(model, history, [24], k=2)
     assert "rated_highly_also_liked" not in set(plain["reason"])
@@ -195,7 +194,7 @@ def test_owned_items_are_offered_again_only_when_someone_bought_them_again():
     out = recs.recommend(model, interactions[interactions["member_id"] == 2], [2], k=3)
     assert 3 not in set(out["course_id"])  # owned, never re-bought by anyone: excluded
     again = out[out["course_id"] == 1].iloc[0]
-    assert again["reason"] == "buy_again" and "buy it again" in again["reason_text"]
+    assert again["reason"] == "buy_again" and again["reason_course_id"] == 1
     # Without repeat purchases in the history, owned items are never recommended (the course-platform rule).
     plain = recs.fit(courses, interactions, as_of)
     assert not {1, 3} & set(recs.recommend(plain, interactions[interactions["member_id"] == 2], [2], k=3)["course_id"])

@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings
 
 from analytics.ml import artifacts, features, repurchase
+from analytics.ml.reasons import reasons_display
 from analytics.models import ModelVersion, PropensityScore
 from analytics.scoring import services
 from tests.analytics.factories import append_future_history, make_platform
@@ -185,8 +186,11 @@ def test_scores_carry_reasons_in_words_and_ignore_history_after_as_of(platform):
     before = dict(PropensityScore.objects.filter(as_of=as_of).values_list("member_id", "probability"))
     reasons = PropensityScore.objects.filter(as_of=as_of).values_list("top_reasons", flat=True)
     assert all(0 < len(r) <= 3 for r in reasons)
-    assert all(isinstance(x["text"], str) and x["effect"] in "+-" for r in reasons for x in r)
-    texts = " ".join(x["text"] for r in reasons for x in r)
+    # Codes and figures are stored, never words; the words are rendered for whoever reads them.
+    assert all("text" not in x and x["code"] == x["feature"] and x["effect"] in "+-" for r in reasons for x in r)
+    shown = [reasons_display(r) for r in reasons]
+    assert [len(s) for s in shown] == [len(r) for r in reasons]
+    texts = " ".join(x["text"] for s in shown for x in s)
     assert "days" in texts
 
     append_future_history(as_of, platform.member_ids, platform.course_ids)

@@ -27,7 +27,7 @@ def test_course_and_lesson_text_follow_the_language_and_fall_back_to_english(cli
     assert "给分析师的 SQL 课" in page and "用真实数据练习。" in page and "为什么这很重要" in page
     assert "Joins to windows." in page  # the missing translation falls back to English, not to nothing
     assert "数据分析" in page and "Practise on real data." not in page
-    lesson = client.get(reverse("members:lesson_detail", args=["sql", 1])).content.decode()
+    lesson = client.get(reverse("learning:lesson_detail", args=["sql", 1])).content.decode()
     assert "中文正文" in lesson and "English body" not in lesson
     client.cookies["django_language"] = "en"
     page = client.get(reverse("members:course_detail", args=["sql"])).content.decode()

@@ -44,3 +44,39 @@ def test_member_page_shows_recent_events(staff_client, alice, django_capture_on_
 def test_non_staff_cannot_use_admin(client, alice):
     client.force_login(alice)
     assert client.get(reverse("admin:members_coupon_changelist")).status_code == 302
+
+
+def test_a_coupon_typed_in_the_admin_is_saved_by_the_coupon_service(admin_client, monkeypatch):
+    from members import admin as members_admin
+    from members.commerce import services as commerce_services
+    saved = []
+
+    def spy(*, coupon):
+        saved.append(coupon.code)
+        return commerce_services.coupon_save(coupon=coupon)
+
+    monkeypatch.setattr(members_admin, "coupon_save", spy)
+    response = admin_client.post(reverse("admin:members_coupon_add"), {
+        "code": "SPRING", "description": "", "discount_type": "percent", "percent_off": "20", "amount_off": "",
+        "currency": "CNY", "applies_to": "all", "valid_from_0": "2026-01-01", "valid_from_1": "00:00:00",
+        "valid_until_0": "", "valid_until_1": "", "max_redemptions": "", "max_per_member": "1",
+        "source": "manual", "is_active": "on", "created_at_0": "2026-01-01", "created_at_1": "00:00:00",
+    })
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    assert saved == ["SPRING"]
+    coupon = Coupon.objects.get(code="SPRING")
+    assert coupon.times_redeemed == 0 and coupon.source == Coupon.Source.MANUAL
+
+
+@pytest.mark.parametrize("model", ["order", "paymentmethod"])
+def test_the_admin_reads_orders_and_payment_methods_but_never_writes_them(admin_client, model):
+    from tests.members.factories import OrderFactory
+    order = OrderFactory()
+    assert admin_client.get(reverse(f"admin:members_{model}_add")).status_code == 403
+    if model == "order":
+        page = admin_client.get(reverse("admin:members_order_change", args=[order.pk]))
+        assert page.status_code == 200 and b'name="_save"' not in page.content
+        before = order.amount_paid
+        admin_client.post(reverse("admin:members_order_change", args=[order.pk]), {"amount_paid": "0.00"})
+        order.refresh_from_db()
+        assert order.amount_paid == before

@@ -76,3 +76,52 @@ def test_a_declined_payment_sends_no_receipt(db, client, django_capture_on_commi
                     {"payment_token": "local:decline", "action": "pay"})
     assert Order.objects.get(member=buyer).status == Order.Status.FAILED
     assert mail.outbox == []
+
+
+def _paid_order(django_capture_on_commit_callbacks):
+    course, buyer = CourseFactory(), UserFactory()
+    from members.commerce.services import course_purchase
+    with django_capture_on_commit_callbacks(execute=False):
+        course_purchase(member=buyer, course=course, payment_token="local:ok")
+    return Order.objects.get(member=buyer, status=Order.Status.PAID)
+
+
+def test_a_redelivered_receipt_task_sends_no_second_receipt(db, django_capture_on_commit_callbacks):
+    from members.commerce.receipts import send_order_receipt_task
+    order = _paid_order(django_capture_on_commit_callbacks)
+    send_order_receipt_task.apply(args=[order.pk])
+    send_order_receipt_task.apply(args=[order.pk])  # the broker redelivers (acks_late) or the order is enqueued twice
+    _only_receipt_for(order)
+    order.refresh_from_db()
+    assert order.receipt_sent_at is not None
+
+
+def test_a_receipt_claimed_by_another_worker_is_not_sent_again(db, django_capture_on_commit_callbacks):
+    from django.utils import timezone
+
+    from members.commerce.receipts import receipt_send
+    order = _paid_order(django_capture_on_commit_callbacks)
+    Order.objects.filter(pk=order.pk).update(receipt_claimed_at=timezone.now())  # a worker is sending it right now
+    assert receipt_send(order_id=order.pk) is False
+    assert mail.outbox == []
+
+
+def test_a_failed_send_releases_the_claim_so_the_retry_sends_once(db, django_capture_on_commit_callbacks,
+                                                                   monkeypatch):
+    from smtplib import SMTPServerDisconnected
+
+    from members.commerce import receipts
+    order = _paid_order(django_capture_on_commit_callbacks)
+    real_send = receipts.send_order_receipt
+
+    def flaky(*, order):
+        monkeypatch.setattr(receipts, "send_order_receipt", real_send)
+        raise SMTPServerDisconnected("lost")
+
+    monkeypatch.setattr(receipts, "send_order_receipt", flaky)
+    with pytest.raises(SMTPServerDisconnected):
+        receipts.receipt_send(order_id=order.pk)
+    assert Order.objects.get(pk=order.pk).receipt_claimed_at is None
+    assert receipts.receipt_send(order_id=order.pk) is True
+    assert receipts.receipt_send(order_id=order.pk) is False
+    _only_receipt_for(order)

@@ -297,7 +297,7 @@ def test_rich_lesson_words_read_in_chinese(client, owner, quiz, course):
     client.force_login(owner)
     page = client.get(quiz.lesson.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "测验" in page and "及格线" in page and "提交答案" in page
-    locked = client.get(reverse("members:lesson_detail", args=[course.slug, 2]), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    locked = client.get(reverse("learning:lesson_detail", args=[course.slug, 2]), HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert "本课将于" in locked.content.decode()
 
 

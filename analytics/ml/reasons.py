@@ -1,0 +1,154 @@
+"""Why a member's repurchase score is what it is: reason *codes* and their figures are stored, words are rendered
+when someone reads them, in the reader's language.
+
+`analytics.ml.repurchase.top_reasons` stores, per member, up to three `{"code", "params", "effect", "weight"}`
+entries (the code is the feature name; params are the member's figure and the three facts the wording depends on).
+`reason_text(code, params)` turns one into a sentence in the active language (Django's gettext), or None when the
+figure says nothing for this member; the scorer uses the same function to skip those, so what is stored is always
+renderable. `reasons_display(reasons)` adds a `text` to each stored reason for a page, a CSV or the API. Rows scored
+before codes were stored carry an English `text` and no code: they are shown as they were.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from django.utils.translation import get_language, ngettext
+from django.utils.translation import gettext as _
+
+# The row facts the wording depends on, stored beside the feature's own value.
+CONTEXT = ("sub_live", "has_purchased", "lessons_total")
+BUYER_ONLY = {"frequency", "frequency_90", "course_orders_90", "course_orders_total", "monetary", "avg_order_value",
+              "ipi_mean", "ipi_std", "renewals_total"}
+
+
+def reason_params(feature: str, row: Mapping) -> dict[str, float]:
+    """The figures `reason_text` needs for `feature`, as plain JSON numbers."""
+    return {"value": round(float(row[feature]), 4), **{key: float(row[key]) for key in CONTEXT}}
+
+
+def _days(n: int) -> str:
+    return ngettext("%(n)d day", "%(n)d days", n) % {"n": n}
+
+
+def _texts(v: float, n: int, live: bool, bought: bool, lessons_total: float) -> dict[str, str | None]:
+    days, money, share, stars = _days(n), f"{v:,.0f}", f"{v:.0%}", f"{v:.1f}"
+    return {
+        "recency_days": ((_("last purchase %(days)s ago") % {"days": days} if n else _("bought today")) if bought
+                         else _("no purchase in %(days)s as a member") % {"days": days}),
+        "frequency": _("%(n)d paid orders in total") % {"n": n},
+        "frequency_90": _("%(n)d orders in the last 90 days") % {"n": n},
+        "course_orders_90": _("bought %(n)d courses in 90 days") % {"n": n},
+        "course_orders_total": _("bought %(n)d courses in total") % {"n": n},
+        "monetary": _("spent %(amount)s in total") % {"amount": money},
+        "avg_order_value": _("average order %(amount)s") % {"amount": money},
+        "ipi_mean": _("buys every %(days)s on average") % {"days": days} if v else _("only one purchase so far"),
+        "ipi_std": _("purchase gaps vary by %(days)s") % {"days": days} if v else _("steady purchase rhythm"),
+        "renewals_total": _("renewed %(n)d times") % {"n": n},
+        "has_purchased": _("has bought before") if v else _("never bought"),
+        "tenure_days": _("member for %(days)s") % {"days": days},
+        "sub_live": _("active membership") if v else _("no active membership"),
+        "sub_days_to_period_end": _("renewal due in %(days)s") % {"days": days} if live else _("no renewal due"),
+        "sub_cancel_pending": (_("membership set to cancel") if v
+                               else (_("membership renews automatically") if live else None)),
+        "sub_yearly": (_("yearly plan") if v else _("monthly plan")) if live else None,
+        "sub_trialing": _("on a free trial") if v else None,
+        "sub_ever": _("subscribed before") if v else _("never subscribed"),
+        "tier_price": _("tier at %(amount)s a month") % {"amount": money} if live else None,
+        "learning_7": _("%(n)d learning actions in 7 days") % {"n": n},
+        "learning_30": _("%(n)d learning actions in 30 days") % {"n": n},
+        "learning_90": _("%(n)d learning actions in 90 days") % {"n": n},
+        "community_ev_30": _("%(n)d community actions in 30 days") % {"n": n},
+        "community_ev_90": _("%(n)d community actions in 90 days") % {"n": n},
+        "email_30": _("%(n)d email opens or clicks in 30 days") % {"n": n},
+        "email_90": _("%(n)d email opens or clicks in 90 days") % {"n": n},
+        "purchase_ev_30": _("%(n)d shopping actions in 30 days") % {"n": n},
+        "events_30": _("%(n)d actions on the site in 30 days") % {"n": n},
+        "events_90": _("%(n)d actions on the site in 90 days") % {"n": n},
+        "days_since_last_event": _("last active %(days)s ago") % {"days": days} if n else _("active today"),
+        "lessons_7": _("completed %(n)d lessons in 7 days") % {"n": n},
+        "lessons_30": _("completed %(n)d lessons in 30 days") % {"n": n},
+        "lessons_90": _("completed %(n)d lessons in 90 days") % {"n": n},
+        "lessons_total": _("completed %(n)d lessons in total") % {"n": n},
+        "days_since_last_lesson": (((_("last lesson %(days)s ago") if n <= 7 else _("no lesson in %(days)s"))
+                                    % {"days": days} if n else _("completed a lesson today")) if lessons_total
+                                   else _("never completed a lesson")),
+        "enrollments_total": _("enrolled in %(n)d courses") % {"n": n},
+        "courses_completed": _("finished %(n)d courses") % {"n": n},
+        "completion_rate": _("finishes %(share)s of enrolled courses") % {"share": share},
+        "posts_90": _("%(n)d posts in 90 days") % {"n": n},
+        "comments_90": _("%(n)d comments in 90 days") % {"n": n},
+        "reactions_90": _("%(n)d reactions in 90 days") % {"n": n},
+        "community_30": _("%(n)d community contributions in 30 days") % {"n": n},
+        "community_total": _("%(n)d community contributions in total") % {"n": n},
+        "coupons_redeemed": _("used %(n)d coupons") % {"n": n},
+        "coupon_share": _("%(share)s of orders with a coupon") % {"share": share},
+        "n_reviews_given": _("wrote %(n)d course reviews") % {"n": n},
+        "reviews_30": _("wrote %(n)d course reviews in the last 30 days") % {"n": n},
+        "reviews_90": _("wrote %(n)d course reviews in the last 90 days") % {"n": n},
+        "avg_rating_given": _("rates courses %(stars)s★ on average") % {"stars": stars} if v else None,
+        "low_ratings_given": _("gave %(n)d low ratings (1–2★)") % {"n": n},
+        "avg_rating_of_purchased": (_("courses bought are rated %(stars)s★ on average") % {"stars": stars}
+                                    if v else None),
+    }
+
+
+def reason_text(code: str, params: Mapping) -> str | None:
+    """One stored reason in the active language; None when the figure says nothing for this member."""
+    bought = bool(params["has_purchased"])
+    if code in BUYER_ONLY and not bought:
+        return None  # "average order 0" says nothing a "never bought" reason does not say better
+    v = float(params["value"])
+    n = round(v)
+    text = _texts(v, n, bool(params["sub_live"]), bought, float(params["lessons_total"])).get(code)
+    if text and (get_language() or "en").startswith("en"):  # English number agreement; catalogues do their own
+        if n == 0:
+            return _none_for_zero(text)
+        if n == 1:
+            return _singular(text)
+    return text
+
+
+def reasons_display(reasons: object) -> list[dict]:
+    """Stored reasons with a `text` in the active language. Old rows (English text, no code) are kept as stored."""
+    if not isinstance(reasons, list):
+        return []
+    shown = []
+    for reason in reasons:
+        if not isinstance(reason, dict):
+            continue
+        if reason.get("code") and isinstance(reason.get("params"), dict):
+            text = reason_text(reason["code"], reason["params"])
+            if text is None:
+                continue
+            reason = {**reason, "text": text}
+        shown.append(reason)
+    return shown
+
+
+ZERO_PHRASES = (("completed 0 lessons", "no lessons completed"), ("bought 0 courses", "no courses bought"),
+                ("0 ", "no "), ("used 0 coupons", "never used a coupon"), ("finished 0 courses", "no course finished"),
+                ("enrolled in 0 courses", "no enrollments"), ("renewed 0 times", "never renewed"),
+                ("wrote 0 course reviews", "no course reviews"), ("gave 0 low ratings", "no low ratings"))
+
+
+def _none_for_zero(text: str) -> str:
+    """"0 actions on the site in 30 days" reads badly; say "no actions on the site in 30 days"."""
+    for zero, none in ZERO_PHRASES:
+        if text.startswith(zero):
+            return none + text[len(zero):]
+    return text
+
+
+ONE_PLURALS = re.compile(
+    r"(?<![\d.])1 ((?:paid |learning |community |shopping |email |course |low )?)"
+    r"(orders|actions|opens or clicks|lessons|times|courses|coupons|reviews|ratings|posts|comments|reactions|contributions)\b"
+)
+SINGULARS = {"orders": "order", "actions": "action", "opens or clicks": "open or click", "lessons": "lesson",
+             "times": "time", "courses": "course", "coupons": "coupon", "reviews": "review", "ratings": "rating",
+             "posts": "post", "comments": "comment", "reactions": "reaction", "contributions": "contribution"}
+
+
+def _singular(text: str) -> str:
+    """"1 actions on the site in 30 days" reads badly; say "1 action on the site in 30 days"."""
+    return ONE_PLURALS.sub(lambda m: f"1 {m.group(1)}{SINGULARS[m.group(2)]}", text)

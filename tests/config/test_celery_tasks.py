@@ -1,0 +1,75 @@
+"""Celery: a task's registered name is where its code lives (module path + function name, no name= overrides), and
+the one beat schedule in config/celery.py names only tasks a worker registers at start-up."""
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+from config.celery import app
+
+ROOT = Path(__file__).resolve().parents[2]
+APPS = ("members", "community", "analytics", "config")
+TASK_DECORATORS = {"shared_task", "task"}
+
+
+def _project_modules():
+    for package_name in APPS:
+        package = importlib.import_module(package_name)
+        yield package_name
+        for info in pkgutil.walk_packages(package.__path__, prefix=f"{package_name}."):
+            if ".migrations" in info.name or ".management.commands" in info.name:
+                continue
+            yield info.name
+
+
+def _project_tasks():
+    for module_name in list(_project_modules()):
+        importlib.import_module(module_name)
+    return {name: task for name, task in app.tasks.items() if not name.startswith("celery.")}
+
+
+def test_every_task_is_registered_under_its_module_path_and_function_name():
+    tasks = _project_tasks()
+    assert tasks, "no project task registered: the walk found nothing"
+    wrong = {name: f"{task.run.__module__}.{task.run.__name__}" for name, task in tasks.items()
+             if name != f"{task.run.__module__}.{task.run.__name__}"}
+    assert wrong == {}
+
+
+def _decorator_keywords(path: Path):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for decorator in node.decorator_list:
+            if isinstance(decorator, ast.Call):
+                func = decorator.func
+                called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                if called in TASK_DECORATORS:
+                    yield node.name, [kw.arg for kw in decorator.keywords]
+
+
+@pytest.mark.parametrize("app_name", APPS)
+def test_no_task_decorator_overrides_the_name(app_name):
+    overrides = [f"{path.relative_to(ROOT)}:{func}" for path in (ROOT / app_name).rglob("*.py")
+                 for func, keywords in _decorator_keywords(path) if "name" in keywords]
+    assert overrides == []
+
+
+def test_the_beat_schedule_names_only_tasks_a_worker_registers_at_start_up():
+    app.loader.import_default_modules()  # what `celery worker` does: Django apps' ready() plus autodiscovery
+    registered = set(app.tasks.keys())
+    schedule = app.conf.beat_schedule
+    assert schedule
+    unknown = {entry: spec["task"] for entry, spec in schedule.items() if spec["task"] not in registered}
+    assert unknown == {}
+
+
+def test_every_beat_entry_expires():
+    missing = [entry for entry, spec in app.conf.beat_schedule.items()
+               if not spec.get("options", {}).get("expires")]
+    assert missing == []
