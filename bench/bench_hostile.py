@@ -1,4 +1,4 @@
-"""Issue 13's hostile inputs (items 5, 6, 8, 9, 10, 11) fired at a real gunicorn on loopback; prints status codes and
+"""Issue 13's hostile inputs (items 5, 6, 7, 8, 9, 10, 11, 12) fired at a real gunicorn on loopback; prints status codes and
 times per request, so the same command gives the before and after figures in docs/SECURITY.md.
 
     .venv/bin/python bench/bench_hostile.py                                # this tree, SQLite, port 8401
@@ -9,7 +9,9 @@ It builds a fresh database in the served tree's code (migrate + a few users, a c
 gunicorn (2 sync workers, throttles raised) on 127.0.0.1, sends each hostile request once (the DoS ones with a
 client timeout of 120 s), and for the items that are not HTTP runs that tree's management commands: run_campaigns
 after an admin-created campaign (5), import_platform_data with a surrogate in a properties cell (9), and a Celery
-worker killed with SIGKILL mid-send followed by the recovery sweep when the tree has one (11). Nothing asserts.
+worker killed with SIGKILL mid-send followed by the recovery sweep when the tree has one (11). Logins (7) run last
+against the same two workers, with the tree's own login limits (only the DRF rates are raised); production settings
+(12) are read by that tree's `manage.py check --deploy` with the README's production environment. Nothing asserts.
 """
 from __future__ import annotations
 
@@ -245,6 +247,83 @@ def run_http(server: Server, ids: dict) -> None:
         alice_web, server, "/community/posts/new/", {"title": "a\x00b", "body": "x"}, allow_redirects=False))
 
 
+def _counts(codes: list) -> str:
+    return ", ".join(f"{code}x{codes.count(code)}" for code in dict.fromkeys(codes))
+
+
+def _login_form(server: Server, path: str, username: str, password: str, xff: str | None = None) -> int | str:
+    """One login attempt from a fresh client (new connection, new cookies: it may land on either worker)."""
+    s = requests.Session()
+    try:
+        page = s.get(server.base + path, timeout=60)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        headers = {"Referer": server.base + path, **({"X-Forwarded-For": xff} if xff else {})}
+        data = {"username": username, "password": password, "csrfmiddlewaretoken": token.group(1) if token else ""}
+        return s.post(server.base + path, data=data, headers=headers, allow_redirects=False, timeout=60).status_code
+    except requests.RequestException as exc:
+        return type(exc).__name__
+
+
+def _axes_reset(server: Server) -> None:
+    server.manage("axes_reset")  # absent before django-axes: nothing to reset
+
+
+def run_logins(server: Server, ids: dict) -> None:
+    """7. Repeated wrong passwords, from fresh clients spread over both gunicorn workers."""
+    _axes_reset(server)
+    codes = [_login_form(server, "/accounts/login/", "alice@example.com", "wrong") for _ in range(8)]
+    right = _login_form(server, "/accounts/login/", "alice@example.com", "pw-alice-123")
+    ROWS.append(("7", "HTML login: 8 wrong passwords for one account", _counts(codes), f"then the right one: {right}"))
+    _axes_reset(server)
+    codes = [_login_form(server, "/admin/login/", "admin@example.com", "wrong") for _ in range(8)]
+    right = _login_form(server, "/admin/login/", "admin@example.com", "pw-admin-123")
+    ROWS.append(("7", "admin login: 8 wrong passwords", _counts(codes), f"then the right one: {right} (302 = in)"))
+    _axes_reset(server)
+    codes = [_login_form(server, "/accounts/login/", f"guess{i}@example.com", "wrong", xff=f"198.51.100.{i}")
+             for i in range(8)]
+    ROWS.append(("7", "HTML login: 8 accounts guessed, X-Forwarded-For rotated each time", _counts(codes), ""))
+    _axes_reset(server)
+    codes = []
+    for i in range(8):
+        try:
+            codes.append(requests.post(server.base + "/api/v1/me/tokens/", json={"email": f"guess{i}@example.com",
+                                       "password": "wrong"}, headers={"X-Forwarded-For": f"203.0.113.{i}"},
+                                       timeout=60).status_code)
+        except requests.RequestException as exc:
+            codes.append(type(exc).__name__)
+    ROWS.append(("7", "API token: 8 accounts guessed, X-Forwarded-For rotated each time", _counts(codes), ""))
+    _axes_reset(server)
+
+
+PRODUCTION_ENV = {  # README "Production" (settings only), as tests/config/test_production_settings.py uses it
+    "DJANGO_SETTINGS_MODULE": "config.settings",
+    "SECRET_KEY": "x7#k2!prod-like-secret-with-enough-entropy-0123456789-abcdefghijklmnop",
+    "ALLOWED_HOSTS": "learning.example", "CSRF_TRUSTED_ORIGINS": "https://learning.example",
+    "SITE_URL": "https://learning.example", "TRUSTED_PROXY_COUNT": "1", "SECURE_HSTS_PRELOAD": "1",
+}
+
+
+def run_settings(server: Server) -> None:
+    """12. The tree's production settings: check --deploy, DEBUG when unset, the CSP header on a page."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "SECRET", "SECURE", "SESSION_COOKIE",
+                                                                       "CSRF", "REDIS_URL", "DATABASE_URL", "API_"))}
+    env = {**base, "VAR_DIR": server.env["VAR_DIR"], "PYTHONPATH": str(server.tree), **PRODUCTION_ENV}
+    done = subprocess.run([PYTHON, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=server.tree,
+                          env=env, capture_output=True, text=True, timeout=300)
+    found = re.findall(r"\((security\.W\d+|[a-z_.]+\.[EW]\d+)\)", done.stdout + done.stderr)
+    ROWS.append(("12", "check --deploy --fail-level WARNING, production env: exit status", str(done.returncode),
+                 (f"{len(found)} warnings: " + " ".join(sorted(set(found)))) if found else "no issues"))
+    code = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
+    done = subprocess.run([PYTHON, "-c", code], cwd=server.tree, env=env, capture_output=True, text=True, timeout=120)
+    ROWS.append(("12", "DEBUG with DJANGO_DEBUG unset", last_line(done.stdout) or "-", ""))
+
+
+def run_csp(server: Server) -> None:
+    r = requests.get(server.base + "/", timeout=60)
+    csp = r.headers.get("Content-Security-Policy", "")
+    ROWS.append(("12", "Content-Security-Policy header on the home page", "present" if csp else "absent", csp[:60]))
+
+
 def run_commands(server: Server, ids: dict) -> None:
     # 5. The campaign saved above (if the admin took it), then a healthy one and one stored fine whose tier was
     # deleted since, run by the job: before, the first one's IntegrityError stopped every campaign after it.
@@ -343,12 +422,15 @@ def main() -> None:
     server.start()
     try:
         run_http(server, ids)
+        run_csp(server)
+        run_logins(server, ids)
     finally:
         server.stop()
     # The kill first: run_campaigns queues campaign emails the worker would take (and hang on) before ours.
     if not args.skip_worker:
         run_worker_kill(server, ids)
     run_commands(server, ids)
+    run_settings(server)
     shutil.rmtree(var_dir, ignore_errors=True)
     code = subprocess.run(["git", "-C", str(args.tree), "log", "-1", "--format=%h"], capture_output=True,
                           text=True).stdout.strip() or "(no git)"

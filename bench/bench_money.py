@@ -9,6 +9,7 @@ Scenarios (issue 13, findings 1-3), each fired by threads released together thro
   form_purchase  10 x POST of one rendered checkout form (its hidden inputs, csrf and, if any, its token)
   renew_now      10 x POST of one rendered "Renew now" form
   offer_accept   13 x POST /api/v1/me/membership/offer/ {"reason": "too_expensive"}
+  included       (finding 4) a Pro member (all-course access) buys one course through the checkout form, another through the API
 Each scenario runs `--runs` times with fresh members. Charges are counted by a payment provider that wraps the local
 one, sleeps like a real provider call (`--provider-ms`, 200 by default) and appends one line per charge to a file.
 
@@ -30,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -65,13 +66,16 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
-from members.models import Coupon, Course, MembershipTier, RetentionOffer, Subscription, User
+from members.models import Benefit, Coupon, Course, MembershipTier, RetentionOffer, Subscription, User
 
 runs = int(sys.argv[1])
 call_command("migrate", verbosity=0, interactive=False)
 now = timezone.now()
 tier = MembershipTier.objects.create(name="Plus", slug="plus", monthly_price=Decimal("49.00"),
                                      yearly_price=Decimal("490.00"))
+pro = MembershipTier.objects.create(name="Pro", slug="pro", monthly_price=Decimal("99.00"),
+                                    yearly_price=Decimal("990.00"))
+Benefit.objects.create(tier=pro, kind="all_courses")
 RetentionOffer.objects.create(name="Stay", kind="discount", percent_off=Decimal("30"), headline="Stay for less")
 Coupon.objects.create(code="MANY", percent_off=Decimal("20"), max_redemptions=None, max_per_member=100,
                       valid_from=now - timedelta(days=1), valid_until=now + timedelta(days=30))
@@ -88,10 +92,20 @@ def member(label):
 out = []
 for run in range(runs):
     row = {}
-    for scenario in ("api_purchase", "form_purchase", "renew_now", "offer_accept"):
+    for scenario in ("api_purchase", "form_purchase", "renew_now", "offer_accept", "included"):
         user, token, session = member(f"{scenario}-{run}")
         row[scenario] = {"member_id": user.pk, "token": token, "session": session}
-        if scenario.endswith("purchase"):
+        if scenario == "included":  # a Pro member (all courses included) and a course on sale
+            start = now - timedelta(days=10)
+            Subscription.objects.create(member=user, tier=pro, status="active", started_at=start,
+                                        current_period_start=start, current_period_end=start + timedelta(days=30))
+            course = Course.objects.create(title=f"{scenario} {run}", slug=f"{scenario}-{run}",
+                                           price=Decimal("200.00"), is_published=True, published_at=now)
+            row[scenario]["slug"] = course.slug
+            course = Course.objects.create(title=f"{scenario} {run}", slug=f"{scenario}-api-{run}",
+                                           price=Decimal("200.00"), is_published=True, published_at=now)
+            row[scenario]["api_slug"] = course.slug
+        elif scenario.endswith("purchase"):
             course = Course.objects.create(title=f"{scenario} {run}", slug=f"{scenario}-{run}".replace("_", "-"),
                                            price=Decimal("200.00"), is_published=True, published_at=now)
             row[scenario]["slug"] = course.slug
@@ -179,6 +193,20 @@ def scenarios(port: int, row: dict[str, dict], key: str) -> dict[str, list[int |
     body = json.dumps({"reason": "too_expensive"}).encode()
     out["offer_accept"] = fire(13, lambda i: call(port, "POST", "/api/v1/me/membership/offer/", body=body,
                                                   headers=head)[0])
+    included = row["included"]  # finding 4: once through the checkout form, once through the API
+    checkout = f"/checkout/course/{included['slug']}/"
+    # The checkout page of an included course has no pay form now (and had one before): the CSRF token comes from the
+    # membership page, the fields are what the pay form sends.
+    status, headers, html = call(port, "GET", "/membership/", headers={"Cookie": f"sessionid={included['session']}"})
+    csrf_cookie = re.search(r"csrftoken=([^;]+)", headers.get("set-cookie", ""))
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    cookie = f"sessionid={included['session']}" + (f"; csrftoken={csrf_cookie.group(1)}" if csrf_cookie else "")
+    fields = {"csrfmiddlewaretoken": csrf.group(1) if csrf else "", "payment_token": "local:ok", "action": "pay"}
+    form = [call(port, "POST", checkout, body=urlencode(fields).encode(),
+                 headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})[0]]
+    head = {"Authorization": f"Token {included['token']}", "Content-Type": "application/json"}
+    out["included"] = form + [call(port, "POST", f"/api/v1/courses/{included['api_slug']}/purchase/", body=b"{}",
+                                   headers=head)[0]]
     return out
 
 
@@ -203,6 +231,9 @@ def measure(database_url: str, row: dict[str, dict]) -> dict[str, str]:
         coupons = one("select count(*) from members_coupon where assigned_member_id=%s and source='retention'",
                       row["offer_accept"]["member_id"])
         figures["offer_accept"] = f"{coupons} save-offer coupons"
+        member = row["included"]["member_id"]
+        paid = one("select count(*) from members_order where member_id=%s and status='paid' and amount_paid > 0", member)
+        figures["included"] = f"{paid} paid orders above zero for an included course"
     return figures
 
 
@@ -246,13 +277,16 @@ def main() -> None:
     seeded = subprocess.run([sys.executable, "-c", SEED, str(args.runs)], env=env, cwd=source, check=True,
                             capture_output=True, text=True)
     rows = json.loads(seeded.stdout.strip().splitlines()[-1])
+    # DEBUG is off, so pages need the hashed static manifest (without it every page is a 500 and forms never load).
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], env=env, cwd=source,
+                   check=True)
     command = [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "--bind", f"{HOST}:{args.port}",
                "--workers", str(args.workers), "--threads", str(args.threads), "--worker-class", "gthread",
                "--log-level", "warning", "--chdir", str(source), "--timeout", "120"]
     server_log = (work / "gunicorn.log").open("w")
     server = subprocess.Popen(command, env=env, cwd=source, stdout=server_log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240  # a loaded shared machine starts 4 workers slowly
         while True:
             try:
                 if call(args.port, "GET", "/api/v1/tiers/")[0] == 200:
@@ -275,7 +309,11 @@ def main() -> None:
                       f"{figures[scenario]}; responses {counts}")
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
         server_log.close()
         print(f"server log: {work / 'gunicorn.log'}")
 
@@ -283,7 +321,7 @@ def main() -> None:
 def _belongs(line: str, scenario: str, run: int) -> bool:
     """Which scenario a charge line came from (courses are titled '<scenario> <run>'; renewals are the tier)."""
     description = line.split("|", 1)[0]
-    if scenario.endswith("purchase"):
+    if scenario.endswith("purchase") or scenario == "included":
         return description == f"{scenario} {run}"
     return scenario == "renew_now" and description.startswith("Plus")
 

@@ -10,7 +10,7 @@ from rest_framework.authtoken.models import Token
 from config.api_throttles import LoginRateThrottle
 from tests.members.factories import StaffFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.adversarial, pytest.mark.django_db]
 PASSWORD = "correct-horse-battery-1"
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.adversarial
 ROOT = Path(__file__).resolve().parents[2]
 
 # The README's "Production" environment (the values an operator sets), minus the servers: settings only.
