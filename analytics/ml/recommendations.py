@@ -500,8 +500,7 @@ def serve(sig: Signals, weights: tuple[float, float, float, float], k: int, comp
     if not frames:
         return pd.DataFrame(columns=SERVE_COLUMNS)
     out = pd.concat(frames, ignore_index=True).sort_values(["member_id", "rank"], kind="mergesort")
-    out["reason_text"] = [REASON_TEXT[r].format(title=titles.get(int(c), "")) for r, c in
-                          zip(out["reason"], out["reason_course_id"])]
+    out["reason_text"] = ""  # codes only: the words are rendered in the viewer's language when shown
     out["reason_course_id"] = out["reason_course_id"].astype("Int64").where(out["reason_course_id"] >= 0)
     return out[SERVE_COLUMNS].reset_index(drop=True)
 
