@@ -87,3 +87,8 @@ def get_adapter(name: str, **overrides: Any) -> ProviderAdapter:
     if name not in ADAPTERS or not config:
         raise ProviderNotConfigured(name)
     return import_string(ADAPTERS[name])(config={**config, **overrides})
+
+
+def currencies(name: str) -> frozenset[str]:
+    """The currencies a provider accepts, without building its client (the checkout page lists providers)."""
+    return import_string(ADAPTERS[name]).currencies
