@@ -243,6 +243,10 @@ def _charge_with_adapter(*, order: Order, token: str) -> ChargeResult:
     Order.objects.filter(pk=order.pk).update(provider=name)
     if notice is None:
         return ChargeResult(ok=False, pending=True, failure_reason="Awaiting payment through the emailed link")
+    if notice.processing:
+        # Accepted, not finished (Alipay 10003): the notification or reconciliation settles the order. The pay link
+        # that goes out meanwhile cannot charge twice: the provider refuses a second payment of the same order.
+        return ChargeResult(ok=False, pending=True, failure_reason="Awaiting the provider's confirmation")
     if not notice.paid:
         return ChargeResult(ok=False, failure_reason="Card declined")
     return ChargeResult(ok=True, reference=notice.reference)

@@ -16,10 +16,10 @@ from django.views.decorators.vary import vary_on_headers
 
 from members import exceptions
 from members.catalogue import selectors as catalogue_selectors
+from members.commerce import provider_services
 from members.commerce import selectors as commerce_selectors
 from members.commerce import services as commerce_services
 from members.commerce.pricing import Quote
-from members.commerce import provider_services
 from members.commerce.providers import Checkout
 from members.commerce.providers import configured as configured_providers
 from members.commerce.providers import currencies as provider_currencies

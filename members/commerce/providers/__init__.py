@@ -54,6 +54,7 @@ class Notice:
     reference: str  # the provider's transaction id
     event_id: str  # what makes a delivery unique (the provider's transaction id: notification and query agree)
     payment_method: str = ""  # a reusable method the provider saved (Stripe), for off-session renewals
+    processing: bool = False  # an off-session debit the provider accepted but has not finished (Alipay 10003)
 
 
 class ProviderAdapter(Protocol):
