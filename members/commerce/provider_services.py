@@ -19,8 +19,8 @@ from members import exceptions
 from members.commerce.idempotency import lock_member
 from members.commerce.invoices import credit_note_issue
 from members.commerce.providers import Checkout, Notice, ProviderNotConfigured, configured, get_adapter
-from members.commerce.services import course_purchase, order_settle
-from members.models import Course, Enrollment, Order, PaymentNotification, User
+from members.commerce.services import course_purchase, order_settle, payment_method_set
+from members.models import Course, Enrollment, Order, PaymentMethod, PaymentNotification, User
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,11 @@ def order_payment_confirm(*, provider: str, notice: Notice) -> tuple[Order, bool
                            order.status)
             return order, False
         order = order_settle(order=order, provider_reference=notice.reference, provider=provider)
+        if notice.payment_method and not PaymentMethod.objects.filter(member_id=order.member_id,
+                                                                      token=notice.payment_method).exists():
+            # The first Stripe payment saved the card (setup_future_usage=off_session): renewals charge it.
+            payment_method_set(member=order.member, token=notice.payment_method, label="Card (Stripe)",
+                               provider=provider)
     return order, True
 
 

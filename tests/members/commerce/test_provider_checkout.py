@@ -159,3 +159,31 @@ def test_api_refuses_a_provider_that_is_not_configured(alice, course):
     api.force_authenticate(alice)
     response = api.post(f"/api/v1/courses/{course.slug}/purchase/", {"provider": "stripe"}, format="json")
     assert response.status_code == 400 and not Order.objects.filter(member=alice).exists()
+
+
+def test_the_card_a_first_stripe_payment_saved_renews_off_session(client, alice):
+    from datetime import timedelta
+
+    from members.models import PaymentMethod, Subscription
+    from members.subscriptions.services import subscription_renew
+    from tests.members.factories import OrderFactory, SubscriptionFactory, TierFactory
+
+    first = OrderFactory(member=alice, status=Order.Status.PENDING, paid_at=None, amount_paid=Decimal("199.00"),
+                         currency="CNY")
+    payload = fakes.stripe_event("payment_intent.succeeded", {
+        "id": "pi_first", "object": "payment_intent", "status": "succeeded", "amount": 19900,
+        "amount_received": 19900, "currency": "cny", "customer": "cus_alice", "payment_method": "pm_card",
+        "setup_future_usage": "off_session", "metadata": {"order_id": str(first.pk)}})
+    signature = {"HTTP_STRIPE_SIGNATURE": fakes.stripe_signature(STRIPE_WHSEC, payload)}
+    http = fakes.FakeStripeHTTP()
+    with override_settings(PAYMENT_PROVIDERS_CONFIG=_config(stripe_http=http.as_client())):
+        for _ in range(2):  # delivered twice: one saved method
+            assert client.post("/payments/webhooks/stripe/", payload, content_type="application/json",
+                               **signature).status_code == 200
+        assert list(PaymentMethod.objects.filter(member=alice).values_list("token", "is_default")) == [
+            ("stripe:cus_alice:pm_card", True)]
+        sub = SubscriptionFactory(member=alice, tier=TierFactory(monthly_price=Decimal("49.00"), currency="CNY"),
+                                  status=Subscription.Status.ACTIVE)
+        renewal = subscription_renew(subscription=sub, when=sub.current_period_end + timedelta(minutes=1))
+    assert renewal.status == Order.Status.PAID and renewal.provider == "stripe"
+    assert ("post", "/v1/payment_intents") in http.calls
