@@ -41,7 +41,14 @@ def course_checkout_start(*, member: User, course: Course, provider: str, return
                             idempotency_key=idempotency_key)
     if order.status != Order.Status.PENDING:
         return order, None
-    return order, order_payment_start(order=order, provider=provider, return_url=return_url(order.pk))
+    try:
+        checkout = order_payment_start(order=order, provider=provider, return_url=return_url(order.pk))
+    except exceptions.MembersError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a provider outage is a refused attempt, never a 500; order stays open
+        logger.exception("starting a %s payment for order %s failed", provider, order.pk)
+        raise exceptions.PaymentFailed("The payment provider is unavailable right now; please try again.") from exc
+    return order, checkout
 
 
 def order_payment_return(*, order: Order) -> Order:

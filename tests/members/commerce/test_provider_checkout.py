@@ -187,3 +187,16 @@ def test_the_card_a_first_stripe_payment_saved_renews_off_session(client, alice)
         renewal = subscription_renew(subscription=sub, when=sub.current_period_end + timedelta(minutes=1))
     assert renewal.status == Order.Status.PAID and renewal.provider == "stripe"
     assert ("post", "/v1/payment_intents") in http.calls
+
+
+def test_a_provider_outage_is_a_refused_attempt_not_a_500_and_the_order_can_be_resumed(alice_client, alice, course):
+    class Down(fakes.FakeWeChatClient):
+        def pay(self, **kwargs):
+            return 500, '{"code":"SYSTEM_ERROR","message":"系统错误"}'
+
+    with override_settings(PAYMENT_PROVIDERS_CONFIG=_config(wechat_client=Down({}))):
+        response = _checkout(alice_client, course, "provider:wechatpay")
+    assert response.status_code == 402 and "unavailable" in response.content.decode()
+    with override_settings(PAYMENT_PROVIDERS_CONFIG=_config(wechat_client=fakes.FakeWeChatClient({}))):
+        assert _checkout(alice_client, course, "provider:wechatpay").status_code == 200
+    assert Order.objects.filter(member=alice).count() == 1
