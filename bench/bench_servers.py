@@ -42,14 +42,14 @@ def start_production_gunicorn(*, env: dict[str, str], port: int, workers: int, t
     on loopback."""
     env = {**env, "BIND_HOST": bench_api.HOST, "PORT": str(port), "WEB_CONCURRENCY": str(workers),
            "GUNICORN_THREADS": str(threads)}
-    command = [str(bench_api.ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "--config",
+    command = [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi:application", "--config",
                str(bench_api.ROOT / "config/gunicorn.py"), "--chdir", str(bench_api.ROOT)]
     return _started(command, env=env, port=port)
 
 
 def start_runserver(*, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     """Django's development server as the dev Procfile runs it (threaded), without the autoreloader."""
-    command = [str(bench_api.ROOT / ".venv/bin/python"), "manage.py", "runserver", f"{bench_api.HOST}:{port}",
+    command = [sys.executable, "manage.py", "runserver", f"{bench_api.HOST}:{port}",
                "--noreload"]
     return _started(command, env=env, port=port)
 
@@ -83,10 +83,15 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=500)
     parser.add_argument("--courses", type=int, default=100)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--redis-url", default="",
+                        help="Shared cache on Redis, as compose.yaml runs it (e.g. redis://127.0.0.1:6379/12); "
+                        "default: the database cache table, the fallback without REDIS_URL.")
     args = parser.parse_args()
 
     var_dir = Path(tempfile.mkdtemp(prefix="bench-servers-"))
     env = bench_api._environment(var_dir, None)
+    if args.redis_url:
+        env["REDIS_URL"] = args.redis_url
     os.environ.update(env)
     started = time.perf_counter()
     tokens = bench_api.seed(members=args.members, courses=args.courses, seed_value=args.seed)
@@ -126,7 +131,7 @@ def main() -> None:
 
     print(f"\n{args.requests} requests per endpoint per round, {args.rounds} rounds, {args.concurrency} client "
           f"threads, gunicorn (config/gunicorn.py) {args.workers} workers x {args.threads} threads vs runserver "
-          f"(threaded), {os.cpu_count()} CPUs, "
+          f"(threaded), cache {'Redis' if args.redis_url else 'database table'}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} (other jobs share the CPUs)\n")
     print(f"{'endpoint':<22} {'gunicorn req/s':>15} {'runserver req/s':>16} {'ratio':>6}")
     for target in targets:
