@@ -10,7 +10,7 @@ PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/retention
 REDIS_URL_TEST ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test venv messages chromium migrate seed serve test-sqlite test-postgres test-redis lint bench bench-pipeline clean
+.PHONY: run test venv messages chromium compose migrate seed serve test-sqlite test-postgres test-redis lint bench bench-pipeline clean
 
 # Development installs the dev lock (production + test tools, hashed); the image installs requirements.txt only.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -45,7 +45,11 @@ run: messages seed
 	@echo "Starting web, Celery worker and beat (Ctrl-C stops all three)…"
 	@PORT=$(PORT) DEMO_FAST_BEAT=1 $(VENV)/bin/honcho start -f Procfile
 
-test: messages chromium
+# tests/config/test_deployment_files.py validates compose.yaml with `docker-compose config`: Debian's package.
+compose:
+	@command -v docker-compose >/dev/null || { echo "Installing docker-compose for the compose.yaml check…"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
+
+test: messages chromium compose
 	@$(MAKE) --no-print-directory test-sqlite
 	@$(MAKE) --no-print-directory test-postgres
 	@$(MAKE) --no-print-directory test-redis

@@ -298,6 +298,8 @@ PAYMENT_PROVIDERS_CONFIG = {
         "app_id": env_str("ALIPAY_APP_ID"), "app_private_key": _pem("ALIPAY_APP_PRIVATE_KEY"),
         "alipay_public_key": _pem("ALIPAY_PUBLIC_KEY"), "sandbox": env_bool("ALIPAY_SANDBOX", False),
         "notify_url": f"{SITE_URL.rstrip('/')}/payments/webhooks/alipay/",
+        # Agreement debit (商家扣款) contracted with Alipay: renewals are charged off-session, not by pay link.
+        "agreement_debit": env_bool("ALIPAY_AGREEMENT_DEBIT", False),
     } if env_str("ALIPAY_APP_ID") else None,
     "wechatpay": {
         "mchid": env_str("WECHATPAY_MCHID"), "appid": env_str("WECHATPAY_APPID"),

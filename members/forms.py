@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 import zoneinfo
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.contrib.auth import password_validation
@@ -118,6 +119,26 @@ class CheckoutForm(MoneyForm):
     coupon = forms.CharField(label=_("Coupon code"), required=False, max_length=40,
                              widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}))
     payment_token = forms.ChoiceField(label=_("Payment method"), choices=PAYMENT_CHOICES, initial="local:ok")
+
+
+PROVIDER_LABELS = {"alipay": _("Alipay"), "wechatpay": _("WeChat Pay"), "stripe": _("Card (Stripe)")}
+PROVIDER_PREFIX = "provider:"
+
+
+class CourseCheckoutForm(CheckoutForm):
+    """The course checkout also offers every configured real provider ("provider:<name>"): the member pays at the
+    provider and comes back to the order. With none configured the choices are the local test cards, as before."""
+
+    def __init__(self, *args: Any, providers: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        offered = [(f"{PROVIDER_PREFIX}{name}", PROVIDER_LABELS.get(name, name)) for name in providers or []]
+        if offered:
+            self.fields["payment_token"].choices = offered + PAYMENT_CHOICES
+            self.fields["payment_token"].initial = offered[0][0]
+
+    def chosen_provider(self) -> str:
+        token = self.cleaned_data["payment_token"]
+        return token.removeprefix(PROVIDER_PREFIX) if token.startswith(PROVIDER_PREFIX) else ""
 
 
 class TierCheckoutForm(CheckoutForm):

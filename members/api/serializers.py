@@ -198,6 +198,22 @@ class PurchaseInput(serializers.Serializer):
     coupon_code = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
     payment_token = serializers.CharField(max_length=120, required=False, allow_blank=True, default="",
                                           help_text="Provider reference; the default payment method when empty.")
+    provider = serializers.ChoiceField(
+        choices=["", "alipay", "wechatpay", "stripe"], required=False, allow_blank=True, default="",
+        help_text="Pay at a configured provider instead: the order is created pending and the answer carries the "
+        "provider's checkout (open `url`, or show it as a QR code when `kind` is qr). Empty: charge the payment "
+        "method now.")
+
+
+class CheckoutOutput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["redirect", "qr"])
+    url = serializers.CharField()
+    return_url = serializers.CharField(help_text="Where the provider sends the member back; shows the order.")
+
+
+class ProviderPurchaseOutput(serializers.Serializer):
+    order = OrderOutput()
+    checkout = CheckoutOutput()
 
 
 class QuoteInput(serializers.Serializer):

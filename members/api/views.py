@@ -11,6 +11,7 @@ from typing import Any
 import django_filters
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.request import Request
@@ -24,6 +25,7 @@ from members.accounts import services as accounts_services
 from members.api import auth
 from members.api import serializers as s
 from members.catalogue import selectors as catalogue_selectors
+from members.commerce import provider_services
 from members.commerce import selectors as commerce_selectors
 from members.commerce import services as commerce_services
 from members.learning import progress as learning_progress
@@ -416,10 +418,14 @@ class CouponListView(generics.ListAPIView):
 
 @extend_schema(
     tags=["me"], summary="Buy a course", request=s.PurchaseInput,
-    description="Charges the given payment token (or the default payment method). 409 `already_owned` when the "
+    description="Charges the given payment token (or the default payment method). With `provider` (alipay, "
+    "wechatpay, stripe; configured ones only) nothing is charged now: 202 with the pending order and the "
+    "provider's checkout to open; the provider's notification pays the order once, and `checkout.return_url` "
+    "shows its state. 409 `already_owned` when the "
     "member owns it, 409 `included_in_membership` when their membership includes it (nothing to pay); 400 with a "
     "coupon code (`coupon_expired`, …) or `payment_failed` otherwise.",
-    responses={201: s.OrderOutput, **error_responses(400, 401, 404, 409)}, parameters=[IDEMPOTENCY_KEY],
+    responses={201: s.OrderOutput, 202: s.ProviderPurchaseOutput, **error_responses(400, 401, 404, 409)},
+    parameters=[IDEMPOTENCY_KEY],
     examples=[OpenApiExample("With coupon", value={"coupon_code": "SAVE20", "payment_token": ""}, request_only=True),
               OpenApiExample("Paid", value=ORDER_EXAMPLE, response_only=True)],
 )
@@ -429,6 +435,18 @@ class CoursePurchaseView(APIView):
     def post(self, request: Request, slug: str) -> Response:
         data = _valid(s.PurchaseInput, request)
         course = _published_course(slug)
+        if data["provider"]:
+            def return_url(pk: int) -> str:
+                return request.build_absolute_uri(reverse("payments:return", kwargs={"pk": pk}))
+
+            order, checkout = provider_services.course_checkout_start(
+                member=request.user, course=course, provider=data["provider"], coupon_code=data["coupon_code"],
+                return_url=return_url, idempotency_key=_idempotency_key(request))
+            if checkout is not None:
+                return Response(s.ProviderPurchaseOutput({"order": order, "checkout": {
+                    "kind": checkout.kind, "url": checkout.url, "return_url": return_url(order.pk)}}).data,
+                    status=status.HTTP_202_ACCEPTED)
+            return Response(s.OrderOutput(order).data, status=status.HTTP_201_CREATED)
         order = commerce_services.course_purchase(
             member=request.user, course=course, coupon_code=data["coupon_code"],
             payment_token=data["payment_token"] or None, idempotency_key=_idempotency_key(request),

@@ -47,7 +47,7 @@ def pay_link(request: HttpRequest, token: str) -> HttpResponse:
     if order is None or order.status != Order.Status.PENDING:
         raise Http404
     checkout = order_payment_start(order=order, provider=order.provider,
-                                   return_url=request.build_absolute_uri(order.get_absolute_url()))
+                                   return_url=request.build_absolute_uri(reverse("payments:return", kwargs={"pk": order.pk})))
     if checkout.kind == "qr":
         return render(request, "members/pay_qr.html", {"order": order, "code_url": checkout.url})
     return redirect(checkout.url)

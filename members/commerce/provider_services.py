@@ -8,6 +8,7 @@ to paid exactly once; the loser sees `applied=False` and changes nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -18,10 +19,51 @@ from members import exceptions
 from members.commerce.idempotency import lock_member
 from members.commerce.invoices import credit_note_issue
 from members.commerce.providers import Checkout, Notice, ProviderNotConfigured, configured, get_adapter
-from members.commerce.services import order_settle
-from members.models import Enrollment, Order, PaymentNotification
+from members.commerce.services import course_purchase, order_settle, payment_method_set
+from members.models import Course, Enrollment, Order, PaymentMethod, PaymentNotification, User
 
 logger = logging.getLogger(__name__)
+
+
+def course_checkout_start(*, member: User, course: Course, provider: str, return_url: Callable[[int], str],
+                          coupon_code: str = "",
+                          idempotency_key: str = "") -> tuple[Order, Checkout | None]:
+    """Checkout through a real provider (HTML checkout and API): reserve the course order pending for `provider`
+    and start the provider's payment (redirect, QR code or Checkout Session). Returns (order, checkout); checkout is
+    None when nothing is due (a free order is settled at once). The order is paid later, once, by
+    order_payment_confirm (webhook, return page or reconciliation, whichever comes first)."""
+    if provider not in configured():
+        raise exceptions.MembersError(f"Payment provider {provider} is not available.")
+    quote_currency = course.currency
+    if quote_currency not in get_adapter(provider).currencies:
+        raise exceptions.MembersError(f"{provider} does not accept {quote_currency}.")
+    order = course_purchase(member=member, course=course, coupon_code=coupon_code, provider=provider,
+                            idempotency_key=idempotency_key)
+    if order.status != Order.Status.PENDING:
+        return order, None
+    try:
+        checkout = order_payment_start(order=order, provider=provider, return_url=return_url(order.pk))
+    except exceptions.MembersError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a provider outage is a refused attempt, never a 500; order stays open
+        logger.exception("starting a %s payment for order %s failed", provider, order.pk)
+        raise exceptions.PaymentFailed("The payment provider is unavailable right now; please try again.") from exc
+    return order, checkout
+
+
+def order_payment_return(*, order: Order) -> Order:
+    """The member is back from the provider: ask the provider about a still-pending order and apply what it says
+    through order_payment_confirm (so a notification that arrives first, or later, changes nothing twice)."""
+    if order.status != Order.Status.PENDING or order.provider not in configured():
+        return order
+    try:
+        notice = get_adapter(order.provider).query(order=order)
+    except Exception:  # noqa: BLE001 - the provider being slow must not break the page; the webhook still comes
+        logger.exception("status query on return failed for order %s (%s)", order.pk, order.provider)
+        return order
+    if notice is not None:
+        order, _applied = order_payment_confirm(provider=order.provider, notice=notice)
+    return order
 
 
 def order_payment_start(*, order: Order, provider: str, return_url: str) -> Checkout:
@@ -61,6 +103,11 @@ def order_payment_confirm(*, provider: str, notice: Notice) -> tuple[Order, bool
                            order.status)
             return order, False
         order = order_settle(order=order, provider_reference=notice.reference, provider=provider)
+        if notice.payment_method and not PaymentMethod.objects.filter(member_id=order.member_id,
+                                                                      token=notice.payment_method).exists():
+            # The first Stripe payment saved the card (setup_future_usage=off_session): renewals charge it.
+            payment_method_set(member=order.member, token=notice.payment_method, label="Card (Stripe)",
+                               provider=provider)
     return order, True
 
 

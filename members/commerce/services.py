@@ -253,6 +253,10 @@ def _charge_with_adapter(*, order: Order, token: str) -> ChargeResult:
     Order.objects.filter(pk=order.pk).update(provider=name)
     if notice is None:
         return ChargeResult(ok=False, pending=True, failure_reason="Awaiting payment through the emailed link")
+    if notice.processing:
+        # Accepted, not finished (Alipay 10003): the notification or reconciliation settles the order. The pay link
+        # that goes out meanwhile cannot charge twice: the provider refuses a second payment of the same order.
+        return ChargeResult(ok=False, pending=True, failure_reason="Awaiting the provider's confirmation")
     if not notice.paid:
         return ChargeResult(ok=False, failure_reason="Card declined")
     return ChargeResult(ok=True, reference=notice.reference)
@@ -274,20 +278,26 @@ def _create_order(**fields: object) -> Order:
     course or membership period, which only a request racing past the member lock (or another door) can reach."""
     try:
         with transaction.atomic():
-            return Order.objects.create(status=Order.Status.PENDING, provider=get_provider().name, **fields)
+            fields.setdefault("provider", get_provider().name)
+            return Order.objects.create(status=Order.Status.PENDING, **fields)
     except IntegrityError:
         raise exceptions.PaymentInProgress() from None
 
 
 def course_purchase(
     *, member: User, course: Course, coupon_code: str = "", payment_token: str | None = None,
-    idempotency_key: str = "", when: datetime | None = None,
+    idempotency_key: str = "", when: datetime | None = None, provider: str = "",
 ) -> Order:
     """Buy a course: the one entry point for the checkout form, the API and staff tools.
 
     Returns the paid Order (the first one again when `idempotency_key` was already used for this request); raises
     PaymentFailed (with the failed Order recorded), a CouponError, AlreadyOwned, IncludedInMembership,
     PaymentInProgress, IdempotencyConflict or RequestInProgress.
+
+    With `provider` (a configured real provider: alipay, wechatpay, stripe) nothing is charged here: the order is
+    reserved pending for that provider and returned, the member pays at the provider, and the provider's
+    notification (or the return page) settles it through provider_services.order_payment_confirm. A member who
+    comes back to a course whose provider payment is still open gets that same pending order again.
     """
     when = when or timezone.now()
     key = clean_key(idempotency_key)
@@ -305,17 +315,24 @@ def course_purchase(
             raise exceptions.IncludedInMembership()
         if not entitlement.can_buy:
             raise exceptions.MembersError("This course is not for sale.")
-        if Order.objects.filter(member=member, course=course, kind=Order.Kind.COURSE, status=Order.Status.PENDING,
-                                external_id__isnull=True).exists():
+        open_order = Order.objects.filter(member=member, course=course, kind=Order.Kind.COURSE,
+                                          status=Order.Status.PENDING, external_id__isnull=True).first()
+        if open_order is not None:
+            if provider and open_order.provider in PROVIDER_TOKEN_PREFIXES:
+                idempotency_attach(claim, order=open_order)
+                return open_order  # resume the payment the member left at the provider
             raise exceptions.PaymentInProgress()
         quote = price_quote(member=member, course=course, coupon_code=coupon_code, when=when)
         order = _create_order(
             member=member, kind=Order.Kind.COURSE, course=course, list_price=quote.list_price, discount=quote.discount,
             amount_paid=quote.total, currency=quote.currency, coupon=quote.coupon, created_at=when,
+            **({"provider": provider} if provider and quote.total > ZERO else {}),
         )
         if quote.coupon is not None:
             _reserve_coupon(coupon=quote.coupon, member=member, order=order, course=course, tier=None)
         idempotency_attach(claim, order=order)
+    if provider and order.amount_paid > ZERO:
+        return order  # pending: the member pays at the provider (provider_services.course_checkout_start)
     result = _charge(member=member, order=order, token=payment_token)
     if not result.ok:
         _fail_order(order=order, reason=result.failure_reason)

@@ -9,16 +9,21 @@ from django.core.paginator import Paginator
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.vary import vary_on_headers
 
 from members import exceptions
 from members.catalogue import selectors as catalogue_selectors
+from members.commerce import provider_services
 from members.commerce import selectors as commerce_selectors
 from members.commerce import services as commerce_services
 from members.commerce.pricing import Quote
-from members.forms import CheckoutForm, TierCheckoutForm, new_idempotency_key
+from members.commerce.providers import Checkout
+from members.commerce.providers import configured as configured_providers
+from members.commerce.providers import currencies as provider_currencies
+from members.forms import CourseCheckoutForm, TierCheckoutForm, new_idempotency_key
 from members.models import (
     BillingPeriod,
     Course,
@@ -66,16 +71,25 @@ def checkout_course(request: HttpRequest, slug: str) -> HttpResponse:
         messages.info(request, _("This course is included in your membership: nothing to pay."))
         return redirect(course)
     data = request.POST if request.method == "POST" else (request.GET if "coupon" in request.GET else None)
-    form = CheckoutForm(data, initial={"coupon": request.GET.get("coupon", "")})
+    providers = [name for name in configured_providers() if course.currency in provider_currencies(name)]
+    form = CourseCheckoutForm(data, initial={"coupon": request.GET.get("coupon", "")}, providers=providers)
     code = form.data.get("coupon", "").strip() if data else ""
     quote, coupon_error = _quote(member=request.user, course=course, code=code)
     payment_error = ""
     http_status = 200
     if request.method == "POST" and request.POST.get("action") != "apply" and form.is_valid() and not coupon_error:
         try:
-            order = commerce_services.course_purchase(member=request.user, course=course, coupon_code=code,
-                                             payment_token=form.cleaned_data["payment_token"],
-                                             idempotency_key=form.cleaned_data["idempotency_key"])
+            if provider := form.chosen_provider():
+                order, checkout = provider_services.course_checkout_start(
+                    member=request.user, course=course, provider=provider, coupon_code=code,
+                    idempotency_key=form.cleaned_data["idempotency_key"],
+                    return_url=lambda pk: request.build_absolute_uri(reverse("payments:return", kwargs={"pk": pk})))
+                if checkout is not None:
+                    return _to_provider(request, order=order, checkout=checkout)
+            else:
+                order = commerce_services.course_purchase(member=request.user, course=course, coupon_code=code,
+                                                 payment_token=form.cleaned_data["payment_token"],
+                                                 idempotency_key=form.cleaned_data["idempotency_key"])
         except exceptions.AlreadyOwned:
             messages.info(request, _("You already own this course."))
             return redirect(course)
@@ -153,6 +167,27 @@ def checkout_tier(request: HttpRequest, slug: str) -> HttpResponse:
                "trial_selected": trial_selected, "trial_ticked": ticked, "first_charge_at": first_charge_at}
     template = "members/checkout.html#quote" if request.htmx and request.method == "GET" else "members/checkout.html"
     return render(request, template, context, status=http_status)
+
+
+def _to_provider(request: HttpRequest, *, order: Order, checkout: Checkout) -> HttpResponse:
+    """Send the member to the provider: a redirect (Alipay, Stripe), or the QR code page (WeChat Pay Native)."""
+    if checkout.kind == "qr":
+        return render(request, "members/pay_qr.html", {"order": order, "code_url": checkout.url})
+    return redirect(checkout.url)
+
+
+@login_required
+def payment_return(request: HttpRequest, pk: int) -> HttpResponse:
+    """Where the provider sends the member back: the order's state, confirmed with the provider if the
+    notification has not come yet (both go through order_payment_confirm, so the order is paid once)."""
+    order = get_object_or_404(commerce_selectors.member_orders(member=request.user), pk=pk)
+    order = provider_services.order_payment_return(order=order)
+    if order.status == Order.Status.PAID:
+        messages.success(request, _("Payment received. Thank you!"))
+    elif order.status == Order.Status.PENDING:
+        messages.info(request, _("We are waiting for the payment provider to confirm your payment. This page shows "
+                                 "the order's state; reload it in a moment."))
+    return redirect(order)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ def test_compose_has_web_worker_beat_postgres_redis_and_volumes():
     assert "media:/var/lib/retention/media" in services["web"]["volumes"]
 
 
-@pytest.mark.skipif(not shutil.which("docker-compose"), reason="docker-compose is not installed")
+@pytest.mark.skipif(not shutil.which("docker-compose"), reason="docker-compose is not installed (make compose installs it)")
 def test_docker_compose_config_validates(tmp_path):
     env = tmp_path / ".env"
     env.write_text("POSTGRES_PASSWORD=x\nSECRET_KEY=y\n")

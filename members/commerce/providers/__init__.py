@@ -54,6 +54,7 @@ class Notice:
     reference: str  # the provider's transaction id
     event_id: str  # what makes a delivery unique (the provider's transaction id: notification and query agree)
     payment_method: str = ""  # a reusable method the provider saved (Stripe), for off-session renewals
+    processing: bool = False  # an off-session debit the provider accepted but has not finished (Alipay 10003)
 
 
 class ProviderAdapter(Protocol):
@@ -87,3 +88,8 @@ def get_adapter(name: str, **overrides: Any) -> ProviderAdapter:
     if name not in ADAPTERS or not config:
         raise ProviderNotConfigured(name)
     return import_string(ADAPTERS[name])(config={**config, **overrides})
+
+
+def currencies(name: str) -> frozenset[str]:
+    """The currencies a provider accepts, without building its client (the checkout page lists providers)."""
+    return import_string(ADAPTERS[name]).currencies

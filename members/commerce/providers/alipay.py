@@ -1,11 +1,19 @@
 """Alipay (支付宝) open platform, RSA2: computer-website pay (alipay.trade.page.pay, a signed redirect), asynchronous
 notifications verified with Alipay's public key, alipay.trade.query for reconciliation, alipay.trade.refund.
 
-Currency: CNY only (total_amount is in yuan with two decimals). No off-session charge unless an agreement-debit
-product (周期扣款) is signed with Alipay; without it renewals get a pay link (members.commerce.renewals).
+Currency: CNY only (total_amount is in yuan with two decimals).
+
+Off-session renewals need Alipay's agreement debit (商家扣款 / 周期扣款) contracted and ALIPAY_AGREEMENT_DEBIT=1.
+The member signs the agreement with Alipay once (alipay.user.agreement.page.sign, done in Alipay's pages); the
+agreement_no Alipay returns is stored as the member's payment method "alipay:<agreement_no>". A renewal then calls
+alipay.trade.pay with product_code GENERAL_WITHHOLDING and agreement_params.agreement_no: Alipay answers
+synchronously (code 10000 = paid, with trade_no; 10003 = still processing, confirmed later by the notification or
+the reconciliation query; 40004 = declined, e.g. ACQ.AGREEMENT_NOT_EXIST, ACQ.BUYER_BALANCE_NOT_ENOUGH), in a
+response Alipay signs and the SDK verifies. Without the agreement product, renewals get a pay link.
 """
 from __future__ import annotations
 
+import logging
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -15,16 +23,17 @@ from django.http import HttpRequest, HttpResponse
 
 from members.commerce.providers import Checkout, InvalidNotification, Notice
 
+logger = logging.getLogger(__name__)
+
 PAID_STATES = {"TRADE_SUCCESS", "TRADE_FINISHED"}
 
 
 class AlipayAdapter:
     name = "alipay"
     currencies = frozenset({"CNY"})
-    supports_off_session = False
-
     def __init__(self, *, config: dict[str, Any]) -> None:
         self.app_id = config["app_id"]
+        self.supports_off_session = bool(config.get("agreement_debit"))
         self.notify_url = config.get("notify_url") or None
         self.sdk = AliPay(
             appid=self.app_id, app_notify_url=self.notify_url,
@@ -82,4 +91,31 @@ class AlipayAdapter:
         return result.get("trade_no", "") + ":refund"
 
     def charge_off_session(self, *, order: Any, method_token: str) -> Notice | None:
-        return None
+        """Agreement debit (alipay.trade.pay, GENERAL_WITHHOLDING) with the member's signed agreement; None (pay
+        link) when agreement debit is not configured or the saved method is not an agreement."""
+        agreement_no = method_token.split(":", 1)[1] if method_token.startswith("alipay:") else ""
+        if not self.supports_off_session or not agreement_no or order.currency != "CNY":
+            return None
+        data = self.sdk.build_body("alipay.trade.pay", {
+            "out_trade_no": str(order.pk), "total_amount": f"{order.amount_paid:.2f}",
+            "subject": order.item_title[:128], "product_code": "GENERAL_WITHHOLDING",
+            "agreement_params": {"agreement_no": agreement_no},
+        }, notify_url=self.notify_url)
+        try:
+            result = self.sdk.verified_sync_response(data, "alipay_trade_pay_response")
+        except AliPayException as exc:  # an unsigned error_response (bad app id, bad parameters)
+            logger.warning("Alipay agreement debit refused for order %s: %s", order.pk, exc)
+            return Notice(order_id=order.pk, paid=False, amount=order.amount_paid, currency="CNY", reference="",
+                          event_id="")
+        code = result.get("code")
+        if code == "10000":
+            return Notice(order_id=order.pk, paid=True, amount=Decimal(result["total_amount"]), currency="CNY",
+                          reference=result["trade_no"], event_id=result["trade_no"])
+        if code == "10003":
+            # Alipay is still processing: the notification (or the reconciliation query) will settle the order.
+            return Notice(order_id=order.pk, paid=False, amount=order.amount_paid, currency="CNY", reference="",
+                          event_id="", processing=True)
+        logger.info("Alipay agreement debit declined for order %s: %s %s", order.pk, result.get("sub_code"),
+                    result.get("sub_msg"))
+        return Notice(order_id=order.pk, paid=False, amount=order.amount_paid, currency="CNY", reference="",
+                      event_id="")

@@ -14,6 +14,14 @@ from django.http import HttpRequest, HttpResponse
 from members.commerce.providers import Checkout, InvalidNotification, Notice, from_minor_units, to_minor_units
 
 
+def saved_method_token(intent: Any) -> str:
+    """"stripe:<customer>:<payment_method>" when the intent saved a reusable card for a customer, else ""."""
+    customer, method = intent.get("customer") or "", intent.get("payment_method") or ""
+    if not (customer and method and intent.get("setup_future_usage") == "off_session"):
+        return ""
+    return f"stripe:{customer}:{method}"
+
+
 class StripeAdapter:
     name = "stripe"
     currencies = frozenset({"CNY", "USD", "EUR"})
@@ -35,6 +43,7 @@ class StripeAdapter:
                 "product_data": {"name": order.item_title}}}],
             "payment_intent_data": {"metadata": {"order_id": str(order.pk)}, "setup_future_usage": "off_session"},
             "customer_email": order.member.email,
+            "customer_creation": "always",  # a Customer to attach the saved card to, for off-session renewals
             "success_url": return_url, "cancel_url": return_url,
         }, options={"idempotency_key": f"checkout-order-{order.pk}"})
         return Checkout(kind="redirect", url=session.url, reference=session.id)
@@ -66,7 +75,7 @@ class StripeAdapter:
         return Notice(order_id=int(order_id), paid=intent["status"] == "succeeded",
                       amount=from_minor_units(intent["amount_received"] or intent["amount"]),
                       currency=intent["currency"].upper(), reference=intent["id"], event_id=intent["id"],
-                      payment_method=intent.get("payment_method") or "")
+                      payment_method=saved_method_token(intent))
 
     def ack(self) -> HttpResponse:
         return HttpResponse(status=200)

@@ -38,8 +38,44 @@ def alipay_sign_notification(key: Any, fields: dict[str, str]) -> dict[str, str]
 class FakeAlipayGateway:
     """Stands in for urlopen(gateway): answers alipay.trade.query / refund with a signed JSON response."""
 
-    def __init__(self, key: Any, trades: dict[str, dict[str, str]]) -> None:
+    def __init__(self, key: Any, trades: dict[str, dict[str, str]], *, app_public_key: Any = None,
+                 agreements: dict[str, str] | None = None) -> None:
+        # agreements: agreement_no -> "ok" | "processing" | "no_balance" (what a debit against it returns)
         self.key, self.trades, self.calls = key, trades, []
+        self.app_public_key, self.agreements = app_public_key, agreements or {}
+
+    def _request_signed_by_the_app(self, params: dict[str, str]) -> bool:
+        """Alipay checks the app's RSA2 signature over every request parameter but sign, sorted, k=v&k=v."""
+        if self.app_public_key is None:
+            return True
+        unsigned = {k: v for k, v in params.items() if k != "sign"}
+        message = "&".join(f"{k}={unsigned[k]}" for k in sorted(unsigned)).encode()
+        try:
+            self.app_public_key.verify(base64.b64decode(params.get("sign", "")), message, padding.PKCS1v15(),
+                                       hashes.SHA256())
+        except Exception:  # noqa: BLE001 - any verification failure is Alipay's isv.invalid-signature
+            return False
+        return True
+
+    def _trade_pay(self, biz: dict[str, Any]) -> dict[str, Any]:
+        """alipay.trade.pay with GENERAL_WITHHOLDING (agreement debit), as Alipay documents its answers."""
+        agreement = (biz.get("agreement_params") or {}).get("agreement_no", "")
+        outcome = self.agreements.get(agreement)
+        if biz.get("product_code") != "GENERAL_WITHHOLDING" or outcome is None:
+            return {"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.AGREEMENT_NOT_EXIST",
+                    "sub_msg": "用户协议不存在"}
+        if outcome == "no_balance":
+            return {"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.BUYER_BALANCE_NOT_ENOUGH",
+                    "sub_msg": "买家余额不足"}
+        trade_no = f"20261205220014{int(biz['out_trade_no']):014d}"
+        if outcome == "processing":
+            return {"code": "10003", "msg": "Waiting Payment", "out_trade_no": biz["out_trade_no"],
+                    "trade_no": trade_no}
+        self.trades[biz["out_trade_no"]] = {"trade_no": trade_no, "trade_status": "TRADE_SUCCESS",
+                                            "total_amount": biz["total_amount"]}
+        return {"code": "10000", "msg": "Success", "out_trade_no": biz["out_trade_no"], "trade_no": trade_no,
+                "total_amount": biz["total_amount"], "buyer_user_id": "2088101117955611",
+                "gmt_payment": "2026-12-05 10:00:00"}
 
     def __call__(self, url: str, timeout: int = 15) -> Any:
         from urllib.parse import parse_qs, urlparse
@@ -48,7 +84,12 @@ class FakeAlipayGateway:
         method, biz = params["method"], json.loads(params["biz_content"])
         self.calls.append(method)
         trade = self.trades.get(biz["out_trade_no"], {})
-        if method == "alipay.trade.query":
+        if not self._request_signed_by_the_app(params):
+            body = {"code": "40002", "msg": "Invalid Arguments", "sub_code": "isv.invalid-signature",
+                    "sub_msg": "验签出错"}
+        elif method == "alipay.trade.pay":
+            body = self._trade_pay(biz)
+        elif method == "alipay.trade.query":
             body = {"code": "10000", "msg": "Success", "out_trade_no": biz["out_trade_no"], **trade}
         else:
             body = {"code": "10000", "msg": "Success", "out_trade_no": biz["out_trade_no"],
