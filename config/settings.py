@@ -381,6 +381,8 @@ CONTENT_SECURITY_POLICY = {
         "img-src": ["'self'", "data:"],
         "font-src": ["'self'", "data:"],
         "connect-src": ["'self'"],
+        # ReDoc (/api/redoc/, served from the sidecar) parses the schema in a Web Worker it creates from a blob: URL.
+        "worker-src": ["'self'", "blob:"],
         "frame-ancestors": ["'none'"],
         "form-action": ["'self'"],
         "base-uri": ["'self'"],

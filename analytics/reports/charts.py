@@ -283,7 +283,10 @@ def stacked_bar_chart(
     below it), one bar per label; series are (name, color, values) and the legend names them in order."""
     ups = [sum(max(0.0, s[2][i]) for s in series) for i in range(len(labels))]
     downs = [sum(min(0.0, s[2][i]) for s in series) for i in range(len(labels))]
-    high, low = max([*ups, 1e-9]), min([*downs, 0.0])
+    # Round ticks (issue 18): the axis runs from a round step at or below the largest loss to one at or above the
+    # largest gain, so zero is always a tick and every label is a multiple of a 1-2-5 step.
+    ticks = nice_ticks(min([*downs, 0.0]), max([*ups, 1e-9]), unit=unit)
+    high, low = ticks[-1], ticks[0]
     left, right, top, bottom = 64, 12, 34, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     slot = plot_w / max(len(labels), 1)
@@ -291,6 +294,10 @@ def stacked_bar_chart(
     scale = plot_h / (high - low)
     zero = top + high * scale
     parts = [_frame(width, height, title)]
+    for v in ticks:
+        y = zero - v * scale
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>')
+        parts.append(_text(left - 6, y + 4, tick_label(v, ticks, unit), anchor="end", css="tick"))
     for k, (name, color, _values) in enumerate(series):
         parts.append(f'<rect x="{left + k * 120}" y="6" width="12" height="12" fill="{color}"/>')
         parts.append(_text(left + k * 120 + 16, 16, name, size=12))
@@ -314,9 +321,6 @@ def stacked_bar_chart(
             )
         parts.append(_text(x + bar_w / 2, top + plot_h + 16, lab, anchor="middle", size=11))
     parts.append(f'<line x1="{left}" x2="{width - right}" y1="{zero:.1f}" y2="{zero:.1f}" stroke="{MUTED}"/>')
-    parts.append(_text(left - 6, top + 4, format_value(high, unit), anchor="end"))
-    if low < 0:
-        parts.append(_text(left - 6, top + plot_h, format_value(low, unit), anchor="end"))
     parts.append("</svg>")
     return mark_safe("".join(parts))
 

@@ -77,10 +77,12 @@ def enrich_lessons(lessons: list[Lesson], course_specs: tuple[cat.CourseSpec, ..
         index, spec = spec_of[lesson.course_id]
         # The clip is seconds long: the text says "short", not the lesson's full length in minutes.
         lesson.body = re.sub(r"Watch the \d+-minute video", "Watch the short video", lesson.body)
+        lesson.body_zh_hans = re.sub(r"观看 \d+ 分钟的视频", "观看这段短视频", lesson.body_zh_hans or "")
         if spec.topic in AUDIO_TOPICS:
             lesson.media_kind, lesson.media_file = LessonMediaKind.AUDIO, audio_name
             lesson.body = (lesson.body.replace("Watch the short video", "Listen to the short audio")
                            .replace("看完视频后", "听完音频后"))
+            lesson.body_zh_hans = lesson.body_zh_hans.replace("观看这段短视频", "收听这段短音频")
         else:
             lesson.media_kind, lesson.media_file = LessonMediaKind.VIDEO, video_name
         if index in DRIP_COURSES and lesson.position > 3:

@@ -70,9 +70,9 @@ def test_a_video_lesson_plays_resumes_and_a_finished_course_gives_a_verifiable_c
             player = page.locator("#lesson-player")
             expect(player).to_be_visible()
             page.evaluate("document.getElementById('lesson-player').play()")
-            page.wait_for_function("document.getElementById('lesson-player').currentTime >= 3")
+            page.wait_for_function("() => document.getElementById('lesson-player').currentTime >= 3")
             page.evaluate("document.getElementById('lesson-player').pause()")
-            page.wait_for_function("/^[0-9]+$/.test(document.getElementById('lesson-player').dataset.saved || '')")
+            page.wait_for_function("() => /^[0-9]+$/.test(document.getElementById('lesson-player').dataset.saved || '')")
             saved = int(page.evaluate("document.getElementById('lesson-player').dataset.saved"))
             assert saved >= 3
             progress = LessonProgress.objects.get(member=learner, lesson=video)
@@ -83,7 +83,7 @@ def test_a_video_lesson_plays_resumes_and_a_finished_course_gives_a_verifiable_c
             page.reload()
             expect(page.locator("#resume-note")).to_be_visible()
             page.wait_for_function(
-                f"document.getElementById('lesson-player').readyState >= 1 && "
+                f"() => document.getElementById('lesson-player').readyState >= 1 && "
                 f"Math.abs(document.getElementById('lesson-player').currentTime - {saved}) < 1"
             )
 

@@ -125,7 +125,7 @@ def _pages(platform: dict) -> list[tuple[str, str, str]]:
         ("checkout", "newbie", "/checkout/membership/plus/"),
         ("staff-overview", "staff", "/staff/"),
         *[(f"staff-{name}", "staff", f"/staff/{name}/")
-          for name in ("cohorts", "repurchase", "churn", "models", "segments", "campaigns")],
+          for name in ("cohorts", "repurchase", "churn", "models", "segments", "campaigns", "revenue")],
     ]
 
 
@@ -237,8 +237,10 @@ def test_chart_ticks_are_round_and_a_new_learner_sees_no_for_you_on_popularity(l
             context = browser.new_context(viewport={"width": 390, "height": 844})
             page = context.new_page()
             _login(page, base, platform["staff"].email, PASSWORD)
-            page.goto(f"{base}/staff/")
-            ticks = page.locator("svg.chart text.tick").all_text_contents()
+            ticks = {}
+            for path in ("/staff/", "/staff/revenue/"):  # the overview's charts and the MRR movements' stacked bars
+                page.goto(f"{base}{path}")
+                ticks[path] = page.locator("svg.chart text.tick").all_text_contents()
             context.close()
 
             context = browser.new_context(viewport={"width": 390, "height": 844})
@@ -252,7 +254,8 @@ def test_chart_ticks_are_round_and_a_new_learner_sees_no_for_you_on_popularity(l
             context.close()
         finally:
             browser.close()
-    assert ticks, "the overview draws its charts"
-    assert all(_is_round(t) for t in ticks), ticks
+    print("\nchart ticks:", ticks)
+    assert all(ticks.values()), f"every page draws its charts: {ticks}"
+    assert all(_is_round(t) for values in ticks.values() for t in values), ticks
     assert "Popular on the platform" in home and "Popular on the platform" in row
     assert not re.search(r"for you|like you", home + row, re.I)

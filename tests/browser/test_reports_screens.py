@@ -2,7 +2,8 @@
 
 The data comes from the demo seeder (`seed_demo`, small numbers) and the nightly pipeline (scores, segments, models,
 recommendations), so the pages show what `make run` shows. Screenshots: test-artifacts/screenshots/reports/; the
-overview is copied to docs/screenshots/reports-overview.png for the README.
+overview is copied to docs/screenshots/reports-overview.png and the revenue page (MRR movements) to
+docs/screenshots/revenue-mrr-movements.png for the README when UPDATE_DOC_SCREENSHOTS=1.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ PAGES = [
     ("models", "/staff/models/"),
     ("segments", "/staff/segments/"),
     ("campaigns", "/staff/campaigns/"),
+    ("revenue", "/staff/revenue/"),
 ]
 PASSWORD = "reports-browser-pass-1"
 
@@ -105,5 +107,6 @@ def test_every_report_page_renders_in_a_browser(live_server):
     if os.environ.get("UPDATE_DOC_SCREENSHOTS"):  # the README's picture; a plain test run leaves docs/ alone
         DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(SHOTS / "overview.png", DOCS_SHOTS / "reports-overview.png")
+        shutil.copyfile(SHOTS / "revenue.png", DOCS_SHOTS / "revenue-mrr-movements.png")
     for name, _ in PAGES:
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000

@@ -61,3 +61,12 @@ def test_report_date_inputs_keep_iso_values_in_chinese(client):
     values = re.findall(r'<input type="date" name="(?:start|end)" value="([^"]*)"', html)
     assert len(values) == 2 and all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", v) for v in values), values
     assert "<title>流失风险" in html
+
+
+def test_the_mrr_movements_bars_stand_on_round_ticks_with_zero():
+    """The stacked MRR movements chart once printed only its extremes (459.05, -178.00); its axis is now round."""
+    from analytics.reports.charts import stacked_bar_chart
+
+    svg = stacked_bar_chart(["2026-01", "2026-02"], [("New", "#00f", [459.05, 10.0]),
+                                                     ("Churned", "#f00", [0.0, -178.0])], unit="money")
+    assert re.findall(r'<text class="tick"[^>]*>([^<]*)<', svg) == ["-200", "0", "200", "400", "600"]

@@ -17,6 +17,9 @@ def test_the_demo_gives_lessons_media_worksheets_quizzes_and_a_drip_schedule(cli
     lessons = Lesson.objects.all()
     assert not lessons.filter(body__contains="video", media_kind=LessonMediaKind.NONE).exists()
     assert not lessons.filter(body__regex=r"\d+-minute video").exists()  # the clip is short; the text says so
+    assert not lessons.filter(body_zh_hans__regex=r"\d+ 分钟的视频").exists()  # in Chinese too
+    assert lessons.filter(body_zh_hans__contains="观看这段短视频", media_kind=LessonMediaKind.VIDEO).exists()
+    assert not lessons.filter(media_kind=LessonMediaKind.AUDIO, body_zh_hans__contains="观看").exists()
     assert lessons.filter(media_kind=LessonMediaKind.AUDIO).exists()
     assert not lessons.filter(media_kind=LessonMediaKind.AUDIO, body__contains="Watch").exists()
     assert lessons.filter(drip_days__gt=0).exists()
