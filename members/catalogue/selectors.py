@@ -46,6 +46,12 @@ def with_popularity(qs: QuerySet[Course]) -> QuerySet[Course]:
     return qs.annotate(popularity=Coalesce(Subquery(per_course, output_field=IntegerField()), 0))
 
 
+def with_lesson_count(qs: QuerySet[Course]) -> QuerySet[Course]:
+    """Annotate `lesson_count` as a correlated subquery (no GROUP BY over every course column; see with_popularity)."""
+    per_course = Lesson.objects.filter(course=OuterRef("pk")).order_by().values("course").annotate(n=Count("pk")).values("n")
+    return qs.annotate(lesson_count=Coalesce(Subquery(per_course, output_field=IntegerField()), 0))
+
+
 def course_with_lessons(*, slug: str) -> Course:
     return Course.objects.prefetch_related(Prefetch("lessons", queryset=Lesson.objects.order_by("position"))).get(slug=slug)
 
