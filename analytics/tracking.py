@@ -75,6 +75,28 @@ def record_event(
         write()
 
 
+
+def record_events(*, member: Any, kind: str, items: list[tuple[Any, dict[str, Any]]], source: str = "server") -> None:
+    """Record several events of one kind for one member — (obj, properties) each — in one INSERT after the
+    caller's transaction commits (a row of recommendation impressions: one write and one commit, not four)."""
+    if not items:
+        return
+    member_id = getattr(member, "pk", member)
+    when = timezone.now()
+    rows = [(obj._meta.model_name, str(obj.pk), dict(props or {})) for obj, props in items]
+
+    def write() -> None:
+        from analytics.models import Event
+
+        Event.objects.bulk_create([
+            Event(member_id=member_id, kind=kind, object_type=object_type, object_id=object_id, occurred_at=when,
+                  properties=props, quantity=event_quantity(props), source=source)
+            for object_type, object_id, props in rows
+        ])
+
+    transaction.on_commit(write)
+
+
 # Course outcomes as live event kinds (object_type "course", object_id the course): the platform, or an import,
 # records how an enrolment ended. The ML features count them per member.
 COURSE_OUTCOME_KINDS = ("course_completed", "course_failed", "course_withdrawn")

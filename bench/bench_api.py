@@ -4,6 +4,13 @@
     .venv/bin/python bench/bench_api.py --database-url postgres://postgres@127.0.0.1:5432/bench_api
     .venv/bin/python bench/bench_api.py --requests 600 --concurrency 8 --members 3000
     .venv/bin/python bench/bench_api.py --server both --port 8300   # gunicorn vs runserver, same database
+    .venv/bin/python bench/bench_api.py --demo                       # learner pages + API lists vs /health/ (issue 19)
+
+--demo builds the demo platform instead (`manage.py bootstrap_demo --members 1500 --months 12 --seed 7`, then
+collectstatic), serves it with gunicorn from config/gunicorn.py (--workers sync workers, DEBUG off, SQLite unless
+--database-url) and measures, in one run, the trivial endpoint /health/ and the learner's pages — catalogue, a
+course page, the learner home, its htmx recommendations fragment, the community feed — as the demo learner (a real
+session cookie) and the API lists; each row prints req/s, p95 and the ratio to /health/ (target ≥ 0.5×).
 
 It builds a fresh database (migrate + a deterministic seed: courses with lessons, members with orders, scores,
 segments and propensity), starts gunicorn (sync workers, DEBUG off, throttles raised out of the way) on 127.0.0.1,
@@ -45,6 +52,8 @@ class Target:
     name: str
     path: str
     token: str | None
+    cookie: str | None = None  # "sessionid=..." for the learner's HTML pages
+    htmx: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,8 +206,13 @@ def seed(*, members: int, courses: int, seed_value: int) -> dict[str, str]:
 # Server and load
 
 
-def start_server(*, env: dict[str, str], port: int, workers: int, kind: str = "gunicorn") -> subprocess.Popen[bytes]:
-    if kind == "runserver":  # Django's development server (threaded), what the dev Procfile runs
+def start_server(*, env: dict[str, str], port: int, workers: int, kind: str = "gunicorn",
+                 probe: str = "/api/v1/health/") -> subprocess.Popen[bytes]:
+    if kind == "gunicorn-config":  # production settings file, sync workers (one thread each)
+        env = {**env, "WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": "1", "BIND_HOST": HOST, "PORT": str(port)}
+        command = [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-c", str(ROOT / "config/gunicorn.py"),
+                   "--log-level", "warning", "--chdir", str(ROOT)]
+    elif kind == "runserver":  # Django's development server (threaded), what the dev Procfile runs
         command = [str(ROOT / ".venv/bin/python"), "manage.py", "runserver", f"{HOST}:{port}", "--noreload"]
     else:
         command = [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "--bind", f"{HOST}:{port}",
@@ -208,7 +222,7 @@ def start_server(*, env: dict[str, str], port: int, workers: int, kind: str = "g
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            status, _ = request(port, "/api/v1/health/", None)
+            status, _ = request(port, probe, None)
             if status == 200:
                 return process
         except OSError:
@@ -217,15 +231,20 @@ def start_server(*, env: dict[str, str], port: int, workers: int, kind: str = "g
             raise RuntimeError("gunicorn exited during start-up")
         time.sleep(0.2)
     process.terminate()
-    raise RuntimeError("gunicorn did not answer /api/v1/health/ within 30 s")
+    raise RuntimeError(f"the server did not answer {probe} within 30 s")
 
 
-def request(port: int, path: str, token: str | None) -> tuple[int, bytes]:
+def request(port: int, path: str, token: str | None, cookie: str | None = None,
+            htmx: bool = False) -> tuple[int, bytes]:
     connection = http.client.HTTPConnection(HOST, port, timeout=30)
     try:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json" if path.startswith("/api/") else "text/html"}
         if token:
             headers["Authorization"] = f"Token {token}"
+        if cookie:
+            headers["Cookie"] = cookie
+        if htmx:
+            headers["HX-Request"] = "true"
         connection.request("GET", path, headers=headers)
         response = connection.getresponse()
         return response.status, response.read()
@@ -235,7 +254,9 @@ def request(port: int, path: str, token: str | None) -> tuple[int, bytes]:
 
 def load(*, port: int, target: Target, requests: int, concurrency: int, warmup: int) -> Result:
     for _ in range(warmup):
-        request(port, target.path, target.token)
+        status, _ = request(port, target.path, target.token, target.cookie, target.htmx)
+        if status != 200:
+            raise RuntimeError(f"{target.path} answered {status} during warm-up")
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -249,7 +270,7 @@ def load(*, port: int, target: Target, requests: int, concurrency: int, warmup: 
                     return
             started = time.perf_counter()
             try:
-                status, _ = request(port, target.path, target.token)
+                status, _ = request(port, target.path, target.token, target.cookie, target.htmx)
                 ok = status == 200
             except OSError:
                 ok = False
@@ -279,7 +300,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="Requests per endpoint (default 400).")
     parser.add_argument("--concurrency", type=int, default=8, help="Client threads (default 8).")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2).")
-    parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--members", type=int, default=None, help="Default 2000; 1500 with --demo.")
     parser.add_argument("--courses", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--database-url", default=None,
@@ -288,7 +309,15 @@ def main() -> None:
     parser.add_argument("--server", choices=["gunicorn", "runserver", "both"], default="gunicorn",
                         help="Which server to measure; 'both' runs gunicorn then runserver on the same database.")
     parser.add_argument("--port", type=int, default=0, help="First loopback port (default: any free port).")
+    parser.add_argument("--demo", action="store_true",
+                        help="Learner pages and API lists on the bootstrap_demo platform against /health/ (issue 19).")
+    parser.add_argument("--months", type=int, default=12, help="--demo: months of history (default 12).")
     args = parser.parse_args()
+    if args.demo:
+        args.members = args.members or 1500
+        demo_main(args)
+        return
+    args.members = args.members or 2000
 
     var_dir = Path(tempfile.mkdtemp(prefix="bench-api-"))
     env = _environment(var_dir, args.database_url)
@@ -348,6 +377,95 @@ def main() -> None:
     results = [r for rs in all_results.values() for r in rs]
     if args.json:
         print(json.dumps([{**r.__dict__, "rps": r.rps} for r in results], indent=2))
+    if any(r.errors for r in results):
+        sys.exit(1)
+
+
+def demo_setup(*, members: int, months: int, seed_value: int) -> dict[str, str]:
+    """bootstrap_demo + collectstatic in this process; returns the learner's session cookie, API token, a slug."""
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    from members.demo.generator import LEARNER_EMAIL
+    from members.models import Course, User
+
+    call_command("migrate", verbosity=0, interactive=False)
+    call_command("createcachetable", verbosity=0)
+    call_command("bootstrap_demo", members=members, months=months, seed=seed_value, verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    learner = User.objects.get(email=LEARNER_EMAIL)
+    client = Client()
+    client.force_login(learner)  # a real session row, as a login would leave
+    token, _ = Token.objects.get_or_create(user=learner)
+    slug = Course.objects.filter(is_published=True, is_generic=False).order_by("-published_at").values_list(
+        "slug", flat=True).first()
+    return {"cookie": f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}",
+            "token": token.key, "slug": slug}
+
+
+def demo_main(args: argparse.Namespace) -> None:
+    import io
+    from contextlib import redirect_stdout
+
+    var_dir = Path(tempfile.mkdtemp(prefix="bench-pages-"))
+    env = _environment(var_dir, args.database_url)
+    os.environ.update(env)
+    if args.database_url:
+        _recreate_postgres(args.database_url)
+    started = time.perf_counter()
+    with redirect_stdout(io.StringIO()):  # bootstrap_demo narrates; the figures below are what this prints
+        demo = demo_setup(members=args.members, months=args.months, seed_value=args.seed)
+    print(f"bootstrap_demo --members {args.members} --months {args.months} --seed {args.seed}: "
+          f"{time.perf_counter() - started:.0f}s ({'PostgreSQL' if args.database_url else 'SQLite'})", flush=True)
+    from django.db import connections
+
+    connections.close_all()
+    learner = {"cookie": demo["cookie"]}
+    targets = [
+        Target("health (floor)", "/health/", None),
+        Target("catalogue (learner)", "/courses/", None, **learner),
+        Target("catalogue (anonymous)", "/courses/", None),
+        Target("catalogue ?sort=popular", "/courses/?sort=popular", None, **learner),
+        Target("course detail (learner)", f"/courses/{demo['slug']}/", None, **learner),
+        Target("learner home", "/", None, **learner),
+        Target("recommendations (htmx)", "/recommendations/row/", None, htmx=True, **learner),
+        Target("community feed (learner)", "/community/", None, **learner),
+        Target("API courses (anonymous)", "/api/v1/courses/", None),
+        Target("API my orders", "/api/v1/me/orders/", demo["token"]),
+        Target("API my recommendations", "/api/v1/me/recommendations/", demo["token"]),
+        Target("API community posts", "/api/v1/posts/", demo["token"]),
+    ]
+    port = args.port or _free_port()
+    results: list[Result] = []
+    try:
+        server = start_server(env=env, port=port, workers=args.workers, kind="gunicorn-config", probe="/health/")
+        try:
+            for target in targets:
+                results.append(load(port=port, target=target, requests=args.requests,
+                                    concurrency=args.concurrency, warmup=min(20, args.requests)))
+        finally:
+            server.terminate()
+            server.wait(timeout=15)
+    finally:
+        shutil.rmtree(var_dir, ignore_errors=True)
+    floor = results[0].rps
+    print(f"\ngunicorn -c config/gunicorn.py, {args.workers} sync workers, DEBUG off: {args.requests} requests per "
+          f"row, {args.concurrency} client threads, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n")
+    header = f"{'page':<27} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'ratio':>7} {'errors':>7}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        ratio = r.rps / floor if floor else 0.0
+        flag = "" if r is results[0] else ("  ok" if ratio >= 0.5 else "  < 0.5")
+        print(f"{r.name:<27} {r.rps:>8.1f} {r.p50_ms:>8.1f} {r.p95_ms:>8.1f} {ratio:>6.3f}x {r.errors:>7}{flag}")
+    if args.json:
+        print(json.dumps([{**r.__dict__, "rps": r.rps, "ratio": r.rps / floor if floor else 0.0} for r in results],
+                         indent=2))
     if any(r.errors for r in results):
         sys.exit(1)
 

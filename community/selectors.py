@@ -1,7 +1,8 @@
 """Reads for the community app. Querysets come back with their joins and counts already applied."""
 from __future__ import annotations
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from community.models import Comment, Follow, Notification, Post, Reaction
 
@@ -19,10 +20,19 @@ def feed(
     *, member: object | None = None, scope: str = "all", course_id: int | None = None, include_hidden: bool = False
 ) -> QuerySet[Post]:
     """The feed: all posts, one course's posts, or posts by people the member follows. Counts are annotated so a
-    page of posts costs one query, whatever its length."""
+    page of posts costs one query, whatever its length.
+
+    The counts are correlated subqueries on the (post) foreign-key indexes, not Count() over two joined to-many
+    relations: those made the database GROUP BY every post, author and course column over posts x comments x
+    reactions rows (≈ 390 ms per feed page on the 1,500-member demo, for a page of 20)."""
+    comments = (
+        Comment.objects.filter(post=OuterRef("pk"), is_hidden=False).order_by().values("post")
+        .annotate(n=Count("pk")).values("n")
+    )
+    reactions = Reaction.objects.filter(post=OuterRef("pk")).order_by().values("post").annotate(n=Count("pk")).values("n")
     qs = post_list(include_hidden=include_hidden).annotate(
-        comment_count=Count("comments", filter=Q(comments__is_hidden=False), distinct=True),
-        reaction_count=Count("reactions", distinct=True),
+        comment_count=Coalesce(Subquery(comments, output_field=IntegerField()), 0),
+        reaction_count=Coalesce(Subquery(reactions, output_field=IntegerField()), 0),
     )
     if course_id:
         qs = qs.filter(course_id=course_id)

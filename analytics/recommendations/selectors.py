@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.db.models import Count
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -65,7 +64,7 @@ def recommendation_cards(*, member: object, limit: int) -> list[RecommendationCa
                                                 run_id=rec.run_id, recommendation=rec))
             return cards
     popular = (
-        catalogue_selectors.course_list().exclude(pk__in=owned).annotate(popularity=Count("enrollments"))
+        catalogue_selectors.with_popularity(catalogue_selectors.course_list().exclude(pk__in=owned))
         .order_by("-popularity", "-published_at", "title")[:limit]
     )
     # The fallback for a member with no run (no history yet): the most enrolled courses, labelled as exactly that.

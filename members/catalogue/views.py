@@ -6,7 +6,7 @@ page and its htmx fragment (`template#partial`), so every link also works withou
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -42,9 +42,7 @@ def _tier_includes_all_courses(tier: MembershipTier | None) -> bool:
 
 def _popular_courses(*, exclude_ids: set[int] = frozenset(), limit: int = 8) -> QuerySet[Course]:
     return (
-        catalogue_selectors.course_list()
-        .exclude(pk__in=exclude_ids)
-        .annotate(popularity=Count("enrollments"))
+        catalogue_selectors.with_popularity(catalogue_selectors.course_list().exclude(pk__in=exclude_ids))
         .order_by("-popularity", "-published_at", "title")[:limit]
     )
 
@@ -120,7 +118,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _catalogue_queryset(*, form: CatalogueForm, member: User) -> QuerySet[Course]:
-    qs = courses_with_ratings(catalogue_selectors.course_list().annotate(popularity=Count("enrollments")))
+    qs = courses_with_ratings(catalogue_selectors.with_popularity(catalogue_selectors.course_list()))
     data = form.cleaned_data if form.is_valid() else {}
     q = (data.get("q") or "").strip()
     if q:
