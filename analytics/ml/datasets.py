@@ -62,14 +62,20 @@ def event_category(kind: str) -> str:
 
 @dataclass(frozen=True)
 class MemberRange:
+    """Members with id in [id_from, id_to); with `every` > 1, only those whose id is a multiple of `every` (a
+    deterministic sample of about 1/every of them, spread over the whole id range, so over every join date)."""
+
     id_from: int | None = None
     id_to: int | None = None
+    every: int = 1
 
     def apply(self, qs: QuerySet, field: str = "member_id") -> QuerySet:
         if self.id_from is not None:
             qs = qs.filter(**{f"{field}__gte": self.id_from})
         if self.id_to is not None:
             qs = qs.filter(**{f"{field}__lt": self.id_to})
+        if self.every > 1:
+            qs = qs.alias(_sample_bucket=F(field) % self.every).filter(_sample_bucket=0)
         return qs
 
 
@@ -571,6 +577,11 @@ def history_start(as_of: datetime) -> datetime | None:
 
 def first_order_at(as_of: datetime) -> datetime | None:
     return Order.objects.filter(paid_at__lt=as_of).aggregate(m=Min("paid_at"))["m"]
+
+
+def member_count(as_of: datetime) -> int:
+    """Members who had joined before as_of (staff excluded), as datasets.members counts them."""
+    return User.objects.filter(date_joined__lt=as_of, is_staff=False).count()
 
 
 def member_id_bounds() -> tuple[int, int] | None:

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
@@ -38,8 +39,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from analytics.ml import btyd, datasets, features
-from analytics.ml.reasons import reason_params, reason_text
+from analytics.ml import btyd, datasets, features, matrices
+from analytics.ml.reasons import CONTEXT, reason_params, reason_text
 from analytics.ml.runtime import limited_threads
 
 LEARNED = ("logistic_regression", "gradient_boosting")
@@ -153,10 +154,10 @@ class LabelledFrame:
     horizon_days: int = 0
 
 
-def labelled_frame(cutoff: datetime, horizon_days: int) -> LabelledFrame:
-    X = features.build(datasets.snapshot(cutoff))
+def labelled_frame(cutoff: datetime, horizon_days: int, rng: datasets.MemberRange = datasets.ALL) -> LabelledFrame:
+    X = matrices.at(cutoff, rng)
     X["horizon_days"] = float(horizon_days)
-    buyers = datasets.buyers_between(cutoff, cutoff + timedelta(days=horizon_days))
+    buyers = datasets.buyers_between(cutoff, cutoff + timedelta(days=horizon_days), rng)
     y = pd.Series(X.index.isin(list(buyers)).astype(int), index=X.index, name="label")
     return LabelledFrame(cutoff, X, y, horizon_days)
 
@@ -543,18 +544,63 @@ def importance(model: Served, X: pd.DataFrame, y: pd.Series) -> dict[str, float]
 
 
 def train(as_of: datetime, horizon_days: int) -> TrainResult:
+    # The refit windows are the selection windows shifted one horizon later, so most of them are selection windows
+    # too (with h = 30: 6 distinct cutoffs of 8): inside shared() each cutoff's matrix is built once.
+    with matrices.shared():
+        return _train(as_of, horizon_days)
+
+
+def _train(as_of: datetime, horizon_days: int) -> TrainResult:
     plan_ = plan(as_of, horizon_days, datasets.history_start(as_of))
     h = plan_.horizon_days
     if not plan_.learnable:
         # Nothing to learn or validate on: the rule, fitted on the members as they are at as_of (no labels).
-        X = unlabelled(features.build(datasets.snapshot(as_of)), h)
+        X = unlabelled(matrices.at(as_of), h)
         frame = LabelledFrame(as_of, X, pd.Series(0, index=X.index, name="label"), h)
         return fit_and_validate([frame], None, plan_)
-    train_frames = [labelled_frame(w.cutoff, w.horizon_days) for w in plan_.train_windows]
-    validation = labelled_frame(plan_.validation_cutoff, h)
-    refit_frames = [labelled_frame(w.cutoff, w.horizon_days) for w in plan_.refit_windows
+    sample = training_sample(plan_.validation_cutoff)
+
+    def frame(cutoff: datetime, days: int) -> LabelledFrame:
+        return labelled_frame(cutoff, days, sample.rng)
+
+    train_frames = [frame(w.cutoff, w.horizon_days) for w in plan_.train_windows]
+    validation = frame(plan_.validation_cutoff, h)
+    refit_frames = [frame(w.cutoff, w.horizon_days) for w in plan_.refit_windows
                     if w.cutoff != plan_.validation_cutoff or w.horizon_days != h] + [validation]
-    return fit_and_validate(train_frames, validation, plan_, refit_frames)
+    result = fit_and_validate(train_frames, validation, plan_, refit_frames)
+    result.extra["train_sample"] = sample.record()
+    if sample.rng.every > 1:
+        result.extra["notes"] = " ".join(filter(None, [result.extra.get("notes"), sample.note()]))
+    return result
+
+
+@dataclass(frozen=True)
+class TrainingSample:
+    members: int
+    every: int
+    cap: int
+
+    @property
+    def rng(self) -> datasets.MemberRange:
+        return datasets.MemberRange(every=self.every)
+
+    def record(self) -> dict[str, int]:
+        return {"members_at_validation_cutoff": self.members, "every": self.every, "cap": self.cap,
+                "sampled_members_about": self.members // self.every}
+
+    def note(self) -> str:
+        return (f"Trained and validated on a sample of members: every member whose id is a multiple of {self.every} "
+                f"(about {self.members // self.every:,} of {self.members:,}; cap {self.cap:,} per cutoff).")
+
+
+def training_sample(cutoff: datetime) -> TrainingSample:
+    """Above ANALYTICS_TRAIN_SAMPLE_MEMBERS members, train on a deterministic 1-in-`every` id sample: the windows'
+    feature matrices cost time and memory in proportion to members, the model's quality stops improving long
+    before 100,000 rows per cutoff. 0 disables sampling. Scoring always covers every member."""
+    cap = int(getattr(settings, "ANALYTICS_TRAIN_SAMPLE_MEMBERS", 0) or 0)
+    members = datasets.member_count(cutoff)
+    every = -(-members // cap) if cap and members > cap else 1
+    return TrainingSample(members, every, cap)
 
 
 def artifact(result: TrainResult) -> dict:
@@ -607,13 +653,17 @@ def top_reasons(contrib: pd.DataFrame, X: pd.DataFrame, k: int = 3) -> list[list
     values = contrib.to_numpy()
     order = np.argsort(-np.abs(values), axis=1)[:, : k + 3]
     names = list(contrib.columns)
+    # Column arrays instead of a dict per row (X.to_dict("records") built 100,000 dicts of ~50 keys).
+    feature_values = {name: X[name].to_numpy(dtype=float) for name in names}
+    context = {key: X[key].to_numpy(dtype=float) for key in CONTEXT}
     out: list[list[dict]] = []
-    for i, row in enumerate(X.to_dict("records")):
+    for i in range(len(X)):
         reasons: list[dict] = []
         for j in order[i]:
             weight = float(values[i, j])
             if weight == 0:
                 break
+            row = {names[j]: feature_values[names[j]][i], **{key: context[key][i] for key in CONTEXT}}
             params = reason_params(names[j], row)
             if reason_text(names[j], params) is None:
                 continue  # says nothing (a buyer-only figure for a member who never bought): try the next feature

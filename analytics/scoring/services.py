@@ -26,6 +26,7 @@ from analytics.ml import (
     engagement,
     evaluation,
     features,
+    matrices,
     recommendations,
     repurchase,
     segmentation,
@@ -113,13 +114,13 @@ def engagement_weights(as_of: datetime) -> engagement.Weights:
     start = datasets.history_start(as_of)
     if start is None or cutoff < start + timedelta(days=30):
         return engagement.Weights(dict(engagement.HAND_WEIGHTS), "hand", "history too short to learn weights")
-    earlier = engagement.components(features.build(datasets.snapshot(cutoff)))
+    earlier = engagement.components(matrices.at(cutoff))
     bought = pd.Series(1, index=list(datasets.buyers_between(cutoff, as_of)), dtype=int)
     return engagement.learn_weights(earlier, bought)
 
 
 def engagement_frame(as_of: datetime, feats: pd.DataFrame | None = None) -> tuple[pd.DataFrame, engagement.Weights]:
-    feats = features.build(datasets.snapshot(as_of)) if feats is None else feats
+    feats = matrices.at(as_of) if feats is None else feats
     comps = engagement.components(feats)
     weights = engagement_weights(as_of)
     scored = engagement.score(comps, weights)
@@ -152,7 +153,7 @@ def engagement_compute(*, as_of: datetime, feats: pd.DataFrame | None = None) ->
 
 def segments_compute(*, as_of: datetime, feats: pd.DataFrame | None = None) -> SegmentRun:
     with tracked("compute_segments", as_of=as_of) as job:
-        feats = features.build(datasets.snapshot(as_of)) if feats is None else feats
+        feats = matrices.at(as_of) if feats is None else feats
         stored = dict(EngagementScore.objects.filter(as_of=as_of).values_list("member_id", "score"))
         if stored:
             eng = pd.Series(stored, dtype=float)
@@ -321,7 +322,7 @@ def propensity_score(*, as_of: datetime, version: ModelVersion | None = None, id
     params = {"model_version": version.pk, "id_from": id_from, "id_to": id_to}
     with tracked("score_members", as_of=as_of, params=params) as job:
         art = artifacts.load(version.artifact_path)
-        X = features.build(datasets.snapshot(as_of, _rng(id_from, id_to)))
+        X = features.build(datasets.snapshot(as_of, _rng(id_from, id_to)))  # a chunk: built on its own
         scored = repurchase.score(art, X)
         when = _db_datetime(as_of)
         rows = [(int(m), version.pk, when, float(p), _db_json(r))
@@ -478,11 +479,14 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
     Scoring and recommendation writing fan out by member-id range through `dispatch(kind, **kwargs)` (the Celery
     task layer passes one that enqueues chunk tasks; inline it runs them here)."""
     as_of = as_of or start_of_day()
-    with tracked("nightly_pipeline", as_of=as_of, params={"horizon_days": horizon_days, "k": k}) as job:
+    # One store of feature matrices for the whole run (analytics/ml/matrices.py): the one at as_of − 90 days
+    # serves the engagement weights and a training window, the training windows both selection and refit.
+    with matrices.shared(), tracked("nightly_pipeline", as_of=as_of,
+                                    params={"horizon_days": horizon_days, "k": k}) as job:
         if connection.vendor == "sqlite":
             # SQLite has no autovacuum to keep statistics fresh; without them the chunked reads pick a poor index.
             refresh_planner_statistics()
-        feats = features.build(datasets.snapshot(as_of))
+        feats = matrices.at(as_of)
         engaged = engagement_compute(as_of=as_of, feats=feats)
         segments_compute(as_of=as_of, feats=feats)
         del feats

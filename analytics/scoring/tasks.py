@@ -1,15 +1,19 @@
 """Celery tasks for the analytics jobs: thin wrappers taking ids and ISO strings, calling analytics.services.
 
-The nightly task fans scoring and recommendation writing out by member-id range (one chunk task per range, on the
-"ml" queue) so several workers, on several machines, share a large population; under eager mode the chunks run
-inline. Every service writes its JobRun, and reruns replace rows for the same as_of, so a retried task is harmless.
+The nightly task fans scoring and recommendation writing out by member-id range: one Celery group of bounded chunk
+tasks (ANALYTICS_CHUNK_SIZE members each; a score and a recommend task per range, on the "ml" queue), so several
+workers, on several machines, share a large population; under eager mode the chunks run inline. A group, not a
+chord: a chord needs a result backend, and the join is already done in the database — the chunk that finishes last
+makes the recommendation run current (under a row lock) and enqueues the report warm-up (services._finish_if_complete).
+Every service writes its JobRun, and reruns replace rows for the same as_of, so a retried chunk is harmless.
 """
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from celery import shared_task
+from celery import group, shared_task
+from celery.canvas import Signature
 from django.utils.dateparse import parse_datetime
 
 from analytics.models import ModelVersion, RecommendationRun
@@ -53,17 +57,21 @@ def recommend_chunk_task(run_id: int, id_from: int | None, id_to: int | None) ->
     return services.recommendations_chunk(run=run, id_from=id_from, id_to=id_to)
 
 
-def _enqueue(kind: str, **kwargs: Any) -> None:
+def chunk_signature(kind: str, **kwargs: Any) -> Signature:
+    """The task for one chunk of the nightly fan-out (immutable: it takes no parent result)."""
     if kind == "score":
-        score_members_chunk_task.delay(kwargs["as_of"].isoformat(), kwargs["version_id"], kwargs["id_from"],
-                                       kwargs["id_to"])
-    else:
-        recommend_chunk_task.delay(kwargs["run_id"], kwargs["id_from"], kwargs["id_to"])
+        return score_members_chunk_task.si(kwargs["as_of"].isoformat(), kwargs["version_id"], kwargs["id_from"],
+                                           kwargs["id_to"])
+    return recommend_chunk_task.si(kwargs["run_id"], kwargs["id_from"], kwargs["id_to"])
 
 
 @shared_task(acks_late=True)
 def run_nightly_pipeline(as_of: str | None = None, horizon_days: int = services.DEFAULT_HORIZON_DAYS) -> dict:
-    result = services.nightly_pipeline(as_of=_as_of(as_of), horizon_days=horizon_days, dispatch=_enqueue)
+    chunks: list[Signature] = []
+    result = services.nightly_pipeline(as_of=_as_of(as_of), horizon_days=horizon_days,
+                                       dispatch=lambda kind, **kwargs: chunks.append(chunk_signature(kind, **kwargs)))
+    # Sent once the model version and the recommendation run are committed (nightly_pipeline has returned).
+    group(chunks).apply_async()
     return {**result, "as_of": result["as_of"].isoformat()}
 
 

@@ -1,0 +1,156 @@
+"""Scale-out of the nightly fan-out: scoring + recommendation chunks across 1 vs 2 Celery worker processes, on
+PostgreSQL + Redis.
+
+    .venv/bin/python bench/bench_scaleout.py --source-db perfpipe_20k_src --chunk-size 2500
+    .venv/bin/python bench/bench_scaleout.py --source-db bench_pipeline_src --chunk-size 10000 --workers 1 2
+
+The history is a PostgreSQL database built by bench/bench_pipeline.py (`--postgres-db`). The script copies it
+(CREATE DATABASE … TEMPLATE), migrates the copy, and prepares once, untimed and inline: a serving propensity model
+(trained by model_for) — the part of the nightly run that does not fan out. Then, for each worker count N, it
+starts `celery worker -Q ml --pool prefork --concurrency N` against Redis (127.0.0.1:6379, database --redis-db,
+flushed first: use a number nobody else uses), waits until the worker answers a ping, and times the fan-out alone:
+a new recommendation run, then the same Celery group the nightly task sends (analytics.scoring.tasks.chunk_signature
+for every range of --chunk-size member ids), until the run is current and every score chunk has succeeded.
+
+Printed per worker count: wall time of the fan-out, speed-up over one process, and the per-chunk costs from the
+JobRun rows (median and total seconds of score and recommend chunks; the first recommend chunk on each process
+also fits the recommender, once per process and run). The floor is one process's own chunk total: with N
+processes the wall cannot go below total / N plus the per-process fit.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PG = "postgres://postgres@127.0.0.1:5432"
+
+
+def _admin(statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as connection:
+        connection.execute(statement)  # type: ignore[arg-type]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source-db", default="perfpipe_20k_src", help="PostgreSQL history (bench_pipeline.py)")
+    parser.add_argument("--copy-db", default="perfpipe_scaleout_run")
+    parser.add_argument("--redis-db", type=int, default=13)
+    parser.add_argument("--chunk-size", type=int, default=2500, help="member ids per chunk task")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker process counts to compare")
+    parser.add_argument("--as-of", default="2025-12-31")
+    parser.add_argument("--keep", action="store_true", help="leave the database copy in place")
+    options = parser.parse_args()
+
+    broker = f"redis://127.0.0.1:6379/{options.redis_db}"
+    env = {**os.environ, "DATABASE_URL": f"{PG}/{options.copy_db}", "CELERY_BROKER_URL": broker,
+           "ANALYTICS_CHUNK_SIZE": str(options.chunk_size), "DJANGO_DEBUG": "0",
+           "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-not-a-secret"), "VAR_DIR": f"/tmp/{options.copy_db}"}
+    env.pop("CELERY_TASK_ALWAYS_EAGER", None)
+    os.environ.update(env)
+    _admin(f"DROP DATABASE IF EXISTS {options.copy_db} WITH (FORCE)")
+    _admin(f"CREATE DATABASE {options.copy_db} TEMPLATE {options.source_db}")
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    django.setup()
+    import redis
+    from django.db import connection
+    from django.utils.dateparse import parse_datetime
+    from django.utils.timezone import make_aware
+
+    from analytics.models import JobRun
+    from analytics.scoring import services
+    from analytics.scoring.tasks import chunk_signature
+    from config.celery import app
+
+    connection.cursor().execute("VACUUM ANALYZE")
+    redis.Redis.from_url(broker).flushdb()
+    as_of = make_aware(parse_datetime(f"{options.as_of}T00:00:00"))
+    started = time.perf_counter()
+    version = services.model_for(as_of)
+    ranges = services.member_chunks(options.chunk_size)
+    print(f"prepared (untimed): model v{version.pk} in {time.perf_counter() - started:.1f} s; {len(ranges)} chunks "
+          f"of {options.chunk_size:,} member ids; broker {broker}; load average {os.getloadavg()[0]:.1f}", flush=True)
+
+    walls: dict[int, float] = {}
+    try:
+        for workers in options.workers:
+            log = open(f"/tmp/{options.copy_db}-worker-{workers}.log", "w")  # noqa: SIM115 - closed below
+            worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "ml", "--pool",
+                                       "prefork", "--concurrency", str(workers), "--prefetch-multiplier", "1",
+                                       "-n", f"scaleout{workers}@%h", "--without-gossip", "--without-mingle",
+                                       "-l", "WARNING"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                for _ in range(120):
+                    if app.control.ping(timeout=1.0, destination=[f"scaleout{workers}@{os.uname().nodename}"]):
+                        break
+                else:
+                    raise SystemExit(f"worker with {workers} processes did not answer; see {log.name}")
+                time.sleep(2)  # let every pool process finish importing
+                t0 = time.perf_counter()
+                run = services.recommendations_start(as_of=as_of, chunks=len(ranges))
+                evaluated = time.perf_counter() - t0
+                signatures = []
+                for id_from, id_to in ranges:
+                    signatures.append(chunk_signature("score", as_of=as_of, version_id=version.pk, id_from=id_from,
+                                                      id_to=id_to))
+                    signatures.append(chunk_signature("recommend", run_id=run.pk, id_from=id_from, id_to=id_to))
+                from celery import group
+
+                fanout_started = time.perf_counter()
+                group(signatures).apply_async()
+                while True:
+                    time.sleep(0.5)
+                    run.refresh_from_db()
+                    scored = JobRun.objects.filter(job="score_members", started_at__gte=run.created_at,
+                                                   status=JobRun.Status.SUCCEEDED).count()
+                    failed = JobRun.objects.filter(started_at__gte=run.created_at, status=JobRun.Status.FAILED)
+                    if failed.exists():
+                        raise SystemExit(f"a chunk failed: {failed.first().error[:2000]}")
+                    if run.is_current and scored >= len(ranges):
+                        break
+                wall = time.perf_counter() - fanout_started
+                walls[workers] = wall
+                jobs = JobRun.objects.filter(started_at__gte=run.created_at, job__in=["score_members", "recommend"])
+                cost: dict[str, list[float]] = {"score_members": [], "recommend": []}
+                for job in jobs:
+                    cost[job.job].append((job.finished_at - job.started_at).total_seconds())
+                total = sum(sum(v) for v in cost.values())
+                speedup = walls[options.workers[0]] / wall if workers != options.workers[0] else 1.0
+                print(f"\n{workers} worker process(es): fan-out {wall:.1f} s wall ({len(signatures)} chunk tasks; "
+                      f"recommendation evaluation before it {evaluated:.1f} s, not in the figure); speed-up "
+                      f"{speedup:.2f}x over {options.workers[0]}", flush=True)
+                for name, seconds in cost.items():
+                    if seconds:
+                        print(f"  {name:<14} {len(seconds):>3} chunks: median {statistics.median(seconds):.2f} s, "
+                              f"max {max(seconds):.2f} s, total {sum(seconds):.1f} s", flush=True)
+                print(f"  chunk seconds in all {total:.1f} s -> floor for {workers} process(es) "
+                      f"{total / workers:.1f} s; wall / floor {wall / (total / workers):.2f}; "
+                      f"{len(ranges) * options.chunk_size / wall:,.0f} member ids/s", flush=True)
+            finally:
+                # Cold shutdown: the report warm-up the last chunk enqueued is not part of the fan-out; drop it.
+                worker.send_signal(signal.SIGQUIT)
+                worker.wait(timeout=60)
+                log.close()
+                redis.Redis.from_url(broker).flushdb()
+    finally:
+        connection.close()
+        if not options.keep:
+            _admin(f"DROP DATABASE IF EXISTS {options.copy_db} WITH (FORCE)")
+    print(f"\nload average after {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

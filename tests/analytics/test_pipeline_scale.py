@@ -1,0 +1,95 @@
+"""The nightly pipeline's cost cuts keep its results: shared feature matrices, the training sample, cached reasons."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analytics.ml import datasets, features, matrices, repurchase
+from analytics.models import JobRun, ModelVersion, PropensityScore
+from analytics.scoring import services, tasks
+from members.models import User
+from tests.analytics.factories import make_platform
+
+
+@pytest.fixture
+def platform(db):
+    return make_platform(members=90, days=260, seed=13)
+
+
+def test_a_chunk_is_built_on_its_own_not_sliced_from_the_whole_population(platform):
+    # The BG/NBD columns are fitted on the matrix's members, so a slice of the whole would differ from the chunk a
+    # worker builds; the shared store must hand out the chunk as a worker would compute it.
+    as_of = platform.end
+    ids = sorted(platform.member_ids)
+    chunk = datasets.MemberRange(ids[20], ids[60])
+    alone = features.build(datasets.snapshot(as_of, chunk))
+    with matrices.shared():
+        whole = matrices.at(as_of)
+        shared = matrices.at(as_of, chunk)
+    pd.testing.assert_frame_equal(shared, alone)
+    assert not whole.loc[alone.index, "bg_p_alive"].equals(alone["bg_p_alive"])
+
+
+def test_inside_shared_each_cutoff_is_built_once_and_handed_out_as_a_copy(platform, monkeypatch):
+    calls = []
+    real = datasets.snapshot
+    monkeypatch.setattr(datasets, "snapshot", lambda *a, **k: calls.append(a) or real(*a, **k))
+    with matrices.shared():
+        first = matrices.at(platform.end)
+        first["scribble"] = 1.0
+        second = matrices.at(platform.end)
+    assert len(calls) == 1 and "scribble" not in second.columns
+    matrices.at(platform.end)  # outside the block nothing is kept
+    assert len(calls) == 2
+
+
+def test_a_sampled_range_keeps_every_nth_member_id(platform):
+    ids = set(datasets.MemberRange(every=3).apply(User.objects.filter(is_staff=False), "id").values_list("id", flat=True))
+    everyone = set(User.objects.filter(is_staff=False).values_list("id", flat=True))
+    assert ids == {m for m in everyone if m % 3 == 0} and 0 < len(ids) < len(everyone)
+
+
+def test_a_large_population_trains_on_a_recorded_sample_and_scores_everyone(platform, settings):
+    settings.ANALYTICS_TRAIN_SAMPLE_MEMBERS = 30  # 90 members -> every 3rd member id
+    outcome = services.repurchase_train(as_of=platform.end)
+    sample = outcome.version.metrics["train_sample"]
+    assert sample["every"] == 3 and sample["cap"] == 30
+    assert "sample of members" in outcome.version.notes
+    assert (outcome.result.validation.X.index % 3 == 0).all()
+    services.propensity_score(as_of=platform.end, version=outcome.version)
+    assert PropensityScore.objects.filter(model_version=outcome.version).count() == 90
+
+
+def test_no_sample_below_the_cap(platform, settings):
+    settings.ANALYTICS_TRAIN_SAMPLE_MEMBERS = 1000
+    outcome = services.repurchase_train(as_of=platform.end)
+    assert outcome.version.metrics["train_sample"]["every"] == 1
+    assert len(outcome.result.validation.X) == 90
+
+
+def test_cached_reason_texts_match_the_per_row_reason_text(platform):
+    outcome = services.repurchase_train(as_of=platform.end)
+    art = {"model": outcome.result.model, "features": outcome.result.model.feature_names,
+           "reference": outcome.result.validation.X[outcome.result.model.feature_names].median().to_dict()}
+    X = repurchase.unlabelled(features.build(datasets.snapshot(platform.end)), 30)
+    reasons = repurchase.top_reasons(repurchase.contributions(art, X), X)
+    checked = 0
+    for (_, row), member_reasons in zip(X.iterrows(), reasons):
+        for reason in member_reasons:
+            assert reason["text"] == repurchase.reason_text(reason["feature"], row)
+            checked += 1
+    assert checked > 90
+
+
+def test_the_nightly_task_sends_its_chunks_as_one_group(platform, settings, monkeypatch):
+    settings.ANALYTICS_CHUNK_SIZE = 40
+    sent = []
+    real = tasks.group
+    monkeypatch.setattr(tasks, "group", lambda signatures: sent.append(list(signatures)) or real(signatures))
+    result = tasks.run_nightly_pipeline.delay(platform.end.isoformat()).get()
+    assert result["chunks"] == 3 and len(sent) == 1
+    names = [s.task for s in sent[0]]
+    assert names.count("analytics.scoring.tasks.score_members_chunk_task") == 3
+    assert names.count("analytics.scoring.tasks.recommend_chunk_task") == 3
+    assert JobRun.objects.filter(job="score_members", status="succeeded").count() == 3
+    assert ModelVersion.objects.filter(is_serving=True).count() == 1
