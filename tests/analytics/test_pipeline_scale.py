@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from analytics.ml import datasets, features, matrices, repurchase
+from analytics.ml.reasons import reason_params, reason_text
 from analytics.models import JobRun, ModelVersion, PropensityScore
 from analytics.scoring import services, tasks
 from members.models import User
@@ -67,7 +68,7 @@ def test_no_sample_below_the_cap(platform, settings):
     assert len(outcome.result.validation.X) == 90
 
 
-def test_cached_reason_texts_match_the_per_row_reason_text(platform):
+def test_column_array_reasons_match_the_per_row_reasons(platform):
     outcome = services.repurchase_train(as_of=platform.end)
     art = {"model": outcome.result.model, "features": outcome.result.model.feature_names,
            "reference": outcome.result.validation.X[outcome.result.model.feature_names].median().to_dict()}
@@ -76,7 +77,11 @@ def test_cached_reason_texts_match_the_per_row_reason_text(platform):
     checked = 0
     for (_, row), member_reasons in zip(X.iterrows(), reasons):
         for reason in member_reasons:
-            assert reason["text"] == repurchase.reason_text(reason["feature"], row)
+            # top_reasons reads column arrays; the stored figures and their words are those of the member's row.
+            assert reason["params"] == reason_params(reason["feature"], row)
+            assert reason_text(reason["code"], reason["params"]) == reason_text(
+                reason["feature"], reason_params(reason["feature"], row))
+            assert reason_text(reason["code"], reason["params"]) is not None
             checked += 1
     assert checked > 90
 
