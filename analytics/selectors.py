@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import (
     CharField,
@@ -32,7 +33,9 @@ from analytics.models import (
     SegmentAssignment,
     SegmentRun,
 )
-from members.models import Subscription, User
+from members.accounts import selectors as account_selectors
+from members.subscriptions import selectors as subscription_selectors
+from members.subscriptions.selectors import LIVE_STATUSES
 
 
 def recommendations_for(*, member: object, limit: int = 10) -> QuerySet[Recommendation]:
@@ -51,7 +54,7 @@ def _latest(model: type, field: str, output_field: object, **filters: object) ->
     )
 
 
-def members_with_scores() -> QuerySet[User]:
+def members_with_scores() -> QuerySet[Any]:
     """Every non-staff member with their latest engagement score, segment, serving-model propensity and live tier.
 
     Propensity comes from the serving model only: scores of a retired model are not comparable with the current
@@ -59,7 +62,7 @@ def members_with_scores() -> QuerySet[User]:
     """
     serving = {"model_version__is_serving": True}
     return (
-        User.objects.filter(is_staff=False)
+        account_selectors.users().filter(is_staff=False)
         .annotate(
             engagement_score=_latest(EngagementScore, "score", FloatField()),
             engagement_as_of=_latest(EngagementScore, "as_of", DateTimeField()),
@@ -68,7 +71,7 @@ def members_with_scores() -> QuerySet[User]:
             propensity_as_of=_latest(PropensityScore, "as_of", DateTimeField(), **serving),
             top_reasons=_latest(PropensityScore, "top_reasons", JSONField(), **serving),
             tier=Subquery(
-                Subscription.objects.filter(member=OuterRef("pk"), status__in=Subscription.LIVE_STATUSES)
+                subscription_selectors.subscriptions().filter(member=OuterRef("pk"), status__in=LIVE_STATUSES)
                 .values(slug=F("tier__slug"))[:1],
                 output_field=CharField(),
             ),
@@ -181,7 +184,7 @@ def recent_events(*, member: object, limit: int = 20) -> QuerySet[Event]:
 
 def members_with_scores_filtered(
     *, segment: str = "", tier: str = "", min_probability: float | None = None, max_probability: float | None = None
-) -> QuerySet[User]:
+) -> QuerySet[Any]:
     """members_with_scores() narrowed by the latest values.
 
     Each filter is applied twice: first as a semi-join on the score table (a member whose *latest* segment is X has
@@ -195,7 +198,7 @@ def members_with_scores_filtered(
         qs = qs.filter(pk__in=SegmentAssignment.objects.filter(label=segment).values("member_id"), segment=segment)
     if tier:
         qs = qs.filter(
-            pk__in=Subscription.objects.filter(status__in=Subscription.LIVE_STATUSES, tier__slug=tier)
+            pk__in=subscription_selectors.subscriptions().filter(status__in=LIVE_STATUSES, tier__slug=tier)
             .values("member_id"),
             tier=tier,
         )

@@ -78,3 +78,23 @@ def is_following(*, follower: object, followed: object | None) -> bool:
     if followed is None or not getattr(follower, "is_authenticated", False):
         return False
     return Follow.objects.filter(follower=follower, followed=followed).exists()
+
+
+def posts() -> QuerySet[Post]:
+    """Every post, hidden ones included, for other apps to filter and count."""
+    return Post.objects.all()
+
+
+def comments() -> QuerySet[Comment]:
+    """Every comment, for other apps to filter and count."""
+    return Comment.objects.all()
+
+
+def reactions() -> QuerySet[Reaction]:
+    """Every reaction, for other apps to filter and count."""
+    return Reaction.objects.all()
+
+
+def follows() -> QuerySet[Follow]:
+    """Every follow, for other apps to filter and count."""
+    return Follow.objects.all()

@@ -23,6 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -32,9 +33,13 @@ from django.utils import timezone
 from analytics.models import Campaign, CampaignAssignment, JobRun, MessageLog
 from analytics.outreach.messaging import message_create, messages_requeue_stale
 from analytics.outreach.reminders import latest_probability_by_member, latest_segment_by_member
+from members.accounts import selectors as account_selectors
+from members.commerce import selectors as commerce_selectors
 from members.commerce.pricing import money
+from members.commerce.selectors import CouponDiscountType, CouponSource, OrderKind, OrderStatus
 from members.commerce.services import coupon_issue
-from members.models import Coupon, Order, Subscription, User
+from members.subscriptions import selectors as subscription_selectors
+from members.subscriptions.selectors import LIVE_STATUSES, SubscriptionStatus
 
 logger = logging.getLogger(__name__)
 
@@ -71,14 +76,14 @@ class Candidate:
     probability: float | None
 
 
-def _live_subscriptions() -> QuerySet[Subscription]:
-    return Subscription.objects.filter(status__in=Subscription.LIVE_STATUSES)
+def _live_subscriptions() -> QuerySet[Any]:
+    return subscription_selectors.subscriptions().filter(status__in=LIVE_STATUSES)
 
 
 def campaign_audience(*, campaign: Campaign, when: datetime | None = None) -> list[Candidate]:
     """Members matching the campaign's criteria, before guardrails. Criteria that are set combine with AND."""
     when = when or timezone.now()
-    members = User.objects.filter(is_active=True, is_staff=False, anonymized_at__isnull=True)
+    members = account_selectors.users().filter(is_active=True, is_staff=False, anonymized_at__isnull=True)
     audience = campaign.audience
     if audience == Campaign.Audience.TIER or campaign.tier_id:
         members = members.filter(pk__in=_live_subscriptions().filter(tier_id=campaign.tier_id).values("member_id"))
@@ -88,16 +93,17 @@ def campaign_audience(*, campaign: Campaign, when: datetime | None = None) -> li
             cancel_at_period_end=False, current_period_end__gt=when, current_period_end__lte=when + timedelta(days=days),
         ).values("member_id"))
     if audience == Campaign.Audience.LAPSED_SUBSCRIBERS:
-        ended = Subscription.objects.filter(status__in=[Subscription.Status.EXPIRED, Subscription.Status.CANCELED],
-                                            ended_at__lte=when)
+        ended = subscription_selectors.subscriptions().filter(
+            status__in=[SubscriptionStatus.EXPIRED, SubscriptionStatus.CANCELED], ended_at__lte=when
+        )
         if campaign.lapsed_days:
             ended = ended.filter(ended_at__gte=when - timedelta(days=campaign.lapsed_days))
         members = members.filter(pk__in=ended.values("member_id")).exclude(
             pk__in=_live_subscriptions().values("member_id"))
     if audience == Campaign.Audience.LAPSED_BUYERS:
         lapsed_days = campaign.lapsed_days or DEFAULT_LAPSED_DAYS
-        paid = Order.objects.filter(status=Order.Status.PAID, paid_at__lte=when)
-        members = members.filter(pk__in=paid.filter(kind=Order.Kind.COURSE).values("member_id")).exclude(
+        paid = commerce_selectors.orders().filter(status=OrderStatus.PAID, paid_at__lte=when)
+        members = members.filter(pk__in=paid.filter(kind=OrderKind.COURSE).values("member_id")).exclude(
             pk__in=paid.filter(paid_at__gte=when - timedelta(days=lapsed_days)).values("member_id"))
     member_ids = list(members.values_list("pk", flat=True))
     probabilities = latest_probability_by_member(member_ids)
@@ -118,8 +124,9 @@ def campaign_audience(*, campaign: Campaign, when: datetime | None = None) -> li
 
 def live_campaign_coupon_members(*, member_ids: list[int] | None = None, when: datetime) -> set[int]:
     """Members holding an unexpired, unredeemed campaign coupon (from any campaign)."""
-    qs = Coupon.objects.filter(source=Coupon.Source.CAMPAIGN, is_active=True, assigned_member__isnull=False,
-                               times_redeemed=0).filter(Q(valid_until__isnull=True) | Q(valid_until__gt=when))
+    qs = commerce_selectors.coupons().filter(source=CouponSource.CAMPAIGN, is_active=True,
+                                             assigned_member__isnull=False, times_redeemed=0)
+    qs = qs.filter(Q(valid_until__isnull=True) | Q(valid_until__gt=when))
     if member_ids is not None:
         qs = qs.filter(assigned_member_id__in=member_ids)
     return set(qs.values_list("assigned_member_id", flat=True))
@@ -129,14 +136,14 @@ def cooling_down_members(*, cooldown_days: int, member_ids: list[int] | None = N
     """Members who were issued a campaign coupon within the cool-down."""
     if not cooldown_days:
         return set()
-    qs = Coupon.objects.filter(source=Coupon.Source.CAMPAIGN, assigned_member__isnull=False,
+    qs = commerce_selectors.coupons().filter(source=CouponSource.CAMPAIGN, assigned_member__isnull=False,
                                created_at__gt=when - timedelta(days=cooldown_days), created_at__lte=when)
     if member_ids is not None:
         qs = qs.filter(assigned_member_id__in=member_ids)
     return set(qs.values_list("assigned_member_id", flat=True))
 
 
-def _guardrail_reason(*, campaign: Campaign, member: User, probability: float | None, when: datetime) -> str:
+def _guardrail_reason(*, campaign: Campaign, member: Any, probability: float | None, when: datetime) -> str:
     if not member.marketing_opt_in:
         return "no_marketing_consent"
     if campaign.max_probability is not None and probability is not None and probability > campaign.max_probability:
@@ -154,7 +161,7 @@ def eligible_candidates(*, campaign: Campaign, when: datetime | None = None) -> 
     audience = campaign_audience(campaign=campaign, when=when)
     ids = [c.member_id for c in audience]
     assigned = set(CampaignAssignment.objects.filter(campaign=campaign).values_list("member_id", flat=True))
-    opted_out = set(User.objects.filter(pk__in=ids, marketing_opt_in=False).values_list("pk", flat=True))
+    opted_out = set(account_selectors.users().filter(pk__in=ids, marketing_opt_in=False).values_list("pk", flat=True))
     blocked = live_campaign_coupon_members(member_ids=ids, when=when) | cooling_down_members(
         cooldown_days=campaign.cooldown_days, member_ids=ids, when=when)
     eligible = [
@@ -244,7 +251,7 @@ def assignment_create(
             start, end = _day_bounds(when)
             if CampaignAssignment.objects.filter(campaign=locked, assigned_at__gte=start, assigned_at__lt=end).count() >= locked.daily_cap:
                 return "capped"
-        member = User.objects.select_for_update().get(pk=candidate.member_id)
+        member = account_selectors.users().select_for_update().get(pk=candidate.member_id)
         if CampaignAssignment.objects.filter(campaign=locked, member=member).exists():
             return "exists"
         if _guardrail_reason(campaign=locked, member=member, probability=candidate.probability, when=when):
@@ -263,7 +270,7 @@ def assignment_create(
                 member=member,
                 percent_off=locked.percent_off if locked.discount_type == "percent" else None,
                 amount_off=locked.amount_off if locked.discount_type == "fixed" else None,
-                applies_to=locked.applies_to, valid_days=locked.validity_days, source=Coupon.Source.CAMPAIGN,
+                applies_to=locked.applies_to, valid_days=locked.validity_days, source=CouponSource.CAMPAIGN,
                 description=f"Campaign: {locked.name}"[:200], when=when,
             )
             assignment.coupon = coupon
@@ -344,9 +351,9 @@ def campaign_track_conversions(*, campaign: Campaign, when: datetime | None = No
     if not pending:
         return 0
     first_assigned = min(a.assigned_at for a in pending)
-    orders_by_member: dict[int, list[Order]] = defaultdict(list)
-    for order in Order.objects.filter(
-        member_id__in=[a.member_id for a in pending], status=Order.Status.PAID, paid_at__gt=first_assigned,
+    orders_by_member: dict[int, list[Any]] = defaultdict(list)
+    for order in commerce_selectors.orders().filter(
+        member_id__in=[a.member_id for a in pending], status=OrderStatus.PAID, paid_at__gt=first_assigned,
         paid_at__lte=when,
     ).order_by("paid_at", "pk").only("pk", "member_id", "paid_at", "amount_paid"):
         orders_by_member[order.member_id].append(order)
@@ -450,12 +457,12 @@ def incremental_revenue(*, treatment: GroupResult, control: GroupResult, discoun
     return money((gross_per_member - control_per_member) * treatment.n - discount_given)
 
 
-def coupon_part_of_discount(*, order_discount: Decimal, amount_paid: Decimal, coupon: Coupon) -> Decimal:
+def coupon_part_of_discount(*, order_discount: Decimal, amount_paid: Decimal, coupon: Any) -> Decimal:
     """The campaign coupon's share of an order's discount (the rest is the member's tier discount).
 
     Pricing applies the tier discount first and the coupon to what remains, so for a percent coupon p:
     paid = rest × (1 − p/100) and coupon_off = rest × p/100 = paid × p / (100 − p)."""
-    if coupon.discount_type == Coupon.DiscountType.PERCENT and coupon.percent_off is not None:
+    if coupon.discount_type == CouponDiscountType.PERCENT and coupon.percent_off is not None:
         pct = coupon.percent_off
         if pct >= 100:
             return money(order_discount)
@@ -478,7 +485,7 @@ def campaign_results(campaign: Campaign) -> CampaignResult:
     treatment = summarise(groups[CampaignAssignment.Group.TREATMENT])
     control = summarise(groups[CampaignAssignment.Group.CONTROL])
     coupons = {a.coupon_id: a.coupon for a in groups[CampaignAssignment.Group.TREATMENT] if a.coupon_id}
-    redeemed_orders = list(Order.objects.filter(coupon_id__in=list(coupons), status=Order.Status.PAID)
+    redeemed_orders = list(commerce_selectors.orders().filter(coupon_id__in=list(coupons), status=OrderStatus.PAID)
                            .only("pk", "coupon_id", "discount", "amount_paid"))
     discount_by_order = {
         o.pk: coupon_part_of_discount(order_discount=o.discount, amount_paid=o.amount_paid, coupon=coupons[o.coupon_id])

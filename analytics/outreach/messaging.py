@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from smtplib import SMTPException
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from celery import current_app
 from django.conf import settings
@@ -40,9 +40,6 @@ from analytics.models import Campaign, CampaignAssignment, MessageLog
 from analytics.tracking import record_event
 from members.commerce.selectors import coupon_get
 from members.subscriptions.selectors import subscription_with_benefits, subscription_with_tier
-
-if TYPE_CHECKING:  # annotations only: rows come from members selectors
-    from members.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +105,7 @@ def renew_url(*, subscription_id: int) -> str:
 
 
 def message_create(
-    *, member: User, kind: str, dedupe_key: str, context: dict[str, Any] | None = None, when: datetime | None = None
+    *, member: Any, kind: str, dedupe_key: str, context: dict[str, Any] | None = None, when: datetime | None = None
 ) -> MessageLog | None:
     """Insert the log row (the exactly-once guard) and enqueue the send on commit. None when it already exists."""
     when = when or timezone.now()

@@ -3,21 +3,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.utils import timezone
 
 from analytics.models import (
     Event,
 )
-from community.models import Comment, Post
-from members.models import Benefit, Enrollment, LessonProgress, Order, Subscription
+from community import selectors as community_selectors
+from members.catalogue import selectors as catalogue_selectors
+from members.catalogue.selectors import BenefitKind, EnrollmentSource
+from members.commerce import selectors as commerce_selectors
+from members.commerce.selectors import OrderKind, OrderStatus
 
 # Event kinds that prove a benefit was used when the domain tables don't say it directly.
 BENEFIT_EVENT_KINDS: dict[str, tuple[str, ...]] = {
-    Benefit.Kind.LIVE_QA: ("live_qa_joined", "live_qa_attended"),
-    Benefit.Kind.DOWNLOADS: ("lesson_downloaded", "download"),
-    Benefit.Kind.MONTHLY_CREDITS: ("credit_used", "credits_redeemed"),
-    Benefit.Kind.CERTIFICATES: ("certificate_issued", "course_completed"),
+    BenefitKind.LIVE_QA: ("live_qa_joined", "live_qa_attended"),
+    BenefitKind.DOWNLOADS: ("lesson_downloaded", "download"),
+    BenefitKind.MONTHLY_CREDITS: ("credit_used", "credits_redeemed"),
+    BenefitKind.CERTIFICATES: ("certificate_issued", "course_completed"),
 }
 
 
@@ -30,27 +34,29 @@ class PeriodRecap:
     benefits_unused: list[str] = field(default_factory=list)
 
 
-def period_recap(*, subscription: Subscription, when: datetime | None = None) -> PeriodRecap:
+def period_recap(*, subscription: Any, when: datetime | None = None) -> PeriodRecap:
     """What the member did with this period so far (read-only queries on members, community and events)."""
     when = when or timezone.now()
     member_id = subscription.member_id
     start = subscription.current_period_start
-    lessons = LessonProgress.objects.filter(member_id=member_id, completed_at__gte=start, completed_at__lte=when).count()
-    posts = Post.objects.filter(author_id=member_id, created_at__gte=start, created_at__lte=when).count()
-    comments = Comment.objects.filter(author_id=member_id, created_at__gte=start, created_at__lte=when).count()
+    lessons = (catalogue_selectors.lesson_progress_rows()
+               .filter(member_id=member_id, completed_at__gte=start, completed_at__lte=when).count())
+    posts = community_selectors.posts().filter(author_id=member_id, created_at__gte=start, created_at__lte=when).count()
+    comments = (community_selectors.comments()
+                .filter(author_id=member_id, created_at__gte=start, created_at__lte=when).count())
     used: list[str] = []
     unused: list[str] = []
     for benefit in subscription.tier.benefits.all():
-        if benefit.kind == Benefit.Kind.ALL_COURSES:
-            is_used = lessons > 0 or Enrollment.objects.filter(
-                member_id=member_id, source=Enrollment.Source.MEMBERSHIP, last_activity_at__gte=start
+        if benefit.kind == BenefitKind.ALL_COURSES:
+            is_used = lessons > 0 or catalogue_selectors.enrollments().filter(
+                member_id=member_id, source=EnrollmentSource.MEMBERSHIP, last_activity_at__gte=start
             ).exists()
-        elif benefit.kind == Benefit.Kind.COURSE_DISCOUNT:
-            is_used = Order.objects.filter(
-                member_id=member_id, kind=Order.Kind.COURSE, status=Order.Status.PAID, paid_at__gte=start,
+        elif benefit.kind == BenefitKind.COURSE_DISCOUNT:
+            is_used = commerce_selectors.orders().filter(
+                member_id=member_id, kind=OrderKind.COURSE, status=OrderStatus.PAID, paid_at__gte=start,
                 discount__gt=0,
             ).exists()
-        elif benefit.kind == Benefit.Kind.COMMUNITY:
+        elif benefit.kind == BenefitKind.COMMUNITY:
             is_used = posts + comments > 0
         else:
             kinds = BENEFIT_EVENT_KINDS.get(benefit.kind, ())

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db.models import Model, OuterRef, Q, Subquery
 from django.utils import timezone
@@ -28,9 +28,6 @@ from analytics.models import (
 from analytics.outreach.messaging import message_create, messages_requeue_stale
 from members.subscriptions.billing import subscriptions_past_due
 from members.subscriptions.selectors import subscriptions_renewing_between
-
-if TYPE_CHECKING:  # annotations only: rows come from members selectors
-    from members.models import Subscription, User
 
 
 @dataclass(frozen=True)
@@ -77,11 +74,11 @@ def latest_segment_by_member(member_ids: list[int] | None = None) -> dict[int, s
 # ---------------------------------------------------------------------------------------------------- selection
 
 
-def reminder_key(*, subscription: Subscription, rule: ReminderRule) -> str:
+def reminder_key(*, subscription: Any, rule: ReminderRule) -> str:
     return f"reminder:{subscription.pk}:{subscription.current_period_end:%Y%m%d}:{rule.pk}"
 
 
-def reminders_due(*, when: datetime | None = None) -> list[tuple[Subscription, ReminderRule]]:
+def reminders_due(*, when: datetime | None = None) -> list[tuple[Any, ReminderRule]]:
     """(subscription, tightest matching rule) pairs. Already-sent pairs are included; the unique key drops them."""
     when = when or timezone.now()
     rules = list(ReminderRule.objects.filter(is_active=True).order_by("days_before", "pk"))
@@ -92,7 +89,7 @@ def reminders_due(*, when: datetime | None = None) -> list[tuple[Subscription, R
     member_ids = [sub.member_id for sub in subs]
     probabilities = latest_probability_by_member(member_ids) if any(r.min_churn_risk is not None for r in rules) else {}
     segments = latest_segment_by_member(member_ids) if any(r.segment for r in rules) else {}
-    due: list[tuple[Subscription, ReminderRule]] = []
+    due: list[tuple[Any, ReminderRule]] = []
     for sub in subs:
         left = sub.current_period_end - when
         for rule in rules:  # ascending days_before: the first match is the tightest
@@ -112,7 +109,7 @@ def reminders_due(*, when: datetime | None = None) -> list[tuple[Subscription, R
 
 
 def _messages_queue(
-    *, kind: str, messages: Iterable[tuple[User, str, dict[str, Any]]], when: datetime
+    *, kind: str, messages: Iterable[tuple[Any, str, dict[str, Any]]], when: datetime
 ) -> ReminderRunSummary:
     """Queue one message per (member, dedupe_key, context), then sweep this kind's stale queued rows.
     message_create returns None for a key that exists already (sent or queued by an earlier run): counted, skipped."""
@@ -139,7 +136,7 @@ def reminders_send(*, when: datetime | None = None) -> ReminderRunSummary:
     )
 
 
-def dunning_key(*, subscription: Subscription) -> str:
+def dunning_key(*, subscription: Any) -> str:
     return f"dunning:{subscription.pk}:{subscription.current_period_end:%Y%m%d}:{subscription.renewal_attempts}"
 
 

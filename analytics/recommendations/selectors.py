@@ -7,7 +7,7 @@ time, in the viewer's language, from the stored reason code (older rows' stored 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -15,9 +15,6 @@ from django.utils.translation import gettext_lazy
 from analytics.models import Recommendation
 from members.catalogue import selectors as catalogue_selectors
 from members.commerce import selectors as commerce_selectors
-
-if TYPE_CHECKING:  # annotations only: courses come from members selectors
-    from members.models import Course
 
 # Reason codes written by analytics/ml/recommendations.py, translated here (the stored reason_text is English).
 REASON_WITH_COURSE = {
@@ -30,7 +27,7 @@ REASON_WITH_COURSE = {
 
 @dataclass(frozen=True)
 class RecommendationCard:
-    course: Course
+    course: Any
     rank: int
     reason: str
     source: str  # "model" or "popular"

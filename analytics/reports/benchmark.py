@@ -16,12 +16,9 @@ import os
 import random
 import time
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 
 def build(members: int, seed: int = 7) -> None:
-    from dateutil.relativedelta import relativedelta
-
     from analytics.models import (
         Event,
         ModelVersion,
@@ -29,69 +26,11 @@ def build(members: int, seed: int = 7) -> None:
         SegmentAssignment,
         SegmentRun,
     )
-    from members.models import Course, MembershipTier, Order, Subscription, User
+    from members.demo.bench import build_members
 
     rng = random.Random(seed)
     now = datetime.now(UTC).replace(microsecond=0)
-    tiers = [
-        MembershipTier.objects.create(name=n, slug=f"bench-{n.lower()}", monthly_price=Decimal(p), yearly_price=Decimal(p) * 10)
-        for n, p in (("Basic", "49"), ("Plus", "99"), ("Pro", "199"))
-    ]
-    courses = [
-        Course.objects.create(title=f"Bench course {i}", slug=f"bench-course-{i}", price=Decimal(100 + 10 * i),
-                              is_published=True)
-        for i in range(40)
-    ]
-    users = [
-        User(email=f"bench{i}@example.com", display_name=f"Bench {i}", password="!",
-             acquisition_source=rng.choice(["organic", "referral", "campaign", "social"]),
-             date_joined=now - timedelta(days=rng.uniform(1, 420)))
-        for i in range(members)
-    ]
-    User.objects.bulk_create(users, batch_size=5000)
-    users = list(User.objects.filter(email__startswith="bench").only("pk", "date_joined"))
-    subs: list[Subscription] = []
-    for u in users:
-        if rng.random() < 0.4:
-            started = u.date_joined + timedelta(days=rng.uniform(0, 30))
-            if started >= now:
-                continue
-            yearly = rng.random() < 0.2
-            ended = started + timedelta(days=rng.uniform(30, 400)) if rng.random() < 0.35 else None
-            if ended and ended >= now:
-                ended = None
-            subs.append(Subscription(
-                member_id=u.pk, tier=rng.choice(tiers), billing_period="year" if yearly else "month",
-                status=("canceled" if rng.random() < 0.6 else "expired") if ended else "active",
-                started_at=started, current_period_start=started, current_period_end=started + timedelta(days=30),
-                ended_at=ended, cancellation_reason=rng.choice(["too_expensive", "not_using", "content"]) if ended else "",
-                canceled_at=ended - timedelta(days=5) if ended else None,
-            ))
-    Subscription.objects.bulk_create(subs, batch_size=5000)
-    orders: list[Order] = []
-    for s in Subscription.objects.select_related("tier").iterator(chunk_size=5000):
-        step = relativedelta(years=1) if s.billing_period == "year" else relativedelta(months=1)
-        end = s.ended_at or now
-        at, first = s.started_at, True
-        while at < end:
-            price = s.tier.price_for(s.billing_period)
-            orders.append(Order(member_id=s.member_id, kind="subscription", tier_id=s.tier_id, subscription_id=s.pk,
-                                billing_period=s.billing_period, is_renewal=not first, list_price=price,
-                                amount_paid=price, status="paid", created_at=at, paid_at=at))
-            at, first = at + step, False
-    for u in users:
-        if rng.random() < 0.6:
-            at = u.date_joined + timedelta(days=rng.uniform(0, 20))
-            for _ in range(1 + (rng.random() < 0.3) + (rng.random() < 0.1)):
-                if at >= now:
-                    break
-                c = rng.choice(courses)
-                refunded = rng.random() < 0.03
-                orders.append(Order(member_id=u.pk, kind="course", course_id=c.pk, list_price=c.price,
-                                    amount_paid=c.price, status="refunded" if refunded else "paid", created_at=at,
-                                    paid_at=at))
-                at += timedelta(days=rng.expovariate(1 / 60))
-    Order.objects.bulk_create(orders, batch_size=5000)
+    users, n_subs, n_orders = build_members(members=members, rng=rng, now=now)
     Event.objects.bulk_create(
         (Event(member_id=u.pk, kind=rng.choice(["lesson_viewed", "course_viewed", "post_created"]),
                occurred_at=u.date_joined + (now - u.date_joined) * rng.random()) for u in users for _ in range(2)),
@@ -114,7 +53,7 @@ def build(members: int, seed: int = 7) -> None:
                                      "monetary": rng.uniform(0, 3000)}) for u in users),
         batch_size=5000,
     )
-    print(f"built {len(users):,} members, {len(subs):,} subscriptions, {len(orders):,} orders")
+    print(f"built {len(users):,} members, {n_subs:,} subscriptions, {n_orders:,} orders")
     from django.db import connection
 
     if connection.vendor == "postgresql":
@@ -127,12 +66,13 @@ def time_pages() -> None:
     from django.db import connection
     from django.test import Client
 
-    from members.models import MembershipTier, User
+    from members.catalogue import selectors as catalogue_selectors
+    from members.demo.bench import staff_user
 
-    user, _ = User.objects.get_or_create(email="bench-staff@example.com", defaults={"is_staff": True, "is_superuser": True})
+    user = staff_user()
     client = Client()
     client.force_login(user)
-    tier = MembershipTier.objects.filter(slug="bench-plus").values_list("pk", flat=True).first()
+    tier = catalogue_selectors.tiers().filter(slug="bench-plus").values_list("pk", flat=True).first()
     pages = ["/staff/", *([f"/staff/?tier={tier}"] if tier else []), "/staff/?segment=At+risk",
              "/staff/cohorts/", "/staff/repurchase/", "/staff/churn/", "/staff/models/",
              "/staff/segments/", "/staff/campaigns/", "/staff/churn/?format=csv"]
@@ -177,9 +117,9 @@ def main() -> None:
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     if args.build:
-        from members.models import User
+        from members.accounts import selectors as account_selectors
 
-        if User.objects.exists():
+        if account_selectors.users().exists():
             print("database is not empty; not building")
         else:
             started = time.perf_counter()

@@ -26,7 +26,7 @@ from datetime import datetime
 from django.db import connection
 
 from analytics.reports.common import NO_FILTERS, Filters, member_filter_q
-from members.models import User
+from members.accounts import selectors as account_selectors
 
 # Floating-point day differences (SQLite's julianday) can land a hair above an exact whole number of days.
 EPSILON_DAYS = 1e-6
@@ -47,7 +47,8 @@ def _cte(filters: Filters, *, courses: bool) -> tuple[str, list[object]]:
     params: list[object] = []
     member_clause = ""
     if not filters.is_empty:
-        sql, member_params = User.objects.filter(member_filter_q(filters, prefix="")).values("pk").query.sql_with_params()
+        members = account_selectors.users().filter(member_filter_q(filters, prefix=""))
+        sql, member_params = members.values("pk").query.sql_with_params()
         member_clause = f" AND member_id IN ({sql})"
         params.extend(member_params)
     text = f"""

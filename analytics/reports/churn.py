@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import (
     Count,
@@ -30,7 +31,9 @@ from analytics.reports.common import (
     paid_orders,
 )
 from analytics.reports.repurchase import Bin
-from members.models import Enrollment, Subscription
+from members.catalogue import selectors as catalogue_selectors
+from members.subscriptions import selectors as subscription_selectors
+from members.subscriptions.selectors import LIVE_STATUSES
 
 RISK_BINS = tuple((f"{k / 10:.1f}–{(k + 1) / 10:.1f}", k / 10, (k + 1) / 10) for k in range(10))
 
@@ -95,7 +98,7 @@ def _risk_distribution(filters: Filters, model: ModelVersion | None) -> RiskDist
 def at_risk_queryset(
     *, as_of: datetime, filters: Filters = NO_FILTERS, min_risk: float | None = None,
     renewal_within_days: int | None = None, model: ModelVersion | None = None, scored_as_of: datetime | None = None,
-) -> QuerySet[Subscription]:
+) -> QuerySet[Any]:
     """Live memberships with the member's score from the latest batch (`scored_as_of`, as risk_distribution found
     it; looked up here when not given) joined once, and last activity as Subquery annotations evaluated only for the
     rows of the page. Ordered by risk (highest first); members the batch did not score sort last."""
@@ -108,11 +111,11 @@ def at_risk_queryset(
         condition &= Q(member__propensity_scores__model_version=model)
     last_event = Event.objects.filter(member_id=OuterRef("member_id")).order_by("-occurred_at").values("occurred_at")[:1]
     last_learning = (
-        Enrollment.objects.filter(member_id=OuterRef("member_id"), last_activity_at__isnull=False)
+        catalogue_selectors.enrollments().filter(member_id=OuterRef("member_id"), last_activity_at__isnull=False)
         .order_by("-last_activity_at").values("last_activity_at")[:1]
     )
     qs = (
-        Subscription.objects.filter(status__in=Subscription.LIVE_STATUSES)
+        subscription_selectors.subscriptions().filter(status__in=LIVE_STATUSES)
         .filter(member_filter_q(filters))
         .select_related("member", "tier")
         .annotate(batch=FilteredRelation("member__propensity_scores", condition=condition))
@@ -144,7 +147,7 @@ AT_RISK_FIELDS = ("member__display_name", "member__email", "tier__name", "billin
                   "probability", "top_reasons", "scored_at", "last_event_at", "last_learning_at")
 
 
-def at_risk_values(qs: QuerySet[Subscription]) -> QuerySet[Subscription]:
+def at_risk_values(qs: QuerySet[Any]) -> QuerySet[Any]:
     """at_risk_queryset's rows as AT_RISK_FIELDS tuples, in the same order. last_activity_at is left out on purpose:
     its GREATEST(COALESCE(…), COALESCE(…)) repeats both correlated subqueries, so it would run four more index
     look-ups per row; last_activity() takes the same maximum from the two values selected once."""
@@ -188,7 +191,7 @@ def at_risk_count_params(*, filters: Filters, min_risk: float | None, within: in
             "batch": batch, "day": now.date()}
 
 
-def at_risk_count(qs: QuerySet[Subscription], params: dict[str, object]) -> int:
+def at_risk_count(qs: QuerySet[Any], params: dict[str, object]) -> int:
     """The at-risk list's length, cached: counting every live membership is the expensive part of a page."""
     return cached("at_risk_count", params, qs.count)
 

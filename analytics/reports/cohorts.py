@@ -20,7 +20,8 @@ from analytics.reports.common import (
     trailing_months,
 )
 from analytics.reports.metrics import _active_at
-from members.models import Subscription, User
+from members.accounts import selectors as account_selectors
+from members.subscriptions import selectors as subscription_selectors
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def _closed_month_end(cohort: Window, offset: int, as_of: datetime) -> datetime 
 def subscription_retention(*, as_of: datetime, months: int = 12, filters: Filters = NO_FILTERS) -> CohortTable:
     """Join-month cohorts: members with a membership at the end of month m ÷ members who joined that month."""
     cohorts = [Window(c.start, c.start + relativedelta(months=1)) for c in trailing_months(as_of, months)]
-    sizes = User.objects.filter(member_filter_q(filters, prefix="")).aggregate(
+    sizes = account_selectors.users().filter(member_filter_q(filters, prefix="")).aggregate(
         **{f"s{i}": Count("pk", filter=Q(date_joined__gte=c.start, date_joined__lt=c.end)) for i, c in enumerate(cohorts)}
     )
     aggregates = {}
@@ -64,7 +65,8 @@ def subscription_retention(*, as_of: datetime, months: int = 12, filters: Filter
             t = _closed_month_end(c, m, as_of)
             if t is not None:
                 aggregates[f"a{i}_{m}"] = Count("member_id", distinct=True, filter=joined & _active_at(t))
-    active = Subscription.objects.filter(member_filter_q(filters)).aggregate(**aggregates) if aggregates else {}
+    subs = subscription_selectors.subscriptions().filter(member_filter_q(filters))
+    active = subs.aggregate(**aggregates) if aggregates else {}
     rows = []
     for i, c in enumerate(cohorts):
         size = int(sizes[f"s{i}"] or 0)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
@@ -22,7 +22,10 @@ from django.core.cache import cache
 from django.db.models import Q, QuerySet
 
 from analytics.models import SegmentAssignment, SegmentRun
-from members.models import Order, Subscription
+from members.accounts import selectors as account_selectors
+from members.commerce import selectors as commerce_selectors
+from members.commerce.selectors import OrderKind
+from members.subscriptions import selectors as subscription_selectors
 
 T = TypeVar("T")
 
@@ -106,14 +109,14 @@ def trailing_months(end: datetime, count: int = 12) -> list[Window]:
     return months
 
 
-def paid_orders() -> QuerySet[Order]:
+def paid_orders() -> QuerySet[Any]:
     """What counts as paid: status "paid". A refunded order has status "refunded", so it drops out of revenue,
     repurchase and renewal figures everywhere; pending and failed orders never count."""
-    return Order.objects.filter(status=Order.Status.PAID, paid_at__isnull=False)
+    return commerce_selectors.paid_orders()
 
 
-def paid_course_orders() -> QuerySet[Order]:
-    return paid_orders().filter(kind=Order.Kind.COURSE)
+def paid_course_orders() -> QuerySet[Any]:
+    return paid_orders().filter(kind=OrderKind.COURSE)
 
 
 def latest_segment_run() -> SegmentRun | None:
@@ -122,18 +125,17 @@ def latest_segment_run() -> SegmentRun | None:
 
 def member_filter_q(filters: Filters, *, prefix: str = "member") -> Q:
     """A Q restricting rows to the filtered members, as index-friendly `member_id IN (subquery)` clauses."""
-    from members.models import User
-
     q = Q()
     field = f"{prefix}_id" if prefix else "pk"
     if filters.tier_id:
-        q &= Q(**{f"{field}__in": Subscription.objects.filter(tier_id=filters.tier_id).values("member_id")})
+        tier_members = subscription_selectors.subscriptions().filter(tier_id=filters.tier_id).values("member_id")
+        q &= Q(**{f"{field}__in": tier_members})
     if filters.segment:
         # Segments are read from the latest segmentation run: a member's current segment.
         run = SegmentRun.objects.order_by("-as_of", "-pk").values("pk")[:1]
         q &= Q(**{f"{field}__in": SegmentAssignment.objects.filter(run_id__in=run, label=filters.segment).values("member_id")})
     if filters.source:
-        q &= Q(**{f"{field}__in": User.objects.filter(acquisition_source=filters.source).values("pk")})
+        q &= Q(**{f"{field}__in": account_selectors.users().filter(acquisition_source=filters.source).values("pk")})
     if filters.first_course_id:
         from django.db.models import F, Min, OuterRef, Subquery
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from django.db import connection
@@ -42,7 +43,9 @@ from analytics.reports.common import (
     ratio,
     trailing_months,
 )
-from members.models import BillingPeriod, Order, Subscription
+from members.commerce.selectors import OrderKind
+from members.subscriptions import selectors as subscription_selectors
+from members.subscriptions.selectors import LIVE_STATUSES, BillingPeriod, SubscriptionStatus
 
 REPURCHASE_DAYS = (30, 90, 180)
 MONEY = DecimalField(max_digits=16, decimal_places=4)
@@ -102,7 +105,7 @@ class OverviewReport:
 
 def _active_at(t: datetime) -> Q:
     # A membership gives access from started_at until ended_at; a live row has no ended_at yet.
-    live = Q(ended_at__isnull=True) & Q(status__in=Subscription.LIVE_STATUSES)
+    live = Q(ended_at__isnull=True) & Q(status__in=LIVE_STATUSES)
     return Q(started_at__lt=t) & (live | Q(ended_at__gt=t))
 
 
@@ -111,7 +114,7 @@ def active_members_at(points: Sequence[datetime], filters: Filters = NO_FILTERS)
     if not points:
         return []
     aggregates = {f"p{i}": Count("member_id", distinct=True, filter=_active_at(t)) for i, t in enumerate(points)}
-    row = Subscription.objects.filter(member_filter_q(filters)).aggregate(**aggregates)
+    row = subscription_selectors.subscriptions().filter(member_filter_q(filters)).aggregate(**aggregates)
     return [int(row[f"p{i}"] or 0) for i in range(len(points))]
 
 
@@ -166,7 +169,7 @@ def paying_at(points: Sequence[datetime], filters: Filters = NO_FILTERS) -> list
     # No order paid before the earliest instant's period can cover any instant; monthly orders need only one month.
     row = (
         paid_orders()
-        .filter(member_filter_q(filters), kind=Order.Kind.SUBSCRIPTION, paid_at__lt=max(points))
+        .filter(member_filter_q(filters), kind=OrderKind.SUBSCRIPTION, paid_at__lt=max(points))
         .filter(paid_at__gte=_period_before(min(points)))
         .aggregate(**aggregates)
     )
@@ -214,19 +217,19 @@ def renewals_in(windows: Sequence[Window], filters: Filters = NO_FILTERS) -> lis
     aggregates = {f"w{i}": Count("pk", filter=_in(w, "paid_at")) for i, w in enumerate(windows)}
     row = (
         paid_orders()
-        .filter(member_filter_q(filters), kind=Order.Kind.SUBSCRIPTION, is_renewal=True)
+        .filter(member_filter_q(filters), kind=OrderKind.SUBSCRIPTION, is_renewal=True)
         .filter(paid_at__gte=span.start, paid_at__lt=span.end)
         .aggregate(**aggregates)
     )
     return [int(row[f"w{i}"] or 0) for i in range(len(windows))]
 
 
-def paid_subscriptions_ended() -> QuerySet[Subscription]:
+def paid_subscriptions_ended() -> QuerySet[Any]:
     """Memberships that ended (cancelled or expired) after at least one paid period: the lost renewals."""
     ever_paid = paid_orders().filter(subscription_id=OuterRef("pk"))
-    return Subscription.objects.filter(
+    return subscription_selectors.subscriptions().filter(
         Exists(ever_paid),
-        status__in=[Subscription.Status.CANCELED, Subscription.Status.EXPIRED],
+        status__in=[SubscriptionStatus.CANCELED, SubscriptionStatus.EXPIRED],
         ended_at__isnull=False,
     )
 

@@ -19,8 +19,8 @@ from analytics.reports.common import (
     paid_course_orders,
     ratio,
 )
+from members.accounts import selectors as account_selectors
 from members.catalogue.selectors import course_titles
-from members.models import User
 
 GAP_BINS: tuple[tuple[str, int, int | None], ...] = (
     ("0–7 d", 0, 7), ("8–30 d", 7, 30), ("31–60 d", 30, 60), ("61–90 d", 60, 90),
@@ -91,8 +91,8 @@ def one_off_buyer_probabilities(*, filters: Filters = NO_FILTERS) -> tuple[int, 
     # A grouped IN-subquery (one pass over course orders), not a count lookup per member.
     one_order = paid_course_orders().values("member_id").annotate(n=Count("pk")).filter(n=1).values("member_id")
     members_sql, members_params = (
-        User.objects.filter(member_filter_q(filters, prefix="")).filter(pk__in=one_order).values(member_pk=F("pk"))
-        .query.sql_with_params()
+        account_selectors.users().filter(member_filter_q(filters, prefix="")).filter(pk__in=one_order)
+        .values(member_pk=F("pk")).query.sql_with_params()
     )
     table = PropensityScore._meta.db_table
     columns, params = ["COUNT(*)", "COUNT(s.probability)"], []

@@ -27,7 +27,9 @@ from analytics.reports.common import (
     ratio,
     trailing_months,
 )
-from members.models import BillingPeriod, Order, Subscription, SubscriptionChange
+from members.commerce.selectors import OrderKind
+from members.subscriptions import selectors as subscription_selectors
+from members.subscriptions.selectors import BillingPeriod, SubscriptionChangeKind
 
 UNITS_PER_CURRENCY = 1200
 CENT = Decimal("0.01")
@@ -107,7 +109,7 @@ def member_mrr_at(points: Sequence[datetime], filters: Filters = NO_FILTERS) -> 
     earliest = min(points) - relativedelta(years=1)
     rows = (
         paid_orders()
-        .filter(member_filter_q(filters), kind=Order.Kind.SUBSCRIPTION, paid_at__gte=earliest, paid_at__lt=max(points))
+        .filter(member_filter_q(filters), kind=OrderKind.SUBSCRIPTION, paid_at__gte=earliest, paid_at__lt=max(points))
         .values_list("member_id", "paid_at", "billing_period", "amount_paid")
     )
     result: list[dict[int, int]] = [defaultdict(int) for _ in points]
@@ -120,7 +122,7 @@ def member_mrr_at(points: Sequence[datetime], filters: Filters = NO_FILTERS) -> 
 
 
 def _first_membership_payment(filters: Filters) -> dict[int, datetime]:
-    rows = (paid_orders().filter(member_filter_q(filters), kind=Order.Kind.SUBSCRIPTION)
+    rows = (paid_orders().filter(member_filter_q(filters), kind=OrderKind.SUBSCRIPTION)
             .values("member_id").annotate(first=Min("paid_at")).values_list("member_id", "first"))
     return dict(rows)
 
@@ -164,25 +166,25 @@ def movements(months: Sequence[Window], filters: Filters = NO_FILTERS) -> list[M
 def trial_to_paid(window: Window, filters: Filters = NO_FILTERS) -> tuple[int, int]:
     """(converted, trials): trials whose trial_end falls in the window, and those of them the ledger shows converted
     to a paid membership (a `trial_converted` change, at any time)."""
-    trials = Subscription.objects.filter(member_filter_q(filters), trial_end__gte=window.start,
+    trials = subscription_selectors.subscriptions().filter(member_filter_q(filters), trial_end__gte=window.start,
                                          trial_end__lt=window.end)
     total = trials.count()
-    converted = trials.filter(changes__kind=SubscriptionChange.Kind.TRIAL_CONVERTED).distinct().count()
+    converted = trials.filter(changes__kind=SubscriptionChangeKind.TRIAL_CONVERTED).distinct().count()
     return converted, total
 
 
 def dunning_recovery(window: Window, filters: Filters = NO_FILTERS) -> tuple[int, int]:
     """(recovered, episodes): subscriptions that went past due (a `past_due` change) in the window, and those of them
     with a `recovered` change after it (payment collected in dunning, at any time up to now)."""
-    went_past_due = (SubscriptionChange.objects
-                     .filter(member_filter_q(filters), kind=SubscriptionChange.Kind.PAST_DUE,
+    went_past_due = (subscription_selectors.subscription_changes()
+                     .filter(member_filter_q(filters), kind=SubscriptionChangeKind.PAST_DUE,
                              at__gte=window.start, at__lt=window.end)
                      .values("subscription_id").annotate(first=Min("at")))
     episodes = {row["subscription_id"]: row["first"] for row in went_past_due}
     if not episodes:
         return 0, 0
-    recovered_at = (SubscriptionChange.objects
-                    .filter(subscription_id__in=list(episodes), kind=SubscriptionChange.Kind.RECOVERED)
+    recovered_at = (subscription_selectors.subscription_changes()
+                    .filter(subscription_id__in=list(episodes), kind=SubscriptionChangeKind.RECOVERED)
                     .values_list("subscription_id", "at"))
     recovered = {sid for sid, at in recovered_at if at >= episodes[sid]}
     return len(recovered), len(episodes)

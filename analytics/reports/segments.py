@@ -20,7 +20,9 @@ from analytics.reports.common import (
     ratio,
 )
 from analytics.reports.metrics import paid_subscriptions_ended
-from members.models import Order, Subscription
+from members.commerce.selectors import OrderKind
+from members.subscriptions import selectors as subscription_selectors
+from members.subscriptions.selectors import CancellationReason, SubscriptionStatus
 
 # Shown first when present; any other numeric feature key follows.
 RFM_KEYS = ("recency_days", "frequency", "monetary", "engagement", "tenure_days")
@@ -88,7 +90,7 @@ def _segment_report(window: Window, history_runs: int) -> SegmentReport:
     }
     in_segment = "member__segments__run"
     renewed = dict(
-        paid_orders().filter(kind=Order.Kind.SUBSCRIPTION, is_renewal=True, paid_at__gte=window.start,
+        paid_orders().filter(kind=OrderKind.SUBSCRIPTION, is_renewal=True, paid_at__gte=window.start,
                              paid_at__lt=window.end, **{in_segment: run})
         .values("member__segments__label").annotate(n=Count("pk")).values_list("member__segments__label", "n")
     )
@@ -101,9 +103,9 @@ def _segment_report(window: Window, history_runs: int) -> SegmentReport:
     reasons: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for label, reason, n in (
         # A reason is counted when the member asked to cancel in the window, or when dunning expired it then.
-        Subscription.objects.filter(
+        subscription_selectors.subscriptions().filter(
             Q(canceled_at__gte=window.start, canceled_at__lt=window.end)
-            | Q(status=Subscription.Status.EXPIRED, canceled_at__isnull=True, ended_at__gte=window.start,
+            | Q(status=SubscriptionStatus.EXPIRED, canceled_at__isnull=True, ended_at__gte=window.start,
                 ended_at__lt=window.end),
             **{in_segment: run},
         )
@@ -133,4 +135,4 @@ def _segment_report(window: Window, history_runs: int) -> SegmentReport:
 
 def reason_label(code: str) -> str:
     """A cancellation reason's label in the active language (the code itself when it is not a known reason)."""
-    return str(dict(Subscription.CancellationReason.choices).get(code, code))
+    return str(dict(CancellationReason.choices).get(code, code))

@@ -47,7 +47,8 @@ from analytics.reports.common import (
 )
 from analytics.reports.export import FORMATS, Table, stream_response, table_response
 from config.forms import BoundedDateField
-from members.models import Course, MembershipTier, User
+from members.accounts.selectors import AcquisitionSource
+from members.catalogue import selectors as catalogue_selectors
 
 REPORT_PERMISSION = VIEW_REPORTS
 PAGE_SIZE = 25
@@ -79,13 +80,14 @@ class ReportFilterForm(forms.Form):
                             widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
     end = BoundedDateField(required=False, label=gettext_lazy("End (inclusive)"),
                           widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
-    tier = forms.ModelChoiceField(queryset=MembershipTier.objects.order_by("order", "name"), required=False,
+    tier = forms.ModelChoiceField(queryset=catalogue_selectors.tiers().order_by("order", "name"), required=False,
                                   label=gettext_lazy("Tier"), empty_label=gettext_lazy("All tiers"))
     segment = forms.ChoiceField(required=False, label=gettext_lazy("Segment"))
     source = forms.ChoiceField(required=False, label=gettext_lazy("Acquisition source"),
-                               choices=[("", gettext_lazy("All sources")), *User.AcquisitionSource.choices])
-    course = forms.ModelChoiceField(queryset=Course.objects.filter(is_generic=False).order_by("title"), required=False,
-                                    label=gettext_lazy("First course"), empty_label=gettext_lazy("Any first course"))
+                               choices=[("", gettext_lazy("All sources")), *AcquisitionSource.choices])
+    course = forms.ModelChoiceField(queryset=catalogue_selectors.courses().filter(is_generic=False).order_by("title"),
+                                    required=False, label=gettext_lazy("First course"),
+                                    empty_label=gettext_lazy("Any first course"))
 
     def __init__(self, *args: Any, fields: Sequence[str] = ("start", "end", "tier", "segment"), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

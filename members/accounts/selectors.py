@@ -33,3 +33,11 @@ def member_get(*, member_id: int) -> User | None:
 def member_external_ids() -> dict[int, str]:
     """pk → the platform's id, for members imported from another system (one query for all of them)."""
     return dict(User.objects.filter(external_id__isnull=False).values_list("pk", "external_id"))
+
+
+AcquisitionSource = User.AcquisitionSource
+
+
+def users() -> QuerySet[User]:
+    """Every account, staff included, for other apps to filter and aggregate."""
+    return User.objects.all()

@@ -11,7 +11,17 @@ from django.utils.translation import get_language
 from modeltranslation.utils import build_localized_fieldname
 
 from members.catalogue.entitlements import CourseEntitlement, course_entitlement
-from members.models import Course, Enrollment, Lesson, MembershipTier, Subscription, Topic, User
+from members.models import (
+    Benefit,
+    Course,
+    Enrollment,
+    Lesson,
+    LessonProgress,
+    MembershipTier,
+    Subscription,
+    Topic,
+    User,
+)
 
 
 def tier_list(*, public_only: bool = True) -> QuerySet[MembershipTier]:
@@ -115,3 +125,27 @@ def course_external_keys() -> list[tuple[int, str | None, str]]:
 
 def course_titles(course_ids: list[int]) -> dict[int, str]:
     return dict(Course.objects.filter(pk__in=course_ids).values_list("pk", "title"))
+
+
+BenefitKind = Benefit.Kind
+EnrollmentSource = Enrollment.Source
+
+
+def courses() -> QuerySet[Course]:
+    """Every course, for other apps to filter."""
+    return Course.objects.all()
+
+
+def tiers() -> QuerySet[MembershipTier]:
+    """Every membership tier, for other apps to filter."""
+    return MembershipTier.objects.all()
+
+
+def enrollments() -> QuerySet[Enrollment]:
+    """Every enrollment, for other apps to filter and aggregate."""
+    return Enrollment.objects.all()
+
+
+def lesson_progress_rows() -> QuerySet[LessonProgress]:
+    """Every lesson progress row, for other apps to filter and count."""
+    return LessonProgress.objects.all()

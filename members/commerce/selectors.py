@@ -6,7 +6,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from members.models import Coupon, Enrollment, Order, User
+from members.models import Coupon, CouponRedemption, Enrollment, Order, User
 
 
 def owned_course_ids(*, member: User) -> set[int]:
@@ -30,3 +30,30 @@ def member_coupons(*, member: User, when: datetime | None = None) -> QuerySet[Co
 
 def coupon_get(*, coupon_id: int | None) -> Coupon | None:
     return Coupon.objects.filter(pk=coupon_id).first() if coupon_id is not None else None
+
+
+# Choices other apps filter on (analytics reads these instead of importing members.models).
+OrderKind = Order.Kind
+OrderStatus = Order.Status
+CouponSource = Coupon.Source
+CouponDiscountType = Coupon.DiscountType
+
+
+def orders() -> QuerySet[Order]:
+    """Every order, for other apps to filter and aggregate."""
+    return Order.objects.all()
+
+
+def paid_orders() -> QuerySet[Order]:
+    """Orders that were paid (status paid with a payment time)."""
+    return Order.objects.filter(status=Order.Status.PAID, paid_at__isnull=False)
+
+
+def coupons() -> QuerySet[Coupon]:
+    """Every coupon, for other apps to filter and aggregate."""
+    return Coupon.objects.all()
+
+
+def coupon_redemptions() -> QuerySet[CouponRedemption]:
+    """Every coupon redemption, for other apps to filter."""
+    return CouponRedemption.objects.all()

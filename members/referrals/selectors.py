@@ -78,3 +78,8 @@ def referral_report() -> ReferralReport:
         referred_buyers=split.get(True, empty)["buyers"], referred_repeat_buyers=split.get(True, empty)["repeaters"],
         other_buyers=split.get(False, empty)["buyers"], other_repeat_buyers=split.get(False, empty)["repeaters"],
     )
+
+
+def referrals() -> QuerySet[Referral]:
+    """Every referral, for other apps to filter."""
+    return Referral.objects.all()

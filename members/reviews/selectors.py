@@ -83,3 +83,8 @@ def reviewed_pairs(*, member_ids: list[int]) -> set[tuple[int, int]]:
 
 def courses_by_id(*, ids: list[int]) -> dict[int, Course]:
     return Course.objects.in_bulk(ids)
+
+
+def reviews() -> QuerySet[Review]:
+    """Every review, for other apps to filter and aggregate."""
+    return Review.objects.all()

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from members.models import RetentionOffer, Subscription
+from members.models import BillingPeriod as BillingPeriod
+from members.models import RetentionOffer, Subscription, SubscriptionChange
 
 
 def retention_offer_for(
@@ -45,3 +46,25 @@ def subscriptions_renewing_between(*, after: datetime, until: datetime) -> Query
             cancel_at_period_end=False, current_period_end__gt=after, current_period_end__lte=until,
         ).select_related("member", "tier").order_by("current_period_end", "pk")
     )
+
+
+# Choices other apps filter on (analytics reads these instead of importing members.models).
+SubscriptionStatus = Subscription.Status
+LIVE_STATUSES = Subscription.LIVE_STATUSES
+CancellationReason = Subscription.CancellationReason
+SubscriptionChangeKind = SubscriptionChange.Kind
+
+
+def subscriptions() -> QuerySet[Subscription]:
+    """Every subscription, for other apps to filter and aggregate."""
+    return Subscription.objects.all()
+
+
+def live_subscriptions() -> QuerySet[Subscription]:
+    """Subscriptions in a live status (trialing, active, past due)."""
+    return Subscription.objects.filter(status__in=Subscription.LIVE_STATUSES)
+
+
+def subscription_changes() -> QuerySet[SubscriptionChange]:
+    """Every subscription change ledger row, for other apps to filter and aggregate."""
+    return SubscriptionChange.objects.all()

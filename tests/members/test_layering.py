@@ -76,3 +76,39 @@ def test_members_tasks_reach_analytics_only_through_tracking():
     for name in ("subscriptions/tasks.py", "referrals/tasks.py"):
         source = (ROOT / "members" / name).read_text(encoding="utf-8")
         assert _analytics_modules_imported(source) == {"analytics.tracking"}, name
+
+
+# analytics reads other apps through their selectors; only its datasets/ingest layer imports their models.
+MODEL_IMPORT_BUDGET = 3
+MODEL_MODULES = ("members.models", "community.models")
+
+
+def _model_imports(source: str) -> list[int]:
+    """Lines importing members/community models: `from members.models import X`, `import members.models`,
+    `from members import models`."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        if any(m in MODEL_MODULES for m in modules):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_the_model_import_count_sees_every_spelling():
+    source = "from members.models import User\nimport community.models\nfrom members import models\nimport members\n"
+    assert _model_imports(source) == [1, 2, 3]
+
+
+def test_analytics_imports_other_apps_models_at_most_three_times():
+    found = {
+        f"{path.relative_to(ROOT).as_posix()}:{line}"
+        for path in sorted((ROOT / "analytics").rglob("*.py")) if "migrations" not in path.parts
+        for line in _model_imports(path.read_text(encoding="utf-8"))
+    }
+    assert len(found) <= MODEL_IMPORT_BUDGET, sorted(found)
+    assert {entry.split(":")[0] for entry in found} <= {"analytics/ml/datasets.py", "analytics/ingest/platform.py"}

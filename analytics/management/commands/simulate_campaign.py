@@ -38,8 +38,8 @@ from analytics.outreach.campaigns import (
 )
 from config.commands import BaseCommand
 from members import exceptions
+from members.catalogue import selectors as catalogue_selectors
 from members.commerce.services import course_purchase
-from members.models import Course, Enrollment
 
 try:  # the demo seeder's behaviour model, when present
     from members.demo.behaviour import COUPON_LOGIT_LIFT
@@ -79,7 +79,9 @@ def simulate_campaign(
     campaign_run(campaign=campaign, when=as_of, notify=False)
     horizon = (ModelVersion.objects.order_by("-created_at").values_list("horizon_days", flat=True).first() or 30)
     rng = np.random.default_rng(seed)
-    courses = list(Course.objects.filter(is_published=True, is_generic=False, price__gt=0).order_by("pk"))
+    courses = list(
+        catalogue_selectors.courses().filter(is_published=True, is_generic=False, price__gt=0).order_by("pk")
+    )
     if not courses:
         raise CommandError("No published paid courses to buy: seed the demo first (manage.py seed_demo).")
     purchases = failed = 0
@@ -94,7 +96,9 @@ def simulate_campaign(
         if not buys:
             continue
         when = min(as_of + timedelta(days=day), now - timedelta(minutes=1))
-        owned = set(Enrollment.objects.filter(member=assignment.member).values_list("course_id", flat=True))
+        owned = set(
+            catalogue_selectors.enrollments().filter(member=assignment.member).values_list("course_id", flat=True)
+        )
         course = next((courses[i] for i in course_order if courses[i].pk not in owned), None)
         if course is None:
             continue
