@@ -49,10 +49,25 @@ def test_debug_is_off_unless_asked_for(tmp_path):
     assert _setting("DEBUG", {**PRODUCTION_ENV, "DJANGO_DEBUG": "1"}, tmp_path) == "[True]"
 
 
-def test_it_refuses_to_start_without_a_secret_key_in_production(tmp_path):
+@pytest.mark.parametrize("start", [
+    ["-c", "import config.wsgi"],  # gunicorn config.wsgi:application
+    ["-c", "import django; from config.celery import app; django.setup()"],  # celery -A config worker / beat
+    ["manage.py", "check"],  # a production shell that set other variables and DJANGO_DEBUG=0 but forgot the key
+])
+def test_it_refuses_to_start_without_a_secret_key_in_production(tmp_path, start):
     env = {k: v for k, v in PRODUCTION_ENV.items() if k != "SECRET_KEY"}
-    result = _run(["manage.py", "check"], env, tmp_path)
+    if start[0] == "manage.py":
+        env["DJANGO_DEBUG"] = "0"
+    result = _run(start, env, tmp_path)
     assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
+
+
+def test_manage_py_on_a_clean_checkout_uses_the_development_settings(tmp_path):
+    # Nothing set at all (a new developer, or a CI step running `manage.py makemigrations --check`): it works, and
+    # says which settings it chose.
+    result = _run(["manage.py", "makemigrations", "--check", "--dry-run"], {}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "using development settings" in result.stderr
 
 
 def test_security_settings_come_from_the_environment(tmp_path):
