@@ -11,9 +11,11 @@ members. Relevant = the items a member took up in the test window, minus owned i
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
+import pandas as pd
 
 from analytics.ml import datasets, recommendations, repurchase
 from analytics.ml.runtime import limited_threads
@@ -43,17 +45,57 @@ def repurchase_evaluation(as_of: datetime, horizon_days: int) -> dict:
     }
 
 
-def signals_at(cutoff: datetime, members: list[int],
-               items: recommendations.ItemSignals | None = None) -> recommendations.Signals:
+@dataclass(frozen=True)
+class CutoffData:
+    """Everything the blend needs at one cutoff that does not depend on which members are scored: the catalogue,
+    the purchase/enrolment events (datasets.course_events), the owned pairs and completions
+    (datasets.course_interactions) — all three from one datasets.course_history read — and the item signals. Built
+    once per cutoff (the nightly run keeps the as_of one per worker, analytics.scoring.services._model_for_run);
+    `members(lo, hi)` hands a member-id range its rows by binary search, so a chunk costs what its members cost."""
+
+    cutoff: datetime
+    courses: pd.DataFrame
+    events: pd.DataFrame        # member_id, course_id, at; sorted by member_id (stable)
+    interactions: pd.DataFrame  # member_id, course_id, at, completed; one row per pair, sorted by member_id
+    items: recommendations.ItemSignals
+
+    def members(self, id_from: int | None, id_to: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(events, interactions) of members with id in [id_from, id_to)."""
+        return _id_slice(self.events, id_from, id_to), _id_slice(self.interactions, id_from, id_to)
+
+
+def _id_slice(frame: pd.DataFrame, id_from: int | None, id_to: int | None) -> pd.DataFrame:
+    ids = frame["member_id"].to_numpy()
+    lo = 0 if id_from is None else int(np.searchsorted(ids, id_from, side="left"))
+    hi = len(ids) if id_to is None else int(np.searchsorted(ids, id_to, side="left"))
+    return frame.iloc[lo:hi]
+
+
+def cutoff_data(cutoff: datetime) -> CutoffData:
+    history = datasets.course_history(cutoff)
+    events = datasets.events_from(history)
+    courses = datasets.courses(cutoff)
+    # Item signals from the events in read order (their float sums are then those of item_signals(course_events)).
+    items = recommendations.item_signals(courses, events, cutoff)
+    return CutoffData(cutoff, courses, events.sort_values("member_id", kind="mergesort").reset_index(drop=True),
+                      datasets.interactions_from(history), items)
+
+
+def signals_at(cutoff: datetime, members: list[int], items: recommendations.ItemSignals | None = None,
+               data: CutoffData | None = None) -> recommendations.Signals:
     """The blend's signals at a cutoff for these members, from the rows known before it (the evaluation's splits
-    and the nightly serving build them here, the same way)."""
-    owned = datasets.course_interactions(cutoff)[["member_id", "course_id"]]
-    return recommendations.build_signals(datasets.courses(cutoff), datasets.course_events(cutoff), owned, cutoff,
-                                         members, items)
+    and the nightly serving build them here, the same way). data: cutoff_data(cutoff) when the caller has it (then
+    only its rows for these members are read)."""
+    data = data if data is not None else cutoff_data(cutoff)
+    events, interactions = data.events, data.interactions
+    if members:
+        events, interactions = data.members(min(members), max(members) + 1)
+    return recommendations.build_signals(data.courses, events, interactions[["member_id", "course_id"]], cutoff,
+                                         members, items if items is not None else data.items)
 
 
 def item_signals_at(cutoff: datetime) -> recommendations.ItemSignals:
-    return recommendations.item_signals(datasets.courses(cutoff), datasets.course_events(cutoff), cutoff)
+    return cutoff_data(cutoff).items
 
 
 def _split(cutoff: datetime, end: datetime) -> tuple[recommendations.Signals, dict[int, set[int]]]:

@@ -463,8 +463,7 @@ def serve(sig: Signals, weights: tuple[float, float, float, float], k: int, comp
     finished courses."""
     titles = titles or {}
     pop = sig.popularity if popularity == "popularity" else sig.decayed
-    done = set() if completed is None else set(zip(completed["member_id"].astype(int),
-                                                   completed["course_id"].astype(int)))
+    done = _pair_matrix(completed, sig)
     kk = min(k, len(sig.course_ids))
     w_own, w_cf, w_ct, _ = weights
     combined = w_cf * sig.sim_cf + w_ct * sig.sim_content
@@ -476,6 +475,7 @@ def serve(sig: Signals, weights: tuple[float, float, float, float], k: int, comp
         scores[blocked] = -np.inf
         part, valid = _top(scores, kk)
         owned = sig.owned[rows].toarray() > 0
+        done_rows = done[rows].toarray() > 0
         members = sig.members[rows].to_numpy()
         zero = np.zeros_like(scores)
         own = parts.get("own", zero)
@@ -487,8 +487,7 @@ def serve(sig: Signals, weights: tuple[float, float, float, float], k: int, comp
             because = np.argmax(np.where(owned, combined[:, items].T, -np.inf), axis=1) if owned.size else items
             is_own = (own[at] > 0) & (own[at] >= np.maximum(personal[at], popular[at]))
             is_personal = ~is_own & (personal[at] > popular[at]) & owned.any(axis=1)
-            finished = np.array([(int(m), int(sig.course_ids[b])) in done for m, b in zip(members, because)],
-                                dtype=bool)
+            finished = done_rows[at[0], because] if done_rows.size else np.zeros(len(members), dtype=bool)
             reason = np.where(is_own, "buy_again", np.where(
                 is_personal, np.where(finished, "because_you_finished", "similar_to_purchase"), "popular"))
             reason_course = np.where(is_own, sig.course_ids[items],
@@ -503,6 +502,19 @@ def serve(sig: Signals, weights: tuple[float, float, float, float], k: int, comp
     out["reason_text"] = ""  # codes only: the words are rendered in the viewer's language when shown
     out["reason_course_id"] = out["reason_course_id"].astype("Int64").where(out["reason_course_id"] >= 0)
     return out[SERVE_COLUMNS].reset_index(drop=True)
+
+
+def _pair_matrix(pairs: pd.DataFrame | None, sig: Signals) -> sparse.csr_matrix:
+    """member × item 0/1 matrix over sig's members and items of (member_id, course_id) pairs (others ignored)."""
+    shape = (len(sig.members), len(sig.course_ids))
+    if pairs is None or pairs.empty or not all(shape):
+        return sparse.csr_matrix(shape)
+    rows = sig.members.get_indexer(pairs["member_id"].astype(int))
+    cols = pd.Index(sig.course_ids).get_indexer(pairs["course_id"].astype(int))
+    keep = (rows >= 0) & (cols >= 0)
+    m = sparse.csr_matrix((np.ones(int(keep.sum())), (rows[keep], cols[keep])), shape=shape)
+    m.data[:] = 1.0
+    return m
 
 
 def ranking_metrics(ranked: dict[int, list[int]], truth: dict[int, set[int]], k: int) -> dict[str, float]:

@@ -340,18 +340,19 @@ def propensity_score(*, as_of: datetime, version: ModelVersion | None = None, id
 # Recommendations
 
 
-def recommendation_model(as_of: datetime) -> recommendations.ItemSignals:
-    """The per-item signals of the blend at as_of (popularity, re-buyable items, item–item similarities)."""
-    return evaluation.item_signals_at(as_of)
+def recommendation_model(as_of: datetime) -> evaluation.CutoffData:
+    """What the blend needs at as_of whatever the members: the catalogue, the purchase/enrolment history (one read)
+    and the per-item signals (popularity, re-buyable items, item–item similarities)."""
+    return evaluation.cutoff_data(as_of)
 
 
-# The last fitted item signals of a run, so one worker computes them once for all the chunks of that run it takes
-# (they read every purchase/enrolment before as_of). Keyed by the run's random token, never its pk: a pk can come
-# back after a rollback, with different data behind it.
-_run_model: dict[str, recommendations.ItemSignals] = {}
+# The last fitted data of a run, so one worker computes it once for all the chunks of that run it takes (it reads
+# every purchase/enrolment before as_of). Keyed by the run's random token, never its pk: a pk can come back after a
+# rollback, with different data behind it.
+_run_model: dict[str, evaluation.CutoffData] = {}
 
 
-def _model_for_run(run: RecommendationRun) -> recommendations.ItemSignals:
+def _model_for_run(run: RecommendationRun) -> evaluation.CutoffData:
     token = run.params.get("token")
     if token is None:
         return recommendation_model(run.as_of)
@@ -362,23 +363,21 @@ def _model_for_run(run: RecommendationRun) -> recommendations.ItemSignals:
 
 
 def recommendations_for(as_of: datetime, k: int, id_from: int | None = None, id_to: int | None = None, *,
-                        blend: dict | None = None, fitted: recommendations.ItemSignals | None = None,
+                        blend: dict | None = None, fitted: evaluation.CutoffData | None = None,
                         horizon_days: int = DEFAULT_HORIZON_DAYS) -> pd.DataFrame:
     """Top-k per member in the range, computed at as_of (nothing written), with the blend that evaluation selects:
-    `blend` is evaluation.tuned_blend(as_of, horizon_days, k) (tuned here when not given), `fitted` the item
-    signals at as_of when the caller already has them."""
+    `blend` is evaluation.tuned_blend(as_of, horizon_days, k) (tuned here when not given), `fitted` the data at
+    as_of (recommendation_model) when the caller already has it. Only the range's members' rows are read from it."""
     blend = blend or evaluation.tuned_blend(as_of, horizon_days, k)
     blocked = datasets.all_course_members(as_of, _rng(id_from, id_to))
     member_ids = [m for m in datasets.members(as_of, _rng(id_from, id_to))["member_id"].astype(int).tolist()
                   if m not in blocked]
-    items = fitted if fitted is not None else recommendation_model(as_of)
+    data = fitted if fitted is not None else recommendation_model(as_of)
     with limited_threads():
-        sig = evaluation.signals_at(as_of, member_ids, items)
-        interactions = datasets.course_interactions(as_of)
-        completed = interactions.loc[interactions["completed"].astype(bool), ["member_id", "course_id"]]
-        courses = datasets.courses(as_of)
-        titles = dict(zip(courses["course_id"].astype(int), courses["title"].astype(str)))
-        return recommendations.serve(sig, tuple(blend["weights"]), k, completed, titles, blend["popularity"])
+        sig = evaluation.signals_at(as_of, member_ids, data=data)
+        interactions = data.members(id_from, id_to)[1]
+        completed = interactions.loc[interactions["completed"], ["member_id", "course_id"]]
+        return recommendations.serve(sig, tuple(blend["weights"]), k, completed, None, blend["popularity"])
 
 
 def recommendations_evaluate(*, as_of: datetime, horizon_days: int = DEFAULT_HORIZON_DAYS, k: int = DEFAULT_K
@@ -425,9 +424,11 @@ def recommendations_chunk(*, run: RecommendationRun, id_from: int | None = None,
         blend = {"weights": run.params["weights"], "popularity": run.params.get("popularity", "decayed")}
         recs = recommendations_for(run.as_of, run.k, id_from, id_to, blend=blend, fitted=_model_for_run(run))
         # The reason is stored as a code + course; reason_text stays empty (words are rendered when shown).
-        rows = [(run.pk, int(r.member_id), int(r.course_id), int(r.rank), float(r.score), r.reason, "",
-                 None if pd.isna(r.reason_course_id) else int(r.reason_course_id))
-                for r in recs.itertuples(index=False)]
+        because = recs["reason_course_id"].astype(object).where(recs["reason_course_id"].notna(), None)
+        rows = list(zip([run.pk] * len(recs), recs["member_id"].astype(int).tolist(),
+                        recs["course_id"].astype(int).tolist(), recs["rank"].astype(int).tolist(),
+                        recs["score"].astype(float).tolist(), recs["reason"].tolist(), [""] * len(recs),
+                        [None if c is None else int(c) for c in because.tolist()]))
         with transaction.atomic():
             _rng(id_from, id_to).apply(Recommendation.objects.filter(run=run)).delete()
             _insert_rows(Recommendation, ["run", "member", "course", "rank", "score", "reason", "reason_text",

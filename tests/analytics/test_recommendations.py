@@ -111,11 +111,11 @@ def test_a_run_is_stored_made_current_and_ignores_the_future(platform):
     subscribers = set(Subscription.objects.filter(started_at__lt=as_of, ended_at__isnull=True)
                       .values_list("member_id", flat=True))
     assert subscribers and not subscribers & {m for m, *_ in rows}
-    sim_cf = services.recommendation_model(as_of).sim_cf
+    sim_cf = services.recommendation_model(as_of).items.sim_cf
     assert sim_cf.sum() > 0  # purchases known at as_of fed the model
 
     append_future_history(as_of, platform.member_ids, platform.course_ids)
-    assert np.array_equal(services.recommendation_model(as_of).sim_cf, sim_cf)
+    assert np.array_equal(services.recommendation_model(as_of).items.sim_cf, sim_cf)
     second = services.recommendations_compute(as_of=as_of, k=3)
     first.refresh_from_db()
     assert second.is_current and not first.is_current
