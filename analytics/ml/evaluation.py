@@ -119,7 +119,7 @@ def tuned_blend(as_of: datetime, horizon_days: int, k: int) -> dict:
         configs = {"ours": (weights, popularity), **recommendations.PEER_WEIGHTS}
         validation = {}
         for name, (w, pop) in configs.items():
-            per_member = recommendations.ranking_metrics(recommendations.top_k(sig, w, k, pop), truth, k)
+            per_member = recommendations.ranked_metrics(sig, recommendations.ranked(sig, w, k, pop), truth, k)
             validation[name] = {m: round(float(v.mean()), 4) if len(v) else None for m, v in per_member.items()}
             validation[name].update(users=len(truth), k=k)
     return {"weights": weights, "popularity": popularity, "validation_ndcg": round(ndcg, 4),
@@ -133,10 +133,10 @@ def recommendation_evaluation(as_of: datetime, horizon_days: int, k: int) -> dic
     weights = blend["weights"]
     with limited_threads():
         sig, truth = _split(test_cutoff, as_of)
-        ranked = {"ours": recommendations.top_k(sig, weights, k, blend["popularity"])}
+        ranked = {"ours": recommendations.ranked(sig, weights, k, blend["popularity"])}
         for name, (peer_weights, popularity) in recommendations.PEER_WEIGHTS.items():
-            ranked[name] = recommendations.top_k(sig, peer_weights, k, popularity)
-        out = {name: recommendations.summarise(recommendations.ranking_metrics(r, truth, k))
+            ranked[name] = recommendations.ranked(sig, peer_weights, k, popularity)
+        out = {name: recommendations.summarise(recommendations.ranked_metrics(sig, r, truth, k))
                for name, r in ranked.items()}
     return {"test_cutoff": test_cutoff, "validation_cutoff": blend["validation_cutoff"], "k": k, "weights": weights,
             "popularity": blend["popularity"], "validation_ndcg": blend["validation_ndcg"], "items": len(sig.course_ids),

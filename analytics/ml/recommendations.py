@@ -439,17 +439,25 @@ def _top(scores: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
     return part, np.isfinite(np.take_along_axis(picked, order, axis=1))
 
 
+def ranked(sig: Signals, weights: tuple[float, float, float, float], k: int, popularity: str = "decayed",
+           chunk: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """top_k as arrays: per member of sig (in order) the column indices of its min(k, items) best items, best
+    first, and whether each is a real candidate (a finite score; the real ones come first)."""
+    pop = sig.popularity if popularity == "popularity" else sig.decayed
+    kk = min(k, len(sig.course_ids))
+    parts, valids = [np.zeros((0, kk), int)], [np.zeros((0, kk), bool)]
+    for start in range(0, len(sig.members), chunk):
+        part, valid = _top(blend_scores(sig, slice(start, start + chunk), weights, pop), kk)
+        parts.append(part)
+        valids.append(valid)
+    return np.concatenate(parts), np.concatenate(valids)
+
+
 def top_k(sig: Signals, weights: tuple[float, float, float, float], k: int, popularity: str = "decayed",
           chunk: int = 2000) -> dict[int, list[int]]:
-    pop = sig.popularity if popularity == "popularity" else sig.decayed
-    out: dict[int, list[int]] = {}
-    kk = min(k, len(sig.course_ids))
-    for start in range(0, len(sig.members), chunk):
-        rows = slice(start, start + chunk)
-        part, valid = _top(blend_scores(sig, rows, weights, pop), kk)
-        for member, items, ok in zip(sig.members[rows], part, valid):
-            out[int(member)] = sig.course_ids[items[ok]].tolist()
-    return out
+    part, valid = ranked(sig, weights, k, popularity, chunk)
+    return {int(member): sig.course_ids[items[ok]].tolist()
+            for member, items, ok in zip(sig.members, part, valid)}
 
 
 SERVE_COLUMNS = ["member_id", "rank", "course_id", "score", "reason", "reason_text", "reason_course_id"]
@@ -533,6 +541,42 @@ def ranking_metrics(ranked: dict[int, list[int]], truth: dict[int, set[int]], k:
     return {"ndcg": np.array(ndcg), "hit": np.array(hit), "recall": np.array(recall)}
 
 
+def ranked_metrics(sig: Signals, top: tuple[np.ndarray, np.ndarray], truth: dict[int, set[int]], k: int
+                   ) -> dict[str, np.ndarray]:
+    """ranking_metrics(top_k(sig, …), truth, k) from ranked(sig, …) without a loop per member: the same per-member
+    arrays, in truth's order, with the same float operations (each member's DCG sums its first n hits·discounts,
+    n = its number of real candidates, as ranking_metrics sums over the list it gets)."""
+    part, valid = top
+    members = list(truth)
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    n = len(members)
+    if not n:
+        return {"ndcg": np.zeros(0), "hit": np.zeros(0), "recall": np.zeros(0)}
+    kk = part.shape[1]
+    pos = sig.members.get_indexer(members)
+    known = pos >= 0
+    got = np.zeros((n, kk), dtype=int)
+    ok = np.zeros((n, kk), dtype=bool)
+    got[known], ok[known] = part[pos[known]], valid[pos[known]]
+    col = pd.Index(sig.course_ids)
+    n_items = max(len(col), 1)
+    rel_rows = np.repeat(np.arange(n), [len(truth[m]) for m in members])
+    rel_cols = col.get_indexer([c for m in members for c in truth[m]])
+    keys = np.unique(rel_rows[rel_cols >= 0] * n_items + rel_cols[rel_cols >= 0])
+    hits = (np.isin(np.arange(n)[:, None] * n_items + got, keys) & ok).astype(float)
+    dcg = np.zeros(n)
+    lengths = ok.sum(axis=1)
+    for length in np.unique(lengths):
+        rows = lengths == length
+        dcg[rows] = (np.ascontiguousarray(hits[rows][:, :length]) * discounts[:length]).sum(axis=1)
+    n_rel = np.array([len(truth[m]) for m in members])
+    idcg_of = np.array([float(discounts[:min(r, k)].sum()) for r in range(k + 1)])
+    idcg = idcg_of[np.minimum(n_rel, k)]
+    ndcg = np.divide(dcg, idcg, out=np.zeros(n), where=idcg != 0)
+    n_hits = hits.sum(axis=1)
+    return {"ndcg": ndcg, "hit": (n_hits > 0).astype(float), "recall": n_hits / np.minimum(n_rel, k)}
+
+
 def summarise(per_member: dict[str, np.ndarray], *, n_boot: int = 200, seed: int = 0) -> dict[str, object]:
     out: dict[str, object] = {"users": len(per_member["ndcg"])}
     rng = np.random.default_rng(seed)
@@ -575,7 +619,7 @@ def tune(sig: Signals, truth: dict[int, set[int]], k: int
                   sig.members[rows], sig.own[rows], sig.owned[rows])
 
     def score(weights: tuple[float, float, float, float], popularity: str = "decayed") -> float:
-        return float(ranking_metrics(top_k(sub, weights, k, popularity), truth, k)["ndcg"].mean()) if truth else 0.0
+        return float(ranked_metrics(sub, ranked(sub, weights, k, popularity), truth, k)["ndcg"].mean()) if truth else 0.0
 
     best, best_ndcg, kind = BLEND_GRID[0], -1.0, "decayed"
     for weights in BLEND_GRID:
