@@ -520,39 +520,72 @@ def courses(as_of: datetime) -> pd.DataFrame:
     )
 
 
-def _enrollments_set_based(as_of: datetime, rng: MemberRange, still_paid: pd.DataFrame) -> pd.DataFrame:
-    """enrollments(as_of, rng), with the refund rule applied in pandas instead of two correlated subqueries per
-    enrolment row (on SQLite those cost 2.2 s of 2.4 s at 135,000 enrolments; this costs one plain scan plus a
-    query for the few orders refunded before as_of). still_paid: member_id, course_id of _paid_before(as_of) in
-    the range (any kind). The same rows, in the same order (tests/analytics/test_recommendations.py compares)."""
-    frame = _frame(rng.apply(Enrollment.objects.filter(enrolled_at__lt=as_of)).values_list(
+@dataclass(frozen=True)
+class CourseRecord:
+    """The course-linked orders and enrolments known before `as_of`, raw enough that course_history at any cutoff
+    <= as_of is a filter of it (so one read serves a run's validation split and its serving): orders paid before
+    as_of with status paid/refunded (refunded_at kept, not applied), orders refunded before as_of (any status),
+    enrolments made before as_of (completed_at kept, not blanked)."""
+
+    as_of: datetime
+    orders: pd.DataFrame       # member_id, course_id, kind, paid_at, refunded_at
+    refunds: pd.DataFrame      # member_id, course_id, refunded_at
+    enrollments: pd.DataFrame  # member_id, course_id, source, enrolled_at, completed_at
+
+
+def course_record(as_of: datetime, rng: MemberRange = ALL) -> CourseRecord:
+    """Three plain scans; the refund rule of _paid_before and enrollments() is applied later, in pandas
+    (course_history), not as enrollments()' two correlated subqueries per enrolment row (on SQLite those cost
+    2.2 s of 2.4 s at 135,000 enrolments)."""
+    orders = _frame(rng.apply(Order.objects.filter(paid_at__lt=as_of, course__isnull=False,
+                                                   status__in=[Order.Status.PAID, Order.Status.REFUNDED]))
+                    .values_list("member_id", "course_id", "kind", "paid_at", "refunded_at"),
+                    ["member_id", "course_id", "kind", "paid_at", "refunded_at"])
+    refunds = _frame(rng.apply(Order.objects.filter(refunded_at__lt=as_of, course__isnull=False))
+                     .values_list("member_id", "course_id", "refunded_at"), ["member_id", "course_id", "refunded_at"])
+    enrollments = _frame(rng.apply(Enrollment.objects.filter(enrolled_at__lt=as_of)).values_list(
         "member_id", "course_id", "source", "enrolled_at", "completed_at"),
         ["member_id", "course_id", "source", "enrolled_at", "completed_at"])
-    refunded = set(rng.apply(Order.objects.filter(refunded_at__lt=as_of, course__isnull=False)).values_list(
-        "member_id", "course_id").distinct())
+    for frame, cols in ((orders, ("paid_at", "refunded_at")), (refunds, ("refunded_at",)),
+                        (enrollments, ("enrolled_at", "completed_at"))):
+        for col in cols:
+            frame[col] = _to_utc(frame[col])
+    return CourseRecord(as_of, orders, refunds, enrollments)
+
+
+def _record_enrollments(record: CourseRecord, as_of: datetime, paid: pd.DataFrame) -> pd.DataFrame:
+    """enrollments(as_of) from a record (as_of <= record.as_of): the same rows, in the record's order. paid: the
+    record's orders that count at as_of (_paid_before(as_of), any kind)."""
+    ts = pd.Timestamp(as_of)
+    frame = record.enrollments
+    frame = frame[frame["enrolled_at"] < ts].reset_index(drop=True)
+    refunds = record.refunds
+    refunded = set(zip(*(refunds.loc[refunds["refunded_at"] < ts, c].astype(int) for c in ("member_id", "course_id"))))
     if refunded and len(frame):
         # Left out: a purchase enrolment with an order for that course refunded before as_of and none still paid.
-        paid = set(zip(still_paid["member_id"].astype(int), still_paid["course_id"].astype(int)))
-        gone = refunded - paid
+        gone = refunded - set(zip(paid["member_id"].astype(int), paid["course_id"].astype(int)))
         pairs = pd.MultiIndex.from_arrays([frame["member_id"].astype(int), frame["course_id"].astype(int)])
         drop = (frame["source"] == Enrollment.Source.PURCHASE).to_numpy() & pairs.isin(list(gone))
         frame = frame[~drop].reset_index(drop=True)
-    frame["enrolled_at"] = _to_utc(frame["enrolled_at"])
-    frame["completed_at"] = _to_utc(frame["completed_at"])
-    frame.loc[frame["completed_at"] >= pd.Timestamp(as_of), "completed_at"] = pd.NaT
+    frame = frame.copy()
+    frame.loc[frame["completed_at"] >= ts, "completed_at"] = pd.NaT
     return frame
 
 
-def course_history(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
+def course_history(as_of: datetime, rng: MemberRange = ALL, *, record: CourseRecord | None = None) -> pd.DataFrame:
     """Every course purchase (paid before as_of, not refunded before it) and enrolment before as_of (the rules of
     orders() and enrollments()), repeats kept: member_id, course_id, at, completed (an enrolment finished before
-    as_of). course_events and course_interactions are views of it; the recommender reads it once per cutoff.
-    Two plain scans (course-linked orders, enrolments) and a small refund query."""
-    paid = _frame(rng.apply(_paid_before(as_of).filter(course__isnull=False)).values_list(
-        "member_id", "course_id", "kind", "paid_at"), ["member_id", "course_id", "kind", "paid_at"])
-    enr = _enrollments_set_based(as_of, rng, paid)
+    as_of). course_events and course_interactions are views of it. record: course_record(T, rng) for some
+    T >= as_of, read once and filtered here (default: read at as_of)."""
+    record = record if record is not None else course_record(as_of, rng)
+    if as_of > record.as_of:
+        raise ValueError(f"a course record read at {record.as_of} cannot give the history at {as_of}")
+    ts = pd.Timestamp(as_of)
+    orders = record.orders
+    paid = orders[(orders["paid_at"] < ts) & ~(orders["refunded_at"] < ts)]
+    enr = _record_enrollments(record, as_of, paid)
     ords = paid.loc[paid["kind"] == Order.Kind.COURSE, ["member_id", "course_id", "paid_at"]]
-    ords = ords.rename(columns={"paid_at": "at"}).assign(at=_to_utc(ords["paid_at"]), completed=False)
+    ords = ords.rename(columns={"paid_at": "at"}).assign(completed=False)
     enr = enr.assign(completed=enr["completed_at"].notna())[["member_id", "course_id", "enrolled_at", "completed"]]
     both = pd.concat([ords, enr.rename(columns={"enrolled_at": "at"})], ignore_index=True)
     if both.empty:

@@ -71,8 +71,9 @@ def _id_slice(frame: pd.DataFrame, id_from: int | None, id_to: int | None) -> pd
     return frame.iloc[lo:hi]
 
 
-def cutoff_data(cutoff: datetime) -> CutoffData:
-    history = datasets.course_history(cutoff)
+def cutoff_data(cutoff: datetime, record: datasets.CourseRecord | None = None) -> CutoffData:
+    """record: datasets.course_record(T) for some T >= cutoff when the caller has one (default: read at cutoff)."""
+    history = datasets.course_history(cutoff, record=record)
     events = datasets.events_from(history)
     courses = datasets.courses(cutoff)
     # Item signals from the events in read order (their float sums are then those of item_signals(course_events)).
@@ -98,22 +99,25 @@ def item_signals_at(cutoff: datetime) -> recommendations.ItemSignals:
     return cutoff_data(cutoff).items
 
 
-def _split(cutoff: datetime, end: datetime) -> tuple[recommendations.Signals, dict[int, set[int]]]:
+def _split(cutoff: datetime, end: datetime, record: datasets.CourseRecord | None = None
+           ) -> tuple[recommendations.Signals, dict[int, set[int]]]:
     new = datasets.new_interactions(cutoff, end)
     blocked = datasets.all_course_members(cutoff)
     members = sorted(set(new["member_id"].astype(int)) & set(datasets.members(cutoff)["member_id"].astype(int))
                      - blocked)
-    sig = signals_at(cutoff, members)
+    sig = signals_at(cutoff, members, data=cutoff_data(cutoff, record))
     return sig, recommendations.truth_sets(new, sig)
 
 
-def tuned_blend(as_of: datetime, horizon_days: int, k: int) -> dict:
+def tuned_blend(as_of: datetime, horizon_days: int, k: int, record: datasets.CourseRecord | None = None) -> dict:
     """The blend served at as_of: weights tuned on the latest fully observed split before it (signals at
     as_of − horizon, truth in [as_of − horizon, as_of)), with the tuned blend's and the peers' NDCG@k there.
-    `evaluate_models` calls this at its test cutoff and the nightly `recommend` at its as_of: one selection."""
+    `evaluate_models` calls this at its test cutoff and the nightly `recommend` at its as_of: one selection.
+    record: datasets.course_record(T), T >= as_of − horizon, when the caller has one (the nightly run reads one at
+    as_of for this split and its serving)."""
     validation_cutoff = as_of - timedelta(days=horizon_days)
     with limited_threads():
-        sig, truth = _split(validation_cutoff, as_of)
+        sig, truth = _split(validation_cutoff, as_of, record)
         weights, ndcg, popularity = recommendations.tune(sig, truth, k)
         # The served blend and every peer on the whole validation split (tune() may have used a sample of it).
         configs = {"ours": (weights, popularity), **recommendations.PEER_WEIGHTS}
@@ -129,10 +133,11 @@ def tuned_blend(as_of: datetime, horizon_days: int, k: int) -> dict:
 
 def recommendation_evaluation(as_of: datetime, horizon_days: int, k: int) -> dict:
     test_cutoff = as_of - timedelta(days=horizon_days)
-    blend = tuned_blend(test_cutoff, horizon_days, k)
+    record = datasets.course_record(test_cutoff)  # one read for both splits (the validation one is earlier)
+    blend = tuned_blend(test_cutoff, horizon_days, k, record)
     weights = blend["weights"]
     with limited_threads():
-        sig, truth = _split(test_cutoff, as_of)
+        sig, truth = _split(test_cutoff, as_of, record)
         ranked = {"ours": recommendations.ranked(sig, weights, k, blend["popularity"])}
         for name, (peer_weights, popularity) in recommendations.PEER_WEIGHTS.items():
             ranked[name] = recommendations.ranked(sig, peer_weights, k, popularity)

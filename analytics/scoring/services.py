@@ -340,26 +340,40 @@ def propensity_score(*, as_of: datetime, version: ModelVersion | None = None, id
 # Recommendations
 
 
-def recommendation_model(as_of: datetime) -> evaluation.CutoffData:
-    """What the blend needs at as_of whatever the members: the catalogue, the purchase/enrolment history (one read)
-    and the per-item signals (popularity, re-buyable items, item–item similarities)."""
-    return evaluation.cutoff_data(as_of)
+def recommendation_model(as_of: datetime, record: datasets.CourseRecord | None = None) -> evaluation.CutoffData:
+    """What the blend needs at as_of whatever the members: the catalogue, the purchase/enrolment history (one read,
+    or `record` filtered) and the per-item signals (popularity, re-buyable items, item–item similarities)."""
+    return evaluation.cutoff_data(as_of, record)
 
 
-# The last fitted data of a run, so one worker computes it once for all the chunks of that run it takes (it reads
-# every purchase/enrolment before as_of). Keyed by the run's random token, never its pk: a pk can come back after a
-# rollback, with different data behind it.
-_run_model: dict[str, evaluation.CutoffData] = {}
+@dataclass
+class _RunCache:
+    record: datasets.CourseRecord | None = None  # read by recommendations_start, used once by the first chunk
+    model: evaluation.CutoffData | None = None
+
+
+# What one worker keeps of a run, so it reads the course history once for the run's validation split and every
+# chunk of it it takes (that history covers every member). Keyed by the run's random token, never its pk: a pk can
+# come back after a rollback, with different data behind it. One run at a time; released when the run completes.
+_run_model: dict[str, _RunCache] = {}
+
+
+def _run_cache(token: str) -> _RunCache:
+    if token not in _run_model:
+        _run_model.clear()
+        _run_model[token] = _RunCache()
+    return _run_model[token]
 
 
 def _model_for_run(run: RecommendationRun) -> evaluation.CutoffData:
     token = run.params.get("token")
     if token is None:
         return recommendation_model(run.as_of)
-    if token not in _run_model:
-        _run_model.clear()
-        _run_model[token] = recommendation_model(run.as_of)
-    return _run_model[token]
+    cache = _run_cache(token)
+    if cache.model is None:
+        cache.model = recommendation_model(run.as_of, cache.record)
+        cache.record = None
+    return cache.model
 
 
 def recommendations_for(as_of: datetime, k: int, id_from: int | None = None, id_to: int | None = None, *,
@@ -401,8 +415,12 @@ def recommendations_start(*, as_of: datetime, k: int = DEFAULT_K, chunks: int = 
                           horizon_days: int = DEFAULT_HORIZON_DAYS) -> RecommendationRun:
     """Select the blend for this run — evaluation.tuned_blend, the selection `evaluate_models` measures — and store
     it with its validation NDCG@k against the peers' on the same split."""
+    token = uuid.uuid4().hex
     with tracked("evaluate_recommendations", as_of=as_of, params={"horizon_days": horizon_days, "k": k}) as job:
-        blend = evaluation.tuned_blend(as_of, horizon_days, k)
+        # Read at as_of: the validation split (as_of − horizon) is a filter of it, and a chunk run by this worker
+        # serves from it.
+        record = _run_cache(token).record = datasets.course_record(as_of)
+        blend = evaluation.tuned_blend(as_of, horizon_days, k, record)
         validation = blend.pop("validation")
         job.rows = blend["validation_users"]
         job.message = (f"blend {blend['weights']} ({blend['popularity']} popularity); validation NDCG@{k} "
@@ -410,7 +428,7 @@ def recommendations_start(*, as_of: datetime, k: int = DEFAULT_K, chunks: int = 
     ours = validation.pop("ours")
     return RecommendationRun.objects.create(
         as_of=as_of, k=k, params=_json_safe({
-            "chunks": chunks, "token": uuid.uuid4().hex, "weights": list(blend["weights"]),
+            "chunks": chunks, "token": token, "weights": list(blend["weights"]),
             "popularity": blend["popularity"], "tuned": blend["tuned"],
             "evaluation_window": {"train_before": blend["validation_cutoff"].isoformat(),
                                   "test_until": as_of.isoformat(), "horizon_days": horizon_days}}),

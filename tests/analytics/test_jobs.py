@@ -67,7 +67,7 @@ def test_chunks_of_one_run_fit_the_recommender_once_and_match_an_unchunked_run(p
     as_of = platform.end
     fits = []
     real = services.recommendation_model
-    monkeypatch.setattr(services, "recommendation_model", lambda when: fits.append(when) or real(when))
+    monkeypatch.setattr(services, "recommendation_model", lambda when, *args: fits.append(when) or real(when, *args))
     chunked = services.recommendations_start(as_of=as_of, k=5, chunks=3)
     evaluation_fits = len(fits)  # the offline evaluation fits its own model at as_of − horizon
     for id_from, id_to in services.member_chunks(size=40):

@@ -72,15 +72,23 @@ def test_course_history_reads_what_orders_and_enrollments_read(platform):
     _with_refunds(platform)
     as_of = platform.end - timedelta(days=30)
     lo = platform.member_ids[20]
+    later = datasets.course_record(platform.end)  # read after both cutoffs below: they are filters of it
     for rng in (datasets.ALL, datasets.MemberRange(lo, lo + 40)):
-        old_enr = datasets.enrollments(as_of, rng)
-        paid = datasets._frame(rng.apply(datasets._paid_before(as_of).filter(course__isnull=False))
-                               .values_list("member_id", "course_id"), ["member_id", "course_id"])
-        new_enr = datasets._enrollments_set_based(as_of, rng, paid)
-        pd.testing.assert_frame_equal(_sorted(new_enr), _sorted(old_enr))
-        assert len(new_enr) < Enrollment.objects.filter(enrolled_at__lt=as_of).count() or rng != datasets.ALL
-        pd.testing.assert_frame_equal(_sorted(datasets.course_events(as_of, rng)), _sorted(_old_events(as_of, rng)))
-        pd.testing.assert_frame_equal(datasets.course_interactions(as_of, rng), _old_interactions(as_of, rng))
+        for cutoff in (as_of - timedelta(days=30), as_of):
+            record = datasets.course_record(cutoff, rng)
+            orders = record.orders
+            paid = orders[(orders["paid_at"] < pd.Timestamp(cutoff)) & ~(orders["refunded_at"] < pd.Timestamp(cutoff))]
+            pd.testing.assert_frame_equal(_sorted(datasets._record_enrollments(record, cutoff, paid)),
+                                          _sorted(datasets.enrollments(cutoff, rng)))
+            events, interactions = datasets.course_events(cutoff, rng), datasets.course_interactions(cutoff, rng)
+            pd.testing.assert_frame_equal(_sorted(events), _sorted(_old_events(cutoff, rng)))
+            pd.testing.assert_frame_equal(interactions, _old_interactions(cutoff, rng))
+            if rng == datasets.ALL:
+                history = datasets.course_history(cutoff, record=later)
+                pd.testing.assert_frame_equal(_sorted(datasets.events_from(history)), _sorted(events))
+                pd.testing.assert_frame_equal(datasets.interactions_from(history), interactions)
+    with pytest.raises(ValueError):
+        datasets.course_history(platform.end + timedelta(days=1), record=later)
     # The refund rule matters here: a purchase enrolment refunded before as_of with no order still paid is gone.
     assert len(datasets.enrollments(as_of)) < Enrollment.objects.filter(enrolled_at__lt=as_of).count()
 
@@ -106,8 +114,8 @@ def test_vectorised_ranking_metrics_equal_the_per_member_loop(platform):
 def test_per_run_work_is_done_once_and_a_chunk_reads_only_its_members(platform, monkeypatch):
     as_of = platform.end
     reads, chunk_members = [], []
-    real_history, real_build = datasets.course_history, recommendations.build_signals
-    monkeypatch.setattr(datasets, "course_history", lambda when, rng=datasets.ALL: reads.append(when)
+    real_history, real_build = datasets.course_record, recommendations.build_signals
+    monkeypatch.setattr(datasets, "course_record", lambda when, rng=datasets.ALL: reads.append(when)
                         or real_history(when, rng))
 
     def build(courses, events, owned, when, members, items=None):
@@ -116,19 +124,23 @@ def test_per_run_work_is_done_once_and_a_chunk_reads_only_its_members(platform, 
 
     monkeypatch.setattr(recommendations, "build_signals", build)
     chunked = services.recommendations_start(as_of=as_of, k=5, chunks=3)
-    assert reads == [as_of - timedelta(days=services.DEFAULT_HORIZON_DAYS)]  # the validation split: one read
+    assert reads == [as_of]  # one read at as_of: the validation split is a filter of it
     reads.clear()
     chunk_members.clear()
     ranges = services.member_chunks(size=40)
     assert len(ranges) == 3
     for id_from, id_to in ranges:
         services.recommendations_chunk(run=chunked, id_from=id_from, id_to=id_to)
-    assert reads == [as_of]  # three chunks, one read of the history
+    assert reads == []  # the chunks serve from the read the run started with
     for (read, scored), (id_from, id_to) in zip(chunk_members, ranges):
         assert scored and all(id_from <= m < id_to for m in read | scored)
 
+    assert not services._run_model  # released once the run is complete
     whole = services.recommendations_start(as_of=as_of, k=5, chunks=1)
+    services._run_model.clear()  # as on a worker that did not start the run: it reads the history itself
     services.recommendations_chunk(run=whole)
+    assert reads == [as_of, as_of]
+    assert whole.params["weights"] == chunked.params["weights"] and whole.metrics == chunked.metrics
 
     def rows(run):
         return list(Recommendation.objects.filter(run=run).order_by("member_id", "rank").values_list(
