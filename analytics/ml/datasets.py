@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import connection
-from django.db.models import Avg, Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Sum, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Avg, Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Sum, TextField, Window
+from django.db.models.functions import Cast, RowNumber
 
 from analytics.models import Event
 from community.models import Comment, Post, Reaction
@@ -533,18 +533,26 @@ class CourseRecord:
     enrollments: pd.DataFrame  # member_id, course_id, source, enrolled_at, completed_at
 
 
+def _as_text(field: str) -> Cast:
+    """A timestamp column fetched as its text, for _to_utc to parse the whole column at once: psycopg's Python
+    timestamp loader costs ≈ 10 µs a value (3.3 s → 0.9 s for 155,000 orders at 20k members on PostgreSQL);
+    SQLite stores the text already."""
+    return Cast(field, output_field=TextField())
+
+
 def course_record(as_of: datetime, rng: MemberRange = ALL) -> CourseRecord:
     """Three plain scans; the refund rule of _paid_before and enrollments() is applied later, in pandas
     (course_history), not as enrollments()' two correlated subqueries per enrolment row (on SQLite those cost
     2.2 s of 2.4 s at 135,000 enrolments)."""
     orders = _frame(rng.apply(Order.objects.filter(paid_at__lt=as_of, course__isnull=False,
                                                    status__in=[Order.Status.PAID, Order.Status.REFUNDED]))
-                    .values_list("member_id", "course_id", "kind", "paid_at", "refunded_at"),
+                    .values_list("member_id", "course_id", "kind", _as_text("paid_at"), _as_text("refunded_at")),
                     ["member_id", "course_id", "kind", "paid_at", "refunded_at"])
     refunds = _frame(rng.apply(Order.objects.filter(refunded_at__lt=as_of, course__isnull=False))
-                     .values_list("member_id", "course_id", "refunded_at"), ["member_id", "course_id", "refunded_at"])
+                     .values_list("member_id", "course_id", _as_text("refunded_at")),
+                     ["member_id", "course_id", "refunded_at"])
     enrollments = _frame(rng.apply(Enrollment.objects.filter(enrolled_at__lt=as_of)).values_list(
-        "member_id", "course_id", "source", "enrolled_at", "completed_at"),
+        "member_id", "course_id", "source", _as_text("enrolled_at"), _as_text("completed_at")),
         ["member_id", "course_id", "source", "enrolled_at", "completed_at"])
     for frame, cols in ((orders, ("paid_at", "refunded_at")), (refunds, ("refunded_at",)),
                         (enrollments, ("enrolled_at", "completed_at"))):
