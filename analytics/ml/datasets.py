@@ -9,6 +9,8 @@ An optional member-id range (`id_from` inclusive, `id_to` exclusive) lets a chun
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -134,17 +136,78 @@ def _paid_before(as_of: datetime) -> QuerySet:
     return qs.exclude(refunded_at__lt=as_of)
 
 
+ORDER_COLUMNS = ["order_id", "member_id", "kind", "course_id", "tier_id", "amount", "paid_at", "is_renewal",
+                 "coupon_id", "billing_period"]
+
+# The paid and refunded orders before `until`, read once for a whole run (orders_read_once): one night asks for the
+# orders at eight to ten cutoffs — as_of, as_of − 90 days, the training windows, the recommendation split — and
+# every one of them is a filter of this frame.
+_orders_once: dict | None = None
+
+
+@contextlib.contextmanager
+def orders_read_once(until: datetime) -> Iterator[None]:
+    """Inside the block, orders() and the inferred subscriptions at any cutoff ≤ `until` filter one read of the
+    orders instead of querying again (re-entrant: an inner block keeps the outer one)."""
+    global _orders_once
+    if _orders_once is not None:
+        yield
+        return
+    _orders_once = {"until": until, "frame": None}
+    try:
+        yield
+    finally:
+        _orders_once = None
+
+
+def _all_orders_before(as_of: datetime) -> pd.DataFrame | None:
+    """The run's one read of the orders (paid or refunded, paid before `until`), when a cutoff ≤ until asks."""
+    if _orders_once is None or as_of > _orders_once["until"]:
+        return None
+    if _orders_once["frame"] is None:
+        qs = Order.objects.filter(paid_at__lt=_orders_once["until"],
+                                  status__in=[Order.Status.PAID, Order.Status.REFUNDED])
+        frame = _frame(qs.order_by("id").values_list(
+            "id", "member_id", "kind", "course_id", "tier_id", "amount_paid", _Stored("paid_at"), "is_renewal",
+            "coupon_id", "billing_period", _Stored("refunded_at"), "subscription_id"),
+            [*ORDER_COLUMNS, "refunded_at", "subscription_id"])
+        frame["amount"] = pd.to_numeric(frame["amount"], errors="coerce").astype(float).fillna(0.0)
+        frame["paid_at"] = _to_utc(frame["paid_at"])
+        frame["refunded_at"] = _to_utc(frame["refunded_at"])
+        _orders_once["frame"] = frame
+    return _orders_once["frame"]
+
+
+def _paid_before_frame(frame: pd.DataFrame, as_of: datetime, rng: MemberRange) -> pd.Series:
+    """_paid_before on the frame: paid before as_of, not refunded before it, members in the range."""
+    ts = pd.Timestamp(as_of)
+    keep = (frame["paid_at"] < ts) & ~(frame["refunded_at"] < ts)
+    member = frame["member_id"]
+    if rng.id_from is not None:
+        keep &= member >= rng.id_from
+    if rng.id_to is not None:
+        keep &= member < rng.id_to
+    if rng.every > 1:
+        keep &= member % rng.every == 0
+    return keep
+
+
 def orders(as_of: datetime, rng: MemberRange = ALL, *, since: datetime | None = None) -> pd.DataFrame:
     """Orders paid before as_of, not refunded before as_of (a refund after as_of was not yet known)."""
+    everything = _all_orders_before(as_of)
+    if everything is not None:
+        keep = _paid_before_frame(everything, as_of, rng)
+        if since is not None:
+            keep &= everything["paid_at"] >= pd.Timestamp(since)
+        return everything.loc[keep, ORDER_COLUMNS].reset_index(drop=True)
     qs = _paid_before(as_of)
     if since is not None:
         qs = qs.filter(paid_at__gte=since)
     qs = rng.apply(qs)
     frame = _frame(
-        qs.values_list("id", "member_id", "kind", "course_id", "tier_id", "amount_paid", _Stored("paid_at"),
-                       "is_renewal", "coupon_id", "billing_period"),
-        ["order_id", "member_id", "kind", "course_id", "tier_id", "amount", "paid_at", "is_renewal", "coupon_id",
-         "billing_period"],
+        qs.order_by("id").values_list("id", "member_id", "kind", "course_id", "tier_id", "amount_paid",
+                                      _Stored("paid_at"), "is_renewal", "coupon_id", "billing_period"),
+        ORDER_COLUMNS,
     )
     frame["amount"] = pd.to_numeric(frame["amount"], errors="coerce").astype(float).fillna(0.0)
     frame["paid_at"] = _to_utc(frame["paid_at"])
@@ -403,10 +466,20 @@ def _inferred_from_orders(as_of: datetime, rng: MemberRange, recorded: set[int])
     so every lapse gets the grace. status: active before paid-through, past_due in the grace days, expired after
     (ended_at = paid-through + grace). No trial, no pending cancellation, no subscription_id; inferred=True.
     """
-    qs = rng.apply(_paid_before(as_of).filter(kind=Order.Kind.SUBSCRIPTION, subscription__isnull=True))
-    rows = _frame(qs.order_by("member_id", "paid_at", "id").values_list("member_id", "tier_id", "billing_period",
-                                                                        _Stored("paid_at")),
-                  ["member_id", "tier_id", "billing_period", "paid_at"])
+    everything = _all_orders_before(as_of)
+    if everything is not None:
+        keep = (_paid_before_frame(everything, as_of, rng) & (everything["kind"] == Order.Kind.SUBSCRIPTION)
+                & everything["subscription_id"].isna())
+        rows = everything.loc[keep, ["member_id", "tier_id", "billing_period", "paid_at", "order_id"]]
+        rows = rows.sort_values(["member_id", "paid_at", "order_id"], kind="mergesort")
+        rows = rows.drop(columns="order_id").reset_index(drop=True)
+        if rows["tier_id"].notna().all():  # the frame's tier_id is float (course orders have none); SQL's is int
+            rows["tier_id"] = rows["tier_id"].astype("int64")
+    else:
+        qs = rng.apply(_paid_before(as_of).filter(kind=Order.Kind.SUBSCRIPTION, subscription__isnull=True))
+        rows = _frame(qs.order_by("member_id", "paid_at", "id").values_list(
+            "member_id", "tier_id", "billing_period", _Stored("paid_at")), ["member_id", "tier_id", "billing_period",
+                                                                            "paid_at"])
     rows = rows[~rows["member_id"].isin(recorded)]
     if rows.empty:
         return pd.DataFrame()
@@ -609,12 +682,9 @@ def member_count(as_of: datetime) -> int:
     return User.objects.filter(date_joined__lt=as_of, is_staff=False).count()
 
 
-def member_id_bounds() -> tuple[int, int] | None:
-    agg = User.objects.filter(is_staff=False).aggregate(lo=Min("id"), hi=Max("id"))
-    if agg["lo"] is None:
-        return None
-    return int(agg["lo"]), int(agg["hi"])
-
+def member_ids() -> list[int]:
+    """Every member's id (staff excluded), ascending: what the scoring chunks are cut from."""
+    return list(User.objects.filter(is_staff=False).order_by("id").values_list("id", flat=True))
 
 
 @dataclass(frozen=True)
