@@ -95,10 +95,11 @@ def _texts(v: float, n: int, live: bool, bought: bool, lessons_total: float) -> 
     }
 
 
-def reason_text(code: str, params: Mapping) -> str | None:
-    """One stored reason in the active language; None when the figure says nothing for this member."""
+def reason_text(code: str, params: Mapping, language: str | None = None) -> str | None:
+    """One stored reason in the active language (or `language`: a caller asking for 100,000 members' reasons
+    looks the active language up once); None when the figure says nothing for this member."""
     return _reason_text(code, float(params["value"]), bool(params["sub_live"]), bool(params["has_purchased"]),
-                        float(params["lessons_total"]), get_language() or "en")
+                        float(params["lessons_total"]), language or get_language() or "en")
 
 
 @functools.lru_cache(maxsize=1 << 16)

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.utils.translation import get_language
 from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
@@ -703,6 +704,7 @@ def top_reasons(contrib: pd.DataFrame, X: pd.DataFrame, k: int = 3) -> list[list
     # Column arrays instead of a dict per row (X.to_dict("records") built 100,000 dicts of ~50 keys).
     feature_values = {name: X[name].to_numpy(dtype=float) for name in names}
     context = {key: X[key].to_numpy(dtype=float) for key in CONTEXT}
+    language = get_language() or "en"
     out: list[list[dict]] = []
     for i in range(len(X)):
         reasons: list[dict] = []
@@ -712,7 +714,7 @@ def top_reasons(contrib: pd.DataFrame, X: pd.DataFrame, k: int = 3) -> list[list
                 break
             row = {names[j]: feature_values[names[j]][i], **{key: context[key][i] for key in CONTEXT}}
             params = reason_params(names[j], row)
-            if reason_text(names[j], params) is None:
+            if reason_text(names[j], params, language) is None:
                 continue  # says nothing (a buyer-only figure for a member who never bought): try the next feature
             # The code (the feature) and its figures are stored; the words are rendered when someone reads them, in
             # their language (analytics.ml.reasons.reasons_display).
