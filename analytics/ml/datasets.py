@@ -139,33 +139,34 @@ def _paid_before(as_of: datetime) -> QuerySet:
 ORDER_COLUMNS = ["order_id", "member_id", "kind", "course_id", "tier_id", "amount", "paid_at", "is_renewal",
                  "coupon_id", "billing_period"]
 
-# The paid and refunded orders before `until`, read once for a whole run (orders_read_once): one night asks for the
-# orders at eight to ten cutoffs — as_of, as_of − 90 days, the training windows, the recommendation split — and
-# every one of them is a filter of this frame.
-_orders_once: dict | None = None
+# The paid and refunded orders, and the enrolments, before `until`, each read once for a whole run (read_once): one
+# night asks for them at eight to ten cutoffs — as_of, as_of − 90 days, the training windows, the recommendation
+# split — and every one of those is a filter of these frames.
+_once: dict | None = None
 
 
 @contextlib.contextmanager
-def orders_read_once(until: datetime) -> Iterator[None]:
-    """Inside the block, orders() and the inferred subscriptions at any cutoff ≤ `until` filter one read of the
-    orders instead of querying again (re-entrant: an inner block keeps the outer one)."""
-    global _orders_once
-    if _orders_once is not None:
+def read_once(until: datetime) -> Iterator[None]:
+    """Inside the block, orders(), enrollments() and the inferred subscriptions at any cutoff ≤ `until` filter one
+    read of the orders and one of the enrolments instead of querying again (re-entrant: an inner block keeps the
+    outer one)."""
+    global _once
+    if _once is not None:
         yield
         return
-    _orders_once = {"until": until, "frame": None}
+    _once = {"until": until, "orders": None, "enrollments": None}
     try:
         yield
     finally:
-        _orders_once = None
+        _once = None
 
 
 def _all_orders_before(as_of: datetime) -> pd.DataFrame | None:
     """The run's one read of the orders (paid or refunded, paid before `until`), when a cutoff ≤ until asks."""
-    if _orders_once is None or as_of > _orders_once["until"]:
+    if _once is None or as_of > _once["until"]:
         return None
-    if _orders_once["frame"] is None:
-        qs = Order.objects.filter(paid_at__lt=_orders_once["until"],
+    if _once["orders"] is None:
+        qs = Order.objects.filter(paid_at__lt=_once["until"],
                                   status__in=[Order.Status.PAID, Order.Status.REFUNDED])
         frame = _frame(qs.order_by("id").values_list(
             "id", "member_id", "kind", "course_id", "tier_id", "amount_paid", _Stored("paid_at"), "is_renewal",
@@ -174,22 +175,14 @@ def _all_orders_before(as_of: datetime) -> pd.DataFrame | None:
         frame["amount"] = pd.to_numeric(frame["amount"], errors="coerce").astype(float).fillna(0.0)
         frame["paid_at"] = _to_utc(frame["paid_at"])
         frame["refunded_at"] = _to_utc(frame["refunded_at"])
-        _orders_once["frame"] = frame
-    return _orders_once["frame"]
+        _once["orders"] = frame
+    return _once["orders"]
 
 
 def _paid_before_frame(frame: pd.DataFrame, as_of: datetime, rng: MemberRange) -> pd.Series:
     """_paid_before on the frame: paid before as_of, not refunded before it, members in the range."""
     ts = pd.Timestamp(as_of)
-    keep = (frame["paid_at"] < ts) & ~(frame["refunded_at"] < ts)
-    member = frame["member_id"]
-    if rng.id_from is not None:
-        keep &= member >= rng.id_from
-    if rng.id_to is not None:
-        keep &= member < rng.id_to
-    if rng.every > 1:
-        keep &= member % rng.every == 0
-    return keep
+    return (frame["paid_at"] < ts) & ~(frame["refunded_at"] < ts) & _in_range(frame["member_id"], rng)
 
 
 def orders(as_of: datetime, rng: MemberRange = ALL, *, since: datetime | None = None) -> pd.DataFrame:
@@ -294,6 +287,28 @@ def lesson_activity(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
     return frame
 
 
+ENROLLMENT_COLUMNS = ["member_id", "course_id", "source", "enrolled_at", "completed_at"]
+
+
+def _enrollments_query(qs: QuerySet) -> pd.DataFrame:
+    frame = _frame(qs.order_by("id").values_list("member_id", "course_id", "source", _Stored("enrolled_at"),
+                                                 _Stored("completed_at")), ENROLLMENT_COLUMNS)
+    frame["enrolled_at"] = _to_utc(frame["enrolled_at"])
+    frame["completed_at"] = _to_utc(frame["completed_at"])
+    return frame
+
+
+def _in_range(member: pd.Series, rng: MemberRange) -> pd.Series:
+    keep = pd.Series(True, index=member.index)
+    if rng.id_from is not None:
+        keep &= member >= rng.id_from
+    if rng.id_to is not None:
+        keep &= member < rng.id_to
+    if rng.every > 1:
+        keep &= member % rng.every == 0
+    return keep
+
+
 def enrollments(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
     """Enrollments that existed at as_of; a completion after as_of is blanked (it had not happened yet).
 
@@ -304,15 +319,18 @@ def enrollments(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
     still_paid = _paid_before(as_of).filter(member=OuterRef("member_id"), course=OuterRef("course_id"))
     refunded = rng.apply(Order.objects.filter(refunded_at__lt=as_of, course__isnull=False)).exclude(Exists(still_paid))
     gone = set(refunded.values_list("member_id", "course_id").distinct())
-    qs = rng.apply(Enrollment.objects.filter(enrolled_at__lt=as_of))
-    frame = _frame(qs.values_list("member_id", "course_id", "source", _Stored("enrolled_at"), _Stored("completed_at")),
-                   ["member_id", "course_id", "source", "enrolled_at", "completed_at"])
+    if _once is not None and as_of <= _once["until"]:
+        if _once["enrollments"] is None:
+            _once["enrollments"] = _enrollments_query(Enrollment.objects.filter(enrolled_at__lt=_once["until"]))
+        everything = _once["enrollments"]
+        keep = (everything["enrolled_at"] < pd.Timestamp(as_of)) & _in_range(everything["member_id"], rng)
+        frame = everything.loc[keep].reset_index(drop=True)
+    else:
+        frame = _enrollments_query(rng.apply(Enrollment.objects.filter(enrolled_at__lt=as_of)))
     if gone:
         pairs = pd.MultiIndex.from_arrays([frame["member_id"], frame["course_id"]])
         drop = (frame["source"] == Enrollment.Source.PURCHASE).to_numpy() & pairs.isin(list(gone))
         frame = frame[~drop].reset_index(drop=True)
-    frame["enrolled_at"] = _to_utc(frame["enrolled_at"])
-    frame["completed_at"] = _to_utc(frame["completed_at"])
     frame.loc[frame["completed_at"] >= pd.Timestamp(as_of), "completed_at"] = pd.NaT
     return frame
 

@@ -594,7 +594,7 @@ def importance(model: Served, X: pd.DataFrame, y: pd.Series) -> dict[str, float]
 def train(as_of: datetime, horizon_days: int) -> TrainResult:
     # The refit windows are the selection windows shifted one horizon later, so most of them are selection windows
     # too (with h = 30: 6 distinct cutoffs of 8): inside shared() each cutoff's matrix is built once.
-    with matrices.shared(), datasets.orders_read_once(as_of):
+    with matrices.shared(), datasets.read_once(as_of):
         return _train(as_of, horizon_days)
 
 

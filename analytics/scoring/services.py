@@ -487,7 +487,7 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
     as_of = as_of or start_of_day()
     # One store of feature matrices for the whole run (analytics/ml/matrices.py): the one at as_of − 90 days
     # serves the engagement weights and a training window, the training windows both selection and refit.
-    with matrices.shared(), datasets.orders_read_once(as_of), tracked("nightly_pipeline", as_of=as_of,
+    with matrices.shared(), datasets.read_once(as_of), tracked("nightly_pipeline", as_of=as_of,
                                     params={"horizon_days": horizon_days, "k": k}) as job:
         if connection.vendor == "sqlite":
             # SQLite has no autovacuum to keep statistics fresh; without them the chunked reads pick a poor index.

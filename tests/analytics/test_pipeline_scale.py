@@ -100,7 +100,7 @@ def test_the_nightly_task_sends_its_chunks_as_one_group(platform, settings, monk
     assert ModelVersion.objects.filter(is_serving=True).count() == 1
 
 
-def test_orders_read_once_give_the_same_matrices_as_a_query_per_cutoff(platform, monkeypatch):
+def test_orders_and_enrolments_read_once_give_the_same_matrices_as_a_query_per_cutoff(platform, monkeypatch):
     # Refunds at different times: one refunded between two cutoffs counts at the earlier cutoff only, and a course
     # enrolment bought with it stays until the refund is known.
     from members.models import Order
@@ -117,10 +117,11 @@ def test_orders_read_once_give_the_same_matrices_as_a_query_per_cutoff(platform,
     reads = []
     real = datasets._frame
     monkeypatch.setattr(datasets, "_frame", lambda rows, columns: reads.append(columns) or real(rows, columns))
-    with datasets.orders_read_once(platform.end):
+    with datasets.read_once(platform.end):
         for key, expected in queried.items():
             pd.testing.assert_frame_equal(features.build(datasets.snapshot(*key)), expected)
         subs = datasets.subscriptions(cutoffs[1])
     assert sum("refunded_at" in columns for columns in reads) == 1  # one read of the orders for 12 snapshots
     assert datasets.ORDER_COLUMNS not in reads  # and no per-cutoff order query
+    assert reads.count(datasets.ENROLLMENT_COLUMNS) == 1  # one read of the enrolments
     pd.testing.assert_frame_equal(subs, datasets.subscriptions(cutoffs[1]))
