@@ -14,6 +14,7 @@ import functools
 import re
 from collections.abc import Callable, Mapping
 
+import numpy as np
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 
@@ -52,11 +53,11 @@ def _texts(v: float, n: int, live: bool, bought: bool, lessons_total: float) -> 
         "sub_live": lambda: _("active membership") if v else _("no active membership"),
         "sub_days_to_period_end": lambda: _("renewal due in %(days)s") % {"days": days} if live else _("no renewal due"),
         "sub_cancel_pending": lambda: (_("membership set to cancel") if v
-                               else (_("membership renews automatically") if live else None)),
-        "sub_yearly": lambda: (_("yearly plan") if v else _("monthly plan")) if live else None,
-        "sub_trialing": lambda: _("on a free trial") if v else None,
+                               else _("membership renews automatically")),
+        "sub_yearly": lambda: _("yearly plan") if v else _("monthly plan"),
+        "sub_trialing": lambda: _("on a free trial"),
         "sub_ever": lambda: _("subscribed before") if v else _("never subscribed"),
-        "tier_price": lambda: _("tier at %(amount)s a month") % {"amount": money} if live else None,
+        "tier_price": lambda: _("tier at %(amount)s a month") % {"amount": money},
         "learning_7": lambda: _("%(n)d learning actions in 7 days") % {"n": n},
         "learning_30": lambda: _("%(n)d learning actions in 30 days") % {"n": n},
         "learning_90": lambda: _("%(n)d learning actions in 90 days") % {"n": n},
@@ -88,11 +89,42 @@ def _texts(v: float, n: int, live: bool, bought: bool, lessons_total: float) -> 
         "n_reviews_given": lambda: _("wrote %(n)d course reviews") % {"n": n},
         "reviews_30": lambda: _("wrote %(n)d course reviews in the last 30 days") % {"n": n},
         "reviews_90": lambda: _("wrote %(n)d course reviews in the last 90 days") % {"n": n},
-        "avg_rating_given": lambda: _("rates courses %(stars)s★ on average") % {"stars": stars} if v else None,
+        "avg_rating_given": lambda: _("rates courses %(stars)s★ on average") % {"stars": stars},
         "low_ratings_given": lambda: _("gave %(n)d low ratings (1–2★)") % {"n": n},
-        "avg_rating_of_purchased": lambda: (_("courses bought are rated %(stars)s★ on average") % {"stars": stars}
-                                    if v else None),
+        "avg_rating_of_purchased": lambda: _("courses bought are rated %(stars)s★ on average") % {"stars": stars},
     }
+
+
+# When a code's figure says nothing for a member, beyond BUYER_ONLY codes for members who never bought: v is the
+# stored figure, live whether a membership is live. Array operators, so one call answers for many members at once.
+SILENT = {
+    "sub_cancel_pending": lambda v, live: (v == 0) & ~live,  # no cancellation pending and nothing to renew
+    "sub_yearly": lambda v, live: ~live,
+    "sub_trialing": lambda v, live: v == 0,
+    "tier_price": lambda v, live: ~live,
+    "avg_rating_given": lambda v, live: v == 0,
+    "avg_rating_of_purchased": lambda v, live: v == 0,
+}
+
+
+@functools.cache
+def _codes() -> frozenset[str]:
+    return frozenset(_texts(0.0, 0, False, False, 0.0))
+
+
+def silent(code: str, value: object, live: object, bought: object) -> np.ndarray:
+    """Where `code` says nothing (reason_text is None), for arrays (or scalars) of stored figures and flags."""
+    v = np.asarray(value, dtype=float)
+    live_ = np.asarray(live, dtype=bool)
+    bought_ = np.asarray(bought, dtype=bool)
+    out = np.zeros(np.broadcast(v, live_, bought_).shape, dtype=bool)
+    if code not in _codes():
+        return ~out
+    if code in BUYER_ONLY:
+        out |= ~bought_  # "average order 0" says nothing a "never bought" reason does not say better
+    if code in SILENT:
+        out |= SILENT[code](v, live_)
+    return out
 
 
 def reason_text(code: str, params: Mapping, language: str | None = None) -> str | None:
@@ -106,11 +138,10 @@ def reason_text(code: str, params: Mapping, language: str | None = None) -> str 
 def _reason_text(code: str, v: float, live: bool, bought: bool, lessons_total: float, language: str) -> str | None:
     """Cached per (code, figures, language): scoring 100,000 members asks for each distinct text once (most figures
     are small counts that repeat across members), instead of formatting every feature's text for every member."""
-    if code in BUYER_ONLY and not bought:
-        return None  # "average order 0" says nothing a "never bought" reason does not say better
+    if silent(code, v, live, bought):
+        return None
     n = round(v)
-    make = _texts(v, n, live, bought, lessons_total).get(code)
-    text = make() if make else None
+    text = _texts(v, n, live, bought, lessons_total)[code]()
     if text and language.startswith("en"):  # English number agreement; catalogues do their own
         if n == 0:
             return _none_for_zero(text)

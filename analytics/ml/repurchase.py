@@ -29,7 +29,6 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.utils.translation import get_language
 from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
@@ -41,7 +40,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from analytics.ml import btyd, datasets, features, matrices
-from analytics.ml.reasons import CONTEXT, reason_params, reason_text
+from analytics.ml.reasons import CONTEXT, reason_params, silent
 from analytics.ml.runtime import limited_threads
 
 LEARNED = ("logistic_regression", "gradient_boosting")
@@ -698,31 +697,42 @@ def contributions(art: dict, X: pd.DataFrame) -> pd.DataFrame:
 
 
 def top_reasons(contrib: pd.DataFrame, X: pd.DataFrame, k: int = 3) -> list[list[dict]]:
+    """Up to k reasons per member: the features with the largest |contribution|, walked in that order (at most
+    k + 3 of them, stopping at the first with no effect), skipping a feature whose figure says nothing for this
+    member (reasons.silent, e.g. an average order value for a member who never bought).
+
+    Vectorised: the walk is decided for all members at once with array masks; only the kept reasons are built as
+    dicts (a loop over members cost ≈ 0.1 ms each, 15 s for 100,000)."""
+    n = len(contrib)
+    if n == 0:
+        return []
+    names = list(contrib.columns)
     values = contrib.to_numpy()
     order = np.argsort(-np.abs(values), axis=1)[:, : k + 3]
-    names = list(contrib.columns)
-    # Column arrays instead of a dict per row (X.to_dict("records") built 100,000 dicts of ~50 keys).
-    feature_values = {name: X[name].to_numpy(dtype=float) for name in names}
+    rows = np.arange(n)[:, None]
+    weights = values[rows, order]
+    figures = np.column_stack([X[name].to_numpy(dtype=float) for name in names])[rows, order]
     context = {key: X[key].to_numpy(dtype=float) for key in CONTEXT}
-    language = get_language() or "en"
-    out: list[list[dict]] = []
-    for i in range(len(X)):
-        reasons: list[dict] = []
-        for j in order[i]:
-            weight = float(values[i, j])
-            if weight == 0:
-                break
-            row = {names[j]: feature_values[names[j]][i], **{key: context[key][i] for key in CONTEXT}}
-            params = reason_params(names[j], row)
-            if reason_text(names[j], params, language) is None:
-                continue  # says nothing (a buyer-only figure for a member who never bought): try the next feature
-            # The code (the feature) and its figures are stored; the words are rendered when someone reads them, in
-            # their language (analytics.ml.reasons.reasons_display).
-            reasons.append({"feature": names[j], "code": names[j], "params": params,
-                            "effect": "+" if weight > 0 else "-", "weight": round(weight, 4)})
-            if len(reasons) == k:
-                break
-        out.append(reasons)
+    # The stored figure is round(value, 4), and whether a reason says something is decided on what is stored.
+    stored = np.array([round(float(v), 4) for v in figures.ravel()]).reshape(figures.shape)
+    live, bought = context["sub_live"].astype(bool), context["has_purchased"].astype(bool)
+    says = np.ones(order.shape, dtype=bool)
+    for j in range(order.shape[1]):
+        for f in np.unique(order[:, j]):
+            at = order[:, j] == f
+            says[at, j] = ~silent(names[f], stored[at, j], live[at], bought[at])
+    alive = np.cumprod(weights != 0, axis=1).astype(bool)  # the walk stops at the first feature with no effect
+    eligible = alive & says
+    chosen = eligible & (np.cumsum(eligible, axis=1) <= k)
+    out: list[list[dict]] = [[] for _ in range(n)]
+    for i, j in zip(*np.nonzero(chosen), strict=True):
+        weight = float(weights[i, j])
+        name = names[order[i, j]]
+        params = reason_params(name, {name: figures[i, j], **{key: context[key][i] for key in CONTEXT}})
+        # The code (the feature) and its figures are stored; the words are rendered when someone reads them, in
+        # their language (analytics.ml.reasons.reasons_display).
+        out[i].append({"feature": name, "code": name, "params": params,
+                       "effect": "+" if weight > 0 else "-", "weight": round(weight, 4)})
     return out
 
 
