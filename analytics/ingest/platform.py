@@ -25,7 +25,7 @@ import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -37,12 +37,12 @@ from django.conf import settings
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 from tqdm import tqdm
 
-from analytics.ingest.events import MAX_IDEMPOTENCY_KEY_LENGTH, EventRow, events_bulk_ingest
+from analytics.ingest.events import MAX_IDEMPOTENCY_KEY_LENGTH, EventRow, events_bulk_ingest, instant_adapter
 from analytics.ingest.files import FileProblem as _FileProblem
 from analytics.ingest.files import read_records
 from config.db import refresh_planner_statistics
@@ -807,6 +807,11 @@ def import_platform_data(
         # index pages in memory for the import. Per connection, so it only affects this process.
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA cache_size = -262144")
+            if not connection.in_atomic_block:
+                # The duplicate-id ledgers are temporary tables: in memory, not in a temporary file. SQLite refuses
+                # the change inside a transaction (or once the temporary database exists); it is only a speed-up.
+                with suppress(DatabaseError):
+                    cursor.execute("PRAGMA temp_store = MEMORY")
     report = ImportReport(files=reports, error_count=0, first_errors=sink.first, written=False, dry_run=dry_run,
                           partial=partial)
     broken: set[str] = set()
@@ -1007,7 +1012,7 @@ class _Writer:
         self.say = say
         self.implicit_members_created = 0
         self.now = timezone.now()
-        self.adapt_instant = connection.ops.adapt_datetimefield_value
+        self.adapt_instant = instant_adapter(connection)
         self.counts: dict[str, list[int]] = {}  # kind -> [created, updated, already imported]
         self.first_activity = _FirstActivity()
         self.insert_new_member = _RawUpsert(User, self.USER_VALUES, conflict=["external_id"], update=None)
