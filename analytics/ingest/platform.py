@@ -553,56 +553,60 @@ class _ErrorSink:
 
 class _Ledger:
     """The ids seen so far in one file, in a temporary table whose primary key finds repeats: duplicate detection
-    with memory flat in file size (a Python set of 5,000,000 event ids was ≈ 425 MB). One indexed lookup and one bulk
-    insert per chunk."""
+    with memory flat in file size (a Python set of 5,000,000 event ids was ≈ 425 MB). Each id is stored with the
+    chunk that claimed it; a chunk's ids go in with one bulk INSERT ... ON CONFLICT DO NOTHING, and only when fewer
+    rows went in than were offered (a duplicate: rare) does a SELECT find which."""
 
     def __init__(self, name: str) -> None:
         self.table = f"import_seen_{name}"
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
-            cursor.execute(f"CREATE TEMPORARY TABLE {self.table} (item TEXT PRIMARY KEY)")
+            cursor.execute(f"CREATE TEMPORARY TABLE {self.table} (item TEXT PRIMARY KEY, chunk INTEGER NOT NULL)")
 
-    def seen(self, keys: list[str]) -> set[str]:
+    def seen(self, keys: list[str], *, before_chunk: int | None = None) -> set[str]:
+        """Which of these keys earlier chunks claimed (all chunks so far when before_chunk is None)."""
         if not keys:
             return set()
+        where = "" if before_chunk is None else f" AND chunk <> {int(before_chunk)}"
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                cursor.execute(f"SELECT item FROM {self.table} WHERE item = ANY(%s)", [keys])
+                cursor.execute(f"SELECT item FROM {self.table} WHERE item = ANY(%s){where}", [keys])
             else:
-                cursor.execute(f"SELECT item FROM {self.table} WHERE item IN ({', '.join(['%s'] * len(keys))})", keys)
+                cursor.execute(f"SELECT item FROM {self.table} WHERE item IN ({', '.join(['%s'] * len(keys))}){where}",
+                               keys)
             return {key for (key,) in cursor.fetchall()}
 
-    def add(self, keys: list[str]) -> None:
-        if keys:
-            _bulk_insert(self.table, ("item",), [(key,) for key in keys], "")
+    def claim(self, keys: list[str], chunk: int) -> set[str]:
+        """Record the keys for this chunk; return those an earlier chunk already holds (not recorded again)."""
+        if not keys:
+            return set()
+        inserted = _bulk_insert(self.table, ("item", "chunk"), [(key, chunk) for key in keys],
+                                " ON CONFLICT (item) DO NOTHING")
+        return set() if inserted == len(keys) else self.seen(keys, before_chunk=chunk)
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+            cursor.execute(f"DROP TABLE IF EXISTS {self.table}_staging")
 
 
 def _bulk_insert(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]], conflict: str) -> int:
-    """INSERT many rows into a (temporary) table: executemany on SQLite, COPY + INSERT ... SELECT on PostgreSQL."""
+    """INSERT many rows into a temporary table; the number inserted. executemany on SQLite; on PostgreSQL COPY into
+    a staging table (kept for the import, emptied each time) and one INSERT ... SELECT."""
     names = ", ".join(columns)
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
             cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))}){conflict}",
                                rows)
             return cursor.rowcount
-        if not conflict:
-            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return len(rows)
-        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS import_ledger_staging (LIKE {table})")
-        cursor.execute("TRUNCATE import_ledger_staging")
-        with cursor.copy(f"COPY import_ledger_staging ({names}) FROM STDIN") as copy:
+        staging = f"{table}_staging"
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {table})")
+        cursor.execute(f"TRUNCATE {staging}")
+        with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM import_ledger_staging WHERE true{conflict}")
-        written = cursor.rowcount
-        cursor.execute("DROP TABLE import_ledger_staging")
-        return written
+        cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} WHERE true{conflict}")
+        return cursor.rowcount
 
 
 class _FirstActivity:
@@ -644,6 +648,7 @@ class _FirstActivity:
     def drop(self) -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+            cursor.execute(f"DROP TABLE IF EXISTS {self.table}_staging")
 
 
 DUPLICATE_KEY_COLUMN = {"members": "member_id", "orders": "order_id", "events": "event_id"}
@@ -667,6 +672,7 @@ class _Pass:
         self.progress = progress
         self.say = say
         self.ledgers: dict[str, _Ledger] = {}
+        self.chunks = 0
 
     def ledger(self, name: str) -> _Ledger:
         if name not in self.ledgers:
@@ -742,10 +748,37 @@ class _Pass:
     def _duplicates(self, kind: str, key_column: str, chunk: list[tuple[_Cells, Any]]) -> None:
         """The first occurrence of an id is kept, later ones are rejected: against the earlier chunks (the ledger) and
         within this one. A rejected row does not claim its id, as before."""
+        self.chunks += 1
         ledger = self.ledger(kind)
+        message = f"duplicate {key_column} {{!r}} (appears earlier in the file)"
+        if kind == "members":
+            self._member_duplicates(ledger, message, chunk)
+            return
+        claimed: dict[str, _Cells] = {}
+        rejected: list[_Cells] = []  # rejected for another reason: still told if the id is a repeat
+        for cells, _ in chunk:
+            key = cells.key
+            if not key:
+                continue
+            if key in claimed:
+                cells.error(key_column, message.format(key))
+            elif cells.errors:
+                rejected.append(cells)
+            else:
+                claimed[key] = cells
+        for key in ledger.claim(list(claimed), self.chunks):
+            claimed[key].error(key_column, message.format(key))
+        if rejected:
+            earlier = ledger.seen([cells.key for cells in rejected], before_chunk=self.chunks)
+            for cells in rejected:
+                if cells.key in earlier:
+                    cells.error(key_column, message.format(cells.key))
+
+    def _member_duplicates(self, ledger: _Ledger, message: str, chunk: list[tuple[_Cells, Any]]) -> None:
+        # Two keys per row (member_id and email), each claimed only if the row has no error at all: look up first.
+        emails = self.ledger("emails")
         earlier = ledger.seen(list({cells.key for cells, _ in chunk if cells.key}))
-        emails = self.ledger("emails") if kind == "members" else None
-        earlier_emails = emails.seen(list({cells.email for cells, _ in chunk if cells.email})) if emails else set()
+        earlier_emails = emails.seen(list({cells.email for cells, _ in chunk if cells.email}))
         claimed: dict[str, None] = {}
         claimed_emails: dict[str, None] = {}
         for cells, _ in chunk:
@@ -753,14 +786,13 @@ class _Pass:
             if cells.email and (cells.email in earlier_emails or cells.email in claimed_emails):
                 cells.error("email", f"duplicate email {cells.email!r} (appears earlier in the file)")
             if key and (key in earlier or key in claimed):
-                cells.error(key_column, f"duplicate {key_column} {key!r} (appears earlier in the file)")
+                cells.error("member_id", message.format(key))
             elif key and not cells.errors:
                 claimed[key] = None
                 if cells.email:
                     claimed_emails[cells.email] = None
-        ledger.add(list(claimed))
-        if emails is not None:
-            emails.add(list(claimed_emails))
+        ledger.claim(list(claimed), self.chunks)
+        emails.claim(list(claimed_emails), self.chunks)
 
 
 def _bar(enabled: bool, label: str, path: Path) -> tqdm | None:
