@@ -696,6 +696,7 @@ class _Pass:
         report = self.reports[kind] if self.reports is not None else None
         size = EVENT_BATCH_SIZE if kind == "events" else BATCH_SIZE
         bar = _bar(self.progress, f"import {name}", path)
+        started, rows = time.perf_counter(), 0
         chunk: list[tuple[_Cells, Any]] = []
         try:
             for line, index, row, too_wide in _records(path, kind, bar, state.encoding):
@@ -707,7 +708,10 @@ class _Pass:
                     chunk.append((cells, validate(cells, state)))
                 if len(chunk) >= size:
                     self._chunk(kind, chunk, report)
+                    rows += len(chunk)
                     chunk = []
+                    if bar is not None:  # the bar counts bytes (with an ETA); the rate in rows is what people know
+                        bar.set_postfix_str(f"{rows / (time.perf_counter() - started):,.0f} rows/s", refresh=False)
             if chunk:
                 self._chunk(kind, chunk, report)
         except _FileProblem as problem:
