@@ -1,15 +1,14 @@
 """Importing a platform's exported history: members, products, orders and events from CSV (docs/IMPORT.md).
 
-Two passes, so all-or-nothing works without holding a million rows in memory:
+One pass in the default all-or-nothing mode (and with --dry-run): each file is read once, in chunks; every row of a
+chunk is validated, and the chunk's valid rows are bulk-upserted at once, keyed by the platform's ids
+(`external_id`), so importing the same files twice changes nothing. Everything runs in one transaction: after the
+first rejected row nothing more is written but validation goes on, so every bad row is reported, and the
+transaction is rolled back at the end. --partial validates everything first (a defect of a whole file must stop
+it), then writes with each chunk committing on its own.
 
-1. *Validate* every file, streaming row by row. Only compact sets survive a row: the ids seen (duplicate
-   detection), the valid product ids and kinds (order references), each member's first activity (members that only
-   appear in orders/events are created, joined at their first activity) and the coupon codes used. Rejected rows go
-   straight to the --errors-out CSV; only the first few are kept for the console.
-2. *Write* (unless --dry-run, or there were errors in all-or-nothing mode): read the files again, re-run the same
-   deterministic validators and bulk-upsert the valid rows in batches, keyed by the platform's ids (`external_id`),
-   so importing the same files twice changes nothing. All-or-nothing runs the whole pass in one transaction;
-   --partial lets each batch commit on its own.
+Memory is flat in file size: the ids seen so far (duplicate detection) and each member's first activity live in
+temporary tables, not in Python sets and dicts; only the catalogue and one chunk are held.
 
 Members own users, courses, tiers and orders, so this module writes them; events belong to analytics and go through
 `analytics.ingest.events_bulk_ingest`, the same path the batch API uses.
