@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -82,6 +83,8 @@ def main() -> None:
     print(f"  Python around them (reading, validating, building rows; COPY data on PostgreSQL): {cpu - spent['cpu']:.2f} s CPU "
           f"({(cpu - spent['cpu']) / pandas_cpu:.1f}x pandas)")
     print(f"  load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
+    connection.close()
+    shutil.rmtree(os.environ["VAR_DIR"], ignore_errors=True)
 
 
 if __name__ == "__main__":
