@@ -561,6 +561,7 @@ class _Ledger:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
             cursor.execute(f"CREATE TEMPORARY TABLE {self.table} (item TEXT PRIMARY KEY, chunk INTEGER NOT NULL)")
+        _create_staging(self.table)
 
     def seen(self, keys: list[str], *, before_chunk: int | None = None) -> set[str]:
         """Which of these keys earlier chunks claimed (all chunks so far when before_chunk is None)."""
@@ -589,6 +590,14 @@ class _Ledger:
             cursor.execute(f"DROP TABLE IF EXISTS {self.table}_staging")
 
 
+def _create_staging(table: str) -> None:
+    """PostgreSQL: the table _bulk_insert COPYs into, created once per import (emptied before each use)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}_staging")
+            cursor.execute(f"CREATE TEMPORARY TABLE {table}_staging (LIKE {table})")
+
+
 def _bulk_insert(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]], conflict: str) -> int:
     """INSERT many rows into a temporary table; the number inserted. executemany on SQLite; on PostgreSQL COPY into
     a staging table (kept for the import, emptied each time) and one INSERT ... SELECT."""
@@ -599,7 +608,6 @@ def _bulk_insert(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...
                                rows)
             return cursor.rowcount
         staging = f"{table}_staging"
-        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {table})")
         cursor.execute(f"TRUNCATE {staging}")
         with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
             for row in rows:
@@ -621,6 +629,7 @@ class _FirstActivity:
             cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
             cursor.execute(f"CREATE TEMPORARY TABLE {self.table} "
                            f"(member_id TEXT PRIMARY KEY, first_at {self.when_type} NULL, adjust INTEGER NOT NULL)")
+        _create_staging(self.table)
 
     def flag(self, member_ids: list[str]) -> None:
         """These members' date_joined is their first activity of this import."""
