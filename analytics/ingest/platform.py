@@ -750,9 +750,6 @@ class _Pass:
         if report is not None:
             report.rows += len(chunk)
             report.valid += len(good)
-        if kind == "products":
-            for row in good:
-                self.state.file_products[row.product_id] = row.kind
         if good and write and self.writing():
             assert self.writer is not None
             getattr(self.writer, kind)(good, self.reports[kind] if self.reports is not None else None)
