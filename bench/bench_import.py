@@ -2,11 +2,14 @@
 
     .venv/bin/python bench/bench_import.py --scale 0.1            # 10,000 members / 100,000 orders / 500,000 events
     .venv/bin/python bench/bench_import.py --scale 1 --keep /tmp/import-100k   # the full 100k/1M/5M, kept for reuse
+    .venv/bin/python bench/bench_import.py --members 5000 --orders 50000 --events 250000 --root /tmp/main-copy  # another checkout
 
 Full scale is 100,000 members, 200 products, 1,000,000 orders and 5,000,000 events. The CSVs are written by streaming
-generators (never a list of rows), then each file is imported by its own `manage.py import_platform_data` process
-into a fresh database, so the figures are per file: elapsed seconds, rows/s and that process's peak RSS (from
-os.wait4, i.e. getrusage of exactly that child). A second run of the orders file measures an idempotent re-import.
+generators (never a list of rows), then ONE `manage.py import_platform_data` process imports all four files into a
+fresh database (as an operator runs it), timed against pandas' `read_csv` of the same four files in the same run:
+wall and CPU seconds, their ratio to pandas', rows/s and the child's peak RSS (getrusage in the child), with the
+per-file seconds and rows/s the command itself reports. Django's start-up alone is measured too. A second run of
+the same four files measures the idempotent re-import.
 
 SQLite goes to a fresh VAR_DIR in the work directory; PostgreSQL to a fresh database bench_import_<pid> on
 127.0.0.1:5432, dropped afterwards. With --keep DIR the CSVs and the SQLite database stay in DIR, e.g. for the
@@ -20,6 +23,7 @@ import csv
 import json
 import os
 import random
+import re
 import resource
 import shutil
 import socket
@@ -168,7 +172,7 @@ _WRAPPER = (
 )
 
 
-def _manage(args: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+def _manage(args: list[str], env: dict[str, str]) -> tuple[float, float, float, str]:
     started = time.perf_counter()
     process = subprocess.run([PYTHON, "-c", _WRAPPER, *args], cwd=ROOT, env=env, capture_output=True, text=True,
                              check=False)
@@ -181,7 +185,7 @@ def _manage(args: list[str], env: dict[str, str]) -> tuple[float, float, float]:
         if line.startswith("BENCH_MAXRSS_KB="):
             rss_part, cpu_part = line.split()
             peak_kb, cpu = int(rss_part.split("=", 1)[1]), float(cpu_part.split("=", 1)[1])
-    return seconds, cpu, peak_kb / 1024
+    return seconds, cpu, peak_kb / 1024, process.stdout
 
 
 def pandas_parse(files: dict[str, Path]) -> dict[str, list[float]]:
@@ -200,36 +204,55 @@ def pandas_parse(files: dict[str, Path]) -> dict[str, list[float]]:
     return json.loads(process.stdout)
 
 
+_FILE_LINE = re.compile(r"^(products|members|orders|events)\s+\S.*?: (\d+) rows, .*\(([\d.]+) s, ([\d,]+) rows/s\)$")
+
+
+def _per_file(stdout: str) -> dict[str, tuple[int, float]]:
+    """The command's own per-file report lines: '<kind> <file>: N rows, ... (S s, R rows/s)'."""
+    found = {}
+    for line in stdout.splitlines():
+        match = _FILE_LINE.match(line.strip())
+        if match:
+            found[match.group(1)] = (int(match.group(2)), float(match.group(3)))
+    return found
+
+
 def bench_backend(label: str, env: dict[str, str], files: dict[str, Path], counts: Counts, reimport: bool) -> list[Measure]:
+    """ONE `import_platform_data` process with all four files (as an operator runs it), against pandas' parse of the
+    same four files in the same run."""
     floor = pandas_parse(files)
-    floor_cpu = {kind: cpu for kind, (_, cpu) in floor.items()}
-    floor = {kind: wall for kind, (wall, _) in floor.items()}
+    floor_cpu = sum(cpu for _, cpu in floor.values())
+    floor_wall = sum(wall for wall, _ in floor.values())
     print(f"\n[{label}] pandas.read_csv of the same files (floor, this run): "
-          + ", ".join(f"{kind} {seconds:.2f} s" for kind, seconds in floor.items())
-          + f"; total {sum(floor.values()):.2f} s wall, {sum(floor_cpu.values()):.2f} s CPU", flush=True)
+          + ", ".join(f"{kind} {wall:.2f} s" for kind, (wall, _) in floor.items())
+          + f"; total {floor_wall:.2f} s wall, {floor_cpu:.2f} s CPU", flush=True)
     print(f"[{label}] migrating a fresh database", flush=True)
     _manage(["migrate", "--noinput", "-v0"], env)
-    measures = []
+    startup_wall, startup_cpu, startup_rss, _ = _manage(["import_platform_data", "--help"], env)
+    print(f"  Django start-up alone (import_platform_data --help): {startup_wall:.1f} s wall, {startup_cpu:.1f} s CPU, "
+          f"{startup_rss:,.0f} MB", flush=True)
+    args = ["import_platform_data", "--no-progress"]
     for kind in ("products", "members", "orders", "events"):
-        seconds, cpu, peak = _manage(["import_platform_data", f"--{kind}", str(files[kind]), "--no-progress"], env)
-        measures.append(Measure(kind, getattr(counts, kind), seconds, cpu, peak))
-        print(measures[-1].line() + f" {seconds / floor[kind]:>6.1f}x pandas wall {cpu / floor_cpu[kind]:>6.1f}x CPU",
-              flush=True)
-    if reimport:
-        seconds, cpu, peak = _manage(["import_platform_data", "--orders", str(files["orders"]), "--no-progress"], env)
-        measures.append(Measure("orders (re-import)", counts.orders, seconds, cpu, peak))
+        args += [f"--{kind}", str(files[kind])]
+    rows = sum(getattr(counts, kind) for kind in ("products", "members", "orders", "events"))
+    measures = []
+    runs = [("import (4 files)", True)] + ([("re-import (no change)", False)] if reimport else [])
+    for run_label, first in runs:
+        seconds, cpu, peak, stdout = _manage(args, env)
+        measures.append(Measure(run_label, rows, seconds, cpu, peak))
         print(measures[-1].line(), flush=True)
-    first = [m for m in measures if "re-import" not in m.label]
-    print(f"  {'total import':<20} {sum(m.rows for m in first):>10,} rows {sum(m.seconds for m in first):>8.1f} s wall"
-          f" {'':>16} {sum(m.cpu_seconds for m in first):>8.1f} s CPU {max(m.peak_rss_mb for m in measures):>7,.0f} MB"
-          " peak RSS", flush=True)
-    total = sum(m.seconds for m in first)
-    print(f"  RATIO import / pandas parse: {total:.1f} s / {sum(floor.values()):.2f} s = "
-          f"{total / sum(floor.values()):.1f}x wall (target 20x); CPU {sum(m.cpu_seconds for m in first):.1f} s / "
-          f"{sum(floor_cpu.values()):.2f} s = {sum(m.cpu_seconds for m in first) / sum(floor_cpu.values()):.1f}x; "
-          f"{sum(m.rows for m in first) / total:,.0f} rows/s overall", flush=True)
-    uptime = os.getloadavg()
-    print(f"  load average now {uptime[0]:.1f} / {uptime[1]:.1f} / {uptime[2]:.1f} (1/5/15 min)", flush=True)
+        for kind, (file_rows, file_seconds) in _per_file(stdout).items():
+            wall, _ = floor[kind]
+            print(f"    {kind:<9} {file_rows:>10,} rows {file_seconds:>7.1f} s "
+                  f"{file_rows / file_seconds if file_seconds else 0:>9,.0f} rows/s {file_seconds / wall:>7.1f}x pandas wall",
+                  flush=True)
+        if first:
+            print(f"  RATIO import / pandas parse ({label}): wall {seconds:.1f} s / {floor_wall:.2f} s = "
+                  f"{seconds / floor_wall:.1f}x; CPU {cpu:.1f} s / {floor_cpu:.2f} s = {cpu / floor_cpu:.1f}x "
+                  f"(target 20x); without start-up {(cpu - startup_cpu) / floor_cpu:.1f}x CPU; "
+                  f"{rows / seconds:,.0f} rows/s overall; peak RSS {peak:,.0f} MB", flush=True)
+    load = os.getloadavg()
+    print(f"  load average now {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min)", flush=True)
     return measures
 
 
@@ -258,12 +281,17 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep the CSVs and the SQLite database in this directory")
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--no-reimport", action="store_true", help="skip the idempotent re-import of orders")
+    parser.add_argument("--no-reimport", action="store_true", help="skip the idempotent re-import of the four files")
     parser.add_argument("--keep-postgres", action="store_true",
                         help="do not drop the PostgreSQL database afterwards (its DATABASE_URL is printed)")
+    parser.add_argument("--root", type=Path,
+                        help="run the import of another checkout (e.g. main's code, for a before/after in one go)")
     parser.add_argument("--postgres-name", help="name of the PostgreSQL database to create (default bench_import_<pid>)")
     options = parser.parse_args()
 
+    if options.root:
+        global ROOT
+        ROOT = options.root.resolve()
     counts = Counts.at(options.scale)
     if options.members:
         counts = Counts(options.members, counts.products, options.orders or options.members * 10,

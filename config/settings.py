@@ -320,7 +320,7 @@ if OUTGOING_WEBHOOK_URLS and len(OUTGOING_WEBHOOK_SECRET) < 16:
 RENEWAL_GRACE_DAYS = env_int("RENEWAL_GRACE_DAYS", 7)
 # Nightly pipeline (analytics/scoring): members per scoring/recommendation chunk task, and the member count above
 # which the propensity model trains on a deterministic id sample (0: never sample). docs/SCALING.md has the sizing.
-ANALYTICS_CHUNK_SIZE = env_int("ANALYTICS_CHUNK_SIZE", 20000)
+ANALYTICS_CHUNK_SIZE = env_int("ANALYTICS_CHUNK_SIZE", 50000)
 ANALYTICS_TRAIN_SAMPLE_MEMBERS = env_int("ANALYTICS_TRAIN_SAMPLE_MEMBERS", 25000)
 RENEW_LINK_MAX_AGE_DAYS = env_int("RENEW_LINK_MAX_AGE_DAYS", 14)
 EVENT_MAX_CLOCK_SKEW_SECONDS = env_int("EVENT_MAX_CLOCK_SKEW_SECONDS", 300)

@@ -78,7 +78,7 @@ def import_job_execute(*, job_id: int) -> ImportJob:
     if not claimed:
         return job
     paths = {kind: Path(getattr(job, f"{kind}_file").path) for kind in FILE_KINDS if getattr(job, f"{kind}_file")}
-    steps = 2 * len(paths) + 2  # validate and write each file, members from activity, ANALYZE
+    steps = len(paths) + 2  # each file (validated and written in one pass), members from activity, ANALYZE
     done = 0
 
     def say(message: str) -> None:

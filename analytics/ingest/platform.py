@@ -1,15 +1,14 @@
 """Importing a platform's exported history: members, products, orders and events from CSV (docs/IMPORT.md).
 
-Two passes, so all-or-nothing works without holding a million rows in memory:
+One pass in the default all-or-nothing mode (and with --dry-run): each file is read once, in chunks; every row of a
+chunk is validated, and the chunk's valid rows are bulk-upserted at once, keyed by the platform's ids
+(`external_id`), so importing the same files twice changes nothing. Everything runs in one transaction: after the
+first rejected row nothing more is written but validation goes on, so every bad row is reported, and the
+transaction is rolled back at the end. --partial validates everything first (a defect of a whole file must stop
+it), then writes with each chunk committing on its own.
 
-1. *Validate* every file, streaming row by row. Only compact sets survive a row: the ids seen (duplicate
-   detection), the valid product ids and kinds (order references), each member's first activity (members that only
-   appear in orders/events are created, joined at their first activity) and the coupon codes used. Rejected rows go
-   straight to the --errors-out CSV; only the first few are kept for the console.
-2. *Write* (unless --dry-run, or there were errors in all-or-nothing mode): read the files again, re-run the same
-   deterministic validators and bulk-upsert the valid rows in batches, keyed by the platform's ids (`external_id`),
-   so importing the same files twice changes nothing. All-or-nothing runs the whole pass in one transaction;
-   --partial lets each batch commit on its own.
+Memory is flat in file size: the ids seen so far (duplicate detection) and each member's first activity live in
+temporary tables, not in Python sets and dicts; only the catalogue and one chunk are held.
 
 Members own users, courses, tiers and orders, so this module writes them; events belong to analytics and go through
 `analytics.ingest.events_bulk_ingest`, the same path the batch API uses.
@@ -17,6 +16,7 @@ Members own users, courses, tiers and orders, so this module writes them; events
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import io
 import json
@@ -42,7 +42,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from tqdm import tqdm
 
-from analytics.ingest.events import MAX_IDEMPOTENCY_KEY_LENGTH, EventRow, events_bulk_ingest
+from analytics.ingest.events import MAX_IDEMPOTENCY_KEY_LENGTH, EventRow, events_bulk_ingest, instant_adapter
 from analytics.ingest.files import FileProblem as _FileProblem
 from analytics.ingest.files import read_records
 from config.db import refresh_planner_statistics
@@ -212,15 +212,40 @@ class _Cells:
     the unstorable-character scan runs once over the whole row; only a row that has one is checked cell by cell.
     """
 
-    __slots__ = ("clean", "errors", "file", "index", "line", "row")
+    __slots__ = ("clean", "email", "errors", "file", "index", "key", "line", "row", "zone")
 
-    def __init__(self, file: str, line: int, index: dict[str, int], row: list[str]) -> None:
+    def __init__(self, file: str, line: int, index: dict[str, int], row: list[str], zone: ZoneInfo | None = None) -> None:
         self.file = file
         self.line = line
         self.index = index
         self.row = row
         self.errors: list[RowError] = []
         self.clean = _UNSTORABLE_TEXT.search("\x1f".join(row)) is None
+        self.zone = zone
+        # The row's id (order_id, event_id, member_id) and a member's email, for the duplicate check that runs per
+        # chunk against the ids of earlier chunks (a temporary table, not a Python set of every id).
+        self.key = ""
+        self.email = ""
+
+    def texts(self, spec: tuple[tuple[str, bool, int | None], ...]) -> list[str]:
+        """text() for several columns in one call: (column, required, max_length) each. The hot path of the
+        importer (one call per row instead of one per cell)."""
+        if not self.clean:
+            return [self.text(column, required=required, max_length=max_length) for column, required, max_length in spec]
+        row = self.row
+        get = self.index.get
+        values = []
+        for column, required, max_length in spec:
+            position = get(column)
+            value = row[position].strip() if position is not None else ""
+            if not value:
+                if required:
+                    self.error(column, "required value is empty")
+            elif max_length is not None and len(value) > max_length:
+                self.error(column, f"longer than {max_length} characters ({len(value)})")
+                value = ""
+            values.append(value)
+        return values
 
     def error(self, column: str, reason: str) -> None:
         self.errors.append(RowError(self.file, self.line, column, reason, _raw_text(self.row)))
@@ -243,10 +268,12 @@ class _Cells:
         return value
 
     def instant(self, column: str, *, required: bool = False) -> datetime | None:
-        value = self.text(column, required=required)
+        return self.instant_of(column, self.text(column, required=required))
+
+    def instant_of(self, column: str, value: str) -> datetime | None:
         if not value:
             return None
-        parsed = parse_instant(value)
+        parsed = parse_instant(value, self.zone)
         if parsed is None:
             self.error(column, f"not an ISO 8601 date or timestamp ({value!r})")
         return parsed
@@ -271,14 +298,15 @@ class _Cells:
         return chosen
 
 
-def parse_instant(value: str) -> datetime | None:
-    """ISO 8601 date or timestamp. A bare date, or a timestamp without an offset, is read in the site's time zone."""
+def parse_instant(value: str, zone: ZoneInfo | None = None) -> datetime | None:
+    """ISO 8601 date or timestamp. A bare date, or a timestamp without an offset, is read in the site's time zone
+    (`zone`, looked up once per import by the caller; else settings.TIME_ZONE)."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=_site_zone())
+        parsed = parsed.replace(tzinfo=zone or _site_zone())
     return parsed
 
 
@@ -340,36 +368,20 @@ def _records(
 
 @dataclass
 class _State:
-    """What pass 1 learns and pass 2 needs. Rebuilt identically in pass 2, so both passes agree on every row."""
+    """What validation learns from earlier rows and files. Only catalogue-sized structures live here; the ids of
+    members, orders and events seen so far are in temporary tables (_Ledger), so memory is flat in file size."""
 
     db_products: dict[str, str]  # external_id -> "course" | "tier" (catalogue: small)
     db_emails: dict[str, str | None]  # lower email -> external_id of its owner
     file_products: dict[str, str] = field(default_factory=dict)
-    file_members: set[str] = field(default_factory=set)
-    member_emails: set[str] = field(default_factory=set)
-    order_ids: set[str] = field(default_factory=set)
-    event_ids: set[str] = field(default_factory=set)
-    first_activity: dict[str, datetime] = field(default_factory=dict)
-    coupon_codes: set[str] = field(default_factory=set)
-    needs_generic_product: bool = False
     encoding: str | None = None  # None: detect UTF-8 / GB18030 (analytics/ingest/files.py)
-
-    def reset_seen(self) -> None:
-        self.file_products.clear()
-        self.file_members.clear()
-        self.member_emails.clear()
-        self.order_ids.clear()
-        self.event_ids.clear()
-
-    def saw_activity(self, member_id: str, when: datetime) -> None:
-        first = self.first_activity.get(member_id)
-        if first is None or when < first:
-            self.first_activity[member_id] = when
+    zone: ZoneInfo | None = None  # the site's time zone, for timestamps without an offset
 
 
 def _validate_member(cells: _Cells, state: _State) -> MemberRow | None:
     member_id = cells.text("member_id", required=True, max_length=100)
     email = cells.text("email", max_length=254).lower()
+    cells.key = member_id
     if email:
         try:
             validate_email(email)
@@ -379,8 +391,8 @@ def _validate_member(cells: _Cells, state: _State) -> MemberRow | None:
             owner = state.db_emails.get(email, member_id)
             if owner != member_id:
                 cells.error("email", f"{email!r} already belongs to another member")
-            elif email in state.member_emails:
-                cells.error("email", f"duplicate email {email!r} (appears earlier in the file)")
+            else:
+                cells.email = email  # checked against the earlier rows' emails per chunk
     name = cells.text("name", max_length=120)
     joined_at = cells.instant("joined_at")
     country = cells.text("country").upper()
@@ -392,13 +404,8 @@ def _validate_member(cells: _Cells, state: _State) -> MemberRow | None:
         language = LANGUAGE_ALIASES.get(language_value.lower())
         if language is None:
             cells.error("language", f"must be one of en, zh-hans ({language_value!r})")
-    if member_id and member_id in state.file_members:
-        cells.error("member_id", f"duplicate member_id {member_id!r} (appears earlier in the file)")
     if cells.errors:
         return None
-    state.file_members.add(member_id)
-    if email:
-        state.member_emails.add(email)
     return MemberRow(member_id, email or None, name, joined_at, country, language)
 
 
@@ -419,10 +426,14 @@ def _validate_product(cells: _Cells, state: _State) -> ProductRow | None:
     return ProductRow(product_id, kind, title, price or Decimal("0.00"), currency, tags, description, published_at)
 
 
+_ORDER_TEXTS = (("order_id", True, 100), ("member_id", True, 100), ("product_id", False, None),
+                ("quantity", False, None), ("coupon_code", False, 40))
+
+
 def _validate_order(cells: _Cells, state: _State) -> OrderRow | None:
-    order_id = cells.text("order_id", required=True, max_length=100)
-    member_id = cells.text("member_id", required=True, max_length=100)
-    product_id = cells.text("product_id") or None
+    order_id, member_id, product_id, quantity_value, coupon_code = cells.texts(_ORDER_TEXTS)
+    cells.key = order_id
+    product_id = product_id or None
     product_kind = "course"
     if product_id is not None:
         known = state.file_products.get(product_id) or state.db_products.get(product_id)
@@ -434,14 +445,12 @@ def _validate_order(cells: _Cells, state: _State) -> OrderRow | None:
     currency = cells.choice("currency", CURRENCIES, default=Currency.CNY)
     ordered_at = cells.instant("ordered_at", required=True)
     status = cells.choice("status", ORDER_STATUSES, default=Order.Status.PAID)
-    quantity_value = cells.text("quantity")
     quantity = 1
     if quantity_value:
         if quantity_value.isdigit() and 0 < int(quantity_value) < 2**31:
             quantity = int(quantity_value)
         else:
             cells.error("quantity", f"not a positive whole number ({quantity_value!r})")
-    coupon_code = cells.text("coupon_code", max_length=40)
     billing_period = ""
     if product_kind == "tier":
         billing_period = cells.choice(
@@ -451,16 +460,8 @@ def _validate_order(cells: _Cells, state: _State) -> OrderRow | None:
     refunded_at = cells.instant("refunded_at") if status == Order.Status.REFUNDED else None
     if refunded_at is not None and ordered_at is not None and refunded_at < ordered_at:
         cells.error("refunded_at", "before ordered_at")
-    if order_id and order_id in state.order_ids:
-        cells.error("order_id", f"duplicate order_id {order_id!r} (appears earlier in the file)")
     if cells.errors or amount is None or ordered_at is None:
         return None
-    state.order_ids.add(order_id)
-    state.saw_activity(member_id, ordered_at)
-    if coupon_code:
-        state.coupon_codes.add(coupon_code)
-    if product_id is None:
-        state.needs_generic_product = True
     return OrderRow(order_id, member_id, product_id, product_kind, amount, currency, ordered_at, status, quantity,
                     coupon_code, billing_period, refunded_at)
 
@@ -468,14 +469,17 @@ def _validate_order(cells: _Cells, state: _State) -> OrderRow | None:
 MAX_EVENT_ID_LENGTH = MAX_IDEMPOTENCY_KEY_LENGTH - len(EVENT_SOURCE) - 1
 
 
+_EVENT_TEXTS = (("event_id", False, MAX_EVENT_ID_LENGTH), ("member_id", True, 100), ("kind", True, 60),
+                ("object_type", False, 40), ("object_id", False, 64), ("occurred_at", True, None),
+                ("properties", False, None), ("quantity", False, None))
+
+
 def _validate_event(cells: _Cells, state: _State) -> ImportedEvent | None:
-    event_id = cells.text("event_id", max_length=MAX_EVENT_ID_LENGTH) or None
-    member_id = cells.text("member_id", required=True, max_length=100)
-    kind = cells.text("kind", required=True, max_length=60)
-    object_type = cells.text("object_type", max_length=40)
-    object_id = cells.text("object_id", max_length=64)
-    occurred_at = cells.instant("occurred_at", required=True)
-    properties_value = cells.text("properties")
+    event_id, member_id, kind, object_type, object_id, occurred_value, properties_value, quantity_value = (
+        cells.texts(_EVENT_TEXTS)
+    )
+    cells.key = event_id
+    occurred_at = cells.instant_of("occurred_at", occurred_value)
     properties: dict[str, Any] = {}
     if properties_value:
         try:
@@ -491,7 +495,6 @@ def _validate_event(cells: _Cells, state: _State) -> ImportedEvent | None:
                 properties = loaded
             else:
                 cells.error("properties", "must be a JSON object ({...})")
-    quantity_value = cells.text("quantity")
     if quantity_value:
         try:
             quantity = float(quantity_value)
@@ -501,14 +504,9 @@ def _validate_event(cells: _Cells, state: _State) -> ImportedEvent | None:
             cells.error("quantity", f"not a number ({quantity_value!r})")
         else:
             properties.setdefault("quantity", quantity)
-    if event_id is not None and event_id in state.event_ids:
-        cells.error("event_id", f"duplicate event_id {event_id!r} (appears earlier in the file)")
     if cells.errors or occurred_at is None:
         return None
-    if event_id is not None:
-        state.event_ids.add(event_id)
-    state.saw_activity(member_id, occurred_at)
-    return ImportedEvent(event_id, member_id, kind, object_type, object_id, occurred_at, properties)
+    return ImportedEvent(event_id or None, member_id, kind, object_type, object_id, occurred_at, properties)
 
 
 VALIDATORS: dict[str, Callable[[_Cells, _State], Any]] = {
@@ -552,38 +550,258 @@ class _ErrorSink:
 # Passes
 
 
-def _iter_valid(
-    kind: str, path: Path, state: _State, *, on_error: Callable[[RowError], None], report: FileReport | None,
-    bar: tqdm | None,
-) -> Iterator[Any]:
-    validate = VALIDATORS[kind]
-    name = path.name
-    try:
-        for line, index, row, too_wide in _records(path, kind, bar, state.encoding):
+class _Ledger:
+    """The ids seen so far in one file, in a temporary table whose primary key finds repeats: duplicate detection
+    with memory flat in file size (a Python set of 5,000,000 event ids was ≈ 425 MB). Each id is stored with the
+    chunk that claimed it; a chunk's ids go in with one bulk INSERT ... ON CONFLICT DO NOTHING, and only when fewer
+    rows went in than were offered (a duplicate: rare) does a SELECT find which."""
+
+    def __init__(self, name: str) -> None:
+        self.table = f"import_seen_{name}"
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {self.table} (item TEXT PRIMARY KEY, chunk INTEGER NOT NULL)")
+        _create_staging(self.table)
+
+    def seen(self, keys: list[str], *, before_chunk: int | None = None) -> set[str]:
+        """Which of these keys earlier chunks claimed (all chunks so far when before_chunk is None)."""
+        if not keys:
+            return set()
+        where = "" if before_chunk is None else f" AND chunk <> {int(before_chunk)}"
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(f"SELECT item FROM {self.table} WHERE item = ANY(%s){where}", [keys])
+            else:
+                cursor.execute(f"SELECT item FROM {self.table} WHERE item IN ({', '.join(['%s'] * len(keys))}){where}",
+                               keys)
+            return {key for (key,) in cursor.fetchall()}
+
+    def claim(self, keys: list[str], chunk: int) -> set[str]:
+        """Record the keys for this chunk; return those an earlier chunk already holds (not recorded again)."""
+        if not keys:
+            return set()
+        inserted = _bulk_insert(self.table, ("item", "chunk"), [(key, chunk) for key in keys],
+                                " ON CONFLICT (item) DO NOTHING")
+        return set() if inserted == len(keys) else self.seen(keys, before_chunk=chunk)
+
+    def drop(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+            cursor.execute(f"DROP TABLE IF EXISTS {self.table}_staging")
+
+
+def _create_staging(table: str) -> None:
+    """PostgreSQL: the table _bulk_insert COPYs into, created once per import (emptied before each use)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}_staging")
+            cursor.execute(f"CREATE TEMPORARY TABLE {table}_staging (LIKE {table})")
+
+
+def _bulk_insert(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]], conflict: str) -> int:
+    """INSERT many rows into a temporary table; the number inserted. executemany on SQLite; on PostgreSQL COPY into
+    a staging table (kept for the import, emptied each time) and one INSERT ... SELECT."""
+    names = ", ".join(columns)
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))}){conflict}",
+                               rows)
+            return cursor.rowcount
+        staging = f"{table}_staging"
+        cursor.execute(f"TRUNCATE {staging}")
+        with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} WHERE true{conflict}")
+        return cursor.rowcount
+
+
+class _FirstActivity:
+    """The first order/event of this import of each member whose date_joined follows it (adjust = 1: created here
+    from orders/events, or in the members file without joined_at), in a temporary table (member_id, first_at,
+    adjust) rather than a Python dict of every member. Applied set-based at the end by one UPDATE (docs/IMPORT.md)."""
+
+    table = "import_first_activity"
+
+    def __init__(self) -> None:
+        self.when_type = User._meta.get_field("date_joined").db_type(connection)
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {self.table} "
+                           f"(member_id TEXT PRIMARY KEY, first_at {self.when_type} NULL, adjust INTEGER NOT NULL)")
+        _create_staging(self.table)
+
+    def flag(self, member_ids: list[str]) -> None:
+        """These members' date_joined is their first activity of this import."""
+        _bulk_insert(self.table, ("member_id", "first_at", "adjust"), [(member_id, None, 1) for member_id in member_ids],
+                     " ON CONFLICT (member_id) DO UPDATE SET adjust = 1")
+
+    def saw(self, firsts: dict[str, Any]) -> None:
+        """firsts: member_id -> the earliest adapted instant in one chunk."""
+        _bulk_insert(
+            self.table, ("member_id", "first_at", "adjust"), [(member_id, when, 0) for member_id, when in firsts.items()],
+            f" ON CONFLICT (member_id) DO UPDATE SET first_at = CASE WHEN {self.table}.first_at IS NULL"
+            f" OR excluded.first_at < {self.table}.first_at THEN excluded.first_at ELSE {self.table}.first_at END",
+        )
+
+    def apply(self) -> int:
+        users = connection.ops.quote_name(User._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {users} SET date_joined = (SELECT first_at FROM {self.table} a WHERE a.member_id = {users}.external_id)"
+                f" WHERE external_id IN (SELECT member_id FROM {self.table} WHERE adjust = 1 AND first_at IS NOT NULL)"
+            )
+            return cursor.rowcount
+
+    def drop(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+            cursor.execute(f"DROP TABLE IF EXISTS {self.table}_staging")
+
+
+DUPLICATE_KEY_COLUMN = {"members": "member_id", "orders": "order_id", "events": "event_id"}
+
+
+class _Pass:
+    """One pass over the files: validate every row, and (write=True) write each chunk's good rows as it is read.
+
+    All-or-nothing runs one such pass inside one transaction: writing stops at the first rejected row but validation
+    goes on to the end, so every bad row is reported; the caller then rolls everything back. --partial runs a
+    validating pass first (a file-level problem must stop everything) and a writing pass whose chunks commit on
+    their own.
+    """
+
+    def __init__(self, *, state: _State, reports: dict[str, FileReport] | None, sink: _ErrorSink | None,
+                 writer: _Writer | None, progress: bool, say: Callable[[str], None]) -> None:
+        self.state = state
+        self.reports = reports
+        self.sink = sink
+        self.writer = writer
+        self.progress = progress
+        self.say = say
+        self.ledgers: dict[str, _Ledger] = {}
+        self.chunks = 0
+
+    def ledger(self, name: str) -> _Ledger:
+        if name not in self.ledgers:
+            self.ledgers[name] = _Ledger(name)
+        return self.ledgers[name]
+
+    def close(self) -> None:
+        for ledger in self.ledgers.values():
+            ledger.drop()
+
+    def writing(self) -> bool:
+        # All-or-nothing: once a row is rejected nothing will be kept, so stop writing (and keep validating).
+        return self.writer is not None and (self.writer.partial or self.sink is None or self.sink.count == 0)
+
+    def run(self, kind: str, path: Path) -> bool:
+        """Validate (and write) one file; False if the file as a whole was rejected."""
+        validate = VALIDATORS[kind]
+        state = self.state
+        zone = state.zone
+        name = path.name
+        report = self.reports[kind] if self.reports is not None else None
+        size = EVENT_BATCH_SIZE if kind == "events" else BATCH_SIZE
+        bar = _bar(self.progress, f"import {name}", path)
+        started, rows = time.perf_counter(), 0
+        chunk: list[tuple[_Cells, Any]] = []
+        try:
+            for line, index, row, too_wide in _records(path, kind, bar, state.encoding):
+                cells = _Cells(name, line, index, row, zone)
+                if too_wide:
+                    cells.error("", f"has {len(row)} fields, more than the header's {len(index)}")
+                    chunk.append((cells, None))
+                else:
+                    chunk.append((cells, validate(cells, state)))
+                if len(chunk) >= size:
+                    self._chunk(kind, chunk, report)
+                    rows += len(chunk)
+                    chunk = []
+                    if bar is not None:  # the bar counts bytes (with an ETA); the rate in rows is what people know
+                        bar.set_postfix_str(f"{rows / (time.perf_counter() - started):,.0f} rows/s", refresh=False)
+            if chunk:
+                self._chunk(kind, chunk, report)
+        except _FileProblem as problem:
+            # The rows before the defect are still checked and reported (never written: the file is rejected).
+            self._chunk(kind, chunk, report, write=False)
             if report is not None:
-                report.rows += 1
-            if too_wide:
-                on_error(RowError(name, line, "", f"has {len(row)} fields, more than the header's {len(index)}",
-                                  _raw_text(row)))
+                report.file_error = True
+            if self.sink is not None:
+                self.sink.add(RowError(name, problem.line, problem.column, problem.reason))
+            return False
+        return True
+
+    def _chunk(self, kind: str, chunk: list[tuple[_Cells, Any]], report: FileReport | None, *,
+               write: bool = True) -> None:
+        key_column = DUPLICATE_KEY_COLUMN.get(kind)
+        if key_column is not None:
+            self._duplicates(kind, key_column, chunk)
+        good = []
+        for cells, typed in chunk:
+            if cells.errors:
+                if self.sink is not None:
+                    for error in cells.errors:
+                        self.sink.add(error)
                 if report is not None:
                     report.rejected += 1
-                continue
-            cells = _Cells(name, line, index, row)
-            typed = validate(cells, state)
-            if typed is None:
-                for error in cells.errors:
-                    on_error(error)
-                if report is not None:
-                    report.rejected += 1
-                continue
-            if report is not None:
-                report.valid += 1
-            yield typed
-    except _FileProblem as problem:
+            else:
+                good.append(typed)
         if report is not None:
-            report.file_error = True
-        on_error(RowError(name, problem.line, problem.column, problem.reason))
-        raise
+            report.rows += len(chunk)
+            report.valid += len(good)
+        if good and write and self.writing():
+            assert self.writer is not None
+            getattr(self.writer, kind)(good, self.reports[kind] if self.reports is not None else None)
+
+    def _duplicates(self, kind: str, key_column: str, chunk: list[tuple[_Cells, Any]]) -> None:
+        """The first occurrence of an id is kept, later ones are rejected: against the earlier chunks (the ledger) and
+        within this one. A rejected row does not claim its id, as before."""
+        self.chunks += 1
+        ledger = self.ledger(kind)
+        message = f"duplicate {key_column} {{!r}} (appears earlier in the file)"
+        if kind == "members":
+            self._member_duplicates(ledger, message, chunk)
+            return
+        claimed: dict[str, _Cells] = {}
+        rejected: list[_Cells] = []  # rejected for another reason: still told if the id is a repeat
+        for cells, _ in chunk:
+            key = cells.key
+            if not key:
+                continue
+            if key in claimed:
+                cells.error(key_column, message.format(key))
+            elif cells.errors:
+                rejected.append(cells)
+            else:
+                claimed[key] = cells
+        for key in ledger.claim(list(claimed), self.chunks):
+            claimed[key].error(key_column, message.format(key))
+        if rejected:
+            earlier = ledger.seen([cells.key for cells in rejected], before_chunk=self.chunks)
+            for cells in rejected:
+                if cells.key in earlier:
+                    cells.error(key_column, message.format(cells.key))
+
+    def _member_duplicates(self, ledger: _Ledger, message: str, chunk: list[tuple[_Cells, Any]]) -> None:
+        # Two keys per row (member_id and email), each claimed only if the row has no error at all: look up first.
+        emails = self.ledger("emails")
+        earlier = ledger.seen(list({cells.key for cells, _ in chunk if cells.key}))
+        earlier_emails = emails.seen(list({cells.email for cells, _ in chunk if cells.email}))
+        claimed: dict[str, None] = {}
+        claimed_emails: dict[str, None] = {}
+        for cells, _ in chunk:
+            key = cells.key
+            if cells.email and (cells.email in earlier_emails or cells.email in claimed_emails):
+                cells.error("email", f"duplicate email {cells.email!r} (appears earlier in the file)")
+            if key and (key in earlier or key in claimed):
+                cells.error("member_id", message.format(key))
+            elif key and not cells.errors:
+                claimed[key] = None
+                if cells.email:
+                    claimed_emails[cells.email] = None
+        ledger.claim(list(claimed), self.chunks)
+        emails.claim(list(claimed_emails), self.chunks)
 
 
 def _bar(enabled: bool, label: str, path: Path) -> tqdm | None:
@@ -592,14 +810,18 @@ def _bar(enabled: bool, label: str, path: Path) -> tqdm | None:
     return tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=label, file=sys.stderr, leave=False)
 
 
-def _initial_state() -> _State:
+def _initial_state(encoding: str | None) -> _State:
     db_products: dict[str, str] = {}
     for external_id in MembershipTier.objects.filter(external_id__isnull=False).values_list("external_id", flat=True):
         db_products[external_id] = "tier"
     for external_id in Course.objects.filter(external_id__isnull=False).values_list("external_id", flat=True):
         db_products[external_id] = "course"
     db_emails = dict(User.objects.values_list("email", "external_id").iterator(chunk_size=10000))
-    return _State(db_products=db_products, db_emails=db_emails)
+    return _State(db_products=db_products, db_emails=db_emails, encoding=encoding, zone=_site_zone())
+
+
+class _RollBack(Exception):
+    """Raised inside the import's transaction to undo it (dry run, rejected rows, a rejected file)."""
 
 
 def import_platform_data(
@@ -615,81 +837,128 @@ def import_platform_data(
     log: Callable[[str], None] | None = None,
     encoding: str | None = None,
 ) -> ImportReport:
-    """Validate every given file, then (unless dry_run or errors in all-or-nothing mode) upsert the valid rows."""
+    """Validate every given file and (unless dry_run, or rows were rejected in all-or-nothing mode) upsert the valid
+    rows. All-or-nothing and --dry-run read each file once; --partial reads it twice (validate, then write)."""
+    with _fewer_collections():
+        return _import(members=members, products=products, orders=orders, events=events, dry_run=dry_run,
+                       partial=partial, errors_out=errors_out, progress=progress, log=log, encoding=encoding)
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """The import allocates millions of short-lived rows; the cyclic garbage collector's full passes over the
+    process's long-lived objects (Django, the catalogue) cost a third of the validation CPU. Freeze what exists
+    before the import and collect the young generation less often; undone afterwards (a Celery worker lives on)."""
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, threshold[1], threshold[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
+
+
+def _import(
+    *,
+    members: Path | None,
+    products: Path | None,
+    orders: Path | None,
+    events: Path | None,
+    dry_run: bool,
+    partial: bool,
+    errors_out: Path | None,
+    progress: bool,
+    log: Callable[[str], None] | None,
+    encoding: str | None,
+) -> ImportReport:
     paths = {"members": members, "products": products, "orders": orders, "events": events}
     given = {kind: Path(path) for kind, path in paths.items() if path is not None}
     say = log or (lambda message: None)
     reports = {kind: FileReport(kind=kind, path=str(path)) for kind, path in given.items()}
     sink = _ErrorSink(errors_out)
-    state = _initial_state()
-    state.encoding = encoding
-    broken: set[str] = set()
     if connection.vendor == "sqlite":
         # The default 2 MB page cache thrashes once the event and order indexes outgrow it (~1M rows); 256 MB keeps
         # index pages in memory for the import. Per connection, so it only affects this process.
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA cache_size = -262144")
-    try:
+            # The duplicate-id ledgers are temporary tables: SQLite keeps them in a temporary file behind a bounded
+            # page cache (temp_store = MEMORY would hold every id in memory again).
+            cursor.execute("PRAGMA temp.cache_size = -65536")
+    report = ImportReport(files=reports, error_count=0, first_errors=sink.first, written=False, dry_run=dry_run,
+                          partial=partial)
+    broken: set[str] = set()
+
+    def run_pass(pass_: _Pass, *, counted: bool) -> None:
         for kind in FILE_KINDS:
             if kind not in given:
                 continue
-            bar = _bar(progress, f"validate {given[kind].name}", given[kind])
             started = time.perf_counter()
-            try:
-                for _ in _iter_valid(kind, given[kind], state, on_error=sink.add, report=reports[kind], bar=bar):
-                    pass
-            except _FileProblem:
+            if not pass_.run(kind, given[kind]):
                 broken.add(kind)
-            elapsed = time.perf_counter() - started
-            reports[kind].seconds += elapsed
-            say(f"validated {given[kind].name}: {reports[kind].valid} valid, {reports[kind].rejected} rejected"
-                + (" (file rejected)" if kind in broken else "")
-                + f" ({reports[kind].rows / elapsed if elapsed else 0:,.0f} rows/s)")
+            if counted:
+                file_report = reports[kind]
+                file_report.seconds += time.perf_counter() - started
+                verb = "imported" if pass_.writing() else "validated"
+                say(f"{verb} {given[kind].name}: {file_report.valid} valid, {file_report.rejected} rejected"
+                    + (" (file rejected)" if kind in broken else "")
+                    + f" ({file_report.rows_per_second:,.0f} rows/s)")
+        # Not in a finally: after a database error the transaction is aborted, and its rollback drops them anyway.
+        pass_.close()
+
+    try:
+        if partial and not dry_run:
+            # A file-level problem (encoding, header) must stop everything even with --partial, and may sit at the
+            # end of a file: validate everything first (temporary tables only, rolled back), then write.
+            try:
+                with transaction.atomic():
+                    run_pass(_Pass(state=_initial_state(encoding), reports=reports, sink=sink, writer=None,
+                                   progress=progress, say=say), counted=True)
+                    raise _RollBack
+            except _RollBack:
+                pass
+            if not broken:
+                state = _initial_state(encoding)
+                writer = _Writer(state=state, partial=True, say=say)
+                started = time.perf_counter()
+                run_pass(_Pass(state=state, reports=None, sink=None, writer=writer, progress=progress, say=say),
+                         counted=False)
+                writer.finish()
+                _record_writes(writer, reports, report, time.perf_counter() - started)
+        else:
+            try:
+                with transaction.atomic():
+                    state = _initial_state(encoding)
+                    writer = None if dry_run else _Writer(state=state, partial=False, say=say)
+                    run_pass(_Pass(state=state, reports=reports, sink=sink, writer=writer, progress=progress, say=say),
+                             counted=True)
+                    if writer is None or broken or sink.count:
+                        raise _RollBack
+                    writer.finish()
+                    _record_writes(writer, reports, report, 0.0)
+            except _RollBack:
+                report.written = False
     finally:
         sink.close()
-
-    report = ImportReport(files=reports, error_count=sink.count, first_errors=sink.first, written=False,
-                          dry_run=dry_run, partial=partial)
-    # A defective file (encoding, header, empty) stops everything even with --partial: --partial skips bad rows,
-    # and a file that cannot be read has no good rows we could trust (pass 1 may have stopped half-way through it).
-    if dry_run or broken or (sink.count and not partial):
-        return report
-
-    writable = given
-    first_activity = state.first_activity
-    needs_generic = state.needs_generic_product
-    coupon_codes = state.coupon_codes
-    # Pass 2 rebuilds the same "seen" sets so duplicates resolve exactly as in pass 1 (first occurrence wins).
-    state.reset_seen()
-    outer = nullcontext() if partial else transaction.atomic()
-    with outer:
-        writer = _Writer(state=state, partial=partial, progress=progress, say=say)
-        if "products" in writable:
-            with _timed(reports["products"]):
-                writer.products(writable["products"], reports["products"])
-        with _timed(reports.get("members")):
-            writer.members(writable.get("members"), reports.get("members"), first_activity)
-        report.members_created_from_activity = writer.implicit_members_created
-        if "orders" in writable:
-            with _timed(reports["orders"]):
-                writer.orders(writable["orders"], reports["orders"], needs_generic, coupon_codes)
-        if "events" in writable:
-            with _timed(reports["events"]):
-                writer.events(writable["events"], reports["events"])
-    report.written = True
-    refresh_planner_statistics()
-    say("refreshed the database's planner statistics (ANALYZE)")
+    report.error_count = sink.count
+    if report.written:
+        refresh_planner_statistics()
+        say("refreshed the database's planner statistics (ANALYZE)")
     return report
 
 
-@contextmanager
-def _timed(report: FileReport | None) -> Iterator[None]:
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        if report is not None:
-            report.seconds += time.perf_counter() - started
+def _record_writes(writer: _Writer, reports: dict[str, FileReport], report: ImportReport, seconds: float) -> None:
+    for kind, file_report in reports.items():
+        counts = writer.counts.get(kind)
+        if counts is not None:
+            file_report.created, file_report.updated, file_report.duplicates = counts
+    if seconds:
+        # --partial: the writing pass's time, shared out by rows (the command prints each file's rows/s).
+        total = sum(file_report.rows for file_report in reports.values()) or 1
+        for file_report in reports.values():
+            file_report.seconds += seconds * file_report.rows / total
+    report.members_created_from_activity = writer.implicit_members_created
+    report.written = True
 
 
 def _placeholder_email(member_id: str) -> str:
@@ -808,68 +1077,90 @@ def _write_batch(partial: bool) -> Any:
 
 
 class _Writer:
-    def __init__(self, *, state: _State, partial: bool, progress: bool, say: Callable[[str], None]) -> None:
+    """Writes one chunk of valid rows at a time (products, members, orders, events), as the pass reads them."""
+
+    def __init__(self, *, state: _State, partial: bool, say: Callable[[str], None]) -> None:
         self.state = state
         self.partial = partial
-        self.progress = progress
         self.say = say
-        self.member_pks: dict[str, int] = {}
         self.implicit_members_created = 0
         self.now = timezone.now()
-        self.adapt_instant = connection.ops.adapt_datetimefield_value
+        self.adapt_instant = instant_adapter(connection)
+        self.counts: dict[str, list[int]] = {}  # kind -> [created, updated, already imported]
+        self.first_activity = _FirstActivity()
+        self.insert_new_member = _RawUpsert(User, self.USER_VALUES, conflict=["external_id"], update=None)
+        update = ["email", "display_name", "country", "preferred_language", "acquisition_source"]
+        # joined_at from the file wins; otherwise first activity (set at the end); otherwise the first import's time,
+        # kept on re-import (so re-importing changes nothing) by leaving date_joined out of that update.
+        self.dated_upsert = _RawUpsert(User, self.USER_VALUES, conflict=["external_id"], update=[*update, "date_joined"])
+        self.undated_upsert = _RawUpsert(User, self.USER_VALUES, conflict=["external_id"], update=update)
+        self.order_upsert = _RawUpsert(Order, self.ORDER_VALUES, conflict=["external_id"],
+                                       update=list(self.ORDER_VALUES[1:]))
+        self.enroll = _RawUpsert(Enrollment, ("member_id", "course_id", "source", "enrolled_at", "last_activity_at"),
+                                 conflict=["member_id", "course_id"], update=None)
+        self.catalogue: tuple[dict[str, int], dict[str, int]] | None = None
+        self.generic_pk: int | None = None
 
-    def _rows(self, kind: str, path: Path, report: FileReport) -> Iterator[Any]:
-        bar = _bar(self.progress, f"import {path.name}", path)
-        return _iter_valid(kind, path, self.state, on_error=lambda error: None, report=None, bar=bar)
+    def _count(self, kind: str, created: int = 0, updated: int = 0, duplicates: int = 0) -> None:
+        counts = self.counts.setdefault(kind, [0, 0, 0])
+        counts[0] += created
+        counts[1] += updated
+        counts[2] += duplicates
 
     def _existing(self, model: Any, external_ids: list[str]) -> set[str]:
         return set(model.objects.filter(external_id__in=external_ids).values_list("external_id", flat=True))
 
+    def finish(self) -> None:
+        """Set-based, once: date_joined of the members created from activity (or without joined_at) = their first
+        order/event of this import."""
+        with _write_batch(self.partial):
+            self.first_activity.apply()
+            self.first_activity.drop()
+        if self.implicit_members_created:
+            self.say(f"created {self.implicit_members_created} members known only from orders/events")
+
     # Products ----------------------------------------------------------------------------------------------------
-    def products(self, path: Path, report: FileReport) -> None:
-        for batch in _chunks(self._rows("products", path, report), BATCH_SIZE):
-            tiers = [row for row in batch if row.kind == "tier"]
-            courses = [row for row in batch if row.kind == "course"]
-            with _write_batch(self.partial):
-                if tiers:
-                    existing = self._existing(MembershipTier, [row.product_id for row in tiers])
-                    MembershipTier.objects.bulk_create(
-                        [
-                            MembershipTier(
-                                external_id=row.product_id, name=row.title,
-                                slug=_product_slug("imported-tier", row.product_id, 50),
-                                description=row.description, monthly_price=row.price,
-                                yearly_price=row.price * 12, currency=row.currency,
-                            )
-                            for row in tiers
-                        ],
-                        batch_size=BATCH_SIZE, update_conflicts=True, unique_fields=["external_id"],
-                        # name_en/description_en: the English columns pages read (modeltranslation) follow a re-import.
-                        update_fields=["name", "description", "name_en", "description_en", "monthly_price",
-                                       "yearly_price", "currency"],
-                    )
-                    report.created += len(tiers) - len(existing)
-                    report.updated += len(existing)
-                if courses:
-                    existing = self._existing(Course, [row.product_id for row in courses])
-                    Course.objects.bulk_create(
-                        [
-                            Course(
-                                external_id=row.product_id, title=row.title,
-                                slug=_product_slug("imported", row.product_id, 200),
-                                description=row.description, tags=list(row.tags),
-                                topic=(row.tags[0] if row.tags else "")[:60], price=row.price,
-                                currency=row.currency, is_published=True, published_at=row.published_at,
-                            )
-                            for row in courses
-                        ],
-                        batch_size=BATCH_SIZE, update_conflicts=True, unique_fields=["external_id"],
-                        update_fields=["title", "description", "title_en", "description_en", "tags", "topic",
-                                       "price", "currency", "is_published", "published_at"],
-                    )
-                    report.created += len(courses) - len(existing)
-                    report.updated += len(existing)
-        self.say(f"imported {path.name}: {report.created} created, {report.updated} updated")
+    def products(self, batch: list[ProductRow], report: FileReport | None) -> None:
+        tiers = [row for row in batch if row.kind == "tier"]
+        courses = [row for row in batch if row.kind == "course"]
+        with _write_batch(self.partial):
+            if tiers:
+                existing = self._existing(MembershipTier, [row.product_id for row in tiers])
+                MembershipTier.objects.bulk_create(
+                    [
+                        MembershipTier(
+                            external_id=row.product_id, name=row.title,
+                            slug=_product_slug("imported-tier", row.product_id, 50),
+                            description=row.description, monthly_price=row.price,
+                            yearly_price=row.price * 12, currency=row.currency,
+                        )
+                        for row in tiers
+                    ],
+                    batch_size=BATCH_SIZE, update_conflicts=True, unique_fields=["external_id"],
+                    # name_en/description_en: the English columns pages read (modeltranslation) follow a re-import.
+                    update_fields=["name", "description", "name_en", "description_en", "monthly_price",
+                                   "yearly_price", "currency"],
+                )
+                self._count("products", len(tiers) - len(existing), len(existing))
+            if courses:
+                existing = self._existing(Course, [row.product_id for row in courses])
+                Course.objects.bulk_create(
+                    [
+                        Course(
+                            external_id=row.product_id, title=row.title,
+                            slug=_product_slug("imported", row.product_id, 200),
+                            description=row.description, tags=list(row.tags),
+                            topic=(row.tags[0] if row.tags else "")[:60], price=row.price,
+                            currency=row.currency, is_published=True, published_at=row.published_at,
+                        )
+                        for row in courses
+                    ],
+                    batch_size=BATCH_SIZE, update_conflicts=True, unique_fields=["external_id"],
+                    update_fields=["title", "description", "title_en", "description_en", "tags", "topic",
+                                   "price", "currency", "is_published", "published_at"],
+                )
+                self._count("products", len(courses) - len(existing), len(existing))
+        self.catalogue = None  # reloaded by the first orders chunk
 
     # Members -----------------------------------------------------------------------------------------------------
     USER_VALUES = ("external_id", "email", "display_name", "country", "preferred_language", "acquisition_source",
@@ -882,76 +1173,100 @@ class _Writer:
         return (member_id, email or _placeholder_email(member_id), name, country, language or Language.EN,
                 User.AcquisitionSource.IMPORT, self.adapt_instant(joined), password)
 
-    def members(self, path: Path | None, report: FileReport | None, first_activity: dict[str, datetime]) -> None:
-        file_ids: set[str] = set()
-        if path is not None and report is not None:
-            update = ["email", "display_name", "country", "preferred_language", "acquisition_source"]
-            # joined_at from the file wins; otherwise first activity; otherwise the first import's time, kept on
-            # re-import (so re-importing changes nothing) by leaving date_joined out of that update.
-            dated_upsert = _RawUpsert(User, self.USER_VALUES, conflict=["external_id"], update=[*update, "date_joined"])
-            undated_upsert = _RawUpsert(User, self.USER_VALUES, conflict=["external_id"], update=update)
-            for batch in _chunks(self._rows("members", path, report), BATCH_SIZE):
-                file_ids.update(row.member_id for row in batch)
-                dated, undated = [], []
-                for row in batch:
-                    joined = row.joined_at or first_activity.get(row.member_id)
-                    target = dated if joined else undated
-                    target.append(self._user(row.member_id, row.email, row.name, joined or self.now, row.country,
-                                             row.language))
-                with _write_batch(self.partial):
-                    existing = dated_upsert.write(dated)[1] + undated_upsert.write(undated)[1]
-                report.created += len(batch) - existing
-                report.updated += existing
-            self.say(f"imported {path.name}: {report.created} created, {report.updated} updated")
-        # Members known only from their orders/events: created once, never overwritten by a later import.
-        insert_new = _RawUpsert(User, self.USER_VALUES, conflict=["external_id"], update=None)
-        implicit = (member_id for member_id in first_activity if member_id not in file_ids)
-        for batch in _chunks(implicit, BATCH_SIZE):
-            with _write_batch(self.partial):
-                self.implicit_members_created += insert_new.write(
-                    [self._user(member_id, None, "", first_activity[member_id], "", None) for member_id in batch]
-                )[0]
-        if self.implicit_members_created:
-            self.say(f"created {self.implicit_members_created} members known only from orders/events")
-        wanted = file_ids | first_activity.keys()
-        for chunk in _chunks(wanted, 5000):
-            self.member_pks.update(User.objects.filter(external_id__in=chunk).values_list("external_id", "pk"))
+    def members(self, batch: list[MemberRow], report: FileReport | None) -> None:
+        dated, undated = [], []
+        for row in batch:
+            target = dated if row.joined_at else undated
+            target.append(self._user(row.member_id, row.email, row.name, row.joined_at or self.now, row.country,
+                                     row.language))
+        with _write_batch(self.partial):
+            existing = self.dated_upsert.write(dated)[1] + self.undated_upsert.write(undated)[1]
+            self.first_activity.flag([row.member_id for row in batch if row.joined_at is None])
+        self._count("members", len(batch) - existing, existing)
+
+    def _member_pks(self, firsts: dict[str, datetime]) -> dict[str, int]:
+        """The database pks of one chunk's members; members known only from orders/events are created here (once,
+        never overwritten by a later import), joined at their first activity (finish() lowers it to the file's).
+
+        One raw query per chunk (the ORM's `__in` prepared each of the thousands of ids on its own: 2 s of CPU at
+        250,000 events), which also says which members' date_joined follows their first activity, so only those
+        are tracked."""
+        wanted = list(firsts)
+        pks: dict[str, int] = {}
+        follow: list[str] = []
+        quote = connection.ops.quote_name
+        users, pk_column = quote(User._meta.db_table), quote(User._meta.pk.column)
+        activity = self.first_activity.table
+        with connection.cursor() as cursor:
+            for start in range(0, len(wanted), 5000):
+                part = wanted[start:start + 5000]
+                if connection.vendor == "postgresql":
+                    where, params = "u.external_id = ANY(%s)", [part]
+                else:
+                    where, params = f"u.external_id IN ({', '.join(['%s'] * len(part))})", part
+                cursor.execute(f"SELECT u.external_id, u.{pk_column}, a.adjust FROM {users} u LEFT JOIN {activity} a "
+                               f"ON a.member_id = u.external_id WHERE {where}", params)
+                for member_id, pk, adjust in cursor.fetchall():
+                    pks[member_id] = pk
+                    if adjust:
+                        follow.append(member_id)
+        missing = [member_id for member_id in wanted if member_id not in pks]
+        if missing:
+            self.implicit_members_created += self.insert_new_member.write(
+                [self._user(member_id, None, "", firsts[member_id], "", None) for member_id in missing]
+            )[0]
+            self.first_activity.flag(missing)
+            follow.extend(missing)
+            pks.update(User.objects.filter(external_id__in=missing).values_list("external_id", "pk"))
+        if follow:
+            adapt = self.adapt_instant
+            self.first_activity.saw({member_id: adapt(firsts[member_id]) for member_id in follow})
+        return pks
+
+    @staticmethod
+    def _firsts(pairs: Iterator[tuple[str, datetime]]) -> dict[str, datetime]:
+        firsts: dict[str, datetime] = {}
+        for member_id, when in pairs:
+            first = firsts.get(member_id)
+            if first is None or when < first:
+                firsts[member_id] = when
+        return firsts
 
     # Orders ------------------------------------------------------------------------------------------------------
     ORDER_VALUES = ("external_id", "member_id", "kind", "course_id", "tier_id", "billing_period", "list_price",
                     "discount", "amount_paid", "currency", "quantity", "coupon_id", "status", "created_at", "paid_at",
                     "refunded_at", "failure_reason", "provider")
 
-    def orders(self, path: Path, report: FileReport, needs_generic: bool, coupon_codes: set[str]) -> None:
-        courses = dict(Course.objects.filter(external_id__isnull=False).values_list("external_id", "pk"))
-        tiers = dict(MembershipTier.objects.filter(external_id__isnull=False).values_list("external_id", "pk"))
-        generic_pk: int | None = None
-        if needs_generic:
-            generic, _ = Course.objects.get_or_create(
-                slug=GENERIC_PRODUCT_SLUG,
-                defaults={"title": "Imported order without a product", "is_generic": True, "is_published": False},
+    def orders(self, batch: list[OrderRow], report: FileReport | None) -> None:
+        if self.catalogue is None:
+            self.catalogue = (
+                dict(Course.objects.filter(external_id__isnull=False).values_list("external_id", "pk")),
+                dict(MembershipTier.objects.filter(external_id__isnull=False).values_list("external_id", "pk")),
             )
-            generic_pk = generic.pk
-        coupons: dict[str, int] = {}
-        for chunk in _chunks(coupon_codes, 5000):
-            coupons.update(Coupon.objects.filter(code__in=chunk).values_list("code", "pk"))
-
-        upsert = _RawUpsert(Order, self.ORDER_VALUES, conflict=["external_id"], update=list(self.ORDER_VALUES[1:]))
-        enroll = _RawUpsert(Enrollment, ("member_id", "course_id", "source", "enrolled_at", "last_activity_at"),
-                            conflict=["member_id", "course_id"], update=None)
+        courses, tiers = self.catalogue
         adapt = self.adapt_instant
         paid, refunded, failed = Order.Status.PAID, Order.Status.REFUNDED, Order.Status.FAILED
         zero = Decimal("0.00")
-        for batch in _chunks(self._rows("orders", path, report), BATCH_SIZE):
+        with _write_batch(self.partial):
+            if self.generic_pk is None and any(row.product_id is None for row in batch):
+                generic, _ = Course.objects.get_or_create(
+                    slug=GENERIC_PRODUCT_SLUG,
+                    defaults={"title": "Imported order without a product", "is_generic": True, "is_published": False},
+                )
+                self.generic_pk = generic.pk
+            codes = {row.coupon_code for row in batch if row.coupon_code}
+            coupons = dict(Coupon.objects.filter(code__in=codes).values_list("code", "pk")) if codes else {}
+            member_pks = self._member_pks(self._firsts((row.member_id, row.ordered_at) for row in batch))
             values = []
             enrollments = []
             redemptions = []
             for row in batch:
-                member_pk = self.member_pks[row.member_id]
+                member_pk = member_pks[row.member_id]
                 ordered_at = adapt(row.ordered_at)
                 paid_at = ordered_at if row.status in (paid, refunded) else None
                 if row.product_kind == "course":
-                    kind, course_pk, tier_pk = Order.Kind.COURSE, courses[row.product_id] if row.product_id else generic_pk, None
+                    kind, course_pk, tier_pk = (Order.Kind.COURSE, courses[row.product_id] if row.product_id
+                                                else self.generic_pk, None)
                     # Owned courses must be excluded from recommendations, and recommendations read enrollments.
                     # A refunded order was an enrolment until its refund: the row exists, and the analytics drop
                     # it from the refund's time on (analytics.ml.datasets.enrollments), so a refund recorded
@@ -966,15 +1281,13 @@ class _Writer:
                 values.append((
                     row.order_id, member_pk, kind, course_pk, tier_pk, row.billing_period, row.amount, zero,
                     row.amount, row.currency, row.quantity, coupon_pk, row.status, ordered_at, paid_at,
-                    adapt(row.refunded_at) if row.refunded_at else None, "imported as failed" if row.status == failed else "", "import",
+                    adapt(row.refunded_at) if row.refunded_at else None,
+                    "imported as failed" if row.status == failed else "", "import",
                 ))
-            with _write_batch(self.partial):
-                existing = upsert.write(values)[1]
-                enroll.write(enrollments)
-                self._redemptions(redemptions)
-            report.created += len(batch) - existing
-            report.updated += existing
-        self.say(f"imported {path.name}: {report.created} created, {report.updated} updated")
+            existing = self.order_upsert.write(values)[1]
+            self.enroll.write(enrollments)
+            self._redemptions(redemptions)
+        self._count("orders", len(batch) - existing, existing)
 
     def _redemptions(self, redemptions: list[tuple[str, int, int, Any]]) -> None:
         if not redemptions:
@@ -989,28 +1302,21 @@ class _Writer:
                    update=None).write([(pks[order_id], *rest) for order_id, *rest in redemptions])
 
     # Events ------------------------------------------------------------------------------------------------------
-    def events(self, path: Path, report: FileReport) -> None:
-        def rows() -> Iterator[EventRow]:
-            for event in self._rows("events", path, report):
-                yield EventRow(
-                    member_id=self.member_pks[event.member_id], kind=event.kind, object_type=event.object_type,
-                    object_id=event.object_id, occurred_at=event.occurred_at, properties=event.properties,
-                    idempotency_key=event.event_id or _event_fingerprint(event),
-                )
-
-        if self.partial:
-            created = duplicates = 0
-            for batch in _chunks(rows(), EVENT_BATCH_SIZE):
-                with transaction.atomic():
-                    result = events_bulk_ingest(batch, source=EVENT_SOURCE, batch_size=EVENT_BATCH_SIZE)
-                created += result.created
-                duplicates += result.duplicates
-        else:
-            result = events_bulk_ingest(rows(), source=EVENT_SOURCE, batch_size=EVENT_BATCH_SIZE)
-            created, duplicates = result.created, result.duplicates
-        report.created += created
-        report.duplicates += duplicates
-        self.say(f"imported {path.name}: {created} created, {duplicates} already imported")
+    def events(self, batch: list[ImportedEvent], report: FileReport | None) -> None:
+        with _write_batch(self.partial):
+            member_pks = self._member_pks(self._firsts((event.member_id, event.occurred_at) for event in batch))
+            result = events_bulk_ingest(
+                [
+                    EventRow(
+                        member_id=member_pks[event.member_id], kind=event.kind, object_type=event.object_type,
+                        object_id=event.object_id, occurred_at=event.occurred_at, properties=event.properties,
+                        idempotency_key=event.event_id or _event_fingerprint(event),
+                    )
+                    for event in batch
+                ],
+                source=EVENT_SOURCE, batch_size=EVENT_BATCH_SIZE,
+            )
+        self._count("events", result.created, 0, result.duplicates)
 
 
 def _event_fingerprint(event: ImportedEvent) -> str:

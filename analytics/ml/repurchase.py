@@ -40,7 +40,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from analytics.ml import btyd, datasets, features, matrices
-from analytics.ml.reasons import CONTEXT, reason_params, reason_text
+from analytics.ml.reasons import CONTEXT, reason_params, silent
 from analytics.ml.runtime import limited_threads
 
 LEARNED = ("logistic_regression", "gradient_boosting")
@@ -356,7 +356,11 @@ def evaluate(y: np.ndarray | pd.Series, p: np.ndarray) -> dict[str, float]:
 def bootstrap(y: np.ndarray | pd.Series, scores: dict[str, np.ndarray], ours: str, *, n_boot: int = N_BOOTSTRAP,
               seed: int = SEED) -> dict[str, dict[str, list[float]]]:
     """Paired bootstrap over rows: 95% percentile intervals of AUC, AP, Brier and top-decile lift for every model,
-    and of the AUC difference ours − model. The same resamples for every model, so differences are paired."""
+    and of the AUC difference ours − model. The same resamples for every model, so differences are paired.
+
+    Each model's scores are sorted once; a resample is a vector of row multiplicities (np.bincount of the drawn
+    rows), so every metric is a weighted cumulative sum over the sorted rows instead of a sort per resample and
+    model (`_Sorted`). The figures are those of sorting each resample (a test compares both)."""
     y = np.asarray(y, dtype=int)
     n = len(y)
     out: dict[str, dict[str, list[float]]] = {name: {} for name in scores}
@@ -366,20 +370,24 @@ def bootstrap(y: np.ndarray | pd.Series, scores: dict[str, np.ndarray], ours: st
     draws: dict[str, dict[str, list[float]]] = {name: {m: [] for m in ("roc_auc", "average_precision", "brier",
                                                                          "lift_top_decile", "auc_diff")}
                                                  for name in scores}
+    sorted_ = {name: _Sorted(y, np.asarray(p, dtype=float)) for name, p in scores.items()}
+    top = max(1, round(n * 0.1))
     for _ in range(n_boot):
         idx = rng.integers(0, n, n)
         yb = y[idx]
-        if yb.sum() in (0, n):
+        positives = int(yb.sum())
+        if positives in (0, n):
             continue
+        weights = np.bincount(idx, minlength=n)
         aucs = {}
-        for name, p in scores.items():
-            pb = p[idx]
-            aucs[name] = _fast_auc(yb, pb)
+        for name, s in sorted_.items():
+            auc, ap, brier, top_positives = s.metrics(weights, idx, top)
+            aucs[name] = auc
             d = draws[name]
-            d["roc_auc"].append(aucs[name])
-            d["average_precision"].append(average_precision_score(yb, pb))
-            d["brier"].append(float(np.mean((pb - yb) ** 2)))
-            d["lift_top_decile"].append(_lift(yb, pb))
+            d["roc_auc"].append(auc)
+            d["average_precision"].append(ap)
+            d["brier"].append(brier)
+            d["lift_top_decile"].append(float((top_positives / top) / (positives / n)))
         for name in scores:
             draws[name]["auc_diff"].append(aucs[ours] - aucs[name])
     for name, d in draws.items():
@@ -388,6 +396,45 @@ def bootstrap(y: np.ndarray | pd.Series, scores: dict[str, np.ndarray], ours: st
                 lo, hi = np.nanpercentile(values, [2.5, 97.5])
                 out[name][metric] = [round(float(lo), 4), round(float(hi), 4)]
     return out
+
+
+class _Sorted:
+    """One model's validation scores sorted once (descending, stable), with the groups of tied scores, so a
+    bootstrap resample's AUC, average precision, Brier score and top-decile positives are weighted cumulative sums.
+
+    The same quantities as on the resample itself: AUC is the area under the ROC curve through the tied groups
+    (= the Mann–Whitney statistic with average ranks), average precision sklearn's step sum over distinct
+    thresholds, and the top decile takes whole groups of higher scores plus, from the group that straddles the
+    cut, its first members in resample order — what a stable sort of the resample puts first."""
+
+    def __init__(self, y: np.ndarray, p: np.ndarray) -> None:
+        self.y, self.p = y, p
+        self.order = np.argsort(-p, kind="mergesort")
+        self.ys = y[self.order]
+        ps = p[self.order]
+        self.ends = np.r_[np.flatnonzero(ps[1:] != ps[:-1]), len(ps) - 1]
+        self.group_value = ps[self.ends]
+        self.sq_err = (p - y) ** 2
+
+    def metrics(self, weights: np.ndarray, idx: np.ndarray, top: int) -> tuple[float, float, float, int]:
+        ws = weights[self.order]
+        cum_all = np.cumsum(ws)[self.ends]
+        cum_tp = np.cumsum(ws * self.ys)[self.ends]
+        cum_fp = cum_all - cum_tp
+        pos, neg = cum_tp[-1], cum_fp[-1]
+        tpr = np.r_[0.0, cum_tp / pos]
+        fpr = np.r_[0.0, cum_fp / neg]
+        auc = float(np.sum((fpr[1:] - fpr[:-1]) * (tpr[1:] + tpr[:-1])) / 2)
+        drawn = cum_all > 0
+        precision = np.divide(cum_tp, cum_all, out=np.zeros(len(cum_all)), where=drawn)
+        ap = float(np.sum(np.diff(np.r_[0.0, cum_tp / pos]) * precision))
+        brier = float(np.dot(weights, self.sq_err) / len(idx))
+        g = int(np.searchsorted(cum_all, top))  # the group in which the top `top` rows end
+        before_all = int(cum_all[g - 1]) if g else 0
+        before_tp = int(cum_tp[g - 1]) if g else 0
+        rest = top - before_all
+        tied = np.flatnonzero(self.p[idx] == self.group_value[g])[:rest]
+        return auc, ap, brier, before_tp + int(self.y[idx[tied]].sum())
 
 
 def reliability(y: pd.Series, p: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
@@ -546,7 +593,7 @@ def importance(model: Served, X: pd.DataFrame, y: pd.Series) -> dict[str, float]
 def train(as_of: datetime, horizon_days: int) -> TrainResult:
     # The refit windows are the selection windows shifted one horizon later, so most of them are selection windows
     # too (with h = 30: 6 distinct cutoffs of 8): inside shared() each cutoff's matrix is built once.
-    with matrices.shared():
+    with matrices.shared(), datasets.read_once(as_of):
         return _train(as_of, horizon_days)
 
 
@@ -650,30 +697,42 @@ def contributions(art: dict, X: pd.DataFrame) -> pd.DataFrame:
 
 
 def top_reasons(contrib: pd.DataFrame, X: pd.DataFrame, k: int = 3) -> list[list[dict]]:
+    """Up to k reasons per member: the features with the largest |contribution|, walked in that order (at most
+    k + 3 of them, stopping at the first with no effect), skipping a feature whose figure says nothing for this
+    member (reasons.silent, e.g. an average order value for a member who never bought).
+
+    Vectorised: the walk is decided for all members at once with array masks; only the kept reasons are built as
+    dicts (a loop over members cost ≈ 0.1 ms each, 15 s for 100,000)."""
+    n = len(contrib)
+    if n == 0:
+        return []
+    names = list(contrib.columns)
     values = contrib.to_numpy()
     order = np.argsort(-np.abs(values), axis=1)[:, : k + 3]
-    names = list(contrib.columns)
-    # Column arrays instead of a dict per row (X.to_dict("records") built 100,000 dicts of ~50 keys).
-    feature_values = {name: X[name].to_numpy(dtype=float) for name in names}
+    rows = np.arange(n)[:, None]
+    weights = values[rows, order]
+    figures = np.column_stack([X[name].to_numpy(dtype=float) for name in names])[rows, order]
     context = {key: X[key].to_numpy(dtype=float) for key in CONTEXT}
-    out: list[list[dict]] = []
-    for i in range(len(X)):
-        reasons: list[dict] = []
-        for j in order[i]:
-            weight = float(values[i, j])
-            if weight == 0:
-                break
-            row = {names[j]: feature_values[names[j]][i], **{key: context[key][i] for key in CONTEXT}}
-            params = reason_params(names[j], row)
-            if reason_text(names[j], params) is None:
-                continue  # says nothing (a buyer-only figure for a member who never bought): try the next feature
-            # The code (the feature) and its figures are stored; the words are rendered when someone reads them, in
-            # their language (analytics.ml.reasons.reasons_display).
-            reasons.append({"feature": names[j], "code": names[j], "params": params,
-                            "effect": "+" if weight > 0 else "-", "weight": round(weight, 4)})
-            if len(reasons) == k:
-                break
-        out.append(reasons)
+    # The stored figure is round(value, 4), and whether a reason says something is decided on what is stored.
+    stored = np.array([round(float(v), 4) for v in figures.ravel()]).reshape(figures.shape)
+    live, bought = context["sub_live"].astype(bool), context["has_purchased"].astype(bool)
+    says = np.ones(order.shape, dtype=bool)
+    for j in range(order.shape[1]):
+        for f in np.unique(order[:, j]):
+            at = order[:, j] == f
+            says[at, j] = ~silent(names[f], stored[at, j], live[at], bought[at])
+    alive = np.cumprod(weights != 0, axis=1).astype(bool)  # the walk stops at the first feature with no effect
+    eligible = alive & says
+    chosen = eligible & (np.cumsum(eligible, axis=1) <= k)
+    out: list[list[dict]] = [[] for _ in range(n)]
+    for i, j in zip(*np.nonzero(chosen), strict=True):
+        weight = float(weights[i, j])
+        name = names[order[i, j]]
+        params = reason_params(name, {name: figures[i, j], **{key: context[key][i] for key in CONTEXT}})
+        # The code (the feature) and its figures are stored; the words are rendered when someone reads them, in
+        # their language (analytics.ml.reasons.reasons_display).
+        out[i].append({"feature": name, "code": name, "params": params,
+                       "effect": "+" if weight > 0 else "-", "weight": round(weight, 4)})
     return out
 
 

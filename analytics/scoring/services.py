@@ -51,7 +51,7 @@ REPURCHASE = "repurchase"
 
 
 def chunk_size() -> int:
-    return int(getattr(settings, "ANALYTICS_CHUNK_SIZE", 20000))
+    return int(getattr(settings, "ANALYTICS_CHUNK_SIZE", 50000))
 
 
 def start_of_day(when: datetime | None = None) -> datetime:
@@ -65,13 +65,17 @@ def _rng(id_from: int | None, id_to: int | None) -> datasets.MemberRange:
 
 
 def member_chunks(size: int | None = None) -> list[tuple[int, int]]:
-    """Member-id ranges [from, to) of about `size` ids each, so several workers can share a population."""
-    bounds = datasets.member_id_bounds()
-    if bounds is None:
+    """Member-id ranges [from, to) holding at most `size` members each and as equal as the ids allow, so several
+    workers can share a population: 20,400 members in chunks of 20,000 are two chunks of 10,200, not 20,000 + 400
+    (a chunk's fixed cost — its queries, the model load — is paid per chunk however few members it holds)."""
+    ids = datasets.member_ids()
+    if not ids:
         return []
-    lo, hi = bounds
     size = size or chunk_size()
-    return [(start, min(start + size, hi + 1)) for start in range(lo, hi + 1, size)]
+    count = -(-len(ids) // size)
+    per = -(-len(ids) // count)
+    starts = ids[::per]
+    return list(zip(starts, [*starts[1:], ids[-1] + 1], strict=True))
 
 
 def _insert_rows(model: type, fields: list[str], rows: list[tuple], batch: int = 5000) -> int:
@@ -322,7 +326,9 @@ def propensity_score(*, as_of: datetime, version: ModelVersion | None = None, id
     params = {"model_version": version.pk, "id_from": id_from, "id_to": id_to}
     with tracked("score_members", as_of=as_of, params=params) as job:
         art = artifacts.load(version.artifact_path)
-        X = features.build(datasets.snapshot(as_of, _rng(id_from, id_to)))  # a chunk: built on its own
+        # A chunk's matrix is built on its own (matrices.at); the whole population's, when one chunk covers
+        # everyone, is the one the nightly run already built for engagement and segments.
+        X = matrices.at(as_of, _rng(id_from, id_to))
         scored = repurchase.score(art, X)
         when = _db_datetime(as_of)
         rows = [(int(m), version.pk, when, float(p), _db_json(r))
@@ -500,7 +506,7 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
     as_of = as_of or start_of_day()
     # One store of feature matrices for the whole run (analytics/ml/matrices.py): the one at as_of − 90 days
     # serves the engagement weights and a training window, the training windows both selection and refit.
-    with matrices.shared(), tracked("nightly_pipeline", as_of=as_of,
+    with matrices.shared(), datasets.read_once(as_of), tracked("nightly_pipeline", as_of=as_of,
                                     params={"horizon_days": horizon_days, "k": k}) as job:
         if connection.vendor == "sqlite":
             # SQLite has no autovacuum to keep statistics fresh; without them the chunked reads pick a poor index.
@@ -511,7 +517,9 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
         del feats
         # Any serving model will do (whatever its horizon); the horizon only matters when one must be trained.
         version = model_for(as_of) if _serving() else model_for(as_of, horizon_days)
+        # One chunk covers everyone: it runs unbounded, so inline it reads the matrix built above.
         ranges = member_chunks()
+        ranges = ranges if len(ranges) > 1 else []
         run = recommendations_start(as_of=as_of, k=k, chunks=max(len(ranges), 1), horizon_days=horizon_days)
         if dispatch is None:
             def dispatch(kind: str, **kwargs: Any) -> None:
@@ -523,8 +531,8 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
             dispatch("score", as_of=as_of, version_id=version.pk, id_from=id_from, id_to=id_to)
             dispatch("recommend", run_id=run.pk, id_from=id_from, id_to=id_to)
         job.rows = engaged
-        job.message = f"model v{version.pk}, recommendation run {run.pk}, {len(ranges)} chunks"
-    return {"as_of": as_of, "model_version": version.pk, "recommendation_run": run.pk, "chunks": len(ranges)}
+        job.message = f"model v{version.pk}, recommendation run {run.pk}, {max(len(ranges), 1)} chunks"
+    return {"as_of": as_of, "model_version": version.pk, "recommendation_run": run.pk, "chunks": max(len(ranges), 1)}
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -136,3 +136,7 @@ def test_an_imported_enrolment_exists_from_its_order_until_its_refund(tmp_path):
     assert len(datasets.enrollments(START + timedelta(days=25))) == 0
     outcomes = datasets.course_outcomes(START + timedelta(days=25))
     assert outcomes.set_index("member_id")["outcomes_withdrawn"].tolist() == [1]
+    member = int(outcomes["member_id"].iloc[0])
+    inside = datasets.course_outcomes(START + timedelta(days=25), datasets.MemberRange(member, member + 1))
+    outside = datasets.course_outcomes(START + timedelta(days=25), datasets.MemberRange(member + 1, None))
+    assert inside.set_index("member_id")["outcomes_withdrawn"].to_dict() == {member: 1} and outside.empty

@@ -98,3 +98,30 @@ def test_the_nightly_task_sends_its_chunks_as_one_group(platform, settings, monk
     assert names.count("analytics.scoring.tasks.recommend_chunk_task") == 3
     assert JobRun.objects.filter(job="score_members", status="succeeded").count() == 3
     assert ModelVersion.objects.filter(is_serving=True).count() == 1
+
+
+def test_orders_and_enrolments_read_once_give_the_same_matrices_as_a_query_per_cutoff(platform, monkeypatch):
+    # Refunds at different times: one refunded between two cutoffs counts at the earlier cutoff only, and a course
+    # enrolment bought with it stays until the refund is known.
+    from members.models import Order
+
+    paid = list(Order.objects.filter(status=Order.Status.PAID, paid_at__isnull=False).order_by("id")[:12])
+    assert len(paid) == 12
+    for i, order in enumerate(paid):
+        order.status = Order.Status.REFUNDED
+        order.refunded_at = platform.end - pd.Timedelta(days=10 + 15 * i)
+        order.save(update_fields=["status", "refunded_at"])
+    cutoffs = [platform.end - pd.Timedelta(days=d) for d in (0, 20, 45, 90)]
+    ranges = [datasets.ALL, datasets.MemberRange(every=2), datasets.MemberRange(min(platform.member_ids) + 10, None)]
+    queried = {(c, r): features.build(datasets.snapshot(c, r)) for c in cutoffs for r in ranges}
+    reads = []
+    real = datasets._frame
+    monkeypatch.setattr(datasets, "_frame", lambda rows, columns: reads.append(columns) or real(rows, columns))
+    with datasets.read_once(platform.end):
+        for key, expected in queried.items():
+            pd.testing.assert_frame_equal(features.build(datasets.snapshot(*key)), expected)
+        subs = datasets.subscriptions(cutoffs[1])
+    assert sum("refunded_at" in columns for columns in reads) == 1  # one read of the orders for 12 snapshots
+    assert datasets.ORDER_COLUMNS not in reads  # and no per-cutoff order query
+    assert reads.count(datasets.ENROLLMENT_COLUMNS) == 1  # one read of the enrolments
+    pd.testing.assert_frame_equal(subs, datasets.subscriptions(cutoffs[1]))
