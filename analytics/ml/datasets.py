@@ -177,7 +177,7 @@ def _all_orders_before(as_of: datetime) -> pd.DataFrame | None:
 def _paid_before_frame(frame: pd.DataFrame, as_of: datetime, rng: MemberRange) -> pd.Series:
     """_paid_before on the frame: paid before as_of, not refunded before it, members in the range."""
     ts = pd.Timestamp(as_of)
-    return (frame["paid_at"] < ts) & ~(frame["refunded_at"] < ts) & _in_range(frame["member_id"], rng)
+    return (frame["paid_at"] < ts) & ~(frame["refunded_at"] < ts) & in_range(frame["member_id"], rng)
 
 
 def orders(as_of: datetime, rng: MemberRange = ALL, *, since: datetime | None = None) -> pd.DataFrame:
@@ -243,7 +243,7 @@ def course_outcomes(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
     # outcome kinds (3 s for a 34,000-member chunk at 100k, for no rows); this finds them by (kind, time).
     qs = Event.objects.filter(occurred_at__lt=as_of, member_id__isnull=False, kind__in=COURSE_OUTCOME_KINDS)
     events = _frame(qs.values_list("member_id", "kind", _as_text("occurred_at")), ["member_id", "kind", "at"])
-    events = events[_in_range(events["member_id"], rng)].reset_index(drop=True)
+    events = events[in_range(events["member_id"], rng)].reset_index(drop=True)
     columns = ["member_id", "outcomes_completed", "outcomes_failed", "outcomes_withdrawn", "last_outcome_at"]
     if events.empty:
         frame = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
@@ -295,7 +295,8 @@ def _enrollments_query(qs: QuerySet) -> pd.DataFrame:
     return frame
 
 
-def _in_range(member: pd.Series, rng: MemberRange) -> pd.Series:
+def in_range(member: pd.Series, rng: MemberRange) -> pd.Series:
+    """The rows whose member id is in the range (MemberRange.apply, on a column)."""
     keep = pd.Series(True, index=member.index)
     if rng.id_from is not None:
         keep &= member >= rng.id_from
@@ -320,7 +321,7 @@ def enrollments(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
         if _once["enrollments"] is None:
             _once["enrollments"] = _enrollments_query(Enrollment.objects.filter(enrolled_at__lt=_once["until"]))
         everything = _once["enrollments"]
-        keep = (everything["enrolled_at"] < pd.Timestamp(as_of)) & _in_range(everything["member_id"], rng)
+        keep = (everything["enrolled_at"] < pd.Timestamp(as_of)) & in_range(everything["member_id"], rng)
         frame = everything.loc[keep].reset_index(drop=True)
     else:
         frame = _enrollments_query(rng.apply(Enrollment.objects.filter(enrolled_at__lt=as_of)))

@@ -193,16 +193,18 @@ def outcome_features(outcomes: pd.DataFrame | None, enrollments: pd.DataFrame, a
     return _side_by_side(parts)
 
 
-def bgnbd_features(orders: pd.DataFrame, as_of: datetime, member_ids: pd.Index) -> pd.DataFrame:
-    """BG/NBD fitted on this snapshot's buyers; per member its inputs, P(alive) and P(a purchase in 90 days). Both
-    are probabilities: the expected count is unbounded when the fitted alpha is tiny, and one extreme column let a
-    linear model rank a real platform by it."""
+def bgnbd_features(orders: pd.DataFrame, as_of: datetime, member_ids: pd.Index,
+                   params: dict[str, float] | None = None) -> tuple[pd.DataFrame, dict[str, float]]:
+    """BG/NBD fitted on this snapshot's buyers (or `params` fitted elsewhere: a scoring chunk gets its whole
+    population's, so a member's figures do not depend on the chunk it falls in); per member its inputs, P(alive) and
+    P(a purchase in 90 days), and the parameters used. Both are probabilities: the expected count is unbounded when
+    the fitted alpha is tiny, and one extreme column let a linear model rank a real platform by it."""
     inputs = bgnbd_inputs(orders, as_of, member_ids)
-    params = btyd.fit(inputs)
+    params = dict(params) if params is not None else btyd.fit(inputs)
     return pd.DataFrame({
         "bg_x": inputs["x"], "bg_t_x": inputs["t_x"], "bg_T": inputs["T"],
         "bg_p_alive": btyd.p_alive(params, inputs), "bg_p_buy_90": btyd.probability(params, inputs, 90),
-    }, index=member_ids)
+    }, index=member_ids), params
 
 
 def community_features(community: pd.DataFrame) -> pd.DataFrame:
@@ -242,8 +244,9 @@ def review_features(reviews: pd.DataFrame | None, course_ratings: pd.DataFrame |
     return _side_by_side(parts)
 
 
-def build(snap: Snapshot) -> pd.DataFrame:
-    """The full feature matrix at snap.as_of: one row per member who had joined, columns FEATURES, no NaN."""
+def build(snap: Snapshot, bgnbd_params: dict[str, float] | None = None) -> pd.DataFrame:
+    """The full feature matrix at snap.as_of: one row per member who had joined, columns FEATURES, no NaN.
+    The BG/NBD parameters it used are in `.attrs["bgnbd_params"]` (fitted here unless given)."""
     ts = pd.Timestamp(snap.as_of)
     index = pd.Index(snap.members["member_id"].astype(int), name="member_id")
     frame = pd.DataFrame(index=index)
@@ -262,7 +265,8 @@ def build(snap: Snapshot) -> pd.DataFrame:
         blocks.append(snap.coupons.set_index("member_id")[["coupons_redeemed"]].astype(float))
     blocks.append(review_features(snap.reviews, snap.course_ratings, snap.orders))
     blocks.append(outcome_features(snap.outcomes, snap.enrollments, snap.as_of))
-    blocks.append(bgnbd_features(snap.orders, snap.as_of, index))
+    bgnbd, bgnbd_params = bgnbd_features(snap.orders, snap.as_of, index, bgnbd_params)
+    blocks.append(bgnbd)
     for block in blocks:
         block = block[~block.index.duplicated()]
         frame = frame.join(block[[c for c in block.columns if c not in frame.columns]], how="left")
@@ -286,7 +290,9 @@ def build(snap: Snapshot) -> pd.DataFrame:
                 "days_since_last_enrollment"]
     frame[day_cols] = frame[day_cols].clip(upper=MAX_DAYS)
     frame["coupon_share"] = frame["coupon_share"].clip(upper=1.0)
-    return frame.sort_index()
+    frame = frame.sort_index()
+    frame.attrs["bgnbd_params"] = bgnbd_params
+    return frame
 
 
 def bgnbd_inputs(orders: pd.DataFrame, as_of: datetime, member_ids: pd.Index) -> pd.DataFrame:

@@ -4,9 +4,11 @@ One nightly run used to build the same matrix several times: the one at as_of âˆ
 and again as a training window; two training windows twice (selection and refit). Inside `shared()` each (cutoff, member range) is built
 once and handed out as a copy (callers add columns).
 
-A chunk's matrix is built on its own, never sliced from the whole population's: the BG/NBD columns
-(features.bgnbd_features) are fitted on the members in the matrix, so a slice would differ from what a chunk task
-on another worker computes (tests/analytics/test_pipeline_scale.py pins both facts).
+A chunk's matrix depends on its members only through the BG/NBD columns (features.bgnbd_features fits them on the
+matrix's buyers). A scoring chunk is therefore given its whole population's BG/NBD parameters (`bgnbd`): built
+on a worker with them it equals the slice of the whole population's matrix, so inside `shared()`, where that
+matrix is already built, the chunk is sliced from it instead of read again (tests/analytics/test_pipeline_scale.py
+pins both facts). Without parameters a chunk is built on its own, fitted on its own buyers.
 
 Outside `shared()` (a chunk task on another worker, a test) nothing is kept: every call builds.
 """
@@ -37,11 +39,22 @@ def shared() -> Iterator[None]:
         _shared = None
 
 
-def at(cutoff: datetime, rng: datasets.MemberRange = datasets.ALL) -> pd.DataFrame:
-    """features.build(datasets.snapshot(cutoff, rng)), from the shared store when one is open."""
+def at(cutoff: datetime, rng: datasets.MemberRange = datasets.ALL,
+       bgnbd: dict[str, float] | None = None) -> pd.DataFrame:
+    """features.build(datasets.snapshot(cutoff, rng), bgnbd), from the shared store when one is open."""
     if _shared is None:
-        return features.build(datasets.snapshot(cutoff, rng))
+        return _build(cutoff, rng, bgnbd)
+    whole = _shared.get((cutoff, datasets.ALL))
+    if bgnbd is not None and rng != datasets.ALL and whole is not None and whole.attrs.get("bgnbd_params") == bgnbd:
+        return whole[datasets.in_range(whole.index.to_series(), rng).to_numpy()].copy()
     key = (cutoff, rng)
     if key not in _shared:
-        _shared[key] = features.build(datasets.snapshot(cutoff, rng))
+        _shared[key] = _build(cutoff, rng, bgnbd)
+    if bgnbd is not None and _shared[key].attrs.get("bgnbd_params") != bgnbd:
+        return _build(cutoff, rng, bgnbd)
     return _shared[key].copy()
+
+
+def _build(cutoff: datetime, rng: datasets.MemberRange, bgnbd: dict[str, float] | None) -> pd.DataFrame:
+    snap = datasets.snapshot(cutoff, rng)
+    return features.build(snap) if bgnbd is None else features.build(snap, bgnbd)

@@ -320,15 +320,17 @@ def model_for(as_of: datetime, horizon_days: int | None = None) -> ModelVersion:
 
 
 def propensity_score(*, as_of: datetime, version: ModelVersion | None = None, id_from: int | None = None,
-                     id_to: int | None = None) -> int:
-    """PropensityScore for members in [id_from, id_to) with the given (default: serving) model."""
+                     id_to: int | None = None, bgnbd: dict[str, float] | None = None) -> int:
+    """PropensityScore for members in [id_from, id_to) with the given (default: serving) model. `bgnbd`: the whole
+    population's BG/NBD parameters at as_of (the nightly run passes them to every chunk), so a member's score does
+    not depend on the chunk it falls in; without them a chunk fits its own."""
     version = version or model_for(as_of)
     params = {"model_version": version.pk, "id_from": id_from, "id_to": id_to}
     with tracked("score_members", as_of=as_of, params=params) as job:
         art = artifacts.load(version.artifact_path)
-        # A chunk's matrix is built on its own (matrices.at); the whole population's, when one chunk covers
-        # everyone, is the one the nightly run already built for engagement and segments.
-        X = matrices.at(as_of, _rng(id_from, id_to))
+        # Inline inside the nightly run the chunk is a slice of the matrix engagement and segments used (same
+        # parameters, same rows); on another worker it is built for the chunk's members alone (matrices.at).
+        X = matrices.at(as_of, _rng(id_from, id_to), bgnbd)
         scored = repurchase.score(art, X)
         when = _db_datetime(as_of)
         rows = [(int(m), version.pk, when, float(p), _db_json(r))
@@ -512,6 +514,7 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
             # SQLite has no autovacuum to keep statistics fresh; without them the chunked reads pick a poor index.
             refresh_planner_statistics()
         feats = matrices.at(as_of)
+        bgnbd = feats.attrs["bgnbd_params"]  # the population's: every scoring chunk uses them
         engaged = engagement_compute(as_of=as_of, feats=feats)
         segments_compute(as_of=as_of, feats=feats)
         del feats
@@ -524,11 +527,12 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
         if dispatch is None:
             def dispatch(kind: str, **kwargs: Any) -> None:
                 if kind == "score":
-                    propensity_score(as_of=as_of, version=version, id_from=kwargs["id_from"], id_to=kwargs["id_to"])
+                    propensity_score(as_of=as_of, version=version, id_from=kwargs["id_from"], id_to=kwargs["id_to"],
+                                     bgnbd=kwargs["bgnbd"])
                 else:
                     recommendations_chunk(run=run, id_from=kwargs["id_from"], id_to=kwargs["id_to"])
         for id_from, id_to in ranges or [(None, None)]:
-            dispatch("score", as_of=as_of, version_id=version.pk, id_from=id_from, id_to=id_to)
+            dispatch("score", as_of=as_of, version_id=version.pk, id_from=id_from, id_to=id_to, bgnbd=bgnbd)
             dispatch("recommend", run_id=run.pk, id_from=id_from, id_to=id_to)
         job.rows = engaged
         job.message = f"model v{version.pk}, recommendation run {run.pk}, {max(len(ranges), 1)} chunks"

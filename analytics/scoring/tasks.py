@@ -46,9 +46,11 @@ def train_repurchase_model_task(as_of: str | None = None, horizon_days: int = se
 
 
 @shared_task(acks_late=True)
-def score_members_chunk_task(as_of: str, version_id: int, id_from: int | None, id_to: int | None) -> int:
+def score_members_chunk_task(as_of: str, version_id: int, id_from: int | None, id_to: int | None,
+                             bgnbd: dict[str, float] | None = None) -> int:
     version = ModelVersion.objects.get(pk=version_id)
-    return services.propensity_score(as_of=_as_of(as_of), version=version, id_from=id_from, id_to=id_to)
+    return services.propensity_score(as_of=_as_of(as_of), version=version, id_from=id_from, id_to=id_to,
+                                     bgnbd=bgnbd)
 
 
 @shared_task(acks_late=True)
@@ -61,7 +63,7 @@ def chunk_signature(kind: str, **kwargs: Any) -> Signature:
     """The task for one chunk of the nightly fan-out (immutable: it takes no parent result)."""
     if kind == "score":
         return score_members_chunk_task.si(kwargs["as_of"].isoformat(), kwargs["version_id"], kwargs["id_from"],
-                                           kwargs["id_to"])
+                                           kwargs["id_to"], kwargs.get("bgnbd"))
     return recommend_chunk_task.si(kwargs["run_id"], kwargs["id_from"], kwargs["id_to"])
 
 

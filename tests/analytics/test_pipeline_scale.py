@@ -31,6 +31,25 @@ def test_a_chunk_is_built_on_its_own_not_sliced_from_the_whole_population(platfo
     assert not whole.loc[alone.index, "bg_p_alive"].equals(alone["bg_p_alive"])
 
 
+def test_a_chunk_given_the_population_bgnbd_parameters_is_the_slice_of_the_whole(platform, monkeypatch):
+    as_of = platform.end
+    ids = sorted(platform.member_ids)
+    chunk = datasets.MemberRange(ids[20], ids[60])
+    whole = features.build(datasets.snapshot(as_of))
+    params = whole.attrs["bgnbd_params"]
+    alone = features.build(datasets.snapshot(as_of, chunk), params)  # what a worker builds for the chunk
+    pd.testing.assert_frame_equal(alone, whole.loc[alone.index])
+    assert len(alone) == 40 and alone["bg_p_alive"].gt(0).any()
+    calls = []
+    real = datasets.snapshot
+    monkeypatch.setattr(datasets, "snapshot", lambda *a, **k: calls.append(a) or real(*a, **k))
+    with matrices.shared():
+        matrices.at(as_of)
+        sliced = matrices.at(as_of, chunk, params)  # inside a run: sliced from the matrix already built
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(sliced, alone)
+
+
 def test_inside_shared_each_cutoff_is_built_once_and_handed_out_as_a_copy(platform, monkeypatch):
     calls = []
     real = datasets.snapshot

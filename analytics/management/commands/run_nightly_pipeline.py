@@ -23,7 +23,7 @@ class Command(BaseCommand):
 
             if kind == "score":
                 services.propensity_score(as_of=kwargs["as_of"], version=ModelVersion.objects.get(pk=kwargs["version_id"]),
-                                          id_from=kwargs["id_from"], id_to=kwargs["id_to"])
+                                          id_from=kwargs["id_from"], id_to=kwargs["id_to"], bgnbd=kwargs["bgnbd"])
             else:
                 services.recommendations_chunk(run=RecommendationRun.objects.get(pk=kwargs["run_id"]),
                                                id_from=kwargs["id_from"], id_to=kwargs["id_to"])
