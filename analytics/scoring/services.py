@@ -43,7 +43,7 @@ from analytics.models import (
     SegmentAssignment,
     SegmentRun,
 )
-from config.db import refresh_planner_statistics
+from config.db import refresh_stale_planner_statistics
 
 DEFAULT_HORIZON_DAYS = 30
 DEFAULT_K = 10
@@ -510,9 +510,8 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
     # serves the engagement weights and a training window, the training windows both selection and refit.
     with matrices.shared(), datasets.read_once(as_of), tracked("nightly_pipeline", as_of=as_of,
                                     params={"horizon_days": horizon_days, "k": k}) as job:
-        if connection.vendor == "sqlite":
-            # SQLite has no autovacuum to keep statistics fresh; without them the chunked reads pick a poor index.
-            refresh_planner_statistics()
+        # SQLite has no autovacuum to keep statistics fresh; without them the chunked reads pick a poor index.
+        refresh_stale_planner_statistics(["members_user", "members_order", "members_enrollment", "analytics_event"])
         feats = matrices.at(as_of)
         bgnbd = feats.attrs["bgnbd_params"]  # the population's: every scoring chunk uses them
         engaged = engagement_compute(as_of=as_of, feats=feats)
