@@ -202,8 +202,12 @@ class RecommendationRun(models.Model):
 
 
 class Recommendation(models.Model):
-    run = models.ForeignKey(RecommendationRun, on_delete=models.CASCADE, related_name="recommendations")
-    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recommendations")
+    # No single-column indexes on run and member: the unique (run, member, rank) and the (member, run) index serve
+    # those lookups, and every index costs a write per row on the nightly 10 × members rows.
+    run = models.ForeignKey(RecommendationRun, on_delete=models.CASCADE, related_name="recommendations",
+                            db_index=False)
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recommendations",
+                               db_index=False)
     course = models.ForeignKey("members.Course", on_delete=models.CASCADE, related_name="+")
     rank = models.PositiveIntegerField()
     score = models.FloatField()
