@@ -71,6 +71,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "members.middleware.MemberLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A write request that did not fail makes the cached learner pages stale (members.pagecache, issue 19).
+    "members.pagecache.BumpOnWriteMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout response.
@@ -171,8 +173,14 @@ ARTIFACTS_DIR = Path(env_str("ARTIFACTS_DIR", str(VAR_DIR / "artifacts")))
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("REDIS_URL")}
     if env_str("REDIS_URL")
-    else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}
+    else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"},
+    # Rendered learner pages (members.pagecache): per process, keyed under a version kept in "default" above, so a
+    # write shows at once in every worker while a hit costs one shared-cache read instead of a render.
+    "pages": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "pages",
+              "TIMEOUT": env_int("PAGE_CACHE_SECONDS", 300), "OPTIONS": {"MAX_ENTRIES": 2000}},
 }
+# Write requests that never change a learner page, so they do not make the cached pages stale.
+PAGE_CACHE_WRITE_EXEMPT = ["/api/v1/events/"]
 
 # Email: console in development; SMTP when EMAIL_HOST is set; any backend via EMAIL_BACKEND.
 EMAIL_HOST = env_str("EMAIL_HOST")
