@@ -179,6 +179,19 @@ CACHES = {
     "pages": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "pages",
               "TIMEOUT": env_int("PAGE_CACHE_SECONDS", 300), "OPTIONS": {"MAX_ENTRIES": 2000}},
 }
+# The API's general throttles (config.api_throttles): in Redis with REDIS_URL; else in each gunicorn worker's memory,
+# each worker allowing 1/API_THROTTLE_PROCESSES of every rate, so N workers never give N budgets. Without Redis
+# on several hosts, each host has its own budget: set REDIS_URL there.
+CACHES["throttle"] = (
+    {**CACHES["default"]} if env_str("REDIS_URL")
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle",
+          "OPTIONS": {"MAX_ENTRIES": 50000}}
+)
+API_THROTTLE_PROCESSES = 1 if env_str("REDIS_URL") else env_int("API_THROTTLE_PROCESSES", env_int("WEB_CONCURRENCY", 3))
+# Sessions: with Redis, read from the cache and written through to the database (durable across a Redis restart);
+# embedded, from the database (a database-cache read would be a query all the same).
+SESSION_ENGINE = ("django.contrib.sessions.backends.cached_db" if env_str("REDIS_URL")
+                  else "django.contrib.sessions.backends.db")
 # Write requests that never change a learner page, so they do not make the cached pages stale.
 PAGE_CACHE_WRITE_EXEMPT = ["/api/v1/events/"]
 
@@ -241,9 +254,10 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
+    # DRF's anonymous and per-user throttles and the per-IP one, counting in the "throttle" cache (see CACHES).
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "config.api_throttles.CountedAnonRateThrottle",
+        "config.api_throttles.CountedUserRateThrottle",
         "config.api_throttles.IPRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
