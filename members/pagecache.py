@@ -93,7 +93,7 @@ def page_key(request: HttpRequest, *, vary: str = "") -> str:
     user = request.user
     who = f"u{user.pk}:{int(user.is_staff)}:{user.time_zone}" if user.is_authenticated else "anon"
     htmx = f"{request.headers.get('HX-Request', '')}:{request.headers.get('HX-History-Restore-Request', '')}"
-    raw = "|".join((request.get_full_path(), htmx, translation.get_language() or "", who, vary, version()))
+    raw = "|".join((request.get_host(), request.get_full_path(), htmx, translation.get_language() or "", who, vary, version()))
     return "page:" + hashlib.sha256(raw.encode()).hexdigest()
 
 

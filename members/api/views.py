@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from config.api_errors import error_responses
 from config.api_throttles import LoginRateThrottle
+from members import pagecache
 from members.accounts import services as accounts_services
 from members.api import auth
 from members.api import serializers as s
@@ -73,6 +74,20 @@ class CourseListView(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[Course]:
         return catalogue_selectors.with_lesson_count(catalogue_selectors.course_list())
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Anonymous lists come from the page cache (members.pagecache): the same for every visitor, keyed by the
+        query string, the language and the pages version, which course and enrollment writes bump."""
+        if request.user.is_authenticated:
+            return super().list(request, *args, **kwargs)
+        key = "api:" + pagecache.page_key(request)
+        data = pagecache.store().get(key)
+        if data is None:
+            response = super().list(request, *args, **kwargs)
+            if response.status_code == 200:
+                pagecache.store().set(key, response.data)
+            return response
+        return Response(data)
 
 
 @extend_schema(
