@@ -10,7 +10,10 @@
 collectstatic), serves it with gunicorn from config/gunicorn.py (--workers sync workers, DEBUG off, SQLite unless
 --database-url) and measures, in one run, the trivial endpoint /health/ and the learner's pages — catalogue, a
 course page, the learner home, its htmx recommendations fragment, the community feed — as the demo learner (a real
-session cookie) and the API lists; each row prints req/s, p95 and the ratio to /health/ (target ≥ 0.5×).
+session cookie) and the API lists; each row prints req/s, p95 and the ratio to /health/ (target ≥ 0.5×) and to
+/bench/floor/, a trivial view behind the whole middleware stack (bench/floor_settings.py adds it to the URLs: the
+session, the user, CSRF, locale, messages, CSP, axes): the framework floor, which /health/ skips entirely.
+--page-cache off renders every page (members.pagecache stores nothing), to see what the cache gives in one run.
 
 It builds a fresh database (migrate + a deterministic seed: courses with lessons, members with orders, scores,
 segments and propensity), starts gunicorn (sync workers, DEBUG off, throttles raised out of the way) on 127.0.0.1,
