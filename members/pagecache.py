@@ -8,9 +8,12 @@ a notification shows on the next request, in every worker. The bodies live in th
 
 What bumps the version:
 - any save or delete of a model of the members or community apps, or of a recommendation run (signals, below);
+  a few models change only their member's pages (MEMBER_MODELS: lesson progress, quiz attempts, notifications):
+  those bump that member's own version, which the key also holds, so a learner watching lessons does not empty
+  everyone's cache;
 - any unsafe request (POST, PUT, PATCH, DELETE) that did not fail, since services also write with
   `QuerySet.update()`, which sends no signal (PAGE_CACHE_WRITE_EXEMPT lists the paths that never change a page,
-  the event ingestion API);
+  the event ingestion API; MEMBER_WRITE_PATHS those that change only the signed-in member's pages);
 - and, for what time alone changes (a subscription's paid period running out), the bodies expire after
   CACHES["pages"]["TIMEOUT"] seconds.
 
@@ -39,6 +42,15 @@ PLACEHOLDER = "__PAGE_CACHE_CSRF_TOKEN__"
 # Apps whose writes can change a learner page, and single models of other apps that do.
 WRITE_APPS = frozenset({"members", "community"})
 WRITE_MODELS = frozenset({"analytics.recommendationrun", "analytics.recommendation"})
+# Models whose writes change only one member's pages, and the field naming that member.
+MEMBER_MODELS = {"members.lessonprogress": "member_id", "members.quizattempt": "member_id",
+                 "community.notification": "recipient_id"}
+# Write requests that change only the signed-in member's pages (the player's position, a lesson marked done, a quiz,
+# notifications read). Completing a course saves its enrollment, which still bumps every page.
+MEMBER_WRITE_PATHS = re.compile(
+    r"^/(courses/[^/]+/lessons/\d+/(position|complete|quiz)/|api/v1/me/lessons/\d+/(position|view|complete)/"
+    r"|community/notifications/)"
+)
 _TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{64}(?![A-Za-z0-9])")
 
 
@@ -46,23 +58,33 @@ def store():  # noqa: ANN201 - a Django cache backend
     return caches["pages"]
 
 
-def version() -> str:
-    """The current pages version (one shared-cache read)."""
-    value = cache.get(VERSION_KEY)
-    if value is None:
+def _member_key(member_id: object) -> str:
+    return f"pages:version:member:{member_id}"
+
+
+def version(member_id: object = None) -> str:
+    """The current pages version, and the member's own when given (one shared-cache read)."""
+    keys = [VERSION_KEY] + ([_member_key(member_id)] if member_id is not None else [])
+    values = cache.get_many(keys)
+    if VERSION_KEY not in values:
         cache.add(VERSION_KEY, uuid.uuid4().hex, None)
-        value = cache.get(VERSION_KEY) or ""
-    return value
+        values[VERSION_KEY] = cache.get(VERSION_KEY) or ""
+    return ":".join(values.get(key, "0") for key in keys)
 
 
-def bump() -> None:
-    """Every cached page is stale from now on, in every process."""
-    cache.set(VERSION_KEY, uuid.uuid4().hex, None)
+def bump(member_id: object = None) -> None:
+    """Cached pages are stale from now on, in every process: every page, or only the given member's."""
+    cache.set(_member_key(member_id) if member_id is not None else VERSION_KEY, uuid.uuid4().hex, None)
 
 
-def _on_write(sender: Any, **kwargs: Any) -> None:
+def _on_write(sender: Any, instance: Any = None, **kwargs: Any) -> None:
     meta = getattr(sender, "_meta", None)
-    if meta is not None and (meta.app_label in WRITE_APPS or meta.label_lower in WRITE_MODELS):
+    if meta is None:
+        return
+    member_field = MEMBER_MODELS.get(meta.label_lower)
+    if member_field is not None and kwargs.get("signal") is not m2m_changed:
+        bump(getattr(instance, member_field, None))
+    elif meta.app_label in WRITE_APPS or meta.label_lower in WRITE_MODELS:
         bump()
 
 
@@ -81,7 +103,11 @@ class BumpOnWriteMiddleware:
         response = self.get_response(request)
         if (request.method not in ("GET", "HEAD", "OPTIONS", "TRACE") and response.status_code < 500
                 and not request.path_info.startswith(tuple(getattr(settings, "PAGE_CACHE_WRITE_EXEMPT", ())))):
-            bump()
+            user = getattr(request, "user", None)
+            if user is not None and user.is_authenticated and MEMBER_WRITE_PATHS.match(request.path_info):
+                bump(user.pk)
+            else:
+                bump()
         return response
 
 
@@ -92,8 +118,9 @@ def _has_messages(request: HttpRequest) -> bool:
 def page_key(request: HttpRequest, *, vary: str = "") -> str:
     user = request.user
     who = f"u{user.pk}:{int(user.is_staff)}:{user.time_zone}" if user.is_authenticated else "anon"
+    member_id = user.pk if user.is_authenticated else None
     htmx = f"{request.headers.get('HX-Request', '')}:{request.headers.get('HX-History-Restore-Request', '')}"
-    raw = "|".join((request.get_host(), request.get_full_path(), htmx, translation.get_language() or "", who, vary, version()))
+    raw = "|".join((request.get_host(), request.get_full_path(), htmx, translation.get_language() or "", who, vary, version(member_id)))
     return "page:" + hashlib.sha256(raw.encode()).hexdigest()
 
 

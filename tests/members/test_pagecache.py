@@ -176,3 +176,35 @@ def test_unpublishing_a_course_removes_it_from_the_cached_catalogue(client, alic
     Course.objects.filter(pk=course.pk).update(is_published=False)  # no signal, no request: only the TTL or a bump
     pagecache.bump()
     assert "Going away" not in client.get(reverse("members:course_list")).content.decode()
+
+
+def test_a_learners_progress_makes_only_their_own_pages_stale(alice, bob):
+    from members.models import LessonProgress
+
+    course = CourseFactory()
+    lesson = LessonFactory(course=course, position=1)
+    EnrollmentFactory(member=alice, course=course)
+    clients = {}
+    for member in (alice, bob):
+        clients[member.pk] = Client()
+        clients[member.pk].force_login(member)
+        clients[member.pk].get(reverse("members:home"))
+    LessonProgress.objects.create(member=alice, lesson=lesson)
+    assert not _served_from_cache(clients[alice.pk].get(reverse("members:home")))
+    assert _served_from_cache(clients[bob.pk].get(reverse("members:home")))
+
+
+def test_a_position_saved_by_the_player_bumps_only_that_members_version(alice, bob):
+    course = CourseFactory(price=0)
+    LessonFactory(course=course, position=1)
+    EnrollmentFactory(member=alice, course=course)
+    alice_client, bob_client = Client(), Client()
+    alice_client.force_login(alice)
+    bob_client.force_login(bob)
+    alice_client.get(reverse("members:home"))
+    bob_client.get(reverse("members:home"))
+    before = pagecache.version()
+    alice_client.post(reverse("learning:lesson_position", args=[course.slug, 1]), {"position": "30"})
+    assert pagecache.version() == before  # everyone else's pages stay cached
+    assert _served_from_cache(bob_client.get(reverse("members:home")))
+    assert not _served_from_cache(alice_client.get(reverse("members:home")))
