@@ -155,6 +155,22 @@ def thaw(stored: dict[str, Any], request: HttpRequest) -> HttpResponse:
     return response
 
 
+def cached_api_data(request: HttpRequest, produce: Callable[[], Any]) -> Any:
+    """An API GET's serialized data from the pages cache (per member or anonymous, query string, language); on a
+    miss, `produce()` answers and its data is stored. The renderer still runs, so JSON and the browsable API share
+    the entry."""
+    from rest_framework.response import Response
+
+    key = "api:" + page_key(request)
+    data = store().get(key)
+    if data is not None:
+        return Response(data)
+    response = produce()
+    if response.status_code == 200 and not getattr(response, "exception", False):
+        store().set(key, response.data)
+    return response
+
+
 def cached_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Serve a GET page from the pages cache; render and store it on a miss."""
 

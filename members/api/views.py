@@ -80,14 +80,7 @@ class CourseListView(generics.ListAPIView):
         query string, the language and the pages version, which course and enrollment writes bump."""
         if request.user.is_authenticated:
             return super().list(request, *args, **kwargs)
-        key = "api:" + pagecache.page_key(request)
-        data = pagecache.store().get(key)
-        if data is None:
-            response = super().list(request, *args, **kwargs)
-            if response.status_code == 200:
-                pagecache.store().set(key, response.data)
-            return response
-        return Response(data)
+        return pagecache.cached_api_data(request, lambda: super(CourseListView, self).list(request, *args, **kwargs))
 
 
 @extend_schema(
@@ -404,6 +397,10 @@ class OrderListView(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[Order]:
         return commerce_selectors.member_orders(member=self.request.user)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """From the page cache per member (members.pagecache): order writes bump its version."""
+        return pagecache.cached_api_data(request, lambda: super(OrderListView, self).list(request, *args, **kwargs))
 
 
 @extend_schema(tags=["me"], summary="One of my orders", responses={200: s.OrderOutput, **error_responses(401, 404)},
