@@ -315,6 +315,8 @@ def main() -> None:
     parser.add_argument("--demo", action="store_true",
                         help="Learner pages and API lists on the bootstrap_demo platform against /health/ (issue 19).")
     parser.add_argument("--months", type=int, default=12, help="--demo: months of history (default 12).")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="--demo: measure every row this many times, keep each row's best (default 1).")
     parser.add_argument("--page-cache", choices=["on", "off"], default="on",
                         help="--demo: serve learner pages from members.pagecache (default) or render every request.")
     args = parser.parse_args()
@@ -458,9 +460,13 @@ def demo_main(args: argparse.Namespace) -> None:
     try:
         server = start_server(env=env, port=port, workers=args.workers, kind="gunicorn-config", probe="/health/")
         try:
-            for target in targets:
-                results.append(load(port=port, target=target, requests=args.requests,
-                                    concurrency=args.concurrency, warmup=min(20, args.requests)))
+            # Rounds over all rows, keeping each row's best: on a shared machine the load moves during a run, and
+            # one slow spell would otherwise land on whichever rows ran then.
+            for n in range(args.rounds):
+                measured = [load(port=port, target=target, requests=args.requests, concurrency=args.concurrency,
+                                 warmup=min(20, args.requests) if n == 0 else 0) for target in targets]
+                results = measured if not results else [
+                    new if new.rps > old.rps else old for old, new in zip(results, measured, strict=True)]
         finally:
             server.terminate()
             server.wait(timeout=15)
@@ -469,7 +475,7 @@ def demo_main(args: argparse.Namespace) -> None:
     floor = results[0].rps
     stack = results[1].rps
     print(f"\ngunicorn -c config/gunicorn.py, {args.workers} sync workers, DEBUG off, page cache {args.page_cache}: "
-          f"{args.requests} requests per row, {args.concurrency} client threads, {os.cpu_count()} CPUs, "
+          f"{args.requests} requests per row, best of {args.rounds} round(s), {args.concurrency} client threads, {os.cpu_count()} CPUs, "
           f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end\n")
     header = (f"{'page':<29} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'/health/':>9} {'/trivial':>9} "
               f"{'errors':>7}")
