@@ -192,8 +192,10 @@ API_THROTTLE_PROCESSES = 1 if env_str("REDIS_URL") else env_int("API_THROTTLE_PR
 # embedded, from the database (a database-cache read would be a query all the same).
 SESSION_ENGINE = ("django.contrib.sessions.backends.cached_db" if env_str("REDIS_URL")
                   else "django.contrib.sessions.backends.db")
-# Write requests that never change a learner page, so they do not make the cached pages stale.
-PAGE_CACHE_WRITE_EXEMPT = ["/api/v1/events/"]
+# Write requests that never change a learner page, so they do not make the cached pages stale: event ingestion, the
+# language switch (the language is in the key), logging in and out (the member is in the key; the last-login save
+# is ignored too, see members.pagecache).
+PAGE_CACHE_WRITE_EXEMPT = ["/api/v1/events/", "/i18n/", "/accounts/login/", "/accounts/logout/"]
 
 # Email: console in development; SMTP when EMAIL_HOST is set; any backend via EMAIL_BACKEND.
 EMAIL_HOST = env_str("EMAIL_HOST")

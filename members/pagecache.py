@@ -81,6 +81,8 @@ def _on_write(sender: Any, instance: Any = None, **kwargs: Any) -> None:
     meta = getattr(sender, "_meta", None)
     if meta is None:
         return
+    if meta.label_lower == "members.user" and set(kwargs.get("update_fields") or ()) == {"last_login"}:
+        return  # a login: no page shows when a member last logged in
     member_field = MEMBER_MODELS.get(meta.label_lower)
     if member_field is not None and kwargs.get("signal") is not m2m_changed:
         bump(getattr(instance, member_field, None))

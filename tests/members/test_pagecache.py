@@ -208,3 +208,18 @@ def test_a_position_saved_by_the_player_bumps_only_that_members_version(alice, b
     assert pagecache.version() == before  # everyone else's pages stay cached
     assert _served_from_cache(bob_client.get(reverse("members:home")))
     assert not _served_from_cache(alice_client.get(reverse("members:home")))
+
+
+def test_logging_in_or_switching_language_leaves_everyone_elses_pages_cached(client, alice, bob):
+    CourseFactory()
+    bob.set_password("a-long-password-123")
+    bob.save()
+    alice_client = Client()
+    alice_client.force_login(alice)
+    alice_client.get(reverse("members:course_list"))
+    before = pagecache.version()
+    assert client.post(reverse("login"), {"username": bob.email, "password": "a-long-password-123"}).status_code == 302
+    client.post(reverse("set_language"), {"language": "zh-hans", "next": "/"})
+    client.post(reverse("logout"))
+    assert pagecache.version() == before
+    assert _served_from_cache(alice_client.get(reverse("members:course_list")))
