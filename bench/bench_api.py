@@ -10,7 +10,10 @@
 collectstatic), serves it with gunicorn from config/gunicorn.py (--workers sync workers, DEBUG off, SQLite unless
 --database-url) and measures, in one run, the trivial endpoint /health/ and the learner's pages — catalogue, a
 course page, the learner home, its htmx recommendations fragment, the community feed — as the demo learner (a real
-session cookie) and the API lists; each row prints req/s, p95 and the ratio to /health/ (target ≥ 0.5×).
+session cookie) and the API lists; each row prints req/s, p95 and the ratio to /health/ (target ≥ 0.5×) and to
+/bench/floor/, a trivial view behind the whole middleware stack (bench/floor_settings.py adds it to the URLs: the
+session, the user, CSRF, locale, messages, CSP, axes): the framework floor, which /health/ skips entirely.
+--page-cache off renders every page (members.pagecache stores nothing), to see what the cache gives in one run.
 
 It builds a fresh database (migrate + a deterministic seed: courses with lessons, members with orders, scores,
 segments and propensity), starts gunicorn (sync workers, DEBUG off, throttles raised out of the way) on 127.0.0.1,
@@ -312,6 +315,10 @@ def main() -> None:
     parser.add_argument("--demo", action="store_true",
                         help="Learner pages and API lists on the bootstrap_demo platform against /health/ (issue 19).")
     parser.add_argument("--months", type=int, default=12, help="--demo: months of history (default 12).")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="--demo: measure every row this many times, keep each row's best (default 1).")
+    parser.add_argument("--page-cache", choices=["on", "off"], default="on",
+                        help="--demo: serve learner pages from members.pagecache (default) or render every request.")
     args = parser.parse_args()
     if args.demo:
         args.members = args.members or 1500
@@ -412,6 +419,7 @@ def demo_main(args: argparse.Namespace) -> None:
     import io
     from contextlib import redirect_stdout
 
+    load_before = os.getloadavg()[0]
     var_dir = Path(tempfile.mkdtemp(prefix="bench-pages-"))
     env = _environment(var_dir, args.database_url)
     os.environ.update(env)
@@ -426,8 +434,15 @@ def demo_main(args: argparse.Namespace) -> None:
 
     connections.close_all()
     learner = {"cookie": demo["cookie"]}
+    # The server runs bench.floor_settings: the project's settings plus /bench/floor/, a trivial view behind the
+    # whole middleware stack (session, user, CSRF, locale, messages, CSP, axes), the floor no page goes below.
+    env = {**env, "DJANGO_SETTINGS_MODULE": "bench.floor_settings"}
+    if args.page_cache == "off":
+        env["PAGE_CACHE_SECONDS"] = "0"
     targets = [
         Target("health (floor)", "/health/", None),
+        Target("full-stack trivial (learner)", "/bench/floor/", None, **learner),
+        Target("full-stack trivial (anon)", "/bench/floor/", None),
         Target("catalogue (learner)", "/courses/", None, **learner),
         Target("catalogue (anonymous)", "/courses/", None),
         Target("catalogue ?sort=popular", "/courses/?sort=popular", None, **learner),
@@ -445,27 +460,35 @@ def demo_main(args: argparse.Namespace) -> None:
     try:
         server = start_server(env=env, port=port, workers=args.workers, kind="gunicorn-config", probe="/health/")
         try:
-            for target in targets:
-                results.append(load(port=port, target=target, requests=args.requests,
-                                    concurrency=args.concurrency, warmup=min(20, args.requests)))
+            # Rounds over all rows, keeping each row's best: on a shared machine the load moves during a run, and
+            # one slow spell would otherwise land on whichever rows ran then.
+            for n in range(args.rounds):
+                measured = [load(port=port, target=target, requests=args.requests, concurrency=args.concurrency,
+                                 warmup=min(20, args.requests) if n == 0 else 0) for target in targets]
+                results = measured if not results else [
+                    new if new.rps > old.rps else old for old, new in zip(results, measured, strict=True)]
         finally:
             server.terminate()
             server.wait(timeout=15)
     finally:
         shutil.rmtree(var_dir, ignore_errors=True)
     floor = results[0].rps
-    print(f"\ngunicorn -c config/gunicorn.py, {args.workers} sync workers, DEBUG off: {args.requests} requests per "
-          f"row, {args.concurrency} client threads, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n")
-    header = f"{'page':<27} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'ratio':>7} {'errors':>7}"
+    stack = results[1].rps
+    print(f"\ngunicorn -c config/gunicorn.py, {args.workers} sync workers, DEBUG off, page cache {args.page_cache}: "
+          f"{args.requests} requests per row, best of {args.rounds} round(s), {args.concurrency} client threads, {os.cpu_count()} CPUs, "
+          f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end\n")
+    header = (f"{'page':<29} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'/health/':>9} {'/trivial':>9} "
+              f"{'errors':>7}")
     print(header)
     print("-" * len(header))
     for r in results:
         ratio = r.rps / floor if floor else 0.0
         flag = "" if r is results[0] else ("  ok" if ratio >= 0.5 else "  < 0.5")
-        print(f"{r.name:<27} {r.rps:>8.1f} {r.p50_ms:>8.1f} {r.p95_ms:>8.1f} {ratio:>6.3f}x {r.errors:>7}{flag}")
+        print(f"{r.name:<29} {r.rps:>8.1f} {r.p50_ms:>8.1f} {r.p95_ms:>8.1f} {ratio:>8.3f}x "
+              f"{r.rps / stack if stack else 0.0:>8.3f}x {r.errors:>7}{flag}")
     if args.json:
-        print(json.dumps([{**r.__dict__, "rps": r.rps, "ratio": r.rps / floor if floor else 0.0} for r in results],
-                         indent=2))
+        print(json.dumps([{**r.__dict__, "rps": r.rps, "ratio": r.rps / floor if floor else 0.0,
+                           "ratio_trivial": r.rps / stack if stack else 0.0} for r in results], indent=2))
     if any(r.errors for r in results):
         sys.exit(1)
 

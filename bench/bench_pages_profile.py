@@ -25,13 +25,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--profile", default="", help="page name to profile (cumulative, top 40)")
     parser.add_argument("--sql", default="", help="page name whose queries to print with their times")
+    parser.add_argument("--no-page-cache", action="store_true", help="render every request (members.pagecache off)")
     parser.add_argument("pages", nargs="*")
     args = parser.parse_args()
     os.environ.update({
-        "DJANGO_SETTINGS_MODULE": "config.settings", "DJANGO_DEBUG": "0", "VAR_DIR": args.var_dir,
+        "DJANGO_SETTINGS_MODULE": "bench.floor_settings", "DJANGO_DEBUG": "0", "VAR_DIR": args.var_dir,
         "SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789", "ALLOWED_HOSTS": "testserver",
         "SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0", "LOG_LEVEL": "WARNING",
     })
+    if args.no_page_cache:
+        os.environ["PAGE_CACHE_SECONDS"] = "0"
     sys.path.insert(0, str(ROOT))
     import django
 
@@ -46,7 +49,7 @@ def main() -> None:
     client.force_login(User.objects.get(email=LEARNER_EMAIL))
     slug = Course.objects.filter(is_published=True, is_generic=False).order_by("-published_at").values_list(
         "slug", flat=True).first()
-    pages = {"health": "/health/", "catalogue": "/courses/", "detail": f"/courses/{slug}/", "home": "/",
+    pages = {"health": "/health/", "floor": "/bench/floor/", "catalogue": "/courses/", "detail": f"/courses/{slug}/", "home": "/",
              "recs": "/recommendations/row/", "community": "/community/", "api-courses": "/api/v1/courses/"}
     for name in args.pages or list(pages):
         headers = {"HTTP_HX_REQUEST": "true"} if name == "recs" else {}

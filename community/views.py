@@ -22,6 +22,7 @@ from community import exceptions, selectors, services
 from community.forms import CommentForm, PostEditForm, PostForm
 from community.models import Comment, Notification, Post
 from members.models import Course
+from members.pagecache import cached_page
 
 FEED_PAGE_SIZE = 20
 NOTIFICATIONS_PAGE_SIZE = 30
@@ -31,6 +32,7 @@ def _can_see_hidden(request: HttpRequest) -> bool:
     return bool(request.user.is_authenticated and request.user.is_staff)
 
 
+@cached_page
 @vary_on_headers("HX-Request")
 def feed(request: HttpRequest) -> HttpResponse:
     scope = request.GET.get("scope", "all")

@@ -71,6 +71,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "members.middleware.MemberLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A write request that did not fail makes the cached learner pages stale (members.pagecache, issue 19).
+    "members.pagecache.BumpOnWriteMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout response.
@@ -171,8 +173,29 @@ ARTIFACTS_DIR = Path(env_str("ARTIFACTS_DIR", str(VAR_DIR / "artifacts")))
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("REDIS_URL")}
     if env_str("REDIS_URL")
-    else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}
+    else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"},
+    # Rendered learner pages (members.pagecache): per process, keyed under a version kept in "default" above, so a
+    # write shows at once in every worker while a hit costs one shared-cache read instead of a render.
+    "pages": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "pages",
+              "TIMEOUT": env_int("PAGE_CACHE_SECONDS", 300), "OPTIONS": {"MAX_ENTRIES": 2000}},
 }
+# The API's general throttles (config.api_throttles): in Redis with REDIS_URL; else in each gunicorn worker's memory,
+# each worker allowing 1/API_THROTTLE_PROCESSES of every rate, so N workers never give N budgets. Without Redis
+# on several hosts, each host has its own budget: set REDIS_URL there.
+CACHES["throttle"] = (
+    {**CACHES["default"]} if env_str("REDIS_URL")
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle",
+          "OPTIONS": {"MAX_ENTRIES": 50000}}
+)
+API_THROTTLE_PROCESSES = 1 if env_str("REDIS_URL") else env_int("API_THROTTLE_PROCESSES", env_int("WEB_CONCURRENCY", 3))
+# Sessions: with Redis, read from the cache and written through to the database (durable across a Redis restart);
+# embedded, from the database (a database-cache read would be a query all the same).
+SESSION_ENGINE = ("django.contrib.sessions.backends.cached_db" if env_str("REDIS_URL")
+                  else "django.contrib.sessions.backends.db")
+# Write requests that never change a learner page, so they do not make the cached pages stale: event ingestion, the
+# language switch (the language is in the key), logging in and out (the member is in the key; the last-login save
+# is ignored too, see members.pagecache).
+PAGE_CACHE_WRITE_EXEMPT = ["/api/v1/events/", "/i18n/", "/accounts/login/", "/accounts/logout/"]
 
 # Email: console in development; SMTP when EMAIL_HOST is set; any backend via EMAIL_BACKEND.
 EMAIL_HOST = env_str("EMAIL_HOST")
@@ -233,9 +256,10 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
+    # DRF's anonymous and per-user throttles and the per-IP one, counting in the "throttle" cache (see CACHES).
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "config.api_throttles.CountedAnonRateThrottle",
+        "config.api_throttles.CountedUserRateThrottle",
         "config.api_throttles.IPRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {

@@ -19,3 +19,7 @@ class MembersConfig(AppConfig):
         # (members.commerce.services.SETTLERS); a provider webhook may settle before anything else imported them.
         from members.subscriptions import services  # noqa: F401
         post_migrate.connect(_create_cache_table, sender=self, dispatch_uid="members_create_cache_table")
+        # Writes to members, community and recommendation runs make cached learner pages stale (issue 19).
+        from members import pagecache
+
+        pagecache.connect_signals()

@@ -46,8 +46,10 @@ def staff_client(client, charlie):
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Reports cache their figures; a figure cached by one test's database must never leak into another's."""
-    from django.core.cache import cache
+    from django.core.cache import cache, caches
 
     cache.clear()
+    caches["pages"].clear()
     yield
     cache.clear()
+    caches["pages"].clear()

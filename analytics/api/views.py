@@ -31,6 +31,7 @@ from analytics.recommendations.selectors import recommendation_cards
 from analytics.tracking import record_event
 from config.api_errors import error_responses
 from config.celery import app as celery_app
+from members import pagecache
 from members.catalogue import selectors as members_selectors
 
 
@@ -128,6 +129,10 @@ class RecommendationListView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     def get(self, request: Request) -> Response:
+        # From the page cache per member (members.pagecache): a new run, feedback or purchase bumps its version.
+        return pagecache.cached_api_data(request, lambda: self._cards(request))
+
+    def _cards(self, request: Request) -> Response:
         try:
             limit = min(50, max(1, int(request.query_params.get("limit", 10))))
         except ValueError:

@@ -26,6 +26,7 @@ from community import selectors, services
 from community.api import serializers as s
 from community.models import Comment, Notification, Post
 from config.api_errors import error_responses
+from members import pagecache
 from members.catalogue import selectors as members_selectors
 
 AUTHOR = {"id": 7, "name": "Alice"}
@@ -103,7 +104,8 @@ class PostListView(generics.ListCreateAPIView):
         examples=[OpenApiExample("Post", value=POST_EXAMPLE, response_only=True)],
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().get(request, *args, **kwargs)
+        # From the page cache per member (members.pagecache): post, comment and reaction writes bump its version.
+        return pagecache.cached_api_data(request, lambda: super(PostListView, self).get(request, *args, **kwargs))
 
     @extend_schema(
         tags=["community"], summary="Write a post (Markdown; sanitised on save; @mentions notify)",

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from config.api_errors import error_responses
 from config.api_throttles import LoginRateThrottle
+from members import pagecache
 from members.accounts import services as accounts_services
 from members.api import auth
 from members.api import serializers as s
@@ -73,6 +74,13 @@ class CourseListView(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[Course]:
         return catalogue_selectors.with_lesson_count(catalogue_selectors.course_list())
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Anonymous lists come from the page cache (members.pagecache): the same for every visitor, keyed by the
+        query string, the language and the pages version, which course and enrollment writes bump."""
+        if request.user.is_authenticated:
+            return super().list(request, *args, **kwargs)
+        return pagecache.cached_api_data(request, lambda: super(CourseListView, self).list(request, *args, **kwargs))
 
 
 @extend_schema(
@@ -389,6 +397,10 @@ class OrderListView(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[Order]:
         return commerce_selectors.member_orders(member=self.request.user)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """From the page cache per member (members.pagecache): order writes bump its version."""
+        return pagecache.cached_api_data(request, lambda: super(OrderListView, self).list(request, *args, **kwargs))
 
 
 @extend_schema(tags=["me"], summary="One of my orders", responses={200: s.OrderOutput, **error_responses(401, 404)},

@@ -27,6 +27,7 @@ from members.models import (
     Subscription,
     User,
 )
+from members.pagecache import cached_page
 from members.reviews.selectors import courses_with_ratings
 
 PAGE_SIZE = 12
@@ -95,6 +96,7 @@ def benefit_table(tiers: list[MembershipTier]) -> list[dict[str, object]]:
 # Home
 
 
+@cached_page
 def home(request: HttpRequest) -> HttpResponse:
     tiers = list(catalogue_selectors.tier_list())
     context: dict[str, object] = {"tiers": tiers, "benefit_rows": benefit_table(tiers)}
@@ -146,6 +148,7 @@ def _catalogue_queryset(*, form: CatalogueForm, member: User) -> QuerySet[Course
     return qs.order_by(*order, "pk")
 
 
+@cached_page
 @vary_on_headers("HX-Request")
 def course_list(request: HttpRequest) -> HttpResponse:
     topics = list(catalogue_selectors.course_list().exclude(topic="").order_by("topic").values_list("topic", "topic_name").distinct())
@@ -160,6 +163,7 @@ def course_list(request: HttpRequest) -> HttpResponse:
     })
 
 
+@cached_page
 def course_detail(request: HttpRequest, slug: str) -> HttpResponse:
     course = get_object_or_404(catalogue_selectors.course_list().prefetch_related("lessons"), slug=slug)
     member = request.user

@@ -76,6 +76,23 @@ def test_course_list_query_count_does_not_grow_with_courses(anon_api, django_ass
         LessonFactory(course=course, position=1)
     with django_assert_num_queries(2):  # count + page (lesson counts annotated)
         assert anon_api.get("/api/v1/courses/").status_code == 200
+    with django_assert_num_queries(0):  # the same list again, from the page cache (version in LocMem here)
+        assert anon_api.get("/api/v1/courses/").json()["count"] == 12
+
+
+def test_the_cached_anonymous_course_list_follows_writes_query_strings_and_languages(anon_api, db):
+    course = CourseFactory(title="Before", topic="data")
+    CourseFactory(title="Other", topic="design")
+    assert [c["title"] for c in anon_api.get("/api/v1/courses/").json()["results"]] == ["Before", "Other"]
+    assert [c["title"] for c in anon_api.get("/api/v1/courses/?topic=design").json()["results"]] == ["Other"]
+    course.title = "After"
+    course.save()
+    assert [c["title"] for c in anon_api.get("/api/v1/courses/").json()["results"]] == ["After", "Other"]
+    course.title_zh_hans = "之后"
+    course.save()
+    chinese = anon_api.get("/api/v1/courses/", HTTP_ACCEPT_LANGUAGE="zh-hans").json()["results"]
+    assert {c["title"] for c in chinese} == {"之后", "Other"}
+    assert {c["title"] for c in anon_api.get("/api/v1/courses/").json()["results"]} == {"After", "Other"}
 
 
 @pytest.mark.parametrize("role", ROLES)

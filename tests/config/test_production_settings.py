@@ -2,6 +2,7 @@
 environment, `check --deploy` clean with the environment the README documents, a CSP the pages satisfy."""
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -78,10 +79,18 @@ def test_security_settings_come_from_the_environment(tmp_path):
 
 
 def test_the_cache_is_shared_never_locmem_outside_tests(tmp_path):
-    backend = _setting("CACHES", PRODUCTION_ENV, tmp_path)
-    assert "DatabaseCache" in backend and "locmem" not in backend.lower()
-    with_redis = _setting("CACHES", {**PRODUCTION_ENV, "REDIS_URL": "redis://127.0.0.1:6379/3"}, tmp_path)
-    assert "RedisCache" in with_redis
+    """The shared cache is never per-process. Only the rendered pages (under a version kept in the shared cache)
+    and, without Redis, the API throttle counts (each worker allowing 1/API_THROTTLE_PROCESSES) are per process."""
+    caches, processes = ast.literal_eval(_setting("CACHES API_THROTTLE_PROCESSES",
+                                                  {**PRODUCTION_ENV, "WEB_CONCURRENCY": "4"}, tmp_path))
+    assert caches["default"]["BACKEND"].endswith("DatabaseCache")
+    assert caches["pages"]["BACKEND"].endswith("LocMemCache") and caches["throttle"]["BACKEND"].endswith("LocMemCache")
+    assert processes == 4
+    caches, processes, sessions = ast.literal_eval(_setting(
+        "CACHES API_THROTTLE_PROCESSES SESSION_ENGINE", {**PRODUCTION_ENV, "REDIS_URL": "redis://127.0.0.1:6379/3"},
+        tmp_path))
+    assert caches["default"]["BACKEND"].endswith("RedisCache") and caches["throttle"] == caches["default"]
+    assert processes == 1 and sessions.endswith("cached_db")
 
 
 def test_migrate_creates_the_database_cache_table(tmp_path):

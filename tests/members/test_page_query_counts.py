@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from analytics.models import Event, Recommendation, RecommendationRun
 from community.models import Comment, Post, Reaction
+from members import pagecache
 from members.models import Review
 from tests.members.factories import (
     CourseFactory,
@@ -35,14 +36,20 @@ def test_learner_home_query_count_is_constant(client, alice, django_assert_num_q
     _enrol(alice, 2)
     client.force_login(alice)
     client.get(reverse("members:home"))
-    # session, user, tiers (+ benefits), continue: enrollment, lessons, progress; membership card: live (+ benefits),
-    # latest; header unread count; coupons; enrollments.
+    # Served from the page cache: session and user only (the version sits in the shared cache, LocMem here).
+    with django_assert_num_queries(2):
+        client.get(reverse("members:home"))
+    # A miss: session, user, tiers (+ benefits), continue: enrollment, lessons, progress; membership card: live
+    # (+ benefits), latest; header unread count; coupons; enrollments.
+    pagecache.bump()
     with django_assert_num_queries(12):
         client.get(reverse("members:home"))
     _enrol(alice, 8)
     with django_assert_num_queries(12):
         response = client.get(reverse("members:home"))
     assert len(response.context["enrollments"]) == 6
+    with django_assert_num_queries(2):
+        client.get(reverse("members:home"))
 
 
 def test_course_page_query_count_is_constant_in_reviews_and_lessons(client, alice, django_assert_num_queries):
@@ -63,6 +70,9 @@ def test_course_page_query_count_is_constant_in_reviews_and_lessons(client, alic
 
     grow(2)
     client.get(url)
+    with django_assert_num_queries(2):  # from the page cache: session, user
+        client.get(url)
+    pagecache.bump()
     with django_assert_num_queries(16):
         client.get(url)
     grow(10)
@@ -70,6 +80,8 @@ def test_course_page_query_count_is_constant_in_reviews_and_lessons(client, alic
         response = client.get(url)
     assert response.status_code == 200
     assert response.context["progress"].total == 13
+    with django_assert_num_queries(2):
+        client.get(url)
 
 
 def test_recommendations_row_costs_fixed_queries_and_one_insert_for_the_impressions(
@@ -81,15 +93,23 @@ def test_recommendations_row_costs_fixed_queries_and_one_insert_for_the_impressi
                                       reason="popular")
     client.force_login(alice)
     client.get(reverse("recs:row"), **HX)
-    # session, user, owned ids, recommendations (course and reason course joined) — then the impressions.
+    # A miss: session, user, owned ids, recommendations (course and reason course joined) — then the impressions.
+    pagecache.bump()
     with django_capture_on_commit_callbacks(execute=False) as callbacks, django_assert_num_queries(4):
         response = client.get(reverse("recs:row"), **HX)
     assert response.status_code == 200 and len(callbacks) == 1
+    # A hit: session and user, the same HTML, and the impressions are still recorded.
+    with django_capture_on_commit_callbacks(execute=False) as hit_callbacks, django_assert_num_queries(2):
+        hit = client.get(reverse("recs:row"), **HX)
+    assert hit.content == response.content and len(hit_callbacks) == 1
+    for callback in hit_callbacks:
+        callback()
     before = Event.objects.filter(kind="recommendation_impression").count()
     with django_assert_num_queries(1):  # the four impressions go in one INSERT
         for callback in callbacks:
             callback()
     impressions = Event.objects.filter(kind="recommendation_impression").order_by("id")
+    assert before == 4  # the hit's, recorded above
     assert impressions.count() == before + 4
     assert [e.properties["rank"] for e in impressions.reverse()[:4]][::-1] == [1, 2, 3, 4]
 

@@ -1,0 +1,193 @@
+"""Rendered learner pages served from a cache (issue 19).
+
+A page is stored once rendered, per member (or "anonymous"), language, path with query string and htmx flags, under
+the *pages version*: one key in the shared cache (`default`: Redis in production, the database table embedded)
+that every write to the catalogue, the members' data or the community bumps, so a purchase, an edit, a new post or
+a notification shows on the next request, in every worker. The bodies live in the per-process `pages` cache
+(LocMem): a hit costs one shared-cache read (the version) and a dictionary look-up, not a template render.
+
+What bumps the version:
+- any save or delete of a model of the members or community apps, or of a recommendation run (signals, below);
+  a few models change only their member's pages (MEMBER_MODELS: lesson progress, quiz attempts, notifications):
+  those bump that member's own version, which the key also holds, so a learner watching lessons does not empty
+  everyone's cache;
+- any unsafe request (POST, PUT, PATCH, DELETE) that did not fail, since services also write with
+  `QuerySet.update()`, which sends no signal (PAGE_CACHE_WRITE_EXEMPT lists the paths that never change a page,
+  the event ingestion API; MEMBER_WRITE_PATHS those that change only the signed-in member's pages);
+- and, for what time alone changes (a subscription's paid period running out), the bodies expire after
+  CACHES["pages"]["TIMEOUT"] seconds.
+
+Per-user parts stay correct: the key holds the member's id (their name, unread count, owned courses and tier are in
+the page), their time zone and staff flag; the CSRF token is taken out of the stored body and the requesting user's
+own token is put back on each hit; a request with messages to show is never served from or stored in the cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache, caches
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import _unmask_cipher_token, get_token
+from django.utils import translation
+
+VERSION_KEY = "pages:version"
+PLACEHOLDER = "__PAGE_CACHE_CSRF_TOKEN__"
+# Apps whose writes can change a learner page, and single models of other apps that do.
+WRITE_APPS = frozenset({"members", "community"})
+WRITE_MODELS = frozenset({"analytics.recommendationrun", "analytics.recommendation"})
+# Models whose writes change only one member's pages, and the field naming that member.
+MEMBER_MODELS = {"members.lessonprogress": "member_id", "members.quizattempt": "member_id",
+                 "community.notification": "recipient_id"}
+# Write requests that change only the signed-in member's pages (the player's position, a lesson marked done, a quiz,
+# notifications read). Completing a course saves its enrollment, which still bumps every page.
+MEMBER_WRITE_PATHS = re.compile(
+    r"^/(courses/[^/]+/lessons/\d+/(position|complete|quiz)/|api/v1/me/lessons/\d+/(position|view|complete)/"
+    r"|community/notifications/)"
+)
+_TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{64}(?![A-Za-z0-9])")
+
+
+def store():  # noqa: ANN201 - a Django cache backend
+    return caches["pages"]
+
+
+def _member_key(member_id: object) -> str:
+    return f"pages:version:member:{member_id}"
+
+
+def version(member_id: object = None) -> str:
+    """The current pages version, and the member's own when given (one shared-cache read)."""
+    keys = [VERSION_KEY] + ([_member_key(member_id)] if member_id is not None else [])
+    values = cache.get_many(keys)
+    if VERSION_KEY not in values:
+        cache.add(VERSION_KEY, uuid.uuid4().hex, None)
+        values[VERSION_KEY] = cache.get(VERSION_KEY) or ""
+    return ":".join(values.get(key, "0") for key in keys)
+
+
+def bump(member_id: object = None) -> None:
+    """Cached pages are stale from now on, in every process: every page, or only the given member's."""
+    cache.set(_member_key(member_id) if member_id is not None else VERSION_KEY, uuid.uuid4().hex, None)
+
+
+def _on_write(sender: Any, instance: Any = None, **kwargs: Any) -> None:
+    meta = getattr(sender, "_meta", None)
+    if meta is None:
+        return
+    if meta.label_lower == "members.user" and set(kwargs.get("update_fields") or ()) == {"last_login"}:
+        return  # a login: no page shows when a member last logged in
+    member_field = MEMBER_MODELS.get(meta.label_lower)
+    if member_field is not None and kwargs.get("signal") is not m2m_changed:
+        bump(getattr(instance, member_field, None))
+    elif meta.app_label in WRITE_APPS or meta.label_lower in WRITE_MODELS:
+        bump()
+
+
+def connect_signals() -> None:
+    for signal in (post_save, post_delete, m2m_changed):
+        signal.connect(_on_write, dispatch_uid=f"pagecache-{id(signal)}")
+
+
+class BumpOnWriteMiddleware:
+    """After an unsafe request that did not fail, bump the pages version (covers `QuerySet.update()` writes)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (request.method not in ("GET", "HEAD", "OPTIONS", "TRACE") and response.status_code < 500
+                and not request.path_info.startswith(tuple(getattr(settings, "PAGE_CACHE_WRITE_EXEMPT", ())))):
+            user = getattr(request, "user", None)
+            if user is not None and user.is_authenticated and MEMBER_WRITE_PATHS.match(request.path_info):
+                bump(user.pk)
+            else:
+                bump()
+        return response
+
+
+def _has_messages(request: HttpRequest) -> bool:
+    return "messages" in request.COOKIES or "_messages" in getattr(request, "session", {})
+
+
+def page_key(request: HttpRequest, *, vary: str = "") -> str:
+    user = request.user
+    who = f"u{user.pk}:{int(user.is_staff)}:{user.time_zone}" if user.is_authenticated else "anon"
+    member_id = user.pk if user.is_authenticated else None
+    htmx = f"{request.headers.get('HX-Request', '')}:{request.headers.get('HX-History-Restore-Request', '')}"
+    raw = "|".join((request.get_host(), request.get_full_path(), htmx, translation.get_language() or "", who, vary, version(member_id)))
+    return "page:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _strip_token(body: str, request: HttpRequest) -> str:
+    secret = request.META.get("CSRF_COOKIE")
+    if not secret or PLACEHOLDER in body:
+        return body
+
+    def swap(match: re.Match[str]) -> str:
+        return PLACEHOLDER if _unmask_cipher_token(match.group(0)) == secret else match.group(0)
+
+    return _TOKEN.sub(swap, body)
+
+
+def freeze(response: HttpResponse, request: HttpRequest) -> dict[str, Any] | None:
+    """What to store of a rendered response, or None when it must not be stored."""
+    if response.status_code != 200 or response.streaming or response.cookies or _has_messages(request):
+        return None
+    charset = response.charset or "utf-8"
+    body = _strip_token(response.content.decode(charset), request)
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "set-cookie")}
+    return {"body": body, "headers": headers, "charset": charset}
+
+
+def thaw(stored: dict[str, Any], request: HttpRequest) -> HttpResponse:
+    body = stored["body"]
+    if PLACEHOLDER in body:
+        body = body.replace(PLACEHOLDER, get_token(request))
+    response = HttpResponse(body.encode(stored["charset"]))
+    for header, value in stored["headers"].items():
+        response[header] = value
+    return response
+
+
+def cached_api_data(request: HttpRequest, produce: Callable[[], Any]) -> Any:
+    """An API GET's serialized data from the pages cache (per member or anonymous, query string, language); on a
+    miss, `produce()` answers and its data is stored. The renderer still runs, so JSON and the browsable API share
+    the entry."""
+    from rest_framework.response import Response
+
+    key = "api:" + page_key(request)
+    data = store().get(key)
+    if data is not None:
+        return Response(data)
+    response = produce()
+    if response.status_code == 200 and not getattr(response, "exception", False):
+        store().set(key, response.data)
+    return response
+
+
+def cached_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Serve a GET page from the pages cache; render and store it on a miss."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method != "GET" or _has_messages(request):
+            return view(request, *args, **kwargs)
+        key = page_key(request)
+        stored = store().get(key)
+        if stored is not None:
+            return thaw(stored, request)
+        response = view(request, *args, **kwargs)
+        frozen = freeze(response, request)
+        if frozen is not None:
+            store().set(key, frozen)
+        return response
+
+    return wrapped
