@@ -202,19 +202,22 @@ class RecommendationRun(models.Model):
 
 
 class Recommendation(models.Model):
-    # No single-column indexes on run and member: the unique (run, member, rank) and the (member, run) index serve
-    # those lookups, and every index costs a write per row on the nightly 10 × members rows.
+    # Derived rows, 10 per member written every night and never edited. No single-column indexes on run and member:
+    # the unique (run, member, rank) and the (member, run) index serve those lookups. No database-level foreign
+    # keys: checking four of them per row at commit was most of the nightly write on PostgreSQL (1,020,000 rows at
+    # 100,000 members). The rows are written only by analytics.scoring.services from ids it has just read, and
+    # deleting a member, course or run still removes or clears them through Django's on_delete.
     run = models.ForeignKey(RecommendationRun, on_delete=models.CASCADE, related_name="recommendations",
-                            db_index=False)
+                            db_index=False, db_constraint=False)
     member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recommendations",
-                               db_index=False)
-    course = models.ForeignKey("members.Course", on_delete=models.CASCADE, related_name="+")
+                               db_index=False, db_constraint=False)
+    course = models.ForeignKey("members.Course", on_delete=models.CASCADE, related_name="+", db_constraint=False)
     rank = models.PositiveIntegerField()
     score = models.FloatField()
     reason = models.CharField(max_length=40)
     reason_text = models.CharField(max_length=300, blank=True)
     reason_course = models.ForeignKey(
-        "members.Course", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "members.Course", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
     )
 
     class Meta:
