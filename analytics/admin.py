@@ -15,6 +15,7 @@ from analytics.models import (
     CampaignAssignment,
     EmailSuppression,
     EngagementScore,
+    EngagementWeights,
     Event,
     ImportJob,
     JobRun,
@@ -77,6 +78,19 @@ class SegmentAssignmentAdmin(admin.ModelAdmin):
 class ModelVersionAdmin(admin.ModelAdmin):
     list_display = ("id", "kind", "algorithm", "as_of", "horizon_days", "is_serving", "created_at")
     list_filter = ("kind", "is_serving", "algorithm")
+
+
+@admin.register(EngagementWeights)
+class EngagementWeightsAdmin(admin.ModelAdmin):
+    """Read-only: learned by the nightly run; deleting the newest row makes the next night learn again."""
+    list_display = ("as_of", "weights", "detail", "created_at")
+    readonly_fields = ("as_of", "created_at", "weights", "detail")
+
+    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return False
 
 
 @admin.register(PropensityScore)

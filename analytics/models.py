@@ -103,6 +103,24 @@ class EngagementScore(models.Model):
         return f"{self.member_id} engagement {self.score:.0f} at {self.as_of:%Y-%m-%d}"
 
 
+class EngagementWeights(models.Model):
+    """Engagement component weights learned at as_of: a logistic regression of who bought in the
+    LEARN_WINDOW_DAYS before as_of on their components at the window's start (analytics.ml.engagement). Later
+    nights reuse the newest row until it is ANALYTICS_RELEARN_DAYS old, the cadence at which the propensity model
+    is retrained; a backfill only uses rows learned at or before its own as_of."""
+
+    as_of = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    weights = models.JSONField(default=dict)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-as_of"]
+
+    def __str__(self) -> str:
+        return f"engagement weights learned at {self.as_of:%Y-%m-%d}"
+
+
 class SegmentRun(models.Model):
     as_of = models.DateTimeField(db_index=True)
     k = models.PositiveIntegerField()

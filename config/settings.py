@@ -346,6 +346,9 @@ RENEWAL_GRACE_DAYS = env_int("RENEWAL_GRACE_DAYS", 7)
 # which the propensity model trains on a deterministic id sample (0: never sample). docs/SCALING.md has the sizing.
 ANALYTICS_CHUNK_SIZE = env_int("ANALYTICS_CHUNK_SIZE", 50000)
 ANALYTICS_TRAIN_SAMPLE_MEMBERS = env_int("ANALYTICS_TRAIN_SAMPLE_MEMBERS", 25000)
+# Days a night reuses the learned engagement weights and the selected recommendation blend before learning them
+# again: the weekly cadence of the propensity model's retraining (0: learn both every night).
+ANALYTICS_RELEARN_DAYS = env_int("ANALYTICS_RELEARN_DAYS", 7)
 RENEW_LINK_MAX_AGE_DAYS = env_int("RENEW_LINK_MAX_AGE_DAYS", 14)
 EVENT_MAX_CLOCK_SKEW_SECONDS = env_int("EVENT_MAX_CLOCK_SKEW_SECONDS", 300)
 

@@ -35,6 +35,7 @@ from analytics.ml.reasons import reasons_display
 from analytics.ml.runtime import limited_threads
 from analytics.models import (
     EngagementScore,
+    EngagementWeights,
     JobRun,
     ModelVersion,
     PropensityScore,
@@ -112,15 +113,32 @@ def _db_json(value: Any) -> str:
 # Engagement
 
 
+def relearn_days() -> int:
+    return max(0, int(getattr(settings, "ANALYTICS_RELEARN_DAYS", 7)))
+
+
 def engagement_weights(as_of: datetime) -> engagement.Weights:
-    """Weights learned from what happened after an earlier cutoff (as_of − 90 days), else the hand weights."""
+    """Weights learned from what happened after an earlier cutoff (as_of − 90 days), else the hand weights.
+    Learned weights are kept (EngagementWeights) and reused by later nights until they are ANALYTICS_RELEARN_DAYS
+    old; only weights learned at or before as_of are reused, so a backfill never sees later outcomes."""
+    days = relearn_days()
+    if days:
+        kept = (EngagementWeights.objects.filter(as_of__lte=as_of, as_of__gt=as_of - timedelta(days=days))
+                .order_by("-as_of", "-pk").first())
+        if kept is not None:
+            return engagement.Weights(dict(kept.weights), "learned",
+                                      f"{kept.detail}; learned at {kept.as_of:%Y-%m-%d}, relearned every {days} days")
     cutoff = as_of - timedelta(days=engagement.LEARN_WINDOW_DAYS)
     start = datasets.history_start(as_of)
     if start is None or cutoff < start + timedelta(days=30):
         return engagement.Weights(dict(engagement.HAND_WEIGHTS), "hand", "history too short to learn weights")
     earlier = engagement.components(matrices.at(cutoff))
     bought = pd.Series(1, index=list(datasets.buyers_between(cutoff, as_of)), dtype=int)
-    return engagement.learn_weights(earlier, bought)
+    weights = engagement.learn_weights(earlier, bought)
+    if days and weights.source == "learned":
+        # Hand weights are not kept: the next night may have the history to learn.
+        EngagementWeights.objects.create(as_of=as_of, weights=weights.weights, detail=weights.detail)
+    return weights
 
 
 def engagement_frame(as_of: datetime, feats: pd.DataFrame | None = None) -> tuple[pd.DataFrame, engagement.Weights]:
@@ -428,6 +446,19 @@ def recommendations_start(*, as_of: datetime, k: int = DEFAULT_K, chunks: int = 
         # Read at as_of: the validation split (as_of − horizon) is a filter of it, and a chunk run by this worker
         # serves from it.
         record = _run_cache(token).record = datasets.course_record(as_of)
+        selected = _recent_blend(as_of, k, horizon_days)
+        if selected is not None:
+            # The blend selected by an earlier night of this week, with the validation figures of its selection.
+            job.rows = selected.metrics.get("users", 0)
+            job.message = (f"blend {selected.params['weights']} ({selected.params.get('popularity')} popularity) "
+                           f"selected at {selected.as_of:%Y-%m-%d} (run {_selected_in(selected)}), reused for "
+                           f"{relearn_days()} days; validation NDCG@{k} {selected.metrics.get('ndcg')}")
+            return RecommendationRun.objects.create(
+                as_of=as_of, k=k, params={
+                    **{key: selected.params[key] for key in ("weights", "popularity", "tuned", "evaluation_window")
+                       if key in selected.params},
+                    "chunks": chunks, "token": token, "selected_in_run": _selected_in(selected)},
+                metrics=selected.metrics, baseline_metrics=selected.baseline_metrics, is_current=False)
         blend = evaluation.tuned_blend(as_of, horizon_days, k, record)
         validation = blend.pop("validation")
         job.rows = blend["validation_users"]
@@ -442,6 +473,29 @@ def recommendations_start(*, as_of: datetime, k: int = DEFAULT_K, chunks: int = 
                                   "test_until": as_of.isoformat(), "horizon_days": horizon_days}}),
         metrics=_json_safe(ours), baseline_metrics=_json_safe(validation), is_current=False,
     )
+
+
+def _selected_in(run: RecommendationRun) -> int:
+    """The run whose night selected this run's blend (itself unless it reused one)."""
+    return int(run.params.get("selected_in_run", run.pk))
+
+
+def _recent_blend(as_of: datetime, k: int, horizon_days: int) -> RecommendationRun | None:
+    """The newest completed run whose blend was selected (tuned on a split that ends at or before as_of) less than
+    ANALYTICS_RELEARN_DAYS before as_of, for the same k and horizon; None when the blend must be selected again."""
+    days = relearn_days()
+    if not days:
+        return None
+    candidates = (RecommendationRun.objects.filter(is_current=True, k=k, as_of__lte=as_of,
+                                                   as_of__gt=as_of - timedelta(days=days))
+                  .order_by("-as_of", "-pk"))
+    for run in candidates[:1]:
+        window = run.params.get("evaluation_window") or {}
+        if run.params.get("tuned") and window.get("horizon_days") == horizon_days and "weights" in run.params:
+            selected_at = RecommendationRun.objects.filter(pk=_selected_in(run)).values_list("as_of", flat=True).first()
+            if selected_at is not None and selected_at > as_of - timedelta(days=days):
+                return run
+    return None
 
 
 def recommendations_chunk(*, run: RecommendationRun, id_from: int | None = None, id_to: int | None = None) -> int:

@@ -1,0 +1,118 @@
+"""The nightly run relearns the engagement weights and reselects the recommendation blend every
+ANALYTICS_RELEARN_DAYS (the propensity model's weekly cadence); the nights between reuse what was learned, and
+never anything learned after their own as_of."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from analytics.ml import engagement, evaluation
+from analytics.models import EngagementScore, EngagementWeights, RecommendationRun
+from analytics.scoring import services
+from tests.analytics.factories import make_platform
+
+
+@pytest.fixture
+def platform(db, monkeypatch):
+    # 90 members are below the learning minimum; the rule under test is the cadence, not the regression.
+    monkeypatch.setattr(engagement, "MIN_ROWS", 20)
+    monkeypatch.setattr(engagement, "MIN_CLASS", 3)
+    return make_platform(members=90, days=260, seed=13)
+
+
+@pytest.fixture
+def learned(monkeypatch):
+    calls = []
+    real = engagement.learn_weights
+    monkeypatch.setattr(engagement, "learn_weights", lambda *a: calls.append(1) or real(*a))
+    return calls
+
+
+def test_engagement_weights_are_learned_once_a_week_and_reused_between(platform, learned, settings):
+    settings.ANALYTICS_RELEARN_DAYS = 7
+    night = platform.end - timedelta(days=10)
+    services.engagement_compute(as_of=night)
+    assert len(learned) == 1
+    kept = EngagementWeights.objects.get()
+    assert kept.as_of == night and sum(kept.weights.values()) == pytest.approx(1.0, abs=1e-3)
+
+    for days in range(1, 7):  # the six nights after it reuse the weights
+        services.engagement_compute(as_of=night + timedelta(days=days))
+    assert len(learned) == 1 and EngagementWeights.objects.count() == 1
+    later = night + timedelta(days=6)
+    scores = dict(EngagementScore.objects.filter(as_of=later).values_list("member_id", "raw"))
+    comps = engagement.components(services.matrices.at(later))
+    expected = engagement.score(comps, engagement.Weights(kept.weights, "learned"))["raw"]
+    assert scores == pytest.approx(expected.to_dict())
+
+    services.engagement_compute(as_of=night + timedelta(days=7))  # a week old: learned again
+    assert len(learned) == 2 and EngagementWeights.objects.count() == 2
+
+
+def test_a_backfill_never_reuses_weights_learned_after_its_as_of(platform, learned, settings):
+    settings.ANALYTICS_RELEARN_DAYS = 7
+    night = platform.end - timedelta(days=5)
+    services.engagement_compute(as_of=night)
+    services.engagement_compute(as_of=night - timedelta(days=1))
+    assert len(learned) == 2
+    assert sorted(EngagementWeights.objects.values_list("as_of", flat=True)) == [night - timedelta(days=1), night]
+
+
+def test_relearn_days_zero_learns_every_night_and_keeps_nothing(platform, learned, settings):
+    settings.ANALYTICS_RELEARN_DAYS = 0
+    night = platform.end - timedelta(days=3)
+    services.engagement_compute(as_of=night)
+    services.engagement_compute(as_of=night + timedelta(days=1))
+    assert len(learned) == 2 and not EngagementWeights.objects.exists()
+
+
+def _tuned(monkeypatch):
+    calls = []
+    real = evaluation.tuned_blend
+    monkeypatch.setattr(evaluation, "tuned_blend", lambda *a, **kw: calls.append(a[0]) or real(*a, **kw))
+    return calls
+
+
+def _complete(run: RecommendationRun) -> RecommendationRun:
+    services.recommendations_chunk(run=run)
+    run.refresh_from_db()
+    assert run.is_current
+    return run
+
+
+def test_the_recommendation_blend_is_selected_once_a_week_and_reused_between(platform, settings, monkeypatch):
+    settings.ANALYTICS_RELEARN_DAYS = 7
+    tuned = _tuned(monkeypatch)
+    night = platform.end - timedelta(days=8)
+    first = _complete(services.recommendations_start(as_of=night, k=5))
+    assert tuned == [night] and first.params["tuned"]
+
+    second = _complete(services.recommendations_start(as_of=night + timedelta(days=1), k=5))
+    assert tuned == [night]  # not selected again
+    assert second.params["weights"] == first.params["weights"]
+    assert second.params["popularity"] == first.params["popularity"]
+    assert second.params["selected_in_run"] == first.pk
+    assert second.params["evaluation_window"] == first.params["evaluation_window"]
+    assert second.metrics == first.metrics and second.baseline_metrics == first.baseline_metrics
+    assert second.recommendations.exists()
+
+    # A reused blend is reused from the run that selected it: a week after that run it is selected again.
+    third = _complete(services.recommendations_start(as_of=night + timedelta(days=6), k=5))
+    assert third.params["selected_in_run"] == first.pk and len(tuned) == 1
+    _complete(services.recommendations_start(as_of=night + timedelta(days=7), k=5))
+    assert tuned == [night, night + timedelta(days=7)]
+
+    # Another k is another selection; so is a backfill before the selecting night.
+    _complete(services.recommendations_start(as_of=night + timedelta(days=7), k=3))
+    _complete(services.recommendations_start(as_of=night - timedelta(days=1), k=5))
+    assert len(tuned) == 4
+
+
+def test_relearn_days_zero_selects_the_blend_every_night(platform, settings, monkeypatch):
+    settings.ANALYTICS_RELEARN_DAYS = 0
+    tuned = _tuned(monkeypatch)
+    night = platform.end - timedelta(days=3)
+    _complete(services.recommendations_start(as_of=night, k=5))
+    _complete(services.recommendations_start(as_of=night + timedelta(days=1), k=5))
+    assert len(tuned) == 2
