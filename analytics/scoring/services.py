@@ -109,6 +109,15 @@ def _db_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _db_json_objects(names: list[str], rows: list[list[float]]) -> list[str]:
+    """_db_json(dict(zip(names, row))) for each row of numbers, the same text: json writes a finite float as its
+    repr, so one %-template per row replaces json.dumps (≈ 15 µs a row; 300,000 rows a night at 100k members).
+    A row with a NaN or an infinity (JSON spells them differently) goes through json.dumps."""
+    template = "{" + ", ".join(f"{_db_json(name)}: %r" for name in names) + "}"
+    return [template % tuple(row) if all(math.isfinite(v) for v in row) else _db_json(dict(zip(names, row)))
+            for row in rows]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Engagement
 
@@ -155,11 +164,10 @@ def engagement_compute(*, as_of: datetime, feats: pd.DataFrame | None = None) ->
     with tracked("compute_engagement", as_of=as_of) as job:
         frame, weights = engagement_frame(as_of, feats)
         when = _db_datetime(as_of)
-        comps = frame[engagement.COMPONENTS].round(4)
+        comps = _db_json_objects(engagement.COMPONENTS, frame[engagement.COMPONENTS].round(4).to_numpy(dtype=float).tolist())
         rows = [
-            (int(member_id), when, float(score), float(raw), _db_json(dict(zip(engagement.COMPONENTS, c))),
-             weights.source)
-            for member_id, score, raw, c in zip(frame.index, frame["score"], frame["raw"], comps.to_numpy().tolist())
+            (int(member_id), when, float(score), float(raw), c, weights.source)
+            for member_id, score, raw, c in zip(frame.index, frame["score"], frame["raw"], comps)
         ]
         with transaction.atomic():
             EngagementScore.objects.filter(as_of=as_of).delete()
@@ -193,9 +201,10 @@ def segments_compute(*, as_of: datetime, feats: pd.DataFrame | None = None) -> S
             names = list(values.columns)
             when = _db_datetime(as_of)
             _insert_rows(SegmentAssignment, ["run", "member", "as_of", "cluster", "label", "features"], [
-                (run.pk, int(m), when, int(cluster), label, _db_json(dict(zip(names, feats))))
+                (run.pk, int(m), when, int(cluster), label, feats)
                 for m, cluster, label, feats in zip(result.assignments.index, result.assignments["cluster"],
-                                                    result.assignments["label"], values.to_numpy().tolist())
+                                                    result.assignments["label"],
+                                                    _db_json_objects(names, values.to_numpy(dtype=float).tolist()))
             ])
         job.rows = len(result.assignments)
         job.message = f"{result.notes}; silhouette by k: {result.criterion_scores}; labels: {result.labels}"

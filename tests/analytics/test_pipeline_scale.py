@@ -144,3 +144,22 @@ def test_orders_and_enrolments_read_once_give_the_same_matrices_as_a_query_per_c
     assert datasets.ORDER_COLUMNS not in reads  # and no per-cutoff order query
     assert reads.count(datasets.ENROLLMENT_COLUMNS) == 1  # one read of the enrolments
     pd.testing.assert_frame_equal(subs, datasets.subscriptions(cutoffs[1]))
+
+
+def test_json_objects_of_numbers_are_the_text_json_writes():
+    """The nightly rows' JSON (engagement components, segment features) is built from a template; it must be the
+    text json.dumps writes for every float, including the awkward ones, and json.dumps' for NaN and infinities."""
+    import json
+
+    import numpy as np
+
+    from analytics.scoring.services import _db_json_objects
+
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.normal(0, 1e6, 2000).round(4), rng.random(2000).round(2), [0.0, -0.0, 1e-7, 1e22,
+                             5e-324, 0.1 + 0.2, 123456789.0, -1.5, float("nan"), float("inf"), -float("inf")]])
+    names = ["learning", "community", "引号\"", "email"]
+    rows = [[float(v) for v in rng.choice(values, len(names))] for _ in range(3000)]
+    rows += [[float("nan"), 1.0, 2.0, 3.0], [1.0, float("inf"), 2.0, 3.0]]
+    expected = [json.dumps(dict(zip(names, row)), ensure_ascii=False) for row in rows]
+    assert _db_json_objects(names, rows) == expected

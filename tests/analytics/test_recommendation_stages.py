@@ -93,6 +93,29 @@ def test_course_history_reads_what_orders_and_enrollments_read(platform):
     assert len(datasets.enrollments(as_of)) < Enrollment.objects.filter(enrolled_at__lt=as_of).count()
 
 
+def test_a_course_record_inside_read_once_is_the_one_read_from_the_database(platform):
+    """Inside the nightly run the course record filters the orders and enrolments the features read once; it must
+    hold what its own queries hold, for every cutoff and member range, with the refund rule applied alike."""
+    _with_refunds(platform)
+    lo = platform.member_ids[20]
+    cutoffs = (platform.end - timedelta(days=60), platform.end - timedelta(days=30), platform.end)
+    refunds = 0
+    for rng in (datasets.ALL, datasets.MemberRange(lo, lo + 40)):
+        for cutoff in cutoffs:
+            alone = datasets.course_record(cutoff, rng)
+            with datasets.read_once(platform.end):
+                datasets.orders(platform.end)  # the features' read comes first in a night
+                shared = datasets.course_record(cutoff, rng)
+                for name in ("orders", "refunds", "enrollments"):
+                    pd.testing.assert_frame_equal(_sorted(getattr(shared, name)), _sorted(getattr(alone, name)),
+                                                  check_dtype=False)
+                pd.testing.assert_frame_equal(_sorted(datasets.course_history(cutoff, rng, record=shared)),
+                                              _sorted(datasets.course_history(cutoff, rng, record=alone)))
+            assert len(alone.orders) and len(alone.enrollments)
+            refunds += len(alone.refunds)
+    assert refunds  # the refund rule was exercised
+
+
 def test_vectorised_ranking_metrics_equal_the_per_member_loop(platform):
     cutoff = platform.end - timedelta(days=60)
     sig, truth = evaluation._split(cutoff, platform.end - timedelta(days=30))
