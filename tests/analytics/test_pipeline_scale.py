@@ -162,4 +162,4 @@ def test_json_objects_of_numbers_are_the_text_json_writes():
     rows = [[float(v) for v in rng.choice(values, len(names))] for _ in range(3000)]
     rows += [[float("nan"), 1.0, 2.0, 3.0], [1.0, float("inf"), 2.0, 3.0]]
     expected = [json.dumps(dict(zip(names, row)), ensure_ascii=False) for row in rows]
-    assert _db_json_objects(names, rows) == expected
+    assert _db_json_objects(names, np.array(rows)) == expected
