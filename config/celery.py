@@ -75,6 +75,12 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=2, minute=0),
         "options": {"expires": 6 * HOUR},
     },
+    # Superseded recommendation rows at 05:00, after the night's run is current (a night writes 10 per member).
+    "prune-recommendation-rows": {
+        "task": "analytics.scoring.tasks.prune_recommendation_rows_task",
+        "schedule": crontab(hour=5, minute=0),
+        "options": {"expires": 12 * HOUR},
+    },
     # Weekly retraining on Sunday night; promotion only if the new model beats the serving one.
     "weekly-train-repurchase": {
         "task": "analytics.scoring.tasks.train_repurchase_model_task",

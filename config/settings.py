@@ -349,6 +349,8 @@ ANALYTICS_TRAIN_SAMPLE_MEMBERS = env_int("ANALYTICS_TRAIN_SAMPLE_MEMBERS", 25000
 # Days a night reuses the learned engagement weights and the selected recommendation blend before learning them
 # again: the weekly cadence of the propensity model's retraining (0: learn both every night).
 ANALYTICS_RELEARN_DAYS = env_int("ANALYTICS_RELEARN_DAYS", 7)
+# Days of recommendation runs whose rows are kept (older superseded runs keep their metrics, not their rows).
+RECOMMENDATION_ROWS_KEEP_DAYS = env_int("RECOMMENDATION_ROWS_KEEP_DAYS", 14)
 RENEW_LINK_MAX_AGE_DAYS = env_int("RENEW_LINK_MAX_AGE_DAYS", 14)
 EVENT_MAX_CLOCK_SKEW_SECONDS = env_int("EVENT_MAX_CLOCK_SKEW_SECONDS", 300)
 

@@ -18,6 +18,7 @@ import pandas as pd
 from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from analytics.jobs import tracked
@@ -544,6 +545,33 @@ def _finish_if_complete(run: RecommendationRun) -> None:
         # The run's last step just finished (scores were dispatched before each range's recommendations): new
         # scores, segments and recommendations are in, so bump the report cache version and warm the default views.
         transaction.on_commit(_warm_reports)
+
+
+def prune_recommendation_rows(*, keep_days: int | None = None, batch: int = 50_000) -> int:
+    """Delete the rows of recommendation runs that are neither current nor among the last `keep_days`
+    (RECOMMENDATION_ROWS_KEEP_DAYS) days of runs: a night writes k rows per member (1,000,000 at 100,000 members),
+    and nothing reads a superseded run's rows once its successors serve (members see the current run; online
+    evaluation counts Events). The runs themselves stay, with their metrics, for the model card. Deleted in
+    primary-key slices of `batch` rows, one short transaction each, so other writers wait milliseconds, not the
+    whole delete. Returns the number of rows deleted."""
+    keep_days = settings.RECOMMENDATION_ROWS_KEEP_DAYS if keep_days is None else keep_days
+    newest = RecommendationRun.objects.order_by("-as_of").values_list("as_of", flat=True).first()
+    if newest is None:
+        return 0
+    stale = RecommendationRun.objects.filter(is_current=False, as_of__lt=newest - timedelta(days=keep_days))
+    deleted = 0
+    with tracked("prune_recommendations", params={"keep_days": keep_days}) as job:
+        for run_id in stale.order_by("as_of").values_list("pk", flat=True):
+            rows = Recommendation.objects.filter(run_id=run_id)
+            bounds = rows.aggregate(low=Min("pk"), high=Max("pk"))
+            if bounds["low"] is None:
+                continue
+            for start in range(bounds["low"], bounds["high"] + 1, batch):
+                with transaction.atomic():
+                    deleted += rows.filter(pk__gte=start, pk__lt=start + batch)._raw_delete(rows.db)
+            job.rows = deleted
+        job.message = f"{deleted} rows of runs older than {keep_days} days before the newest run deleted"
+    return deleted
 
 
 def _warm_reports() -> None:

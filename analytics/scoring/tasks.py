@@ -68,6 +68,11 @@ def chunk_signature(kind: str, **kwargs: Any) -> Signature:
 
 
 @shared_task(acks_late=True)
+def prune_recommendation_rows_task() -> int:
+    return services.prune_recommendation_rows()
+
+
+@shared_task(acks_late=True)
 def run_nightly_pipeline(as_of: str | None = None, horizon_days: int = services.DEFAULT_HORIZON_DAYS) -> dict:
     chunks: list[Signature] = []
     result = services.nightly_pipeline(as_of=_as_of(as_of), horizon_days=horizon_days,

@@ -1,0 +1,56 @@
+"""Superseded recommendation runs lose their rows after RECOMMENDATION_ROWS_KEEP_DAYS; runs keep their metrics,
+and the current run and recent ones keep everything."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from analytics.models import JobRun, Recommendation, RecommendationRun
+from analytics.scoring import services, tasks
+from tests.analytics.factories import make_platform
+
+
+@pytest.fixture
+def platform(db):
+    return make_platform(members=60, days=240, seed=5)
+
+
+def _night(as_of) -> RecommendationRun:
+    run = services.recommendations_start(as_of=as_of, k=4)
+    services.recommendations_chunk(run=run)
+    run.refresh_from_db()
+    return run
+
+
+def test_rows_of_superseded_runs_older_than_the_window_are_deleted_in_slices(platform, settings):
+    settings.RECOMMENDATION_ROWS_KEEP_DAYS = 14
+    end = platform.end
+    old, older_kept, recent, current = (_night(end - timedelta(days=d)) for d in (20, 14, 3, 0))
+    counts = {run.pk: run.recommendations.count() for run in (old, older_kept, recent, current)}
+    assert all(counts.values()) and RecommendationRun.objects.get(is_current=True) == current
+
+    deleted = tasks.prune_recommendation_rows_task.delay().get()
+    assert deleted == counts[old.pk]
+    assert not old.recommendations.exists()
+    for run in (older_kept, recent, current):  # exactly 14 days before the newest is still kept
+        assert run.recommendations.count() == counts[run.pk]
+    assert RecommendationRun.objects.filter(pk=old.pk, metrics=old.metrics).exists()  # the metrics stay
+    assert JobRun.objects.get(job="prune_recommendations").rows == deleted
+    assert services.prune_recommendation_rows() == 0  # nothing left to do
+
+
+def test_small_slices_delete_the_same_rows_and_the_current_run_is_never_pruned(platform):
+    end = platform.end
+    old = _night(end - timedelta(days=30))
+    RecommendationRun.objects.filter(pk=old.pk).update(is_current=True)  # e.g. a backfill made an old run current
+    newer = _night(end - timedelta(days=1))
+    RecommendationRun.objects.filter(pk=newer.pk).update(is_current=False)
+    RecommendationRun.objects.filter(pk=old.pk).update(is_current=True)
+    before = Recommendation.objects.count()
+    assert services.prune_recommendation_rows(keep_days=7, batch=7) == 0  # the only stale run is current
+    assert Recommendation.objects.count() == before
+    RecommendationRun.objects.filter(pk=old.pk).update(is_current=False)
+    rows = old.recommendations.count()
+    assert rows > 7 and services.prune_recommendation_rows(keep_days=7, batch=7) == rows
+    assert Recommendation.objects.count() == before - rows
