@@ -35,7 +35,7 @@ from django.core.cache import cache, caches
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import _unmask_cipher_token, get_token
-from django.utils import translation
+from django.utils import timezone, translation
 
 VERSION_KEY = "pages:version"
 PLACEHOLDER = "__PAGE_CACHE_CSRF_TOKEN__"
@@ -62,19 +62,50 @@ def _member_key(member_id: object) -> str:
     return f"pages:version:member:{member_id}"
 
 
+def state():  # noqa: ANN201 - a Django cache backend
+    """Where the versions and the session markers live: CACHES["page_state"] (every process of the site shares it:
+    Redis with REDIS_URL, a folder of files on the one SQLite host), or the `default` cache when not configured."""
+    return caches["page_state"] if "page_state" in settings.CACHES else cache
+
+
+def version_values(member_id: object = None) -> dict[str, str]:
+    """The current pages version, and the member's own when given, by key (one shared-cache read)."""
+    keys = [VERSION_KEY] + ([_member_key(member_id)] if member_id is not None else [])
+    values = state().get_many(keys)
+    if VERSION_KEY not in values:
+        state().add(VERSION_KEY, uuid.uuid4().hex, None)
+        values[VERSION_KEY] = state().get(VERSION_KEY) or ""
+    return {key: values.get(key, "0") for key in keys}
+
+
 def version(member_id: object = None) -> str:
     """The current pages version, and the member's own when given (one shared-cache read)."""
-    keys = [VERSION_KEY] + ([_member_key(member_id)] if member_id is not None else [])
-    values = cache.get_many(keys)
-    if VERSION_KEY not in values:
-        cache.add(VERSION_KEY, uuid.uuid4().hex, None)
-        values[VERSION_KEY] = cache.get(VERSION_KEY) or ""
-    return ":".join(values.get(key, "0") for key in keys)
+    return ":".join(version_values(member_id).values())
 
 
 def bump(member_id: object = None) -> None:
     """Cached pages are stale from now on, in every process: every page, or only the given member's."""
-    cache.set(_member_key(member_id) if member_id is not None else VERSION_KEY, uuid.uuid4().hex, None)
+    state().set(_member_key(member_id) if member_id is not None else VERSION_KEY, uuid.uuid4().hex, None)
+
+
+def session_marker_key(session_key: str) -> str:
+    return "pages:session:" + hashlib.sha256(session_key.encode()).hexdigest()
+
+
+def _on_session_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A session row written (login, password change, a message stored, any change): a new marker, living exactly as
+    long as the row does, so front-cache entries made before the write (members.pagecache.front) are stale."""
+    seconds = (instance.expire_date - timezone.now()).total_seconds()
+    if seconds > 0:
+        state().set(session_marker_key(instance.session_key), uuid.uuid4().hex, seconds)
+    else:
+        state().delete(session_marker_key(instance.session_key))
+
+
+def _on_session_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A session row deleted (logout, flush, cycle_key on login or password change, the admin, clearsessions): the
+    front cache stops serving its cookie at once."""
+    state().delete(session_marker_key(instance.session_key))
 
 
 def _on_write(sender: Any, instance: Any = None, **kwargs: Any) -> None:
@@ -91,8 +122,12 @@ def _on_write(sender: Any, instance: Any = None, **kwargs: Any) -> None:
 
 
 def connect_signals() -> None:
+    from django.contrib.sessions.models import Session
+
     for signal in (post_save, post_delete, m2m_changed):
         signal.connect(_on_write, dispatch_uid=f"pagecache-{id(signal)}")
+    post_save.connect(_on_session_saved, sender=Session, dispatch_uid="pagecache-session-saved")
+    post_delete.connect(_on_session_deleted, sender=Session, dispatch_uid="pagecache-session-deleted")
 
 
 class BumpOnWriteMiddleware:
@@ -122,7 +157,10 @@ def page_key(request: HttpRequest, *, vary: str = "") -> str:
     who = f"u{user.pk}:{int(user.is_staff)}:{user.time_zone}" if user.is_authenticated else "anon"
     member_id = user.pk if user.is_authenticated else None
     htmx = f"{request.headers.get('HX-Request', '')}:{request.headers.get('HX-History-Restore-Request', '')}"
-    raw = "|".join((request.get_host(), request.get_full_path(), htmx, translation.get_language() or "", who, vary, version(member_id)))
+    versions = version_values(member_id)
+    request.page_cache_versions = versions  # type: ignore[attr-defined] - what the front cache checks on its hits
+    raw = "|".join((request.get_host(), request.get_full_path(), htmx, translation.get_language() or "", who, vary,
+                    ":".join(versions.values())))
     return "page:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -183,11 +221,14 @@ def cached_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
         key = page_key(request)
         stored = store().get(key)
         if stored is not None:
-            return thaw(stored, request)
+            response = thaw(stored, request)
+            response.page_cache_entry = stored  # type: ignore[attr-defined] - for the front cache (front.py)
+            return response
         response = view(request, *args, **kwargs)
         frozen = freeze(response, request)
         if frozen is not None:
             store().set(key, frozen)
+            response.page_cache_entry = frozen  # type: ignore[attr-defined]
         return response
 
     return wrapped
