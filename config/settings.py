@@ -60,7 +60,8 @@ MIDDLEWARE = [
     "config.logging.RequestIdMiddleware",
     "config.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    # django-csp, with the policy of a plain response built once per process (config.content_security).
+    "config.content_security.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # NUL / lone surrogates in the path, query string or form fields → 400 before any view or query (issue 13.10).
     "config.middleware.RejectUnusableTextMiddleware",

@@ -3,8 +3,16 @@
 A page is stored once rendered, per member (or "anonymous"), language, path with query string and htmx flags, under
 the *pages version*: one key in the shared cache (`default`: Redis in production, the database table embedded)
 that every write to the catalogue, the members' data or the community bumps, so a purchase, an edit, a new post or
-a notification shows on the next request, in every worker. The bodies live in the per-process `pages` cache
-(LocMem): a hit costs one shared-cache read (the version) and a dictionary look-up, not a template render.
+a notification shows on the next request, in every worker. The versions (and the session markers below) live in
+`state()`: CACHES["page_state"], Redis with REDIS_URL, a folder of files on SQLite, else the database cache. The
+bodies live in the per-process `pages` cache (LocMem): a hit costs one state read and a dictionary look-up, not a
+template render.
+
+Two layers use these entries. `cached_page`, around the view, keys a page by member (the session and the user are
+loaded first). `front.FrontPageCacheMiddleware`, before the session middleware, serves the same page again to the
+same *session* without loading the session or the user: see members/pagecache/front.py for what it checks. Its
+per-session marker is written with every session row write and deleted with every session row deletion (signals
+below), so logging out, a flush, a new session key or an expired session stop its hits at once.
 
 What bumps the version:
 - any save or delete of a model of the members or community apps, or of a recommendation run (signals, below);
@@ -24,6 +32,7 @@ own token is put back on each hit; a request with messages to show is never serv
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import uuid
 from collections.abc import Callable
@@ -34,7 +43,7 @@ from django.conf import settings
 from django.core.cache import cache, caches
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import _unmask_cipher_token, get_token
+from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH, _unmask_cipher_token
 from django.utils import timezone, translation
 
 VERSION_KEY = "pages:version"
@@ -51,6 +60,7 @@ MEMBER_WRITE_PATHS = re.compile(
     r"^/(courses/[^/]+/lessons/\d+/(position|complete|quiz)/|api/v1/me/lessons/\d+/(position|view|complete)/"
     r"|community/notifications/)"
 )
+_CSRF_INDEX = {char: n for n, char in enumerate(CSRF_ALLOWED_CHARS)}
 _TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{64}(?![A-Za-z0-9])")
 
 
@@ -185,10 +195,34 @@ def freeze(response: HttpResponse, request: HttpRequest) -> dict[str, Any] | Non
     return {"body": body, "headers": headers, "charset": charset}
 
 
+def _random_chars() -> list[int]:
+    """32 indexes into CSRF_ALLOWED_CHARS from one `os.urandom` call (Django's `get_random_string` makes one call
+    per character: a fifth of a cached page's time). Bytes of 248 and above are dropped, 248 being 4 × 62, so each
+    of the 62 characters stays equally likely."""
+    drawn: list[int] = []
+    while len(drawn) < CSRF_SECRET_LENGTH:
+        drawn.extend(byte % len(CSRF_ALLOWED_CHARS) for byte in os.urandom(48) if byte < 248)
+    return drawn[:CSRF_SECRET_LENGTH]
+
+
+def fresh_token(request: HttpRequest) -> str:
+    """What `django.middleware.csrf.get_token` returns and does: the requester's CSRF secret (a new one when they
+    have none) under a new random mask, their cookie flagged to be set or renewed by the CSRF middleware."""
+    chars = CSRF_ALLOWED_CHARS
+    secret = request.META.get("CSRF_COOKIE")
+    if not secret:
+        secret = "".join(chars[n] for n in _random_chars())
+        request.META["CSRF_COOKIE"] = secret
+    request.META["CSRF_COOKIE_NEEDS_UPDATE"] = True
+    mask = _random_chars()
+    return "".join(chars[m] for m in mask) + "".join(
+        chars[(_CSRF_INDEX[c] + m) % len(chars)] for c, m in zip(secret, mask, strict=True))
+
+
 def thaw(stored: dict[str, Any], request: HttpRequest) -> HttpResponse:
     body = stored["body"]
     if PLACEHOLDER in body:
-        body = body.replace(PLACEHOLDER, get_token(request))
+        body = body.replace(PLACEHOLDER, fresh_token(request))
     response = HttpResponse(body.encode(stored["charset"]))
     for header, value in stored["headers"].items():
         response[header] = value

@@ -60,7 +60,9 @@ class FrontPageCacheMiddleware:
         try:
             key = _front_key(request)
         except DisallowedHost:
-            return self.get_response(request)  # the stack refuses it as usual
+            key = ""
+        if not key:
+            return self.get_response(request)  # an unknown host: the stack refuses it as usual, logged once
         entry = pagecache.store().get(key)
         if entry is not None and self._current(entry):
             return self._serve(entry, request)

@@ -11,8 +11,8 @@ from django.conf import settings
 from django.contrib.messages import constants
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.contrib.sessions.models import Session
-from django.middleware.csrf import _unmask_cipher_token
 from django.http import HttpResponse
+from django.middleware.csrf import _unmask_cipher_token
 from django.test import Client, RequestFactory, override_settings
 from django.urls import reverse
 
@@ -213,3 +213,19 @@ def test_each_language_has_its_own_entry(alice):
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
     switched = client.get(HOME)
     assert not _from_front(switched) and switched["Content-Language"] == "zh-hans"
+
+
+def test_the_fast_csrf_token_is_what_django_would_accept():
+    from django.middleware.csrf import CSRF_ALLOWED_CHARS, _check_token_format, _does_token_match
+
+    request = RequestFactory().get(HOME)
+    first = pagecache.fresh_token(request)  # no cookie yet: a new secret, to be set by the CSRF middleware
+    secret = request.META["CSRF_COOKIE"]
+    assert request.META["CSRF_COOKIE_NEEDS_UPDATE"] and len(secret) == 32
+    seen = set()
+    for _ in range(300):
+        token = pagecache.fresh_token(request)
+        _check_token_format(token)
+        assert _unmask_cipher_token(token) == secret and _does_token_match(token, secret)
+        seen.update(token)
+    assert first != token and seen == set(CSRF_ALLOWED_CHARS)
