@@ -60,10 +60,14 @@ MIDDLEWARE = [
     "config.logging.RequestIdMiddleware",
     "config.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    # django-csp, with the policy of a plain response built once per process (config.content_security).
+    "config.content_security.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # NUL / lone surrogates in the path, query string or form fields → 400 before any view or query (issue 13.10).
     "config.middleware.RejectUnusableTextMiddleware",
+    # A signed-in learner's cached page for this very session, before the session, user, CSRF, locale and the rest
+    # (members.pagecache.front, issue 19); the middlewares above still run on its hits.
+    "members.pagecache.front.FrontPageCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -179,6 +183,15 @@ CACHES = {
     "pages": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "pages",
               "TIMEOUT": env_int("PAGE_CACHE_SECONDS", 300), "OPTIONS": {"MAX_ENTRIES": 2000}},
 }
+# The pages version, each member's version and each session's marker (members.pagecache): every process of the
+# site must see the same, at the cost of no database query on a page-cache hit. Redis with REDIS_URL; on SQLite (one
+# host by construction) a folder of small files; otherwise (PostgreSQL without Redis, perhaps several hosts) the
+# database cache above, one query per hit.
+CACHES["page_state"] = (
+    {**CACHES["default"]} if env_str("REDIS_URL") or not DATABASES["default"]["ENGINE"].endswith("sqlite3")
+    else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "page-state"),
+          "OPTIONS": {"MAX_ENTRIES": 1_000_000}}
+)
 # The API's general throttles (config.api_throttles): in Redis with REDIS_URL; else in each gunicorn worker's memory,
 # each worker allowing 1/API_THROTTLE_PROCESSES of every rate, so N workers never give N budgets. Without Redis
 # on several hosts, each host has its own budget: set REDIS_URL there.

@@ -21,6 +21,7 @@ if env_str("EMAIL_FILE_PATH"):  # noqa: F405
     EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH")  # noqa: F405
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"},
           "pages": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests-pages"},
+          "page_state": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests-page-state"},
           "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
 API_THROTTLE_PROCESSES = 1  # the test client is one process
 STORAGES = {

@@ -50,6 +50,8 @@ def _fresh_cache():
 
     cache.clear()
     caches["pages"].clear()
+    caches["page_state"].clear()
     yield
     cache.clear()
     caches["pages"].clear()
+    caches["page_state"].clear()

@@ -151,19 +151,41 @@ def test_a_page_with_a_message_to_show_is_not_served_from_or_stored_in_the_cache
                                                                     args=[course.slug])).content.decode()
 
 
-def test_with_the_database_cache_a_hit_costs_the_session_the_user_and_the_version(
-    client, alice, django_assert_num_queries
-):
+def test_with_the_database_cache_as_shared_state_a_front_hit_costs_one_query(client, alice, django_assert_num_queries):
+    """PostgreSQL without Redis keeps the versions and session markers in the database cache: one read per hit, no
+    session, no user."""
     CourseFactory()
-    client.force_login(alice)
     database_cache = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
                                   "LOCATION": "django_cache"},
                       "pages": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "t-db"}}
     with override_settings(CACHES=database_cache):
         call_command("createcachetable", verbosity=0)
+        client.force_login(alice)  # the session's marker goes to the database cache
         client.get(reverse("members:course_list"))
-        with django_assert_num_queries(3):
+        with django_assert_num_queries(1):
             response = client.get(reverse("members:course_list"))
+        assert _served_from_cache(response)
+        caches["pages"].clear()
+
+
+def test_behind_the_front_cache_a_hit_costs_the_session_the_user_and_the_version(
+    client, alice, django_assert_num_queries
+):
+    """A second browser of the same member misses the front cache (its own session) but hits the page cache behind
+    the view: the session, the user and the version (database cache)."""
+    CourseFactory()
+    database_cache = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                                  "LOCATION": "django_cache"},
+                      "pages": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "t-db"}}
+    with override_settings(CACHES=database_cache):
+        call_command("createcachetable", verbosity=0)
+        client.force_login(alice)
+        client.get(reverse("members:course_list"))
+        other = Client()
+        other.force_login(alice)
+        # session, user, versions; then the front cache reads the session's marker to remember the page
+        with django_assert_num_queries(4):
+            response = other.get(reverse("members:course_list"))
         assert _served_from_cache(response)
         caches["pages"].clear()
 

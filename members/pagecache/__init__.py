@@ -3,8 +3,16 @@
 A page is stored once rendered, per member (or "anonymous"), language, path with query string and htmx flags, under
 the *pages version*: one key in the shared cache (`default`: Redis in production, the database table embedded)
 that every write to the catalogue, the members' data or the community bumps, so a purchase, an edit, a new post or
-a notification shows on the next request, in every worker. The bodies live in the per-process `pages` cache
-(LocMem): a hit costs one shared-cache read (the version) and a dictionary look-up, not a template render.
+a notification shows on the next request, in every worker. The versions (and the session markers below) live in
+`state()`: CACHES["page_state"], Redis with REDIS_URL, a folder of files on SQLite, else the database cache. The
+bodies live in the per-process `pages` cache (LocMem): a hit costs one state read and a dictionary look-up, not a
+template render.
+
+Two layers use these entries. `cached_page`, around the view, keys a page by member (the session and the user are
+loaded first). `front.FrontPageCacheMiddleware`, before the session middleware, serves the same page again to the
+same *session* without loading the session or the user: see members/pagecache/front.py for what it checks. Its
+per-session marker is written with every session row write and deleted with every session row deletion (signals
+below), so logging out, a flush, a new session key or an expired session stop its hits at once.
 
 What bumps the version:
 - any save or delete of a model of the members or community apps, or of a recommendation run (signals, below);
@@ -24,6 +32,7 @@ own token is put back on each hit; a request with messages to show is never serv
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import uuid
 from collections.abc import Callable
@@ -34,8 +43,8 @@ from django.conf import settings
 from django.core.cache import cache, caches
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import _unmask_cipher_token, get_token
-from django.utils import translation
+from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH, _unmask_cipher_token
+from django.utils import timezone, translation
 
 VERSION_KEY = "pages:version"
 PLACEHOLDER = "__PAGE_CACHE_CSRF_TOKEN__"
@@ -51,6 +60,7 @@ MEMBER_WRITE_PATHS = re.compile(
     r"^/(courses/[^/]+/lessons/\d+/(position|complete|quiz)/|api/v1/me/lessons/\d+/(position|view|complete)/"
     r"|community/notifications/)"
 )
+_CSRF_INDEX = {char: n for n, char in enumerate(CSRF_ALLOWED_CHARS)}
 _TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{64}(?![A-Za-z0-9])")
 
 
@@ -62,19 +72,50 @@ def _member_key(member_id: object) -> str:
     return f"pages:version:member:{member_id}"
 
 
+def state():  # noqa: ANN201 - a Django cache backend
+    """Where the versions and the session markers live: CACHES["page_state"] (every process of the site shares it:
+    Redis with REDIS_URL, a folder of files on the one SQLite host), or the `default` cache when not configured."""
+    return caches["page_state"] if "page_state" in settings.CACHES else cache
+
+
+def version_values(member_id: object = None) -> dict[str, str]:
+    """The current pages version, and the member's own when given, by key (one shared-cache read)."""
+    keys = [VERSION_KEY] + ([_member_key(member_id)] if member_id is not None else [])
+    values = state().get_many(keys)
+    if VERSION_KEY not in values:
+        state().add(VERSION_KEY, uuid.uuid4().hex, None)
+        values[VERSION_KEY] = state().get(VERSION_KEY) or ""
+    return {key: values.get(key, "0") for key in keys}
+
+
 def version(member_id: object = None) -> str:
     """The current pages version, and the member's own when given (one shared-cache read)."""
-    keys = [VERSION_KEY] + ([_member_key(member_id)] if member_id is not None else [])
-    values = cache.get_many(keys)
-    if VERSION_KEY not in values:
-        cache.add(VERSION_KEY, uuid.uuid4().hex, None)
-        values[VERSION_KEY] = cache.get(VERSION_KEY) or ""
-    return ":".join(values.get(key, "0") for key in keys)
+    return ":".join(version_values(member_id).values())
 
 
 def bump(member_id: object = None) -> None:
     """Cached pages are stale from now on, in every process: every page, or only the given member's."""
-    cache.set(_member_key(member_id) if member_id is not None else VERSION_KEY, uuid.uuid4().hex, None)
+    state().set(_member_key(member_id) if member_id is not None else VERSION_KEY, uuid.uuid4().hex, None)
+
+
+def session_marker_key(session_key: str) -> str:
+    return "pages:session:" + hashlib.sha256(session_key.encode()).hexdigest()
+
+
+def _on_session_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A session row written (login, password change, a message stored, any change): a new marker, living exactly as
+    long as the row does, so front-cache entries made before the write (members.pagecache.front) are stale."""
+    seconds = (instance.expire_date - timezone.now()).total_seconds()
+    if seconds > 0:
+        state().set(session_marker_key(instance.session_key), uuid.uuid4().hex, seconds)
+    else:
+        state().delete(session_marker_key(instance.session_key))
+
+
+def _on_session_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A session row deleted (logout, flush, cycle_key on login or password change, the admin, clearsessions): the
+    front cache stops serving its cookie at once."""
+    state().delete(session_marker_key(instance.session_key))
 
 
 def _on_write(sender: Any, instance: Any = None, **kwargs: Any) -> None:
@@ -91,8 +132,12 @@ def _on_write(sender: Any, instance: Any = None, **kwargs: Any) -> None:
 
 
 def connect_signals() -> None:
+    from django.contrib.sessions.models import Session
+
     for signal in (post_save, post_delete, m2m_changed):
         signal.connect(_on_write, dispatch_uid=f"pagecache-{id(signal)}")
+    post_save.connect(_on_session_saved, sender=Session, dispatch_uid="pagecache-session-saved")
+    post_delete.connect(_on_session_deleted, sender=Session, dispatch_uid="pagecache-session-deleted")
 
 
 class BumpOnWriteMiddleware:
@@ -122,7 +167,10 @@ def page_key(request: HttpRequest, *, vary: str = "") -> str:
     who = f"u{user.pk}:{int(user.is_staff)}:{user.time_zone}" if user.is_authenticated else "anon"
     member_id = user.pk if user.is_authenticated else None
     htmx = f"{request.headers.get('HX-Request', '')}:{request.headers.get('HX-History-Restore-Request', '')}"
-    raw = "|".join((request.get_host(), request.get_full_path(), htmx, translation.get_language() or "", who, vary, version(member_id)))
+    versions = version_values(member_id)
+    request.page_cache_versions = versions  # type: ignore[attr-defined] - what the front cache checks on its hits
+    raw = "|".join((request.get_host(), request.get_full_path(), htmx, translation.get_language() or "", who, vary,
+                    ":".join(versions.values())))
     return "page:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -147,10 +195,34 @@ def freeze(response: HttpResponse, request: HttpRequest) -> dict[str, Any] | Non
     return {"body": body, "headers": headers, "charset": charset}
 
 
+def _random_chars() -> list[int]:
+    """32 indexes into CSRF_ALLOWED_CHARS from one `os.urandom` call (Django's `get_random_string` makes one call
+    per character: a fifth of a cached page's time). Bytes of 248 and above are dropped, 248 being 4 × 62, so each
+    of the 62 characters stays equally likely."""
+    drawn: list[int] = []
+    while len(drawn) < CSRF_SECRET_LENGTH:
+        drawn.extend(byte % len(CSRF_ALLOWED_CHARS) for byte in os.urandom(48) if byte < 248)
+    return drawn[:CSRF_SECRET_LENGTH]
+
+
+def fresh_token(request: HttpRequest) -> str:
+    """What `django.middleware.csrf.get_token` returns and does: the requester's CSRF secret (a new one when they
+    have none) under a new random mask, their cookie flagged to be set or renewed by the CSRF middleware."""
+    chars = CSRF_ALLOWED_CHARS
+    secret = request.META.get("CSRF_COOKIE")
+    if not secret:
+        secret = "".join(chars[n] for n in _random_chars())
+        request.META["CSRF_COOKIE"] = secret
+    request.META["CSRF_COOKIE_NEEDS_UPDATE"] = True
+    mask = _random_chars()
+    return "".join(chars[m] for m in mask) + "".join(
+        chars[(_CSRF_INDEX[c] + m) % len(chars)] for c, m in zip(secret, mask, strict=True))
+
+
 def thaw(stored: dict[str, Any], request: HttpRequest) -> HttpResponse:
     body = stored["body"]
     if PLACEHOLDER in body:
-        body = body.replace(PLACEHOLDER, get_token(request))
+        body = body.replace(PLACEHOLDER, fresh_token(request))
     response = HttpResponse(body.encode(stored["charset"]))
     for header, value in stored["headers"].items():
         response[header] = value
@@ -183,11 +255,14 @@ def cached_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
         key = page_key(request)
         stored = store().get(key)
         if stored is not None:
-            return thaw(stored, request)
+            response = thaw(stored, request)
+            response.page_cache_entry = stored  # type: ignore[attr-defined] - for the front cache (front.py)
+            return response
         response = view(request, *args, **kwargs)
         frozen = freeze(response, request)
         if frozen is not None:
             store().set(key, frozen)
+            response.page_cache_entry = frozen  # type: ignore[attr-defined]
         return response
 
     return wrapped

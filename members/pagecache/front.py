@@ -1,0 +1,114 @@
+"""The front of the page cache: a signed-in learner's cached page answered before the session, the user, CSRF, locale,
+messages, axes and htmx middlewares run (issue 19), so a hit reads no database row.
+
+Placed in MIDDLEWARE right after the probe, security, CSP, static-file and input-checking middlewares. An entry is
+made only on the way out of a request the whole stack served with a page from `cached_page` (members.pagecache), and
+it is keyed by everything that chose that page before the view ran: the scheme, host, path with query string, the
+htmx headers, the language cookie and Accept-Language, and the *session cookie's value* (hashed). So only the
+session the page was rendered for is ever served it: a different member, a staff member, another browser of the
+same member or a visitor without a cookie each have their own entries.
+
+An entry is served only while, in the shared state cache (`members.pagecache.state()`, one read):
+- the pages version and the member's own version are those the page was rendered under (any write bumps them, as
+  for the cache behind the view: a purchase, a deactivated account, a password or staff-flag change, a new post);
+- the session's *marker* is the one it was rendered under. The marker is written whenever the session row is
+  written, with the row's own expiry, and deleted whenever the row is deleted: logging out, a flush, `cycle_key`
+  (login, password change), the admin or `clearsessions`. So a cookie stops being served cached pages at the moment
+  its session ends or expires server-side, and a session that stores a message to show gets new markers.
+
+What a hit still does as the full stack would: the CSRF token in the page is the requester's own (CSRF middleware's
+`process_request` reads their cookie, the stored page's placeholder gets a fresh mask of it, `process_response`
+renews the cookie); the stored headers are those the inner middlewares produced (Vary, Content-Language,
+X-Frame-Options…) and the outer ones (security headers, CSP, request id) run on the hit as on any response. A
+request with a message cookie, a non-GET request, or a response that set any cookie but the CSRF one, is never
+served from or stored in the front cache.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
+
+from members import pagecache
+
+
+def _front_key(request: HttpRequest) -> str:
+    headers = request.headers
+    raw = "|".join((
+        request.scheme, request.get_host(), request.get_full_path(),
+        headers.get("HX-Request", ""), headers.get("HX-History-Restore-Request", ""),
+        request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, ""), headers.get("Accept-Language", ""),
+        request.COOKIES.get(settings.SESSION_COOKIE_NAME, ""),
+    ))
+    return "front:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+class FrontPageCacheMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        # Only its process_request and process_response, the same code the CSRF middleware runs further in.
+        self.csrf = CsrfViewMiddleware(get_response)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "GET" or "messages" in request.COOKIES or settings.CSRF_USE_SESSIONS:
+            return self.get_response(request)
+        try:
+            key = _front_key(request)
+        except DisallowedHost:
+            key = ""
+        if not key:
+            return self.get_response(request)  # an unknown host: the stack refuses it as usual, logged once
+        entry = pagecache.store().get(key)
+        if entry is not None and self._current(entry):
+            return self._serve(entry, request)
+        response = self.get_response(request)
+        self._remember(key, request, response)
+        return response
+
+    @staticmethod
+    def _current(entry: dict[str, Any]) -> bool:
+        expected: dict[str, str] = entry["state"]
+        values = pagecache.state().get_many(list(expected))
+        for state_key, value in expected.items():
+            default = "0" if state_key.startswith("pages:version:member:") else None
+            if values.get(state_key, default) != value:
+                return False
+        return True
+
+    def _serve(self, entry: dict[str, Any], request: HttpRequest) -> HttpResponse:
+        self.csrf.process_request(request)
+        response = pagecache.thaw(entry, request)
+        response["Content-Length"] = str(len(response.content))
+        return self.csrf.process_response(request, response)
+
+    @staticmethod
+    def _remember(key: str, request: HttpRequest, response: HttpResponse) -> None:
+        stored = getattr(response, "page_cache_entry", None)
+        versions = getattr(request, "page_cache_versions", None)
+        if (stored is None or versions is None or response.status_code != 200 or response.streaming
+                or set(response.cookies) - {settings.CSRF_COOKIE_NAME}):
+            return
+        session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        user = request.user
+        expected = dict(versions)
+        if session_key:
+            session = request.session
+            # The page was rendered for this very session (not one cycled during the request) and a signed-in member.
+            if not user.is_authenticated or session.session_key != session_key or session.modified:
+                return
+            marker_key = pagecache.session_marker_key(session_key)
+            marker = pagecache.state().get(marker_key)
+            if marker is None:
+                return
+            expected[marker_key] = marker
+        elif user.is_authenticated:
+            return
+        headers = {name: value for name, value in response.headers.items()
+                   if name.lower() not in ("content-length", "set-cookie")}
+        pagecache.store().set(key, {"body": stored["body"], "charset": stored["charset"], "headers": headers,
+                                    "state": expected})
