@@ -221,7 +221,10 @@ class RecommendationRun(models.Model):
 
 class Recommendation(models.Model):
     # Derived rows, 10 per member written every night and never edited. No single-column indexes on run and member:
-    # the unique (run, member, rank) and the (member, run) index serve those lookups. No database-level foreign
+    # the unique (run, member, rank) and the (member, run) index serve those lookups. None on course and
+    # reason_course either: nothing looks rows up by course (both relations have no reverse accessor), and
+    # maintaining the two indexes was 45% of SQLite's insert time for a night's 1,000,000 rows; deleting a course,
+    # rare, scans the table instead (kept to RECOMMENDATION_ROWS_KEEP_DAYS of runs). No database-level foreign
     # keys: checking four of them per row at commit was most of the nightly write on PostgreSQL (1,020,000 rows at
     # 100,000 members). The rows are written only by analytics.scoring.services from ids it has just read, and
     # deleting a member, course or run still removes or clears them through Django's on_delete.
@@ -229,13 +232,15 @@ class Recommendation(models.Model):
                             db_index=False, db_constraint=False)
     member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recommendations",
                                db_index=False, db_constraint=False)
-    course = models.ForeignKey("members.Course", on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    course = models.ForeignKey("members.Course", on_delete=models.CASCADE, related_name="+", db_index=False,
+                               db_constraint=False)
     rank = models.PositiveIntegerField()
     score = models.FloatField()
     reason = models.CharField(max_length=40)
     reason_text = models.CharField(max_length=300, blank=True)
     reason_course = models.ForeignKey(
-        "members.Course", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+        "members.Course", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False,
+        db_constraint=False,
     )
 
     class Meta:
