@@ -55,3 +55,14 @@ def _fresh_cache():
     cache.clear()
     caches["pages"].clear()
     caches["page_state"].clear()
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """A request through LocaleMiddleware leaves its language active in the thread (Django does not reset it): a test
+    that requested a Chinese page must not make the next test's English assertions read Chinese."""
+    from django.conf import settings
+    from django.utils import translation
+
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
