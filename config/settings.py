@@ -346,6 +346,13 @@ RENEWAL_GRACE_DAYS = env_int("RENEWAL_GRACE_DAYS", 7)
 # which the propensity model trains on a deterministic id sample (0: never sample). docs/SCALING.md has the sizing.
 ANALYTICS_CHUNK_SIZE = env_int("ANALYTICS_CHUNK_SIZE", 50000)
 ANALYTICS_TRAIN_SAMPLE_MEMBERS = env_int("ANALYTICS_TRAIN_SAMPLE_MEMBERS", 25000)
+# Importing a platform's history (docs/IMPORT.md): drop a loaded table's secondary indexes and rebuild them before
+# committing when the file holds at least IMPORT_BULK_LOAD_MIN_ROWS rows and at least as many as the table (auto),
+# for every loaded table (always), or never. `import_platform_data --bulk-load` overrides it per run.
+IMPORT_BULK_LOAD = env_str("IMPORT_BULK_LOAD", "auto")
+if IMPORT_BULK_LOAD not in {"auto", "always", "never"}:
+    raise ImproperlyConfigured(f"IMPORT_BULK_LOAD={IMPORT_BULK_LOAD!r}: use auto, always or never.")
+IMPORT_BULK_LOAD_MIN_ROWS = env_int("IMPORT_BULK_LOAD_MIN_ROWS", 50000)
 RENEW_LINK_MAX_AGE_DAYS = env_int("RENEW_LINK_MAX_AGE_DAYS", 14)
 EVENT_MAX_CLOCK_SKEW_SECONDS = env_int("EVENT_MAX_CLOCK_SKEW_SECONDS", 300)
 
