@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_import.py --scale 0.1            # 10,000 members / 100,000 orders / 500,000 events
     .venv/bin/python bench/bench_import.py --scale 1 --keep /tmp/import-100k   # the full 100k/1M/5M, kept for reuse
     .venv/bin/python bench/bench_import.py --members 5000 --orders 50000 --events 250000 --root /tmp/main-copy  # another checkout
+    .venv/bin/python bench/bench_import.py --scale 0.2 --no-reimport --bulk-load never   # indexes maintained row by row
 
 Full scale is 100,000 members, 200 products, 1,000,000 orders and 5,000,000 events. The CSVs are written by streaming
 generators (never a list of rows), then ONE `manage.py import_platform_data` process imports all four files into a

@@ -3,12 +3,14 @@
     .venv/bin/python bench/bench_import.py --members 5000 --orders 50000 --events 250000 --keep /tmp/imp5k --no-postgres
     .venv/bin/python bench/bench_import_split.py /tmp/imp5k                      # SQLite, a fresh database
     .venv/bin/python bench/bench_import_split.py /tmp/imp5k --database-url postgres://postgres@127.0.0.1:5432/NAME
+    .venv/bin/python bench/bench_import_split.py /tmp/imp5k --bulk-load never   # indexes maintained row by row
 
 Migrates a fresh database (SQLite in a temporary VAR_DIR, or the given PostgreSQL database, which must exist and be
 empty), then runs `import_platform_data` on the four CSVs of DIR in this process with a Django execute_wrapper
 around every SQL call, and prints: the process's CPU before the import (Django start-up), the import's CPU and wall
 time, and how much of it was spent inside SQL calls (CPU: on SQLite that is the database engine itself, in-process;
-wall: on PostgreSQL mostly the server; psycopg's COPY data is not an SQL call there and counts with the Python), next to pandas' parse of the same files in the same run.
+wall: on PostgreSQL mostly the server; psycopg's COPY data is not an SQL call there and counts with the Python), next to pandas' parse of the same files in the same run,
+then the SQL statements (by their first words) that took the most wall time, and the bulk load's index rebuild.
 """
 from __future__ import annotations
 
