@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_import.py --scale 0.1            # 10,000 members / 100,000 orders / 500,000 events
     .venv/bin/python bench/bench_import.py --scale 1 --keep /tmp/import-100k   # the full 100k/1M/5M, kept for reuse
     .venv/bin/python bench/bench_import.py --members 5000 --orders 50000 --events 250000 --root /tmp/main-copy  # another checkout
+    .venv/bin/python bench/bench_import.py --scale 0.2 --no-reimport --bulk-load never   # indexes maintained row by row
 
 Full scale is 100,000 members, 200 products, 1,000,000 orders and 5,000,000 events. The CSVs are written by streaming
 generators (never a list of rows), then ONE `manage.py import_platform_data` process imports all four files into a
@@ -217,7 +218,8 @@ def _per_file(stdout: str) -> dict[str, tuple[int, float]]:
     return found
 
 
-def bench_backend(label: str, env: dict[str, str], files: dict[str, Path], counts: Counts, reimport: bool) -> list[Measure]:
+def bench_backend(label: str, env: dict[str, str], files: dict[str, Path], counts: Counts, reimport: bool,
+                  bulk_load: str | None = None) -> list[Measure]:
     """ONE `import_platform_data` process with all four files (as an operator runs it), against pandas' parse of the
     same four files in the same run."""
     floor = pandas_parse(files)
@@ -231,7 +233,7 @@ def bench_backend(label: str, env: dict[str, str], files: dict[str, Path], count
     startup_wall, startup_cpu, startup_rss, _ = _manage(["import_platform_data", "--help"], env)
     print(f"  Django start-up alone (import_platform_data --help): {startup_wall:.1f} s wall, {startup_cpu:.1f} s CPU, "
           f"{startup_rss:,.0f} MB", flush=True)
-    args = ["import_platform_data", "--no-progress"]
+    args = ["import_platform_data", "--no-progress"] + (["--bulk-load", bulk_load] if bulk_load else [])
     for kind in ("products", "members", "orders", "events"):
         args += [f"--{kind}", str(files[kind])]
     rows = sum(getattr(counts, kind) for kind in ("products", "members", "orders", "events"))
@@ -241,6 +243,9 @@ def bench_backend(label: str, env: dict[str, str], files: dict[str, Path], count
         seconds, cpu, peak, stdout = _manage(args, env)
         measures.append(Measure(run_label, rows, seconds, cpu, peak))
         print(measures[-1].line(), flush=True)
+        for line in stdout.splitlines():
+            if line.startswith("secondary indexes rebuilt"):
+                print(f"    {line}", flush=True)
         for kind, (file_rows, file_seconds) in _per_file(stdout).items():
             wall, _ = floor[kind]
             print(f"    {kind:<9} {file_rows:>10,} rows {file_seconds:>7.1f} s "
@@ -287,6 +292,9 @@ def main() -> None:
     parser.add_argument("--root", type=Path,
                         help="run the import of another checkout (e.g. main's code, for a before/after in one go)")
     parser.add_argument("--postgres-name", help="name of the PostgreSQL database to create (default bench_import_<pid>)")
+    parser.add_argument("--bulk-load", choices=("auto", "always", "never"),
+                        help="pass --bulk-load to the import (default: the command's own default, auto); "
+                             "`never` measures the import with its indexes maintained row by row")
     options = parser.parse_args()
 
     if options.root:
@@ -310,7 +318,8 @@ def main() -> None:
             if var_dir.exists():
                 shutil.rmtree(var_dir)
             env = {**base_env, "VAR_DIR": str(var_dir)}
-            bench_backend("sqlite", env, files, counts, reimport=not options.no_reimport)
+            bench_backend("sqlite", env, files, counts, reimport=not options.no_reimport,
+                          bulk_load=options.bulk_load)
             print(f"  SQLite database: {var_dir / 'db.sqlite3'}"
                   + ("" if options.keep else " (deleted at exit; use --keep DIR to reuse it)"), flush=True)
         if not options.no_postgres and postgres_answers():
@@ -319,7 +328,8 @@ def main() -> None:
             try:
                 env = {**base_env, "VAR_DIR": str(work / "var-pg"),
                        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}"}
-                bench_backend(f"postgresql ({name})", env, files, counts, reimport=not options.no_reimport)
+                bench_backend(f"postgresql ({name})", env, files, counts, reimport=not options.no_reimport,
+                              bulk_load=options.bulk_load)
             finally:
                 if options.keep_postgres:
                     print(f"  PostgreSQL database kept: DATABASE_URL=postgres://postgres@127.0.0.1:5432/{name}")

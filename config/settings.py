@@ -364,6 +364,13 @@ ANALYTICS_TRAIN_SAMPLE_MEMBERS = env_int("ANALYTICS_TRAIN_SAMPLE_MEMBERS", 25000
 ANALYTICS_RELEARN_DAYS = env_int("ANALYTICS_RELEARN_DAYS", 7)
 # Days of recommendation runs whose rows are kept (older superseded runs keep their metrics, not their rows).
 RECOMMENDATION_ROWS_KEEP_DAYS = env_int("RECOMMENDATION_ROWS_KEEP_DAYS", 14)
+# Importing a platform's history (docs/IMPORT.md): drop a loaded table's secondary indexes and rebuild them before
+# committing when the file holds at least IMPORT_BULK_LOAD_MIN_ROWS rows and at least as many as the table (auto),
+# for every loaded table (always), or never. `import_platform_data --bulk-load` overrides it per run.
+IMPORT_BULK_LOAD = env_str("IMPORT_BULK_LOAD", "auto")
+if IMPORT_BULK_LOAD not in {"auto", "always", "never"}:
+    raise ImproperlyConfigured(f"IMPORT_BULK_LOAD={IMPORT_BULK_LOAD!r}: use auto, always or never.")
+IMPORT_BULK_LOAD_MIN_ROWS = env_int("IMPORT_BULK_LOAD_MIN_ROWS", 50000)
 RENEW_LINK_MAX_AGE_DAYS = env_int("RENEW_LINK_MAX_AGE_DAYS", 14)
 EVENT_MAX_CLOCK_SKEW_SECONDS = env_int("EVENT_MAX_CLOCK_SKEW_SECONDS", 300)
 

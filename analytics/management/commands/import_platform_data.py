@@ -41,6 +41,13 @@ class Command(BaseCommand):
             help="CSV encoding: utf-8, gbk or gb18030; default: detect (UTF-8 with or without BOM, else GB18030). "
                  ".xlsx files need none",
         )
+        parser.add_argument(
+            "--bulk-load", choices=("auto", "always", "never"), default=None,
+            help="drop the secondary indexes of the order, enrolment and event tables during the import and rebuild "
+                 "them before it commits (all-or-nothing mode only; the tables are locked for the import's duration "
+                 "on PostgreSQL). auto (default, settings.IMPORT_BULK_LOAD): when a file holds at least "
+                 "IMPORT_BULK_LOAD_MIN_ROWS rows and at least as many as the table it loads",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         files = {kind: options[kind] for kind in ("members", "products", "orders", "events")}
@@ -62,6 +69,7 @@ class Command(BaseCommand):
             errors_out=options["errors_out"],
             progress=not options["no_progress"] and not quiet and options.get("verbosity", 1) > 0,
             encoding=encoding,
+            bulk_load=options["bulk_load"],
             log=(lambda message: self.stderr.write(message)) if options.get("verbosity", 1) > 1 else None,
         )
 

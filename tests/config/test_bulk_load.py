@@ -1,0 +1,91 @@
+"""Secondary indexes dropped for a bulk load and rebuilt from Django's own definitions (config/bulk_load.py): the
+schema afterwards is exactly what migrations made, and a rollback restores them. Runs on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import pytest
+from django.db import connection, connections, transaction
+
+from analytics.models import Event
+from config.bulk_load import SecondaryIndexes, secondary_indexes, table_rows_at_least
+from members.models import Enrollment, Order
+from tests.members.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+MODELS = (Order, Enrollment, Event)
+
+
+def schema(model) -> dict:
+    """Every index and constraint of the table as the database describes it (names, columns, kind, definition)."""
+    with connection.cursor() as cursor:
+        return connection.introspection.get_constraints(cursor, model._meta.db_table)
+
+
+def secondary_names(model) -> set[str]:
+    return {name for name, info in schema(model).items()
+            if info["index"] and not info["unique"] and not info["primary_key"]}
+
+
+class Abort(Exception):
+    pass
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda model: model._meta.db_table)
+def test_every_secondary_index_migrations_made_is_known_by_its_django_name(model):
+    assert {index.name for index in secondary_indexes(model)} == secondary_names(model)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda model: model._meta.db_table)
+def test_drop_keeps_unique_indexes_and_rebuild_restores_the_schema_exactly(model):
+    before = schema(model)
+    unique = {name for name, info in before.items() if info["unique"]}
+    indexes = SecondaryIndexes()
+    with transaction.atomic():
+        dropped = indexes.drop(model)
+        assert dropped == len(secondary_names_from(before))
+        during = schema(model)
+        assert secondary_names(model) == set()
+        assert {name for name, info in during.items() if info["unique"]} == unique  # ON CONFLICT relies on them
+        indexes.rebuild()
+    assert schema(model) == before
+    assert indexes.dropped == []
+
+
+def secondary_names_from(constraints: dict) -> set[str]:
+    return {name for name, info in constraints.items()
+            if info["index"] and not info["unique"] and not info["primary_key"]}
+
+
+def test_a_rollback_restores_the_dropped_indexes():
+    before = {model: schema(model) for model in MODELS}
+    with pytest.raises(Abort), transaction.atomic():
+        indexes = SecondaryIndexes()
+        for model in MODELS:
+            indexes.drop(model)
+        assert all(secondary_names(model) == set() for model in MODELS)
+        raise Abort
+    assert {model: schema(model) for model in MODELS} == before
+
+
+def test_orders_have_ten_secondary_indexes_and_keep_their_partial_unique_ones():
+    # 7 db_index fields (foreign keys, status, paid_at) + 3 Meta.indexes; on PostgreSQL the text columns status and
+    # external_id (unique) also have a non-unique `_like` index (varchar_pattern_ops) each.
+    names = {index.name for index in secondary_indexes(Order)}
+    assert {"order_member_paid_at", "order_status_paid_at", "order_paid_course_member"} <= names
+    assert len(names) == (12 if connection.vendor == "postgresql" else 10)
+    assert {"one_open_course_order_per_member", "one_open_order_per_subscription_period"} <= set(schema(Order))
+
+
+def test_drop_refuses_to_run_outside_a_transaction(monkeypatch):
+    monkeypatch.setattr(connections["default"], "in_atomic_block", False)  # the wrapper, not the proxy
+    with pytest.raises(RuntimeError):
+        SecondaryIndexes().drop(Order)
+
+
+def test_table_rows_at_least_is_bounded():
+    for _ in range(3):
+        UserFactory()
+    from members.models import User
+
+    assert table_rows_at_least(User, 2) == 2
+    assert table_rows_at_least(User, 100) == User.objects.count()
