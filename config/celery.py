@@ -24,8 +24,8 @@ app.conf.task_routes = {
 }
 # A task's name is its module path (no name= anywhere), so the beat schedule below names where the code lives.
 app.autodiscover_tasks()
-app.autodiscover_tasks(["members.subscriptions", "members.referrals", "members.commerce", "analytics.scoring",
-                        "analytics.outreach", "analytics.ingest"])
+app.autodiscover_tasks(["members.accounts", "members.subscriptions", "members.referrals", "members.commerce",
+                        "analytics.scoring", "analytics.outreach", "analytics.ingest"])
 
 HOUR = 3600
 
@@ -74,6 +74,12 @@ app.conf.beat_schedule = {
         "task": "analytics.scoring.tasks.run_nightly_pipeline",
         "schedule": crontab(hour=2, minute=0),
         "options": {"expires": 6 * HOUR},
+    },
+    # Expired sessions at 04:30 (Django leaves them to `clearsessions`); their page-cache markers go with them.
+    "clear-expired-sessions": {
+        "task": "members.accounts.tasks.clear_expired_sessions",
+        "schedule": crontab(hour=4, minute=30),
+        "options": {"expires": 12 * HOUR},
     },
     # Superseded recommendation rows at 05:00, after the night's run is current (a night writes 10 per member).
     "prune-recommendation-rows": {

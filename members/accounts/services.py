@@ -66,3 +66,13 @@ def member_email_category_set(*, member: User, category: str, subscribed: bool, 
         record_event(member=member, kind="email_category_joined" if subscribed else "email_category_left",
                      obj=member, properties={"category": category, "via": via})
     return bool(updated)
+
+
+def sessions_clear_expired() -> int:
+    """Delete the session rows past their expiry, as `manage.py clearsessions` does for the database-backed engines
+    this project uses (db, cached_db); returns how many went. Deleting a row also removes its page-cache marker
+    (members.pagecache's post_delete receiver)."""
+    from django.contrib.sessions.models import Session
+
+    deleted, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
+    return deleted
