@@ -499,16 +499,15 @@ def _recent_blend(as_of: datetime, k: int, horizon_days: int) -> RecommendationR
     days = relearn_days()
     if not days:
         return None
-    candidates = (RecommendationRun.objects.filter(is_current=True, k=k, as_of__lte=as_of,
-                                                   as_of__gt=as_of - timedelta(days=days))
-                  .order_by("-as_of", "-pk"))
-    for run in candidates[:1]:
-        window = run.params.get("evaluation_window") or {}
-        if run.params.get("tuned") and window.get("horizon_days") == horizon_days and "weights" in run.params:
-            selected_at = RecommendationRun.objects.filter(pk=_selected_in(run)).values_list("as_of", flat=True).first()
-            if selected_at is not None and selected_at > as_of - timedelta(days=days):
-                return run
-    return None
+    oldest = as_of - timedelta(days=days)
+    run = (RecommendationRun.objects.filter(is_current=True, k=k, as_of__lte=as_of, as_of__gt=oldest)
+           .order_by("-as_of", "-pk").first())
+    if run is None or not run.params.get("tuned") or "weights" not in run.params:
+        return None
+    if (run.params.get("evaluation_window") or {}).get("horizon_days") != horizon_days:
+        return None
+    selected_at = RecommendationRun.objects.filter(pk=_selected_in(run)).values_list("as_of", flat=True).first()
+    return run if selected_at is not None and selected_at > oldest else None
 
 
 def recommendations_chunk(*, run: RecommendationRun, id_from: int | None = None, id_to: int | None = None) -> int:
@@ -567,6 +566,8 @@ def prune_recommendation_rows(*, keep_days: int | None = None, batch: int = 50_0
             if bounds["low"] is None:
                 continue
             for start in range(bounds["low"], bounds["high"] + 1, batch):
+                # _raw_delete: the rows have no dependents, and QuerySet.delete() would fetch every row to send
+                # the page cache's post_delete signal, for rows no page shows.
                 with transaction.atomic():
                     deleted += rows.filter(pk__gte=start, pk__lt=start + batch)._raw_delete(rows.db)
             job.rows = deleted

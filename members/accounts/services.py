@@ -69,10 +69,15 @@ def member_email_category_set(*, member: User, category: str, subscribed: bool, 
 
 
 def sessions_clear_expired() -> int:
-    """Delete the session rows past their expiry, as `manage.py clearsessions` does for the database-backed engines
-    this project uses (db, cached_db); returns how many went. Deleting a row also removes its page-cache marker
+    """The session engine's own clear_expired (what `manage.py clearsessions` calls), returning how many rows it
+    deleted for a database-backed engine (db, cached_db). Deleting a row also removes its page-cache marker
     (members.pagecache's post_delete receiver)."""
-    from django.contrib.sessions.models import Session
+    from importlib import import_module
 
-    deleted, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
-    return deleted
+    from django.conf import settings
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    model = store.get_model_class() if hasattr(store, "get_model_class") else None
+    expired = model.objects.filter(expire_date__lt=timezone.now()).count() if model is not None else 0
+    store.clear_expired()
+    return expired

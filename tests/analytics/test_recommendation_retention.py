@@ -43,8 +43,8 @@ def test_rows_of_superseded_runs_older_than_the_window_are_deleted_in_slices(pla
 def test_small_slices_delete_the_same_rows_and_the_current_run_is_never_pruned(platform):
     end = platform.end
     old = _night(end - timedelta(days=30))
-    RecommendationRun.objects.filter(pk=old.pk).update(is_current=True)  # e.g. a backfill made an old run current
     newer = _night(end - timedelta(days=1))
+    # As if a backfill had made the old run current again.
     RecommendationRun.objects.filter(pk=newer.pk).update(is_current=False)
     RecommendationRun.objects.filter(pk=old.pk).update(is_current=True)
     before = Recommendation.objects.count()
