@@ -1,9 +1,9 @@
 """Rendered learner pages served from a cache (issue 19).
 
 A page is stored once rendered, per member (or "anonymous"), language, path with query string and htmx flags, under
-the *pages version*: one key in the shared cache (`default`: Redis in production, the database table embedded)
-that every write to the catalogue, the members' data or the community bumps, so a purchase, an edit, a new post or
-a notification shows on the next request, in every worker. The versions (and the session markers below) live in
+the *pages version*: one key in the shared state cache (below) that every write to the catalogue, the members'
+data or the community bumps, so a purchase, an edit, a new post or a notification shows on the next request, in
+every worker. The versions (and the session markers below) live in
 `state()`: CACHES["page_state"], Redis with REDIS_URL, a folder of files on SQLite, else the database cache. The
 bodies live in the per-process `pages` cache (LocMem): a hit costs one state read and a dictionary look-up, not a
 template render.
@@ -74,7 +74,8 @@ def _member_key(member_id: object) -> str:
 
 def state():  # noqa: ANN201 - a Django cache backend
     """Where the versions and the session markers live: CACHES["page_state"] (every process of the site shares it:
-    Redis with REDIS_URL, a folder of files on the one SQLite host), or the `default` cache when not configured."""
+    Redis with REDIS_URL, a folder of files on the one SQLite host, else the database cache; config/settings.py), or
+    the `default` cache when CACHES leaves it out (a deployment's own CACHES, tests of the database-cache case)."""
     return caches["page_state"] if "page_state" in settings.CACHES else cache
 
 
