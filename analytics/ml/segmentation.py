@@ -43,6 +43,7 @@ class SegmentResult:
     assignments: pd.DataFrame  # index member_id: cluster, label
     notes: str = ""
     extra: dict = field(default_factory=dict)
+    selected: bool = True  # k chosen here over K_RANGE; False: the k given was kept
 
 
 def prepare(features: pd.DataFrame, engagement: pd.Series) -> pd.DataFrame:
@@ -78,12 +79,18 @@ def name_clusters(centroids: pd.DataFrame) -> dict[int, str]:
     return names
 
 
-def fit(frame: pd.DataFrame, *, seed: int = 0) -> SegmentResult:
+def fit(frame: pd.DataFrame, *, seed: int = 0, k: int | None = None) -> SegmentResult:
+    """k: keep this number of clusters (chosen on an earlier night) instead of choosing over K_RANGE; its
+    silhouette is still computed and reported. Falls back to choosing when k does not fit these members."""
     with limited_threads():
+        if k is not None:
+            kept = _fit(frame, seed=seed, ks=[k])
+            if kept.k == k:
+                return kept
         return _fit(frame, seed=seed)
 
 
-def _fit(frame: pd.DataFrame, *, seed: int = 0) -> SegmentResult:
+def _fit(frame: pd.DataFrame, *, seed: int = 0, ks: list[int] | range = K_RANGE) -> SegmentResult:
     n = len(frame)
     if n < 8 or frame.drop_duplicates().shape[0] < 4:
         assignments = pd.DataFrame({"cluster": 0, "label": "All members"}, index=frame.index)
@@ -95,7 +102,7 @@ def _fit(frame: pd.DataFrame, *, seed: int = 0) -> SegmentResult:
     fits: dict[int, np.ndarray] = {}
     sample = min(n, SILHOUETTE_SAMPLE)
     fit_rows = np.random.default_rng(seed).choice(n, size=FIT_SAMPLE, replace=False) if n > FIT_SAMPLE else slice(None)
-    for k in K_RANGE:
+    for k in ks:
         if k >= n:
             break
         labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(X[fit_rows]).predict(X)
@@ -103,6 +110,8 @@ def _fit(frame: pd.DataFrame, *, seed: int = 0) -> SegmentResult:
             continue
         scores[str(k)] = round(float(silhouette_score(X, labels, sample_size=sample, random_state=seed)), 4)
         fits[k] = labels
+    if not fits:
+        return SegmentResult(0, {}, {}, {}, pd.DataFrame(columns=["cluster", "label"]), notes="no k fitted")
     best_k = max(fits, key=lambda k: (scores[str(k)], -k))
     raw_labels = fits[best_k]
     centroids = frame.groupby(raw_labels).mean()
@@ -120,7 +129,9 @@ def _fit(frame: pd.DataFrame, *, seed: int = 0) -> SegmentResult:
         centroids={str(order[c]): {f: round(float(v), 4) for f, v in centroids.loc[c].items()} for c in centroids.index},
         labels={str(order[c]): names[c] for c in centroids.index},
         assignments=assignments,
-        notes=f"k={best_k} chosen by the highest silhouette over k=3..7",
+        notes=(f"k={best_k} chosen by the highest silhouette over k=3..7" if len(ks) > 1
+               else f"k={best_k} kept from the last choice"),
+        selected=len(ks) > 1,
     )
 
 

@@ -107,8 +107,11 @@ def _db_datetime(value: datetime) -> Any:
     return connection.ops.adapt_datetimefield_value(value)
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps with a keyword builds an encoder per call
+
+
 def _db_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    return _JSON.encode(value)
 
 
 def _db_json_objects(names: list[str], values: np.ndarray) -> list[str]:
@@ -185,6 +188,17 @@ def engagement_compute(*, as_of: datetime, feats: pd.DataFrame | None = None) ->
 # Segments
 
 
+def _chosen_segment_run(as_of: datetime) -> SegmentRun | None:
+    """The newest run that chose k over k=3..7 within ANALYTICS_RELEARN_DAYS before as_of (never after it, never
+    as_of itself: rerunning a night chooses again), whose k the nights in between keep, as they keep the
+    engagement weights and the recommendation blend learned that night. None: choose tonight."""
+    days = relearn_days()
+    if not days:
+        return None
+    return (SegmentRun.objects.filter(criterion="silhouette", as_of__lt=as_of, as_of__gt=as_of - timedelta(days=days))
+            .order_by("-as_of", "-pk").first())
+
+
 def segments_compute(*, as_of: datetime, feats: pd.DataFrame | None = None) -> SegmentRun:
     with tracked("compute_segments", as_of=as_of) as job:
         feats = matrices.at(as_of) if feats is None else feats
@@ -194,11 +208,13 @@ def segments_compute(*, as_of: datetime, feats: pd.DataFrame | None = None) -> S
         else:
             eng = engagement_frame(as_of, feats)[0]["score"]
         frame = segmentation.prepare(feats, eng)
-        result = segmentation.fit(frame)
+        chosen = _chosen_segment_run(as_of)
+        result = segmentation.fit(frame, k=chosen.k if chosen is not None else None)
+        criterion = "silhouette" if result.selected else f"silhouette, k of {chosen.as_of:%Y-%m-%d}"
         with transaction.atomic():
             SegmentRun.objects.filter(as_of=as_of).delete()
             run = SegmentRun.objects.create(
-                as_of=as_of, k=result.k, criterion="silhouette", criterion_scores=result.criterion_scores,
+                as_of=as_of, k=result.k, criterion=criterion, criterion_scores=result.criterion_scores,
                 centroids=result.centroids, labels=result.labels,
             )
             values = frame.round(2).reindex(result.assignments.index)

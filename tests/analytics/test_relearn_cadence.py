@@ -116,3 +116,36 @@ def test_relearn_days_zero_selects_the_blend_every_night(platform, settings, mon
     _complete(services.recommendations_start(as_of=night, k=5))
     _complete(services.recommendations_start(as_of=night + timedelta(days=1), k=5))
     assert len(tuned) == 2
+
+
+def test_the_number_of_segments_is_chosen_once_a_week_and_kept_between(platform, settings, monkeypatch):
+    from analytics.ml import segmentation
+    from analytics.models import SegmentRun
+
+    settings.ANALYTICS_RELEARN_DAYS = 7
+    tried = []
+    real = segmentation._fit
+    monkeypatch.setattr(segmentation, "_fit", lambda frame, **kw: tried.append(list(kw.get("ks", segmentation.K_RANGE)))
+                        or real(frame, **kw))
+    night = platform.end - timedelta(days=10)
+    chosen = services.segments_compute(as_of=night)
+    assert chosen.criterion == "silhouette" and len(chosen.criterion_scores) > 1 and tried == [list(range(3, 8))]
+
+    tried.clear()
+    kept = services.segments_compute(as_of=night + timedelta(days=3))
+    assert tried == [[chosen.k]] and kept.k == chosen.k
+    assert kept.criterion == f"silhouette, k of {night:%Y-%m-%d}" and list(kept.criterion_scores) == [str(chosen.k)]
+    assert kept.assignments.count() == chosen.assignments.count()
+
+    tried.clear()
+    services.segments_compute(as_of=night + timedelta(days=7))  # a week on: chosen again
+    services.segments_compute(as_of=night - timedelta(days=1))  # a backfill never keeps a later choice
+    assert tried == [list(range(3, 8))] * 2
+    assert SegmentRun.objects.filter(criterion="silhouette").count() == 3
+
+
+def test_without_a_cadence_every_night_chooses_the_number_of_segments(platform, settings):
+    settings.ANALYTICS_RELEARN_DAYS = 0
+    night = platform.end - timedelta(days=10)
+    services.segments_compute(as_of=night)
+    assert services.segments_compute(as_of=night + timedelta(days=1)).criterion == "silhouette"
