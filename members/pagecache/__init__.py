@@ -16,7 +16,8 @@ below), so logging out, a flush, a new session key or an expired session stop it
 
 What bumps the version:
 - any save or delete of a model of the members or community apps, or of a recommendation run (signals, below);
-  a few models change only their member's pages (MEMBER_MODELS: lesson progress, quiz attempts, notifications):
+  a few models change only their member's pages (MEMBER_MODELS: lesson progress, quiz attempts, notifications, and
+  API tokens, whose user config.api_auth keeps under these versions):
   those bump that member's own version, which the key also holds, so a learner watching lessons does not empty
   everyone's cache;
 - any unsafe request (POST, PUT, PATCH, DELETE) that did not fail, since services also write with
