@@ -41,6 +41,7 @@ def main() -> None:
     django.setup()
     from django.db import connection
     from django.test import Client
+    from rest_framework.authtoken.models import Token
 
     from members.demo.generator import LEARNER_EMAIL
     from members.models import Course, User
@@ -50,18 +51,27 @@ def main() -> None:
     slug = Course.objects.filter(is_published=True, is_generic=False).order_by("-published_at").values_list(
         "slug", flat=True).first()
     pages = {"health": "/health/", "floor": "/bench/floor/", "catalogue": "/courses/", "detail": f"/courses/{slug}/", "home": "/",
-             "recs": "/recommendations/row/", "community": "/community/", "api-courses": "/api/v1/courses/"}
+             "recs": "/recommendations/row/", "community": "/community/", "api-courses": "/api/v1/courses/",
+             "api-orders": "/api/v1/me/orders/", "api-recs": "/api/v1/me/recommendations/", "api-posts": "/api/v1/posts/"}
+    # The signed-in API lists as bench_api.py sends them: the learner's token, no session cookie.
+    token = Token.objects.get_or_create(user=User.objects.get(email=LEARNER_EMAIL))[0].key
+    api_client = Client()
     for name in args.pages or list(pages):
         headers = {"HTTP_HX_REQUEST": "true"} if name == "recs" else {}
-        assert client.get(pages[name], **headers).status_code == 200, name
+        if name in ("api-orders", "api-recs", "api-posts"):
+            client_for = api_client
+            headers = {"HTTP_AUTHORIZATION": f"Token {token}"}
+        else:
+            client_for = client
+        assert client_for.get(pages[name], **headers).status_code == 200, name
         connection.force_debug_cursor = True
         connection.queries_log.clear()
-        client.get(pages[name], **headers)
+        client_for.get(pages[name], **headers)
         queries = list(connection.queries)
         connection.force_debug_cursor = False
         started = time.perf_counter()
         for _ in range(args.repeat):
-            client.get(pages[name], **headers)
+            client_for.get(pages[name], **headers)
         ms = 1000 * (time.perf_counter() - started) / args.repeat
         print(f"{name:<12} {ms:8.1f} ms/request {len(queries):4d} queries "
               f"({1000 * sum(float(q['time']) for q in queries):.1f} ms in SQL)", flush=True)
@@ -72,7 +82,7 @@ def main() -> None:
             profiler = cProfile.Profile()
             profiler.enable()
             for _ in range(10):
-                client.get(pages[name], **headers)
+                client_for.get(pages[name], **headers)
             profiler.disable()
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
 

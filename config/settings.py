@@ -258,7 +258,8 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", env_int("API_NUM_PROXIES", 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's TokenAuthentication with the token's user kept per process while the pages versions hold (issue 19).
+        "config.api_auth.CachedTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -364,6 +365,10 @@ ANALYTICS_TRAIN_SAMPLE_MEMBERS = env_int("ANALYTICS_TRAIN_SAMPLE_MEMBERS", 25000
 ANALYTICS_RELEARN_DAYS = env_int("ANALYTICS_RELEARN_DAYS", 7)
 # Days of recommendation runs whose rows are kept (older superseded runs keep their metrics, not their rows).
 RECOMMENDATION_ROWS_KEEP_DAYS = env_int("RECOMMENDATION_ROWS_KEEP_DAYS", 14)
+# The "recommended for you" row counts an impression once per member, card set (run, rank, course) and this many
+# seconds: rendering the same cards again to the same member inside the window records nothing (0: every render
+# records, as before session 7). docs/METRICS.md, "Online funnel".
+RECOMMENDATION_IMPRESSION_WINDOW_SECONDS = env_int("RECOMMENDATION_IMPRESSION_WINDOW_SECONDS", 1800)
 # Importing a platform's history (docs/IMPORT.md): drop a loaded table's secondary indexes and rebuild them before
 # committing when the file holds at least IMPORT_BULK_LOAD_MIN_ROWS rows and at least as many as the table (auto),
 # for every loaded table (always), or never. `import_platform_data --bulk-load` overrides it per run.

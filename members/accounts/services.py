@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from analytics.tracking import record_event
+from members import pagecache
 from members.models import (
     User,
 )
@@ -50,6 +51,7 @@ def member_unsubscribe(*, member: User, via: str = "link") -> bool:
     member.marketing_opt_in = False
     member.marketing_consent_at = None
     if updated:
+        pagecache.bump(member.pk)  # an UPDATE sends no signal: the member's cached pages and API user are stale
         record_event(member=member, kind="marketing_unsubscribed", obj=member, properties={"via": via})
     return bool(updated)
 
@@ -63,6 +65,7 @@ def member_email_category_set(*, member: User, category: str, subscribed: bool, 
     updated = User.objects.filter(pk=member.pk, **{field: not subscribed}).update(**{field: subscribed})
     setattr(member, field, subscribed)
     if updated:
+        pagecache.bump(member.pk)  # as above
         record_event(member=member, kind="email_category_joined" if subscribed else "email_category_left",
                      obj=member, properties={"category": category, "via": via})
     return bool(updated)

@@ -16,7 +16,8 @@ below), so logging out, a flush, a new session key or an expired session stop it
 
 What bumps the version:
 - any save or delete of a model of the members or community apps, or of a recommendation run (signals, below);
-  a few models change only their member's pages (MEMBER_MODELS: lesson progress, quiz attempts, notifications):
+  a few models change only their member's pages (MEMBER_MODELS: lesson progress, quiz attempts, notifications, and
+  API tokens, whose user config.api_auth keeps under these versions):
   those bump that member's own version, which the key also holds, so a learner watching lessons does not empty
   everyone's cache;
 - any unsafe request (POST, PUT, PATCH, DELETE) that did not fail, since services also write with
@@ -35,7 +36,7 @@ import hashlib
 import os
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any
 
@@ -53,7 +54,9 @@ WRITE_APPS = frozenset({"members", "community"})
 WRITE_MODELS = frozenset({"analytics.recommendationrun", "analytics.recommendation"})
 # Models whose writes change only one member's pages, and the field naming that member.
 MEMBER_MODELS = {"members.lessonprogress": "member_id", "members.quizattempt": "member_id",
-                 "community.notification": "recipient_id"}
+                 "community.notification": "recipient_id",
+                 # API tokens: their user is cached under the member's version (config.api_auth).
+                 "authtoken.token": "user_id"}
 # Write requests that change only the signed-in member's pages (the player's position, a lesson marked done, a quiz,
 # notifications read). Completing a course saves its enrollment, which still bumps every page.
 MEMBER_WRITE_PATHS = re.compile(
@@ -79,14 +82,20 @@ def state():  # noqa: ANN201 - a Django cache backend
     return caches["page_state"] if "page_state" in settings.CACHES else cache
 
 
-def version_values(member_id: object = None) -> dict[str, str]:
-    """The current pages version, and the member's own when given, by key (one shared-cache read)."""
+def state_values(member_id: object = None, also: Sequence[str] = ()) -> tuple[dict[str, str], dict[str, Any]]:
+    """The current pages version and the member's own when given, by key, and the shared-state values of the keys in
+    `also` (None when absent), in one shared-cache read."""
     keys = [VERSION_KEY] + ([_member_key(member_id)] if member_id is not None else [])
-    values = state().get_many(keys)
+    values = state().get_many(keys + [key for key in also if key not in keys])
     if VERSION_KEY not in values:
         state().add(VERSION_KEY, uuid.uuid4().hex, None)
         values[VERSION_KEY] = state().get(VERSION_KEY) or ""
-    return {key: values.get(key, "0") for key in keys}
+    return {key: values.get(key, "0") for key in keys}, {key: values.get(key) for key in also}
+
+
+def version_values(member_id: object = None) -> dict[str, str]:
+    """The current pages version, and the member's own when given, by key (one shared-cache read)."""
+    return state_values(member_id)[0]
 
 
 def version(member_id: object = None) -> str:
@@ -163,12 +172,16 @@ def _has_messages(request: HttpRequest) -> bool:
     return "messages" in request.COOKIES or "_messages" in getattr(request, "session", {})
 
 
-def page_key(request: HttpRequest, *, vary: str = "") -> str:
+def page_key(request: HttpRequest, *, vary: str = "", also: Sequence[str] = ()) -> str:
+    """The page's cache key under the current versions. The shared-state values of the keys in `also` come with the
+    versions' read (no second read) and are left in `request.page_state_also`."""
     user = request.user
     who = f"u{user.pk}:{int(user.is_staff)}:{user.time_zone}" if user.is_authenticated else "anon"
     member_id = user.pk if user.is_authenticated else None
     htmx = f"{request.headers.get('HX-Request', '')}:{request.headers.get('HX-History-Restore-Request', '')}"
-    versions = version_values(member_id)
+    versions = getattr(request, "api_token_versions", None)  # read by the token authentication (config.api_auth)
+    if versions is None or also or _member_key(member_id) not in versions:
+        versions, request.page_state_also = state_values(member_id, also)  # type: ignore[attr-defined]
     request.page_cache_versions = versions  # type: ignore[attr-defined] - what the front cache checks on its hits
     raw = "|".join((request.get_host(), request.get_full_path(), htmx, translation.get_language() or "", who, vary,
                     ":".join(versions.values())))

@@ -2,7 +2,9 @@
 messages, axes and htmx middlewares run (issue 19), so a hit reads no database row.
 
 Placed in MIDDLEWARE right after the probe, security, CSP, static-file and input-checking middlewares. An entry is
-made only on the way out of a request the whole stack served with a page from `cached_page` (members.pagecache), and
+made only on the way out of a request the whole stack served with a page from `cached_page` (members.pagecache), or
+the recommendations row while its impressions marker holds (analytics/recommendations/impressions.py: the marker is
+one more state key the entry must find unchanged, so the row goes back through the stack when its window ends), and
 it is keyed by everything that chose that page before the view ran: the scheme, host, path with query string, the
 htmx headers, the language cookie and Accept-Language, and the *session cookie's value* (hashed). So only the
 session the page was rendered for is ever served it: a different member, a staff member, another browser of the

@@ -198,3 +198,63 @@ def test_owned_items_are_offered_again_only_when_someone_bought_them_again():
     # Without repeat purchases in the history, owned items are never recommended (the course-platform rule).
     plain = recs.fit(courses, interactions, as_of)
     assert not {1, 3} & set(recs.recommend(plain, interactions[interactions["member_id"] == 2], [2], k=3)["course_id"])
+
+
+def _row(*courses, run_id=3):
+    return [(("course", pk), {"rank": rank, "source": "model", "run_id": run_id}) for rank, pk in enumerate(courses, 1)]
+
+
+def test_row_impressions_once_per_member_card_set_and_window(db, settings, django_capture_on_commit_callbacks):
+    """record_row_impressions: the same cards for the same member inside the window record nothing; other cards,
+    another member, or the window passed record again. The marker holds the card set's digest for the window."""
+    from analytics.recommendations import impressions
+    from members import pagecache
+
+    settings.RECOMMENDATION_IMPRESSION_WINDOW_SECONDS = 600
+    alice, bob = UserFactory(), UserFactory()
+    shown = Event.objects.filter(kind="recommendation_impression")
+
+    def show(member, row):
+        seen = pagecache.state().get(impressions.marker_key(member.pk))
+        with django_capture_on_commit_callbacks(execute=True):
+            return impressions.record_row_impressions(member=member, impressions=row, seen=seen)
+
+    digest = show(alice, _row(7, 8))
+    assert digest == impressions.card_set_digest(_row(7, 8)) and shown.count() == 2
+    assert show(alice, _row(7, 8)) == digest and shown.count() == 2  # same cards, same window
+    show(bob, _row(7, 8))
+    assert shown.filter(member=bob).count() == 2  # each member their own marker
+    show(alice, _row(8, 7))  # the same courses at other ranks are another card set
+    show(alice, _row(8, 7, run_id=4))  # and so are the same cards of another run
+    assert shown.filter(member=alice).count() == 6
+    pagecache.state().delete(impressions.marker_key(alice.pk))  # the window over
+    show(alice, _row(8, 7, run_id=4))
+    assert shown.filter(member=alice).count() == 8
+    assert show(alice, []) is None and shown.filter(member=alice).count() == 8
+
+
+def test_row_impressions_without_a_window_record_every_render(db, settings, django_capture_on_commit_callbacks):
+    from analytics.recommendations import impressions
+    from members import pagecache
+
+    settings.RECOMMENDATION_IMPRESSION_WINDOW_SECONDS = 0
+    alice = UserFactory()
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert impressions.record_row_impressions(member=alice, impressions=_row(7, 8), seen=None) is None
+    assert Event.objects.filter(member=alice, kind="recommendation_impression").count() == 6
+    assert pagecache.state().get(impressions.marker_key(alice.pk)) is None
+
+
+def test_row_impressions_two_workers_racing_for_the_first_render_record_once(
+    db, settings, django_capture_on_commit_callbacks
+):
+    """Both read no marker; the first to `add` it records, the second finds the same card set and records nothing."""
+    from analytics.recommendations import impressions
+
+    settings.RECOMMENDATION_IMPRESSION_WINDOW_SECONDS = 600
+    alice = UserFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        impressions.record_row_impressions(member=alice, impressions=_row(7, 8), seen=None)
+        impressions.record_row_impressions(member=alice, impressions=_row(7, 8), seen=None)
+    assert Event.objects.filter(member=alice, kind="recommendation_impression").count() == 2

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics.models import Event, Recommendation, RecommendationRun
+from analytics.recommendations import impressions as row_impressions
 from community.models import Comment, Post, Reaction
 from members import pagecache
 from members.models import Review
@@ -85,34 +86,62 @@ def test_course_page_query_count_is_constant_in_reviews_and_lessons(client, alic
         client.get(url)
 
 
-def test_recommendations_row_costs_fixed_queries_and_one_insert_for_the_impressions(
+def test_recommendations_row_costs_fixed_queries_and_records_impressions_once_per_window(
     client, alice, django_assert_num_queries, django_capture_on_commit_callbacks
 ):
+    """Impressions are counted once per member, card set and window (RECOMMENDATION_IMPRESSION_WINDOW_SECONDS): the
+    marker is read with the pages versions, so a render inside the window costs no query and no write."""
     run = RecommendationRun.objects.create(as_of=timezone.now(), is_current=True)
     for rank in range(1, 9):
         Recommendation.objects.create(run=run, member=alice, course=CourseFactory(), rank=rank, score=1 / rank,
                                       reason="popular")
     client.force_login(alice)
-    client.get(reverse("recs:row"), **HX)
+    client.get("/")  # the session saved once (its page-cache marker) before measuring
     # A miss: session, user, owned ids, recommendations (course and reason course joined) — then the impressions.
-    pagecache.bump()
     with django_capture_on_commit_callbacks(execute=False) as callbacks, django_assert_num_queries(4):
         response = client.get(reverse("recs:row"), **HX)
     assert response.status_code == 200 and len(callbacks) == 1
-    # A hit: session and user, the same HTML, and the impressions are still recorded.
-    with django_capture_on_commit_callbacks(execute=False) as hit_callbacks, django_assert_num_queries(2):
-        hit = client.get(reverse("recs:row"), **HX)
-    assert hit.content == response.content and len(hit_callbacks) == 1
-    for callback in hit_callbacks:
-        callback()
-    before = Event.objects.filter(kind="recommendation_impression").count()
     with django_assert_num_queries(1):  # the four impressions go in one INSERT
         for callback in callbacks:
             callback()
-    impressions = Event.objects.filter(kind="recommendation_impression").order_by("id")
-    assert before == 4  # the hit's, recorded above
-    assert impressions.count() == before + 4
-    assert [e.properties["rank"] for e in impressions.reverse()[:4]][::-1] == [1, 2, 3, 4]
+    impressions = Event.objects.filter(member=alice, kind="recommendation_impression").order_by("id")
+    assert [e.properties["rank"] for e in impressions.all()] == [1, 2, 3, 4]
+    # The same session again, inside the window: the front of the page cache serves it, no query, nothing recorded.
+    with django_capture_on_commit_callbacks(execute=True) as hit_callbacks, django_assert_num_queries(0):
+        hit = client.get(reverse("recs:row"), **HX)
+    assert hit.content == response.content and hit_callbacks == []
+    # Another page written (the pages version bumped), same cards: rendered again, still not recorded again.
+    pagecache.bump()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, django_assert_num_queries(4):
+        assert client.get(reverse("recs:row"), **HX).content == response.content
+    assert callbacks == []
+    # The window over (its marker expired): the cached row is served (session and user) and records once more.
+    pagecache.state().delete(row_impressions.marker_key(alice.pk))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, django_assert_num_queries(2):
+        client.get(reverse("recs:row"), **HX)
+    assert len(callbacks) == 1 and impressions.count() == 8
+    with django_assert_num_queries(0):
+        client.get(reverse("recs:row"), **HX)
+    assert impressions.count() == 8
+
+
+def test_recommendations_row_with_a_window_of_zero_records_every_render(
+    client, alice, settings, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    settings.RECOMMENDATION_IMPRESSION_WINDOW_SECONDS = 0
+    run = RecommendationRun.objects.create(as_of=timezone.now(), is_current=True)
+    for rank in range(1, 4):
+        Recommendation.objects.create(run=run, member=alice, course=CourseFactory(), rank=rank, score=1 / rank,
+                                      reason="popular")
+    client.force_login(alice)
+    client.get("/")
+    with django_assert_num_queries(5), django_capture_on_commit_callbacks(execute=True):  # the miss, then the INSERT
+        client.get(reverse("recs:row"), **HX)
+    # Each later render goes through the stack (never the front) and records: session, user, INSERT.
+    for _ in range(2):
+        with django_assert_num_queries(3), django_capture_on_commit_callbacks(execute=True):
+            client.get(reverse("recs:row"), **HX)
+    assert Event.objects.filter(member=alice, kind="recommendation_impression").count() == 9
 
 
 def test_popular_fallback_counts_enrollments_per_course(client, alice):

@@ -150,6 +150,32 @@ def test_recommendation_row_uses_current_run_and_records_impressions(client, ali
     assert impression.properties == {"rank": 1, "source": "model", "run_id": run.pk}
 
 
+def test_recommendation_row_records_the_same_cards_once_per_window_and_new_cards_at_once(
+    client, alice, django_capture_on_commit_callbacks
+):
+    """An impression is counted once per member, card set and RECOMMENDATION_IMPRESSION_WINDOW_SECONDS: reloading
+    the row, in this browser or another, records nothing more; a new run's cards are recorded at once."""
+    first, second = CourseFactory(title="First pick"), CourseFactory(title="Second pick")
+    run = RecommendationRun.objects.create(as_of=timezone.now(), is_current=True)
+    Recommendation.objects.create(run=run, member=alice, course=first, rank=1, score=0.9, reason="popular")
+    client.force_login(alice)
+    other_browser = type(client)()
+    other_browser.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        for browser in (client, client, other_browser, client):
+            assert "First pick" in browser.get(reverse("recs:row"), **HX).content.decode()
+    shown = Event.objects.filter(member=alice, kind="recommendation_impression")
+    assert list(shown.values_list("object_id", flat=True)) == [str(first.pk)]
+    RecommendationRun.objects.filter(pk=run.pk).update(is_current=False)
+    new_run = RecommendationRun.objects.create(as_of=timezone.now(), is_current=True)
+    Recommendation.objects.create(run=new_run, member=alice, course=second, rank=1, score=0.8, reason="popular")
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(2):
+            assert "Second pick" in client.get(reverse("recs:row"), **HX).content.decode()
+    assert sorted(shown.values_list("object_id", "properties__run_id")) == sorted(
+        [(str(first.pk), run.pk), (str(second.pk), new_run.pk)])
+
+
 def test_recommendation_row_falls_back_to_popular_unowned(client, alice):
     owned, popular = CourseFactory(title="Owned"), CourseFactory(title="Crowd favourite")
     EnrollmentFactory(member=alice, course=owned)
