@@ -116,3 +116,118 @@ def table_rows_at_least(model: type[Model], limit: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} LIMIT %s) AS bounded", [int(limit)])
         return cursor.fetchone()[0]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# PostgreSQL: foreign keys validated once instead of row by row, and COPY straight into an empty table
+
+
+@dataclass(frozen=True)
+class _ForeignKey:
+    name: str
+    create: Any  # a Statement from the schema editor (ALTER TABLE ... ADD CONSTRAINT ... FOREIGN KEY ... DEFERRABLE)
+
+
+FK_SUFFIX = "_fk_%(to_table)s_%(to_column)s"  # what Django's schema editor names a foreign key constraint with
+
+
+def foreign_keys(model: type[Model]) -> list[_ForeignKey]:
+    """The model's foreign key constraints as migrations create them (`_create_fk_sql`, the same name and
+    DEFERRABLE INITIALLY DEFERRED)."""
+    editor = _editor()
+    keys = []
+    for field in model._meta.local_fields:
+        if field.remote_field is None or not getattr(field, "db_constraint", False):
+            continue
+        statement = editor._create_fk_sql(model, field, FK_SUFFIX)
+        keys.append(_ForeignKey(str(statement.parts["name"]).strip('"'), statement))
+    return keys
+
+
+def _existing_foreign_key_names(table: str) -> set[str]:
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, table)
+    return {name for name, info in constraints.items() if info["foreign_key"]}
+
+
+class ForeignKeys:
+    """PostgreSQL: the foreign key constraints of some tables, dropped for a bulk load and added again before
+    commit, as pg_restore does.
+
+    Django's foreign keys are DEFERRABLE INITIALLY DEFERRED: every inserted row queues one check per foreign key
+    (a `SELECT ... FOR KEY SHARE` of the referenced row), about 11 million for the issue's 100k import. `ALTER TABLE
+    ... ADD CONSTRAINT ... FOREIGN KEY` instead validates the whole table with one anti-join. The database still
+    checks every row; a violation fails the ADD, inside the import's transaction, so everything rolls back.
+
+    The price: dropping a foreign key takes an ACCESS EXCLUSIVE lock on the *referenced* table too (members_user,
+    the catalogue), until the import commits; the importer only does it for tables that were empty when it started
+    (a first import, docs/IMPORT.md). SQLite is left alone (its foreign key checks are cheap lookups in-process,
+    and it cannot alter a constraint without rebuilding the table)."""
+
+    def __init__(self) -> None:
+        self.dropped: list[_ForeignKey] = []
+
+    def drop(self, model: type[Model]) -> int:
+        if connection.vendor != "postgresql":
+            return 0
+        if not connection.in_atomic_block:
+            raise RuntimeError("drop foreign keys only inside a transaction: its rollback restores them")
+        present = _existing_foreign_key_names(model._meta.db_table)
+        editor = _editor()
+        # PostgreSQL refuses ALTER TABLE on a table with checks still queued by this transaction (e.g. rows deleted
+        # earlier in it): run them now, as commit would, then defer again.
+        editor.execute("SET CONSTRAINTS ALL IMMEDIATE", params=None)
+        editor.execute("SET CONSTRAINTS ALL DEFERRED", params=None)
+        count = 0
+        for key in foreign_keys(model):
+            if key.name in present:
+                editor.execute(editor._delete_fk_sql(model, key.name))
+                self.dropped.append(key)
+                count += 1
+        return count
+
+    def restore(self) -> float:
+        """Add every dropped foreign key again (each validated by one scan of its table); the seconds spent."""
+        editor = _editor()
+        started = time.perf_counter()
+        with transaction.atomic():
+            while self.dropped:
+                key = self.dropped.pop(0)
+                editor.execute(key.create, params=None)
+        return time.perf_counter() - started
+
+
+def _unique_violation(error: BaseException) -> bool:
+    from psycopg import errors
+
+    return isinstance(error, errors.UniqueViolation) or isinstance(error.__cause__, errors.UniqueViolation)
+
+
+class DirectCopy:
+    """PostgreSQL: COPY a batch straight into its table instead of into a staging table followed by
+    INSERT ... SELECT ... ON CONFLICT (which writes every row twice and reads it once more).
+
+    Only for a table that was empty when the load began and whose rows the caller has already made unique on the
+    conflict key (the importer's duplicate ledger): no row can then conflict. Should one conflict anyway (an
+    id-less event whose content hash equals another's key, a concurrent writer), the COPY runs in a savepoint: the
+    unique index refuses it, the savepoint is rolled back, and this batch and every later one take the
+    ON CONFLICT path (`copy` returns False). The unique indexes are never dropped, so a duplicate cannot slip in."""
+
+    def __init__(self) -> None:
+        self.enabled = connection.vendor == "postgresql"
+        self.batches = 0
+
+    def copy(self, cursor: Any, table: str, columns: str, rows: list[tuple[Any, ...]]) -> bool:
+        if not self.enabled:
+            return False
+        try:
+            with transaction.atomic(), cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except Exception as error:
+            if not _unique_violation(error):
+                raise
+            self.enabled = False
+            return False
+        self.batches += 1
+        return True

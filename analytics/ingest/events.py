@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from analytics.models import Event
 from analytics.tracking import event_quantity
+from config.bulk_load import DirectCopy
 
 DEFAULT_BATCH_SIZE = 5000
 
@@ -78,7 +79,7 @@ _COLUMNS = ("member_id", "kind", "object_type", "object_id", "occurred_at", "rec
             "idempotency_key", "quantity")
 
 
-def _insert(connection: Any, rows: list[tuple[Any, ...]]) -> int:
+def _insert(connection: Any, rows: list[tuple[Any, ...]], direct: DirectCopy | None = None) -> int:
     """Insert rows, skipping stored keys; return how many went in.
 
     ON CONFLICT on the key column only (not SQLite's INSERT OR IGNORE, which would also swallow NOT NULL/CHECK
@@ -94,6 +95,10 @@ def _insert(connection: Any, rows: list[tuple[Any, ...]]) -> int:
             cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
                                + conflict, rows)
             return cursor.rowcount
+        # PostgreSQL, a table bulk-loaded from empty whose keys the caller made unique (the importer's ledger): COPY
+        # straight into it; if the unique index refuses a key, `direct` falls back (for good) to the path below.
+        if direct is not None and direct.copy(cursor, table, columns, rows):
+            return len(rows)
         # PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT ... ON CONFLICT. A round trip per row
         # (even pipelined) was ~10x slower, and a multi-row VALUES list is re-parsed and quoted by psycopg per call.
         fields = {field.column: field for field in Event._meta.concrete_fields}
@@ -142,6 +147,7 @@ def events_bulk_ingest(
     source: str,
     batch_size: int = DEFAULT_BATCH_SIZE,
     report_positions: bool = False,
+    direct: DirectCopy | None = None,
 ) -> IngestResult:
     """Insert events in batches; rows whose (namespaced) idempotency key is already stored are counted, not stored.
 
@@ -151,6 +157,9 @@ def events_bulk_ingest(
     dropped before the INSERT. With report_positions, one extra indexed SELECT per batch finds which rows were
     already stored (positions may miss a row a concurrent writer stored between that SELECT and the INSERT; the
     counts never do).
+
+    direct (the importer's bulk load into an empty table, PostgreSQL): COPY each batch straight into the table
+    (config.bulk_load.DirectCopy), falling back to the ON CONFLICT path if a key turns out to be stored already.
     """
     if source not in SOURCES:
         raise ValueError(f"Unknown event source {source!r}; expected one of {sorted(SOURCES)}.")
@@ -195,7 +204,7 @@ def events_bulk_ingest(
             # One transaction per batch (a savepoint inside the caller's): in autocommit, SQLite would otherwise
             # commit, and fsync, after every row.
             with transaction.atomic(using=alias):
-                inserted = _insert(connection, values)
+                inserted = _insert(connection, values, direct)
             # The rows the unique index dropped (stored earlier, or concurrently by another writer) are duplicates.
             created += inserted
             duplicates += len(values) - inserted
