@@ -83,14 +83,15 @@ def fit(frame: pd.DataFrame, *, seed: int = 0, k: int | None = None) -> SegmentR
     """k: keep this number of clusters (chosen on an earlier night) instead of choosing over K_RANGE; its
     silhouette is still computed and reported. Falls back to choosing when k does not fit these members."""
     with limited_threads():
-        if k is not None:
-            kept = _fit(frame, seed=seed, ks=[k])
-            if kept.k == k:
-                return kept
-        return _fit(frame, seed=seed)
+        kept = _fit(frame, seed=seed, ks=[k]) if k is not None else None
+        result = kept if kept is not None else _fit(frame, seed=seed)
+        if result is None:
+            raise ValueError("no k in 3..7 split these members into two clusters or more")
+        return result
 
 
-def _fit(frame: pd.DataFrame, *, seed: int = 0, ks: list[int] | range = K_RANGE) -> SegmentResult:
+def _fit(frame: pd.DataFrame, *, seed: int = 0, ks: list[int] | range = K_RANGE) -> SegmentResult | None:
+    """The best k of `ks` by silhouette; None when none of them gives two clusters or more."""
     n = len(frame)
     if n < 8 or frame.drop_duplicates().shape[0] < 4:
         assignments = pd.DataFrame({"cluster": 0, "label": "All members"}, index=frame.index)
@@ -111,7 +112,7 @@ def _fit(frame: pd.DataFrame, *, seed: int = 0, ks: list[int] | range = K_RANGE)
         scores[str(k)] = round(float(silhouette_score(X, labels, sample_size=sample, random_state=seed)), 4)
         fits[k] = labels
     if not fits:
-        return SegmentResult(0, {}, {}, {}, pd.DataFrame(columns=["cluster", "label"]), notes="no k fitted")
+        return None
     best_k = max(fits, key=lambda k: (scores[str(k)], -k))
     raw_labels = fits[best_k]
     centroids = frame.groupby(raw_labels).mean()

@@ -212,7 +212,12 @@ def segments_compute(*, as_of: datetime, feats: pd.DataFrame | None = None) -> S
         result = segmentation.fit(frame, k=chosen.k if chosen is not None else None)
         criterion = "silhouette" if result.selected else f"silhouette, k of {chosen.as_of:%Y-%m-%d}"
         with transaction.atomic():
-            SegmentRun.objects.filter(as_of=as_of).delete()
+            # A rerun of the night replaces its run. Its assignments go first in one DELETE: the cascade would load
+            # all 100,000 of them as objects to send their delete signals (a receiver listens to every model).
+            replaced = list(SegmentRun.objects.filter(as_of=as_of).values_list("pk", flat=True))
+            assignments = SegmentAssignment.objects.filter(run_id__in=replaced)
+            assignments._raw_delete(assignments.db)
+            SegmentRun.objects.filter(pk__in=replaced).delete()
             run = SegmentRun.objects.create(
                 as_of=as_of, k=result.k, criterion=criterion, criterion_scores=result.criterion_scores,
                 centroids=result.centroids, labels=result.labels,

@@ -149,3 +149,14 @@ def test_without_a_cadence_every_night_chooses_the_number_of_segments(platform, 
     night = platform.end - timedelta(days=10)
     services.segments_compute(as_of=night)
     assert services.segments_compute(as_of=night + timedelta(days=1)).criterion == "silhouette"
+
+
+def test_rerunning_a_night_replaces_its_segment_run_and_its_assignments(platform, settings):
+    from analytics.models import SegmentAssignment, SegmentRun
+
+    night = platform.end - timedelta(days=10)
+    first = services.segments_compute(as_of=night)
+    count = first.assignments.count()
+    again = services.segments_compute(as_of=night)
+    assert SegmentRun.objects.filter(as_of=night).get() == again and again.pk != first.pk
+    assert SegmentAssignment.objects.filter(as_of=night).count() == count == again.assignments.count()
