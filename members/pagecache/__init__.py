@@ -252,11 +252,41 @@ def cached_api_data(request: HttpRequest, produce: Callable[[], Any]) -> Any:
     key = "api:" + page_key(request)
     data = store().get(key)
     if data is not None:
+        _offer_to_front(request)
         return Response(data)
     response = produce()
     if response.status_code == 200 and not getattr(response, "exception", False):
         store().set(key, response.data)
+        _offer_to_front(request)
     return response
+
+
+def _offer_to_front(request: Any) -> None:
+    """Let the front of the page cache (front.py) keep this API answer, once rendered, for the same credentials —
+    only when what it must check on a hit is known: for a token, the versions the token's user was trusted under
+    (read *before* the token row, config.api_auth); for a visitor, the pages version read before the data. The
+    view's throttles go with it: a hit counts them exactly as DRF would."""
+    http = getattr(request, "_request", None)
+    view = (getattr(request, "parser_context", None) or {}).get("view")
+    if http is None or view is None:
+        return
+    user = request.user
+    if user.is_authenticated:
+        versions = getattr(request, "api_token_versions", None)  # set only by config.api_auth, from its trusted entry
+        if versions is None:
+            return
+    else:
+        versions = getattr(request, "page_cache_versions", None)
+        if versions is None:
+            return
+    from rest_framework.throttling import SimpleRateThrottle
+
+    throttles = tuple(type(throttle) for throttle in view.get_throttles())
+    if not all(issubclass(cls, SimpleRateThrottle) and cls.allow_request is SimpleRateThrottle.allow_request
+               for cls in throttles):
+        return  # a throttle with its own logic (a scope read from the view, say): only DRF runs it
+    http.api_front = {"user_id": user.pk if user.is_authenticated else None, "state": dict(versions),
+                      "throttles": throttles}
 
 
 def cached_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

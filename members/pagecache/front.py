@@ -46,6 +46,8 @@ def _front_key(request: HttpRequest) -> str:
         headers.get("HX-Request", ""), headers.get("HX-History-Restore-Request", ""),
         request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, ""), headers.get("Accept-Language", ""),
         request.COOKIES.get(settings.SESSION_COOKIE_NAME, ""),
+        # An API answer: whose credentials, and which renderer DRF's content negotiation picked.
+        headers.get("Authorization", ""), headers.get("Accept", ""),
     ))
     return "front:" + hashlib.sha256(raw.encode()).hexdigest()
 
@@ -67,7 +69,11 @@ class FrontPageCacheMiddleware:
             return self.get_response(request)  # an unknown host: the stack refuses it as usual, logged once
         entry = pagecache.store().get(key)
         if entry is not None and self._current(entry):
-            return self._serve(entry, request)
+            if "api" not in entry:
+                return self._serve(entry, request)
+            if _throttles_allow(entry["api"], request):
+                return _api_response(entry)
+            return self.get_response(request)  # over a rate: the stack counts and answers 429 as DRF does
         response = self.get_response(request)
         self._remember(key, request, response)
         return response
@@ -90,6 +96,10 @@ class FrontPageCacheMiddleware:
 
     @staticmethod
     def _remember(key: str, request: HttpRequest, response: HttpResponse) -> None:
+        api = getattr(request, "api_front", None)
+        if api is not None:
+            _remember_api(key, api, request, response)
+            return
         stored = getattr(response, "page_cache_entry", None)
         versions = getattr(request, "page_cache_versions", None)
         if (stored is None or versions is None or response.status_code != 200 or response.streaming
@@ -114,3 +124,77 @@ class FrontPageCacheMiddleware:
                    if name.lower() not in ("content-length", "set-cookie")}
         pagecache.store().set(key, {"body": stored["body"], "charset": stored["charset"], "headers": headers,
                                     "state": expected})
+
+
+# --------------------------------------------------------------------------------------------------------------
+# API lists (members.pagecache.cached_api_data): the rendered JSON for the same token (or a visitor), with the view's
+# throttles counted on every hit.
+
+def _remember_api(key: str, api: dict[str, Any], request: HttpRequest, response: HttpResponse) -> None:
+    """Keep a page-cached API answer for requests without a session cookie (a token, or a visitor): the session's
+    authentication comes first in DRF and the front does not load sessions. JSON only (the browsable API's HTML
+    carries a CSRF token and the user's name)."""
+    if (request.COOKIES.get(settings.SESSION_COOKIE_NAME) or response.status_code != 200 or response.streaming
+            or response.cookies or not response.get("Content-Type", "").startswith("application/json")):
+        return
+    headers = {name: value for name, value in response.headers.items()
+               if name.lower() not in ("content-length", "set-cookie")}
+    pagecache.store().set(key, {"body": response.content, "headers": headers, "state": api["state"],
+                                "api": {"user_id": api["user_id"], "throttles": api["throttles"]}})
+
+
+class _Member:
+    """What DRF's throttles read of `request.user`: whether it is signed in, and its primary key."""
+
+    is_authenticated = True
+
+    def __init__(self, pk: object) -> None:
+        self.pk = pk
+
+
+class _ThrottledRequest:
+    """The request as DRF's throttles see it: its own headers and address, and the user the entry was made for."""
+
+    def __init__(self, user: object, request: HttpRequest) -> None:
+        self.user = user
+        self._request = request
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._request, name)
+
+
+def _throttles_allow(api: dict[str, Any], request: HttpRequest) -> bool:
+    """DRF's `check_throttles` for a front hit: every throttle of the view, each with DRF's own rate, key, history
+    and `throttle_success` (SimpleRateThrottle.allow_request, split in two). A request is recorded by every throttle
+    only when all allow it; when one refuses, nothing is recorded here and the request goes through the stack,
+    whose DRF counts and refuses it exactly as it would have without the front."""
+    from django.contrib.auth.models import AnonymousUser
+
+    user = _Member(api["user_id"]) if api["user_id"] is not None else AnonymousUser()
+    shim = _ThrottledRequest(user, request)
+    passing = []
+    for throttle_class in api["throttles"]:
+        throttle = throttle_class()
+        if throttle.rate is None:
+            continue
+        throttle.key = throttle.get_cache_key(shim, None)
+        if throttle.key is None:
+            continue
+        throttle.history = throttle.cache.get(throttle.key, [])
+        throttle.now = throttle.timer()
+        while throttle.history and throttle.history[-1] <= throttle.now - throttle.duration:
+            throttle.history.pop()
+        if len(throttle.history) >= throttle.num_requests:
+            return False
+        passing.append(throttle)
+    for throttle in passing:
+        throttle.throttle_success()
+    return True
+
+
+def _api_response(entry: dict[str, Any]) -> HttpResponse:
+    response = HttpResponse(entry["body"])
+    for header, value in entry["headers"].items():
+        response[header] = value
+    response["Content-Length"] = str(len(entry["body"]))
+    return response
