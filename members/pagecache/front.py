@@ -24,6 +24,11 @@ renews the cookie); the stored headers are those the inner middlewares produced 
 X-Frame-Options…) and the outer ones (security headers, CSP, request id) run on the hit as on any response. A
 request with a message cookie, a non-GET request, or a response that set any cookie but the CSRF one, is never
 served from or stored in the front cache.
+
+The page-cached API lists (`members.pagecache.cached_api_data`) are kept here too, as rendered JSON, for requests
+without a session cookie: per `Authorization` and `Accept` header as well, under the versions the token's user was
+trusted under (config.api_auth) or, for a visitor, the pages version read before the data. A hit runs the view's
+throttles as DRF would (`_throttles_allow`) and skips the rest of the stack; see docs/OPERATIONS.md.
 """
 from __future__ import annotations
 
