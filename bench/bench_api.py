@@ -317,6 +317,9 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=12, help="--demo: months of history (default 12).")
     parser.add_argument("--rounds", type=int, default=1,
                         help="--demo: measure every row this many times, keep each row's best (default 1).")
+    parser.add_argument("--redis-url", default=None,
+                        help="Redis URL (a database number of its own: it is flushed) for the shared caches, as in "
+                             "production: throttles, page-cache state, cached sessions. Default: none.")
     parser.add_argument("--page-cache", choices=["on", "off"], default="on",
                         help="--demo: serve learner pages from members.pagecache (default) or render every request.")
     args = parser.parse_args()
@@ -422,6 +425,11 @@ def demo_main(args: argparse.Namespace) -> None:
     load_before = os.getloadavg()[0]
     var_dir = Path(tempfile.mkdtemp(prefix="bench-pages-"))
     env = _environment(var_dir, args.database_url)
+    if args.redis_url:
+        import redis
+
+        redis.Redis.from_url(args.redis_url).flushdb()
+        env["REDIS_URL"] = args.redis_url
     os.environ.update(env)
     if args.database_url:
         _recreate_postgres(args.database_url)
@@ -474,7 +482,8 @@ def demo_main(args: argparse.Namespace) -> None:
         shutil.rmtree(var_dir, ignore_errors=True)
     floor = results[0].rps
     stack = results[1].rps
-    print(f"\ngunicorn -c config/gunicorn.py, {args.workers} sync workers, DEBUG off, page cache {args.page_cache}: "
+    shared = f"Redis {args.redis_url}" if args.redis_url else "no Redis"
+    print(f"\ngunicorn -c config/gunicorn.py, {args.workers} sync workers, DEBUG off, page cache {args.page_cache}, {shared}: "
           f"{args.requests} requests per row, best of {args.rounds} round(s), {args.concurrency} client threads, {os.cpu_count()} CPUs, "
           f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end\n")
     header = (f"{'page':<29} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'/health/':>9} {'/trivial':>9} "
