@@ -5,19 +5,49 @@ settings that list only the basic rates keep working; production settings list t
 """
 from __future__ import annotations
 
+import math
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
+# DRF's sliding log (SimpleRateThrottle.allow_request) as one atomic Redis script over one or more throttles: drop
+# each log's entries at or before now - window, refuse if any log holds `limit` entries (answering which one, its
+# size and its oldest entry, for Retry-After), else add this request to every log. KEYS: the logs; ARGV: now, a
+# member unique to this request, then per key the cutoff (now - window), the window in whole seconds (the key's
+# expiry) and the limit. Times are passed as Python's repr of the float, never through Lua's numbers.
+_SLIDING_LOG = """
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[3 * i])
+  local count = redis.call('ZCARD', key)
+  if count >= tonumber(ARGV[3 * i + 2]) then
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    return {0, i, count, oldest[2] or ARGV[1]}
+  end
+end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, ARGV[1], ARGV[2])
+  redis.call('EXPIRE', key, ARGV[3 * i + 1])
+end
+return {1}
+"""
 
-class _CountedPerProcess:
+
+class CountedThrottle:
     """The request counts live in the "throttle" cache: Redis when REDIS_URL is set (one budget for all workers),
     else each worker's memory — no database write per API request (two `UPDATE django_cache` transactions before,
     each taking SQLite's write lock). Each of API_THROTTLE_PROCESSES workers then allows its share of the rate,
-    rounded down (at least 1), so all workers together never allow more than the rate (issue 19)."""
+    rounded down (at least 1), so all workers together never allow more than the rate (issue 19).
+
+    In Redis the log is a sorted set checked and written by one script (`redis_sliding_log`), DRF's rule exactly:
+    DRF's own read-modify-write of a pickled list loses requests when two workers answer the same client at once
+    (both read the same list, the last write wins), so concurrent clients got more than the rate; and it moved the
+    whole list (up to the rate's size) twice per request. Without Redis DRF's code runs unchanged."""
 
     @property
     def cache(self):  # noqa: ANN201 - a Django cache backend
@@ -29,12 +59,51 @@ class _CountedPerProcess:
             return num, duration
         return max(1, num // max(1, settings.API_THROTTLE_PROCESSES)), duration
 
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if not isinstance(self.cache, RedisCache):
+            return super().allow_request(request, view)  # type: ignore[misc]
+        if self.rate is None:  # type: ignore[attr-defined]
+            return True
+        self.key = self.get_cache_key(request, view)  # type: ignore[attr-defined]
+        if self.key is None:
+            return True
+        return redis_sliding_log([self])
 
-class CountedAnonRateThrottle(_CountedPerProcess, AnonRateThrottle):
+    def wait(self) -> float | None:
+        refused = getattr(self, "refused", None)
+        if refused is None:
+            return super().wait()  # type: ignore[misc]
+        count, oldest = refused  # what SimpleRateThrottle.wait reads from its history, from the script
+        available = self.num_requests - count + 1  # type: ignore[attr-defined]
+        if available <= 0:
+            return None
+        return (self.duration - (self.now - oldest)) / available  # type: ignore[attr-defined]
+
+
+def redis_sliding_log(throttles: Sequence[Any]) -> bool:
+    """Check and record one request in the Redis logs of these throttles (keys set, same Redis cache) in one round
+    trip: recorded in all when every log has room, in none when one is full (that throttle's `refused` is set for
+    its `wait`). One throttle is DRF's `allow_request`; several are the front of the page cache's check."""
+    cache = throttles[0].cache
+    now = throttles[0].timer()
+    keys, args = [], [repr(now), uuid.uuid4().hex]
+    for throttle in throttles:
+        throttle.now, throttle.refused = now, None
+        keys.append(cache.make_and_validate_key("zlog:" + throttle.key))  # not DRF's pickled-list key
+        args += [repr(now - throttle.duration), str(math.ceil(throttle.duration)), str(throttle.num_requests)]
+    client = cache._cache.get_client(keys[0], write=True)
+    answer = client.eval(_SLIDING_LOG, len(keys), *keys, *args)
+    if int(answer[0]) == 1:
+        return True
+    throttles[int(answer[1]) - 1].refused = (int(answer[2]), float(answer[3]))
+    return False
+
+
+class CountedAnonRateThrottle(CountedThrottle, AnonRateThrottle):
     pass
 
 
-class CountedUserRateThrottle(_CountedPerProcess, UserRateThrottle):
+class CountedUserRateThrottle(CountedThrottle, UserRateThrottle):
     pass
 
 
@@ -43,7 +112,7 @@ class _OptionalRateThrottle(SimpleRateThrottle):
         return self.THROTTLE_RATES.get(self.scope)
 
 
-class IPRateThrottle(_CountedPerProcess, _OptionalRateThrottle):
+class IPRateThrottle(CountedThrottle, _OptionalRateThrottle):
     """Every request, signed in or not, counts against its client IP: one address holding many accounts or tokens
     still shares one budget (UserRateThrottle alone would give each account its own)."""
 

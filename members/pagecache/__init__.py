@@ -281,9 +281,12 @@ def _offer_to_front(request: Any) -> None:
             return
     from rest_framework.throttling import SimpleRateThrottle
 
+    from config.api_throttles import CountedThrottle
+
+    # The rules front._throttles_allow applies: DRF's sliding log, and the same log in Redis.
+    known = (SimpleRateThrottle.allow_request, CountedThrottle.allow_request)
     throttles = tuple(type(throttle) for throttle in view.get_throttles())
-    if not all(issubclass(cls, SimpleRateThrottle) and cls.allow_request is SimpleRateThrottle.allow_request
-               for cls in throttles):
+    if not all(issubclass(cls, SimpleRateThrottle) and cls.allow_request in known for cls in throttles):
         return  # a throttle with its own logic (a scope read from the view, say): only DRF runs it
     http.api_front = {"user_id": user.pk if user.is_authenticated else None, "state": dict(versions),
                       "throttles": throttles}

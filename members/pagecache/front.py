@@ -37,10 +37,12 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 
+from config.api_throttles import CountedThrottle, redis_sliding_log
 from members import pagecache
 
 
@@ -168,6 +170,10 @@ class _ThrottledRequest:
         return getattr(self._request, name)
 
 
+def _redis_counted(throttle: Any) -> bool:
+    return isinstance(throttle, CountedThrottle) and isinstance(throttle.cache, RedisCache)
+
+
 def _throttles_allow(api: dict[str, Any], request: HttpRequest) -> bool:
     """DRF's `check_throttles` for a front hit: every throttle of the view, each with DRF's own rate, key, history
     and pruning (SimpleRateThrottle.allow_request, split in two). A request is recorded by every throttle only when
@@ -188,6 +194,9 @@ def _throttles_allow(api: dict[str, Any], request: HttpRequest) -> bool:
             active.append(throttle)
     if len({(id(throttle.cache), throttle.key) for throttle in active}) < len(active):
         return False  # two throttles counting under one key: DRF's one-after-the-other reads, in the stack
+    if active and all(_redis_counted(throttle) for throttle in active) \
+            and len({id(throttle.cache) for throttle in active}) == 1:
+        return redis_sliding_log(active)  # all or none, one atomic round trip (config.api_throttles)
     by_cache: dict[int, tuple[Any, list[Any]]] = {}
     for throttle in active:
         by_cache.setdefault(id(throttle.cache), (throttle.cache, []))[1].append(throttle)
