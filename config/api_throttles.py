@@ -36,6 +36,7 @@ for i, key in ipairs(KEYS) do
 end
 return {1}
 """
+_script: Any = None
 
 
 class CountedThrottle:
@@ -92,7 +93,10 @@ def redis_sliding_log(throttles: Sequence[Any]) -> bool:
         keys.append(cache.make_and_validate_key("zlog:" + throttle.key))  # not DRF's pickled-list key
         args += [repr(now - throttle.duration), str(math.ceil(throttle.duration)), str(throttle.num_requests)]
     client = cache._cache.get_client(keys[0], write=True)
-    answer = client.eval(_SLIDING_LOG, len(keys), *keys, *args)
+    global _script
+    if _script is None:
+        _script = client.register_script(_SLIDING_LOG)  # EVALSHA: the script's text is sent once per server
+    answer = _script(keys=keys, args=args, client=client)
     if int(answer[0]) == 1:
         return True
     throttles[int(answer[1]) - 1].refused = (int(answer[2]), float(answer[3]))
