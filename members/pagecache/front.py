@@ -179,7 +179,8 @@ def _throttles_allow(api: dict[str, Any], request: HttpRequest) -> bool:
     and pruning (SimpleRateThrottle.allow_request, split in two). A request is recorded by every throttle only when
     all allow it; when one refuses, nothing is recorded here and the request goes through the stack, whose DRF counts
     and refuses it exactly as it would have without the front. The histories are read with one `get_many` and
-    written with one `set_many` per cache (and duration): with Redis, two round trips instead of two per throttle."""
+    written with one `set_many` per cache (and duration); logs kept in Redis (config.api_throttles) are checked and
+    written by one script, one round trip."""
     from django.contrib.auth.models import AnonymousUser
 
     user = _Member(api["user_id"]) if api["user_id"] is not None else AnonymousUser()
@@ -194,8 +195,9 @@ def _throttles_allow(api: dict[str, Any], request: HttpRequest) -> bool:
             active.append(throttle)
     if len({(id(throttle.cache), throttle.key) for throttle in active}) < len(active):
         return False  # two throttles counting under one key: DRF's one-after-the-other reads, in the stack
-    if active and all(_redis_counted(throttle) for throttle in active) \
-            and len({id(throttle.cache) for throttle in active}) == 1:
+    if any(_redis_counted(throttle) for throttle in active):
+        if not all(_redis_counted(throttle) for throttle in active) or len({id(t.cache) for t in active}) > 1:
+            return False  # logs in Redis mixed with other counts: only the stack counts those, one by one
         return redis_sliding_log(active)  # all or none, one atomic round trip (config.api_throttles)
     by_cache: dict[int, tuple[Any, list[Any]]] = {}
     for throttle in active:
