@@ -9,6 +9,9 @@ PIP := $(VENV)/bin/pip
 PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/retention
 REDIS_URL_TEST ?= redis://127.0.0.1:6379/15
+# pytest-xdist processes for tiers 1 and 2 (each has its own test database, test_<name>_gw0…; the files tests write
+# under fixed names go to a folder per worker, see config/test_settings.py). TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: run test venv messages chromium compose migrate seed serve test-sqlite test-postgres test-redis lint bench bench-pipeline clean
 
@@ -59,12 +62,12 @@ test-sqlite: venv
 	@$(MAKE) --no-print-directory lint
 	@$(PY) manage.py makemigrations --check --dry-run -v 0 || { echo "Models and migrations differ: run makemigrations"; exit 1; }
 	@$(PY) manage.py check --database default --fail-level WARNING
-	$(VENV)/bin/pytest -p no:cacheprovider
+	$(VENV)/bin/pytest -p no:cacheprovider -n $(TEST_WORKERS)
 
 test-postgres: venv
 	@if $(PY) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
 	  echo "== Tier 2: suite on PostgreSQL (127.0.0.1:5432), browser tests excluded =="; \
-	  DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest -p no:cacheprovider -m "not browser" ; \
+	  DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest -p no:cacheprovider -n $(TEST_WORKERS) -m "not browser" ; \
 	else echo "Tier 2 skipped: PostgreSQL is not answering on 127.0.0.1:5432"; fi
 
 test-redis: venv

@@ -32,7 +32,11 @@ STORAGES = {
 CELERY_BROKER_URL = env_str("TEST_CELERY_BROKER_URL", "memory://")  # noqa: F405
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)  # noqa: F405
-ARTIFACTS_DIR = VAR_DIR / "test-artifacts" / "models"  # noqa: F405
+# Files the tests write under fixed names (model artifacts "repurchase/v1-….joblib", the demo's lesson media) go to a
+# folder per pytest-xdist worker (`make test` runs `pytest -n 2`): each worker has its own test database, so both
+# number their first model version 1, and one worker must not overwrite, or load, the other's file.
+_TEST_FILES = VAR_DIR / "test-artifacts" / env_str("PYTEST_XDIST_WORKER", "")  # noqa: F405
+ARTIFACTS_DIR = _TEST_FILES / "models"
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": "100000/minute", "user": "100000/minute", "events": "100000/minute"}}  # noqa: F405
 # Lesson media and attachments written by tests and the demo seeder stay out of the development folder.
-PRIVATE_MEDIA_ROOT = VAR_DIR / "test-artifacts" / "private-media"  # noqa: F405
+PRIVATE_MEDIA_ROOT = _TEST_FILES / "private-media"
