@@ -18,21 +18,36 @@ from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, User
 
 # DRF's sliding log (SimpleRateThrottle.allow_request) as one atomic Redis script over one or more throttles: drop
 # each log's entries at or before now - window, refuse if any log holds `limit` entries (answering which one, its
-# size and its oldest entry, for Retry-After), else add this request to every log. KEYS: the logs; ARGV: now, a
-# member unique to this request, then per key the cutoff (now - window), the window in whole seconds (the key's
-# expiry) and the limit. Times are passed as Python's repr of the float, never through Lua's numbers.
+# size and its oldest entry, for Retry-After), else add this request to every log. First, optionally, the state a
+# cached answer depends on (members.pagecache.front): if any of those keys does not hold its expected value, answer
+# "stale" and count nothing. KEYS: the state keys, then the logs; ARGV: the number of state keys, now, a member
+# unique to this request, per state key its expected value (as stored) and whether a missing key matches ("1"),
+# then per log the cutoff (now - window), the window in whole seconds (the key's expiry) and the limit. Times are
+# passed as Python's repr of the float, never through Lua's numbers.
 _SLIDING_LOG = """
-for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[3 * i])
-  local count = redis.call('ZCARD', key)
-  if count >= tonumber(ARGV[3 * i + 2]) then
-    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    return {0, i, count, oldest[2] or ARGV[1]}
+local states = tonumber(ARGV[1])
+for i = 1, states do
+  local value = redis.call('GET', KEYS[i])
+  if value == false then
+    if ARGV[3 + 2 * i] ~= '1' then return {-1} end
+  elseif value ~= ARGV[2 + 2 * i] then
+    return {-1}
   end
 end
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, ARGV[1], ARGV[2])
-  redis.call('EXPIRE', key, ARGV[3 * i + 1])
+local at = 3 + 2 * states
+for i = states + 1, #KEYS do
+  local arg = at + 3 * (i - states - 1)
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[arg + 1])
+  local count = redis.call('ZCARD', KEYS[i])
+  if count >= tonumber(ARGV[arg + 3]) then
+    local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+    return {0, i - states, count, oldest[2] or ARGV[2]}
+  end
+end
+for i = states + 1, #KEYS do
+  local arg = at + 3 * (i - states - 1)
+  redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3])
+  redis.call('EXPIRE', KEYS[i], ARGV[arg + 2])
 end
 return {1}
 """
@@ -81,13 +96,18 @@ class CountedThrottle:
         return (self.duration - (self.now - oldest)) / available  # type: ignore[attr-defined]
 
 
-def redis_sliding_log(throttles: Sequence[Any]) -> bool:
+def redis_sliding_log(throttles: Sequence[Any], state: Sequence[tuple[str, bytes, bool]] = ()) -> bool | None:
     """Check and record one request in the Redis logs of these throttles (keys set, same Redis cache) in one round
-    trip: recorded in all when every log has room, in none when one is full (that throttle's `refused` is set for
-    its `wait`). One throttle is DRF's `allow_request`; several are the front of the page cache's check."""
+    trip: recorded in all when every log has room (True), in none when one is full (False; that throttle's
+    `refused` is set for its `wait`). One throttle is DRF's `allow_request`; several are the front of the page
+    cache's check, which may also pass `state`: (full key, expected stored value, whether a missing key matches) on
+    the same Redis server, checked first — None, nothing counted, when one does not match."""
     cache = throttles[0].cache
     now = throttles[0].timer()
-    keys, args = [], [repr(now), uuid.uuid4().hex]
+    keys = [key for key, _, _ in state]
+    args: list[Any] = [str(len(state)), repr(now), uuid.uuid4().hex]
+    for _, expected, missing_matches in state:
+        args += [expected, "1" if missing_matches else "0"]
     for throttle in throttles:
         throttle.now, throttle.refused = now, None
         keys.append(cache.make_and_validate_key("zlog:" + throttle.key))  # not DRF's pickled-list key
@@ -99,6 +119,8 @@ def redis_sliding_log(throttles: Sequence[Any]) -> bool:
     answer = _script(keys=keys, args=args, client=client)
     if int(answer[0]) == 1:
         return True
+    if int(answer[0]) == -1:
+        return None
     throttles[int(answer[1]) - 1].refused = (int(answer[2]), float(answer[3]))
     return False
 

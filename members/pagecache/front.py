@@ -75,25 +75,17 @@ class FrontPageCacheMiddleware:
         if not key:
             return self.get_response(request)  # an unknown host: the stack refuses it as usual, logged once
         entry = pagecache.store().get(key)
-        if entry is not None and self._current(entry):
-            if "api" not in entry:
-                return self._serve(entry, request)
-            if _throttles_allow(entry["api"], request):
+        if entry is not None and "api" in entry:
+            verdict = _api_verdict(entry, request)
+            if verdict is True:
                 return _api_response(entry)
-            return self.get_response(request)  # over a rate: the stack counts and answers 429 as DRF does
+            if verdict is False:
+                return self.get_response(request)  # over a rate: the stack counts and answers 429 as DRF does
+        elif entry is not None and _current(entry):
+            return self._serve(entry, request)
         response = self.get_response(request)
         self._remember(key, request, response)
         return response
-
-    @staticmethod
-    def _current(entry: dict[str, Any]) -> bool:
-        expected: dict[str, str] = entry["state"]
-        values = pagecache.state().get_many(list(expected))
-        for state_key, value in expected.items():
-            default = "0" if state_key.startswith("pages:version:member:") else None
-            if values.get(state_key, default) != value:
-                return False
-        return True
 
     def _serve(self, entry: dict[str, Any], request: HttpRequest) -> HttpResponse:
         self.csrf.process_request(request)
@@ -137,6 +129,21 @@ class FrontPageCacheMiddleware:
 # API lists (members.pagecache.cached_api_data): the rendered JSON for the same token (or a visitor), with the view's
 # throttles counted on every hit.
 
+def _missing_matches(state_key: str, value: str) -> bool:
+    """A member's version is "0" until first bumped (members.pagecache.state_values): a missing key matches "0"."""
+    return state_key.startswith("pages:version:member:") and value == "0"
+
+
+def _current(entry: dict[str, Any]) -> bool:
+    expected: dict[str, str] = entry["state"]
+    values = pagecache.state().get_many(list(expected))
+    for state_key, value in expected.items():
+        default = "0" if _missing_matches(state_key, value) else None
+        if values.get(state_key, default) != value:
+            return False
+    return True
+
+
 def _remember_api(key: str, api: dict[str, Any], request: HttpRequest, response: HttpResponse) -> None:
     """Keep a page-cached API answer for requests without a session cookie (a token, or a visitor): the session's
     authentication comes first in DRF and the front does not load sessions. JSON only (the browsable API's HTML
@@ -174,13 +181,34 @@ def _redis_counted(throttle: Any) -> bool:
     return isinstance(throttle, CountedThrottle) and isinstance(throttle.cache, RedisCache)
 
 
-def _throttles_allow(api: dict[str, Any], request: HttpRequest) -> bool:
-    """DRF's `check_throttles` for a front hit: every throttle of the view, each with DRF's own rate, key, history
-    and pruning (SimpleRateThrottle.allow_request, split in two). A request is recorded by every throttle only when
-    all allow it; when one refuses, nothing is recorded here and the request goes through the stack, whose DRF counts
-    and refuses it exactly as it would have without the front. The histories are read with one `get_many` and
-    written with one `set_many` per cache (and duration); logs kept in Redis (config.api_throttles) are checked and
-    written by one script, one round trip."""
+def _api_verdict(entry: dict[str, Any], request: HttpRequest) -> bool | None:
+    """An API entry at the front: None when it is stale (nothing counted: the stack answers and counts), True when
+    current and every throttle lets the request through (recorded by all), False when current and one refuses
+    (recorded by none: the stack counts and refuses it as DRF does). With the shared state and the throttle logs on
+    one Redis server, the state check and the throttles are one script, one round trip."""
+    throttles = _active_throttles(entry["api"], request)
+    if throttles is None:
+        return None  # throttles the front cannot count as the stack would: the stack runs them
+    state_cache = pagecache.state()
+    if throttles and all(_redis_counted(throttle) for throttle in throttles) \
+            and _same_redis(state_cache, throttles[0].cache) and len({id(t.cache) for t in throttles}) == 1:
+        serializer = state_cache._cache._serializer
+        state = [(state_cache.make_and_validate_key(key), serializer.dumps(value), _missing_matches(key, value))
+                 for key, value in entry["state"].items()]
+        return redis_sliding_log(throttles, state)
+    if not _current(entry):
+        return None
+    return _throttles_allow(throttles)
+
+
+def _same_redis(one: Any, other: Any) -> bool:
+    return (isinstance(one, RedisCache) and isinstance(other, RedisCache)
+            and one._cache._servers[:1] == other._cache._servers[:1])
+
+
+def _active_throttles(api: dict[str, Any], request: HttpRequest) -> list[Any] | None:
+    """The entry's throttles that count this request (a rate set, a key for it), each with its key set; None when
+    the front cannot count them as the stack would (two under one key; logs in Redis mixed with other counts)."""
     from django.contrib.auth.models import AnonymousUser
 
     user = _Member(api["user_id"]) if api["user_id"] is not None else AnonymousUser()
@@ -194,11 +222,22 @@ def _throttles_allow(api: dict[str, Any], request: HttpRequest) -> bool:
         if throttle.key is not None:
             active.append(throttle)
     if len({(id(throttle.cache), throttle.key) for throttle in active}) < len(active):
-        return False  # two throttles counting under one key: DRF's one-after-the-other reads, in the stack
+        return None  # two throttles counting under one key: DRF's one-after-the-other reads, in the stack
+    redis = [throttle for throttle in active if _redis_counted(throttle)]
+    if redis and (len(redis) < len(active) or len({id(throttle.cache) for throttle in redis}) > 1):
+        return None  # logs in Redis mixed with other counts: only the stack counts those, one by one
+    return active
+
+
+def _throttles_allow(active: list[Any]) -> bool:
+    """DRF's `check_throttles` for a front hit: every throttle of the view, each with DRF's own rate, key, history
+    and pruning (SimpleRateThrottle.allow_request, split in two). A request is recorded by every throttle only when
+    all allow it; when one refuses, nothing is recorded here and the request goes through the stack, whose DRF counts
+    and refuses it exactly as it would have without the front. The histories are read with one `get_many` and
+    written with one `set_many` per cache (and duration); logs kept in Redis (config.api_throttles) are checked and
+    written by one script, one round trip."""
     if any(_redis_counted(throttle) for throttle in active):
-        if not all(_redis_counted(throttle) for throttle in active) or len({id(t.cache) for t in active}) > 1:
-            return False  # logs in Redis mixed with other counts: only the stack counts those, one by one
-        return redis_sliding_log(active)  # all or none, one atomic round trip (config.api_throttles)
+        return bool(redis_sliding_log(active))  # all or none
     by_cache: dict[int, tuple[Any, list[Any]]] = {}
     for throttle in active:
         by_cache.setdefault(id(throttle.cache), (throttle.cache, []))[1].append(throttle)

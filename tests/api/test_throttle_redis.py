@@ -32,19 +32,22 @@ pytestmark = [pytest.mark.django_db,
               pytest.mark.skipif(not _redis_answers(), reason="needs Redis on 127.0.0.1:6379 (not answering)")]
 
 
-@pytest.fixture
-def redis_throttles(settings, monkeypatch):
-    """The throttle cache in Redis under a prefix of this test's own (parallel test workers share the server)."""
+@pytest.fixture(params=["throttles", "throttles and page state"])
+def redis_throttles(request, settings, monkeypatch):
+    """The throttle cache in Redis under a prefix of this test's own (parallel test workers share the server); and,
+    as in production, the page cache's shared state there too, so the front checks both in one script."""
     prefix = f"test-{uuid.uuid4().hex}"
-    settings.CACHES = {**settings.CACHES, "throttle": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                                       "LOCATION": REDIS, "KEY_PREFIX": prefix}}
+    redis = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS, "KEY_PREFIX": prefix}
+    settings.CACHES = {**settings.CACHES, "throttle": redis}
+    if request.param == "throttles and page state":
+        settings.CACHES = {**settings.CACHES, "page_state": {**redis, "KEY_PREFIX": prefix + "-state"}}
 
     def rates(**given: str) -> None:
         monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, **given})
 
     yield rates
     client = caches["throttle"]._cache.get_client(write=True)
-    for key in client.scan_iter(f"{prefix}:*"):
+    for key in client.scan_iter(f"{prefix}*"):
         client.delete(key)
 
 
@@ -117,3 +120,17 @@ def test_without_redis_drfs_own_code_counts(alice, monkeypatch):
     throttle = CountedUserRateThrottle()
     assert [CountedUserRateThrottle().allow_request(_Request(alice), None) for _ in range(3)] == [True, True, False]
     assert len(caches["throttle"].get(throttle.cache_format % {"scope": "user", "ident": alice.pk})) == 2
+
+
+def test_a_stale_front_entry_counts_nothing_and_a_revoked_token_is_refused(alice, redis_throttles):
+    """After a write the front's entry is stale: the state check comes first (in the same script when the state is
+    in Redis), so nothing is counted for it; the stack refuses the revoked token before any throttle runs."""
+    from members.api.auth import api_token_revoke
+
+    redis_throttles(user="100/minute")
+    client = _client(alice)
+    responses = [client.get(ORDERS) for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 200] and not hasattr(responses[2].wsgi_request, "user")
+    api_token_revoke(user=alice)
+    assert client.get(ORDERS).status_code == 401
+    assert _logged(CountedUserRateThrottle, alice.pk) == 3
