@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 from django.core.cache import caches
-from django.test import override_settings
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
