@@ -71,8 +71,11 @@ def store():  # noqa: ANN201 - a Django cache backend
     return caches["pages"]
 
 
+MEMBER_VERSION_PREFIX = "pages:version:member:"
+
+
 def _member_key(member_id: object) -> str:
-    return f"pages:version:member:{member_id}"
+    return f"{MEMBER_VERSION_PREFIX}{member_id}"
 
 
 def state():  # noqa: ANN201 - a Django cache backend

@@ -131,7 +131,7 @@ class FrontPageCacheMiddleware:
 
 def _missing_matches(state_key: str, value: str) -> bool:
     """A member's version is "0" until first bumped (members.pagecache.state_values): a missing key matches "0"."""
-    return state_key.startswith("pages:version:member:") and value == "0"
+    return state_key.startswith(pagecache.MEMBER_VERSION_PREFIX) and value == "0"
 
 
 def _current(entry: dict[str, Any]) -> bool:
@@ -190,8 +190,8 @@ def _api_verdict(entry: dict[str, Any], request: HttpRequest) -> bool | None:
     if throttles is None:
         return None  # throttles the front cannot count as the stack would: the stack runs them
     state_cache = pagecache.state()
-    if throttles and all(_redis_counted(throttle) for throttle in throttles) \
-            and _same_redis(state_cache, throttles[0].cache) and len({id(t.cache) for t in throttles}) == 1:
+    # _active_throttles leaves Redis logs only alone and in one cache: the first throttle tells for all.
+    if throttles and _redis_counted(throttles[0]) and _same_redis(state_cache, throttles[0].cache):
         serializer = state_cache._cache._serializer
         state = [(state_cache.make_and_validate_key(key), serializer.dumps(value), _missing_matches(key, value))
                  for key, value in entry["state"].items()]
@@ -236,7 +236,7 @@ def _throttles_allow(active: list[Any]) -> bool:
     and refuses it exactly as it would have without the front. The histories are read with one `get_many` and
     written with one `set_many` per cache (and duration); logs kept in Redis (config.api_throttles) are checked and
     written by one script, one round trip."""
-    if any(_redis_counted(throttle) for throttle in active):
+    if active and _redis_counted(active[0]):  # then all are, in one cache (_active_throttles)
         return bool(redis_sliding_log(active))  # all or none
     by_cache: dict[int, tuple[Any, list[Any]]] = {}
     for throttle in active:

@@ -42,3 +42,20 @@ def test_with_the_database_cache_a_throttled_request_reads_and_writes_no_cache_r
         with CaptureQueriesContext(connection) as queries:
             assert client.get("/api/v1/tiers/").status_code == 200
     assert not [q["sql"] for q in queries.captured_queries if "django_cache" in q["sql"]]
+
+
+class _Request:
+    def __init__(self, user) -> None:
+        self.user = user
+        self.META = {"REMOTE_ADDR": "127.0.0.1"}
+
+
+def test_without_redis_the_throttle_is_drfs_own_log(alice, monkeypatch):
+    """Without Redis config.api_throttles runs DRF's code unchanged: a pickled list of timestamps per key (the Redis
+    log is tests/api/test_throttle_redis.py)."""
+    from config.api_throttles import CountedUserRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, "user": "2/minute"})
+    assert [CountedUserRateThrottle().allow_request(_Request(alice), None) for _ in range(3)] == [True, True, False]
+    throttle = CountedUserRateThrottle()
+    assert len(throttle.cache.get(throttle.cache_format % {"scope": "user", "ident": alice.pk})) == 2

@@ -113,14 +113,6 @@ def test_concurrent_requests_never_get_more_than_the_rate(alice, redis_throttles
     assert _logged(CountedUserRateThrottle, alice.pk) == 60
 
 
-def test_without_redis_drfs_own_code_counts(alice, monkeypatch):
-    """The LocMem case (no REDIS_URL) is DRF's list, unchanged."""
-    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, "user": "2/minute"})
-    throttle = CountedUserRateThrottle()
-    assert [CountedUserRateThrottle().allow_request(_Request(alice), None) for _ in range(3)] == [True, True, False]
-    assert len(caches["throttle"].get(throttle.cache_format % {"scope": "user", "ident": alice.pk})) == 2
-
-
 def test_a_stale_front_entry_counts_nothing_and_a_revoked_token_is_refused(alice, redis_throttles):
     """After a write the front's entry is stale: the state check comes first (in the same script when the state is
     in Redis), so nothing is counted for it; the stack refuses the revoked token before any throttle runs."""
