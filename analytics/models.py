@@ -26,7 +26,7 @@ class Event(models.Model):
 
     member = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
-    )
+, db_index=False)
     kind = models.CharField(max_length=60)
     object_type = models.CharField(max_length=40, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
@@ -38,9 +38,14 @@ class Event(models.Model):
     quantity = models.FloatField(null=True, blank=True)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.SERVER)
     # A retried client batch or a re-import carries the same key, and the unique index drops the duplicate.
-    idempotency_key = models.CharField(max_length=120, null=True, blank=True, unique=True)
+    idempotency_key = models.CharField(max_length=120, null=True, blank=True)  # noqa: DJ001 (NULL: no key; never equal)
 
     class Meta:
+        constraints = [
+            # A constraint rather than unique=True: on PostgreSQL that also made a second, pattern-ops (`_like`) index
+            # on the column for LIKE 'prefix%' queries, which nothing runs; one index less to keep up per event.
+            models.UniqueConstraint(fields=["idempotency_key"], name="event_idempotency_key_unique"),
+        ]
         indexes = [
             models.Index(fields=["member", "occurred_at"], name="event_member_time"),
             models.Index(fields=["kind", "occurred_at"], name="event_kind_time"),
@@ -88,7 +93,7 @@ class JobRun(models.Model):
 class EngagementScore(models.Model):
     """Daily snapshot of a member's engagement (0–100), kept so trends show."""
 
-    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="engagement_scores")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="engagement_scores", db_index=False)
     as_of = models.DateTimeField(db_index=True)
     score = models.FloatField()
     raw = models.FloatField(default=0.0)
@@ -138,8 +143,8 @@ class SegmentRun(models.Model):
 
 
 class SegmentAssignment(models.Model):
-    run = models.ForeignKey(SegmentRun, on_delete=models.CASCADE, related_name="assignments")
-    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="segments")
+    run = models.ForeignKey(SegmentRun, on_delete=models.CASCADE, related_name="assignments", db_index=False)
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="segments", db_index=False)
     as_of = models.DateTimeField(db_index=True)
     cluster = models.PositiveIntegerField()
     label = models.CharField(max_length=40, db_index=True)
@@ -183,7 +188,7 @@ class ModelVersion(models.Model):
 
 
 class PropensityScore(models.Model):
-    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="propensity_scores")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="propensity_scores", db_index=False)
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="scores")
     as_of = models.DateTimeField(db_index=True)
     probability = models.FloatField()
@@ -456,7 +461,7 @@ class CampaignAssignment(models.Model):
         TREATMENT = "treatment", _("Treatment")
         CONTROL = "control", _("Control (holdout)")
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="assignments")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="assignments", db_index=False)
     member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="campaign_assignments")
     group = models.CharField(max_length=20, choices=Group.choices)
     assigned_at = models.DateTimeField(default=timezone.now)
@@ -492,7 +497,7 @@ class MessageLog(models.Model):
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
 
-    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="messages")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="messages", db_index=False)
     kind = models.CharField(max_length=30, choices=Kind.choices)
     # The exactly-once key, e.g. "reminder:<subscription>:<period_end>:<rule>". A second insert fails.
     dedupe_key = models.CharField(max_length=200, unique=True)

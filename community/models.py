@@ -44,7 +44,7 @@ class AuthoredMixin:
 class Post(AuthoredMixin, models.Model):
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="posts"
-    )
+, db_index=False)
     course = models.ForeignKey(
         "members.Course", null=True, blank=True, on_delete=models.SET_NULL, related_name="posts"
     )
@@ -80,7 +80,7 @@ class Comment(AuthoredMixin, models.Model):
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="comments")
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="comments"
-    )
+, db_index=False)
     # One level of replies: a reply's parent is always a top-level comment (enforced in services).
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
     body = models.TextField(_("comment"), max_length=COMMENT_BODY_MAX_LENGTH,
@@ -130,7 +130,7 @@ class Reaction(models.Model):
 
 
 class Follow(models.Model):
-    follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="following")
+    follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="following", db_index=False)
     followed = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="followers")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -153,7 +153,7 @@ class Notification(models.Model):
         FOLLOWED = "followed", _("followed you")
         SYSTEM = "system", _("system")
 
-    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications", db_index=False)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )

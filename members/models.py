@@ -180,7 +180,7 @@ class Benefit(models.Model):
         MONTHLY_CREDITS = "monthly_credits", _("Monthly credits")
         CERTIFICATES = "certificates", _("Certificates")
 
-    tier = models.ForeignKey(MembershipTier, on_delete=models.CASCADE, related_name="benefits")
+    tier = models.ForeignKey(MembershipTier, on_delete=models.CASCADE, related_name="benefits", db_index=False)
     kind = models.CharField(max_length=30, choices=Kind.choices)
     value = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
     description = models.CharField(max_length=200, blank=True)
@@ -260,7 +260,7 @@ class Subscription(models.Model):
     member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="subscriptions")
     tier = models.ForeignKey(MembershipTier, on_delete=models.PROTECT, related_name="subscriptions")
     billing_period = models.CharField(max_length=10, choices=BillingPeriod.choices, default=BillingPeriod.MONTH)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     started_at = models.DateTimeField(default=timezone.now)
     current_period_start = models.DateTimeField()
     current_period_end = models.DateTimeField(db_index=True)
@@ -489,7 +489,7 @@ class LessonMediaKind(models.TextChoices):
 
 
 class Lesson(models.Model):
-    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="lessons")
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="lessons", db_index=False)
     position = models.PositiveIntegerField()
     title = models.CharField(max_length=200)
     body = models.TextField(blank=True)
@@ -522,7 +522,7 @@ class Enrollment(models.Model):
         GIFT = "gift", _("Gift")
         FREE = "free", _("Free")
 
-    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="enrollments")
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="enrollments", db_index=False)
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="enrollments")
     source = models.CharField(max_length=20, choices=Source.choices)
     enrolled_at = models.DateTimeField(default=timezone.now)
@@ -538,7 +538,7 @@ class Enrollment(models.Model):
 
 
 class LessonProgress(models.Model):
-    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="lesson_progress")
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="lesson_progress", db_index=False)
     lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="progress")
     started_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -641,7 +641,7 @@ class Order(models.Model):
         FAILED = "failed", _("Failed")
         REFUNDED = "refunded", _("Refunded")
 
-    member = models.ForeignKey(User, on_delete=models.PROTECT, related_name="orders")
+    member = models.ForeignKey(User, on_delete=models.PROTECT, related_name="orders", db_index=False)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     course = models.ForeignKey(Course, null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
     tier = models.ForeignKey(MembershipTier, null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
@@ -656,7 +656,7 @@ class Order(models.Model):
     currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.CNY)
     quantity = models.PositiveIntegerField(default=1)
     coupon = models.ForeignKey(Coupon, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders")
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(default=timezone.now)
     paid_at = models.DateTimeField(null=True, blank=True, db_index=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
@@ -728,7 +728,7 @@ class Order(models.Model):
 
 
 class CouponRedemption(models.Model):
-    coupon = models.ForeignKey(Coupon, on_delete=models.CASCADE, related_name="redemptions")
+    coupon = models.ForeignKey(Coupon, on_delete=models.CASCADE, related_name="redemptions", db_index=False)
     member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="coupon_redemptions")
     order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="redemption")
     redeemed_at = models.DateTimeField(default=timezone.now)
@@ -747,8 +747,8 @@ class CouponRedemption(models.Model):
 class Review(models.Model):
     """A member's rating (1–5) of a course they are enrolled in, with an optional written review. One per course."""
 
-    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="reviews")
-    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="reviews")
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="reviews", db_index=False)
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="reviews", db_index=False)
     rating = models.PositiveSmallIntegerField(
         _("rating"), validators=[MinValueValidator(1), MaxValueValidator(5)]
     )
@@ -773,7 +773,7 @@ class Review(models.Model):
 
 
 class ReviewHelpful(models.Model):
-    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="helpful_marks")
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="helpful_marks", db_index=False)
     member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="helpful_marks")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -847,7 +847,7 @@ class Referral(models.Model):
         User, null=True, blank=True, on_delete=models.CASCADE, related_name="referral_received"
     )
     code = models.CharField(max_length=20, blank=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SIGNED_UP, db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SIGNED_UP)
     rejection_reason = models.CharField(max_length=200, blank=True)
     welcome_coupon = models.ForeignKey(Coupon, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     first_order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -900,7 +900,7 @@ class IdempotencyRecord(models.Model):
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
 
-    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="idempotency_records")
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="idempotency_records", db_index=False)
     operation = models.CharField(max_length=40)
     key = models.CharField(max_length=255)
     # sha256 of the operation's arguments (what was bought, at which price inputs), not of the raw request.
@@ -928,7 +928,7 @@ class RetentionOfferAcceptance(models.Model):
     """A member took a save offer instead of cancelling. One per subscription and billing period: the database
     refuses a second, so repeated or concurrent accepts cannot mint a second coupon or pause."""
 
-    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="offer_acceptances")
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="offer_acceptances", db_index=False)
     member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="offer_acceptances")
     offer = models.ForeignKey(RetentionOffer, null=True, on_delete=models.SET_NULL, related_name="acceptances")
     period_start = models.DateTimeField()
@@ -1001,7 +1001,7 @@ class QuizChoice(models.Model):
 
 
 class QuizAttempt(models.Model):
-    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="quiz_attempts")
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="quiz_attempts", db_index=False)
     quiz = models.ForeignKey(Quiz, on_delete=models.CASCADE, related_name="attempts")
     correct = models.PositiveIntegerField()
     total = models.PositiveIntegerField()
@@ -1023,7 +1023,7 @@ class QuizAttempt(models.Model):
 class Certificate(models.Model):
     """Issued once per member and course when every lesson is done and every quiz passed."""
 
-    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="certificates")
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="certificates", db_index=False)
     course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="certificates")
     # Unguessable (token_urlsafe(16): 128 bits): the public verification URL carries it.
     code = models.CharField(max_length=40, unique=True)
@@ -1084,7 +1084,7 @@ class BillingDocument(models.Model):
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     number = models.CharField(max_length=30, unique=True)
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="billing_documents")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="billing_documents", db_index=False)
     amount = models.DecimalField(max_digits=10, decimal_places=2)
     currency = models.CharField(max_length=3)
     issued_at = models.DateTimeField(default=timezone.now)
