@@ -251,7 +251,7 @@ def bench_backend(label: str, env: dict[str, str], files: dict[str, Path], count
         measures.append(Measure(run_label, rows, seconds, cpu, peak))
         print(measures[-1].line(), flush=True)
         for line in stdout.splitlines():
-            if line.startswith(("secondary indexes rebuilt", "foreign keys added again")):
+            if line.startswith(("secondary indexes rebuilt", "foreign keys added again", "foreign keys of the written")):
                 print(f"    {line}", flush=True)
         for kind, (file_rows, file_seconds) in _per_file(stdout).items():
             wall, _ = floor[kind]

@@ -3,11 +3,14 @@ schema afterwards is exactly what migrations made, and a rollback restores them.
 from __future__ import annotations
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import IntegrityError, connection, connections, transaction
 
+from analytics.ingest import platform
+from analytics.ingest.platform import import_platform_data
 from analytics.models import Event
-from config.bulk_load import SecondaryIndexes, secondary_indexes, table_rows_at_least
+from config.bulk_load import SecondaryIndexes, foreign_key_checks_at_the_end, secondary_indexes, table_rows_at_least
 from members.models import Enrollment, Order
+from tests.analytics.ingest.test_platform import all_files
 from tests.members.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -90,3 +93,51 @@ def test_table_rows_at_least_is_bounded():
 
     assert table_rows_at_least(User, 2) == 2
     assert table_rows_at_least(User, 100) == User.objects.count()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# SQLite: foreign keys checked once at the end of a bulk load (config.bulk_load.foreign_key_checks_at_the_end)
+
+sqlite_only = pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's foreign key pragma")
+
+
+def _enforced() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA foreign_keys")
+        return bool(cursor.fetchone()[0])
+
+
+@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_sqlite_bulk_load_checks_foreign_keys_once_and_refuses_an_orphan():
+    with pytest.raises(IntegrityError), foreign_key_checks_at_the_end([Event]) as check, transaction.atomic():
+        assert check is not None and not _enforced()
+        with connection.cursor() as cursor:  # accepted row by row: enforcement is off
+            cursor.execute("INSERT INTO analytics_event (member_id, kind, object_type, object_id, occurred_at, "
+                           "received_at, properties, source) VALUES (987654, 'login', '', '', '2026-01-01', "
+                           "'2026-01-01', '{}', 'import')")
+        check()
+    assert _enforced()
+    assert not Event.objects.exists()
+
+
+@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_sqlite_bulk_load_import_runs_with_enforcement_off_then_on_again(tmp_path, monkeypatch):
+    seen = []
+    real = platform._Writer.events
+
+    def spying(self, batch, report):
+        seen.append(_enforced())
+        return real(self, batch, report)
+
+    monkeypatch.setattr(platform._Writer, "events", spying)
+    report = import_platform_data(**all_files(tmp_path), bulk_load="always")
+    assert report.written and report.foreign_keys_checked_seconds > 0
+    assert seen == [False]
+    assert _enforced()
+
+
+def test_inside_a_transaction_nothing_is_switched_off():
+    with foreign_key_checks_at_the_end([Event]) as check:
+        assert check is None
