@@ -15,6 +15,7 @@ importer wraps everything in one outer transaction for all-or-nothing, the API v
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -137,6 +138,21 @@ def instant_adapter(connection: Any) -> Callable[[datetime | None], Any]:
     return adapt_utc
 
 
+def _properties_preparer(connection: Any, properties_field: Any) -> Callable[[dict[str, Any], Any], Any]:
+    """How a row's properties become a value: the field's own preparation, except on PostgreSQL, where every batch
+    goes in through COPY: there it is the JSON text itself (the server parses it into jsonb), the same text the
+    field's Jsonb adapter writes. The "{}" of the many events without properties is then made once, where the
+    adapter, prepared once, was still dumped by psycopg for every row (5% of an import's time)."""
+    if connection.vendor != "postgresql":
+        return properties_field.get_db_prep_save
+    encoder = properties_field.encoder
+
+    def as_json_text(value: dict[str, Any], connection: Any) -> str:
+        return json.dumps(value, cls=encoder)
+
+    return as_json_text
+
+
 def _batches(rows: Iterable[EventRow], size: int) -> Iterator[list[EventRow]]:
     iterator = iter(rows)
     while batch := list(islice(iterator, size)):
@@ -169,7 +185,7 @@ def events_bulk_ingest(
     connection = connections[alias]
     adapt_instant = instant_adapter(connection)
     properties_field = Event._meta.get_field("properties")
-    prepare_properties = properties_field.get_db_prep_save
+    prepare_properties = _properties_preparer(connection, properties_field)
     no_properties = prepare_properties({}, connection)  # most events: prepared once
     received_at = adapt_instant(timezone.now())
     created = 0

@@ -583,6 +583,7 @@ class _Ledger:
             cursor.execute(f"CREATE TEMPORARY TABLE {self.table} (item TEXT{_bytewise()} PRIMARY KEY, chunk INTEGER NOT NULL)"
                            + _keyed_only())
         _create_staging(self.table)
+        self.direct = DirectCopy()
 
     def seen(self, keys: list[str], *, before_chunk: int | None = None) -> set[str]:
         """Which of these keys earlier chunks claimed (all chunks so far when before_chunk is None)."""
@@ -601,8 +602,13 @@ class _Ledger:
         """Record the keys for this chunk; return those an earlier chunk already holds (not recorded again)."""
         if not keys:
             return set()
-        inserted = _bulk_insert(self.table, ("item", "chunk"), [(key, chunk) for key in keys],
-                                " ON CONFLICT (item) DO NOTHING")
+        rows = [(key, chunk) for key in keys]
+        with connection.cursor() as cursor:
+            # PostgreSQL: COPY straight into the ledger (the keys of one chunk are distinct); the first repeat of an
+            # earlier chunk's id makes its primary key refuse the batch, and from then on the path below runs.
+            if self.direct.copy(cursor, self.table, "item, chunk", rows):
+                return set()
+        inserted = _bulk_insert(self.table, ("item", "chunk"), rows, " ON CONFLICT (item) DO NOTHING")
         return set() if inserted == len(keys) else self.seen(keys, before_chunk=chunk)
 
     def drop(self) -> None:
