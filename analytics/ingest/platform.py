@@ -1163,19 +1163,59 @@ class _RawUpsert:
         self.key_position = [*columns, *rest].index(conflict[0])
         self.types = [fields[attname].db_type(connection) for attname in [*columns, *rest]]
         self.conflict = f" ON CONFLICT ({target}) {action}"
+        self.target = target
         self.count_existing = update is not None
+        # Set by defer(): rows collected in a temporary table and written by one statement in flush().
+        self.deferred: str | None = None
         # Set by the writer for a table bulk-loaded from empty (PostgreSQL): rows COPYed straight into it.
         self.direct: DirectCopy | None = None
+
+    def defer(self) -> None:
+        """PostgreSQL, all-or-nothing, DO NOTHING on conflict (the enrolments: a member's second order of a course
+        names the same pair): instead of a staging table and an INSERT ... SELECT ... ON CONFLICT per batch (a
+        quarter of the orders file's time), every batch is COPYed into one temporary table, in file order, and
+        flush() writes the first row of each key with one INSERT ... SELECT DISTINCT ON ... ON CONFLICT DO NOTHING:
+        the rows the per-batch writes would have kept (the first in the file, or the one already stored)."""
+        if connection.vendor != "postgresql" or self.count_existing:
+            return
+        self.deferred = f"import_deferred_{self.table.strip(chr(34))}"
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.deferred}")
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {self.deferred} (import_seq BIGSERIAL, "
+                + ", ".join(f"{name} {kind}" for name, kind in zip(self.names, self.types, strict=True)) + ")"
+            )
+
+    def flush(self) -> int:
+        """Write what defer() collected; the number of rows written."""
+        if self.deferred is None:
+            return 0
+        columns = ", ".join(self.names)
+        with connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {self.table} ({columns}) SELECT DISTINCT ON ({self.target}) {columns} "
+                           f"FROM {self.deferred} ORDER BY {self.target}, import_seq" + self.conflict)
+            written = cursor.rowcount
+            cursor.execute(f"DROP TABLE {self.deferred}")
+        self.deferred = None
+        return written
 
     def write(self, rows: list[tuple[Any, ...]]) -> tuple[int, int]:
         """Write the rows; return (rowcount, how many keys already existed before the write).
 
-        rowcount is inserted rows plus rows actually changed (unchanged rows are skipped by the WHERE).
+        rowcount is inserted rows plus rows actually changed (unchanged rows are skipped by the WHERE). Deferred
+        (defer()): the rows are only collected, (0, 0) is returned, and flush() writes them.
         """
         if not rows:
             return 0, 0
         tail = self.tail
         rows = [row + tail for row in rows]
+        if self.deferred is not None:
+            with connection.cursor() as cursor, cursor.copy(
+                f"COPY {self.deferred} ({', '.join(self.names)}) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return 0, 0
         keys = [row[self.key_position] for row in rows]
         columns = ", ".join(self.names)
         with connection.cursor() as cursor:
@@ -1249,6 +1289,8 @@ class _Writer:
                                        update=list(self.ORDER_VALUES[1:]))
         self.enroll = _RawUpsert(Enrollment, ("member_id", "course_id", "source", "enrolled_at", "last_activity_at"),
                                  conflict=["member_id", "course_id"], update=None)
+        if not partial:  # one transaction: nothing reads the enrolments before finish() writes them
+            self.enroll.defer()
         self.catalogue: tuple[dict[str, int], dict[str, int]] | None = None
         self.generic_pk: int | None = None
         self.event_copy: DirectCopy | None = None
@@ -1278,9 +1320,10 @@ class _Writer:
         return set(model.objects.filter(external_id__in=external_ids).values_list("external_id", flat=True))
 
     def finish(self) -> None:
-        """Set-based, once: date_joined of the members created from activity (or without joined_at) = their first
-        order/event of this import."""
+        """Set-based, once: the enrolments collected (PostgreSQL, all-or-nothing); date_joined of the members created
+        from activity (or without joined_at) = their first order/event of this import."""
         with _write_batch(self.partial):
+            self.enroll.flush()
             self.first_activity.apply()
             self.first_activity.drop()
         if self.implicit_members_created:

@@ -3,12 +3,15 @@ so an error on a row of a later chunk must still name its own line and column, a
 chunks (issue 19). The chunk sizes are shrunk to 3 rows so a ten-line file spans several chunks."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from analytics.ingest import platform
 from analytics.models import Event
-from members.models import Order, User
+from members.models import Course, Enrollment, Order, User
 from tests.analytics.ingest.test_platform import run, write
+from tests.members.factories import CourseFactory, EnrollmentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -94,3 +97,24 @@ def test_chunked_reimport_is_idempotent(tmp_path):
     assert status == 0
     assert "9 already imported" in out
     assert (Order.objects.count(), Event.objects.count(), User.objects.count()) == before
+
+
+def test_a_course_bought_twice_across_chunks_is_one_enrolment_from_the_first_order(tmp_path):
+    """PostgreSQL collects the enrolments of an all-or-nothing import and writes them once at the end (the first of
+    each member and course); SQLite writes them per chunk. Both keep the first order's, and an existing enrolment."""
+    for slug in ("c1", "c2"):
+        CourseFactory(slug=slug, external_id=slug)
+    member = UserFactory(external_id="m2")
+    earlier = datetime(2023, 6, 15, tzinfo=UTC)
+    EnrollmentFactory(member=member, course=Course.objects.get(external_id="c2"), enrolled_at=earlier)
+    lines = [ORDERS_HEADER]
+    for i, (member_id, course) in enumerate([("m1", "c1"), ("m3", "c1"), ("m1", "c2"), ("m1", "c1"), ("m2", "c2"),
+                                             ("m3", "c1"), ("m1", "c1")], start=1):
+        lines.append(f"o{i},{member_id},{course},10.00,CNY,2024-01-0{i}T10:00:00Z,paid\n")
+    status, _, err = run(orders=write(tmp_path, "orders.csv", "".join(lines)))
+    assert status == 0, err
+    enrolments = {(e.member.external_id, e.course.external_id): e.enrolled_at
+                  for e in Enrollment.objects.select_related("member", "course")}
+    day = {i: datetime(2024, 1, i, 10, tzinfo=UTC) for i in range(1, 8)}
+    assert enrolments == {("m1", "c1"): day[1], ("m3", "c1"): day[2], ("m1", "c2"): day[3], ("m2", "c2"): earlier}
+    assert Order.objects.count() == 7
