@@ -17,7 +17,14 @@ from celery.canvas import Signature
 from django.utils.dateparse import parse_datetime
 
 from analytics.models import ModelVersion, RecommendationRun
-from analytics.scoring import services
+
+
+def _services() -> Any:
+    """The scoring services, imported when a task runs: they load scikit-learn, scipy and pandas (about 1.1 s), which
+    every process registering these tasks (each web worker, each management command) would otherwise pay at start."""
+    from analytics.scoring import services
+
+    return services
 
 
 def _as_of(value: str | None) -> datetime | None:
@@ -31,17 +38,21 @@ def _as_of(value: str | None) -> datetime | None:
 
 @shared_task(acks_late=True)
 def compute_engagement_task(as_of: str | None = None) -> int:
+    services = _services()
     return services.engagement_compute(as_of=_as_of(as_of) or services.start_of_day())
 
 
 @shared_task(acks_late=True)
 def compute_segments_task(as_of: str | None = None) -> int:
+    services = _services()
     return services.segments_compute(as_of=_as_of(as_of) or services.start_of_day()).pk
 
 
 @shared_task(acks_late=True)
-def train_repurchase_model_task(as_of: str | None = None, horizon_days: int = services.DEFAULT_HORIZON_DAYS) -> int:
-    outcome = services.repurchase_train(as_of=_as_of(as_of) or services.start_of_day(), horizon_days=horizon_days)
+def train_repurchase_model_task(as_of: str | None = None, horizon_days: int | None = None) -> int:
+    services = _services()
+    outcome = services.repurchase_train(as_of=_as_of(as_of) or services.start_of_day(),
+                                        horizon_days=horizon_days or services.DEFAULT_HORIZON_DAYS)
     return outcome.version.pk
 
 
@@ -49,14 +60,14 @@ def train_repurchase_model_task(as_of: str | None = None, horizon_days: int = se
 def score_members_chunk_task(as_of: str, version_id: int, id_from: int | None, id_to: int | None,
                              bgnbd: dict[str, float] | None = None) -> int:
     version = ModelVersion.objects.get(pk=version_id)
-    return services.propensity_score(as_of=_as_of(as_of), version=version, id_from=id_from, id_to=id_to,
+    return _services().propensity_score(as_of=_as_of(as_of), version=version, id_from=id_from, id_to=id_to,
                                      bgnbd=bgnbd)
 
 
 @shared_task(acks_late=True)
 def recommend_chunk_task(run_id: int, id_from: int | None, id_to: int | None) -> int:
     run = RecommendationRun.objects.get(pk=run_id)
-    return services.recommendations_chunk(run=run, id_from=id_from, id_to=id_to)
+    return _services().recommendations_chunk(run=run, id_from=id_from, id_to=id_to)
 
 
 def chunk_signature(kind: str, **kwargs: Any) -> Signature:
@@ -69,13 +80,14 @@ def chunk_signature(kind: str, **kwargs: Any) -> Signature:
 
 @shared_task(acks_late=True)
 def prune_recommendation_rows_task() -> int:
-    return services.prune_recommendation_rows()
+    return _services().prune_recommendation_rows()
 
 
 @shared_task(acks_late=True)
-def run_nightly_pipeline(as_of: str | None = None, horizon_days: int = services.DEFAULT_HORIZON_DAYS) -> dict:
+def run_nightly_pipeline(as_of: str | None = None, horizon_days: int | None = None) -> dict:
     chunks: list[Signature] = []
-    result = services.nightly_pipeline(as_of=_as_of(as_of), horizon_days=horizon_days,
+    services = _services()
+    result = services.nightly_pipeline(as_of=_as_of(as_of), horizon_days=horizon_days or services.DEFAULT_HORIZON_DAYS,
                                        dispatch=lambda kind, **kwargs: chunks.append(chunk_signature(kind, **kwargs)))
     # Sent once the model version and the recommendation run are committed (nightly_pipeline has returned).
     group(chunks).apply_async()

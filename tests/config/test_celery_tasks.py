@@ -73,3 +73,16 @@ def test_every_beat_entry_expires():
     missing = [entry for entry, spec in app.conf.beat_schedule.items()
                if not spec.get("options", {}).get("expires")]
     assert missing == []
+
+
+def test_registering_the_tasks_does_not_load_the_ml_stack():
+    """Every process registers the tasks at start (analytics.apps): a web worker or a management command that never
+    trains must not pay scikit-learn's, scipy's and pandas' import (≈ 1.5 s of a 2.2 s start). Fresh interpreter."""
+    import subprocess
+    import sys
+
+    script = ("import sys, django; django.setup(); from analytics.scoring import tasks; "
+              "print(sorted(name for name in ('sklearn', 'scipy', 'pandas') if name in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip().splitlines()[-1] == "[]"
