@@ -240,7 +240,9 @@ class _Cells:
         self.index = index
         self.row = row
         self.errors: list[RowError] = []
-        self.clean = _UNSTORABLE_TEXT.search("\x1f".join(row)) is None
+        joined = "\x1f".join(row)
+        # ASCII without NUL is storable: the common row skips the regex (0.17 µs against 0.36 µs).
+        self.clean = (joined.isascii() and "\x00" not in joined) or _UNSTORABLE_TEXT.search(joined) is None
         self.zone = zone
         # The row's id (order_id, event_id, member_id) and a member's email, for the duplicate check that runs per
         # chunk against the ids of earlier chunks (a temporary table, not a Python set of every id).
