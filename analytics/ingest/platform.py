@@ -1582,7 +1582,7 @@ def render_report(report: ImportReport) -> str:
         lines.append(f"foreign keys added again after the bulk load, each validated in one pass "
                      f"({report.foreign_key_seconds:.1f} s)")
     if report.foreign_keys_checked_seconds:
-        lines.append(f"foreign keys of the written tables checked after the bulk load, one pass per table "
+        lines.append(f"foreign keys of the written tables checked after the bulk load, once per column "
                      f"({report.foreign_keys_checked_seconds:.1f} s)")
     return "\n".join(lines)
 
