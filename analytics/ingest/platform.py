@@ -42,7 +42,13 @@ from django.utils import timezone
 from django.utils.text import slugify
 from tqdm import tqdm
 
-from analytics.ingest.events import MAX_IDEMPOTENCY_KEY_LENGTH, EventRow, events_bulk_ingest, instant_adapter
+from analytics.ingest.events import (
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    EventRow,
+    events_bulk_ingest,
+    instant_adapter,
+    instant_text_adapter,
+)
 from analytics.ingest.files import FileProblem as _FileProblem
 from analytics.ingest.files import is_xlsx, read_records
 from analytics.models import Event
@@ -213,6 +219,7 @@ class ImportedEvent:
     object_id: str
     occurred_at: datetime
     properties: dict[str, Any]
+    occurred_text: str | None = None  # occurred_at as the database stores it, when known from the CSV's text
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -398,6 +405,8 @@ class _State:
     file_products: dict[str, str] = field(default_factory=dict)
     encoding: str | None = None  # None: detect UTF-8 / GB18030 (analytics/ingest/files.py)
     zone: ZoneInfo | None = None  # the site's time zone, for timestamps without an offset
+    # A timestamp's stored text straight from the CSV's text, where the database allows (events.instant_text_adapter)
+    instant_text: Callable[[str], str | None] | None = None
 
 
 def _validate_member(cells: _Cells, state: _State) -> MemberRow | None:
@@ -528,7 +537,8 @@ def _validate_event(cells: _Cells, state: _State) -> ImportedEvent | None:
             properties.setdefault("quantity", quantity)
     if cells.errors or occurred_at is None:
         return None
-    return ImportedEvent(event_id or None, member_id, kind, object_type, object_id, occurred_at, properties)
+    stored = state.instant_text(occurred_value) if state.instant_text is not None else None
+    return ImportedEvent(event_id or None, member_id, kind, object_type, object_id, occurred_at, properties, stored)
 
 
 VALIDATORS: dict[str, Callable[[_Cells, _State], Any]] = {
@@ -859,7 +869,8 @@ def _initial_state(encoding: str | None) -> _State:
     for external_id in Course.objects.filter(external_id__isnull=False).values_list("external_id", flat=True):
         db_products[external_id] = "course"
     db_emails = dict(User.objects.values_list("email", "external_id").iterator(chunk_size=10000))
-    return _State(db_products=db_products, db_emails=db_emails, encoding=encoding, zone=_site_zone())
+    return _State(db_products=db_products, db_emails=db_emails, encoding=encoding, zone=_site_zone(),
+                  instant_text=instant_text_adapter(connection))
 
 
 class _RollBack(Exception):
@@ -1539,6 +1550,7 @@ class _Writer:
                         member_id=member_pks[event.member_id], kind=event.kind, object_type=event.object_type,
                         object_id=event.object_id, occurred_at=event.occurred_at, properties=event.properties,
                         idempotency_key=event.event_id or _event_fingerprint(event),
+                        stored_occurred_at=event.occurred_text,
                     )
                     for event in batch
                 ],

@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import connection
 
-from analytics.ingest.events import instant_adapter
+from analytics.ingest.events import instant_adapter, instant_text_adapter
+from analytics.ingest.platform import parse_instant
 
 pytestmark = pytest.mark.django_db
 
@@ -26,3 +27,26 @@ INSTANTS = [
 @pytest.mark.parametrize("value", INSTANTS, ids=str)
 def test_the_fast_path_adapts_as_django_does(value):
     assert instant_adapter(connection)(value) == connection.ops.adapt_datetimefield_value(value)
+
+
+TEXTS = [
+    "2025-10-20T03:15:17+00:00", "2025-10-20 03:15:17+00:00", "2025-10-20T03:15:17Z", "2024-02-29T23:59:59Z",
+    # other forms: no shortcut, the parsed datetime is adapted instead
+    "2025-W43-1T03:15:17+00:00", "2025-10-20T03:15:17.5+00:00", "2025-10-20T03:15:17-00:00",
+    "2025-10-20T03:15:17+08:00", "20251020T031517+00:00", "2025-10-20T03:15+00:00", "2025-10-20",
+]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_the_stored_text_straight_from_the_csv_equals_the_adapted_datetime(text):
+    stored_text = instant_text_adapter(connection)
+    parsed = parse_instant(text)
+    assert parsed is not None
+    if stored_text is None:  # PostgreSQL: instants are not stored as text
+        assert connection.vendor != "sqlite"
+        return
+    shortcut = stored_text(text)
+    if text in TEXTS[:4]:
+        assert shortcut is not None  # the common form does take the shortcut
+    if shortcut is not None:
+        assert shortcut == instant_adapter(connection)(parsed)
