@@ -122,13 +122,18 @@ def _insert(connection: Any, rows: list[tuple[Any, ...]], direct: DirectCopy | N
         return inserted
 
 
+def _stores_utc_text(connection: Any) -> bool:
+    """SQLite with time zones on and the connection in UTC (the default): instants are stored as UTC text."""
+    return connection.vendor == "sqlite" and settings.USE_TZ and connection.settings_dict.get("TIME_ZONE") in (
+        None, "UTC",
+    )
+
+
 def instant_adapter(connection: Any) -> Callable[[datetime | None], Any]:
     """connection.ops.adapt_datetimefield_value, with a fast path for SQLite in UTC (the default): the same text
     ('YYYY-MM-DD HH:MM:SS[.ffffff]' in UTC) without Django's per-call checks, called once per imported row."""
     adapt = connection.ops.adapt_datetimefield_value
-    if connection.vendor != "sqlite" or not settings.USE_TZ or connection.settings_dict.get("TIME_ZONE") not in (
-        None, "UTC",
-    ):
+    if not _stores_utc_text(connection):
         return adapt
 
     def adapt_utc(value: datetime | None) -> Any:
@@ -148,7 +153,7 @@ def instant_text_adapter(connection: Any) -> Callable[[str], str | None] | None:
     parse_instant has accepted. None where instants are not stored as text this way.
 
     Formatting 5,000,000 parsed datetimes back to text was the largest single item of an event import's Python."""
-    if instant_adapter(connection) is connection.ops.adapt_datetimefield_value:
+    if not _stores_utc_text(connection):
         return None
 
     def stored_text(value: str) -> str | None:
