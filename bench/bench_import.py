@@ -203,7 +203,8 @@ def pandas_parse(files: dict[str, Path]) -> dict[str, list[float]]:
         "    for kind, path in json.loads(sys.argv[1]).items():\n"
         "        started, cpu = time.perf_counter(), time.process_time(); frame = pd.read_csv(path)\n"
         "        wall, cpu = time.perf_counter() - started, time.process_time() - cpu\n"
-        "        out[kind] = [min(wall, out.get(kind, [wall])[0]), min(cpu, out.get(kind, [0, cpu])[1])]\n"
+        "        best = out.get(kind, [wall, cpu])\n"
+        "        out[kind] = [min(wall, best[0]), min(cpu, best[1])]\n"
         "        del frame\n"
         "print(json.dumps(out))"
     )

@@ -221,9 +221,9 @@ def events_bulk_ingest(
     duplicates = 0
     positions: list[int] = []
     offset = 0
-    prefix = f"{source}:"  # as stored_key() makes it, without a call per row
+    prefix = stored_key(source, "")  # stored_key's namespace, added below without a call per row
     for batch in _batches(rows, batch_size):
-        keys = [None if row.idempotency_key is None else prefix + row.idempotency_key for row in batch]  # stored_key
+        keys = [None if row.idempotency_key is None else prefix + row.idempotency_key for row in batch]
         existing: set[str] = set()
         if report_positions:
             # Only to say *which* rows were duplicates; the counts come from the INSERT's own rowcount.

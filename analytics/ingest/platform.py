@@ -168,8 +168,8 @@ class ImportReport:
 
 
 # The rows built once per CSV line (an order, an event: millions per import) are plain slotted dataclasses, not frozen
-# ones: a frozen dataclass's __init__ sets each field through object.__setattr__, 1.0 µs per row against 0.2 µs (8
-# fields, timeit), about 5 s of a 5,000,000-event import per row type. Nothing mutates them after validation.
+# ones: a frozen dataclass's __init__ sets each field through object.__setattr__, 0.87 µs per row against 0.19 µs (8
+# fields, bench/bench_import_micro.py), about 5 s of a 5,000,000-event import per row type. Nothing mutates them after validation.
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +248,7 @@ class _Cells:
         self.row = row
         self.errors: list[RowError] = []
         joined = "\x1f".join(row)
-        # ASCII without NUL is storable: the common row skips the regex (0.17 µs against 0.36 µs).
+        # ASCII without NUL is storable: the common row skips the regex (bench/bench_import_micro.py).
         self.clean = (joined.isascii() and "\x00" not in joined) or _UNSTORABLE_TEXT.search(joined) is None
         self.zone = zone
         # The row's id (order_id, event_id, member_id) and a member's email, for the duplicate check that runs per
@@ -1174,7 +1174,10 @@ class _RawUpsert:
         self.names = names
         self.key = quote(fields[conflict[0]].column)
         self.key_position = [*columns, *rest].index(conflict[0])
-        self.types = [fields[attname].db_type(connection) for attname in [*columns, *rest]]
+        types = [fields[attname].db_type(connection) for attname in [*columns, *rest]]
+        # The columns of a temporary table holding these rows (the per-batch staging table, defer()'s table).
+        self.column_definitions = ", ".join(f"{name} {kind}" for name, kind in zip(names, types, strict=True))
+        self.db_table = model._meta.db_table
         self.conflict = f" ON CONFLICT ({target}) {action}"
         self.target = target
         self.count_existing = update is not None
@@ -1191,13 +1194,10 @@ class _RawUpsert:
         the rows the per-batch writes would have kept (the first in the file, or the one already stored)."""
         if connection.vendor != "postgresql" or self.count_existing:
             return
-        self.deferred = f"import_deferred_{self.table.strip(chr(34))}"
+        self.deferred = f"import_deferred_{self.db_table}"
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.deferred}")
-            cursor.execute(
-                f"CREATE TEMPORARY TABLE {self.deferred} (import_seq BIGSERIAL, "
-                + ", ".join(f"{name} {kind}" for name, kind in zip(self.names, self.types, strict=True)) + ")"
-            )
+            cursor.execute(f"CREATE TEMPORARY TABLE {self.deferred} (import_seq BIGSERIAL, {self.column_definitions})")
 
     def flush(self) -> int:
         """Write what defer() collected; the number of rows written."""
@@ -1256,10 +1256,7 @@ class _RawUpsert:
             # psycopg on every call (as slow again).
             staging = "import_staging"
             cursor.execute(f"DROP TABLE IF EXISTS {staging}")
-            cursor.execute(
-                f"CREATE TEMPORARY TABLE {staging} ("
-                + ", ".join(f"{name} {kind}" for name, kind in zip(self.names, self.types, strict=True)) + ")"
-            )
+            cursor.execute(f"CREATE TEMPORARY TABLE {staging} ({self.column_definitions})")
             with cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
@@ -1427,7 +1424,6 @@ class _Writer:
                 pks[member_id] = pk
                 if member_id in following:
                     follow.append(member_id)
-        looked_up = len(pks)
         quote = connection.ops.quote_name
         users, pk_column = quote(User._meta.db_table), quote(User._meta.pk.column)
         activity = self.first_activity.table
@@ -1452,7 +1448,7 @@ class _Writer:
             self.first_activity.flag(missing)
             follow.extend(missing)
             pks.update(User.objects.filter(external_id__in=missing).values_list("external_id", "pk"))
-        if len(cache) < MEMBER_CACHE_SIZE and len(pks) > looked_up:
+        if wanted and len(cache) < MEMBER_CACHE_SIZE:
             # Every member not cached before this chunk; their follow state changes only here (flag(missing) above).
             fresh = {member_id: pks[member_id] for member_id in wanted if member_id in pks}
             cache.update(fresh)

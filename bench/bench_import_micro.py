@@ -1,0 +1,96 @@
+"""The per-row costs behind session 9's import changes (docs/PERFORMANCE.md, "Session 9"), each timed by timeit
+against what it replaced, and optionally the foreign key check on an imported SQLite database.
+
+    .venv/bin/python bench/bench_import_micro.py
+    .venv/bin/python bench/bench_import_micro.py --sqlite /tmp/bench_pipeline_100k/var/db.sqlite3
+
+Prints microseconds per call (best of 5 repeats of 200,000 calls):
+- building an 8-field row: a frozen dataclass against a plain slotted one;
+- a UTC datetime to SQLite's stored text: astimezone + replace + str (before), isoformat sliced (adapt_utc), and
+  the text sliced straight from the CSV's timestamp (instant_text_adapter);
+- the storable-text pre-check of a row: the regex alone against ASCII-without-NUL first.
+With --sqlite DB: PRAGMA foreign_key_check(analytics_event) against the per-column check of config.bulk_load (the
+distinct member ids from the event_member_time index, anti-joined with members_user), both read-only.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sqlite3
+import time
+import timeit
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+CALLS = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class Frozen:
+    a: int
+    b: str
+    c: str
+    d: str
+    e: Any
+    f: dict = field(default_factory=dict)
+    g: str | None = None
+    h: float | None = None
+
+
+@dataclass(slots=True)
+class Plain:
+    a: int
+    b: str
+    c: str
+    d: str
+    e: Any
+    f: dict = field(default_factory=dict)
+    g: str | None = None
+    h: float | None = None
+
+
+def per_call(statement: Any) -> float:
+    return min(timeit.repeat(statement, number=CALLS, repeat=5)) / CALLS * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sqlite", help="an imported SQLite database (bench_import.py --keep DIR: DIR/var/db.sqlite3)")
+    options = parser.parse_args()
+
+    print(f"row, 8 fields: frozen dataclass {per_call(lambda: Frozen(1, 'k', 'o', 'i', None, {}, 'key')):.2f} µs, "
+          f"slotted dataclass {per_call(lambda: Plain(1, 'k', 'o', 'i', None, {}, 'key')):.2f} µs")
+
+    text = "2025-10-20T03:15:17+00:00"
+    value = datetime.fromisoformat(text)
+    assert value.tzinfo is UTC
+    print(f"UTC datetime -> stored text: astimezone+replace+str "
+          f"{per_call(lambda: str(value.astimezone(UTC).replace(tzinfo=None))):.2f} µs, "
+          f"isoformat sliced {per_call(lambda: value.isoformat(' ')[:-6]):.2f} µs, "
+          f"from the CSV text {per_call(lambda: text[:10] + ' ' + text[11:19]):.2f} µs")
+
+    unstorable = re.compile("[\x00\ud800-\udfff]")
+    row = ["e000000001", "m0071406", "email_opened", "course", "p0109", text, ""]
+    print(f"storable-text pre-check of a row: regex {per_call(lambda: unstorable.search(chr(31).join(row)) is None):.2f}"
+          f" µs, ASCII first {per_call(lambda: (lambda j: (j.isascii() and chr(0) not in j) or unstorable.search(j) is None)(chr(31).join(row))):.2f} µs")  # noqa: E501
+
+    if options.sqlite:
+        db = sqlite3.connect(f"file:{options.sqlite}?mode=ro", uri=True)
+        db.execute("PRAGMA cache_size = -262144")  # the import's cache
+        started = time.perf_counter()
+        orphans = db.execute("PRAGMA foreign_key_check(analytics_event)").fetchall()
+        pragma = time.perf_counter() - started
+        started = time.perf_counter()
+        missing = db.execute(
+            "SELECT value FROM (SELECT DISTINCT member_id AS value FROM analytics_event WHERE member_id IS NOT NULL) "
+            "used WHERE NOT EXISTS (SELECT 1 FROM members_user WHERE members_user.id = used.value) LIMIT 1"
+        ).fetchall()
+        per_column = time.perf_counter() - started
+        events = db.execute("SELECT COUNT(*) FROM analytics_event").fetchone()[0]
+        print(f"foreign key check of {events:,} events: PRAGMA foreign_key_check {pragma:.2f} s ({len(orphans)} "
+              f"orphans), per column from the index {per_column:.2f} s ({len(missing)} missing)")
+
+
+if __name__ == "__main__":
+    main()
