@@ -16,13 +16,21 @@ from scipy import optimize, special
 DEFAULT_PARAMS = {"r": 1.0, "alpha": 1.0, "a": 1.0, "b": 1.0, "fitted": 0.0}
 
 
-def _nll(log_params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> float:
+def _nll(log_params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray,
+         counts: tuple[np.ndarray, np.ndarray] | None = None) -> float:
+    """Minus the log-likelihood. `counts` = np.unique(x, return_inverse=True): x is a whole number of repeat days,
+    a few dozen distinct values among 100,000 buyers, so the terms of x alone (the gamma functions, log(b + x − 1))
+    are computed once per value and gathered — the same operations on the same numbers, so the same floats, at a
+    third of the cost (fit calls this about 100 times)."""
     r, alpha, a, b = np.exp(log_params)
-    a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-    a2 = special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b) - special.gammaln(a + b + x)
+    values, inverse = counts if counts is not None else (x, slice(None))
+    a1 = (special.gammaln(r + values) - special.gammaln(r) + r * np.log(alpha))[inverse]
+    a2 = (special.gammaln(a + b) + special.gammaln(b + values) - special.gammaln(b)
+          - special.gammaln(a + b + values))[inverse]
     a3 = -(r + x) * np.log(alpha + T)
     with np.errstate(divide="ignore", invalid="ignore"):
-        a4 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-12)) - (r + x) * np.log(alpha + tx), -np.inf)
+        a4_x = (np.log(a) - np.log(np.maximum(b + values - 1, 1e-12)))[inverse]
+        a4 = np.where(x > 0, a4_x - (r + x) * np.log(alpha + tx), -np.inf)
     ll = a1 + a2 + np.logaddexp(a3, a4)
     # A tiny ridge on the log-parameters keeps the optimiser off the flat edges (as lifetimes' penalizer does).
     return float(-ll.sum() + 1e-3 * np.sum(log_params ** 2))
@@ -35,7 +43,9 @@ def fit(inputs: pd.DataFrame) -> dict[str, float]:
         return dict(DEFAULT_PARAMS)
     x, tx, T = (buyers[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
     T = np.maximum(T, 1e-3)
-    result = optimize.minimize(_nll, x0=np.zeros(4), args=(x, tx, T), method="L-BFGS-B", bounds=[(-8, 8)] * 4)
+    counts = np.unique(x, return_inverse=True)
+    result = optimize.minimize(_nll, x0=np.zeros(4), args=(x, tx, T, counts), method="L-BFGS-B",
+                               bounds=[(-8, 8)] * 4)
     r, alpha, a, b = np.exp(result.x)
     return {"r": float(r), "alpha": float(alpha), "a": float(a), "b": float(b), "fitted": 1.0}
 

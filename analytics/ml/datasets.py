@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import connection
-from django.db.models import Avg, Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Sum, TextField, Window
+from django.db.models import Avg, Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum, TextField, Window
 from django.db.models.functions import Cast, RowNumber
 
 from analytics.models import Event
@@ -272,8 +272,14 @@ def event_counts(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
     """Per member and event kind: counts and summed quantities (seconds watched, pages read: Event.quantity, 0 when
     null) in the 7/30/90 days before as_of, and the last occurrence in that window."""
     day = timedelta(days=1)
-    qs = rng.apply(Event.objects.filter(occurred_at__lt=as_of, occurred_at__gte=as_of - 90 * day,
-                                        member_id__isnull=False))
+    qs = Event.objects.filter(occurred_at__lt=as_of, occurred_at__gte=as_of - 90 * day, member_id__isnull=False)
+    if rng.every > 1:
+        # A training sample is driven from its members: SQLite then walks the (member, time) index of those
+        # members alone instead of every event in the window (1-in-5 at 100k members: 1.23 s → 0.50 s; PostgreSQL
+        # the same either way). An id range is not: PostgreSQL is slower that way (0.47 s → 0.57 s).
+        qs = qs.filter(member_id__in=rng.apply(User.objects.all(), "id").values("id"))
+    else:
+        qs = rng.apply(qs)
     rows = qs.values("member_id", "kind").annotate(
         n7=Count("id", filter=Q(occurred_at__gte=as_of - 7 * day)),
         n30=Count("id", filter=Q(occurred_at__gte=as_of - 30 * day)),
@@ -318,9 +324,14 @@ def course_outcomes(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
 
 
 def last_event(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
-    qs = rng.apply(Event.objects.filter(occurred_at__lt=as_of, member_id__isnull=False))
-    frame = _frame(qs.values("member_id").annotate(last=Max("occurred_at")).values_list("member_id", "last"),
-                   ["member_id", "last_event_at"])
+    """Per member with an event before as_of: the last one's time. One backward step down the (member, time) index
+    per member instead of grouping every event before as_of (5,000,000 at 100k members): on SQLite 0.3 s against
+    0.8 s for the whole population, and a sampled or chunked range probes only its own members."""
+    latest = (Event.objects.filter(member_id=OuterRef("pk"), occurred_at__lt=as_of)
+              .order_by("-occurred_at").values("occurred_at")[:1])
+    qs = rng.apply(User.objects.all(), "id").order_by("id").annotate(last=Subquery(latest))
+    frame = _frame(qs.values_list("id", "last"), ["member_id", "last_event_at"])
+    frame = frame[frame["last_event_at"].notna()].reset_index(drop=True)
     frame["last_event_at"] = _to_utc(frame["last_event_at"])
     return frame
 
