@@ -134,8 +134,8 @@ def relearn_days() -> int:
 
 
 def engagement_weights(as_of: datetime) -> engagement.Weights:
-    """Weights learned from what happened after an earlier cutoff (as_of − 90 days), else the hand weights.
-    Learned weights are kept (EngagementWeights) and reused by later nights until they are ANALYTICS_RELEARN_DAYS
+    """Weights learned from what happened after an earlier cutoff (as_of − 90 days), on the propensity model's
+    training sample of members, else the hand weights. Learned weights are kept (EngagementWeights) and reused by later nights until they are ANALYTICS_RELEARN_DAYS
     old; only weights learned at or before as_of are reused, so a backfill never sees later outcomes."""
     days = relearn_days()
     if days:
@@ -148,9 +148,16 @@ def engagement_weights(as_of: datetime) -> engagement.Weights:
     start = datasets.history_start(as_of)
     if start is None or cutoff < start + timedelta(days=30):
         return engagement.Weights(dict(engagement.HAND_WEIGHTS), "hand", "history too short to learn weights")
-    earlier = engagement.components(matrices.at(cutoff))
-    bought = pd.Series(1, index=list(datasets.buyers_between(cutoff, as_of)), dtype=int)
+    # Learned on the propensity model's training sample (repurchase.training_sample: every member below
+    # ANALYTICS_TRAIN_SAMPLE_MEMBERS, a 1-in-N id sample above it), recorded in the detail: five weights need no
+    # 100,000 rows, and inside a nightly run the sampled matrix at this cutoff is also one of the training windows'.
+    sample = repurchase.training_sample(cutoff)
+    earlier = engagement.components(matrices.at(cutoff, sample.rng))
+    bought = pd.Series(1, index=list(datasets.buyers_between(cutoff, as_of, sample.rng)), dtype=int)
     weights = engagement.learn_weights(earlier, bought)
+    if sample.every > 1 and weights.source == "learned":
+        weights = engagement.Weights(weights.weights, weights.source, f"{weights.detail} (every member whose id "
+                                     f"is a multiple of {sample.every}, of {sample.members:,})")
     if days and weights.source == "learned":
         # Hand weights are not kept: the next night may have the history to learn.
         EngagementWeights.objects.create(as_of=as_of, weights=weights.weights, detail=weights.detail)

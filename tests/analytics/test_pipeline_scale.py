@@ -80,6 +80,29 @@ def test_a_large_population_trains_on_a_recorded_sample_and_scores_everyone(plat
     assert PropensityScore.objects.filter(model_version=outcome.version).count() == 90
 
 
+def test_engagement_weights_are_learned_on_the_training_sample(platform, settings, monkeypatch):
+    from analytics.ml import engagement
+
+    seen = []
+    real = engagement.learn_weights
+
+    def learn(earlier, bought):
+        seen.append((earlier.index, bought.index))
+        result = real(earlier, bought)
+        return engagement.Weights(result.weights, "learned", "logistic regression on some members")
+
+    monkeypatch.setattr(engagement, "learn_weights", learn)
+    settings.ANALYTICS_RELEARN_DAYS = 0
+    settings.ANALYTICS_TRAIN_SAMPLE_MEMBERS = 30  # 90 members -> every 3rd member id
+    weights = services.engagement_weights(platform.end)
+    (members, buyers), = seen
+    assert len(members) == 30 and (members % 3 == 0).all() and (buyers % 3 == 0).all() and len(buyers) > 0
+    assert "multiple of 3, of 90" in weights.detail
+    settings.ANALYTICS_TRAIN_SAMPLE_MEMBERS = 1000
+    weights = services.engagement_weights(platform.end)
+    assert len(seen[1][0]) == 90 and "multiple of" not in weights.detail
+
+
 def test_no_sample_below_the_cap(platform, settings):
     settings.ANALYTICS_TRAIN_SAMPLE_MEMBERS = 1000
     outcome = services.repurchase_train(as_of=platform.end)
