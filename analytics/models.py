@@ -90,10 +90,18 @@ class JobRun(models.Model):
         return (self.finished_at - self.started_at).total_seconds()
 
 
+# The nightly rows below (engagement, segment assignments, propensity scores; recommendations further down) are
+# derived, 100,000 a night each at 100,000 members, written only by analytics.scoring.services from ids it has just
+# read, and never edited. Their foreign keys have no database constraint: PostgreSQL checked each of them per row at
+# commit, 1.6 s of a 21.4 s night at 100k members (bench/bench_pipeline.py, docs/PERFORMANCE.md). Deleting a
+# member, run or model version still removes their rows through Django's on_delete.
+
+
 class EngagementScore(models.Model):
     """Daily snapshot of a member's engagement (0–100), kept so trends show."""
 
-    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="engagement_scores", db_index=False)
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="engagement_scores",
+                               db_index=False, db_constraint=False)
     as_of = models.DateTimeField(db_index=True)
     score = models.FloatField()
     raw = models.FloatField(default=0.0)
@@ -101,8 +109,8 @@ class EngagementScore(models.Model):
     weights_source = models.CharField(max_length=20, default="hand")
 
     class Meta:
+        # The unique (member, as_of) index also serves "a member's latest": an index is read backwards as well.
         constraints = [models.UniqueConstraint(fields=["member", "as_of"], name="one_engagement_score_per_day")]
-        indexes = [models.Index(fields=["member", "-as_of"], name="engagement_member_latest")]
 
     def __str__(self) -> str:
         return f"{self.member_id} engagement {self.score:.0f} at {self.as_of:%Y-%m-%d}"
@@ -143,8 +151,10 @@ class SegmentRun(models.Model):
 
 
 class SegmentAssignment(models.Model):
-    run = models.ForeignKey(SegmentRun, on_delete=models.CASCADE, related_name="assignments", db_index=False)
-    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="segments", db_index=False)
+    run = models.ForeignKey(SegmentRun, on_delete=models.CASCADE, related_name="assignments", db_index=False,
+                            db_constraint=False)
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="segments",
+                               db_index=False, db_constraint=False)
     as_of = models.DateTimeField(db_index=True)
     cluster = models.PositiveIntegerField()
     label = models.CharField(max_length=40, db_index=True)
@@ -188,8 +198,10 @@ class ModelVersion(models.Model):
 
 
 class PropensityScore(models.Model):
-    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="propensity_scores", db_index=False)
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="scores")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="propensity_scores",
+                               db_index=False, db_constraint=False)
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="scores",
+                                      db_constraint=False)
     as_of = models.DateTimeField(db_index=True)
     probability = models.FloatField()
     top_reasons = models.JSONField(default=list, blank=True)
