@@ -12,14 +12,16 @@ from __future__ import annotations
 import contextlib
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Avg, Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum, TextField, Window
 from django.db.models.functions import Cast, RowNumber
 
@@ -38,6 +40,8 @@ from members.models import (
     SubscriptionChange,
     User,
 )
+
+T = TypeVar("T")
 
 # Event kinds that mirror rows already read from their own tables (lesson progress, posts, orders): counting them
 # again would give learning and purchases double weight on platforms that record both.
@@ -880,19 +884,50 @@ class Snapshot:
 
 
 def snapshot(as_of: datetime, rng: MemberRange = ALL) -> Snapshot:
-    return Snapshot(
-        as_of=as_of,
-        members=members(as_of, rng),
-        orders=orders(as_of, rng),
-        event_counts=event_counts(as_of, rng),
-        last_event=last_event(as_of, rng),
-        lessons=lesson_activity(as_of, rng),
-        enrollments=enrollments(as_of, rng),
-        community=community_activity(as_of, rng),
-        coupons=coupon_use(as_of, rng),
-        subscriptions=subscriptions(as_of, rng),
-        tiers=tiers(as_of),
-        reviews=reviews(as_of, rng),
-        course_ratings=course_rating_averages(as_of),
-        outcomes=course_outcomes(as_of, rng),
-    )
+    # The event reads are aggregations the database does on its own (on PostgreSQL in its own process; SQLite
+    # releases the GIL while it steps): run alongside, they overlap the orders and enrolments this thread parses.
+    with alongside() as later:
+        counts = later(event_counts, as_of, rng)
+        last = later(last_event, as_of, rng)
+        outcomes = later(course_outcomes, as_of, rng)
+        return Snapshot(
+            as_of=as_of,
+            members=members(as_of, rng),
+            orders=orders(as_of, rng),
+            lessons=lesson_activity(as_of, rng),
+            enrollments=enrollments(as_of, rng),
+            community=community_activity(as_of, rng),
+            coupons=coupon_use(as_of, rng),
+            subscriptions=subscriptions(as_of, rng),
+            tiers=tiers(as_of),
+            reviews=reviews(as_of, rng),
+            course_ratings=course_rating_averages(as_of),
+            event_counts=counts.result(),
+            last_event=last.result(),
+            outcomes=outcomes.result(),
+        )
+
+
+def _on_its_own_connection(read: Callable[..., T], *args: Any) -> T:
+    try:
+        return read(*args)
+    finally:
+        connections.close_all()  # this thread's connections only
+
+
+@contextlib.contextmanager
+def alongside() -> Iterator[Callable[..., Future]]:
+    """`later(read, *args)` starts a read on a second database connection, in one worker thread, and returns its
+    Future; the block waits for every read it started. Only outside a transaction: inside one (a caller's, a
+    test's) another connection would not see its rows, so there the read runs at once, on this connection, and
+    returns a finished Future. ANALYTICS_READS_ALONGSIDE = False turns it off."""
+    if connection.in_atomic_block or not getattr(settings, "ANALYTICS_READS_ALONGSIDE", True):
+        def now(read: Callable[..., T], *args: Any) -> Future:
+            done: Future = Future()
+            done.set_result(read(*args))
+            return done
+
+        yield now
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="analytics-read") as pool:
+        yield lambda read, *args: pool.submit(_on_its_own_connection, read, *args)

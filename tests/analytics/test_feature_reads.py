@@ -97,3 +97,43 @@ def test_the_likelihood_by_distinct_repeat_counts_is_the_per_member_one():
         assert btyd._nll(log_params, x, tx, T, counts) == btyd._nll(log_params, x, tx, T)
     inputs = pd.DataFrame({"x": x, "t_x": tx, "T": T, "buyer": 1.0})
     assert btyd.fit(inputs)["fitted"] == 1.0
+
+
+def _reads_and_threads(monkeypatch) -> list[tuple[str, str]]:
+    import threading
+
+    seen: list[tuple[str, str]] = []
+    for name in ("event_counts", "last_event", "course_outcomes"):
+        real = getattr(datasets, name)
+
+        def spy(*args, _real=real, _name=name):
+            seen.append((_name, threading.current_thread().name))
+            return _real(*args)
+
+        monkeypatch.setattr(datasets, name, spy)
+    return seen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_event_reads_run_alongside_and_give_the_same_snapshot(monkeypatch, settings):
+    from tests.analytics.factories import make_platform
+
+    platform = make_platform(members=40, days=200, seed=9)
+    as_of = platform.start + timedelta(days=150)
+    seen = _reads_and_threads(monkeypatch)
+    alongside = datasets.snapshot(as_of)
+    assert {name for name, _ in seen} == {"event_counts", "last_event", "course_outcomes"}
+    assert all(thread.startswith("analytics-read") for _, thread in seen)
+    settings.ANALYTICS_READS_ALONGSIDE = False
+    seen.clear()
+    one_by_one = datasets.snapshot(as_of)
+    assert seen and all(thread == "MainThread" for _, thread in seen)
+    for field in ("members", "orders", "event_counts", "last_event", "enrollments", "subscriptions", "outcomes"):
+        assert_frame_equal(getattr(alongside, field), getattr(one_by_one, field))
+    assert len(alongside.event_counts) > 0 and len(alongside.last_event) > 0
+
+
+def test_inside_a_transaction_every_read_runs_on_this_connection(history, monkeypatch):
+    seen = _reads_and_threads(monkeypatch)
+    datasets.snapshot(AS_OF)
+    assert len(seen) == 3 and all(thread == "MainThread" for _, thread in seen)
