@@ -93,8 +93,9 @@ class JobRun(models.Model):
 # The nightly rows below (engagement, segment assignments, propensity scores; recommendations further down) are
 # derived, 100,000 a night each at 100,000 members, written only by analytics.scoring.services from ids it has just
 # read, and never edited. Their foreign keys have no database constraint: PostgreSQL checked each of them per row at
-# commit, 1.6 s of a 21.4 s night at 100k members (bench/bench_pipeline.py, docs/PERFORMANCE.md). Deleting a
-# member, run or model version still removes their rows through Django's on_delete.
+# commit, and without them the three stages of a next night at 100k members went from 5.5 to 4.0 s
+# (bench/bench_pipeline.py; docs/PERFORMANCE.md, session 10). Deleting a member, run or model version still removes
+# their rows through Django's on_delete.
 
 
 class EngagementScore(models.Model):

@@ -360,8 +360,8 @@ RENEWAL_GRACE_DAYS = env_int("RENEWAL_GRACE_DAYS", 7)
 # which the propensity model trains on a deterministic id sample (0: never sample). docs/SCALING.md has the sizing.
 ANALYTICS_CHUNK_SIZE = env_int("ANALYTICS_CHUNK_SIZE", 50000)
 ANALYTICS_TRAIN_SAMPLE_MEMBERS = env_int("ANALYTICS_TRAIN_SAMPLE_MEMBERS", 25000)
-# A feature matrix's event reads run on a second database connection, in a thread, while the orders and enrolments
-# are read (analytics.ml.datasets.alongside); off: every read in turn on the task's connection.
+# On PostgreSQL a feature matrix's event reads run on a second database connection, in a thread, while the orders
+# and enrolments are read (analytics.ml.datasets.alongside); off: every read in turn on the task's connection.
 ANALYTICS_READS_ALONGSIDE = env_bool("ANALYTICS_READS_ALONGSIDE", True)
 # Days a night reuses the learned engagement weights and the selected recommendation blend before learning them
 # again: the weekly cadence of the propensity model's retraining (0: learn both every night).

@@ -279,8 +279,9 @@ def event_counts(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
     qs = Event.objects.filter(occurred_at__lt=as_of, occurred_at__gte=as_of - 90 * day, member_id__isnull=False)
     if rng.every > 1:
         # A training sample is driven from its members: SQLite then walks the (member, time) index of those
-        # members alone instead of every event in the window (1-in-5 at 100k members: 1.23 s → 0.50 s; PostgreSQL
-        # the same either way). An id range is not: PostgreSQL is slower that way (0.47 s → 0.57 s).
+        # members alone instead of every event in the window (1-in-5 at 100k members: 1.16 s → 0.46 s; PostgreSQL
+        # 0.40 s either way). An id range is not: PostgreSQL is slower that way (0.49 s → 0.56 s for 30,000
+        # members). bench/bench_matrix_reads.py.
         qs = qs.filter(member_id__in=rng.apply(User.objects.all(), "id").values("id"))
     else:
         qs = rng.apply(qs)
@@ -329,8 +330,9 @@ def course_outcomes(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
 
 def last_event(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
     """Per member with an event before as_of: the last one's time. One backward step down the (member, time) index
-    per member instead of grouping every event before as_of (5,000,000 at 100k members): on SQLite 0.3 s against
-    0.8 s for the whole population, and a sampled or chunked range probes only its own members."""
+    per member instead of grouping every event before as_of (5,000,000 at 100k members): 0.19 s against 0.89 s on
+    SQLite, 0.32 s against 0.55 s on PostgreSQL, and a sampled or chunked range probes only its own members
+    (bench/bench_matrix_reads.py)."""
     latest = (Event.objects.filter(member_id=OuterRef("pk"), occurred_at__lt=as_of)
               .order_by("-occurred_at").values("occurred_at")[:1])
     qs = rng.apply(User.objects.all(), "id").order_by("id").annotate(last=Subquery(latest))
@@ -884,8 +886,8 @@ class Snapshot:
 
 
 def snapshot(as_of: datetime, rng: MemberRange = ALL) -> Snapshot:
-    # The event reads are aggregations the database does on its own (on PostgreSQL in its own process; SQLite
-    # releases the GIL while it steps): run alongside, they overlap the orders and enrolments this thread parses.
+    # The event reads are aggregations PostgreSQL does in its own process: run alongside, they overlap the orders
+    # and enrolments this thread parses.
     with alongside() as later:
         counts = later(event_counts, as_of, rng)
         last = later(last_event, as_of, rng)
@@ -918,10 +920,14 @@ def _on_its_own_connection(read: Callable[..., T], *args: Any) -> T:
 @contextlib.contextmanager
 def alongside() -> Iterator[Callable[..., Future]]:
     """`later(read, *args)` starts a read on a second database connection, in one worker thread, and returns its
-    Future; the block waits for every read it started. Only outside a transaction: inside one (a caller's, a
-    test's) another connection would not see its rows, so there the read runs at once, on this connection, and
-    returns a finished Future. ANALYTICS_READS_ALONGSIDE = False turns it off."""
-    if connection.in_atomic_block or not getattr(settings, "ANALYTICS_READS_ALONGSIDE", True):
+    Future; the block waits for every read it started. On PostgreSQL, outside a transaction, and unless
+    ANALYTICS_READS_ALONGSIDE is False; otherwise the read runs at once, on this connection, and returns a finished
+    Future. Inside a transaction (a caller's, a test's) another connection would not see its rows. On SQLite the
+    engine runs in this process and the sqlite3 module takes the GIL back for every row it steps, so two reading
+    threads slowed the snapshot at 100k members (6.3 s in turn, 7.7 s alongside); on PostgreSQL it goes from 4.6 to
+    4.0 s (bench/bench_matrix_reads.py)."""
+    if (connection.vendor != "postgresql" or connection.in_atomic_block
+            or not getattr(settings, "ANALYTICS_READS_ALONGSIDE", True)):
         def now(read: Callable[..., T], *args: Any) -> Future:
             done: Future = Future()
             done.set_result(read(*args))

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from django.db import connection
 from django.db.models import Count, Max, Q, Sum
 from pandas.testing import assert_frame_equal
 
@@ -115,7 +116,7 @@ def _reads_and_threads(monkeypatch) -> list[tuple[str, str]]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_outside_a_transaction_the_event_reads_run_alongside_and_give_the_same_snapshot(monkeypatch, settings):
+def test_outside_a_transaction_postgresql_reads_events_alongside_and_gives_the_same_snapshot(monkeypatch, settings):
     from tests.analytics.factories import make_platform
 
     platform = make_platform(members=40, days=200, seed=9)
@@ -123,7 +124,10 @@ def test_outside_a_transaction_the_event_reads_run_alongside_and_give_the_same_s
     seen = _reads_and_threads(monkeypatch)
     alongside = datasets.snapshot(as_of)
     assert {name for name, _ in seen} == {"event_counts", "last_event", "course_outcomes"}
-    assert all(thread.startswith("analytics-read") for _, thread in seen)
+    if connection.vendor == "postgresql":
+        assert all(thread.startswith("analytics-read") for _, thread in seen)
+    else:  # SQLite reads in turn: two threads stepping rows slowed it down
+        assert all(thread == "MainThread" for _, thread in seen)
     settings.ANALYTICS_READS_ALONGSIDE = False
     seen.clear()
     one_by_one = datasets.snapshot(as_of)
