@@ -10,6 +10,8 @@ database DATABASE_URL (or VAR_DIR's SQLite) points at, with the results compared
   (driven from the members), for a 1-in-5 sample (which datasets.event_counts drives from its members) and an id
   range (which it filters).
 - BG/NBD's likelihood: per member, against once per distinct repeat count; and the whole fit.
+- all_course_members of a recommendation chunk: rebuilt from the subscriptions, against cut from the run's answer
+  for everyone (inside read_once).
 - the snapshot at as_of: every read in turn on one connection, against the event reads alongside on a second one.
 
 Each is run --rounds times alternately; the best of each is printed. Read-only (VACUUM ANALYZE a PostgreSQL copy
@@ -60,6 +62,7 @@ def main() -> None:
 
     from analytics.ml import btyd, datasets, features
     from analytics.models import Event
+    from analytics.scoring import services
 
     as_of = datetime.fromisoformat(options.as_of).replace(tzinfo=UTC)
     day = timedelta(days=1)
@@ -127,6 +130,20 @@ def main() -> None:
     print(f"BG/NBD likelihood, {len(x):,} buyers, {len(counts[0])} distinct x: per member "
           f"{old / calls * 1000:6.2f} ms   by distinct x {new / calls * 1000:6.2f} ms a call, equal: {a == b}; "
           f"the fit {fit:.2f} s")
+
+    chunk = datasets.MemberRange(*services.member_chunks()[1])
+
+    def cut_from_everyone() -> set[int]:
+        with datasets.read_once(as_of):
+            datasets.all_course_members(as_of)  # the run's first ask (the matrix's subscriptions are read anyway)
+            started = time.perf_counter()
+            members = datasets.all_course_members(as_of, chunk)
+            cut_from_everyone.seconds = time.perf_counter() - started
+            return members
+
+    (old, _), (a, b) = best(options.rounds, lambda: datasets.all_course_members(as_of, chunk), cut_from_everyone)
+    print(f"all_course_members of a {chunk.id_to - chunk.id_from:,}-id chunk   rebuilt {old:6.2f} s   cut from the "
+          f"run's answer {cut_from_everyone.seconds:6.3f} s   {len(b):,} members, equal: {a == b}")
 
     def snapshot(alongside: bool) -> datasets.Snapshot:
         settings.ANALYTICS_READS_ALONGSIDE = alongside

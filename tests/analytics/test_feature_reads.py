@@ -141,3 +141,34 @@ def test_inside_a_transaction_every_read_runs_on_this_connection(history, monkey
     seen = _reads_and_threads(monkeypatch)
     datasets.snapshot(AS_OF)
     assert len(seen) == 3 and all(thread == "MainThread" for _, thread in seen)
+
+
+@pytest.mark.django_db
+def test_all_course_members_inside_a_run_are_worked_out_once_and_cut_to_each_range(monkeypatch):
+    from members.models import Order
+    from tests.members.factories import BenefitFactory, SubscriptionFactory, TierFactory
+
+    full, partial = BenefitFactory().tier, TierFactory()
+    members = [UserFactory(date_joined=AS_OF - 400 * DAY) for _ in range(8)]
+    for n, member in enumerate(members[:6]):
+        tier = full if n % 3 else partial
+        if n < 3:  # a Subscription row, live at as_of
+            SubscriptionFactory(member=member, tier=tier, started_at=AS_OF - 40 * DAY,
+                                current_period_start=AS_OF - 10 * DAY, current_period_end=AS_OF + 20 * DAY)
+        else:  # an imported platform: the state inferred from tier orders (one lapsed long ago)
+            paid = AS_OF - (200 if n == 5 else 10) * DAY
+            Order.objects.create(member=member, kind=Order.Kind.SUBSCRIPTION, tier=tier, billing_period="month",
+                                 list_price=49, amount_paid=49, status=Order.Status.PAID, paid_at=paid,
+                                 created_at=paid)
+    ids = sorted(m.pk for m in members)
+    ranges = [datasets.ALL, datasets.MemberRange(every=2), datasets.MemberRange(ids[2], ids[5]),
+              datasets.MemberRange(ids[1], None, 3)]
+    direct = {rng: datasets.all_course_members(AS_OF, rng) for rng in ranges}
+    assert direct[datasets.ALL] and direct[datasets.ALL] != set(ids)  # something to cut, something left out
+    calls = []
+    real = datasets.subscriptions
+    monkeypatch.setattr(datasets, "subscriptions", lambda *a, **k: calls.append(a) or real(*a, **k))
+    with datasets.read_once(AS_OF + DAY):
+        for _ in range(2):
+            assert {rng: datasets.all_course_members(AS_OF, rng) for rng in ranges} == direct
+    assert len(calls) == 1
