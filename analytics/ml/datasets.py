@@ -196,8 +196,9 @@ def _paid_before(as_of: datetime) -> QuerySet:
     return qs.exclude(refunded_at__lt=as_of)
 
 
+# What the ML layer reads of an order (no coupon: coupon features come from the redemptions, coupon_use).
 ORDER_COLUMNS = ["order_id", "member_id", "kind", "course_id", "tier_id", "amount", "paid_at", "is_renewal",
-                 "coupon_id", "billing_period"]
+                 "billing_period"]
 
 # The paid and refunded orders, and the enrolments, before `until`, each read once for a whole run (read_once): one
 # night asks for them at eight to ten cutoffs — as_of, as_of − 90 days, the training windows, the recommendation
@@ -230,7 +231,7 @@ def _all_orders_before(as_of: datetime) -> pd.DataFrame | None:
                                   status__in=[Order.Status.PAID, Order.Status.REFUNDED])
         frame = _frame(qs.order_by("id").values_list(
             "id", "member_id", "kind", "course_id", "tier_id", "amount_paid", _as_text("paid_at"), "is_renewal",
-            "coupon_id", "billing_period", _as_text("refunded_at"), "subscription_id"),
+            "billing_period", _as_text("refunded_at"), "subscription_id"),
             [*ORDER_COLUMNS, "refunded_at", "subscription_id"])
         frame["amount"] = pd.to_numeric(frame["amount"], errors="coerce").astype(float).fillna(0.0)
         frame["paid_at"] = _to_utc(frame["paid_at"])
@@ -259,7 +260,7 @@ def orders(as_of: datetime, rng: MemberRange = ALL, *, since: datetime | None = 
     qs = rng.apply(qs)
     frame = _frame(
         qs.order_by("id").values_list("id", "member_id", "kind", "course_id", "tier_id", "amount_paid",
-                                      _as_text("paid_at"), "is_renewal", "coupon_id", "billing_period"),
+                                      _as_text("paid_at"), "is_renewal", "billing_period"),
         ORDER_COLUMNS,
     )
     frame["amount"] = pd.to_numeric(frame["amount"], errors="coerce").astype(float).fillna(0.0)

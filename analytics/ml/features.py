@@ -132,7 +132,8 @@ def activity_features(event_counts: pd.DataFrame, last_event: pd.DataFrame, as_o
     out = pd.DataFrame(index=pd.Index([], name="member_id"))
     if not event_counts.empty:
         ev = event_counts[~event_counts["kind"].isin(MIRRORED_EVENT_KINDS)]
-        ev = ev.assign(category=ev["kind"].map(event_category))
+        # A few dozen kinds among hundreds of thousands of rows: categorise each kind once.
+        ev = ev.assign(category=ev["kind"].map({kind: event_category(kind) for kind in ev["kind"].unique()}))
         piv = ev.pivot_table(index="member_id", columns="category", values=["n7", "n30", "n90"], aggfunc="sum",
                              fill_value=0)
         piv.columns = [f"{cat}_{win[1:]}" for win, cat in piv.columns]
