@@ -10,6 +10,7 @@ database DATABASE_URL (or VAR_DIR's SQLite) points at, with the results compared
   (driven from the members), for a 1-in-5 sample (which datasets.event_counts drives from its members) and an id
   range (which it filters).
 - BG/NBD's likelihood: per member, against once per distinct repeat count; and the whole fit.
+- the run's read of the orders, with the coupon column it no longer reads and without it.
 - all_course_members of a recommendation chunk: rebuilt from the subscriptions, against cut from the run's answer
   for everyone (inside read_once).
 - the snapshot at as_of: every read in turn on one connection, against the event reads alongside on a second one.
@@ -117,6 +118,18 @@ def main() -> None:
     driven = counts(ranges["1-in-5 sample"], True)
     print(f"event_counts of the 1-in-5 sample is the query driven from the members: "
           f"{served.reset_index(drop=True).equals(driven)}")
+
+    def orders_read(coupon: bool) -> int:
+        """The run's one read of the orders (datasets._all_orders_before), with the coupon column it used to read."""
+        extra = ["coupon_id"] if coupon else []
+        qs = datasets.Order.objects.filter(paid_at__lt=as_of, status__in=["paid", "refunded"]).order_by("id")
+        columns = ["id", "member_id", "kind", "course_id", "tier_id", "amount_paid", "paid_at", "is_renewal",
+                   *extra, "billing_period", "refunded_at", "subscription_id"]
+        fields = [datasets._as_text(c) if c.endswith("_at") else c for c in columns]
+        return len(datasets._frame(qs.values_list(*fields), columns))
+
+    (old, new), (a, b) = best(options.rounds, lambda: orders_read(True), lambda: orders_read(False))
+    print(f"orders read, {b:,} rows             with the coupon column {old:6.2f} s   without {new:6.2f} s")
 
     with datasets.read_once(as_of):
         orders = datasets.orders(as_of)
