@@ -357,7 +357,8 @@ if OUTGOING_WEBHOOK_URLS and len(OUTGOING_WEBHOOK_SECRET) < 16:
     raise ImproperlyConfigured("OUTGOING_WEBHOOK_SECRET (16+ characters) must be set with OUTGOING_WEBHOOK_URLS.")
 RENEWAL_GRACE_DAYS = env_int("RENEWAL_GRACE_DAYS", 7)
 # Nightly pipeline (analytics/scoring): members per scoring/recommendation chunk task, and the member count above
-# which the propensity model trains on a deterministic id sample (0: never sample). docs/SCALING.md has the sizing.
+# which the propensity model trains, and the engagement weights are learned, on a deterministic id sample (0: never
+# sample). docs/SCALING.md has the sizing.
 ANALYTICS_CHUNK_SIZE = env_int("ANALYTICS_CHUNK_SIZE", 50000)
 ANALYTICS_TRAIN_SAMPLE_MEMBERS = env_int("ANALYTICS_TRAIN_SAMPLE_MEMBERS", 25000)
 # On PostgreSQL a feature matrix's event reads run on a second database connection, in a thread, while the orders

@@ -135,8 +135,9 @@ def relearn_days() -> int:
 
 def engagement_weights(as_of: datetime) -> engagement.Weights:
     """Weights learned from what happened after an earlier cutoff (as_of − 90 days), on the propensity model's
-    training sample of members, else the hand weights. Learned weights are kept (EngagementWeights) and reused by later nights until they are ANALYTICS_RELEARN_DAYS
-    old; only weights learned at or before as_of are reused, so a backfill never sees later outcomes."""
+    training sample of members, else the hand weights. Learned weights are kept (EngagementWeights) and reused by
+    later nights until they are ANALYTICS_RELEARN_DAYS old; only weights learned at or before as_of are reused, so a
+    backfill never sees later outcomes."""
     days = relearn_days()
     if days:
         kept = (EngagementWeights.objects.filter(as_of__lte=as_of, as_of__gt=as_of - timedelta(days=days))
