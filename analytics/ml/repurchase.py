@@ -680,20 +680,44 @@ def contributions(art: dict, X: pd.DataFrame) -> pd.DataFrame:
     if isinstance(inner, Pipeline):
         z = inner.named_steps["scale"].transform(inner.named_steps["log"].transform(X[names]))
         return pd.DataFrame(z * inner.named_steps["model"].coef_[0], index=X.index, columns=names)
-    base = model.raw(X)
+    # model.raw clips every column to its training range; clipped once here, each ablation only clips the reference
+    # value it sets (the same numbers: clipping is per column), instead of clipping the whole frame again per feature.
+    clipped = model._clipped(X[names])
+    base = _raw_scores(inner, clipped)
     out = {}
     reference = art["reference"]
+    split_on = _features_split_on(inner, names)
+    reference_clipped = model._clipped(pd.DataFrame({n: [reference[n]] for n in names})).iloc[0]
     for name in names:
         # Only members whose value differs from the reference can have an effect; most features are zero for most
-        # members (and so is their median), so this predicts on a small fraction of rows.
+        # members (and so is their median), so this predicts on a small fraction of rows. A feature no tree splits
+        # on changes no path, so its effect is exactly zero without predicting.
         differs = (X[name] != reference[name]).to_numpy()
         effect = np.zeros(len(X))
-        if differs.any():
-            ablated = X.loc[differs].copy()
-            ablated[name] = reference[name]
-            effect[differs] = base[differs] - model.raw(ablated)
+        if differs.any() and (split_on is None or name in split_on):
+            ablated = clipped.loc[differs].copy()
+            ablated[name] = reference_clipped[name]
+            effect[differs] = base[differs] - _raw_scores(inner, ablated)
         out[name] = effect
     return pd.DataFrame(out, index=X.index)
+
+
+def _features_split_on(model: object, names: list[str]) -> set[str] | None:
+    """The features a fitted gradient boosting model's trees split on (names in fit order); None for any other
+    model, or when scikit-learn's fitted trees (a private attribute) are not where they were: then every feature
+    is ablated. Half of the 72 features at 100k members (bench/bench_scoring.py)."""
+    predictors = getattr(model, "_predictors", None) if isinstance(model, HistGradientBoostingClassifier) else None
+    if not predictors:
+        return None
+    try:
+        used: set[int] = set()
+        for iteration in predictors:
+            for tree in iteration:
+                nodes = tree.nodes
+                used.update(nodes["feature_idx"][nodes["is_leaf"] == 0].tolist())
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+    return {names[i] for i in used if 0 <= i < len(names)}
 
 
 def top_reasons(contrib: pd.DataFrame, X: pd.DataFrame, k: int = 3) -> list[list[dict]]:

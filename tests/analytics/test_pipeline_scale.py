@@ -1,6 +1,7 @@
 """The nightly pipeline's cost cuts keep its results: shared feature matrices, the training sample, cached reasons."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -186,3 +187,34 @@ def test_json_objects_of_numbers_are_the_text_json_writes():
     rows += [[float("nan"), 1.0, 2.0, 3.0], [1.0, float("inf"), 2.0, 3.0]]
     expected = [json.dumps(dict(zip(names, row)), ensure_ascii=False) for row in rows]
     assert _db_json_objects(names, np.array(rows)) == expected
+
+
+def test_gradient_boosting_reasons_skip_features_no_tree_splits_on_and_stay_the_same(platform, monkeypatch):
+    outcome = services.repurchase_train(as_of=platform.end)
+    served = repurchase.fit_peer("gradient_boosting", outcome.result)
+    names = served.feature_names
+    split_on = repurchase._features_split_on(served.model, names)
+    assert split_on and len(split_on) < len(names)  # something to skip, something to ablate
+    X = repurchase.unlabelled(features.build(datasets.snapshot(platform.end)), 30)
+    art = {"model": served, "features": names,
+           "reference": outcome.result.validation.X[names].median().to_dict()}
+    # The plain one-feature ablation, every feature, through Served.raw (which clips each frame it is given).
+    plain = {}
+    base = served.raw(X)
+    for name in names:
+        differs = (X[name] != art["reference"][name]).to_numpy()
+        effect = np.zeros(len(X))
+        if differs.any():
+            ablated = X.loc[differs].copy()
+            ablated[name] = art["reference"][name]
+            effect[differs] = base[differs] - served.raw(ablated)
+        plain[name] = effect
+    plain = pd.DataFrame(plain, index=X.index)
+    predicted = []
+    real_raw = repurchase._raw_scores
+    monkeypatch.setattr(repurchase, "_raw_scores", lambda model, frame: predicted.append(len(frame)) or real_raw(model, frame))
+    pd.testing.assert_frame_equal(repurchase.contributions(art, X), plain)
+    assert len(predicted) <= len(split_on) + 1 < len(names)
+    assert (plain[[n for n in names if n not in split_on]] == 0).all().all()
+    # Any other model ablates every feature.
+    assert repurchase._features_split_on(repurchase.fit_peer("logistic_regression", outcome.result).model, names) is None

@@ -1,0 +1,70 @@
+"""What one scoring chunk costs with each kind of model the training can serve, on an imported history:
+
+    VAR_DIR=/tmp/bench_pipeline_100k/var .venv/bin/python bench/bench_scoring.py --as-of 2026-01-01
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_pipeline_src_run .venv/bin/python bench/bench_scoring.py --as-of 2026-01-01
+
+The nightly benchmark's next night scores with whatever its first night promoted; on the synthetic history every
+candidate's validation AUC is ≈ 0.5 and a rule (recent_activity) usually wins, which is the cheapest model to score.
+This trains once at as_of (repurchase.train, the training sample), fits each algorithm on the same refit windows
+(repurchase.fit_peer, as the model card's peers are fitted), and times repurchase.score — the probability and the
+top reasons — on one chunk of the members (ANALYTICS_CHUNK_SIZE), best of --rounds. Read-only.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--as-of", required=True, help="YYYY-MM-DD")
+    parser.add_argument("--rounds", type=int, default=2)
+    options = parser.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
+    os.environ.setdefault("DJANGO_DEBUG", "0")
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from analytics.ml import datasets, features, matrices, repurchase
+    from analytics.scoring import services
+
+    as_of = datetime.fromisoformat(options.as_of).replace(tzinfo=UTC)
+    print(f"{connection.vendor}, as_of {as_of:%Y-%m-%d}; load average {os.getloadavg()[0]:.1f}")
+    started = time.perf_counter()
+    with matrices.shared(), datasets.read_once(as_of):
+        result = repurchase.train(as_of, services.DEFAULT_HORIZON_DAYS)
+        chunk = datasets.MemberRange(*services.member_chunks()[0])
+        X = matrices.at(as_of)
+    X = X[datasets.in_range(X.index.to_series(), chunk).to_numpy()]
+    print(f"trained in {time.perf_counter() - started:.1f} s; served {result.algorithm}; a chunk of {len(X):,} members")
+    reference = result.validation.X
+    for algorithm in repurchase.ALGORITHMS:
+        served = result.model if algorithm == result.algorithm else repurchase.fit_peer(algorithm, result)
+        if served is None:
+            print(f"  {algorithm:<20} not fitted (one class)")
+            continue
+        art = {"model": served, "features": served.feature_names, "input_features": list(features.FEATURES),
+               "horizon_days": result.plan.horizon_days,
+               "reference": reference[served.feature_names].median().to_dict()}
+        best = float("inf")
+        for _ in range(options.rounds):
+            begun = time.perf_counter()
+            scored = repurchase.score(art, X)
+            best = min(best, time.perf_counter() - begun)
+        print(f"  {algorithm:<20} {best:6.2f} s a chunk   {len(scored):,} members scored, "
+              f"AUC at validation {result.candidates.get(algorithm, {}).get('roc_auc')}")
+    print(f"load average {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
