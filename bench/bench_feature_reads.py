@@ -18,17 +18,14 @@ import sys
 import time
 from pathlib import Path
 
+from in_process import setup_django  # bench/ is on sys.path when this file runs as a script
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _child(as_of: str, mode: str) -> None:
     sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
-    os.environ.setdefault("DJANGO_DEBUG", "0")
-    import django
-
-    django.setup()
+    setup_django()
     from datetime import UTC, datetime
 
     from analytics.ml import datasets, features

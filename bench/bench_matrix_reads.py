@@ -24,15 +24,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from in_process import setup_django  # bench/ is on sys.path when this file runs as a script
 
 
 def best(rounds: int, *variants: Callable[[], Any]) -> tuple[list[float], list[Any]]:
@@ -51,12 +48,7 @@ def main() -> None:
     parser.add_argument("--as-of", required=True, help="YYYY-MM-DD")
     parser.add_argument("--rounds", type=int, default=3)
     options = parser.parse_args()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
-    os.environ.setdefault("DJANGO_DEBUG", "0")
-    import django
-
-    django.setup()
+    setup_django()
     import numpy as np
     import pandas as pd
     from django.conf import settings

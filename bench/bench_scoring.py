@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from in_process import setup_django  # bench/ is on sys.path when this file runs as a script
 
 
 def main() -> None:
@@ -27,12 +24,7 @@ def main() -> None:
     parser.add_argument("--as-of", required=True, help="YYYY-MM-DD")
     parser.add_argument("--rounds", type=int, default=2)
     options = parser.parse_args()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
-    os.environ.setdefault("DJANGO_DEBUG", "0")
-    import django
-
-    django.setup()
+    setup_django()
     from django.db import connection
 
     from analytics.ml import datasets, features, matrices, repurchase

@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import pstats
-import sys
 import time
 from datetime import datetime
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from in_process import setup_django  # bench/ is on sys.path when this file runs as a script
 
 
 def main() -> None:
@@ -27,12 +23,7 @@ def main() -> None:
     parser.add_argument("--as-of", required=True, help="the night's cutoff, YYYY-MM-DD")
     parser.add_argument("--top", type=int, default=40, help="functions to print (by cumulative CPU)")
     options = parser.parse_args()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
-    os.environ.setdefault("DJANGO_DEBUG", "0")
-    import django
-
-    django.setup()
+    setup_django()
     from django.utils import timezone
 
     from analytics.models import JobRun

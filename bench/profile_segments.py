@@ -11,11 +11,9 @@ import argparse
 import cProfile
 import os
 import pstats
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from in_process import setup_django  # bench/ is on sys.path when this file runs as a script
 
 
 def main() -> None:
@@ -23,12 +21,7 @@ def main() -> None:
     parser.add_argument("--as-of", required=True, help="YYYY-MM-DD")
     parser.add_argument("--top", type=int, default=18)
     options = parser.parse_args()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
-    os.environ.setdefault("DJANGO_DEBUG", "0")
-    import django
-
-    django.setup()
+    setup_django()
     from datetime import UTC, datetime
 
     from analytics.ml import datasets, matrices
