@@ -203,6 +203,13 @@ class ForeignKeys:
         return time.perf_counter() - started
 
 
+def missing_parent_sql(table: str, column: str, parent: str, key: str) -> str:
+    """One value of table.column (quoted names) that no row of parent.key holds, or no row: the distinct values,
+    read from the column's index, anti-joined with the parent table."""
+    return (f"SELECT value FROM (SELECT DISTINCT {column} AS value FROM {table} WHERE {column} IS NOT NULL) used "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {parent} WHERE {parent}.{key} = used.value) LIMIT 1")
+
+
 def _check_foreign_keys(model: type[Model]) -> None:
     """Every value of the model's foreign key columns names an existing row: per column, the distinct values (read
     from the column's index, which the bulk load has rebuilt by then) anti-joined with the referenced table.
@@ -218,10 +225,7 @@ def _check_foreign_keys(model: type[Model]) -> None:
             column = quote(field.column)
             target = field.target_field
             parent, key = quote(target.model._meta.db_table), quote(target.column)
-            cursor.execute(
-                f"SELECT value FROM (SELECT DISTINCT {column} AS value FROM {table} WHERE {column} IS NOT NULL) used "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {parent} WHERE {parent}.{key} = used.value) LIMIT 1"
-            )
+            cursor.execute(missing_parent_sql(table, column, parent, key))
             missing = cursor.fetchone()
             if missing is not None:
                 raise IntegrityError(
