@@ -114,7 +114,8 @@ def main() -> None:
     def orders_read(coupon: bool) -> int:
         """The run's one read of the orders (datasets._all_orders_before), with the coupon column it used to read."""
         extra = ["coupon_id"] if coupon else []
-        qs = datasets.Order.objects.filter(paid_at__lt=as_of, status__in=["paid", "refunded"]).order_by("id")
+        qs = datasets.Order.objects.filter(paid_at__lt=as_of, status__in=[datasets.Order.Status.PAID,
+                                                                          datasets.Order.Status.REFUNDED]).order_by("id")
         columns = ["id", "member_id", "kind", "course_id", "tier_id", "amount_paid", "paid_at", "is_renewal",
                    *extra, "billing_period", "refunded_at", "subscription_id"]
         fields = [datasets._as_text(c) if c.endswith("_at") else c for c in columns]

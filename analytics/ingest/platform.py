@@ -169,7 +169,8 @@ class ImportReport:
 
 # The rows built once per CSV line (an order, an event: millions per import) are plain slotted dataclasses, not frozen
 # ones: a frozen dataclass's __init__ sets each field through object.__setattr__, 0.87 µs per row against 0.19 µs (8
-# fields, bench/bench_import_micro.py), about 5 s of a 5,000,000-event import per row type. Nothing mutates them after validation.
+# fields, bench/bench_import_micro.py), about 5 s of a 5,000,000-event import per row type. Nothing mutates them
+# after validation.
 
 
 @dataclass(frozen=True, slots=True)

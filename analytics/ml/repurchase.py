@@ -277,7 +277,11 @@ class Served:
         self.scale = (0.0, 1.0)  # uncalibrated fallback: logistic of the standardised score
 
     def raw(self, X: pd.DataFrame) -> np.ndarray:
-        return _raw_scores(self.model, self._clipped(X[self.feature_names]))
+        return self.raw_clipped(self._clipped(X[self.feature_names]))
+
+    def raw_clipped(self, clipped: pd.DataFrame) -> np.ndarray:
+        """raw() of rows already clipped to the training range (_clipped), columns in feature_names' order."""
+        return _raw_scores(self.model, clipped)
 
     def fit_range(self, X: pd.DataFrame) -> Served:
         """Remember each feature's training range: scoring clips to it, so a value never seen in training (a longer
@@ -683,7 +687,7 @@ def contributions(art: dict, X: pd.DataFrame) -> pd.DataFrame:
     # model.raw clips every column to its training range; clipped once here, each ablation only clips the reference
     # value it sets (the same numbers: clipping is per column), instead of clipping the whole frame again per feature.
     clipped = model._clipped(X[names])
-    base = _raw_scores(inner, clipped)
+    base = model.raw_clipped(clipped)
     out = {}
     reference = art["reference"]
     split_on = _features_split_on(inner, names)
@@ -697,7 +701,7 @@ def contributions(art: dict, X: pd.DataFrame) -> pd.DataFrame:
         if differs.any() and (split_on is None or name in split_on):
             ablated = clipped.loc[differs].copy()
             ablated[name] = reference_clipped[name]
-            effect[differs] = base[differs] - _raw_scores(inner, ablated)
+            effect[differs] = base[differs] - model.raw_clipped(ablated)
         out[name] = effect
     return pd.DataFrame(out, index=X.index)
 

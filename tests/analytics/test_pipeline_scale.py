@@ -211,8 +211,9 @@ def test_gradient_boosting_reasons_skip_features_no_tree_splits_on_and_stay_the_
         plain[name] = effect
     plain = pd.DataFrame(plain, index=X.index)
     predicted = []
-    real_raw = repurchase._raw_scores
-    monkeypatch.setattr(repurchase, "_raw_scores", lambda model, frame: predicted.append(len(frame)) or real_raw(model, frame))
+    real_raw = type(served).raw_clipped
+    monkeypatch.setattr(type(served), "raw_clipped",
+                        lambda self, frame: predicted.append(len(frame)) or real_raw(self, frame))
     pd.testing.assert_frame_equal(repurchase.contributions(art, X), plain)
     assert len(predicted) <= len(split_on) + 1 < len(names)
     assert (plain[[n for n in names if n not in split_on]] == 0).all().all()
