@@ -18,7 +18,7 @@ import pandas as pd
 from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 
 from analytics.jobs import tracked
@@ -47,6 +47,7 @@ from analytics.models import (
     SegmentRun,
 )
 from config.db import refresh_stale_planner_statistics
+from members import pagecache
 
 DEFAULT_HORIZON_DAYS = 30
 DEFAULT_K = 10
@@ -101,6 +102,16 @@ def _insert_rows(model: type, fields: list[str], rows: list[tuple], batch: int =
             for start in range(0, len(rows), batch):
                 cursor.executemany(sql, rows[start:start + batch])
     return len(rows)
+
+
+def _delete_rows(rows: QuerySet) -> int:
+    """Delete the rows a stage is about to write again (a night re-run, a chunk task retried) in one DELETE.
+    QuerySet.delete() would first fetch every row as an object to send post_delete (the page cache listens to every
+    model): 100,000 engagement or propensity rows, or a chunk's 340,000 recommendations at 100k members, which made
+    re-running a night ≈ 9 s slower on PostgreSQL. These derived rows have no dependents, and no page shows them
+    before the stage is done: recommendations become visible when their run is made current, a save that
+    bumps the page cache. Returns the number of rows deleted."""
+    return rows._raw_delete(rows.db)
 
 
 def _db_datetime(value: datetime) -> Any:
@@ -185,7 +196,7 @@ def engagement_compute(*, as_of: datetime, feats: pd.DataFrame | None = None) ->
             for member_id, score, raw, c in zip(frame.index, frame["score"], frame["raw"], comps)
         ]
         with transaction.atomic():
-            EngagementScore.objects.filter(as_of=as_of).delete()
+            _delete_rows(EngagementScore.objects.filter(as_of=as_of))
             _insert_rows(EngagementScore, ["member", "as_of", "score", "raw", "components", "weights_source"], rows)
         job.rows = len(rows)
         job.message = f"weights ({weights.source}): {weights.weights}. {weights.detail}"
@@ -220,11 +231,10 @@ def segments_compute(*, as_of: datetime, feats: pd.DataFrame | None = None) -> S
         result = segmentation.fit(frame, k=chosen.k if chosen is not None else None)
         criterion = "silhouette" if result.selected else f"silhouette, k of {chosen.as_of:%Y-%m-%d}"
         with transaction.atomic():
-            # A rerun of the night replaces its run. Its assignments go first in one DELETE: the cascade would load
-            # all 100,000 of them as objects to send their delete signals (a receiver listens to every model).
+            # A rerun of the night replaces its run. Its assignments go first (_delete_rows): the cascade would load
+            # all 100,000 of them as objects to send their delete signals.
             replaced = list(SegmentRun.objects.filter(as_of=as_of).values_list("pk", flat=True))
-            assignments = SegmentAssignment.objects.filter(run_id__in=replaced)
-            assignments._raw_delete(assignments.db)
+            _delete_rows(SegmentAssignment.objects.filter(run_id__in=replaced))
             SegmentRun.objects.filter(pk__in=replaced).delete()
             run = SegmentRun.objects.create(
                 as_of=as_of, k=result.k, criterion=criterion, criterion_scores=result.criterion_scores,
@@ -397,8 +407,7 @@ def propensity_score(*, as_of: datetime, version: ModelVersion | None = None, id
                 for m, p, r in zip(scored.index, scored["probability"], scored["top_reasons"])]
         with transaction.atomic():
             existing = PropensityScore.objects.filter(model_version=version, as_of=as_of)
-            existing = _rng(id_from, id_to).apply(existing)
-            existing.delete()
+            _delete_rows(_rng(id_from, id_to).apply(existing))
             _insert_rows(PropensityScore, ["member", "model_version", "as_of", "probability", "top_reasons"], rows)
         job.rows = len(rows)
     return len(rows)
@@ -551,9 +560,13 @@ def recommendations_chunk(*, run: RecommendationRun, id_from: int | None = None,
                         recs["score"].astype(float).tolist(), recs["reason"].tolist(), [""] * len(recs),
                         [None if c is None else int(c) for c in because.tolist()]))
         with transaction.atomic():
-            _rng(id_from, id_to).apply(Recommendation.objects.filter(run=run)).delete()
+            _delete_rows(_rng(id_from, id_to).apply(Recommendation.objects.filter(run=run)))
             _insert_rows(Recommendation, ["run", "member", "course", "rank", "score", "reason", "reason_text",
                                           "reason_course"], rows)
+            if RecommendationRun.objects.filter(pk=run.pk, is_current=True).exists():
+                # A chunk of a run learners already see, written again (its task delivered twice): neither the
+                # DELETE nor COPY sends a signal, so tell the page cache here.
+                transaction.on_commit(pagecache.bump)
         job.rows = len(rows)
     _finish_if_complete(run)
     return len(rows)
@@ -595,10 +608,8 @@ def prune_recommendation_rows(*, keep_days: int | None = None, batch: int = 50_0
             if bounds["low"] is None:
                 continue
             for start in range(bounds["low"], bounds["high"] + 1, batch):
-                # _raw_delete: the rows have no dependents, and QuerySet.delete() would fetch every row to send
-                # the page cache's post_delete signal, for rows no page shows.
                 with transaction.atomic():
-                    deleted += rows.filter(pk__gte=start, pk__lt=start + batch)._raw_delete(rows.db)
+                    deleted += _delete_rows(rows.filter(pk__gte=start, pk__lt=start + batch))
             job.rows = deleted
         job.message = f"{deleted} rows of runs older than {keep_days} days before the newest run deleted"
     return deleted
