@@ -24,8 +24,8 @@ from analytics.models import (
     ModelVersion,
     Newsletter,
     PropensityScore,
-    Recommendation,
     RecommendationRun,
+    RecommendationSet,
     ReminderRule,
     SegmentAssignment,
     SegmentRun,
@@ -107,13 +107,17 @@ class RecommendationRunAdmin(admin.ModelAdmin):
     list_display = ("id", "as_of", "k", "is_current", "created_at")
 
 
-@admin.register(Recommendation)
-class RecommendationAdmin(admin.ModelAdmin):
-    list_display = ("member", "rank", "course", "score", "reason")
-    raw_id_fields = ("member", "course", "run", "reason_course")
-    list_select_related = ("member", "course")
+@admin.register(RecommendationSet)
+class RecommendationSetAdmin(admin.ModelAdmin):
+    list_display = ("member", "run", "courses")
+    raw_id_fields = ("member", "run")
+    list_select_related = ("member",)
     search_fields = ("member__email",)
     show_full_result_count = False
+
+    @admin.display(description=_("courses, best first (id: reason)"))
+    def courses(self, obj: RecommendationSet) -> str:
+        return ", ".join(f"{entry.course_id}: {entry.reason}" for entry in obj.entries())
 
 
 @admin.register(ReminderRule)

@@ -3,6 +3,7 @@ message log. It reads members and community through their selectors and never wr
 exception owned by services here: campaign coupons are issued through members.services.coupon_issue."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
@@ -237,37 +238,43 @@ class RecommendationRun(models.Model):
         return f"recommendations #{self.pk} at {self.as_of:%Y-%m-%d}"
 
 
-class Recommendation(models.Model):
-    # Derived rows, 10 per member written every night and never edited. No single-column indexes on run and member:
-    # the unique (run, member, rank) and the (member, run) index serve those lookups. None on course and
-    # reason_course either: nothing looks rows up by course (both relations have no reverse accessor), and
-    # maintaining the two indexes was 45% of SQLite's insert time for a night's 1,000,000 rows; deleting a course,
-    # rare, scans the table instead (kept to RECOMMENDATION_ROWS_KEEP_DAYS of runs). No database-level foreign
-    # keys: checking four of them per row at commit was most of the nightly write on PostgreSQL (1,020,000 rows at
-    # 100,000 members). The rows are written only by analytics.scoring.services from ids it has just read, and
-    # deleting a member, course or run still removes or clears them through Django's on_delete.
-    run = models.ForeignKey(RecommendationRun, on_delete=models.CASCADE, related_name="recommendations",
-                            db_index=False, db_constraint=False)
-    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recommendations",
-                               db_index=False, db_constraint=False)
-    course = models.ForeignKey("members.Course", on_delete=models.CASCADE, related_name="+", db_index=False,
-                               db_constraint=False)
-    rank = models.PositiveIntegerField()
-    score = models.FloatField()
-    reason = models.CharField(max_length=40)
-    reason_text = models.CharField(max_length=300, blank=True)
-    reason_course = models.ForeignKey(
-        "members.Course", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False,
-        db_constraint=False,
-    )
+@dataclass(frozen=True)
+class RecommendedCourse:
+    """One course of a member's RecommendationSet, as stored (analytics.recommendations.selectors adds the objects)."""
+    rank: int
+    course_id: int
+    score: float
+    reason: str  # a reason code of analytics/ml/recommendations.py
+    reason_course_id: int | None
+
+
+class RecommendationSet(models.Model):
+    """A member's top-k courses of one recommendation run, best first, in one row: `items` holds
+    [course id, score, reason code, reason course id or null] per rank. Derived, written every night for every member
+    and never edited. One row per member, not one per course: the night's 1,000,000 rows at 100,000 members (k = 10)
+    were most of the recommendation stage's time on PostgreSQL (server-side, three index entries and a sequence value
+    per row) and on SQLite. A course deleted later simply stops being shown (the readers look the ids up).
+
+    No database-level foreign keys and no index on run or member alone: the unique (run, member) and the
+    (member, run) index serve those lookups. The rows are written only by analytics.scoring.services from ids it has
+    just read; deleting a member or a run still removes them through Django's on_delete."""
+    run = models.ForeignKey(RecommendationRun, on_delete=models.CASCADE, related_name="sets", db_index=False,
+                            db_constraint=False)
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                               related_name="recommendation_sets", db_index=False, db_constraint=False)
+    items = models.JSONField(default=list)
 
     class Meta:
-        ordering = ["rank"]
-        constraints = [models.UniqueConstraint(fields=["run", "member", "rank"], name="one_recommendation_per_rank")]
-        indexes = [models.Index(fields=["member", "run"], name="recommendation_member_run")]
+        constraints = [models.UniqueConstraint(fields=["run", "member"], name="one_recommendation_set_per_member")]
+        indexes = [models.Index(fields=["member", "run"], name="recommendation_set_member_run")]
 
     def __str__(self) -> str:
-        return f"{self.member_id} #{self.rank}: course {self.course_id} ({self.reason})"
+        return f"{self.member_id}: {len(self.items)} courses (run {self.run_id})"
+
+    def entries(self) -> list[RecommendedCourse]:
+        return [RecommendedCourse(rank=rank, course_id=int(course), score=float(score), reason=str(reason),
+                                  reason_course_id=None if because is None else int(because))
+                for rank, (course, score, reason, because) in enumerate(self.items, start=1)]
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from analytics.models import (
     Event,
     MessageLog,
     PropensityScore,
-    Recommendation,
+    RecommendationSet,
     SegmentAssignment,
 )
 
@@ -45,7 +45,7 @@ def member_forget(member_id: int) -> ForgetResult:
         "engagement_scores": EngagementScore.objects.filter(member_id=member_id).delete()[0],
         "segment_assignments": SegmentAssignment.objects.filter(member_id=member_id).delete()[0],
         "propensity_scores": PropensityScore.objects.filter(member_id=member_id).delete()[0],
-        "recommendations": Recommendation.objects.filter(member_id=member_id).delete()[0],
+        "recommendations": RecommendationSet.objects.filter(member_id=member_id).delete()[0],
         "campaign_assignments": CampaignAssignment.objects.filter(member_id=member_id).delete()[0],
     }
     events = Event.objects.filter(member_id=member_id).exclude(properties={}).update(properties={})

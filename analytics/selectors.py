@@ -28,7 +28,6 @@ from analytics.models import (
     Event,
     ModelVersion,
     PropensityScore,
-    Recommendation,
     RecommendationRun,
     SegmentAssignment,
     SegmentRun,
@@ -36,15 +35,6 @@ from analytics.models import (
 from members.accounts import selectors as account_selectors
 from members.subscriptions import selectors as subscription_selectors
 from members.subscriptions.selectors import LIVE_STATUSES
-
-
-def recommendations_for(*, member: object, limit: int = 10) -> QuerySet[Recommendation]:
-    """The member's recommendations from the current run, best first, published courses only."""
-    return (
-        Recommendation.objects.filter(member=member, run__is_current=True, course__is_published=True)
-        .select_related("course", "reason_course", "run")
-        .order_by("rank")[:limit]
-    )
 
 
 def _latest(model: type, field: str, output_field: object, **filters: object) -> Subquery:

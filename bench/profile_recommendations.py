@@ -37,7 +37,7 @@ def main() -> None:
     django.setup()
     import pandas as pd
 
-    from analytics.models import Recommendation, RecommendationRun
+    from analytics.models import RecommendationRun, RecommendationSet
     from analytics.scoring import services
 
     as_of = datetime.fromisoformat(options.as_of).replace(tzinfo=UTC)
@@ -68,8 +68,9 @@ def main() -> None:
     print(f"recommend {sum(times):.2f} s in {len(times)} chunks: {', '.join(f'{t:.2f}' for t in times)}", flush=True)
     if options.out:
         rows = pd.DataFrame.from_records(
-            Recommendation.objects.filter(run=run).order_by("member_id", "rank").values_list(
-                "member_id", "rank", "course_id", "score", "reason", "reason_course_id"),
+            [(stored.member_id, e.rank, e.course_id, e.score, e.reason, e.reason_course_id)
+             for stored in RecommendationSet.objects.filter(run=run).order_by("member_id").iterator(chunk_size=10_000)
+             for e in stored.entries()],
             columns=["member_id", "rank", "course_id", "score", "reason", "reason_course_id"])
         rows.to_pickle(f"{options.out}-rows.pkl")
         params = {k: v for k, v in run.params.items() if k != "token"}

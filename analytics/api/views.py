@@ -139,7 +139,7 @@ class RecommendationListView(APIView):
             limit = 10
         cards = recommendation_cards(member=request.user, limit=limit)
         return Response(s.RecommendationOutput([{
-            "id": card.recommendation.pk if card.recommendation else None, "rank": card.rank,
+            "id": card.recommendation.set_id if card.recommendation else None, "rank": card.rank,
             "score": card.recommendation.score if card.recommendation else None, "course": card.course,
             "reason": card.recommendation.reason if card.recommendation else "popular", "reason_text": card.reason,
             "reason_course": card.recommendation.reason_course.slug

@@ -37,9 +37,9 @@ from analytics.models import (
     Event,
     MessageLog,
     PropensityScore,
-    Recommendation,
     SegmentAssignment,
 )
+from analytics.recommendations.selectors import StoredRecommendation, current_recommendations
 from community import selectors as community_selectors
 from members.accounts import selectors as account_selectors
 from members.catalogue import selectors as catalogue_selectors
@@ -75,7 +75,7 @@ class MemberProfile:
     segments: list[SegmentAssignment]
     propensity: PropensityScore | None
     reasons: list[dict]  # the propensity's stored reason codes with `text` in the viewer's language
-    recommendations: list[Recommendation]
+    recommendations: list[StoredRecommendation]
     recommendation_events: dict[str, int]
     messages: list[MessageLog]
     message_counts: list[dict[str, Any]]
@@ -165,8 +165,7 @@ def member_profile(*, member_id: int, now: datetime | None = None) -> MemberProf
         segments=list(SegmentAssignment.objects.filter(member_id=member_id).order_by("-as_of")[:10]),
         propensity=propensity,
         reasons=reasons_display(propensity.top_reasons) if propensity else [],
-        recommendations=list(Recommendation.objects.filter(member_id=member_id, run__is_current=True)
-                             .select_related("course", "reason_course").order_by("rank")[:10]),
+        recommendations=current_recommendations(member_id=member_id)[:10],
         recommendation_events=Event.objects.filter(member_id=member_id).aggregate(
             shown=Count("pk", filter=Q(kind__in=SHOWN_KINDS)),
             clicked=Count("pk", filter=Q(kind__in=CLICKED_KINDS)),

@@ -2,7 +2,7 @@
 
 Cards come from the member's current RecommendationRun, minus courses the member already owns; with none, the most
 popular published courses the member does not own stand in, labelled as such. Reasons are rendered here, at display
-time, in the viewer's language, from the stored reason code (older rows' stored English text is the last resort).
+time, in the viewer's language, from the stored reason code.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from analytics.models import Recommendation
+from analytics.models import RecommendationSet
 from members.catalogue import selectors as catalogue_selectors
 from members.commerce import selectors as commerce_selectors
 
@@ -26,25 +26,53 @@ REASON_WITH_COURSE = {
 
 
 @dataclass(frozen=True)
+class StoredRecommendation:
+    """A course of the member's current RecommendationSet with its objects: `reason_course` is None when the
+    reason names no course or a course deleted since."""
+    run_id: int
+    set_id: int
+    rank: int
+    course: Any  # members.models.Course
+    score: float
+    reason: str
+    reason_course: Any  # members.models.Course or None
+
+
+@dataclass(frozen=True)
 class RecommendationCard:
     course: Any
     rank: int
     reason: str
     source: str  # "model" or "popular"
     run_id: int | None = None
-    recommendation: Recommendation | None = None
+    recommendation: StoredRecommendation | None = None
+
+
+def current_recommendations(*, member_id: int, published_only: bool = False,
+                            exclude: set[int] | frozenset[int] = frozenset()) -> list[StoredRecommendation]:
+    """The member's recommendations of the current run, best first (stored rank kept), in two queries: the set, then
+    its courses and the courses its reasons name. Courses deleted since the run are left out."""
+    stored = (RecommendationSet.objects.filter(member_id=member_id, run__is_current=True)
+              .values_list("pk", "run_id", "items").first())
+    if stored is None:
+        return []
+    set_id, run_id, items = stored
+    entries = [entry for entry in RecommendationSet(items=items).entries() if entry.course_id not in exclude]
+    wanted = {entry.course_id for entry in entries} | {entry.reason_course_id for entry in entries
+                                                      if entry.reason_course_id is not None}
+    courses = catalogue_selectors.courses().in_bulk(wanted) if wanted else {}
+    return [StoredRecommendation(run_id=run_id, set_id=set_id, rank=entry.rank, course=courses[entry.course_id],
+                                 score=entry.score, reason=entry.reason,
+                                 reason_course=courses.get(entry.reason_course_id))
+            for entry in entries if entry.course_id in courses
+            and (courses[entry.course_id].is_published or not published_only)]
 
 
 def recommendation_cards(*, member: object, limit: int) -> list[RecommendationCard]:
     owned: set[int] = set()
     if getattr(member, "is_authenticated", False):
         owned = commerce_selectors.owned_course_ids(member=member)
-        recs = list(
-            Recommendation.objects.filter(member=member, run__is_current=True, course__is_published=True)
-            .exclude(course_id__in=owned)
-            .select_related("course", "reason_course")
-            .order_by("rank")[:limit]
-        )
+        recs = current_recommendations(member_id=member.pk, published_only=True, exclude=owned)[:limit]
         if recs:
             cards = []
             for position, rec in enumerate(recs, start=1):
@@ -52,11 +80,9 @@ def recommendation_cards(*, member: object, limit: int) -> list[RecommendationCa
                     reason = REASON_WITH_COURSE[rec.reason] % {"course": rec.reason_course.title}
                 elif rec.reason_course is not None:
                     reason = _("Because you finished “%(course)s”") % {"course": rec.reason_course.title}
-                elif rec.reason == "popular" or not rec.reason_text:
+                else:
                     # Popularity is the platform's, not "members like you": say so.
                     reason = _("Popular on the platform")
-                else:
-                    reason = rec.reason_text
                 cards.append(RecommendationCard(course=rec.course, rank=position, reason=reason, source="model",
                                                 run_id=rec.run_id, recommendation=rec))
             return cards

@@ -41,8 +41,8 @@ from analytics.models import (
     JobRun,
     ModelVersion,
     PropensityScore,
-    Recommendation,
     RecommendationRun,
+    RecommendationSet,
     SegmentAssignment,
     SegmentRun,
 )
@@ -83,7 +83,7 @@ def member_chunks(size: int | None = None) -> list[tuple[int, int]]:
 
 
 def _insert_rows(model: type, fields: list[str], rows: list[tuple], batch: int = 5000) -> int:
-    """Write many rows without model instances: building 1,000,000 Recommendation objects for bulk_create costs a
+    """Write many rows without model instances: building 1,000,000 model instances for bulk_create costs a
     minute of Python; tuples cost seconds. PostgreSQL gets COPY (about twice as fast as executemany there), other
     databases INSERT with executemany. Values must already be in DB form (see _db_datetime, _db_json)."""
     if not rows:
@@ -549,27 +549,48 @@ def _recent_blend(as_of: datetime, k: int, horizon_days: int) -> RecommendationR
 
 
 def recommendations_chunk(*, run: RecommendationRun, id_from: int | None = None, id_to: int | None = None) -> int:
+    """Write the run's RecommendationSet of every member in the range (a retried chunk replaces its rows). Returns
+    the number of courses recommended."""
     params = {"run_id": run.pk, "id_from": id_from, "id_to": id_to}
     with tracked("recommend", as_of=run.as_of, params=params) as job:
         blend = {"weights": run.params["weights"], "popularity": run.params.get("popularity", "decayed")}
         recs = recommendations_for(run.as_of, run.k, id_from, id_to, blend=blend, fitted=_model_for_run(run))
-        # The reason is stored as a code + course; reason_text stays empty (words are rendered when shown).
-        because = recs["reason_course_id"].astype(object).where(recs["reason_course_id"].notna(), None)
-        rows = list(zip([run.pk] * len(recs), recs["member_id"].astype(int).tolist(),
-                        recs["course_id"].astype(int).tolist(), recs["rank"].astype(int).tolist(),
-                        recs["score"].astype(float).tolist(), recs["reason"].tolist(), [""] * len(recs),
-                        [None if c is None else int(c) for c in because.tolist()]))
+        members, items = _recommendation_items(recs)
         with transaction.atomic():
-            _delete_rows(_rng(id_from, id_to).apply(Recommendation.objects.filter(run=run)))
-            _insert_rows(Recommendation, ["run", "member", "course", "rank", "score", "reason", "reason_text",
-                                          "reason_course"], rows)
+            _delete_rows(_rng(id_from, id_to).apply(RecommendationSet.objects.filter(run=run)))
+            _insert_rows(RecommendationSet, ["run", "member", "items"],
+                         list(zip([run.pk] * len(members), members, items)))
             if RecommendationRun.objects.filter(pk=run.pk, is_current=True).exists():
                 # A chunk of a run learners already see, written again (its task delivered twice): neither the
                 # DELETE nor COPY sends a signal, so tell the page cache here.
                 transaction.on_commit(pagecache.bump)
-        job.rows = len(rows)
+        job.rows = len(recs)
+        job.message = f"{len(members)} members"
     _finish_if_complete(run)
-    return len(rows)
+    return len(recs)
+
+
+def _recommendation_items(recs: pd.DataFrame) -> tuple[list[int], list[str]]:
+    """Each member's rows of `recs` (recommendations.serve: sorted by member, then rank 1..k) as the JSON text of
+    RecommendationSet.items: [[course id, score, reason code, reason course id or null], ...] best first. The text
+    json.dumps would write (a float as its repr), one %-template per course: 1,000,000 a night at 100k members."""
+    if recs.empty:
+        return [], []
+    members = recs["member_id"].astype(int).to_numpy()
+    scores = recs["score"].astype(float).to_numpy()
+    if not np.isfinite(scores).all():
+        raise ValueError("a recommendation score is not a finite number")
+    reasons = {code: _db_json(code) for code in recs["reason"].unique().tolist()}
+    because = recs["reason_course_id"]
+    because = because.astype(object).where(because.notna(), None).tolist()
+    entry = "[%d, %r, %s, %s]"  # json.dumps' text for these values, without its per-call cost
+    entries = [entry % (course, score, reasons[reason], "null" if other is None else int(other))
+               for course, score, reason, other in zip(recs["course_id"].astype(int).tolist(), scores.tolist(),
+                                                        recs["reason"].tolist(), because, strict=True)]
+    starts = np.flatnonzero(np.r_[True, members[1:] != members[:-1]]).tolist()
+    ends = [*starts[1:], len(entries)]
+    return ([int(members[start]) for start in starts],
+            ["[" + ", ".join(entries[start:end]) + "]" for start, end in zip(starts, ends, strict=True)])
 
 
 def _finish_if_complete(run: RecommendationRun) -> None:
@@ -588,13 +609,13 @@ def _finish_if_complete(run: RecommendationRun) -> None:
         transaction.on_commit(_warm_reports)
 
 
-def prune_recommendation_rows(*, keep_days: int | None = None, batch: int = 50_000) -> int:
-    """Delete the rows of recommendation runs that are neither current nor among the last `keep_days`
-    (RECOMMENDATION_ROWS_KEEP_DAYS) days of runs: a night writes k rows per member (1,000,000 at 100,000 members),
-    and nothing reads a superseded run's rows once its successors serve (members see the current run; online
-    evaluation counts Events). The runs themselves stay, with their metrics, for the model card. Deleted in
-    primary-key slices of `batch` rows, one short transaction each, so other writers wait milliseconds, not the
-    whole delete. Returns the number of rows deleted."""
+def prune_recommendation_rows(*, keep_days: int | None = None, batch: int = 20_000) -> int:
+    """Delete the RecommendationSet rows of runs that are neither current nor among the last `keep_days`
+    (RECOMMENDATION_ROWS_KEEP_DAYS) days of runs: a night writes one row of k courses per member, and nothing reads a
+    superseded run's rows once its successors serve (members see the current run; online evaluation counts Events).
+    The runs themselves stay, with their metrics, for the model card. Deleted in primary-key slices of `batch` rows,
+    one short transaction each, so other writers wait milliseconds, not the whole delete. Returns the number of rows
+    deleted."""
     keep_days = settings.RECOMMENDATION_ROWS_KEEP_DAYS if keep_days is None else keep_days
     newest = RecommendationRun.objects.order_by("-as_of").values_list("as_of", flat=True).first()
     if newest is None:
@@ -603,7 +624,7 @@ def prune_recommendation_rows(*, keep_days: int | None = None, batch: int = 50_0
     deleted = 0
     with tracked("prune_recommendations", params={"keep_days": keep_days}) as job:
         for run_id in stale.order_by("as_of").values_list("pk", flat=True):
-            rows = Recommendation.objects.filter(run_id=run_id)
+            rows = RecommendationSet.objects.filter(run_id=run_id)
             bounds = rows.aggregate(low=Min("pk"), high=Max("pk"))
             if bounds["low"] is None:
                 continue
@@ -717,13 +738,19 @@ def scores_table(*, as_of: datetime, version: ModelVersion) -> pd.DataFrame:
 
 
 def recommendations_table(run: RecommendationRun) -> pd.DataFrame:
+    """One row per member and rank of the run, members in id order."""
     rows = pd.DataFrame.from_records(
-        Recommendation.objects.filter(run=run).order_by("member_id", "rank").values_list(
-            "member_id", "rank", "course_id", "score", "reason"), columns=["member", "rank", "course", "score", "reason"])
+        [(entry.rank, entry.course_id, entry.score, entry.reason, member)
+         for member, items in RecommendationSet.objects.filter(run=run).order_by("member_id").values_list(
+             "member_id", "items").iterator(chunk_size=10_000)
+         for entry in RecommendationSet(items=items).entries()],
+        columns=["rank", "course", "score", "reason", "member"])
     members = member_labels(rows["member"].unique().tolist())
     products = product_labels(rows["course"].unique().tolist())
     return pd.DataFrame({
-        "member_id": rows["member"].map(members), "rank": rows["rank"], "product_id": rows["course"].map(products),
+        "member_id": rows["member"].map(members), "rank": rows["rank"],
+        # A course deleted since the run keeps its id.
+        "product_id": rows["course"].map(products).fillna(rows["course"].astype(str)),
         "score": rows["score"].round(4), "reason": rows["reason"],
     })
 

@@ -51,7 +51,7 @@ VERSION_KEY = "pages:version"
 PLACEHOLDER = "__PAGE_CACHE_CSRF_TOKEN__"
 # Apps whose writes can change a learner page, and single models of other apps that do.
 WRITE_APPS = frozenset({"members", "community"})
-WRITE_MODELS = frozenset({"analytics.recommendationrun", "analytics.recommendation"})
+WRITE_MODELS = frozenset({"analytics.recommendationrun", "analytics.recommendationset"})
 # Models whose writes change only one member's pages, and the field naming that member.
 MEMBER_MODELS = {"members.lessonprogress": "member_id", "members.quizattempt": "member_id",
                  "community.notification": "recipient_id",

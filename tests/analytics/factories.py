@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from analytics.models import Event
+from analytics.models import Event, RecommendationSet
 from community.models import Post
 from members.models import (
     Benefit,
@@ -198,3 +198,23 @@ def append_future_history(after: datetime, member_ids: list[int], course_ids: li
     # Completing an enrollment that existed before as_of, after as_of, must not count at as_of either.
     Enrollment.objects.filter(member_id__in=picks, enrolled_at__lt=after, completed_at__isnull=True).update(
         completed_at=when)
+
+
+def recommendation_set(*, run: object, member: object, items: list[tuple]) -> RecommendationSet:
+    """A member's stored recommendations of `run`: `items` holds (course, score, reason[, reason course]) per rank,
+    best first, as analytics.scoring.services writes them."""
+    return RecommendationSet.objects.create(run=run, member=member, items=[
+        [item[0].pk, float(item[1]), item[2], item[3].pk if len(item) > 3 and item[3] is not None else None]
+        for item in items])
+
+
+def run_rows(run: object, *fields: str) -> list[tuple]:
+    """The run's recommendations one per member and rank, in member then rank order: `fields` of member_id, rank,
+    course_id, score, reason, reason_course_id (all of them by default)."""
+    fields = fields or ("member_id", "rank", "course_id", "score", "reason", "reason_course_id")
+    rows = []
+    for stored in RecommendationSet.objects.filter(run=run).order_by("member_id"):
+        for entry in stored.entries():
+            values = {"member_id": stored.member_id, **vars(entry)}
+            rows.append(tuple(values[name] for name in fields))
+    return rows

@@ -64,7 +64,7 @@ def test_the_nightly_recommendations_serve_the_blend_that_the_evaluation_selects
     """One code path: evaluate_models at A measures the blend selected at its test cutoff T = A − h, and the
     nightly run at T serves that same blend, with the same ranking the evaluation scores."""
     from analytics.ml import recommendations
-    from analytics.models import Recommendation
+    from analytics.models import RecommendationSet
 
     as_of = platform.end - timedelta(days=1)
     T = as_of - timedelta(days=30)
@@ -72,10 +72,8 @@ def test_the_nightly_recommendations_serve_the_blend_that_the_evaluation_selects
     run = services.recommendations_compute(as_of=T, k=5)
     assert tuple(run.params["weights"]) == tuple(evaluated["weights"])
     assert run.params["popularity"] == evaluated["popularity"]
-    served = {}
-    for member, course in Recommendation.objects.filter(run=run).order_by("member_id", "rank").values_list(
-            "member_id", "course_id"):
-        served.setdefault(member, []).append(course)
+    served = {stored.member_id: [entry.course_id for entry in stored.entries()]
+              for stored in RecommendationSet.objects.filter(run=run)}
     assert served
     sig = evaluation.signals_at(T, sorted(served))
     assert recommendations.top_k(sig, tuple(evaluated["weights"]), 5, evaluated["popularity"]) == served

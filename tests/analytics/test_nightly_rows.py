@@ -59,7 +59,7 @@ def test_a_rerun_stage_replaces_its_rows_in_one_delete_without_loading_them(db, 
                                                                             django_capture_on_commit_callbacks):
     """A night re-run (or a chunk task delivered twice) deletes the rows it writes again with one DELETE:
     QuerySet.delete() fetched every one of them as an object first (≈ 9 s at 100k members on PostgreSQL)."""
-    from analytics.models import Recommendation, RecommendationRun
+    from analytics.models import RecommendationRun, RecommendationSet
     from analytics.scoring import services
     from members import pagecache
     from tests.analytics.factories import make_platform
@@ -71,7 +71,7 @@ def test_a_rerun_stage_replaces_its_rows_in_one_delete_without_loading_them(db, 
     before = {
         EngagementScore: sorted(EngagementScore.objects.filter(as_of=as_of).values_list("member_id", "score")),
         PropensityScore: sorted(PropensityScore.objects.filter(as_of=as_of).values_list("member_id", "probability")),
-        Recommendation: sorted(run.recommendations.values_list("member_id", "rank", "course_id")),
+        RecommendationSet: sorted(run.sets.values_list("member_id", "items")),
     }
     assert all(before.values())
 
@@ -91,5 +91,5 @@ def test_a_rerun_stage_replaces_its_rows_in_one_delete_without_loading_them(db, 
         EngagementScore]
     assert sorted(PropensityScore.objects.filter(as_of=as_of).values_list("member_id", "probability")) == before[
         PropensityScore]
-    assert sorted(run.recommendations.values_list("member_id", "rank", "course_id")) == before[Recommendation]
+    assert sorted(run.sets.values_list("member_id", "items")) == before[RecommendationSet]
     assert bumps == [None]  # learners see that run: their cached pages are dropped once

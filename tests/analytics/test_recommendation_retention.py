@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from analytics.models import JobRun, Recommendation, RecommendationRun
+from analytics.models import JobRun, RecommendationRun, RecommendationSet
 from analytics.scoring import services, tasks
 from tests.analytics.factories import make_platform
 
@@ -27,14 +27,14 @@ def test_rows_of_superseded_runs_older_than_the_window_are_deleted_in_slices(pla
     settings.RECOMMENDATION_ROWS_KEEP_DAYS = 14
     end = platform.end
     old, older_kept, recent, current = (_night(end - timedelta(days=d)) for d in (20, 14, 3, 0))
-    counts = {run.pk: run.recommendations.count() for run in (old, older_kept, recent, current)}
+    counts = {run.pk: run.sets.count() for run in (old, older_kept, recent, current)}
     assert all(counts.values()) and RecommendationRun.objects.get(is_current=True) == current
 
     deleted = tasks.prune_recommendation_rows_task.delay().get()
     assert deleted == counts[old.pk]
-    assert not old.recommendations.exists()
+    assert not old.sets.exists()
     for run in (older_kept, recent, current):  # exactly 14 days before the newest is still kept
-        assert run.recommendations.count() == counts[run.pk]
+        assert run.sets.count() == counts[run.pk]
     assert RecommendationRun.objects.filter(pk=old.pk, metrics=old.metrics).exists()  # the metrics stay
     assert JobRun.objects.get(job="prune_recommendations").rows == deleted
     assert services.prune_recommendation_rows() == 0  # nothing left to do
@@ -47,10 +47,10 @@ def test_small_slices_delete_the_same_rows_and_the_current_run_is_never_pruned(p
     # As if a backfill had made the old run current again.
     RecommendationRun.objects.filter(pk=newer.pk).update(is_current=False)
     RecommendationRun.objects.filter(pk=old.pk).update(is_current=True)
-    before = Recommendation.objects.count()
+    before = RecommendationSet.objects.count()
     assert services.prune_recommendation_rows(keep_days=7, batch=7) == 0  # the only stale run is current
-    assert Recommendation.objects.count() == before
+    assert RecommendationSet.objects.count() == before
     RecommendationRun.objects.filter(pk=old.pk).update(is_current=False)
-    rows = old.recommendations.count()
+    rows = old.sets.count()
     assert rows > 7 and services.prune_recommendation_rows(keep_days=7, batch=7) == rows
-    assert Recommendation.objects.count() == before - rows
+    assert RecommendationSet.objects.count() == before - rows

@@ -9,10 +9,9 @@ import pandas as pd
 import pytest
 
 from analytics.ml import datasets, evaluation, recommendations
-from analytics.models import Recommendation
 from analytics.scoring import services
 from members.models import Enrollment, Order
-from tests.analytics.factories import make_platform
+from tests.analytics.factories import make_platform, run_rows
 
 
 @pytest.fixture
@@ -166,8 +165,7 @@ def test_per_run_work_is_done_once_and_a_chunk_reads_only_its_members(platform, 
     assert whole.params["weights"] == chunked.params["weights"] and whole.metrics == chunked.metrics
 
     def rows(run):
-        return list(Recommendation.objects.filter(run=run).order_by("member_id", "rank").values_list(
-            "member_id", "rank", "course_id", "score", "reason", "reason_course_id"))
+        return run_rows(run)
 
     assert rows(chunked) == rows(whole) and len(rows(whole)) > 0
     assert {r[4] for r in rows(whole)} >= {"popular"}

@@ -8,10 +8,11 @@ import pytest
 
 from analytics import selectors
 from analytics.ml import recommendations
-from analytics.models import Event, Recommendation, RecommendationRun
+from analytics.models import Event, RecommendationRun
+from analytics.recommendations.selectors import current_recommendations
 from analytics.scoring import services
 from members.models import Enrollment, Subscription
-from tests.analytics.factories import append_future_history, make_platform
+from tests.analytics.factories import append_future_history, make_platform, run_rows
 from tests.members.factories import UserFactory
 
 AS_OF = datetime(2025, 6, 1, tzinfo=UTC)
@@ -102,9 +103,7 @@ def test_a_run_is_stored_made_current_and_ignores_the_future(platform):
     first = services.recommendations_compute(as_of=as_of, k=3)
     assert first.is_current and "ndcg" in first.metrics
     assert first.baseline_metrics and all("ndcg" in peer for peer in first.baseline_metrics.values())
-    # Ordered explicitly: Meta.ordering is rank only, and PostgreSQL returns equal ranks in any member order.
-    rows = list(Recommendation.objects.filter(run=first).order_by("member_id", "rank")
-                .values_list("member_id", "rank", "course_id", "reason"))
+    rows = run_rows(first, "member_id", "rank", "course_id", "reason")
     assert rows
     owned = set(Enrollment.objects.filter(enrolled_at__lt=as_of).values_list("member_id", "course_id"))
     assert not any((m, c) in owned for m, _, c, _ in rows)
@@ -119,11 +118,9 @@ def test_a_run_is_stored_made_current_and_ignores_the_future(platform):
     second = services.recommendations_compute(as_of=as_of, k=3)
     first.refresh_from_db()
     assert second.is_current and not first.is_current
-    assert list(Recommendation.objects.filter(run=second).order_by("member_id", "rank")
-                .values_list("member_id", "rank", "course_id", "reason")) == rows
+    assert run_rows(second, "member_id", "rank", "course_id", "reason") == rows
     assert second.metrics == first.metrics
-    member = Recommendation.objects.filter(run=second).first().member
-    assert next(iter(selectors.recommendations_for(member=member))).run_id == second.pk
+    assert current_recommendations(member_id=rows[0][0])[0].run_id == second.pk
 
 
 def test_an_imported_catalogue_counts_from_its_first_sale(db):

@@ -95,7 +95,7 @@ def test_the_recommendation_blend_is_selected_once_a_week_and_reused_between(pla
     assert second.params["selected_in_run"] == first.pk
     assert second.params["evaluation_window"] == first.params["evaluation_window"]
     assert second.metrics == first.metrics and second.baseline_metrics == first.baseline_metrics
-    assert second.recommendations.exists()
+    assert second.sets.exists()
 
     # A reused blend is reused from the run that selected it: a week after that run it is selected again.
     third = _complete(services.recommendations_start(as_of=night + timedelta(days=6), k=5))

@@ -13,11 +13,11 @@ from analytics.models import (
     JobRun,
     ModelVersion,
     PropensityScore,
-    Recommendation,
     RecommendationRun,
     SegmentAssignment,
     SegmentRun,
 )
+from tests.analytics.factories import recommendation_set
 from tests.api.conftest import assert_error
 from tests.members.factories import (
     CourseFactory,
@@ -57,11 +57,11 @@ def test_staff_can_read_every_staff_list(staff_api, url):
 # Recommendations
 
 
-def _recommend(member, courses, *, current=True):
+def _recommend(member, courses, *, current=True, because=None):
     run = RecommendationRun.objects.create(as_of=timezone.now(), is_current=current)
-    for rank, course in enumerate(courses, start=1):
-        Recommendation.objects.create(run=run, member=member, course=course, rank=rank, score=1.0 / rank,
-                                      reason="co_purchase", reason_text=f"Because of {course.title}")
+    recommendation_set(run=run, member=member, items=[
+        (course, 1.0 / rank, "similar_to_purchase" if because else "popular", because)
+        for rank, course in enumerate(courses, start=1)])
     return run
 
 
@@ -69,10 +69,12 @@ def test_my_recommendations_come_from_the_current_run_only(alice_api, bob_api, a
     old, new, other = CourseFactory(slug="old"), CourseFactory(slug="new"), CourseFactory(slug="new2")
     _recommend(alice, [old], current=False)
     _recommend(bob, [old], current=False)
-    _recommend(alice, [new, other])
+    run = _recommend(alice, [new, other], because=old)
     body = alice_api.get("/api/v1/me/recommendations/").json()
     assert [r["course"]["slug"] for r in body] == ["new", "new2"]
-    assert body[0]["reason_text"] == f"Because of {new.title}"
+    assert body[0]["reason_text"] == f"Similar to “{old.title}”, which you have"
+    assert [(r["id"], r["score"], r["reason"], r["reason_course"]) for r in body] == [
+        (run.sets.get().pk, 1.0, "similar_to_purchase", "old"), (run.sets.get().pk, 0.5, "similar_to_purchase", "old")]
     assert [r["rank"] for r in alice_api.get("/api/v1/me/recommendations/?limit=1").json()] == [1]
     fallback = bob_api.get("/api/v1/me/recommendations/").json()  # no current run for bob: popular courses, labelled
     assert {r["source"] for r in fallback} == {"popular"} and {r["reason"] for r in fallback} == {"popular"}

@@ -38,12 +38,13 @@ def test_the_posts_list_shows_a_new_post_at_once(alice_api, bob_api, alice):
 def test_my_recommendations_are_mine(alice_api, bob_api, alice, bob):
     from django.utils import timezone
 
-    from analytics.models import Recommendation, RecommendationRun
+    from analytics.models import RecommendationRun
+    from tests.analytics.factories import recommendation_set
 
     run = RecommendationRun.objects.create(as_of=timezone.now(), is_current=True)
     mine, theirs = CourseFactory(title="For Alice"), CourseFactory(title="For Bob")
-    Recommendation.objects.create(run=run, member=alice, course=mine, rank=1, score=1, reason="popular")
-    Recommendation.objects.create(run=run, member=bob, course=theirs, rank=1, score=1, reason="popular")
+    recommendation_set(run=run, member=alice, items=[(mine, 1, "popular")])
+    recommendation_set(run=run, member=bob, items=[(theirs, 1, "popular")])
     for _ in range(2):
         assert [r["course"]["title"] for r in alice_api.get("/api/v1/me/recommendations/").json()] == ["For Alice"]
         assert [r["course"]["title"] for r in bob_api.get("/api/v1/me/recommendations/").json()] == ["For Bob"]

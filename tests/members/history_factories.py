@@ -14,7 +14,6 @@ from analytics.models import (
     MessageLog,
     ModelVersion,
     PropensityScore,
-    Recommendation,
     RecommendationRun,
     SegmentAssignment,
     SegmentRun,
@@ -29,6 +28,7 @@ from members.models import (
 )
 from members.referrals.services import referral_attach_on_signup, referral_code_for
 from members.reviews.services import review_mark_helpful, review_submit
+from tests.analytics.factories import recommendation_set
 from tests.members.factories import (
     CouponFactory,
     CourseFactory,
@@ -55,6 +55,7 @@ def build_history(member, *, size: int = 1, other=None):
     rec_run = RecommendationRun.objects.create(as_of=now, is_current=True)
     campaign = Campaign.objects.create(name="Win-back")
     CampaignAssignment.objects.create(campaign=campaign, member=member, group="treatment")
+    recommended = []
     for i in range(size):
         course = CourseFactory(topic=["data", "design", "writing"][i % 3])
         lesson = LessonFactory(course=course)
@@ -80,12 +81,13 @@ def build_history(member, *, size: int = 1, other=None):
                                          member=member, as_of=now - timedelta(days=i), cluster=1, label="engaged")
         PropensityScore.objects.create(member=member, model_version=version, as_of=now - timedelta(days=i),
                                        probability=0.4, top_reasons=[{"feature": "recency", "direction": "down"}])
-        Recommendation.objects.create(run=rec_run, member=member, course=course, rank=i + 1, score=0.5, reason="popular")
+        recommended.append((course, 0.5, "popular"))
         MessageLog.objects.create(member=member, kind="other", dedupe_key=f"test:{member.pk}:{i}",
                                   subject=f"Hello {member.display_name}", context={"email": member.email})
         for kind in ("lesson_viewed", "recommendation_impression", "recommendation_click"):
             Event.objects.create(member=member, kind=kind, occurred_at=now - timedelta(hours=i * 5),
                                  properties={"email": member.email, "course_id": course.pk})
+    recommendation_set(run=rec_run, member=member, items=recommended)
     if not Follow.objects.filter(follower=member, followed=other).exists():
         Follow.objects.create(follower=member, followed=other)
     return other

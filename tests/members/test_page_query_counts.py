@@ -9,11 +9,12 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from analytics.models import Event, Recommendation, RecommendationRun
+from analytics.models import Event, RecommendationRun
 from analytics.recommendations import impressions as row_impressions
 from community.models import Comment, Post, Reaction
 from members import pagecache
 from members.models import Review
+from tests.analytics.factories import recommendation_set
 from tests.members.factories import (
     CourseFactory,
     EnrollmentFactory,
@@ -92,13 +93,11 @@ def test_recommendations_row_costs_fixed_queries_and_records_impressions_once_pe
     """Impressions are counted once per member, card set and window (RECOMMENDATION_IMPRESSION_WINDOW_SECONDS): the
     marker is read with the pages versions, so a render inside the window costs no query and no write."""
     run = RecommendationRun.objects.create(as_of=timezone.now(), is_current=True)
-    for rank in range(1, 9):
-        Recommendation.objects.create(run=run, member=alice, course=CourseFactory(), rank=rank, score=1 / rank,
-                                      reason="popular")
+    recommendation_set(run=run, member=alice, items=[(CourseFactory(), 1 / rank, "popular") for rank in range(1, 9)])
     client.force_login(alice)
     client.get("/")  # the session saved once (its page-cache marker) before measuring
-    # A miss: session, user, owned ids, recommendations (course and reason course joined) — then the impressions.
-    with django_capture_on_commit_callbacks(execute=False) as callbacks, django_assert_num_queries(4):
+    # A miss: session, user, owned ids, the member's recommendation set, its courses — then the impressions.
+    with django_capture_on_commit_callbacks(execute=False) as callbacks, django_assert_num_queries(5):
         response = client.get(reverse("recs:row"), **HX)
     assert response.status_code == 200 and len(callbacks) == 1
     with django_assert_num_queries(1):  # the four impressions go in one INSERT
@@ -112,7 +111,7 @@ def test_recommendations_row_costs_fixed_queries_and_records_impressions_once_pe
     assert hit.content == response.content and hit_callbacks == []
     # Another page written (the pages version bumped), same cards: rendered again, still not recorded again.
     pagecache.bump()
-    with django_capture_on_commit_callbacks(execute=True) as callbacks, django_assert_num_queries(4):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, django_assert_num_queries(5):
         assert client.get(reverse("recs:row"), **HX).content == response.content
     assert callbacks == []
     # The window over (its marker expired): the cached row is served (session and user) and records once more.
@@ -130,12 +129,10 @@ def test_recommendations_row_with_a_window_of_zero_records_every_render(
 ):
     settings.RECOMMENDATION_IMPRESSION_WINDOW_SECONDS = 0
     run = RecommendationRun.objects.create(as_of=timezone.now(), is_current=True)
-    for rank in range(1, 4):
-        Recommendation.objects.create(run=run, member=alice, course=CourseFactory(), rank=rank, score=1 / rank,
-                                      reason="popular")
+    recommendation_set(run=run, member=alice, items=[(CourseFactory(), 1 / rank, "popular") for rank in range(1, 4)])
     client.force_login(alice)
     client.get("/")
-    with django_assert_num_queries(5), django_capture_on_commit_callbacks(execute=True):  # the miss, then the INSERT
+    with django_assert_num_queries(6), django_capture_on_commit_callbacks(execute=True):  # the miss, then the INSERT
         client.get(reverse("recs:row"), **HX)
     # Each later render goes through the stack (never the front) and records: session, user, INSERT.
     for _ in range(2):

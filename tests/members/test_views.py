@@ -9,7 +9,7 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from analytics.models import Event, Recommendation, RecommendationRun
+from analytics.models import Event, RecommendationRun
 from members.accounts import emails
 from members.models import (
     Benefit,
@@ -20,6 +20,7 @@ from members.models import (
     Subscription,
     User,
 )
+from tests.analytics.factories import recommendation_set
 from tests.members.factories import (
     BenefitFactory,
     CouponFactory,
@@ -136,9 +137,8 @@ def test_recommendation_row_uses_current_run_and_records_impressions(client, ali
     finished, rec = CourseFactory(title="Finished one"), CourseFactory(title="Next one")
     old = RecommendationRun.objects.create(as_of=timezone.now(), is_current=False)
     run = RecommendationRun.objects.create(as_of=timezone.now(), is_current=True)
-    Recommendation.objects.create(run=old, member=alice, course=finished, rank=1, score=1, reason="old")
-    Recommendation.objects.create(run=run, member=alice, course=rec, rank=1, score=0.9, reason="cooccur",
-                                  reason_course=finished)
+    recommendation_set(run=old, member=alice, items=[(finished, 1, "popular")])
+    recommendation_set(run=run, member=alice, items=[(rec, 0.9, "because_you_finished", finished)])
     client.force_login(alice)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.get(reverse("recs:row"), **HX)
@@ -157,7 +157,7 @@ def test_recommendation_row_records_the_same_cards_once_per_window_and_new_cards
     the row, in this browser or another, records nothing more; a new run's cards are recorded at once."""
     first, second = CourseFactory(title="First pick"), CourseFactory(title="Second pick")
     run = RecommendationRun.objects.create(as_of=timezone.now(), is_current=True)
-    Recommendation.objects.create(run=run, member=alice, course=first, rank=1, score=0.9, reason="popular")
+    recommendation_set(run=run, member=alice, items=[(first, 0.9, "popular")])
     client.force_login(alice)
     other_browser = type(client)()
     other_browser.force_login(alice)
@@ -168,7 +168,7 @@ def test_recommendation_row_records_the_same_cards_once_per_window_and_new_cards
     assert list(shown.values_list("object_id", flat=True)) == [str(first.pk)]
     RecommendationRun.objects.filter(pk=run.pk).update(is_current=False)
     new_run = RecommendationRun.objects.create(as_of=timezone.now(), is_current=True)
-    Recommendation.objects.create(run=new_run, member=alice, course=second, rank=1, score=0.8, reason="popular")
+    recommendation_set(run=new_run, member=alice, items=[(second, 0.8, "popular")])
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(2):
             assert "Second pick" in client.get(reverse("recs:row"), **HX).content.decode()

@@ -16,7 +16,7 @@ from analytics.models import (
     EngagementScore,
     Event,
     PropensityScore,
-    Recommendation,
+    RecommendationSet,
     SegmentAssignment,
 )
 from community.models import Comment, Post, Reaction
@@ -107,7 +107,7 @@ def test_after_deletion_no_personal_field_remains_and_totals_are_unchanged(zelda
     sub = Subscription.objects.get(member=zelda)
     assert sub.status == Subscription.Status.CANCELED and sub.ended_at is not None and result.subscriptions_canceled == 1
     # Out of scores, segments, campaigns, recommendations.
-    for model in (EngagementScore, SegmentAssignment, PropensityScore, Recommendation, CampaignAssignment):
+    for model in (EngagementScore, SegmentAssignment, PropensityScore, RecommendationSet, CampaignAssignment):
         assert not model.objects.filter(member=zelda).exists(), model
     assert not Review.objects.filter(member=zelda).exists()
     # Their helpful votes came off others' reviews.
