@@ -104,7 +104,9 @@ class RecommendedCourseOutput(serializers.Serializer):
 
 class RecommendationOutput(serializers.Serializer):
     """A card as the home page shows it (analytics.recommendations.selectors.recommendation_cards)."""
-    id = serializers.IntegerField(allow_null=True, help_text="The stored recommendation; null for a popular fallback.")
+    id = serializers.IntegerField(
+        allow_null=True, help_text="The member's stored recommendation set of the run, shared by its cards (with `rank` "
+                                   "it names one); null for a popular fallback.")
     rank = serializers.IntegerField()
     score = serializers.FloatField(allow_null=True)
     course = RecommendedCourseOutput(read_only=True)

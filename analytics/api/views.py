@@ -112,7 +112,7 @@ RECOMMENDATION_EXAMPLE = {
     "id": 301, "rank": 1, "score": 0.82,
     "course": {"id": 5, "slug": "dashboards", "title": "Dashboards that get read", "price": "149.00",
                "currency": "CNY"},
-    "reason": "co_purchase", "reason_text": "Members who took SQL for analysts took this next",
+    "reason": "similar_to_purchase", "reason_text": "Similar to “SQL for analysts”, which you have",
     "reason_course": "sql-for-analysts", "source": "model",
 }
 FEEDBACK_KINDS = {"impression": "recommendation_impression", "click": "recommendation_click",
