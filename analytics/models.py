@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -272,9 +273,14 @@ class RecommendationSet(models.Model):
         return f"{self.member_id}: {len(self.items)} courses (run {self.run_id})"
 
     def entries(self) -> list[RecommendedCourse]:
-        return [RecommendedCourse(rank=rank, course_id=int(course), score=float(score), reason=str(reason),
-                                  reason_course_id=None if because is None else int(because))
-                for rank, (course, score, reason, because) in enumerate(self.items, start=1)]
+        return recommended_courses(self.items)
+
+
+def recommended_courses(items: list[list[Any]]) -> list[RecommendedCourse]:
+    """A RecommendationSet's `items` (as read with values_list too) as RecommendedCourse, rank 1 first."""
+    return [RecommendedCourse(rank=rank, course_id=int(course), score=float(score), reason=str(reason),
+                              reason_course_id=None if because is None else int(because))
+            for rank, (course, score, reason, because) in enumerate(items, start=1)]
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from analytics.models import RecommendationSet
+from analytics.models import RecommendationSet, recommended_courses
 from members.catalogue import selectors as catalogue_selectors
 from members.commerce import selectors as commerce_selectors
 
@@ -57,7 +57,7 @@ def current_recommendations(*, member_id: int, published_only: bool = False,
     if stored is None:
         return []
     set_id, run_id, items = stored
-    entries = [entry for entry in RecommendationSet(items=items).entries() if entry.course_id not in exclude]
+    entries = [entry for entry in recommended_courses(items) if entry.course_id not in exclude]
     wanted = {entry.course_id for entry in entries} | {entry.reason_course_id for entry in entries
                                                       if entry.reason_course_id is not None}
     courses = catalogue_selectors.courses().in_bulk(wanted) if wanted else {}

@@ -45,6 +45,7 @@ from analytics.models import (
     RecommendationSet,
     SegmentAssignment,
     SegmentRun,
+    recommended_courses,
 )
 from config.db import refresh_stale_planner_statistics
 from members import pagecache
@@ -107,8 +108,8 @@ def _insert_rows(model: type, fields: list[str], rows: list[tuple], batch: int =
 def _delete_rows(rows: QuerySet) -> int:
     """Delete the rows a stage is about to write again (a night re-run, a chunk task retried) in one DELETE.
     QuerySet.delete() would first fetch every row as an object to send post_delete (the page cache listens to every
-    model): 100,000 engagement or propensity rows, or a chunk's 340,000 recommendations at 100k members, which made
-    re-running a night ≈ 9 s slower on PostgreSQL. These derived rows have no dependents, and no page shows them
+    model): 100,000 engagement or propensity rows at 100k members, which made re-running a night ≈ 9 s slower on
+    PostgreSQL, or a retried chunk's recommendation sets. These derived rows have no dependents, and no page shows them
     before the stage is done: recommendations become visible when their run is made current, a save that
     bumps the page cache. Returns the number of rows deleted."""
     return rows._raw_delete(rows.db)
@@ -587,7 +588,11 @@ def _recommendation_items(recs: pd.DataFrame) -> tuple[list[int], list[str]]:
     entries = [entry % (course, score, reasons[reason], "null" if other is None else int(other))
                for course, score, reason, other in zip(recs["course_id"].astype(int).tolist(), scores.tolist(),
                                                         recs["reason"].tolist(), because, strict=True)]
-    starts = np.flatnonzero(np.r_[True, members[1:] != members[:-1]]).tolist()
+    starts = np.flatnonzero(np.r_[True, members[1:] != members[:-1]])
+    position = np.arange(len(recs)) - np.repeat(starts, np.diff(np.r_[starts, len(recs)])) + 1
+    if not np.array_equal(recs["rank"].to_numpy(), position):
+        raise ValueError("recommendations must come member by member, ranked 1, 2, 3, ... (the set stores the order)")
+    starts = starts.tolist()
     ends = [*starts[1:], len(entries)]
     return ([int(members[start]) for start in starts],
             ["[" + ", ".join(entries[start:end]) + "]" for start, end in zip(starts, ends, strict=True)])
@@ -743,7 +748,7 @@ def recommendations_table(run: RecommendationRun) -> pd.DataFrame:
         [(entry.rank, entry.course_id, entry.score, entry.reason, member)
          for member, items in RecommendationSet.objects.filter(run=run).order_by("member_id").values_list(
              "member_id", "items").iterator(chunk_size=10_000)
-         for entry in RecommendationSet(items=items).entries()],
+         for entry in recommended_courses(items)],
         columns=["rank", "course", "score", "reason", "member"])
     members = member_labels(rows["member"].unique().tolist())
     products = product_labels(rows["course"].unique().tolist())

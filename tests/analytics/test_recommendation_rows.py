@@ -78,8 +78,13 @@ def test_the_written_items_read_back_exactly_in_rank_order(db):
     assert services._recommendation_items(served.iloc[:0]) == ([], [])
 
 
-def test_a_score_that_is_not_a_number_is_refused(db):
-    served = pd.DataFrame({"member_id": [1], "rank": [1], "course_id": [2], "score": [float("nan")],
-                           "reason": ["popular"], "reason_course_id": [np.nan]})
+def test_a_score_that_is_not_a_number_or_a_gap_in_the_ranks_is_refused(db):
+    served = pd.DataFrame({"member_id": [1, 1], "rank": [1, 2], "course_id": [2, 3], "score": [float("nan"), 0.5],
+                           "reason": ["popular"] * 2, "reason_course_id": [np.nan] * 2})
     with pytest.raises(ValueError, match="not a finite number"):
         services._recommendation_items(served)
+    served["score"] = [0.9, 0.5]
+    assert services._recommendation_items(served)[0] == [1]
+    for ranks in ([1, 3], [2, 1]):  # a rank missing, or out of order: the stored position would not be the rank
+        with pytest.raises(ValueError, match="ranked 1, 2, 3"):
+            services._recommendation_items(served.assign(rank=ranks))
