@@ -14,12 +14,12 @@ def artifacts_dir() -> Path:
     return path
 
 
-def save(obj: Any, name: str) -> str:
+def save(obj: Any, name: str, *, compress: int = 3) -> str:
     """Write obj to ARTIFACTS_DIR/name and return the path relative to ARTIFACTS_DIR (so the directory can move)."""
     path = artifacts_dir() / name
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    joblib.dump(obj, tmp, compress=3)
+    joblib.dump(obj, tmp, compress=compress)
     # Rename is atomic: a worker loading the serving model never sees a half-written file.
     tmp.replace(path)
     return name

@@ -11,6 +11,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -449,9 +450,42 @@ def _model_for_run(run: RecommendationRun) -> evaluation.CutoffData:
         return recommendation_model(run.as_of)
     cache = _run_cache(token)
     if cache.model is None:
-        cache.model = recommendation_model(run.as_of, cache.record)
+        cache.model = _shared_model(run)
+        if cache.model is None:
+            cache.model = recommendation_model(run.as_of, cache.record)
         cache.record = None
     return cache.model
+
+
+def _shared_model_name(token: str) -> str:
+    return f"recommendations/run-{token}.joblib"
+
+
+def _share_model(token: str, as_of: datetime) -> str:
+    """Fit the run's recommender once, here, and store it for the chunk tasks (ARTIFACTS_DIR, which workers share as
+    they share the propensity model's artifacts): otherwise every worker process fits the same model in its first
+    chunk, which does not get cheaper with more processes (docs/SCALING.md). Uncompressed: it is read back within
+    minutes and deleted when the run completes."""
+    cache = _run_cache(token)
+    cache.model = recommendation_model(as_of, cache.record)
+    cache.record = None
+    return artifacts.save(cache.model, _shared_model_name(token), compress=0)
+
+
+def _shared_model(run: RecommendationRun) -> evaluation.CutoffData | None:
+    """The recommender stored by _share_model for this run; None when the run has none or its file is gone (a chunk
+    retried after the run completed): the caller fits it."""
+    name = run.params.get("shared_model")
+    if not name:
+        return None
+    try:
+        return artifacts.load(name)
+    except FileNotFoundError:
+        return None
+
+
+def _drop_shared_model(name: str) -> None:
+    (artifacts.artifacts_dir() / name).unlink(missing_ok=True)
 
 
 def recommendations_for(as_of: datetime, k: int, id_from: int | None = None, id_to: int | None = None, *,
@@ -490,9 +524,21 @@ def recommendations_evaluate(*, as_of: datetime, horizon_days: int = DEFAULT_HOR
 
 
 def recommendations_start(*, as_of: datetime, k: int = DEFAULT_K, chunks: int = 1,
-                          horizon_days: int = DEFAULT_HORIZON_DAYS) -> RecommendationRun:
+                          horizon_days: int = DEFAULT_HORIZON_DAYS, share_model: bool = False) -> RecommendationRun:
     """Select the blend for this run — evaluation.tuned_blend, the selection `evaluate_models` measures — and store
-    it with its validation NDCG@k against the peers' on the same split."""
+    it with its validation NDCG@k against the peers' on the same split. `share_model`: the chunks run in other worker
+    processes (the Celery fan-out), so the recommender is fitted here once and stored for them (_share_model)."""
+    run = _start_run(as_of=as_of, k=k, chunks=chunks, horizon_days=horizon_days)
+    if share_model:
+        with tracked("share_recommender", as_of=as_of, params={"run_id": run.pk}) as job:
+            name = _share_model(run.params["token"], as_of)
+            run.params = {**run.params, "shared_model": name}
+            run.save(update_fields=["params"])
+            job.message = f"fitted once for the run's {chunks} chunks: {name}"
+    return run
+
+
+def _start_run(*, as_of: datetime, k: int, chunks: int, horizon_days: int) -> RecommendationRun:
     token = uuid.uuid4().hex
     with tracked("evaluate_recommendations", as_of=as_of, params={"horizon_days": horizon_days, "k": k}) as job:
         # Read at as_of: the validation split (as_of − horizon) is a filter of it, and a chunk run by this worker
@@ -609,6 +655,8 @@ def _finish_if_complete(run: RecommendationRun) -> None:
         locked.is_current = True
         locked.save(update_fields=["is_current"])
         _run_model.clear()  # every chunk is done: this worker no longer needs the fitted model
+        if locked.params.get("shared_model"):
+            transaction.on_commit(partial(_drop_shared_model, locked.params["shared_model"]))
         # The run's last step just finished (scores were dispatched before each range's recommendations): new
         # scores, segments and recommendations are in, so bump the report cache version and warm the default views.
         transaction.on_commit(_warm_reports)
@@ -683,7 +731,10 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
         # One chunk covers everyone: it runs unbounded, so inline it reads the matrix built above.
         ranges = member_chunks()
         ranges = ranges if len(ranges) > 1 else []
-        run = recommendations_start(as_of=as_of, k=k, chunks=max(len(ranges), 1), horizon_days=horizon_days)
+        # With a dispatch (the Celery fan-out) the chunks run in other processes: they load the recommender fitted
+        # here instead of each fitting it; inline they share this process's.
+        run = recommendations_start(as_of=as_of, k=k, chunks=max(len(ranges), 1), horizon_days=horizon_days,
+                                    share_model=dispatch is not None and len(ranges) > 1)
         if dispatch is None:
             def dispatch(kind: str, **kwargs: Any) -> None:
                 if kind == "score":

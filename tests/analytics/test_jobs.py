@@ -143,3 +143,36 @@ def test_the_nightly_command_runs_inline_with_a_progress_bar(platform):
     call_command("run_nightly_pipeline", "--as-of", platform.end.isoformat(), "--quiet", stdout=quiet_out,
                  stderr=quiet_err)
     assert quiet_out.getvalue() == "" and quiet_err.getvalue() == ""
+
+
+def test_a_fanned_out_run_fits_the_recommender_once_and_its_chunks_load_it(platform, settings, monkeypatch,
+                                                                          tmp_path, django_capture_on_commit_callbacks):
+    """With share_model (the Celery fan-out) the serial part fits the recommender and stores it; a chunk in another
+    process loads it instead of fitting it again, with the same rows; the file goes when the run completes, and a
+    chunk retried after that fits the model itself."""
+    from analytics.ml import artifacts
+
+    settings.ARTIFACTS_DIR = str(tmp_path)
+    as_of = platform.end
+    plain = services.recommendations_start(as_of=as_of, k=5, chunks=1)
+    services.recommendations_chunk(run=plain)
+
+    shared = services.recommendations_start(as_of=as_of, k=5, chunks=3, share_model=True)
+    name = shared.params["shared_model"]
+    assert (artifacts.artifacts_dir() / name).exists()
+    assert JobRun.objects.filter(job="share_recommender", status="succeeded", params__run_id=shared.pk).exists()
+    fits = []
+    real = services.recommendation_model
+    monkeypatch.setattr(services, "recommendation_model", lambda when, *args: fits.append(when) or real(when, *args))
+    ranges = services.member_chunks(size=40)
+    with django_capture_on_commit_callbacks(execute=True):
+        for id_from, id_to in ranges:
+            services._run_model.clear()  # each chunk as in a process that did not start the run
+            services.recommendations_chunk(run=shared, id_from=id_from, id_to=id_to)
+    assert fits == []
+    shared.refresh_from_db()
+    assert shared.is_current and not (artifacts.artifacts_dir() / name).exists()
+    assert run_rows(shared) == run_rows(plain)
+
+    services.recommendations_chunk(run=shared, id_from=ranges[0][0], id_to=ranges[0][1])  # delivered again
+    assert fits == [as_of] and run_rows(shared) == run_rows(plain)
