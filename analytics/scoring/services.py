@@ -671,9 +671,8 @@ def prune_recommendation_rows(*, keep_days: int | None = None, batch: int = 20_0
     deleted."""
     keep_days = settings.RECOMMENDATION_ROWS_KEEP_DAYS if keep_days is None else keep_days
     newest = RecommendationRun.objects.order_by("-as_of").values_list("as_of", flat=True).first()
-    if newest is None:
-        return 0
-    stale = RecommendationRun.objects.filter(is_current=False, as_of__lt=newest - timedelta(days=keep_days))
+    stale = (RecommendationRun.objects.filter(is_current=False, as_of__lt=newest - timedelta(days=keep_days))
+             if newest is not None else RecommendationRun.objects.none())
     deleted = 0
     with tracked("prune_recommendations", params={"keep_days": keep_days}) as job:
         for run_id in stale.order_by("as_of").values_list("pk", flat=True):
@@ -685,8 +684,21 @@ def prune_recommendation_rows(*, keep_days: int | None = None, batch: int = 20_0
                 with transaction.atomic():
                     deleted += _delete_rows(rows.filter(pk__gte=start, pk__lt=start + batch))
             job.rows = deleted
-        job.message = f"{deleted} rows of runs older than {keep_days} days before the newest run deleted"
+        files = _drop_stale_shared_models()
+        job.message = (f"{deleted} rows of runs older than {keep_days} days before the newest run deleted; "
+                       f"{files} recommender files of runs that never completed")
     return deleted
+
+
+def _drop_stale_shared_models(max_age: timedelta = timedelta(days=1)) -> int:
+    """Delete the recommender files (_share_model) older than `max_age`: a completed run deletes its own, so these
+    are runs whose chunks never all succeeded. Returns how many."""
+    folder = artifacts.artifacts_dir() / _shared_model_name("x").rsplit("/", 1)[0]
+    oldest = (timezone.now() - max_age).timestamp()
+    stale = [path for path in folder.glob("run-*.joblib") if path.stat().st_mtime < oldest] if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
 
 
 def _warm_reports() -> None:

@@ -54,3 +54,21 @@ def test_small_slices_delete_the_same_rows_and_the_current_run_is_never_pruned(p
     rows = old.sets.count()
     assert rows > 7 and services.prune_recommendation_rows(keep_days=7, batch=7) == rows
     assert RecommendationSet.objects.count() == before - rows
+
+
+def test_the_prune_deletes_recommender_files_of_runs_that_never_completed(platform, settings, tmp_path):
+    import os
+    import time
+
+    settings.ARTIFACTS_DIR = str(tmp_path)
+    folder = tmp_path / "recommendations"
+    folder.mkdir()
+    stale, fresh, other = folder / "run-old.joblib", folder / "run-new.joblib", folder / "notes.txt"
+    for path in (stale, fresh, other):
+        path.write_bytes(b"x")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(stale, (two_days_ago, two_days_ago))
+    os.utime(other, (two_days_ago, two_days_ago))
+    services.prune_recommendation_rows()
+    assert not stale.exists() and fresh.exists() and other.exists()
+    assert "1 recommender files" in JobRun.objects.get(job="prune_recommendations").message
