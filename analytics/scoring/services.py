@@ -457,8 +457,11 @@ def _model_for_run(run: RecommendationRun) -> evaluation.CutoffData:
     return cache.model
 
 
+SHARED_MODELS = "recommendations"  # the folder of ARTIFACTS_DIR holding each fanned-out run's recommender
+
+
 def _shared_model_name(token: str) -> str:
-    return f"recommendations/run-{token}.joblib"
+    return f"{SHARED_MODELS}/run-{token}.joblib"
 
 
 def _share_model(token: str, as_of: datetime) -> str:
@@ -693,7 +696,7 @@ def prune_recommendation_rows(*, keep_days: int | None = None, batch: int = 20_0
 def _drop_stale_shared_models(max_age: timedelta = timedelta(days=1)) -> int:
     """Delete the recommender files (_share_model) older than `max_age`: a completed run deletes its own, so these
     are runs whose chunks never all succeeded. Returns how many."""
-    folder = artifacts.artifacts_dir() / _shared_model_name("x").rsplit("/", 1)[0]
+    folder = artifacts.artifacts_dir() / SHARED_MODELS
     oldest = (timezone.now() - max_age).timestamp()
     stale = [path for path in folder.glob("run-*.joblib") if path.stat().st_mtime < oldest] if folder.is_dir() else []
     for path in stale:
