@@ -25,8 +25,15 @@ def save(obj: Any, name: str, *, compress: int = 3) -> str:
     return name
 
 
-def load(name: str) -> Any:
+def _path(name: str) -> Path:
     path = Path(name)
-    if not path.is_absolute():
-        path = artifacts_dir() / name
-    return joblib.load(path)
+    return path if path.is_absolute() else artifacts_dir() / name
+
+
+def load(name: str) -> Any:
+    return joblib.load(_path(name))
+
+
+def delete(name: str) -> None:
+    """Remove an artifact saved under `name`; nothing if it is already gone."""
+    _path(name).unlink(missing_ok=True)

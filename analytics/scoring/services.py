@@ -487,10 +487,6 @@ def _shared_model(run: RecommendationRun) -> evaluation.CutoffData | None:
         return None
 
 
-def _drop_shared_model(name: str) -> None:
-    (artifacts.artifacts_dir() / name).unlink(missing_ok=True)
-
-
 def recommendations_for(as_of: datetime, k: int, id_from: int | None = None, id_to: int | None = None, *,
                         blend: dict | None = None, fitted: evaluation.CutoffData | None = None,
                         horizon_days: int = DEFAULT_HORIZON_DAYS) -> pd.DataFrame:
@@ -659,7 +655,7 @@ def _finish_if_complete(run: RecommendationRun) -> None:
         locked.save(update_fields=["is_current"])
         _run_model.clear()  # every chunk is done: this worker no longer needs the fitted model
         if locked.params.get("shared_model"):
-            transaction.on_commit(partial(_drop_shared_model, locked.params["shared_model"]))
+            transaction.on_commit(partial(artifacts.delete, locked.params["shared_model"]))
         # The run's last step just finished (scores were dispatched before each range's recommendations): new
         # scores, segments and recommendations are in, so bump the report cache version and warm the default views.
         transaction.on_commit(_warm_reports)
