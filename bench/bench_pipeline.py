@@ -18,6 +18,15 @@ per-stage breakdown is read back from the JobRun rows that the run wrote. The re
 runs as its own task after the pipeline (analytics.scoring.tasks.warm_report_cache), is measured separately unless
 --no-warmup.
 
+With --worker, each database is also measured as production runs the night (Procfile): on a fresh copy, a Celery
+worker started beforehand (`celery worker -Q ml -c 2`, the Procfile's two processes; the embedded filesystem broker
+on SQLite, Redis database --redis-db on PostgreSQL) is sent `run_nightly_pipeline` for the first night and then
+for the next; the figure runs from the worker receiving the task (its log) to the end of the night's last chunk
+(the JobRun rows). The serial part sends the chunks as it goes, so the second process writes recommendations and scores while
+the first computes engagement and segments. The first night's pool processes import the scoring code at their
+first task; the next night's have it, as a worker that has been up for a night does. Peak memory is the largest
+pool process's (VmHWM). The report warm-up the night enqueues runs in the worker before the next measurement.
+
 Target (issue 19): the whole nightly pipeline within 10x its SQL GROUP BY scan floor (measured in the same run on
 the same database copy), peak memory under 2 GB; stages printed as they finish.
 """
@@ -27,6 +36,7 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -54,9 +64,12 @@ class Usage:
     system: float
     peak_rss_bytes: int
 
+    cpu: bool = True  # False: a night in a worker, whose CPU is not its own process's
+
     def line(self) -> str:
-        return (f"{self.wall:8.1f} s wall ({_minutes(self.wall)}), CPU {self.user:.0f} s user + {self.system:.0f} s "
-                f"system, peak RSS {self.peak_rss_bytes / 1024**3:.2f} GB")
+        cpu = f"CPU {self.user:.0f} s user + {self.system:.0f} s system" if self.cpu else "in a Celery worker"
+        return (f"{self.wall:8.1f} s wall ({_minutes(self.wall)}), {cpu}, peak RSS "
+                f"{self.peak_rss_bytes / 1024**3:.2f} GB")
 
 
 def _minutes(seconds: float) -> str:
@@ -317,6 +330,113 @@ def night(backend: Backend, options: argparse.Namespace, env: dict[str, str], as
     return usage, floor_total
 
 
+NIGHT_JOBS = ("nightly_pipeline", "share_matrix", "evaluate_recommendations", "share_recommender",
+              "compute_engagement", "compute_segments", "train_repurchase_model", "score_members", "recommend")
+
+
+def _pool_peak_rss(worker: subprocess.Popen) -> int:
+    """The largest peak RSS (VmHWM) among the worker's pool processes so far, in bytes."""
+    peak = 0
+    for child in Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split():
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{child}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) * 1024)
+    return peak
+
+
+def _wait_for_line(log: Path, text: str, count: int, worker: subprocess.Popen, timeout: float = 900) -> None:
+    deadline = time.monotonic() + timeout
+    while log.read_text(errors="replace").count(text) < count:
+        if worker.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the worker did not log {text!r} ({count}); last lines of {log}:\n"
+                             + "\n".join(log.read_text(errors="replace").splitlines()[-30:]))
+        time.sleep(0.2)
+
+
+def _logged(log: Path, task: str, event: str, nth: int) -> datetime:
+    """When the worker logged `event` for the nth `task` (its log's local time, as naive UTC like _as_datetime)."""
+    lines = [line for line in log.read_text(errors="replace").splitlines() if task in line and event in line]
+    stamp = datetime.strptime(lines[nth - 1][1:24], "%Y-%m-%d %H:%M:%S,%f")
+    return stamp.astimezone(UTC).replace(tzinfo=None)
+
+
+def worker_nights(backend: Backend, options: argparse.Namespace, base_env: dict[str, str]
+                  ) -> list[tuple[str, Usage, float]]:
+    """The first and the next night as production runs them: the nightly task on a started Celery worker with the
+    Procfile's two pool processes (see the module docstring)."""
+    results = []
+    backend.fresh_copy()
+    env = backend.env(base_env)
+    if isinstance(backend, PostgresBackend):
+        env["CELERY_BROKER_URL"] = f"redis://127.0.0.1:6379/{options.redis_db}"
+        import redis
+
+        redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()
+    env.pop("CELERY_TASK_ALWAYS_EAGER", None)
+    label = backend.label.lower()
+    run_child(["migrate", "--noinput", "-v0"], env, options.data / f"migrate-{label}-worker.log")
+    as_of = options.as_of or default_as_of(backend).isoformat()
+    log = options.data / f"worker-{label}.log"
+    print(f"\n[{backend.label}, Celery worker -Q ml -c 2, broker {env.get('CELERY_BROKER_URL', 'filesystem://')}]",
+          flush=True)
+    with log.open("w") as out:
+        worker = subprocess.Popen([PYTHON, "-m", "celery", "-A", "config", "worker", "-Q", "ml", "-c", "2",
+                                   "--prefetch-multiplier", "1", "-n", f"bench-{label}@%h", "--without-gossip",
+                                   "--without-mingle", "-l", "INFO"], cwd=ROOT, env=env, stdout=out,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_for_line(log, " ready.", 1, worker, timeout=120)
+        nights = [(as_of, "first night (no model serving: it trains one)"),
+                  ((date.fromisoformat(as_of) + timedelta(days=1)).isoformat(), "next night (the model serves)")]
+        for number, (night_as_of, name) in enumerate(nights, start=1):
+            floor = sum(measure_floor(backend, date.fromisoformat(night_as_of)).values())
+            first_id = last_jobrun_id(backend)
+            run_child(["shell", "-c", "from analytics.scoring.tasks import run_nightly_pipeline; "
+                       f"run_nightly_pipeline.apply_async(kwargs={{'as_of': '{night_as_of}'}})"], env,
+                      options.data / f"send-{label}-{number}.log")
+            query = ("SELECT r.is_current FROM analytics_recommendationrun r WHERE r.as_of >= %s AND r.as_of < %s "
+                     "ORDER BY r.id DESC LIMIT 1")
+            day = datetime.combine(date.fromisoformat(night_as_of), datetime.min.time())
+            while not (backend.query(query, (backend.bound(day), backend.bound(day + timedelta(days=1)))) or
+                       [(False,)])[0][0]:
+                if worker.poll() is not None:
+                    raise SystemExit(f"the worker stopped; see {log}")
+                failed = backend.query("SELECT job FROM analytics_jobrun WHERE id > %s AND status = 'failed'",
+                                       (first_id,))
+                if failed:
+                    raise SystemExit(f"{failed[0][0]} failed; see the JobRun rows and {log}")
+                time.sleep(0.2)
+            rows = backend.query("SELECT job, started_at, finished_at FROM analytics_jobrun WHERE id > %s",
+                                 (first_id,))
+            night = [(job, _as_datetime(start), _as_datetime(end)) for job, start, end in rows if job in NIGHT_JOBS]
+            began = _logged(log, "run_nightly_pipeline[", "received", number)
+            wall = (max(end for _, _, end in night) - began).total_seconds()
+            # The warm-up the night enqueued (its own task, not the night's) runs before the floor is measured again.
+            _wait_for_line(log, "warm_report_cache[", 2 * number, worker)  # received, then succeeded (or raised)
+            warmed = (_logged(log, "warm_report_cache[", "succeeded in", number)
+                      - _logged(log, "warm_report_cache[", "received", number)).total_seconds()
+            after = sum(measure_floor(backend, date.fromisoformat(night_as_of)).values())
+            floor = min(floor, after)
+            usage = Usage(wall, 0.0, 0.0, _pool_peak_rss(worker), cpu=False)
+            print(f"  {name}, --as-of {night_as_of}: {wall:.1f} s from the worker receiving the task to the end of "
+                  f"the night's last chunk; "
+                  f"floor {floor:.2f} s -> ratio {wall / floor:.1f}x (target {TARGET_RATIO}x); largest pool "
+                  f"process {usage.peak_rss_bytes / 1024**3:.2f} GB so far", flush=True)
+            for job, start, end in sorted(night, key=lambda item: item[1]):
+                print(f"    {job:<28} {(start - began).total_seconds():6.1f} -> {(end - began).total_seconds():6.1f} s",
+                      flush=True)
+            results.append((f"{backend.label} {name.split(' (')[0]} (worker)", usage, floor))
+            print(f"  the report warm-up the night enqueued, its own task in the worker: {warmed:.1f} s (not in the "
+                  "figure)", flush=True)
+    finally:
+        os.killpg(worker.pid, signal.SIGQUIT)
+        worker.wait(timeout=60)
+        if not options.keep_copy:
+            backend.drop_copy()
+    return results
+
+
 def bench(backend: Backend, options: argparse.Namespace, base_env: dict[str, str]) -> list[tuple[str, Usage, float]]:
     results = []
     for number in range(1, options.runs + 1):
@@ -368,6 +488,11 @@ def main() -> None:
     parser.add_argument("--keep-copy", action="store_true", help="leave the last run's database copy in place")
     parser.add_argument("--no-next-night", action="store_true",
                         help="measure only the first night (which trains), not also the night after it")
+    parser.add_argument("--worker", action="store_true",
+                        help="also run both nights as production does: the nightly task on a Celery worker -c 2")
+    parser.add_argument("--no-inline", action="store_true", help="with --worker: skip the inline command's nights")
+    parser.add_argument("--redis-db", type=int, default=12, help="Redis database for --worker on PostgreSQL "
+                        "(flushed first; default %(default)s)")
     options = parser.parse_args()
     if options.members:
         options.scale = options.members / 100_000
@@ -395,7 +520,10 @@ def main() -> None:
     if want_postgres:
         backends.append(PostgresBackend(options.postgres_db, options.data / "run-postgres"))
     for backend in backends:
-        summary.extend(bench(backend, options, base_env))
+        if not options.no_inline:
+            summary.extend(bench(backend, options, base_env))
+        if options.worker:
+            summary.extend(worker_nights(backend, options, base_env))
 
     print(f"\nsummary (target: within {TARGET_RATIO}x the SQL scan floor, peak under {TARGET_BYTES / 1024**3:.0f} GB)")
     for label, usage, floor in summary:

@@ -9,13 +9,14 @@ The history is a PostgreSQL database built by bench/bench_pipeline.py (`--postgr
 (trained by model_for) — the part of the nightly run that does not fan out. Then, for each worker count N, it
 starts `celery worker -Q ml --pool prefork --concurrency N` against Redis (127.0.0.1:6379, database --redis-db,
 flushed first: use a number nobody else uses), waits until the worker answers a ping, and times the fan-out alone:
-a new recommendation run, then the same Celery group the nightly task sends (analytics.scoring.tasks.chunk_signature
-for every range of --chunk-size member ids), until the run is current and every score chunk has succeeded.
+a new recommendation run, then the chunk tasks the nightly task sends (analytics.scoring.tasks.chunk_signature for
+every range of --chunk-size member ids; each score chunk loads its part of the feature matrix, stored in the untimed
+preparation as the nightly task stores it), until the run is current and every score chunk has succeeded.
 
 Printed per worker count: wall time of the fan-out, speed-up over one process, and the per-chunk costs from the
-JobRun rows (median and total seconds of score and recommend chunks; the first recommend chunk on each process
-also fits the recommender, once per process and run). The floor is one process's own chunk total: with N
-processes the wall cannot go below total / N plus the per-process fit.
+JobRun rows (median and total seconds of score and recommend chunks; the run's start fits the recommender once
+and stores it, and each process's first recommend chunk loads it). The floor is one process's own chunk total:
+with N processes the wall cannot go below total / N.
 """
 from __future__ import annotations
 
@@ -81,8 +82,17 @@ def main() -> None:
     started = time.perf_counter()
     version = services.model_for(as_of)
     ranges = services.member_chunks(options.chunk_size)
-    print(f"prepared (untimed): model v{version.pk} in {time.perf_counter() - started:.1f} s; {len(ranges)} chunks "
-          f"of {options.chunk_size:,} member ids; broker {broker}; load average {os.getloadavg()[0]:.1f}", flush=True)
+    # As the nightly task does before it sends the score chunks: the population's feature matrix, each range's part
+    # stored for its chunk (services._share_matrix), the population's BG/NBD parameters for every chunk.
+    from analytics.ml import artifacts, datasets, matrices
+
+    with datasets.read_once(as_of):
+        feats = matrices.at(as_of)
+    bgnbd, parts = feats.attrs["bgnbd_params"], services._share_matrix(feats, ranges)
+    del feats
+    print(f"prepared (untimed): model v{version.pk}, the feature matrix and its {len(parts)} parts in "
+          f"{time.perf_counter() - started:.1f} s; {len(ranges)} chunks of {options.chunk_size:,} member ids; broker "
+          f"{broker}; load average {os.getloadavg()[0]:.1f}", flush=True)
 
     walls: dict[int, float] = {}
     try:
@@ -103,9 +113,9 @@ def main() -> None:
                 run = services.recommendations_start(as_of=as_of, chunks=len(ranges), share_model=len(ranges) > 1)
                 evaluated = time.perf_counter() - t0
                 signatures = []
-                for id_from, id_to in ranges:
+                for (id_from, id_to), part in zip(ranges, parts, strict=True):
                     signatures.append(chunk_signature("score", as_of=as_of, version_id=version.pk, id_from=id_from,
-                                                      id_to=id_to))
+                                                      id_to=id_to, bgnbd=bgnbd, matrix=part))
                     signatures.append(chunk_signature("recommend", run_id=run.pk, id_from=id_from, id_to=id_to))
                 from celery import group
 
@@ -147,6 +157,8 @@ def main() -> None:
                 log.close()
                 redis.Redis.from_url(broker).flushdb()
     finally:
+        for part in parts:
+            artifacts.delete(part)
         connection.close()
         if not options.keep:
             _admin(f"DROP DATABASE IF EXISTS {options.copy_db} WITH (FORCE)")

@@ -46,13 +46,19 @@ def at(cutoff: datetime, rng: datasets.MemberRange = datasets.ALL,
         return _build(cutoff, rng, bgnbd)
     whole = _shared.get((cutoff, datasets.ALL))
     if bgnbd is not None and rng != datasets.ALL and whole is not None and whole.attrs.get("bgnbd_params") == bgnbd:
-        return whole[datasets.in_range(whole.index.to_series(), rng).to_numpy()].copy()
+        return part(whole, rng)
     key = (cutoff, rng)
     if key not in _shared:
         _shared[key] = _build(cutoff, rng, bgnbd)
     if bgnbd is not None and _shared[key].attrs.get("bgnbd_params") != bgnbd:
         return _build(cutoff, rng, bgnbd)
     return _shared[key].copy()
+
+
+def part(whole: pd.DataFrame, rng: datasets.MemberRange) -> pd.DataFrame:
+    """The rows of the whole population's matrix (built with its own BG/NBD parameters) for the members in `rng`:
+    what `at(cutoff, rng, those parameters)` builds for them (a copy)."""
+    return whole[datasets.in_range(whole.index.to_series(), rng).to_numpy()].copy()
 
 
 def _build(cutoff: datetime, rng: datasets.MemberRange, bgnbd: dict[str, float] | None) -> pd.DataFrame:

@@ -392,17 +392,27 @@ def model_for(as_of: datetime, horizon_days: int | None = None) -> ModelVersion:
 
 
 def propensity_score(*, as_of: datetime, version: ModelVersion | None = None, id_from: int | None = None,
-                     id_to: int | None = None, bgnbd: dict[str, float] | None = None) -> int:
+                     id_to: int | None = None, bgnbd: dict[str, float] | None = None, matrix: str | None = None,
+                     run: RecommendationRun | None = None) -> int:
     """PropensityScore for members in [id_from, id_to) with the given (default: serving) model. `bgnbd`: the whole
     population's BG/NBD parameters at as_of (the nightly run passes them to every chunk), so a member's score does
-    not depend on the chunk it falls in; without them a chunk fits its own."""
+    not depend on the chunk it falls in; without them a chunk fits its own. `matrix`: the chunk's rows of the night's
+    feature matrix, stored by the serial part of a fanned-out night (_share_matrix). `run`: the night's
+    recommendation run, when this chunk is one of its scoring chunks: the night's last chunk to finish, scoring or
+    recommending, makes it current (_finish_if_complete)."""
     version = version or model_for(as_of)
     params = {"model_version": version.pk, "id_from": id_from, "id_to": id_to}
+    if run is not None:
+        params["run_id"] = run.pk
     with tracked("score_members", as_of=as_of, params=params) as job:
         art = artifacts.load(version.artifact_path)
         # Inline inside the nightly run the chunk is a slice of the matrix engagement and segments used (same
-        # parameters, same rows); on another worker it is built for the chunk's members alone (matrices.at).
-        X = matrices.at(as_of, _rng(id_from, id_to), bgnbd)
+        # parameters, same rows); on another worker it loads its part of that matrix, stored by the serial part,
+        # or, when that file is gone (a chunk retried after its night completed), builds it for the chunk's members
+        # alone (matrices.at): the same rows either way.
+        X = _shared_matrix(matrix, bgnbd) if matrix else None
+        if X is None:
+            X = matrices.at(as_of, _rng(id_from, id_to), bgnbd)
         scored = repurchase.score(art, X)
         when = _db_datetime(as_of)
         rows = [(int(m), version.pk, when, float(p), _db_json(r))
@@ -412,7 +422,31 @@ def propensity_score(*, as_of: datetime, version: ModelVersion | None = None, id
             _delete_rows(_rng(id_from, id_to).apply(existing))
             _insert_rows(PropensityScore, ["member", "model_version", "as_of", "probability", "top_reasons"], rows)
         job.rows = len(rows)
+    if run is not None:
+        _finish_if_complete(run)
     return len(rows)
+
+
+def _share_matrix(feats: pd.DataFrame, ranges: list[tuple[int, int]]) -> list[str]:
+    """Store each range's rows of the night's feature matrix (built with the population's BG/NBD parameters) for
+    the scoring chunks of a fanned-out night, one uncompressed file per chunk: a chunk in another worker process
+    then loads its part instead of reading its members' history and building it again (about as long as the
+    scoring itself). Deleted when the night completes; prune-recommendation-rows deletes what a night that never
+    completed left."""
+    token = uuid.uuid4().hex
+    return [artifacts.save(matrices.part(feats, _rng(id_from, id_to)), f"{SHARED_MODELS}/run-{token}-matrix-{i}.joblib",
+                           compress=0)
+            for i, (id_from, id_to) in enumerate(ranges)]
+
+
+def _shared_matrix(name: str, bgnbd: dict[str, float] | None) -> pd.DataFrame | None:
+    """A chunk's part of the night's feature matrix (_share_matrix); None when the file is gone or was built with
+    other BG/NBD parameters: the caller builds it."""
+    try:
+        part = artifacts.load(name)
+    except FileNotFoundError:
+        return None
+    return part if part.attrs.get("bgnbd_params") == bgnbd else None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -429,6 +463,8 @@ def recommendation_model(as_of: datetime, record: datasets.CourseRecord | None =
 class _RunCache:
     record: datasets.CourseRecord | None = None  # read by recommendations_start, used once by the first chunk
     model: evaluation.CutoffData | None = None
+    # The members with every course through their tier, at the run's as_of, when the run's file holds them.
+    all_course_members: np.ndarray | None = None
 
 
 # What one worker keeps of a run, so it reads the course history once for the run's validation split and every
@@ -450,14 +486,27 @@ def _model_for_run(run: RecommendationRun) -> evaluation.CutoffData:
         return recommendation_model(run.as_of)
     cache = _run_cache(token)
     if cache.model is None:
-        cache.model = _shared_model(run)
-        if cache.model is None:
+        shared = _shared_model(run)
+        if isinstance(shared, dict):  # (a file of the release before this one held the model alone: refit)
+            cache.model, cache.all_course_members = shared["model"], shared["all_course_members"]
+        else:
             cache.model = recommendation_model(run.as_of, cache.record)
         cache.record = None
     return cache.model
 
 
-SHARED_MODELS = "recommendations"  # the folder of ARTIFACTS_DIR holding each fanned-out run's recommender
+def _all_course_members_of_run(run: RecommendationRun, id_from: int | None, id_to: int | None) -> set[int] | None:
+    """The range's members with every course, from the run's file (_share_model) when this worker loaded it; None:
+    read them (datasets.all_course_members)."""
+    ids = _run_model.get(run.params.get("token"), _RunCache()).all_course_members
+    if ids is None:
+        return None
+    return set(ids[datasets.in_range(pd.Series(ids), _rng(id_from, id_to)).to_numpy()].tolist())
+
+
+# The folder of ARTIFACTS_DIR holding each fanned-out night's files for its chunks: the recommender (_share_model)
+# and the parts of the feature matrix (_share_matrix).
+SHARED_MODELS = "recommendations"
 
 
 def _shared_model_name(token: str) -> str:
@@ -472,12 +521,16 @@ def _share_model(token: str, as_of: datetime) -> str:
     cache = _run_cache(token)
     cache.model = recommendation_model(as_of, cache.record)
     cache.record = None
-    return artifacts.save(cache.model, _shared_model_name(token), compress=0)
+    # And who has every course through their tier (they get no recommendations): a chunk would otherwise rebuild
+    # its members' subscriptions from the orders (≈ 0.75 s a chunk of 34,000 on PostgreSQL).
+    cache.all_course_members = np.array(sorted(datasets.all_course_members(as_of)), dtype=np.int64)
+    return artifacts.save({"model": cache.model, "all_course_members": cache.all_course_members},
+                          _shared_model_name(token), compress=0)
 
 
-def _shared_model(run: RecommendationRun) -> evaluation.CutoffData | None:
-    """The recommender stored by _share_model for this run; None when the run has none or its file is gone (a chunk
-    retried after the run completed): the caller fits it."""
+def _shared_model(run: RecommendationRun) -> dict[str, Any] | None:
+    """What _share_model stored for this run (the recommender, the members with every course); None when the run has
+    none or its file is gone (a chunk retried after the run completed): the caller fits it."""
     name = run.params.get("shared_model")
     if not name:
         return None
@@ -489,12 +542,14 @@ def _shared_model(run: RecommendationRun) -> evaluation.CutoffData | None:
 
 def recommendations_for(as_of: datetime, k: int, id_from: int | None = None, id_to: int | None = None, *,
                         blend: dict | None = None, fitted: evaluation.CutoffData | None = None,
-                        horizon_days: int = DEFAULT_HORIZON_DAYS) -> pd.DataFrame:
+                        horizon_days: int = DEFAULT_HORIZON_DAYS, blocked: set[int] | None = None) -> pd.DataFrame:
     """Top-k per member in the range, computed at as_of (nothing written), with the blend that evaluation selects:
     `blend` is evaluation.tuned_blend(as_of, horizon_days, k) (tuned here when not given), `fitted` the data at
-    as_of (recommendation_model) when the caller already has it. Only the range's members' rows are read from it."""
+    as_of (recommendation_model) when the caller already has it, `blocked` the range's members with every course
+    (who get none) when the caller has them. Only the range's members' rows are read from `fitted`."""
     blend = blend or evaluation.tuned_blend(as_of, horizon_days, k)
-    blocked = datasets.all_course_members(as_of, _rng(id_from, id_to))
+    if blocked is None:
+        blocked = datasets.all_course_members(as_of, _rng(id_from, id_to))
     member_ids = [m for m in datasets.members(as_of, _rng(id_from, id_to))["member_id"].astype(int).tolist()
                   if m not in blocked]
     data = fitted if fitted is not None else recommendation_model(as_of)
@@ -523,11 +578,15 @@ def recommendations_evaluate(*, as_of: datetime, horizon_days: int = DEFAULT_HOR
 
 
 def recommendations_start(*, as_of: datetime, k: int = DEFAULT_K, chunks: int = 1,
-                          horizon_days: int = DEFAULT_HORIZON_DAYS, share_model: bool = False) -> RecommendationRun:
+                          horizon_days: int = DEFAULT_HORIZON_DAYS, share_model: bool = False,
+                          night: dict[str, Any] | None = None) -> RecommendationRun:
     """Select the blend for this run — evaluation.tuned_blend, the selection `evaluate_models` measures — and store
     it with its validation NDCG@k against the peers' on the same split. `share_model`: the chunks run in other worker
-    processes (the Celery fan-out), so the recommender is fitted here once and stored for them (_share_model)."""
-    run = _start_run(as_of=as_of, k=k, chunks=chunks, horizon_days=horizon_days)
+    processes (the Celery fan-out), so the recommender is fitted here once and stored for them (_share_model).
+    `night`: the run is a nightly pipeline's, which completes it (_finish_if_complete) once its own part is done
+    ("night_done") and its `score_chunks` scoring chunks too; the night's other parameters (its shared files)."""
+    run = _start_run(as_of=as_of, k=k, chunks=chunks, horizon_days=horizon_days,
+                     night={**night, "night_done": False} if night is not None else {})
     if share_model:
         with tracked("share_recommender", as_of=as_of, params={"run_id": run.pk}) as job:
             name = _share_model(run.params["token"], as_of)
@@ -537,7 +596,8 @@ def recommendations_start(*, as_of: datetime, k: int = DEFAULT_K, chunks: int = 
     return run
 
 
-def _start_run(*, as_of: datetime, k: int, chunks: int, horizon_days: int) -> RecommendationRun:
+def _start_run(*, as_of: datetime, k: int, chunks: int, horizon_days: int, night: dict[str, Any]
+               ) -> RecommendationRun:
     token = uuid.uuid4().hex
     with tracked("evaluate_recommendations", as_of=as_of, params={"horizon_days": horizon_days, "k": k}) as job:
         # Read at as_of: the validation split (as_of − horizon) is a filter of it, and a chunk run by this worker
@@ -554,7 +614,7 @@ def _start_run(*, as_of: datetime, k: int, chunks: int, horizon_days: int) -> Re
                 as_of=as_of, k=k, params={
                     **{key: selected.params[key] for key in ("weights", "popularity", "tuned", "evaluation_window")
                        if key in selected.params},
-                    "chunks": chunks, "token": token, "selected_in_run": _selected_in(selected)},
+                    "chunks": chunks, "token": token, "selected_in_run": _selected_in(selected), **night},
                 metrics=selected.metrics, baseline_metrics=selected.baseline_metrics, is_current=False)
         blend = evaluation.tuned_blend(as_of, horizon_days, k, record)
         validation = blend.pop("validation")
@@ -564,7 +624,7 @@ def _start_run(*, as_of: datetime, k: int, chunks: int, horizon_days: int) -> Re
     ours = validation.pop("ours")
     return RecommendationRun.objects.create(
         as_of=as_of, k=k, params=_json_safe({
-            "chunks": chunks, "token": token, "weights": list(blend["weights"]),
+            "chunks": chunks, "token": token, **night, "weights": list(blend["weights"]),
             "popularity": blend["popularity"], "tuned": blend["tuned"],
             "evaluation_window": {"train_before": blend["validation_cutoff"].isoformat(),
                                   "test_until": as_of.isoformat(), "horizon_days": horizon_days}}),
@@ -600,7 +660,9 @@ def recommendations_chunk(*, run: RecommendationRun, id_from: int | None = None,
     params = {"run_id": run.pk, "id_from": id_from, "id_to": id_to}
     with tracked("recommend", as_of=run.as_of, params=params) as job:
         blend = {"weights": run.params["weights"], "popularity": run.params.get("popularity", "decayed")}
-        recs = recommendations_for(run.as_of, run.k, id_from, id_to, blend=blend, fitted=_model_for_run(run))
+        fitted = _model_for_run(run)
+        recs = recommendations_for(run.as_of, run.k, id_from, id_to, blend=blend, fitted=fitted,
+                                   blocked=_all_course_members_of_run(run, id_from, id_to))
         members, items = _recommendation_items(recs)
         with transaction.atomic():
             _delete_rows(_rng(id_from, id_to).apply(RecommendationSet.objects.filter(run=run)))
@@ -643,21 +705,37 @@ def _recommendation_items(recs: pd.DataFrame) -> tuple[list[int], list[str]]:
             ["[" + ", ".join(entries[start:end]) + "]" for start, end in zip(starts, ends, strict=True)])
 
 
-def _finish_if_complete(run: RecommendationRun) -> None:
-    """Make the run current once all its chunks have succeeded (whichever worker finishes last does it)."""
+def _chunks_done(job: str, run: RecommendationRun) -> int:
+    """How many of the run's chunk ranges have a succeeded `job` (a chunk delivered twice counts once)."""
+    done = JobRun.objects.filter(job=job, status=JobRun.Status.SUCCEEDED, params__run_id=run.pk)
+    return len(set(done.values_list("params__id_from", flat=True)))
+
+
+def _finish_if_complete(run: RecommendationRun, *, night_done: bool = False) -> None:
+    """Make the run current once all its chunks have succeeded: its recommendation chunks and, for a nightly run,
+    its scoring chunks (params["score_chunks"]) and the night's own part (engagement, segments: `night_done`, from
+    nightly_pipeline), whichever finishes last: the chunks of a fanned-out night run beside the serial part and
+    beside each other."""
     with transaction.atomic():
         locked = RecommendationRun.objects.select_for_update().get(pk=run.pk)
-        done = JobRun.objects.filter(job="recommend", status=JobRun.Status.SUCCEEDED, params__run_id=run.pk).count()
-        if locked.is_current or done < int(locked.params.get("chunks", 1)):
+        if night_done and locked.params.get("night_done") is False:
+            locked.params = {**locked.params, "night_done": True}
+            locked.save(update_fields=["params"])
+        if locked.is_current or locked.params.get("night_done") is False:
+            return
+        if _chunks_done("recommend", run) < int(locked.params.get("chunks", 1)):
+            return
+        if _chunks_done("score_members", run) < int(locked.params.get("score_chunks", 0)):
             return
         RecommendationRun.objects.filter(is_current=True).exclude(pk=run.pk).update(is_current=False)
         locked.is_current = True
         locked.save(update_fields=["is_current"])
         _run_model.clear()  # every chunk is done: this worker no longer needs the fitted model
-        if locked.params.get("shared_model"):
-            transaction.on_commit(partial(artifacts.delete, locked.params["shared_model"]))
-        # The run's last step just finished (scores were dispatched before each range's recommendations): new
-        # scores, segments and recommendations are in, so bump the report cache version and warm the default views.
+        for name in [locked.params.get("shared_model"), *locked.params.get("shared_matrices", [])]:
+            if name:
+                transaction.on_commit(partial(artifacts.delete, name))
+        # The night's last step just finished: new scores, segments and recommendations are in, so bump the report
+        # cache version and warm the default views.
         transaction.on_commit(_warm_reports)
 
 
@@ -685,13 +763,13 @@ def prune_recommendation_rows(*, keep_days: int | None = None, batch: int = 20_0
             job.rows = deleted
         files = _drop_stale_shared_models()
         job.message = (f"{deleted} rows of runs older than {keep_days} days before the newest run deleted; "
-                       f"{files} recommender files of runs that never completed")
+                       f"{files} recommender and feature-matrix files of nights that never completed")
     return deleted
 
 
 def _drop_stale_shared_models(max_age: timedelta = timedelta(days=1)) -> int:
-    """Delete the recommender files (_share_model) older than `max_age`: a completed run deletes its own, so these
-    are runs whose chunks never all succeeded. Returns how many."""
+    """Delete the files of fanned-out nights (_share_model, _share_matrix) older than `max_age`: a completed run
+    deletes its own, so these are nights whose chunks never all succeeded. Returns how many."""
     folder = artifacts.artifacts_dir() / SHARED_MODELS
     oldest = (timezone.now() - max_age).timestamp()
     stale = [path for path in folder.glob("run-*.joblib") if path.stat().st_mtime < oldest] if folder.is_dir() else []
@@ -720,11 +798,16 @@ def recommendations_compute(*, as_of: datetime, k: int = DEFAULT_K) -> Recommend
 
 
 def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAULT_HORIZON_DAYS, k: int = DEFAULT_K,
-                     dispatch: Any = None) -> dict[str, Any]:
-    """engagement → segments → propensity (serving model; one is trained if none) → recommendations.
+                     dispatch: Any = None, fan_out: bool = False) -> dict[str, Any]:
+    """propensity (serving model; one is trained if none) and recommendations, engagement, segments.
 
     Scoring and recommendation writing fan out by member-id range through `dispatch(kind, **kwargs)` (the Celery
-    task layer passes one that enqueues chunk tasks; inline it runs them here)."""
+    task layer passes one that sends chunk tasks; inline it runs them here), each kind as soon as what it needs is
+    ready, so other workers write recommendations and scores while this one computes engagement and segments.
+    `fan_out`: the dispatched chunks run in other worker processes, so with more than one chunk the recommender is
+    fitted here once and each scoring chunk's part of the feature matrix built here is stored for them
+    (ARTIFACTS_DIR). The night's recommendation run becomes current when this part and every chunk are done
+    (_finish_if_complete)."""
     as_of = as_of or start_of_day()
     # One store of feature matrices for the whole run (analytics/ml/matrices.py): the one at as_of − 90 days
     # serves the engagement weights and a training window, the training windows both selection and refit.
@@ -734,30 +817,40 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
         refresh_stale_planner_statistics(["members_user", "members_order", "members_enrollment", "analytics_event"])
         feats = matrices.at(as_of)
         bgnbd = feats.attrs["bgnbd_params"]  # the population's: every scoring chunk uses them
-        engaged = engagement_compute(as_of=as_of, feats=feats)
-        segments_compute(as_of=as_of, feats=feats)
-        del feats
-        # Any serving model will do (whatever its horizon); the horizon only matters when one must be trained.
-        version = model_for(as_of) if _serving() else model_for(as_of, horizon_days)
         # One chunk covers everyone: it runs unbounded, so inline it reads the matrix built above.
         ranges = member_chunks()
         ranges = ranges if len(ranges) > 1 else []
-        # With a dispatch (the Celery fan-out) the chunks run in other processes: they load the recommender fitted
-        # here instead of each fitting it; inline they share this process's.
+        share = fan_out and dispatch is not None and len(ranges) > 1
+        parts: list[str | None] = [None] * max(len(ranges), 1)
+        if share:
+            with tracked("share_matrix", as_of=as_of, params={"chunks": len(ranges)}) as shared:
+                parts = [*_share_matrix(feats, ranges)]
+                shared.rows = len(feats)
+        # With a dispatch to other processes (the Celery fan-out) they load the recommender fitted here instead of
+        # each fitting it; inline they share this process's.
         run = recommendations_start(as_of=as_of, k=k, chunks=max(len(ranges), 1), horizon_days=horizon_days,
-                                    share_model=dispatch is not None and len(ranges) > 1)
+                                    share_model=share, night={"score_chunks": max(len(ranges), 1),
+                                                              **({"shared_matrices": parts} if share else {})})
         if dispatch is None:
             def dispatch(kind: str, **kwargs: Any) -> None:
                 if kind == "score":
                     propensity_score(as_of=as_of, version=version, id_from=kwargs["id_from"], id_to=kwargs["id_to"],
-                                     bgnbd=kwargs["bgnbd"])
+                                     bgnbd=kwargs["bgnbd"], run=run)
                 else:
                     recommendations_chunk(run=run, id_from=kwargs["id_from"], id_to=kwargs["id_to"])
         for id_from, id_to in ranges or [(None, None)]:
-            dispatch("score", as_of=as_of, version_id=version.pk, id_from=id_from, id_to=id_to, bgnbd=bgnbd)
             dispatch("recommend", run_id=run.pk, id_from=id_from, id_to=id_to)
+        # Any serving model will do (whatever its horizon); the horizon only matters when one must be trained.
+        version = model_for(as_of) if _serving() else model_for(as_of, horizon_days)
+        for (id_from, id_to), part in zip(ranges or [(None, None)], parts, strict=True):
+            dispatch("score", as_of=as_of, version_id=version.pk, id_from=id_from, id_to=id_to, bgnbd=bgnbd,
+                     matrix=part, run_id=run.pk)
+        engaged = engagement_compute(as_of=as_of, feats=feats)
+        segments_compute(as_of=as_of, feats=feats)
+        del feats
         job.rows = engaged
         job.message = f"model v{version.pk}, recommendation run {run.pk}, {max(len(ranges), 1)} chunks"
+    _finish_if_complete(run, night_done=True)
     return {"as_of": as_of, "model_version": version.pk, "recommendation_run": run.pk, "chunks": max(len(ranges), 1)}
 
 

@@ -1,19 +1,22 @@
 """Celery tasks for the analytics jobs: thin wrappers taking ids and ISO strings, calling analytics.services.
 
-The nightly task fans scoring and recommendation writing out by member-id range: one Celery group of bounded chunk
-tasks (ANALYTICS_CHUNK_SIZE members each; a score and a recommend task per range, on the "ml" queue), so several
-workers, on several machines, share a large population; under eager mode the chunks run inline. A group, not a
-chord: a chord needs a result backend, and the join is already done in the database — the chunk that finishes last
-makes the recommendation run current (under a row lock) and enqueues the report warm-up (services._finish_if_complete).
-Every service writes its JobRun, and reruns replace rows for the same as_of, so a retried chunk is harmless.
+The nightly task fans scoring and recommendation writing out by member-id range: bounded chunk tasks
+(ANALYTICS_CHUNK_SIZE members each; a recommend and a score task per range, on the "ml" queue), sent as soon as the
+serial part has what they need, so several workers, on several machines, share a large population while the serial
+part goes on with engagement and segments; under eager mode the chunks run inline. No chord: a chord needs a result
+backend, and the join is already done in the database — whatever finishes last, a chunk or the serial part, makes
+the recommendation run current (under a row lock) and enqueues the report warm-up (services._finish_if_complete). Every service writes its JobRun, and reruns replace rows for the same as_of, so a retried chunk is harmless. The
+serial part stores what the chunks would otherwise each build again (the recommender, each scoring chunk's part of the
+feature matrix) in ARTIFACTS_DIR, which every worker shares.
 """
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from celery import group, shared_task
+from celery import shared_task
 from celery.canvas import Signature
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from analytics.models import ModelVersion, RecommendationRun
@@ -28,11 +31,14 @@ def _services() -> Any:
 
 
 def _as_of(value: str | None) -> datetime | None:
+    """An ISO datetime or date; without an offset, in the site's time zone (as the commands' --as-of)."""
     if value is None:
         return None
     parsed = parse_datetime(value)
     if parsed is None:
         raise ValueError(f"not an ISO datetime: {value!r}")
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, timezone.get_current_timezone())
     return parsed
 
 
@@ -58,10 +64,12 @@ def train_repurchase_model_task(as_of: str | None = None, horizon_days: int | No
 
 @shared_task(acks_late=True)
 def score_members_chunk_task(as_of: str, version_id: int, id_from: int | None, id_to: int | None,
-                             bgnbd: dict[str, float] | None = None) -> int:
+                             bgnbd: dict[str, float] | None = None, matrix: str | None = None,
+                             run_id: int | None = None) -> int:
     version = ModelVersion.objects.get(pk=version_id)
+    run = RecommendationRun.objects.get(pk=run_id) if run_id is not None else None
     return _services().propensity_score(as_of=_as_of(as_of), version=version, id_from=id_from, id_to=id_to,
-                                     bgnbd=bgnbd)
+                                        bgnbd=bgnbd, matrix=matrix, run=run)
 
 
 @shared_task(acks_late=True)
@@ -74,7 +82,8 @@ def chunk_signature(kind: str, **kwargs: Any) -> Signature:
     """The task for one chunk of the nightly fan-out (immutable: it takes no parent result)."""
     if kind == "score":
         return score_members_chunk_task.si(kwargs["as_of"].isoformat(), kwargs["version_id"], kwargs["id_from"],
-                                           kwargs["id_to"], kwargs.get("bgnbd"))
+                                           kwargs["id_to"], kwargs.get("bgnbd"), kwargs.get("matrix"),
+                                           kwargs.get("run_id"))
     return recommend_chunk_task.si(kwargs["run_id"], kwargs["id_from"], kwargs["id_to"])
 
 
@@ -83,14 +92,17 @@ def prune_recommendation_rows_task() -> int:
     return _services().prune_recommendation_rows()
 
 
+def _send(kind: str, **kwargs: Any) -> None:
+    # At once: the nightly pipeline runs outside a transaction, so what the chunk reads (its run, the model version)
+    # is already committed.
+    chunk_signature(kind, **kwargs).apply_async()
+
+
 @shared_task(acks_late=True)
 def run_nightly_pipeline(as_of: str | None = None, horizon_days: int | None = None) -> dict:
-    chunks: list[Signature] = []
     services = _services()
     result = services.nightly_pipeline(as_of=_as_of(as_of), horizon_days=horizon_days or services.DEFAULT_HORIZON_DAYS,
-                                       dispatch=lambda kind, **kwargs: chunks.append(chunk_signature(kind, **kwargs)))
-    # Sent once the model version and the recommendation run are committed (nightly_pipeline has returned).
-    group(chunks).apply_async()
+                                       dispatch=_send, fan_out=True)
     return {**result, "as_of": result["as_of"].isoformat()}
 
 

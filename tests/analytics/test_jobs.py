@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from analytics.ml import features
+from analytics.ml import datasets, features
 from analytics.models import (
     EngagementScore,
     JobRun,
@@ -165,14 +165,90 @@ def test_a_fanned_out_run_fits_the_recommender_once_and_its_chunks_load_it(platf
     real = services.recommendation_model
     monkeypatch.setattr(services, "recommendation_model", lambda when, *args: fits.append(when) or real(when, *args))
     ranges = services.member_chunks(size=40)
+    everyone = datasets.all_course_members(as_of)
+    assert everyone  # members with every course through their tier: they get no recommendations
+    reads, blocked = [], []
+    real_reads, real_for = datasets.all_course_members, services.recommendations_for
+    monkeypatch.setattr(datasets, "all_course_members", lambda *args: reads.append(args) or real_reads(*args))
+    monkeypatch.setattr(services, "recommendations_for",
+                        lambda *args, **kwargs: blocked.append(kwargs["blocked"]) or real_for(*args, **kwargs))
     with django_capture_on_commit_callbacks(execute=True):
         for id_from, id_to in ranges:
             services._run_model.clear()  # each chunk as in a process that did not start the run
             services.recommendations_chunk(run=shared, id_from=id_from, id_to=id_to)
-    assert fits == []
+    assert fits == [] and reads == []  # the file holds both
+    assert blocked == [real_reads(as_of, datasets.MemberRange(id_from, id_to)) for id_from, id_to in ranges]
     shared.refresh_from_db()
     assert shared.is_current and not (artifacts.artifacts_dir() / name).exists()
     assert run_rows(shared) == run_rows(plain)
 
     services.recommendations_chunk(run=shared, id_from=ranges[0][0], id_to=ranges[0][1])  # delivered again
     assert fits == [as_of] and run_rows(shared) == run_rows(plain)
+
+
+def test_a_fanned_out_night_scores_from_the_matrix_it_built_and_completes_with_its_last_chunk(
+        platform, settings, monkeypatch, tmp_path, django_capture_on_commit_callbacks):
+    """Fanned out, the serial part stores each scoring chunk's part of the feature matrix it built; a chunk in another
+    process loads it instead of building it, with the scores of an inline night. The night completes when its last
+    chunk succeeds, scoring or recommending (on two workers a range's recommendations can finish before its scores),
+    and then its files go; a scoring chunk retried after that builds its part itself."""
+    from analytics.ml import artifacts, matrices
+
+    settings.ARTIFACTS_DIR = str(tmp_path)
+    settings.ANALYTICS_CHUNK_SIZE = 40  # 90 members → 3 ranges
+    as_of = platform.end
+
+    def scores():
+        return sorted(PropensityScore.objects.filter(as_of=as_of).values_list("member_id", "probability",
+                                                                              "top_reasons"))
+
+    services.nightly_pipeline(as_of=as_of)  # inline: trains the serving model, scores from its own matrix
+    inline = scores()
+    assert len(inline) == 90
+
+    sent = []
+    result = services.nightly_pipeline(as_of=as_of, fan_out=True,
+                                       dispatch=lambda kind, **kwargs: sent.append((kind, kwargs)))
+    run = RecommendationRun.objects.get(pk=result["recommendation_run"])
+    parts = run.params["shared_matrices"]
+    assert len(parts) == 3 and all((artifacts.artifacts_dir() / name).exists() for name in parts)
+    assert [kwargs["matrix"] for kind, kwargs in sent if kind == "score"] == parts
+    builds = []
+    real = matrices._build
+    monkeypatch.setattr(matrices, "_build", lambda *args: builds.append(args) or real(*args))
+    version = ModelVersion.objects.get(pk=result["model_version"])
+    with django_capture_on_commit_callbacks(execute=True):
+        for kind, kwargs in sent:  # every range's recommendations first, each chunk as in another process
+            if kind == "recommend":
+                services._run_model.clear()
+                services.recommendations_chunk(run=run, id_from=kwargs["id_from"], id_to=kwargs["id_to"])
+        run.refresh_from_db()
+        assert not run.is_current  # its scores are not in yet
+        for kind, kwargs in sent:
+            if kind == "score":
+                services.propensity_score(as_of=as_of, version=version, id_from=kwargs["id_from"],
+                                          id_to=kwargs["id_to"], bgnbd=kwargs["bgnbd"], matrix=kwargs["matrix"],
+                                          run=run)
+    assert builds == []
+    assert scores() == inline
+    run.refresh_from_db()
+    assert run.is_current
+    assert not any((artifacts.artifacts_dir() / name).exists() for name in parts)
+
+    first = next(kwargs for kind, kwargs in sent if kind == "score")
+    tasks.score_members_chunk_task.delay(as_of.isoformat(), version.pk, first["id_from"], first["id_to"],
+                                         first["bgnbd"], first["matrix"], run.pk).get()  # delivered again
+    assert len(builds) == 1 and scores() == inline
+
+
+def test_the_tasks_take_a_date_or_a_naive_datetime_in_the_site_time_zone():
+    from datetime import datetime
+
+    from django.utils import timezone
+
+    midnight = timezone.make_aware(datetime(2025, 12, 31), timezone.get_current_timezone())
+    assert tasks._as_of("2025-12-31") == midnight
+    assert tasks._as_of("2025-12-31T00:00:00") == midnight
+    assert tasks._as_of("2025-12-31T00:00:00+00:00").utcoffset().total_seconds() == 0
+    with pytest.raises(ValueError, match="not an ISO datetime"):
+        tasks._as_of("last tuesday")

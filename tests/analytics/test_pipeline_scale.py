@@ -7,7 +7,7 @@ import pytest
 
 from analytics.ml import datasets, features, matrices, repurchase
 from analytics.ml.reasons import reason_params, reason_text
-from analytics.models import JobRun, ModelVersion, PropensityScore
+from analytics.models import JobRun, ModelVersion, PropensityScore, RecommendationRun
 from analytics.scoring import services, tasks
 from members.models import User
 from tests.analytics.factories import make_platform
@@ -129,18 +129,25 @@ def test_column_array_reasons_match_the_per_row_reasons(platform):
     assert checked > 90
 
 
-def test_the_nightly_task_sends_its_chunks_as_one_group(platform, settings, monkeypatch):
+def test_the_nightly_task_sends_each_chunk_as_soon_as_it_can_run(platform, settings, monkeypatch):
+    """Every range's recommendations are sent before the model and the scores, and both before engagement and
+    segments, which the serial part computes while other workers take the chunks; the run becomes current only once
+    all of them are done."""
     settings.ANALYTICS_CHUNK_SIZE = 40
-    sent = []
-    real = tasks.group
-    monkeypatch.setattr(tasks, "group", lambda signatures: sent.append(list(signatures)) or real(signatures))
+    order = []
+    real_signature = tasks.chunk_signature
+    monkeypatch.setattr(tasks, "chunk_signature", lambda kind, **kwargs: order.append(kind) or real_signature(
+        kind, **kwargs))
+    real_engagement = services.engagement_compute
+    monkeypatch.setattr(services, "engagement_compute", lambda **kwargs: order.append("engagement") or
+                        real_engagement(**kwargs))
     result = tasks.run_nightly_pipeline.delay(platform.end.isoformat()).get()
-    assert result["chunks"] == 3 and len(sent) == 1
-    names = [s.task for s in sent[0]]
-    assert names.count("analytics.scoring.tasks.score_members_chunk_task") == 3
-    assert names.count("analytics.scoring.tasks.recommend_chunk_task") == 3
+    assert result["chunks"] == 3
+    assert order == ["recommend"] * 3 + ["score"] * 3 + ["engagement"]
     assert JobRun.objects.filter(job="score_members", status="succeeded").count() == 3
     assert ModelVersion.objects.filter(is_serving=True).count() == 1
+    run = RecommendationRun.objects.get()
+    assert run.is_current and run.params["night_done"] is True
 
 
 def test_orders_and_enrolments_read_once_give_the_same_matrices_as_a_query_per_cutoff(platform, monkeypatch):

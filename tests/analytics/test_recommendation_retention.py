@@ -71,4 +71,4 @@ def test_the_prune_deletes_recommender_files_of_runs_that_never_completed(platfo
     os.utime(other, (two_days_ago, two_days_ago))
     services.prune_recommendation_rows()
     assert not stale.exists() and fresh.exists() and other.exists()
-    assert "1 recommender files" in JobRun.objects.get(job="prune_recommendations").message
+    assert "1 recommender and feature-matrix files" in JobRun.objects.get(job="prune_recommendations").message

@@ -21,12 +21,13 @@ class Command(BaseCommand):
         def dispatch(kind: str, **kwargs) -> None:
             from analytics.models import ModelVersion, RecommendationRun
 
+            run = RecommendationRun.objects.get(pk=kwargs["run_id"])
             if kind == "score":
                 services.propensity_score(as_of=kwargs["as_of"], version=ModelVersion.objects.get(pk=kwargs["version_id"]),
-                                          id_from=kwargs["id_from"], id_to=kwargs["id_to"], bgnbd=kwargs["bgnbd"])
+                                          id_from=kwargs["id_from"], id_to=kwargs["id_to"], bgnbd=kwargs["bgnbd"],
+                                          run=run)
             else:
-                services.recommendations_chunk(run=RecommendationRun.objects.get(pk=kwargs["run_id"]),
-                                               id_from=kwargs["id_from"], id_to=kwargs["id_to"])
+                services.recommendations_chunk(run=run, id_from=kwargs["id_from"], id_to=kwargs["id_to"])
             next(bar, None)
 
         result = services.nightly_pipeline(as_of=parse_as_of(options["as_of"]), horizon_days=options["horizon_days"],
