@@ -393,22 +393,31 @@ def worker_nights(backend: Backend, options: argparse.Namespace, base_env: dict[
             floor = sum(measure_floor(backend, date.fromisoformat(night_as_of)).values())
             first_id = last_jobrun_id(backend)
             run_child(["shell", "-c", "from analytics.scoring.tasks import run_nightly_pipeline; "
-                       f"run_nightly_pipeline.apply_async(kwargs={{'as_of': '{night_as_of}'}})"], env,
+                       "from analytics.management.commands._asof import parse_as_of; "
+                       f"run_nightly_pipeline.apply_async(kwargs={{'as_of': parse_as_of('{night_as_of}').isoformat()}})"],
+                      env,
                       options.data / f"send-{label}-{number}.log")
             query = ("SELECT r.is_current FROM analytics_recommendationrun r WHERE r.as_of >= %s AND r.as_of < %s "
                      "ORDER BY r.id DESC LIMIT 1")
             day = datetime.combine(date.fromisoformat(night_as_of), datetime.min.time())
-            while not (backend.query(query, (backend.bound(day), backend.bound(day + timedelta(days=1)))) or
-                       [(False,)])[0][0]:
+            while True:
+                # Done: the run is current, nothing of the night is still running, and every range has its scores
+                # (one score chunk per recommend chunk: code before session 12 made the run current with its last
+                # recommend chunk, whatever its score chunks were doing).
                 if worker.poll() is not None:
                     raise SystemExit(f"the worker stopped; see {log}")
-                failed = backend.query("SELECT job FROM analytics_jobrun WHERE id > %s AND status = 'failed'",
-                                       (first_id,))
-                if failed:
-                    raise SystemExit(f"{failed[0][0]} failed; see the JobRun rows and {log}")
+                rows = backend.query("SELECT job, started_at, finished_at, status FROM analytics_jobrun WHERE id > %s",
+                                     (first_id,))
+                if any(status == "failed" for *_, status in rows):
+                    raise SystemExit(f"a job failed; see the JobRun rows and {log}")
+                finished = [job for job, _, end, _ in rows if end is not None]
+                current = (backend.query(query, (backend.bound(day), backend.bound(day + timedelta(days=1))))
+                           or [(False,)])[0][0]
+                if (current and len(finished) == len(rows)
+                        and finished.count("score_members") >= finished.count("recommend")):
+                    break
                 time.sleep(0.2)
-            rows = backend.query("SELECT job, started_at, finished_at FROM analytics_jobrun WHERE id > %s",
-                                 (first_id,))
+            rows = [row[:3] for row in rows]
             night = [(job, _as_datetime(start), _as_datetime(end)) for job, start, end in rows if job in NIGHT_JOBS]
             began = _logged(log, "run_nightly_pipeline[", "received", number)
             wall = (max(end for _, _, end in night) - began).total_seconds()

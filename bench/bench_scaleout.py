@@ -90,9 +90,10 @@ def main() -> None:
         feats = matrices.at(as_of)
     bgnbd, parts = feats.attrs["bgnbd_params"], services._share_matrix(feats, ranges)
     del feats
-    print(f"prepared (untimed): model v{version.pk}, the feature matrix and its {len(parts)} parts in "
-          f"{time.perf_counter() - started:.1f} s; {len(ranges)} chunks of {options.chunk_size:,} member ids; broker "
-          f"{broker}; load average {os.getloadavg()[0]:.1f}", flush=True)
+    stored = sum((artifacts.artifacts_dir() / part).stat().st_size for part in parts)
+    print(f"prepared (untimed): model v{version.pk}, the feature matrix and its {len(parts)} parts "
+          f"({stored / 1e6:.0f} MB stored) in {time.perf_counter() - started:.1f} s; {len(ranges)} chunks of "
+          f"{options.chunk_size:,} member ids; broker {broker}; load average {os.getloadavg()[0]:.1f}", flush=True)
 
     walls: dict[int, float] = {}
     try:
