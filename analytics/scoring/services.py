@@ -427,16 +427,20 @@ def propensity_score(*, as_of: datetime, version: ModelVersion | None = None, id
     return len(rows)
 
 
-def _share_matrix(feats: pd.DataFrame, ranges: list[tuple[int, int]]) -> list[str]:
+def _matrix_part_names(chunks: int) -> list[str]:
+    """Where _share_matrix stores a night's parts, one per chunk."""
+    token = uuid.uuid4().hex
+    return [f"{SHARED_MODELS}/run-{token}-matrix-{i}.joblib" for i in range(chunks)]
+
+
+def _share_matrix(feats: pd.DataFrame, ranges: list[tuple[int, int]], names: list[str]) -> None:
     """Store each range's rows of the night's feature matrix (built with the population's BG/NBD parameters) for
-    the scoring chunks of a fanned-out night, one uncompressed file per chunk: a chunk in another worker process
-    then loads its part instead of reading its members' history and building it again (about as long as the
+    the scoring chunks of a fanned-out night, one uncompressed file per chunk (`names`): a chunk in another worker
+    process then loads its part instead of reading its members' history and building it again (about as long as the
     scoring itself). Deleted when the night completes; prune-recommendation-rows deletes what a night that never
     completed left."""
-    token = uuid.uuid4().hex
-    return [artifacts.save(matrices.part(feats, _rng(id_from, id_to)), f"{SHARED_MODELS}/run-{token}-matrix-{i}.joblib",
-                           compress=0)
-            for i, (id_from, id_to) in enumerate(ranges)]
+    for (id_from, id_to), name in zip(ranges, names, strict=True):
+        artifacts.save(matrices.part(feats, _rng(id_from, id_to)), name, compress=0)
 
 
 def _shared_matrix(name: str, bgnbd: dict[str, float] | None) -> pd.DataFrame | None:
@@ -803,7 +807,8 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
 
     Scoring and recommendation writing fan out by member-id range through `dispatch(kind, **kwargs)` (the Celery
     task layer passes one that sends chunk tasks; inline it runs them here), each kind as soon as what it needs is
-    ready, so other workers write recommendations and scores while this one computes engagement and segments.
+    ready, so other workers write recommendations while this one builds the feature matrix, and scores while it
+    computes engagement and segments.
     `fan_out`: the dispatched chunks run in other worker processes, so with more than one chunk the recommender is
     fitted here once and each scoring chunk's part of the feature matrix built here is stored for them
     (ARTIFACTS_DIR). The night's recommendation run becomes current when this part and every chunk are done
@@ -815,19 +820,15 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
                                     params={"horizon_days": horizon_days, "k": k}) as job:
         # SQLite has no autovacuum to keep statistics fresh; without them the chunked reads pick a poor index.
         refresh_stale_planner_statistics(["members_user", "members_order", "members_enrollment", "analytics_event"])
-        feats = matrices.at(as_of)
-        bgnbd = feats.attrs["bgnbd_params"]  # the population's: every scoring chunk uses them
-        # One chunk covers everyone: it runs unbounded, so inline it reads the matrix built above.
+        # One chunk covers everyone: it runs unbounded, so inline it reads the matrix built below.
         ranges = member_chunks()
         ranges = ranges if len(ranges) > 1 else []
         share = fan_out and dispatch is not None and len(ranges) > 1
-        parts: list[str | None] = [None] * max(len(ranges), 1)
-        if share:
-            with tracked("share_matrix", as_of=as_of, params={"chunks": len(ranges)}) as shared:
-                parts = [*_share_matrix(feats, ranges)]
-                shared.rows = len(feats)
-        # With a dispatch to other processes (the Celery fan-out) they load the recommender fitted here instead of
-        # each fitting it; inline they share this process's.
+        parts: list[str | None] = [*_matrix_part_names(len(ranges))] if share else [None] * max(len(ranges), 1)
+        # The recommendations first: they need the course history, not the matrix (which then filters the same one
+        # read of the orders and enrolments), so other processes write them while this one builds the matrix. With
+        # a dispatch to other processes (the Celery fan-out) they load the recommender fitted here instead of each
+        # fitting it; inline they share this process's.
         run = recommendations_start(as_of=as_of, k=k, chunks=max(len(ranges), 1), horizon_days=horizon_days,
                                     share_model=share, night={"score_chunks": max(len(ranges), 1),
                                                               **({"shared_matrices": parts} if share else {})})
@@ -840,6 +841,12 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
                     recommendations_chunk(run=run, id_from=kwargs["id_from"], id_to=kwargs["id_to"])
         for id_from, id_to in ranges or [(None, None)]:
             dispatch("recommend", run_id=run.pk, id_from=id_from, id_to=id_to)
+        feats = matrices.at(as_of)
+        bgnbd = feats.attrs["bgnbd_params"]  # the population's: every scoring chunk uses them
+        if share:
+            with tracked("share_matrix", as_of=as_of, params={"chunks": len(ranges)}) as shared:
+                _share_matrix(feats, ranges, parts)
+                shared.rows = len(feats)
         # Any serving model will do (whatever its horizon); the horizon only matters when one must be trained.
         version = model_for(as_of) if _serving() else model_for(as_of, horizon_days)
         for (id_from, id_to), part in zip(ranges or [(None, None)], parts, strict=True):
