@@ -365,14 +365,19 @@ def worker_nights(backend: Backend, options: argparse.Namespace, base_env: dict[
                   ) -> list[tuple[str, Usage, float]]:
     """The first and the next night as production runs them: the nightly task on a started Celery worker with the
     Procfile's two pool processes (see the module docstring)."""
-    results = []
-    backend.fresh_copy()
+    results: list[tuple[str, Usage, float]] = []
     env = backend.env(base_env)
     if isinstance(backend, PostgresBackend):
-        env["CELERY_BROKER_URL"] = f"redis://127.0.0.1:6379/{options.redis_db}"
         import redis
 
-        redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()
+        env["CELERY_BROKER_URL"] = f"redis://127.0.0.1:6379/{options.redis_db}"
+        try:
+            redis.Redis.from_url(env["CELERY_BROKER_URL"], socket_connect_timeout=2).flushdb()
+        except redis.exceptions.ConnectionError:
+            print(f"\n[{backend.label}, Celery worker] skipped: nothing answers on 127.0.0.1:6379 (the worker's "
+                  "broker on PostgreSQL is Redis)", flush=True)
+            return results
+    backend.fresh_copy()
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
     label = backend.label.lower()
     run_child(["migrate", "--noinput", "-v0"], env, options.data / f"migrate-{label}-worker.log")
