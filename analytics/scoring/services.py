@@ -803,7 +803,7 @@ def recommendations_compute(*, as_of: datetime, k: int = DEFAULT_K) -> Recommend
 
 def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAULT_HORIZON_DAYS, k: int = DEFAULT_K,
                      dispatch: Any = None, fan_out: bool = False) -> dict[str, Any]:
-    """propensity (serving model; one is trained if none) and recommendations, engagement, segments.
+    """recommendations → feature matrix → propensity (serving model; one is trained if none) → engagement, segments.
 
     Scoring and recommendation writing fan out by member-id range through `dispatch(kind, **kwargs)` (the Celery
     task layer passes one that sends chunk tasks; inline it runs them here), each kind as soon as what it needs is
