@@ -22,8 +22,8 @@ With --worker, each database is also measured as production runs the night (Proc
 worker started beforehand (`celery worker -Q ml -c 2`, the Procfile's two processes; the embedded filesystem broker
 on SQLite, Redis database --redis-db on PostgreSQL) is sent `run_nightly_pipeline` for the first night and then
 for the next; the figure runs from the worker receiving the task (its log) to the end of the night's last chunk
-(the JobRun rows). The serial part sends the chunks as it goes, so the second process writes recommendations and scores while
-the first computes engagement and segments. The first night's pool processes import the scoring code at their
+(the JobRun rows). The serial part sends the chunks as it goes, so the second process writes recommendations while
+the first builds the feature matrix, and scores while it computes engagement and segments. The first night's pool processes import the scoring code at their
 first task; the next night's have it, as a worker that has been up for a night does. Peak memory is the largest
 pool process's (VmHWM). The report warm-up the night enqueues runs in the worker before the next measurement.
 

@@ -88,7 +88,8 @@ def main() -> None:
 
     with datasets.read_once(as_of):
         feats = matrices.at(as_of)
-    bgnbd, parts = feats.attrs["bgnbd_params"], services._share_matrix(feats, ranges)
+    bgnbd, parts = feats.attrs["bgnbd_params"], services._matrix_part_names(len(ranges))
+    services._share_matrix(feats, ranges, parts)
     del feats
     stored = sum((artifacts.artifacts_dir() / part).stat().st_size for part in parts)
     print(f"prepared (untimed): model v{version.pk}, the feature matrix and its {len(parts)} parts "

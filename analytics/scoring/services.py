@@ -410,7 +410,7 @@ def propensity_score(*, as_of: datetime, version: ModelVersion | None = None, id
         # parameters, same rows); on another worker it loads its part of that matrix, stored by the serial part,
         # or, when that file is gone (a chunk retried after its night completed), builds it for the chunk's members
         # alone (matrices.at): the same rows either way.
-        X = _shared_matrix(matrix, bgnbd) if matrix else None
+        X = _shared_matrix(matrix) if matrix else None
         if X is None:
             X = matrices.at(as_of, _rng(id_from, id_to), bgnbd)
         scored = repurchase.score(art, X)
@@ -443,14 +443,13 @@ def _share_matrix(feats: pd.DataFrame, ranges: list[tuple[int, int]], names: lis
         artifacts.save(matrices.part(feats, _rng(id_from, id_to)), name, compress=0)
 
 
-def _shared_matrix(name: str, bgnbd: dict[str, float] | None) -> pd.DataFrame | None:
-    """A chunk's part of the night's feature matrix (_share_matrix); None when the file is gone or was built with
-    other BG/NBD parameters: the caller builds it."""
+def _shared_matrix(name: str) -> pd.DataFrame | None:
+    """A chunk's part of the night's feature matrix (_share_matrix); None when the file is gone: the caller builds
+    it."""
     try:
-        part = artifacts.load(name)
+        return artifacts.load(name)
     except FileNotFoundError:
         return None
-    return part if part.attrs.get("bgnbd_params") == bgnbd else None
 
 
 # ---------------------------------------------------------------------------------------------------------------

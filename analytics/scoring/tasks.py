@@ -3,11 +3,12 @@
 The nightly task fans scoring and recommendation writing out by member-id range: bounded chunk tasks
 (ANALYTICS_CHUNK_SIZE members each; a recommend and a score task per range, on the "ml" queue), sent as soon as the
 serial part has what they need, so several workers, on several machines, share a large population while the serial
-part goes on with engagement and segments; under eager mode the chunks run inline. No chord: a chord needs a result
+part goes on with the feature matrix, engagement and segments; under eager mode the chunks run inline. No chord: a chord needs a result
 backend, and the join is already done in the database — whatever finishes last, a chunk or the serial part, makes
-the recommendation run current (under a row lock) and enqueues the report warm-up (services._finish_if_complete). Every service writes its JobRun, and reruns replace rows for the same as_of, so a retried chunk is harmless. The
-serial part stores what the chunks would otherwise each build again (the recommender, each scoring chunk's part of the
-feature matrix) in ARTIFACTS_DIR, which every worker shares.
+the recommendation run current (under a row lock) and enqueues the report warm-up (services._finish_if_complete).
+Every service writes its JobRun, and reruns replace rows for the same as_of, so a retried chunk is harmless. The
+serial part stores what the chunks would otherwise each build again (the recommender, each scoring chunk's part of
+the feature matrix) in ARTIFACTS_DIR, which every worker shares.
 """
 from __future__ import annotations
 
