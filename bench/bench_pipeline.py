@@ -363,8 +363,8 @@ def _logged(log: Path, task: str, event: str, nth: int) -> datetime:
 
 def worker_nights(backend: Backend, options: argparse.Namespace, base_env: dict[str, str]
                   ) -> list[tuple[str, Usage, float]]:
-    """The first and the next night as production runs them: the nightly task on a started Celery worker with the
-    Procfile's two pool processes (see the module docstring)."""
+    """A week's nights and its weekly learning task as production runs them: the tasks on a started Celery worker
+    with the Procfile's two pool processes (see the module docstring)."""
     results: list[tuple[str, Usage, float]] = []
     env = backend.env(base_env)
     if isinstance(backend, PostgresBackend):
@@ -392,16 +392,42 @@ def worker_nights(backend: Backend, options: argparse.Namespace, base_env: dict[
                                   stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_for_line(log, " ready.", 1, worker, timeout=120)
-        nights = [(as_of, "first night (no model serving: it trains one)"),
-                  ((date.fromisoformat(as_of) + timedelta(days=1)).isoformat(), "next night (the model serves)")]
-        for number, (night_as_of, name) in enumerate(nights, start=1):
+        day0 = date.fromisoformat(as_of)
+        week = (day0 + timedelta(days=int(os.environ.get("ANALYTICS_RELEARN_DAYS") or 7))).isoformat()
+        # A production week on one copy: the night after the import (nothing learned yet: it trains a model), the
+        # next night (everything reused), then a week later beat's weekly learning task (`weekly-train-repurchase`,
+        # Sunday 01:00: the model and the week's engagement weights; the only thing that trains once a model serves)
+        # and that night (02:00), which relearns what a night learns weekly: the recommendation blend and the
+        # segment count.
+        steps = [("night", as_of, "first night (no model serving: it trains one)"),
+                 ("night", (day0 + timedelta(days=1)).isoformat(), "next night (the model serves)"),
+                 ("train", week, "weekly learning (beat's own task: the model, the engagement weights)"),
+                 ("night", week, "relearning night (blend and segment count relearned; the model serves)")]
+        nights = 0
+        for kind, night_as_of, name in steps:
             floor = sum(measure_floor(backend, date.fromisoformat(night_as_of)).values())
             first_id = last_jobrun_id(backend)
-            run_child(["shell", "-c", "from analytics.scoring.tasks import run_nightly_pipeline; "
+            task = "run_nightly_pipeline" if kind == "night" else "train_repurchase_model_task"
+            run_child(["shell", "-c", f"from analytics.scoring.tasks import {task}; "
                        "from analytics.management.commands._asof import parse_as_of; "
-                       f"run_nightly_pipeline.apply_async(kwargs={{'as_of': parse_as_of('{night_as_of}').isoformat()}})"],
+                       f"{task}.apply_async(kwargs={{'as_of': parse_as_of('{night_as_of}').isoformat()}})"],
                       env,
-                      options.data / f"send-{label}-{number}.log")
+                      options.data / f"send-{label}-{kind}-{night_as_of}.log")
+            if kind == "train":
+                trained = 1 + sum(1 for k, *_ in steps[:steps.index((kind, night_as_of, name))] if k == "train")
+                _wait_for_line(log, f"{task}[", 2 * trained, worker)  # received, then succeeded (or raised)
+                began = _logged(log, f"{task}[", "received", trained)
+                wall = (_logged(log, f"{task}[", "succeeded in", trained) - began).total_seconds()
+                after = sum(measure_floor(backend, date.fromisoformat(night_as_of)).values())
+                floor = min(floor, after)
+                usage = Usage(wall, 0.0, 0.0, _pool_peak_rss(worker), cpu=False)
+                print(f"  {name}, --as-of {night_as_of}: {wall:.1f} s from the worker receiving the task to its "
+                      f"end; floor {floor:.2f} s -> ratio {wall / floor:.1f}x; largest pool process "
+                      f"{usage.peak_rss_bytes / 1024**3:.2f} GB so far", flush=True)
+                results.append((f"{backend.label} {name.split(' (')[0]} (worker)", usage, floor))
+                continue
+            nights += 1
+            number = nights
             query = ("SELECT r.is_current FROM analytics_recommendationrun r WHERE r.as_of >= %s AND r.as_of < %s "
                      "ORDER BY r.id DESC LIMIT 1")
             day = datetime.combine(date.fromisoformat(night_as_of), datetime.min.time())

@@ -87,10 +87,11 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=5, minute=0),
         "options": {"expires": 12 * HOUR},
     },
-    # Weekly retraining on Sunday night; promotion only if the new model beats the serving one.
+    # Weekly learning early on Sunday, before that night's pipeline (02:00), which then scores with the new model
+    # when it is promoted (only if it beats the serving one) and reuses the week's engagement weights learned with it.
     "weekly-train-repurchase": {
         "task": "analytics.scoring.tasks.train_repurchase_model_task",
-        "schedule": crontab(hour=3, minute=0, day_of_week=0),
+        "schedule": crontab(hour=1, minute=0, day_of_week=0),
         "options": {"expires": 12 * HOUR},
     },
     # Renewal reminders at 09:00 so they arrive in the working day; exactly-once is held by the database.

@@ -23,6 +23,7 @@ The training plan (plan()) never leaves the operator without scores:
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -520,10 +521,28 @@ def _concat(frames: list[LabelledFrame]) -> tuple[pd.DataFrame, pd.Series]:
     return pd.concat([f.X for f in frames]), pd.concat([f.y for f in frames])
 
 
+def _fit_candidates(X: pd.DataFrame, y: pd.Series) -> dict[str, Served]:
+    """Every algorithm that can be fitted, on the same rows, ANALYTICS_FIT_THREADS at a time. Each fit is
+    single-threaded (limited_threads) and deterministic, and gradient boosting's and the solvers' numeric loops
+    release the GIL, so the smaller candidates fit beside gradient boosting on a second core: the same models as
+    fitted one after another (a test compares them)."""
+    workers = max(1, int(getattr(settings, "ANALYTICS_FIT_THREADS", 1)))
+    if workers == 1:
+        fits = [_fit_one(name, X, y) for name in ALGORITHMS]
+    else:
+        def fit(name: str) -> Served | None:
+            with limited_threads():  # OpenMP's thread count is per thread: set it in this one too
+                return _fit_one(name, X, y)
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fit") as pool:
+            fits = list(pool.map(fit, ALGORITHMS))
+    return {name: served for name, served in zip(ALGORITHMS, fits, strict=True) if served is not None}
+
+
 def _fit_and_validate(train_frames: list[LabelledFrame], validation: LabelledFrame | None, plan_: TrainingPlan,
                       refit_frames: list[LabelledFrame] | None) -> TrainResult:
     X, y = _concat(train_frames)
-    fitted = {name: served for name in ALGORITHMS if (served := _fit_one(name, X, y)) is not None}
+    fitted = _fit_candidates(X, y)
     has_validation = validation is not None and len(validation.y) > 0
     candidates: dict[str, dict[str, float]] = {}
     val_scores: dict[str, np.ndarray] = {}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import pairwise_distances, silhouette_score
 from sklearn.preprocessing import StandardScaler
 
 from analytics.ml.runtime import limited_threads
@@ -101,15 +101,18 @@ def _fit(frame: pd.DataFrame, *, seed: int = 0, ks: list[int] | range = K_RANGE)
     X = _transform(frame)
     scores: dict[str, float] = {}
     fits: dict[int, np.ndarray] = {}
-    sample = min(n, SILHOUETTE_SAMPLE)
     fit_rows = np.random.default_rng(seed).choice(n, size=FIT_SAMPLE, replace=False) if n > FIT_SAMPLE else slice(None)
+    # Every k's silhouette on the same SILHOUETTE_SAMPLE members, the rows silhouette_score(sample_size=,
+    # random_state=seed) draws: their distances computed once instead of once per k, with the same figures.
+    rows = np.random.RandomState(seed).permutation(n)[:min(n, SILHOUETTE_SAMPLE)]
+    distances = pairwise_distances(X[rows])
     for k in ks:
         if k >= n:
             break
         labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(X[fit_rows]).predict(X)
         if len(set(labels)) < 2:
             continue
-        scores[str(k)] = round(float(silhouette_score(X, labels, sample_size=sample, random_state=seed)), 4)
+        scores[str(k)] = round(float(silhouette_score(distances, labels[rows], metric="precomputed")), 4)
         fits[k] = labels
     if not fits:
         return None

@@ -330,6 +330,18 @@ def repurchase_train(*, as_of: datetime, horizon_days: int = DEFAULT_HORIZON_DAY
     return TrainOutcome(version, promoted, serving_auc, result)
 
 
+def weekly_learning(*, as_of: datetime, horizon_days: int = DEFAULT_HORIZON_DAYS) -> TrainOutcome:
+    """Beat's weekly job, before that night's pipeline: train the repurchase model (promoted only if it beats the
+    serving one on the same validation rows) and learn the week's engagement weights (engagement_weights), from one
+    read of the history. The weights are learned on the model's training sample at as_of − 90 days, the matrix of
+    one of its training windows, so here they cost almost nothing; the nights of the week, that night included,
+    reuse them. A night that finds none younger than ANALYTICS_RELEARN_DAYS learns them itself."""
+    with matrices.shared(), datasets.read_once(as_of):
+        outcome = repurchase_train(as_of=as_of, horizon_days=horizon_days)
+        engagement_weights(as_of)
+    return outcome
+
+
 def _promote_if_better(version: ModelVersion, result: repurchase.TrainResult, as_of: datetime) -> tuple[bool, float | None]:
     new_auc = result.metrics["roc_auc"]
     new_auc = float("nan") if new_auc is None else new_auc
@@ -591,17 +603,31 @@ def recommendations_start(*, as_of: datetime, k: int = DEFAULT_K, chunks: int = 
     run = _start_run(as_of=as_of, k=k, chunks=chunks, horizon_days=horizon_days,
                      night={**night, "night_done": False} if night is not None else {})
     if share_model:
-        with tracked("share_recommender", as_of=as_of, params={"run_id": run.pk}) as job:
-            name = _share_model(run.params["token"], as_of)
-            run.params = {**run.params, "shared_model": name}
-            run.save(update_fields=["params"])
-            job.message = f"fitted once for the run's {chunks} chunks: {name}"
+        run.params = {**run.params, "shared_model": _share_recommender(run, chunks)}
+        run.save(update_fields=["params"])
     return run
+
+
+def _share_recommender(run: RecommendationRun, chunks: int) -> str:
+    with tracked("share_recommender", as_of=run.as_of, params={"run_id": run.pk}) as job:
+        name = _share_model(run.params["token"], run.as_of)
+        job.message = f"fitted once for the run's {chunks} chunks: {name}"
+    return name
 
 
 def _start_run(*, as_of: datetime, k: int, chunks: int, horizon_days: int, night: dict[str, Any]
                ) -> RecommendationRun:
     token = uuid.uuid4().hex
+    chosen = _choose_blend(token, as_of=as_of, k=k, horizon_days=horizon_days)
+    return RecommendationRun.objects.create(
+        as_of=as_of, k=k, params={"chunks": chunks, "token": token, **night, **chosen["params"]},
+        metrics=chosen["metrics"], baseline_metrics=chosen["baseline_metrics"], is_current=False)
+
+
+def _choose_blend(token: str, *, as_of: datetime, k: int, horizon_days: int) -> dict[str, Any]:
+    """The blend of a run at as_of (the params, metrics and baseline metrics it is stored with): the one an earlier
+    night of this week selected, else tuned now (evaluation.tuned_blend). Reads the course history at as_of into the
+    run's cache (`token`), which the recommender is then fitted from."""
     with tracked("evaluate_recommendations", as_of=as_of, params={"horizon_days": horizon_days, "k": k}) as job:
         # Read at as_of: the validation split (as_of − horizon) is a filter of it, and a chunk run by this worker
         # serves from it.
@@ -613,26 +639,41 @@ def _start_run(*, as_of: datetime, k: int, chunks: int, horizon_days: int, night
             job.message = (f"blend {selected.params['weights']} ({selected.params.get('popularity')} popularity) "
                            f"selected at {selected.as_of:%Y-%m-%d} (run {_selected_in(selected)}), reused for "
                            f"{relearn_days()} days; validation NDCG@{k} {selected.metrics.get('ndcg')}")
-            return RecommendationRun.objects.create(
-                as_of=as_of, k=k, params={
-                    **{key: selected.params[key] for key in ("weights", "popularity", "tuned", "evaluation_window")
-                       if key in selected.params},
-                    "chunks": chunks, "token": token, "selected_in_run": _selected_in(selected), **night},
-                metrics=selected.metrics, baseline_metrics=selected.baseline_metrics, is_current=False)
+            return {"params": {**{key: selected.params[key] for key in ("weights", "popularity", "tuned",
+                                                                         "evaluation_window")
+                                  if key in selected.params},
+                               "selected_in_run": _selected_in(selected)},
+                    "metrics": selected.metrics, "baseline_metrics": selected.baseline_metrics}
         blend = evaluation.tuned_blend(as_of, horizon_days, k, record)
         validation = blend.pop("validation")
         job.rows = blend["validation_users"]
         job.message = (f"blend {blend['weights']} ({blend['popularity']} popularity); validation NDCG@{k} "
                        f"{validation['ours']['ndcg']}")
     ours = validation.pop("ours")
-    return RecommendationRun.objects.create(
-        as_of=as_of, k=k, params=_json_safe({
-            "chunks": chunks, "token": token, **night, "weights": list(blend["weights"]),
-            "popularity": blend["popularity"], "tuned": blend["tuned"],
-            "evaluation_window": {"train_before": blend["validation_cutoff"].isoformat(),
-                                  "test_until": as_of.isoformat(), "horizon_days": horizon_days}}),
-        metrics=_json_safe(ours), baseline_metrics=_json_safe(validation), is_current=False,
-    )
+    return {"params": _json_safe({
+                "weights": list(blend["weights"]), "popularity": blend["popularity"], "tuned": blend["tuned"],
+                "evaluation_window": {"train_before": blend["validation_cutoff"].isoformat(),
+                                      "test_until": as_of.isoformat(), "horizon_days": horizon_days}}),
+            "metrics": _json_safe(ours), "baseline_metrics": _json_safe(validation)}
+
+
+def recommendations_prepare(*, run: RecommendationRun, horizon_days: int, ranges: list[tuple[int, int]],
+                            dispatch: Any) -> RecommendationRun:
+    """The recommendation part of a fanned-out night, in a process of its own (nightly_pipeline created `run` and
+    sent this): choose the blend, fit and store the recommender for the chunks (_share_model), then send the run's
+    recommend chunks through `dispatch`. Meanwhile the serial part builds the feature matrix, scores and computes
+    engagement and segments in the other process; it marks its own end on the same row, so what this writes is
+    merged under the row's lock."""
+    chosen = _choose_blend(run.params["token"], as_of=run.as_of, k=run.k, horizon_days=horizon_days)
+    name = _share_recommender(run, len(ranges))
+    with transaction.atomic():
+        locked = RecommendationRun.objects.select_for_update().get(pk=run.pk)
+        locked.params = {**locked.params, **chosen["params"], "shared_model": name}
+        locked.metrics, locked.baseline_metrics = chosen["metrics"], chosen["baseline_metrics"]
+        locked.save(update_fields=["params", "metrics", "baseline_metrics"])
+    for id_from, id_to in ranges:
+        dispatch("recommend", run_id=run.pk, id_from=id_from, id_to=id_to)
+    return locked
 
 
 def _selected_in(run: RecommendationRun) -> int:
@@ -808,10 +849,11 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
     task layer passes one that sends chunk tasks; inline it runs them here), each kind as soon as what it needs is
     ready, so other workers write recommendations while this one builds the feature matrix, and scores while it
     computes engagement and segments.
-    `fan_out`: the dispatched chunks run in other worker processes, so with more than one chunk the recommender is
-    fitted here once and each scoring chunk's part of the feature matrix built here is stored for them
-    (ARTIFACTS_DIR). The night's recommendation run becomes current when this part and every chunk are done
-    (_finish_if_complete)."""
+    `fan_out`: the dispatched work runs in other worker processes. With more than one chunk the whole recommendation
+    side goes to one of them ("prepare_recommendations": the blend, the recommender fitted once and stored, then
+    the recommend chunks; recommendations_prepare), so it runs beside this part from the start, and each scoring
+    chunk's part of the feature matrix built here is stored for the score chunks (ARTIFACTS_DIR). The night's
+    recommendation run becomes current when this part and every chunk are done (_finish_if_complete)."""
     as_of = as_of or start_of_day()
     # One store of feature matrices for the whole run (analytics/ml/matrices.py): the one at as_of − 90 days
     # serves the engagement weights and a training window, the training windows both selection and refit.
@@ -824,13 +866,21 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
         ranges = ranges if len(ranges) > 1 else []
         share = fan_out and dispatch is not None and len(ranges) > 1
         parts: list[str | None] = [*_matrix_part_names(len(ranges))] if share else [None] * max(len(ranges), 1)
-        # The recommendations first: they need the course history, not the matrix (which then filters the same one
-        # read of the orders and enrolments), so other processes write them while this one builds the matrix. With
-        # a dispatch to other processes (the Celery fan-out) they load the recommender fitted here instead of each
-        # fitting it; inline they share this process's.
-        run = recommendations_start(as_of=as_of, k=k, chunks=max(len(ranges), 1), horizon_days=horizon_days,
-                                    share_model=share, night={"score_chunks": max(len(ranges), 1),
-                                                              **({"shared_matrices": parts} if share else {})})
+        # The recommendations first: they need the course history, not the matrix. Inline, the run is started here
+        # (the matrix then filters the same one read of the orders and enrolments) and its chunks share this
+        # process's recommender.
+        night = {"score_chunks": max(len(ranges), 1), **({"shared_matrices": parts} if share else {})}
+        if share:
+            # Another process chooses the blend, fits the recommender and sends the recommend chunks
+            # (recommendations_prepare) while this one builds the feature matrix: the run exists first, for the
+            # chunks' completion. The blend is stored on it before any recommend chunk is sent.
+            run = RecommendationRun.objects.create(as_of=as_of, k=k, params={
+                "chunks": len(ranges), "token": uuid.uuid4().hex, **night, "night_done": False},
+                metrics={}, baseline_metrics={}, is_current=False)
+            dispatch("prepare_recommendations", run_id=run.pk, horizon_days=horizon_days, ranges=ranges)
+        else:
+            run = recommendations_start(as_of=as_of, k=k, chunks=max(len(ranges), 1), horizon_days=horizon_days,
+                                        night=night)
         if dispatch is None:
             def dispatch(kind: str, **kwargs: Any) -> None:
                 if kind == "score":
@@ -838,8 +888,9 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
                                      bgnbd=kwargs["bgnbd"], run=run)
                 else:
                     recommendations_chunk(run=run, id_from=kwargs["id_from"], id_to=kwargs["id_to"])
-        for id_from, id_to in ranges or [(None, None)]:
-            dispatch("recommend", run_id=run.pk, id_from=id_from, id_to=id_to)
+        if not share:
+            for id_from, id_to in ranges or [(None, None)]:
+                dispatch("recommend", run_id=run.pk, id_from=id_from, id_to=id_to)
         feats = matrices.at(as_of)
         bgnbd = feats.attrs["bgnbd_params"]  # the population's: every scoring chunk uses them
         if share:

@@ -1,14 +1,16 @@
 """Celery tasks for the analytics jobs: thin wrappers taking ids and ISO strings, calling analytics.services.
 
 The nightly task fans scoring and recommendation writing out by member-id range: bounded chunk tasks
-(ANALYTICS_CHUNK_SIZE members each; a recommend and a score task per range, on the "ml" queue), sent as soon as the
-serial part has what they need, so several workers, on several machines, share a large population while the serial
-part goes on with the feature matrix, engagement and segments; under eager mode the chunks run inline. No chord: a chord needs a result
-backend, and the join is already done in the database — whatever finishes last, a chunk or the serial part, makes
-the recommendation run current (under a row lock) and enqueues the report warm-up (services._finish_if_complete).
-Every service writes its JobRun, and reruns replace rows for the same as_of, so a retried chunk is harmless. The
-serial part stores what the chunks would otherwise each build again (the recommender, each scoring chunk's part of
-the feature matrix) in ARTIFACTS_DIR, which every worker shares.
+(ANALYTICS_CHUNK_SIZE members each; a recommend and a score task per range, on the "ml" queue), sent as soon as what
+they need exists, so several workers, on several machines, share a large population. It first sends the
+recommendation run's preparation (the blend, the recommender fitted once and stored), which another worker takes
+and which sends the recommend chunks; the serial part meanwhile builds the feature matrix, then sends the score
+chunks and computes engagement and segments. Under eager mode all of it runs inline. No chord: a chord needs a
+result backend, and the join is already done in the database — whatever finishes last, a chunk or the serial part,
+makes the recommendation run current (under a row lock) and enqueues the report warm-up
+(services._finish_if_complete). Every service writes its JobRun, and reruns replace rows for the same as_of, so a
+retried chunk is harmless. What the chunks would otherwise each build again (the recommender, each scoring chunk's
+part of the feature matrix) is stored in ARTIFACTS_DIR, which every worker shares.
 """
 from __future__ import annotations
 
@@ -57,9 +59,10 @@ def compute_segments_task(as_of: str | None = None) -> int:
 
 @shared_task(acks_late=True)
 def train_repurchase_model_task(as_of: str | None = None, horizon_days: int | None = None) -> int:
+    """The weekly learning (beat, before that night): the repurchase model and the week's engagement weights."""
     services = _services()
-    outcome = services.repurchase_train(as_of=_as_of(as_of) or services.start_of_day(),
-                                        horizon_days=horizon_days or services.DEFAULT_HORIZON_DAYS)
+    outcome = services.weekly_learning(as_of=_as_of(as_of) or services.start_of_day(),
+                                       horizon_days=horizon_days or services.DEFAULT_HORIZON_DAYS)
     return outcome.version.pk
 
 
@@ -79,8 +82,21 @@ def recommend_chunk_task(run_id: int, id_from: int | None, id_to: int | None) ->
     return _services().recommendations_chunk(run=run, id_from=id_from, id_to=id_to)
 
 
+@shared_task(acks_late=True)
+def prepare_recommendations_task(run_id: int, horizon_days: int, ranges: list[list[int]]) -> int:
+    """A fanned-out night's recommendation run: its blend, its stored recommender, then its recommend chunks."""
+    run = RecommendationRun.objects.get(pk=run_id)
+    _services().recommendations_prepare(run=run, horizon_days=horizon_days,
+                                        ranges=[(id_from, id_to) for id_from, id_to in ranges], dispatch=_send)
+    return run_id
+
+
 def chunk_signature(kind: str, **kwargs: Any) -> Signature:
-    """The task for one chunk of the nightly fan-out (immutable: it takes no parent result)."""
+    """The task for one part of the nightly fan-out (immutable: it takes no parent result): a chunk, or the
+    recommendation run's preparation, which sends the recommend chunks."""
+    if kind == "prepare_recommendations":
+        return prepare_recommendations_task.si(kwargs["run_id"], kwargs["horizon_days"],
+                                               [list(r) for r in kwargs["ranges"]])
     if kind == "score":
         return score_members_chunk_task.si(kwargs["as_of"].isoformat(), kwargs["version_id"], kwargs["id_from"],
                                            kwargs["id_to"], kwargs.get("bgnbd"), kwargs.get("matrix"),

@@ -217,6 +217,21 @@ def test_a_fanned_out_night_scores_from_the_matrix_it_built_and_completes_with_i
     real = matrices._build
     monkeypatch.setattr(matrices, "_build", lambda *args: builds.append(args) or real(*args))
     version = ModelVersion.objects.get(pk=result["model_version"])
+    # The recommendation side was sent to another process at the night's start; this one finished first.
+    assert [kind for kind, _ in sent][0] == "prepare_recommendations"
+    assert "recommend" not in [kind for kind, _ in sent]
+    run.refresh_from_db()
+    assert run.params["night_done"] is True and "weights" not in run.params
+    prepared = dict(sent[0][1])
+    assert prepared["ranges"] == services.member_chunks() and prepared["run_id"] == run.pk
+    services._run_model.clear()  # as in another process
+    services.recommendations_prepare(run=run, horizon_days=prepared["horizon_days"], ranges=prepared["ranges"],
+                                     dispatch=lambda kind, **kwargs: sent.append((kind, kwargs)))
+    run.refresh_from_db()
+    # Its blend, merged under the row's lock: the serial part's end and its files are kept.
+    assert run.params["night_done"] is True and run.params["shared_matrices"] == parts
+    assert run.params["weights"] and run.metrics and not run.is_current
+    assert [(kwargs["id_from"], kwargs["id_to"]) for kind, kwargs in sent if kind == "recommend"] == prepared["ranges"]
     with django_capture_on_commit_callbacks(execute=True):
         for kind, kwargs in sent:  # every range's recommendations first, each chunk as in another process
             if kind == "recommend":

@@ -130,9 +130,9 @@ def test_column_array_reasons_match_the_per_row_reasons(platform):
 
 
 def test_the_nightly_task_sends_each_chunk_as_soon_as_it_can_run(platform, settings, monkeypatch):
-    """Every range's recommendations are sent before the model and the scores, and both before engagement and
-    segments, which the serial part computes while other workers take the chunks; the run becomes current only once
-    all of them are done."""
+    """The recommendation side (the blend, then every range's recommendations) is sent before the model and the
+    scores, and both before engagement and segments, which the serial part computes while other workers take the
+    chunks; the run becomes current only once all of them are done."""
     settings.ANALYTICS_CHUNK_SIZE = 40
     order = []
     real_signature = tasks.chunk_signature
@@ -143,7 +143,9 @@ def test_the_nightly_task_sends_each_chunk_as_soon_as_it_can_run(platform, setti
                         real_engagement(**kwargs))
     result = tasks.run_nightly_pipeline.delay(platform.end.isoformat()).get()
     assert result["chunks"] == 3
-    assert order == ["recommend"] * 3 + ["score"] * 3 + ["engagement"]
+    # The recommendation side first, as one task (another worker chooses the blend and sends its chunks), then the
+    # scores once the model exists, then engagement here.
+    assert order == ["prepare_recommendations"] + ["recommend"] * 3 + ["score"] * 3 + ["engagement"]
     assert JobRun.objects.filter(job="score_members", status="succeeded").count() == 3
     assert ModelVersion.objects.filter(is_serving=True).count() == 1
     run = RecommendationRun.objects.get()

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from analytics.ml import engagement, evaluation
-from analytics.models import EngagementScore, EngagementWeights, RecommendationRun
-from analytics.scoring import services
+from analytics.models import EngagementScore, EngagementWeights, JobRun, RecommendationRun
+from analytics.scoring import services, tasks
 from tests.analytics.factories import make_platform
 
 
@@ -160,3 +160,32 @@ def test_rerunning_a_night_replaces_its_segment_run_and_its_assignments(platform
     again = services.segments_compute(as_of=night)
     assert SegmentRun.objects.filter(as_of=night).get() == again and again.pk != first.pk
     assert SegmentAssignment.objects.filter(as_of=night).count() == count == again.assignments.count()
+
+
+def test_the_weekly_task_learns_the_engagement_weights_from_a_training_matrix_and_that_night_reuses_them(
+        platform, learned, monkeypatch, settings):
+    """Beat's weekly task (before that night) learns the week's engagement weights with the model, from the matrix at
+    as_of − 90 days that training builds anyway: the weights a night would have learned, and the night reuses them."""
+    from analytics.ml import matrices
+
+    settings.ANALYTICS_RELEARN_DAYS = 7
+    as_of = platform.end
+    builds = []
+    real = matrices._build
+    monkeypatch.setattr(matrices, "_build", lambda cutoff, *args: builds.append(cutoff) or real(cutoff, *args))
+    tasks.train_repurchase_model_task.delay(as_of.isoformat(), 30).get()
+    kept = EngagementWeights.objects.get()
+    assert kept.as_of == as_of and len(learned) == 1
+    assert len(builds) == len(set(builds)) and as_of - timedelta(days=90) in builds  # built once, for training too
+
+    learned_alone = dict(kept.weights)
+    EngagementWeights.objects.all().delete()
+    assert services.engagement_weights(as_of).weights == learned_alone  # what a night learns on its own
+    EngagementWeights.objects.exclude(pk=EngagementWeights.objects.order_by("pk").first().pk).delete()
+
+    builds.clear()
+    learned.clear()
+    services.nightly_pipeline(as_of=as_of)
+    assert learned == [] and EngagementWeights.objects.count() == 1  # reused, not learned again
+    assert as_of - timedelta(days=90) not in builds
+    assert "learned at" in JobRun.objects.get(job="compute_engagement").message

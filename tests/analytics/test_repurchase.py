@@ -114,6 +114,18 @@ def test_a_planted_signal_is_found():
     assert abs(p.mean() - frames[2].y.mean()) < 0.05
 
 
+def test_the_candidates_fitted_in_threads_are_the_candidates_fitted_one_after_another(settings):
+    frames = synthetic_frames(np.random.default_rng(3), 1500, planted=True)
+    X, y = repurchase._concat(frames)
+    settings.ANALYTICS_FIT_THREADS = 1
+    alone = repurchase._fit_candidates(X, y)
+    settings.ANALYTICS_FIT_THREADS = 3
+    threaded = repurchase._fit_candidates(X, y)
+    assert list(threaded) == list(alone) == list(repurchase.ALGORITHMS)
+    for name, served in alone.items():
+        assert np.array_equal(threaded[name].predict_proba(X)[:, 1], served.predict_proba(X)[:, 1]), name
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # With the database: train, store, promote, score, leakage
 

@@ -50,6 +50,23 @@ def test_k_is_chosen_by_silhouette_among_three_to_seven():
     assert again.assignments.equals(result.assignments)
 
 
+def test_every_k_is_scored_on_the_sample_silhouette_score_draws(monkeypatch):
+    """The distances of the silhouette sample are computed once for every k; the figures are silhouette_score's own
+    on that sample, below and above SILHOUETTE_SAMPLE members."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    monkeypatch.setattr(segmentation, "SILHOUETTE_SAMPLE", 100)
+    for frame in (blobs().head(90), blobs()):
+        X = segmentation._transform(frame)
+        expected = {}
+        for k in range(3, 8):
+            labels = KMeans(n_clusters=k, n_init=10, random_state=0).fit(X).predict(X)
+            expected[str(k)] = round(float(silhouette_score(X, labels, sample_size=min(len(X), 100),
+                                                            random_state=0)), 4)
+        assert segmentation.fit(frame).criterion_scores == expected
+
+
 def test_too_few_members_get_one_segment():
     result = segmentation.fit(blobs().head(5))
     assert result.k == 1 and set(result.assignments["label"]) == {"All members"}
