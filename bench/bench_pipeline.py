@@ -330,6 +330,7 @@ def night(backend: Backend, options: argparse.Namespace, env: dict[str, str], as
     return usage, floor_total
 
 
+WEEKLY_TASKS = ["train_repurchase_model_task", "select_recommendation_blend_task"]
 NIGHT_JOBS = ("nightly_pipeline", "share_matrix", "evaluate_recommendations", "share_recommender",
               "compute_engagement", "compute_segments", "train_repurchase_model", "score_members", "recommend")
 
@@ -395,35 +396,42 @@ def worker_nights(backend: Backend, options: argparse.Namespace, base_env: dict[
         day0 = date.fromisoformat(as_of)
         week = (day0 + timedelta(days=int(os.environ.get("ANALYTICS_RELEARN_DAYS") or 7))).isoformat()
         # A production week on one copy: the night after the import (nothing learned yet: it trains a model), the
-        # next night (everything reused), then a week later beat's weekly learning task (`weekly-train-repurchase`,
-        # Sunday 01:00: the model and the week's engagement weights; the only thing that trains once a model serves)
-        # and that night (02:00), which relearns what a night learns weekly: the recommendation blend and the
-        # segment count.
+        # next night (everything reused), then a week later beat's two weekly tasks, sent together (Sunday 01:00:
+        # `weekly-train-repurchase`, the model and the week's engagement weights, the only thing that trains once a
+        # model serves; `weekly-select-recommendation-blend`, the blend), and that night (02:00), which relearns what
+        # a night still learns weekly: the number of segments.
         steps = [("night", as_of, "first night (no model serving: it trains one)"),
                  ("night", (day0 + timedelta(days=1)).isoformat(), "next night (the model serves)"),
-                 ("train", week, "weekly learning (beat's own task: the model, the engagement weights)"),
-                 ("night", week, "relearning night (blend and segment count relearned; the model serves)")]
-        nights = 0
+                 ("train", week, "weekly learning (beat's two tasks: the model and the engagement weights; the "
+                  "recommendation blend)"),
+                 ("night", week, "relearning night (the segment count relearned; the model serves)")]
+        nights = weeks = 0
         for kind, night_as_of, name in steps:
             floor = sum(measure_floor(backend, date.fromisoformat(night_as_of)).values())
             first_id = last_jobrun_id(backend)
-            task = "run_nightly_pipeline" if kind == "night" else "train_repurchase_model_task"
-            run_child(["shell", "-c", f"from analytics.scoring.tasks import {task}; "
+            sent = ["run_nightly_pipeline"] if kind == "night" else WEEKLY_TASKS
+            run_child(["shell", "-c", f"from analytics.scoring.tasks import {', '.join(sent)}; "
                        "from analytics.management.commands._asof import parse_as_of; "
-                       f"{task}.apply_async(kwargs={{'as_of': parse_as_of('{night_as_of}').isoformat()}})"],
+                       + "; ".join(f"{task}.apply_async(kwargs={{'as_of': parse_as_of('{night_as_of}').isoformat()}})"
+                                   for task in sent)],
                       env,
                       options.data / f"send-{label}-{kind}-{night_as_of}.log")
             if kind == "train":
-                trained = 1 + sum(1 for k, *_ in steps[:steps.index((kind, night_as_of, name))] if k == "train")
-                _wait_for_line(log, f"{task}[", 2 * trained, worker)  # received, then succeeded (or raised)
-                began = _logged(log, f"{task}[", "received", trained)
-                wall = (_logged(log, f"{task}[", "succeeded in", trained) - began).total_seconds()
+                # Beat sends both weekly tasks at the same time; the worker's two processes take one each.
+                weeks += 1
+                for task in sent:
+                    _wait_for_line(log, f"{task}[", 2 * weeks, worker)  # received, then succeeded (or raised)
+                began = min(_logged(log, f"{task}[", "received", weeks) for task in sent)
+                ends = {task: _logged(log, f"{task}[", "succeeded in", weeks) for task in sent}
+                wall = (max(ends.values()) - began).total_seconds()
                 after = sum(measure_floor(backend, date.fromisoformat(night_as_of)).values())
                 floor = min(floor, after)
                 usage = Usage(wall, 0.0, 0.0, _pool_peak_rss(worker), cpu=False)
-                print(f"  {name}, --as-of {night_as_of}: {wall:.1f} s from the worker receiving the task to its "
-                      f"end; floor {floor:.2f} s -> ratio {wall / floor:.1f}x; largest pool process "
+                print(f"  {name}, --as-of {night_as_of}: {wall:.1f} s from the worker receiving the first task to "
+                      f"the end of the last; floor {floor:.2f} s -> ratio {wall / floor:.1f}x; largest pool process "
                       f"{usage.peak_rss_bytes / 1024**3:.2f} GB so far", flush=True)
+                for task, end in ends.items():
+                    print(f"    {task:<34} -> {(end - began).total_seconds():6.1f} s", flush=True)
                 results.append((f"{backend.label} {name.split(' (')[0]} (worker)", usage, floor))
                 continue
             nights += 1

@@ -94,6 +94,13 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=1, minute=0, day_of_week=0),
         "options": {"expires": 12 * HOUR},
     },
+    # The week's recommendation blend at the same time, on the worker's other process; that night and the six after
+    # it reuse it (a night selects it itself only when none is younger than ANALYTICS_RELEARN_DAYS).
+    "weekly-select-recommendation-blend": {
+        "task": "analytics.scoring.tasks.select_recommendation_blend_task",
+        "schedule": crontab(hour=1, minute=0, day_of_week=0),
+        "options": {"expires": 12 * HOUR},
+    },
     # Renewal reminders at 09:00 so they arrive in the working day; exactly-once is held by the database.
     "send-renewal-reminders": {
         "task": "analytics.outreach.tasks.send_renewal_reminders",

@@ -19,7 +19,7 @@ import pandas as pd
 from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Min, QuerySet
+from django.db.models import Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from analytics.jobs import tracked
@@ -676,6 +676,26 @@ def recommendations_prepare(*, run: RecommendationRun, horizon_days: int, ranges
     return locked
 
 
+def recommendations_select(*, as_of: datetime, k: int = DEFAULT_K, horizon_days: int = DEFAULT_HORIZON_DAYS
+                           ) -> RecommendationRun:
+    """The week's recommendation blend, selected ahead of that night (beat's weekly task, beside the model's
+    training, on the other worker process): a run holding the selection and its validation figures against the
+    peers', with no rows, never current (params["selection_only"]); the nights of the week reuse it (_recent_blend)
+    instead of each first night selecting it itself. When a blend selected less than ANALYTICS_RELEARN_DAYS ago
+    exists, that run is returned and nothing is selected."""
+    recent = _recent_blend(as_of, k, horizon_days)
+    if recent is not None:
+        return recent
+    token = uuid.uuid4().hex
+    try:
+        chosen = _choose_blend(token, as_of=as_of, k=k, horizon_days=horizon_days)
+    finally:
+        _run_model.pop(token, None)  # the course history read for it
+    return RecommendationRun.objects.create(
+        as_of=as_of, k=k, params={"selection_only": True, **chosen["params"]}, metrics=chosen["metrics"],
+        baseline_metrics=chosen["baseline_metrics"], is_current=False)
+
+
 def _selected_in(run: RecommendationRun) -> int:
     """The run whose night selected this run's blend (itself unless it reused one)."""
     return int(run.params.get("selected_in_run", run.pk))
@@ -688,7 +708,9 @@ def _recent_blend(as_of: datetime, k: int, horizon_days: int) -> RecommendationR
     if not days:
         return None
     oldest = as_of - timedelta(days=days)
-    run = (RecommendationRun.objects.filter(is_current=True, k=k, as_of__lte=as_of, as_of__gt=oldest)
+    # A night's run once current, or the week's selection made ahead of the night (recommendations_select).
+    run = (RecommendationRun.objects.filter(Q(is_current=True) | Q(params__selection_only=True), k=k,
+                                            as_of__lte=as_of, as_of__gt=oldest)
            .order_by("-as_of", "-pk").first())
     if run is None or not run.params.get("tuned") or "weights" not in run.params:
         return None

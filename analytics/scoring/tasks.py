@@ -67,6 +67,15 @@ def train_repurchase_model_task(as_of: str | None = None, horizon_days: int | No
 
 
 @shared_task(acks_late=True)
+def select_recommendation_blend_task(as_of: str | None = None, k: int | None = None,
+                                     horizon_days: int | None = None) -> int:
+    """The week's recommendation blend (beat, beside the weekly training, before that night)."""
+    services = _services()
+    return services.recommendations_select(as_of=_as_of(as_of) or services.start_of_day(), k=k or services.DEFAULT_K,
+                                           horizon_days=horizon_days or services.DEFAULT_HORIZON_DAYS).pk
+
+
+@shared_task(acks_late=True)
 def score_members_chunk_task(as_of: str, version_id: int, id_from: int | None, id_to: int | None,
                              bgnbd: dict[str, float] | None = None, matrix: str | None = None,
                              run_id: int | None = None) -> int:

@@ -189,3 +189,33 @@ def test_the_weekly_task_learns_the_engagement_weights_from_a_training_matrix_an
     assert learned == [] and EngagementWeights.objects.count() == 1  # reused, not learned again
     assert as_of - timedelta(days=90) not in builds
     assert "learned at" in JobRun.objects.get(job="compute_engagement").message
+
+
+def test_the_weekly_blend_selection_is_what_that_night_would_select_and_the_week_reuses_it(platform, settings,
+                                                                                          monkeypatch):
+    """Beat's weekly task selects the blend ahead of that night: a run with the selection and its validation figures,
+    no rows, never current. That night and the six after it reuse it; the blend is the one the night would have
+    selected itself."""
+    settings.ANALYTICS_RELEARN_DAYS = 7
+    night = platform.end - timedelta(days=8)
+    alone = _complete(services.recommendations_start(as_of=night, k=5))  # the night selecting it itself
+    RecommendationRun.objects.all().delete()
+
+    tuned = _tuned(monkeypatch)
+    pk = tasks.select_recommendation_blend_task.delay(night.isoformat(), 5).get()
+    selection = RecommendationRun.objects.get(pk=pk)
+    assert tuned == [night] and selection.params["selection_only"] and not selection.is_current
+    assert not selection.sets.exists()
+    for key in ("weights", "popularity", "tuned", "evaluation_window"):
+        assert selection.params[key] == alone.params[key], key
+    assert selection.metrics == alone.metrics and selection.baseline_metrics == alone.baseline_metrics
+    assert tasks.select_recommendation_blend_task.delay(night.isoformat(), 5).get() == pk  # selected once
+    assert services._recent_blend(night, 3, services.DEFAULT_HORIZON_DAYS) is None  # another k is another selection
+
+    first = _complete(services.recommendations_start(as_of=night, k=5))
+    later = _complete(services.recommendations_start(as_of=night + timedelta(days=6), k=5))
+    assert tuned == [night]
+    assert first.params["selected_in_run"] == later.params["selected_in_run"] == pk
+    assert later.params["weights"] == alone.params["weights"] and later.sets.exists()
+    _complete(services.recommendations_start(as_of=night + timedelta(days=7), k=5))  # a week after it
+    assert tuned == [night, night + timedelta(days=7)]
