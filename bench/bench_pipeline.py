@@ -18,14 +18,19 @@ per-stage breakdown is read back from the JobRun rows that the run wrote. The re
 runs as its own task after the pipeline (analytics.scoring.tasks.warm_report_cache), is measured separately unless
 --no-warmup.
 
-With --worker, each database is also measured as production runs the night (Procfile): on a fresh copy, a Celery
-worker started beforehand (`celery worker -Q ml -c 2`, the Procfile's two processes; the embedded filesystem broker
-on SQLite, Redis database --redis-db on PostgreSQL) is sent `run_nightly_pipeline` for the first night and then
-for the next; the figure runs from the worker receiving the task (its log) to the end of the night's last chunk
-(the JobRun rows). The serial part sends the chunks as it goes, so the second process writes recommendations while
-the first builds the feature matrix, and scores while it computes engagement and segments. The first night's pool processes import the scoring code at their
-first task; the next night's have it, as a worker that has been up for a night does. Peak memory is the largest
-pool process's (VmHWM). The report warm-up the night enqueues runs in the worker before the next measurement.
+With --worker, each database is also measured as production runs it (Procfile): on a fresh copy, a Celery worker
+started beforehand (`celery worker -Q ml -c 2`, the Procfile's two processes; the embedded filesystem broker on
+SQLite, Redis database --redis-db on PostgreSQL) is sent a week's work in beat's order: `run_nightly_pipeline` for
+the first night (no model serving: it trains one) and for the next night, then, a week later (ANALYTICS_RELEARN_DAYS),
+beat's two weekly tasks together (`train_repurchase_model_task`: the model and the week's engagement weights;
+`select_recommendation_blend_task`: the blend) and that night, which still chooses the number of segments. A night
+runs from the worker receiving the task (its log) to the end of its last chunk (the JobRun rows); the weekly tasks
+from the first one received to the last one finished. The nightly task sends the recommendation side to the other
+process at its start, so it chooses the blend and writes recommendations while the first builds the feature matrix,
+and the score chunks once the model exists, while it computes engagement and segments. The first night's pool
+processes import the scoring code at their first task; later ones have it, as a worker that has been up for a night
+does. Peak memory is the largest pool process's (VmHWM). The report warm-up each night enqueues runs in the worker
+before the next measurement.
 
 Target (issue 19): the whole nightly pipeline within 10x its SQL GROUP BY scan floor (measured in the same run on
 the same database copy), peak memory under 2 GB; stages printed as they finish.
