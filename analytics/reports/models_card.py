@@ -62,6 +62,7 @@ class RecommendationCard:
     is_current: bool
     baseline_names: tuple[str, ...]
     metrics: tuple[MetricRow, ...]
+    selection_only: bool = False  # the week's blend selection, made ahead of the night: no rows
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,9 @@ def model_cards(limit: int = 10) -> tuple[ModelCard, ...]:
 def recommendation_cards(limit: int = 5) -> tuple[RecommendationCard, ...]:
     runs = RecommendationRun.objects.order_by("-is_current", "-created_at", "-pk")[:limit]
     return tuple(
-        RecommendationCard(r.pk, r.as_of, r.k, r.is_current, *compare(r.metrics, r.baseline_metrics)) for r in runs
+        RecommendationCard(r.pk, r.as_of, r.k, r.is_current, *compare(r.metrics, r.baseline_metrics),
+                           selection_only=bool(r.params.get("selection_only")))
+        for r in runs
     )
 
 

@@ -213,6 +213,15 @@ def test_model_card_renders_metrics_and_baselines(analyst_client, scored):
     assert "Feature importance" in html
 
 
+def test_model_card_tells_the_weeks_blend_selection_from_a_night(analyst_client, scored):
+    selection = RecommendationRun.objects.create(
+        as_of=timezone.now(), k=5, params={"selection_only": True, "weights": [1.0], "tuned": True},
+        metrics={"ndcg@5": 0.21}, baseline_metrics={"ndcg@5": 0.15})
+    html = analyst_client.get(url("models")).content.decode()
+    assert html.count("the week's blend selection (no rows)") == 1
+    assert f"Run {selection.pk} " in html
+
+
 def test_segments_page_profiles_each_segment(analyst_client, scored):
     response = analyst_client.get(url("segments", **MAY_QUERY, format="csv", table="profiles"))
     rows = {r[0]: r for r in csv.reader(io.StringIO(response.content.decode("utf-8-sig")))}
