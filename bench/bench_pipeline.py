@@ -484,7 +484,11 @@ def worker_nights(backend: Backend, options: argparse.Namespace, base_env: dict[
                   "figure)", flush=True)
     finally:
         os.killpg(worker.pid, signal.SIGQUIT)
-        worker.wait(timeout=60)
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # seen once on SQLite: the cold shutdown hung
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=60)
         if not options.keep_copy:
             backend.drop_copy()
     return results
