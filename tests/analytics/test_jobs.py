@@ -202,9 +202,10 @@ def test_a_fanned_out_night_scores_from_the_matrix_it_built_and_completes_with_i
         return sorted(PropensityScore.objects.filter(as_of=as_of).values_list("member_id", "probability",
                                                                               "top_reasons"))
 
-    services.nightly_pipeline(as_of=as_of)  # inline: trains the serving model, scores from its own matrix
+    inline_night = services.nightly_pipeline(as_of=as_of)  # inline: trains the serving model, scores from its matrix
     inline = scores()
     assert len(inline) == 90
+    inline_recommendations = run_rows(RecommendationRun.objects.get(pk=inline_night["recommendation_run"]))
 
     sent = []
     result = services.nightly_pipeline(as_of=as_of, fan_out=True,
@@ -246,6 +247,7 @@ def test_a_fanned_out_night_scores_from_the_matrix_it_built_and_completes_with_i
                                           run=run)
     assert builds == []
     assert scores() == inline
+    assert run_rows(run) == inline_recommendations  # the recommendation side, prepared in another process
     run.refresh_from_db()
     assert run.is_current
     assert not any((artifacts.artifacts_dir() / name).exists() for name in parts)
