@@ -626,8 +626,8 @@ def _start_run(*, as_of: datetime, k: int, chunks: int, horizon_days: int, night
 
 
 def _choose_blend(token: str, *, as_of: datetime, k: int, horizon_days: int) -> dict[str, Any]:
-    """The blend of a run at as_of (the params, metrics and baseline metrics it is stored with): the one an earlier
-    night of this week selected, else tuned now (evaluation.tuned_blend). Reads the course history at as_of into the
+    """The blend of a run at as_of (the params, metrics and baseline metrics it is stored with): the one selected this
+    week (by beat's weekly task or an earlier night, _recent_blend), else tuned now (evaluation.tuned_blend). Reads the course history at as_of into the
     run's cache (`token`), which the recommender is then fitted from."""
     with tracked("evaluate_recommendations", as_of=as_of, params={"horizon_days": horizon_days, "k": k}) as job:
         # Read at as_of: the validation split (as_of − horizon) is a filter of it, and a chunk run by this worker
