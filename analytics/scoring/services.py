@@ -10,6 +10,7 @@ import contextlib
 import json
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from functools import partial
@@ -627,8 +628,8 @@ def _start_run(*, as_of: datetime, k: int, chunks: int, horizon_days: int, night
 
 def _choose_blend(token: str, *, as_of: datetime, k: int, horizon_days: int) -> dict[str, Any]:
     """The blend of a run at as_of (the params, metrics and baseline metrics it is stored with): the one selected this
-    week (by beat's weekly task or an earlier night, _recent_blend), else tuned now (evaluation.tuned_blend). Reads the course history at as_of into the
-    run's cache (`token`), which the recommender is then fitted from."""
+    week (by beat's weekly task or an earlier night, _recent_blend), else tuned now (evaluation.tuned_blend). Reads
+    the course history at as_of into the run's cache (`token`), which the recommender is then fitted from."""
     with tracked("evaluate_recommendations", as_of=as_of, params={"horizon_days": horizon_days, "k": k}) as job:
         # Read at as_of: the validation split (as_of − horizon) is a filter of it, and a chunk run by this worker
         # serves from it.
@@ -875,7 +876,8 @@ def recommendations_compute(*, as_of: datetime, k: int = DEFAULT_K) -> Recommend
 
 
 def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAULT_HORIZON_DAYS, k: int = DEFAULT_K,
-                     dispatch: Any = None, fan_out: bool = False) -> dict[str, Any]:
+                     dispatch: Any = None, fan_out: bool = False,
+                     progress: Callable[[], object] | None = None) -> dict[str, Any]:
     """recommendations → feature matrix → propensity (serving model; one is trained if none) → engagement, segments.
 
     Scoring and recommendation writing fan out by member-id range through `dispatch(kind, **kwargs)` (the Celery
@@ -886,7 +888,8 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
     side goes to one of them ("prepare_recommendations": the blend, the recommender fitted once and stored, then
     the recommend chunks; recommendations_prepare), so it runs beside this part from the start, and each scoring
     chunk's part of the feature matrix built here is stored for the score chunks (ARTIFACTS_DIR). The night's
-    recommendation run becomes current when this part and every chunk are done (_finish_if_complete)."""
+    recommendation run becomes current when this part and every chunk are done (_finish_if_complete).
+    `progress`: without a dispatch, called after each chunk run here (the command's progress bar)."""
     as_of = as_of or start_of_day()
     # One store of feature matrices for the whole run (analytics/ml/matrices.py): the one at as_of − 90 days
     # serves the engagement weights and a training window, the training windows both selection and refit.
@@ -921,6 +924,8 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
                                      bgnbd=kwargs["bgnbd"], run=run)
                 else:
                     recommendations_chunk(run=run, id_from=kwargs["id_from"], id_to=kwargs["id_to"])
+                if progress is not None:
+                    progress()
         if not share:
             for id_from, id_to in ranges or [(None, None)]:
                 dispatch("recommend", run_id=run.pk, id_from=id_from, id_to=id_to)

@@ -145,6 +145,14 @@ def test_the_nightly_command_runs_inline_with_a_progress_bar(platform):
     assert quiet_out.getvalue() == "" and quiet_err.getvalue() == ""
 
 
+def test_the_inline_night_ticks_its_progress_once_per_chunk(platform, settings):
+    settings.ANALYTICS_CHUNK_SIZE = 40  # 90 members → 3 ranges: a score and a recommend chunk each
+    ticks = []
+    services.nightly_pipeline(as_of=platform.end, progress=lambda: ticks.append(1))
+    assert len(ticks) == 6
+    assert JobRun.objects.filter(job__in=["score_members", "recommend"], status="succeeded").count() == 6
+
+
 def test_a_fanned_out_run_fits_the_recommender_once_and_its_chunks_load_it(platform, settings, monkeypatch,
                                                                           tmp_path, django_capture_on_commit_callbacks):
     """With share_model (the Celery fan-out) the serial part fits the recommender and stores it; a chunk in another

@@ -6,7 +6,7 @@ from config.commands import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Run the nightly pipeline inline: engagement → segments → propensity → recommendations."
+    help = "Run the nightly pipeline inline: recommendations, the feature matrix, propensity, engagement, segments."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--as-of", dest="as_of", help="Cut-off date or timestamp (ISO 8601); only data before it is read. Default: today 00:00 UTC.")
@@ -14,24 +14,11 @@ class Command(BaseCommand):
                             help="Days after as-of in which a paid order counts as a repurchase (the label window).")
 
     def handle(self, *args, **options) -> None:
-        # Inline, as before, but through an explicit dispatch so the chunks (the long part) tick a bar with an ETA.
+        # Inline: the chunks (the long part) run one after another here and tick a bar with an ETA.
         chunks = max(len(services.member_chunks()), 1)
         bar = self.progress(range(2 * chunks), total=2 * chunks, desc="score + recommend", unit="chunk")
-
-        def dispatch(kind: str, **kwargs) -> None:
-            from analytics.models import ModelVersion, RecommendationRun
-
-            run = RecommendationRun.objects.get(pk=kwargs["run_id"])
-            if kind == "score":
-                services.propensity_score(as_of=kwargs["as_of"], version=ModelVersion.objects.get(pk=kwargs["version_id"]),
-                                          id_from=kwargs["id_from"], id_to=kwargs["id_to"], bgnbd=kwargs["bgnbd"],
-                                          run=run)
-            else:
-                services.recommendations_chunk(run=run, id_from=kwargs["id_from"], id_to=kwargs["id_to"])
-            next(bar, None)
-
         result = services.nightly_pipeline(as_of=parse_as_of(options["as_of"]), horizon_days=options["horizon_days"],
-                                           dispatch=dispatch)
+                                           progress=lambda: next(bar, None))
         for _ in bar:
             pass
         self.stdout.write(f"Nightly pipeline done: {result}")
