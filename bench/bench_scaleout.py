@@ -112,13 +112,19 @@ def main() -> None:
                     raise SystemExit(f"worker with {workers} processes did not answer; see {log.name}")
                 time.sleep(2)  # let every pool process finish importing
                 t0 = time.perf_counter()
-                run = services.recommendations_start(as_of=as_of, chunks=len(ranges), share_model=len(ranges) > 1)
+                # The run's start as a fanned-out night's other process does it (services.recommendations_prepare:
+                # the blend, the recommender fitted once and stored), its recommend chunks collected to be sent with
+                # the score chunks.
+                run = services._pending_run(as_of=as_of, k=services.DEFAULT_K, chunks=len(ranges), night=None)
+                recommend: list[dict] = []
+                services.recommendations_prepare(run=run, horizon_days=services.DEFAULT_HORIZON_DAYS, ranges=ranges,
+                                                 dispatch=lambda kind, sent=recommend, **kwargs: sent.append(kwargs))
                 evaluated = time.perf_counter() - t0
                 signatures = []
-                for (id_from, id_to), part in zip(ranges, parts, strict=True):
+                for (id_from, id_to), part, rec in zip(ranges, parts, recommend, strict=True):
                     signatures.append(chunk_signature("score", as_of=as_of, version_id=version.pk, id_from=id_from,
                                                       id_to=id_to, bgnbd=bgnbd, matrix=part))
-                    signatures.append(chunk_signature("recommend", run_id=run.pk, id_from=id_from, id_to=id_to))
+                    signatures.append(chunk_signature("recommend", **rec))
                 from celery import group
 
                 fanout_started = time.perf_counter()

@@ -595,34 +595,27 @@ def recommendations_evaluate(*, as_of: datetime, horizon_days: int = DEFAULT_HOR
 
 
 def recommendations_start(*, as_of: datetime, k: int = DEFAULT_K, chunks: int = 1,
-                          horizon_days: int = DEFAULT_HORIZON_DAYS, share_model: bool = False,
-                          night: dict[str, Any] | None = None) -> RecommendationRun:
+                          horizon_days: int = DEFAULT_HORIZON_DAYS, night: dict[str, Any] | None = None
+                          ) -> RecommendationRun:
     """Select the blend for this run — evaluation.tuned_blend, the selection `evaluate_models` measures — and store
-    it with its validation NDCG@k against the peers' on the same split. `share_model`: the chunks run in other worker
-    processes (the Celery fan-out), so the recommender is fitted here once and stored for them (_share_model).
+    it with its validation NDCG@k against the peers' on the same split; its chunks share this process's recommender
+    (a run whose chunks go to other processes is prepared by one of them: _pending_run, recommendations_prepare).
     `night`: the run is a nightly pipeline's, which completes it (_finish_if_complete) once its own part is done
     ("night_done") and its `score_chunks` scoring chunks too; the night's other parameters (its shared files)."""
-    run = _start_run(as_of=as_of, k=k, chunks=chunks, horizon_days=horizon_days,
-                     night={**night, "night_done": False} if night is not None else {})
-    if share_model:
-        run.params = {**run.params, "shared_model": _share_recommender(run, chunks)}
-        run.save(update_fields=["params"])
-    return run
-
-
-def _share_recommender(run: RecommendationRun, chunks: int) -> str:
-    with tracked("share_recommender", as_of=run.as_of, params={"run_id": run.pk}) as job:
-        name = _share_model(run.params["token"], run.as_of)
-        job.message = f"fitted once for the run's {chunks} chunks: {name}"
-    return name
-
-
-def _start_run(*, as_of: datetime, k: int, chunks: int, horizon_days: int, night: dict[str, Any]
-               ) -> RecommendationRun:
     token = uuid.uuid4().hex
     chosen = _choose_blend(token, as_of=as_of, k=k, horizon_days=horizon_days)
+    return _pending_run(as_of=as_of, k=k, chunks=chunks, night=night, token=token, chosen=chosen)
+
+
+def _pending_run(*, as_of: datetime, k: int, chunks: int, night: dict[str, Any] | None, token: str | None = None,
+                 chosen: dict[str, Any] | None = None) -> RecommendationRun:
+    """A run's row, not current. Without `chosen` its blend is not chosen yet: recommendations_prepare chooses it
+    and fills the row in (a fanned-out night creates it first, for its chunks' completion)."""
+    chosen = chosen or {"params": {}, "metrics": {}, "baseline_metrics": {}}
     return RecommendationRun.objects.create(
-        as_of=as_of, k=k, params={"chunks": chunks, "token": token, **night, **chosen["params"]},
+        as_of=as_of, k=k, params={"chunks": chunks, "token": token or uuid.uuid4().hex,
+                                  **({**night, "night_done": False} if night is not None else {}),
+                                  **chosen["params"]},
         metrics=chosen["metrics"], baseline_metrics=chosen["baseline_metrics"], is_current=False)
 
 
@@ -676,7 +669,9 @@ def recommendations_prepare(*, run: RecommendationRun, horizon_days: int, ranges
     merged under the row's lock."""
     with _course_reads(run.as_of):
         chosen = _choose_blend(run.params["token"], as_of=run.as_of, k=run.k, horizon_days=horizon_days)
-        name = _share_recommender(run, len(ranges))
+        with tracked("share_recommender", as_of=run.as_of, params={"run_id": run.pk}) as job:
+            name = _share_model(run.params["token"], run.as_of)
+            job.message = f"fitted once for the run's {len(ranges)} chunks: {name}"
     with transaction.atomic():
         locked = RecommendationRun.objects.select_for_update().get(pk=run.pk)
         locked.params = {**locked.params, **chosen["params"], "shared_model": name}
@@ -910,9 +905,7 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
             # Another process chooses the blend, fits the recommender and sends the recommend chunks
             # (recommendations_prepare) while this one builds the feature matrix: the run exists first, for the
             # chunks' completion. The blend is stored on it before any recommend chunk is sent.
-            run = RecommendationRun.objects.create(as_of=as_of, k=k, params={
-                "chunks": len(ranges), "token": uuid.uuid4().hex, **night, "night_done": False},
-                metrics={}, baseline_metrics={}, is_current=False)
+            run = _pending_run(as_of=as_of, k=k, chunks=len(ranges), night=night)
             dispatch("prepare_recommendations", run_id=run.pk, horizon_days=horizon_days, ranges=ranges)
         else:
             run = recommendations_start(as_of=as_of, k=k, chunks=max(len(ranges), 1), horizon_days=horizon_days,

@@ -155,9 +155,9 @@ def test_the_inline_night_ticks_its_progress_once_per_chunk(platform, settings):
 
 def test_a_fanned_out_run_fits_the_recommender_once_and_its_chunks_load_it(platform, settings, monkeypatch,
                                                                           tmp_path, django_capture_on_commit_callbacks):
-    """With share_model (the Celery fan-out) the serial part fits the recommender and stores it; a chunk in another
-    process loads it instead of fitting it again, with the same rows; the file goes when the run completes, and a
-    chunk retried after that fits the model itself."""
+    """Prepared for the Celery fan-out (recommendations_prepare), the run's recommender is fitted once and stored;
+    a chunk in another process loads it instead of fitting it again, with the same rows; the file goes when the run
+    completes, and a chunk retried after that fits the model itself."""
     from analytics.ml import artifacts
 
     settings.ARTIFACTS_DIR = str(tmp_path)
@@ -165,14 +165,19 @@ def test_a_fanned_out_run_fits_the_recommender_once_and_its_chunks_load_it(platf
     plain = services.recommendations_start(as_of=as_of, k=5, chunks=1)
     services.recommendations_chunk(run=plain)
 
-    shared = services.recommendations_start(as_of=as_of, k=5, chunks=3, share_model=True)
+    ranges = services.member_chunks(size=40)
+    shared = services._pending_run(as_of=as_of, k=5, chunks=len(ranges), night=None)
+    sent = []
+    services.recommendations_prepare(run=shared, horizon_days=services.DEFAULT_HORIZON_DAYS, ranges=ranges,
+                                     dispatch=lambda kind, **kwargs: sent.append((kwargs["id_from"], kwargs["id_to"])))
+    assert sent == ranges
+    shared.refresh_from_db()
     name = shared.params["shared_model"]
     assert (artifacts.artifacts_dir() / name).exists()
     assert JobRun.objects.filter(job="share_recommender", status="succeeded", params__run_id=shared.pk).exists()
     fits = []
     real = services.recommendation_model
     monkeypatch.setattr(services, "recommendation_model", lambda when, *args: fits.append(when) or real(when, *args))
-    ranges = services.member_chunks(size=40)
     everyone = datasets.all_course_members(as_of)
     assert everyone  # members with every course through their tier: they get no recommendations
     reads, blocked = [], []
