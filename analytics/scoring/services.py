@@ -6,7 +6,6 @@ replaced inside one transaction).
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import uuid
@@ -652,14 +651,6 @@ def _choose_blend(token: str, *, as_of: datetime, k: int, horizon_days: int) -> 
             "metrics": _json_safe(ours), "baseline_metrics": _json_safe(validation)}
 
 
-def _course_reads(as_of: datetime) -> contextlib.AbstractContextManager:
-    """Around the course history read and who has every course, outside a night's serial part (which shares its one
-    read of the orders and enrolments with the feature matrix): on SQLite one read for both as well (a night's
-    recommendation side at 100k members, recommendations_prepare, 15.1 s → 8.1 s); on PostgreSQL their own
-    narrower queries, which are cheaper than reading every order's columns (4.1–5.5 s → 4.9–6.0 s the other way)."""
-    return datasets.read_once(as_of) if connection.vendor == "sqlite" else contextlib.nullcontext()
-
-
 def recommendations_prepare(*, run: RecommendationRun, horizon_days: int, ranges: list[tuple[int, int]],
                             dispatch: Any) -> RecommendationRun:
     """The recommendation part of a fanned-out night, in a process of its own (nightly_pipeline created `run` and
@@ -667,7 +658,9 @@ def recommendations_prepare(*, run: RecommendationRun, horizon_days: int, ranges
     recommend chunks through `dispatch`. Meanwhile the serial part builds the feature matrix, scores and computes
     engagement and segments in the other process; it marks its own end on the same row, so what this writes is
     merged under the row's lock."""
-    with _course_reads(run.as_of):
+    # One read of the orders and enrolments for the course history and who has every course, as the serial part
+    # shares its read (bench/bench_learning_steps.py: on SQLite about half the time, on PostgreSQL the same).
+    with datasets.read_once(run.as_of):
         chosen = _choose_blend(run.params["token"], as_of=run.as_of, k=run.k, horizon_days=horizon_days)
         with tracked("share_recommender", as_of=run.as_of, params={"run_id": run.pk}) as job:
             name = _share_model(run.params["token"], run.as_of)
@@ -694,7 +687,7 @@ def recommendations_select(*, as_of: datetime, k: int = DEFAULT_K, horizon_days:
         return recent
     token = uuid.uuid4().hex
     try:
-        with _course_reads(as_of):
+        with datasets.read_once(as_of):
             chosen = _choose_blend(token, as_of=as_of, k=k, horizon_days=horizon_days)
     finally:
         _run_model.pop(token, None)  # the course history read for it

@@ -1,0 +1,127 @@
+"""Three steps of the night and of beat's weekly learning, each the old way and the new way, side by side on one
+database (issue 19, session 13). Each is printed with whether both ways give the same result.
+
+    VAR_DIR=/tmp/copy/var .venv/bin/python bench/bench_learning_steps.py --as-of 2026-01-01
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/<copy> .venv/bin/python bench/bench_learning_steps.py --as-of 2026-01-01
+
+The steps:
+- the silhouette of k = 3..7: silhouette_score on the sample for each k, against the sample's distances computed
+  once (segmentation._fit);
+- training's candidate models: fitted one after another, against ANALYTICS_FIT_THREADS=2 at a time;
+- a fanned-out night's recommendation side: the course history and who has every course each read on its own,
+  against both from one read of the orders and enrolments (datasets.read_once, as recommendations_prepare and
+  recommendations_select do).
+
+Run it on a copy: the last step writes recommender files under ARTIFACTS_DIR. A copy comes from
+`bench/bench_pipeline.py --keep-copy`, or `CREATE DATABASE … TEMPLATE bench_pipeline_src`, or a copy of the SQLite
+file, then `manage.py migrate`.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+import uuid
+from datetime import datetime
+
+import numpy as np
+from in_process import setup_django  # bench/ is on sys.path when this file runs as a script
+
+
+def _timed(call):  # noqa: ANN001, ANN202 - a bench helper
+    started = time.perf_counter()
+    result = call()
+    return time.perf_counter() - started, result
+
+
+def silhouette(as_of: datetime) -> None:
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import pairwise_distances, silhouette_score
+
+    from analytics.ml import engagement, matrices, segmentation
+
+    feats = matrices.at(as_of)
+    scores = engagement.score(engagement.components(feats),
+                              engagement.Weights(dict(engagement.HAND_WEIGHTS), "hand", ""))["score"]
+    X = segmentation._transform(segmentation.prepare(feats, scores))
+    n, seed = len(X), 0
+    sample = min(n, segmentation.SILHOUETTE_SAMPLE)
+    fit_rows = np.random.default_rng(seed).choice(n, size=min(n, segmentation.FIT_SAMPLE), replace=False)
+    labels = {k: KMeans(n_clusters=k, n_init=10, random_state=seed).fit(X[fit_rows]).predict(X)
+              for k in segmentation.K_RANGE}
+    each, per_k = _timed(lambda: {k: silhouette_score(X, lab, sample_size=sample, random_state=seed)
+                                  for k, lab in labels.items()})
+
+    def once() -> dict[int, float]:
+        rows = np.random.RandomState(seed).permutation(n)[:sample]
+        distances = pairwise_distances(X[rows])
+        return {k: silhouette_score(distances, lab[rows], metric="precomputed") for k, lab in labels.items()}
+
+    shared, from_once = _timed(once)
+    print(f"silhouette of k=3..7 on {sample:,} of {n:,} members: per k {each:.2f} s, distances once {shared:.2f} s; "
+          f"identical scores: {per_k == from_once}", flush=True)
+
+
+def candidate_fits(as_of: datetime) -> None:
+    from django.conf import settings
+
+    from analytics.ml import datasets, matrices, repurchase
+    from analytics.ml.runtime import limited_threads
+
+    with matrices.shared(), datasets.read_once(as_of):
+        plan = repurchase.plan(as_of, 30, datasets.history_start(as_of))
+        sample = repurchase.training_sample(plan.validation_cutoff)
+        frames = [repurchase.labelled_frame(w.cutoff, w.horizon_days, sample.rng) for w in plan.train_windows]
+    X, y = repurchase._concat(frames)
+    fitted = {}
+    for threads in (1, 2):
+        settings.ANALYTICS_FIT_THREADS = threads
+        with limited_threads():
+            cpu = time.process_time()
+            wall, fitted[threads] = _timed(lambda: repurchase._fit_candidates(X, y))
+            print(f"training's {len(fitted[threads])} candidate models on {len(X):,} rows, {threads} at a time: "
+                  f"{wall:.2f} s wall, {time.process_time() - cpu:.2f} s CPU", flush=True)
+    same = all(np.array_equal(fitted[1][name].predict_proba(X)[:, 1], fitted[2][name].predict_proba(X)[:, 1])
+               for name in fitted[1])
+    print(f"  identical predictions: {same}", flush=True)
+
+
+def recommendation_side(as_of: datetime, rounds: int) -> None:
+    from django.db import connection
+
+    from analytics.ml import datasets
+    from analytics.scoring import services
+
+    def side(one_read: bool) -> float:
+        """What recommendations_prepare reads and fits: the blend (reading the course history) and the recommender
+        with who has every course, each read on its own or all from one read of the orders and enrolments."""
+        token = uuid.uuid4().hex
+        services._run_model.clear()
+        started = time.perf_counter()
+        with datasets.read_once(as_of) if one_read else contextlib.nullcontext():
+            services._choose_blend(token, as_of=as_of, k=services.DEFAULT_K,
+                                   horizon_days=services.DEFAULT_HORIZON_DAYS)
+            services._share_model(token, as_of)
+        return time.perf_counter() - started
+
+    for _ in range(rounds):
+        print(f"a night's recommendation side on {connection.vendor}: each read on its own {side(False):.2f} s, "
+              f"one read {side(True):.2f} s (what recommendations_prepare does)", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--as-of", required=True, help="the cutoff, YYYY-MM-DD")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of the recommendation side's two ways")
+    options = parser.parse_args()
+    setup_django()
+    from django.utils import timezone
+
+    as_of = timezone.make_aware(datetime.fromisoformat(options.as_of))
+    silhouette(as_of)
+    candidate_fits(as_of)
+    recommendation_side(as_of, options.rounds)
+
+
+if __name__ == "__main__":
+    main()
