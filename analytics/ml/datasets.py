@@ -86,6 +86,12 @@ class MemberRange:
             qs = qs.alias(_sample_bucket=F(field) % self.every).filter(_sample_bucket=0)
         return qs
 
+    def covers(self, other: MemberRange) -> bool:
+        """Every member of `other` is in this range."""
+        low = self.id_from is None or (other.id_from is not None and other.id_from >= self.id_from)
+        high = self.id_to is None or (other.id_to is not None and other.id_to <= self.id_to)
+        return low and high and other.every % self.every == 0
+
 
 ALL = MemberRange()
 
@@ -203,28 +209,34 @@ _once: dict | None = None
 
 
 @contextlib.contextmanager
-def read_once(until: datetime) -> Iterator[None]:
-    """Inside the block, orders(), enrollments() and the inferred subscriptions at any cutoff ≤ `until` filter one
-    read of the orders and one of the enrolments instead of querying again (re-entrant: an inner block keeps the
-    outer one)."""
+def read_once(until: datetime, rng: MemberRange = ALL) -> Iterator[None]:
+    """Inside the block, orders(), enrollments() and the inferred subscriptions at any cutoff ≤ `until`, for a
+    member range within `rng`, filter one read of the orders and one of the enrolments of the members in `rng`
+    instead of querying again; any other range queries as outside the block (re-entrant: an inner block keeps the
+    outer one). `rng`: the weekly training reads its sample's members only (repurchase.train)."""
     global _once
     if _once is not None:
         yield
         return
-    _once = {"until": until, "orders": None, "enrollments": None}
+    _once = {"until": until, "rng": rng, "orders": None, "enrollments": None}
     try:
         yield
     finally:
         _once = None
 
 
-def _all_orders_before(as_of: datetime) -> pd.DataFrame | None:
-    """The run's one read of the orders (paid or refunded, paid before `until`), when a cutoff ≤ until asks."""
-    if _once is None or as_of > _once["until"]:
+def _read_once_covers(as_of: datetime, rng: MemberRange) -> bool:
+    return _once is not None and as_of <= _once["until"] and _once["rng"].covers(rng)
+
+
+def _all_orders_before(as_of: datetime, rng: MemberRange) -> pd.DataFrame | None:
+    """The run's one read of the orders (paid or refunded, paid before `until`, of its members), when a cutoff ≤
+    until asks for members it covers."""
+    if not _read_once_covers(as_of, rng):
         return None
     if _once["orders"] is None:
-        qs = Order.objects.filter(paid_at__lt=_once["until"],
-                                  status__in=[Order.Status.PAID, Order.Status.REFUNDED])
+        qs = _once["rng"].apply(Order.objects.filter(paid_at__lt=_once["until"],
+                                                     status__in=[Order.Status.PAID, Order.Status.REFUNDED]))
         frame = _frame(qs.order_by("id").values_list(
             "id", "member_id", "kind", "course_id", "tier_id", "amount_paid", _as_text("paid_at"), "is_renewal",
             "billing_period", _as_text("refunded_at"), "subscription_id"),
@@ -244,7 +256,7 @@ def _paid_before_frame(frame: pd.DataFrame, as_of: datetime, rng: MemberRange) -
 
 def orders(as_of: datetime, rng: MemberRange = ALL, *, since: datetime | None = None) -> pd.DataFrame:
     """Orders paid before as_of, not refunded before as_of (a refund after as_of was not yet known)."""
-    everything = _all_orders_before(as_of)
+    everything = _all_orders_before(as_of, rng)
     if everything is not None:
         keep = _paid_before_frame(everything, as_of, rng)
         if since is not None:
@@ -382,12 +394,14 @@ def in_range(member: pd.Series, rng: MemberRange) -> pd.Series:
     return keep
 
 
-def _all_enrollments_before(as_of: datetime) -> pd.DataFrame | None:
-    """The run's one read of the enrolments (made before `until`), when a cutoff ≤ until asks."""
-    if _once is None or as_of > _once["until"]:
+def _all_enrollments_before(as_of: datetime, rng: MemberRange) -> pd.DataFrame | None:
+    """The run's one read of the enrolments (made before `until`, of its members), when a cutoff ≤ until asks for
+    members it covers."""
+    if not _read_once_covers(as_of, rng):
         return None
     if _once["enrollments"] is None:
-        _once["enrollments"] = _enrollments_query(Enrollment.objects.filter(enrolled_at__lt=_once["until"]))
+        _once["enrollments"] = _enrollments_query(
+            _once["rng"].apply(Enrollment.objects.filter(enrolled_at__lt=_once["until"])))
     return _once["enrollments"]
 
 
@@ -401,7 +415,7 @@ def enrollments(as_of: datetime, rng: MemberRange = ALL) -> pd.DataFrame:
     still_paid = _paid_before(as_of).filter(member=OuterRef("member_id"), course=OuterRef("course_id"))
     refunded = rng.apply(Order.objects.filter(refunded_at__lt=as_of, course__isnull=False)).exclude(Exists(still_paid))
     gone = set(refunded.values_list("member_id", "course_id").distinct())
-    everything = _all_enrollments_before(as_of)
+    everything = _all_enrollments_before(as_of, rng)
     if everything is not None:
         keep = (everything["enrolled_at"] < pd.Timestamp(as_of)) & in_range(everything["member_id"], rng)
         frame = everything.loc[keep].reset_index(drop=True)
@@ -564,7 +578,7 @@ def _inferred_from_orders(as_of: datetime, rng: MemberRange, recorded: set[int])
     so every lapse gets the grace. status: active before paid-through, past_due in the grace days, expired after
     (ended_at = paid-through + grace). No trial, no pending cancellation, no subscription_id; inferred=True.
     """
-    everything = _all_orders_before(as_of)
+    everything = _all_orders_before(as_of, rng)
     if everything is not None:
         keep = (_paid_before_frame(everything, as_of, rng) & (everything["kind"] == Order.Kind.SUBSCRIPTION)
                 & everything["subscription_id"].isna())
@@ -691,10 +705,10 @@ def all_course_members(as_of: datetime, rng: MemberRange = ALL) -> set[int]:
     worked out once per cutoff for everyone and cut to the range: a night asks for it once per recommendation
     chunk, and each answer rebuilt the subscriptions (at 100k members 0.26 s a chunk on PostgreSQL, 0.73 s on
     SQLite: bench/bench_matrix_reads.py)."""
-    if _once is not None and as_of <= _once["until"]:
+    if _read_once_covers(as_of, rng):
         everyone = _once.setdefault("all_course_members", {})
         if as_of not in everyone:
-            everyone[as_of] = _all_course_members(as_of, ALL)
+            everyone[as_of] = _all_course_members(as_of, _once["rng"])
         ids = pd.Series(list(everyone[as_of]), dtype="int64")
         return set(ids[in_range(ids, rng)].tolist())
     return _all_course_members(as_of, rng)
@@ -752,7 +766,7 @@ def course_record(as_of: datetime, rng: MemberRange = ALL) -> CourseRecord:
                      .values_list("member_id", "course_id", _as_text("refunded_at")),
                      ["member_id", "course_id", "refunded_at"])
     refunds["refunded_at"] = _to_utc(refunds["refunded_at"])
-    all_orders, all_enrollments = _all_orders_before(as_of), _all_enrollments_before(as_of)
+    all_orders, all_enrollments = _all_orders_before(as_of, rng), _all_enrollments_before(as_of, rng)
     if all_orders is not None and all_enrollments is not None:
         ts = pd.Timestamp(as_of)
         keep = all_orders["course_id"].notna() & (all_orders["paid_at"] < ts) & in_range(all_orders["member_id"], rng)

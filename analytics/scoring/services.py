@@ -336,8 +336,9 @@ def weekly_learning(*, as_of: datetime, horizon_days: int = DEFAULT_HORIZON_DAYS
     serving one on the same validation rows) and learn the week's engagement weights (engagement_weights), from one
     read of the history. The weights are learned on the model's training sample at as_of − 90 days, the matrix of
     one of its training windows, so here they cost almost nothing; the nights of the week, that night included,
-    reuse them. A night that finds none younger than ANALYTICS_RELEARN_DAYS learns them itself."""
-    with matrices.shared(), datasets.read_once(as_of):
+    reuse them. A night that finds none younger than ANALYTICS_RELEARN_DAYS learns them itself. The one read of
+    the orders and enrolments is training's, of its sample's members (repurchase.train)."""
+    with matrices.shared():
         outcome = repurchase_train(as_of=as_of, horizon_days=horizon_days)
         engagement_weights(as_of)
     return outcome

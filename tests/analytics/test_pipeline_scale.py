@@ -179,6 +179,64 @@ def test_orders_and_enrolments_read_once_give_the_same_matrices_as_a_query_per_c
     pd.testing.assert_frame_equal(subs, datasets.subscriptions(cutoffs[1]))
 
 
+
+def test_a_member_range_covers_the_ranges_whose_members_are_all_in_it():
+    every2, every4, every3 = (datasets.MemberRange(every=n) for n in (2, 4, 3))
+    assert datasets.ALL.covers(every3) and every2.covers(every4) and every2.covers(datasets.MemberRange(5, 9, 2))
+    assert not every2.covers(every3) and not every2.covers(datasets.ALL) and not every4.covers(every2)
+    window = datasets.MemberRange(10, 20)
+    assert window.covers(datasets.MemberRange(12, 20, 3)) and not window.covers(datasets.MemberRange(12, 21))
+    assert not window.covers(datasets.MemberRange(None, 15)) and not window.covers(datasets.MemberRange(12, None))
+
+
+def test_a_read_once_of_a_sample_serves_the_ranges_within_it_and_queries_the_others(platform, monkeypatch):
+    from members.models import Order
+
+    for i, order in enumerate(Order.objects.filter(status=Order.Status.PAID).order_by("id")[:8]):
+        order.status, order.refunded_at = Order.Status.REFUNDED, platform.end - pd.Timedelta(days=10 + 20 * i)
+        order.save(update_fields=["status", "refunded_at"])
+    cutoffs = [platform.end - pd.Timedelta(days=d) for d in (0, 30, 75)]
+    ids = sorted(platform.member_ids)
+    ranges = [datasets.MemberRange(every=2), datasets.MemberRange(every=4), datasets.MemberRange(ids[10], ids[50], 2),
+              datasets.ALL, datasets.MemberRange(every=3)]
+    queried = {(c, r): features.build(datasets.snapshot(c, r)) for c in cutoffs for r in ranges}
+    once = []
+    real = datasets._frame
+
+    def frame(rows, columns):
+        result = real(rows, columns)
+        if "refunded_at" in columns and "subscription_id" in columns or columns == datasets.ENROLLMENT_COLUMNS:
+            once.append(result["member_id"])
+        return result
+
+    monkeypatch.setattr(datasets, "_frame", frame)
+    with datasets.read_once(platform.end, datasets.MemberRange(every=2)):
+        for key, expected in queried.items():
+            pd.testing.assert_frame_equal(features.build(datasets.snapshot(*key)), expected)
+    # One read of the orders of the sample's members and one of their enrolments; everyone and every 3rd id are
+    # queried at each cutoff, as outside the block (their enrolment queries are the other reads counted here).
+    orders, enrolled, *queried_enrolments = once
+    assert len(orders) and (orders % 2 == 0).all() and len(enrolled) and (enrolled % 2 == 0).all()
+    assert len(queried_enrolments) == 2 * len(cutoffs)
+
+
+def test_training_reads_the_orders_and_enrolments_once_of_its_sample_and_trains_the_same_model(platform, settings,
+                                                                                               monkeypatch):
+    settings.ANALYTICS_TRAIN_SAMPLE_MEMBERS = 30  # 90 members -> every 3rd member id
+    with datasets.read_once(platform.end):  # as inside a night: the night's one read of everyone serves
+        everyone = repurchase.train(platform.end, 30)
+    reads = []
+    real = datasets._frame
+    monkeypatch.setattr(datasets, "_frame", lambda rows, columns: reads.append((columns, rows)) or real(rows, columns))
+    alone = repurchase.train(platform.end, 30)
+    orders = [str(rows.query) for columns, rows in reads if "subscription_id" in columns and "refunded_at" in columns]
+    assert len(orders) == 1 and "% 3" in orders[0].replace("%%", "%")
+    assert sum(columns == datasets.ENROLLMENT_COLUMNS for columns, _ in reads) == 1
+    assert datasets.ORDER_COLUMNS not in [columns for columns, _ in reads]
+    assert alone.algorithm == everyone.algorithm and alone.candidates == everyone.candidates
+    np.testing.assert_array_equal(alone.model.predict_proba(alone.validation.X),
+                                  everyone.model.predict_proba(everyone.validation.X))
+
 def test_json_objects_of_numbers_are_the_text_json_writes():
     """The nightly rows' JSON (engagement components, segment features) is built from a template; it must be the
     text json.dumps writes for every float, including the awkward ones, and json.dumps' for NaN and infinities."""
