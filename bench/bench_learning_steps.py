@@ -1,5 +1,5 @@
-"""Three steps of the night and of beat's weekly learning, each the old way and the new way, side by side on one
-database (issue 19, session 13). Each is printed with whether both ways give the same result.
+"""Steps of the night and of beat's weekly learning, each the old way and the new way, side by side on one database
+(issue 19, sessions 13 and 14). Each is printed with whether both ways give the same result.
 
     VAR_DIR=/tmp/copy/var .venv/bin/python bench/bench_learning_steps.py --as-of 2026-01-01
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/<copy> .venv/bin/python bench/bench_learning_steps.py --as-of 2026-01-01
@@ -11,6 +11,10 @@ The steps:
 - a fanned-out night's recommendation side: the course history and who has every course each read on its own,
   against both from one read of the orders and enrolments (datasets.read_once, as recommendations_prepare and
   recommendations_select do).
+- the weekly training's one read of the orders and enrolments: of everyone (as inside a night), against of its
+  sample's members only (repurchase.train on its own, as beat's weekly task runs it);
+- on PostgreSQL, that one read of everyone through psycopg's COPY reader (a call per row), against
+  datasets._copy_out's loop over what libpq has buffered.
 
 Run it on a copy: the last step writes recommender files under ARTIFACTS_DIR. A copy comes from
 `bench/bench_pipeline.py --keep-copy`, or `CREATE DATABASE … TEMPLATE bench_pipeline_src`, or a copy of the SQLite
@@ -109,18 +113,73 @@ def recommendation_side(as_of: datetime, rounds: int) -> None:
               f"one read {side(True):.2f} s (what recommendations_prepare does)", flush=True)
 
 
+def training_read(as_of: datetime) -> None:
+    from analytics.ml import datasets, repurchase
+
+    results = {}
+    for label, block in (("of everyone", lambda: datasets.read_once(as_of)), ("of its sample", contextlib.nullcontext)):
+        cpu = time.process_time()
+        with block():
+            wall, results[label] = _timed(lambda: repurchase.train(as_of, 30))
+        print(f"the weekly training, its one read {label}: {wall:.2f} s wall, {time.process_time() - cpu:.2f} s CPU",
+              flush=True)
+    a, b = results.values()
+    same = a.algorithm == b.algorithm and a.candidates == b.candidates and np.array_equal(
+        a.model.predict_proba(a.validation.X), b.model.predict_proba(b.validation.X))
+    print(f"  the same candidates and served predictions: {same}", flush=True)
+
+
+def copy_reader(as_of: datetime, rounds: int) -> None:
+    from django.db import connection
+
+    from analytics.ml import datasets
+
+    if connection.vendor != "postgresql":
+        return
+
+    def per_row(cursor, statement, params, buffer) -> None:  # noqa: ANN001 - the replaced loop
+        with cursor.copy(statement, params) as copy:
+            for block in copy:
+                buffer.write(block)
+
+    def read(reader) -> tuple[float, float, object]:  # noqa: ANN001
+        real, datasets._copy_out = datasets._copy_out, reader
+        try:
+            cpu, started = time.process_time(), time.perf_counter()
+            with datasets.read_once(as_of):
+                frames = (datasets._all_orders_before(as_of, datasets.ALL),
+                          datasets._all_enrollments_before(as_of, datasets.ALL))
+            return time.perf_counter() - started, time.process_time() - cpu, frames
+        finally:
+            datasets._copy_out = real
+
+    for _ in range(rounds):
+        old_wall, old_cpu, old = read(per_row)
+        new_wall, new_cpu, new = read(datasets._copy_out)
+        same = all(a.equals(b) for a, b in zip(old, new, strict=True))
+        print(f"the one read of {len(new[0]):,} orders and {len(new[1]):,} enrolments: psycopg's reader "
+              f"{old_wall:.2f} s wall, {old_cpu:.2f} s CPU; the buffered loop {new_wall:.2f} s wall, {new_cpu:.2f} s "
+              f"CPU; identical frames: {same}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--as-of", required=True, help="the cutoff, YYYY-MM-DD")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of the recommendation side's two ways")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of the recommendation side's and the COPY "
+                        "reader's two ways")
+    parser.add_argument("--only", choices=["silhouette", "fits", "recommendations", "training", "copy"],
+                        help="one step only")
     options = parser.parse_args()
     setup_django()
     from django.utils import timezone
 
     as_of = timezone.make_aware(datetime.fromisoformat(options.as_of))
-    silhouette(as_of)
-    candidate_fits(as_of)
-    recommendation_side(as_of, options.rounds)
+    steps = {"silhouette": lambda: silhouette(as_of), "fits": lambda: candidate_fits(as_of),
+             "recommendations": lambda: recommendation_side(as_of, options.rounds),
+             "training": lambda: training_read(as_of), "copy": lambda: copy_reader(as_of, options.rounds)}
+    for name, step in steps.items():
+        if options.only in (None, name):
+            step()
 
 
 if __name__ == "__main__":

@@ -336,7 +336,7 @@ def night(backend: Backend, options: argparse.Namespace, env: dict[str, str], as
 
 
 WEEKLY_TASKS = ["train_repurchase_model_task", "select_recommendation_blend_task"]
-NIGHT_JOBS = ("nightly_pipeline", "share_matrix", "evaluate_recommendations", "share_recommender",
+NIGHT_JOBS = ("nightly_pipeline", "share_reads", "share_matrix", "evaluate_recommendations", "share_recommender",
               "compute_engagement", "compute_segments", "train_repurchase_model", "score_members", "recommend")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import selectors
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -144,9 +145,8 @@ def _copied_frame(rows: QuerySet, columns: list[str]) -> pd.DataFrame | None:
     statement = f"COPY ({sql}) TO STDOUT (FORMAT csv, NULL '\\N')"
     buffer = io.BytesIO()
     started = time.monotonic()
-    with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
-        for block in copy:
-            buffer.write(block)
+    with connection.cursor() as cursor:
+        _copy_out(cursor.cursor, statement, params, buffer)
     if connection.queries_logged:
         connection.queries_log.append({"sql": f"{statement} -- params {params!r}",
                                        "time": f"{time.monotonic() - started:.3f}"})
@@ -166,6 +166,37 @@ def _copied_frame(rows: QuerySet, columns: list[str]) -> pd.DataFrame | None:
             frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
     return frame
 
+
+
+def _copy_out(cursor: Any, statement: str, params: Any, buffer: io.BytesIO) -> None:
+    """Run `COPY (…) TO STDOUT` on a psycopg cursor into `buffer`. psycopg's own reader hands back one message — one
+    row — per call through its generic wait loop (≈ 1 µs a row: 0.9–1.0 s of CPU for the 940,000 orders at 100k
+    members); this takes the rows libpq has buffered in a tight loop and waits on the socket only when it has none
+    (0.4 s of CPU for the same rows; bench/bench_learning_steps.py --only copy), then reads the COPY's final result off the
+    connection as psycopg would and raises its error, if any. The COPY itself is psycopg's (the query, its
+    parameters, the cancel when the block fails)."""
+    from psycopg import errors, pq
+
+    with cursor.copy(statement, params):
+        pgconn = cursor.connection.pgconn
+        get, write = pgconn.get_copy_data, buffer.write
+        with selectors.DefaultSelector() as selector:
+            selector.register(pgconn.socket, selectors.EVENT_READ)
+            while True:
+                nbytes, data = get(1)  # never blocks; -2 (a broken connection) raises
+                if nbytes > 0:
+                    write(data)
+                elif nbytes == 0:  # nothing buffered: wait for the server (the GIL is released meanwhile)
+                    selector.select()
+                    pgconn.consume_input()
+                else:  # -1: the rows are done
+                    break
+        results = []
+        while (result := pgconn.get_result()) is not None:  # every one, so the connection is free again
+            results.append(result)
+        failed = [r for r in results if r.status != pq.ExecStatus.COMMAND_OK]
+        if failed:
+            raise errors.error_from_result(failed[0], encoding=cursor.connection.info.encoding)
 
 def _as_text(field: str) -> Cast:
     """A timestamp column fetched as its text, for _to_utc to parse the whole column at once: psycopg's Python
@@ -209,20 +240,43 @@ _once: dict | None = None
 
 
 @contextlib.contextmanager
-def read_once(until: datetime, rng: MemberRange = ALL) -> Iterator[None]:
+def read_once(until: datetime, rng: MemberRange = ALL, *, reads: OnceReads | None = None) -> Iterator[None]:
     """Inside the block, orders(), enrollments() and the inferred subscriptions at any cutoff ≤ `until`, for a
     member range within `rng`, filter one read of the orders and one of the enrolments of the members in `rng`
     instead of querying again; any other range queries as outside the block (re-entrant: an inner block keeps the
-    outer one). `rng`: the weekly training reads its sample's members only (repurchase.train)."""
+    outer one). `rng`: the weekly training reads its sample's members only (repurchase.train). `reads`: that one
+    read, made by another process for the same `until` and `rng` (once_reads), used instead of reading again; one
+    made for anything else is ignored."""
     global _once
     if _once is not None:
         yield
         return
     _once = {"until": until, "rng": rng, "orders": None, "enrollments": None}
+    if reads is not None and reads.until == until and reads.rng == rng:
+        _once["orders"], _once["enrollments"] = reads.orders, reads.enrollments
     try:
         yield
     finally:
         _once = None
+
+
+@dataclass(frozen=True)
+class OnceReads:
+    """The one read of the orders and of the enrolments a read_once block filters, to hand to another process (a
+    fanned-out night's recommendation side: scoring.services._share_reads)."""
+
+    until: datetime
+    rng: MemberRange
+    orders: pd.DataFrame
+    enrollments: pd.DataFrame
+
+
+def once_reads() -> OnceReads:
+    """Inside read_once: its one read of the orders and of the enrolments, made now if not yet."""
+    if _once is None:
+        raise RuntimeError("once_reads() is for inside a read_once block")
+    until, rng = _once["until"], _once["rng"]
+    return OnceReads(until, rng, _all_orders_before(until, rng), _all_enrollments_before(until, rng))
 
 
 def _read_once_covers(as_of: datetime, rng: MemberRange) -> bool:

@@ -521,8 +521,9 @@ def _all_course_members_of_run(run: RecommendationRun, id_from: int | None, id_t
     return set(ids[datasets.in_range(pd.Series(ids), _rng(id_from, id_to)).to_numpy()].tolist())
 
 
-# The folder of ARTIFACTS_DIR holding each fanned-out night's files for its chunks: the recommender (_share_model)
-# and the parts of the feature matrix (_share_matrix).
+# The folder of ARTIFACTS_DIR holding each fanned-out night's files for its chunks: the recommender (_share_model),
+# the parts of the feature matrix (_share_matrix) and the night's one read of the orders and enrolments
+# (_share_reads).
 SHARED_MODELS = "recommendations"
 
 
@@ -543,6 +544,30 @@ def _share_model(token: str, as_of: datetime) -> str:
     cache.all_course_members = np.array(sorted(datasets.all_course_members(as_of)), dtype=np.int64)
     return artifacts.save({"model": cache.model, "all_course_members": cache.all_course_members},
                           _shared_model_name(token), compress=0)
+
+
+def _share_reads(token: str, as_of: datetime) -> str:
+    """Inside the night's read_once: make its one read of the orders and enrolments now and store it for the
+    recommendation side (_shared_reads). Both sides read the same rows; read at the same time, on 2 cores, the two
+    reads (and PostgreSQL serving both) slowed each other and everything beside them."""
+    with tracked("share_reads", as_of=as_of) as job:
+        reads = datasets.once_reads()
+        name = artifacts.save_pickled(reads, f"{SHARED_MODELS}/run-{token}-reads.pickle")
+        job.rows = len(reads.orders) + len(reads.enrollments)
+        job.message = f"{len(reads.orders)} orders, {len(reads.enrollments)} enrolments: {name}"
+    return name
+
+
+def _shared_reads(run: RecommendationRun) -> datasets.OnceReads | None:
+    """What _share_reads stored for this run; None when it stored nothing or the file is gone (a task redelivered
+    after the night completed): the caller reads them."""
+    name = run.params.get("shared_reads")
+    if not name:
+        return None
+    try:
+        return artifacts.load_pickled(name)
+    except FileNotFoundError:
+        return None
 
 
 def _shared_model(run: RecommendationRun) -> dict[str, Any] | None:
@@ -661,7 +686,7 @@ def recommendations_prepare(*, run: RecommendationRun, horizon_days: int, ranges
     merged under the row's lock."""
     # One read of the orders and enrolments for the course history and who has every course, as the serial part
     # shares its read (bench/bench_learning_steps.py: on SQLite about half the time, on PostgreSQL the same).
-    with datasets.read_once(run.as_of):
+    with datasets.read_once(run.as_of, reads=_shared_reads(run)):
         chosen = _choose_blend(run.params["token"], as_of=run.as_of, k=run.k, horizon_days=horizon_days)
         with tracked("share_recommender", as_of=run.as_of, params={"run_id": run.pk}) as job:
             name = _share_model(run.params["token"], run.as_of)
@@ -798,7 +823,8 @@ def _finish_if_complete(run: RecommendationRun, *, night_done: bool = False) -> 
         locked.is_current = True
         locked.save(update_fields=["is_current"])
         _run_model.clear()  # every chunk is done: this worker no longer needs the fitted model
-        for name in [locked.params.get("shared_model"), *locked.params.get("shared_matrices", [])]:
+        for name in [locked.params.get("shared_model"), locked.params.get("shared_reads"),
+                     *locked.params.get("shared_matrices", [])]:
             if name:
                 transaction.on_commit(partial(artifacts.delete, name))
         # The night's last step just finished: new scores, segments and recommendations are in, so bump the report
@@ -830,16 +856,16 @@ def prune_recommendation_rows(*, keep_days: int | None = None, batch: int = 20_0
             job.rows = deleted
         files = _drop_stale_shared_models()
         job.message = (f"{deleted} rows of runs older than {keep_days} days before the newest run deleted; "
-                       f"{files} recommender and feature-matrix files of nights that never completed")
+                       f"{files} recommender, feature-matrix and read files of nights that never completed")
     return deleted
 
 
 def _drop_stale_shared_models(max_age: timedelta = timedelta(days=1)) -> int:
-    """Delete the files of fanned-out nights (_share_model, _share_matrix) older than `max_age`: a completed run
-    deletes its own, so these are nights whose chunks never all succeeded. Returns how many."""
+    """Delete the files of fanned-out nights (_share_model, _share_matrix, _share_reads) older than `max_age`: a
+    completed run deletes its own, so these are nights whose chunks never all succeeded. Returns how many."""
     folder = artifacts.artifacts_dir() / SHARED_MODELS
     oldest = (timezone.now() - max_age).timestamp()
-    stale = [path for path in folder.glob("run-*.joblib") if path.stat().st_mtime < oldest] if folder.is_dir() else []
+    stale = [path for path in folder.glob("run-*") if path.stat().st_mtime < oldest] if folder.is_dir() else []
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)
@@ -898,8 +924,12 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
         if share:
             # Another process chooses the blend, fits the recommender and sends the recommend chunks
             # (recommendations_prepare) while this one builds the feature matrix: the run exists first, for the
-            # chunks' completion. The blend is stored on it before any recommend chunk is sent.
-            run = _pending_run(as_of=as_of, k=k, chunks=len(ranges), night=night)
+            # chunks' completion. The blend is stored on it before any recommend chunk is sent. It is given this
+            # run's one read of the orders and enrolments, made here first, rather than reading them at the same
+            # time (_share_reads).
+            token = uuid.uuid4().hex
+            night["shared_reads"] = _share_reads(token, as_of)
+            run = _pending_run(as_of=as_of, k=k, chunks=len(ranges), night=night, token=token)
             dispatch("prepare_recommendations", run_id=run.pk, horizon_days=horizon_days, ranges=ranges)
         else:
             run = recommendations_start(as_of=as_of, k=k, chunks=max(len(ranges), 1), horizon_days=horizon_days,

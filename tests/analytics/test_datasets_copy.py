@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from analytics.ml import datasets, features
@@ -62,3 +62,22 @@ def test_copy_keeps_nulls_empty_strings_booleans_and_text_that_looks_like_number
 def test_a_result_type_copy_does_not_parse_falls_back_to_the_cursor(db):
     assert connection.vendor == "postgresql"
     assert datasets._copied_frame(User.objects.values_list("id", "date_joined__date"), ["id", "day"]) is None
+
+
+def test_a_copy_that_fails_halfway_raises_the_servers_error_and_the_connection_goes_on(db):
+    import io
+
+    import psycopg
+
+    buffer = io.BytesIO()
+    statement = "COPY (SELECT 1 / (5000 - g) FROM generate_series(1, 6000) g) TO STDOUT (FORMAT csv)"
+    with pytest.raises(psycopg.errors.DivisionByZero), transaction.atomic(), connection.cursor() as cursor:
+        datasets._copy_out(cursor.cursor, statement, None, buffer)
+    assert buffer.getvalue().count(b"\n") == 4999  # the rows before the failure came in
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
+    buffer = io.BytesIO()
+    with connection.cursor() as cursor:  # and a large COPY after it is whole
+        datasets._copy_out(cursor.cursor, "COPY (SELECT g FROM generate_series(1, 200000) g) TO STDOUT", None, buffer)
+    assert buffer.getvalue() == b"".join(b"%d\n" % g for g in range(1, 200001))

@@ -238,9 +238,20 @@ def test_a_fanned_out_night_scores_from_the_matrix_it_built_and_completes_with_i
     assert run.params["night_done"] is True and "weights" not in run.params
     prepared = dict(sent[0][1])
     assert prepared["ranges"] == services.member_chunks() and prepared["run_id"] == run.pk
+    # The serial part read the orders and enrolments before sending it, and stored that read for it.
+    stored_reads = run.params["shared_reads"]
+    assert (artifacts.artifacts_dir() / stored_reads).exists()
+    assert JobRun.objects.filter(job="share_reads", status="succeeded").count() == 1
     services._run_model.clear()  # as in another process
+    columns_read = []
+    real_frame = datasets._frame
+    monkeypatch.setattr(datasets, "_frame", lambda rows, columns: columns_read.append(columns) or real_frame(rows,
+                                                                                                            columns))
     services.recommendations_prepare(run=run, horizon_days=prepared["horizon_days"], ranges=prepared["ranges"],
                                      dispatch=lambda kind, **kwargs: sent.append((kind, kwargs)))
+    # It read neither again (only the few refunds, the subscriptions and the catalogue).
+    assert not [c for c in columns_read if "subscription_id" in c and "refunded_at" in c]
+    assert datasets.ENROLLMENT_COLUMNS not in columns_read and columns_read
     run.refresh_from_db()
     # Its blend, merged under the row's lock: the serial part's end and its files are kept.
     assert run.params["night_done"] is True and run.params["shared_matrices"] == parts
@@ -263,7 +274,7 @@ def test_a_fanned_out_night_scores_from_the_matrix_it_built_and_completes_with_i
     assert run_rows(run) == inline_recommendations  # the recommendation side, prepared in another process
     run.refresh_from_db()
     assert run.is_current
-    assert not any((artifacts.artifacts_dir() / name).exists() for name in parts)
+    assert not any((artifacts.artifacts_dir() / name).exists() for name in [*parts, stored_reads])
 
     first = next(kwargs for kind, kwargs in sent if kind == "score")
     tasks.score_members_chunk_task.delay(as_of.isoformat(), version.pk, first["id_from"], first["id_to"],

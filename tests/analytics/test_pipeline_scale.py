@@ -220,6 +220,30 @@ def test_a_read_once_of_a_sample_serves_the_ranges_within_it_and_queries_the_oth
     assert len(queried_enrolments) == 2 * len(cutoffs)
 
 
+
+def test_a_read_once_given_another_processes_read_uses_it_only_for_the_same_cutoff_and_range(platform, monkeypatch):
+    every2 = datasets.MemberRange(every=2)
+    with datasets.read_once(platform.end, every2):
+        made = datasets.once_reads()
+        expected = datasets.orders(platform.end - pd.Timedelta(days=30), datasets.MemberRange(every=4))
+    assert (made.orders["member_id"] % 2 == 0).all() and len(made.enrollments)
+    reads = []
+    real = datasets._frame
+    monkeypatch.setattr(datasets, "_frame", lambda rows, columns: reads.append(columns) or real(rows, columns))
+    with datasets.read_once(platform.end, every2, reads=made):
+        given = datasets.once_reads()
+        assert given.orders is made.orders and given.enrollments is made.enrollments
+        pd.testing.assert_frame_equal(
+            datasets.orders(platform.end - pd.Timedelta(days=30), datasets.MemberRange(every=4)), expected)
+    assert reads == []
+    for until, rng in ((platform.end - pd.Timedelta(days=1), every2), (platform.end, datasets.ALL)):
+        with datasets.read_once(until, rng, reads=made):
+            datasets.once_reads()
+        assert any("refunded_at" in columns for columns in reads)  # read again: made for something else
+        reads.clear()
+    with pytest.raises(RuntimeError, match="inside a read_once block"):
+        datasets.once_reads()
+
 def test_training_reads_the_orders_and_enrolments_once_of_its_sample_and_trains_the_same_model(platform, settings,
                                                                                                monkeypatch):
     settings.ANALYTICS_TRAIN_SAMPLE_MEMBERS = 30  # 90 members -> every 3rd member id
