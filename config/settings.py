@@ -368,6 +368,9 @@ ANALYTICS_FIT_THREADS = env_int("ANALYTICS_FIT_THREADS", 2)
 # On PostgreSQL a feature matrix's event reads run on a second database connection, in a thread, while the orders
 # and enrolments are read (analytics.ml.datasets.alongside); off: every read in turn on the task's connection.
 ANALYTICS_READS_ALONGSIDE = env_bool("ANALYTICS_READS_ALONGSIDE", True)
+# In a night fanned out over worker processes, the recommendation side reads the orders and enrolments and stores
+# them for the serial part, which waits at most this many seconds for them before reading them itself.
+ANALYTICS_SHARED_READS_WAIT = env_int("ANALYTICS_SHARED_READS_WAIT", 60)
 # Days a night reuses the learned engagement weights and the selected recommendation blend before learning them
 # again: the weekly cadence of the propensity model's retraining (0: learn both every night).
 ANALYTICS_RELEARN_DAYS = env_int("ANALYTICS_RELEARN_DAYS", 7)

@@ -240,20 +240,17 @@ _once: dict | None = None
 
 
 @contextlib.contextmanager
-def read_once(until: datetime, rng: MemberRange = ALL, *, reads: OnceReads | None = None) -> Iterator[None]:
+def read_once(until: datetime, rng: MemberRange = ALL) -> Iterator[None]:
     """Inside the block, orders(), enrollments() and the inferred subscriptions at any cutoff ≤ `until`, for a
     member range within `rng`, filter one read of the orders and one of the enrolments of the members in `rng`
     instead of querying again; any other range queries as outside the block (re-entrant: an inner block keeps the
-    outer one). `rng`: the weekly training reads its sample's members only (repurchase.train). `reads`: that one
-    read, made by another process for the same `until` and `rng` (once_reads), used instead of reading again; one
-    made for anything else is ignored."""
+    outer one). `rng`: the weekly training reads its sample's members only (repurchase.train). That one read can
+    come from another process (expect_reads)."""
     global _once
     if _once is not None:
         yield
         return
-    _once = {"until": until, "rng": rng, "orders": None, "enrollments": None}
-    if reads is not None and reads.until == until and reads.rng == rng:
-        _once["orders"], _once["enrollments"] = reads.orders, reads.enrollments
+    _once = {"until": until, "rng": rng, "orders": None, "enrollments": None, "given": None}
     try:
         yield
     finally:
@@ -262,8 +259,8 @@ def read_once(until: datetime, rng: MemberRange = ALL, *, reads: OnceReads | Non
 
 @dataclass(frozen=True)
 class OnceReads:
-    """The one read of the orders and of the enrolments a read_once block filters, to hand to another process (a
-    fanned-out night's recommendation side: scoring.services._share_reads)."""
+    """The one read of the orders and of the enrolments a read_once block filters, handed from one process to
+    another (a fanned-out night: scoring.services._share_reads)."""
 
     until: datetime
     rng: MemberRange
@@ -279,6 +276,23 @@ def once_reads() -> OnceReads:
     return OnceReads(until, rng, _all_orders_before(until, rng), _all_enrollments_before(until, rng))
 
 
+def expect_reads(source: Callable[[], OnceReads | None]) -> None:
+    """Inside read_once, before its one read: when it is first needed, take it from `source()` (another process's,
+    for the same `until` and member range) instead of reading; `source()` returning None, or a read made for
+    anything else, and this block reads as usual."""
+    if _once is None:
+        raise RuntimeError("expect_reads() is for inside a read_once block")
+    if _once["orders"] is None and _once["enrollments"] is None:
+        _once["given"] = source
+
+
+def _take_given_reads() -> None:
+    source, _once["given"] = _once["given"], None
+    given = source() if source is not None else None
+    if given is not None and given.until == _once["until"] and given.rng == _once["rng"]:
+        _once["orders"], _once["enrollments"] = given.orders, given.enrollments
+
+
 def _read_once_covers(as_of: datetime, rng: MemberRange) -> bool:
     return _once is not None and as_of <= _once["until"] and _once["rng"].covers(rng)
 
@@ -288,6 +302,8 @@ def _all_orders_before(as_of: datetime, rng: MemberRange) -> pd.DataFrame | None
     until asks for members it covers."""
     if not _read_once_covers(as_of, rng):
         return None
+    if _once["given"] is not None:
+        _take_given_reads()
     if _once["orders"] is None:
         qs = _once["rng"].apply(Order.objects.filter(paid_at__lt=_once["until"],
                                                      status__in=[Order.Status.PAID, Order.Status.REFUNDED]))
@@ -453,6 +469,8 @@ def _all_enrollments_before(as_of: datetime, rng: MemberRange) -> pd.DataFrame |
     members it covers."""
     if not _read_once_covers(as_of, rng):
         return None
+    if _once["given"] is not None:
+        _take_given_reads()
     if _once["enrollments"] is None:
         _once["enrollments"] = _enrollments_query(
             _once["rng"].apply(Enrollment.objects.filter(enrolled_at__lt=_once["until"])))
@@ -975,18 +993,23 @@ def snapshot(as_of: datetime, rng: MemberRange = ALL) -> Snapshot:
         counts = later(event_counts, as_of, rng)
         last = later(last_event, as_of, rng)
         outcomes = later(course_outcomes, as_of, rng)
+        # What does not read the orders or enrolments first: in a fanned-out night they may still be on their way
+        # from the other process (read_once, expect_reads).
+        people, lessons, community = members(as_of, rng), lesson_activity(as_of, rng), community_activity(as_of, rng)
+        coupons = coupon_use(as_of, rng)
+        reviewed, ratings, tier_frame = reviews(as_of, rng), course_rating_averages(as_of), tiers(as_of)
         return Snapshot(
             as_of=as_of,
-            members=members(as_of, rng),
+            members=people,
             orders=orders(as_of, rng),
-            lessons=lesson_activity(as_of, rng),
+            lessons=lessons,
             enrollments=enrollments(as_of, rng),
-            community=community_activity(as_of, rng),
-            coupons=coupon_use(as_of, rng),
+            community=community,
+            coupons=coupons,
             subscriptions=subscriptions(as_of, rng),
-            tiers=tiers(as_of),
-            reviews=reviews(as_of, rng),
-            course_ratings=course_rating_averages(as_of),
+            tiers=tier_frame,
+            reviews=reviewed,
+            course_ratings=ratings,
             event_counts=counts.result(),
             last_event=last.result(),
             outcomes=outcomes.result(),

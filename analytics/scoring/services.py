@@ -6,6 +6,7 @@ replaced inside one transaction).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import uuid
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from functools import partial
+from time import monotonic, sleep
 from typing import Any
 
 import numpy as np
@@ -546,28 +548,38 @@ def _share_model(token: str, as_of: datetime) -> str:
                           _shared_model_name(token), compress=0)
 
 
-def _share_reads(token: str, as_of: datetime) -> str:
-    """Inside the night's read_once: make its one read of the orders and enrolments now and store it for the
-    recommendation side (_shared_reads). Both sides read the same rows; read at the same time, on 2 cores, the two
-    reads (and PostgreSQL serving both) slowed each other and everything beside them."""
-    with tracked("share_reads", as_of=as_of) as job:
+def _share_reads(run: RecommendationRun) -> None:
+    """Inside a fanned-out night's recommendation side (recommendations_prepare), under its read_once: make the one
+    read of the orders and enrolments now and store it for the night's serial part (_shared_reads), which needs the
+    same rows for the feature matrix: read by both at once, on 2 cores, the two reads (and PostgreSQL serving both)
+    slowed each other and everything beside them."""
+    with tracked("share_reads", as_of=run.as_of, params={"run_id": run.pk}) as job:
         reads = datasets.once_reads()
-        name = artifacts.save_pickled(reads, f"{SHARED_MODELS}/run-{token}-reads.pickle")
+        artifacts.save_pickled(reads, run.params["shared_reads"])
         job.rows = len(reads.orders) + len(reads.enrollments)
-        job.message = f"{len(reads.orders)} orders, {len(reads.enrollments)} enrolments: {name}"
-    return name
+        job.message = f"{len(reads.orders)} orders, {len(reads.enrollments)} enrolments: {run.params['shared_reads']}"
 
 
-def _shared_reads(run: RecommendationRun) -> datasets.OnceReads | None:
-    """What _share_reads stored for this run; None when it stored nothing or the file is gone (a task redelivered
-    after the night completed): the caller reads them."""
-    name = run.params.get("shared_reads")
-    if not name:
-        return None
-    try:
-        return artifacts.load_pickled(name)
-    except FileNotFoundError:
-        return None
+def _shared_reads(run: RecommendationRun, *, wait: float | None = None) -> datasets.OnceReads | None:
+    """For the night's serial part, when its feature matrix first needs the orders and enrolments: the read the
+    recommendation side stores (_share_reads), waited for while that side is at it (ANALYTICS_SHARED_READS_WAIT
+    seconds at most). None — the serial part reads them itself — when that side has not started (a busy worker),
+    failed, or takes longer, or the file is gone."""
+    wait = float(getattr(settings, "ANALYTICS_SHARED_READS_WAIT", 60) if wait is None else wait)
+    deadline = monotonic() + wait
+    name = run.params["shared_reads"]
+    while True:
+        try:
+            return artifacts.load_pickled(name)
+        except FileNotFoundError:
+            pass
+        status = (JobRun.objects.filter(job="share_reads", params__run_id=run.pk).order_by("-pk")
+                  .values_list("status", flat=True).first())
+        if status != JobRun.Status.RUNNING or monotonic() > deadline:
+            with contextlib.suppress(FileNotFoundError):  # it may have succeeded since the first look
+                return artifacts.load_pickled(name) if status == JobRun.Status.SUCCEEDED else None
+            return None
+        sleep(0.05)
 
 
 def _shared_model(run: RecommendationRun) -> dict[str, Any] | None:
@@ -686,7 +698,9 @@ def recommendations_prepare(*, run: RecommendationRun, horizon_days: int, ranges
     merged under the row's lock."""
     # One read of the orders and enrolments for the course history and who has every course, as the serial part
     # shares its read (bench/bench_learning_steps.py: on SQLite about half the time, on PostgreSQL the same).
-    with datasets.read_once(run.as_of, reads=_shared_reads(run)):
+    with datasets.read_once(run.as_of):
+        if run.params.get("shared_reads"):
+            _share_reads(run)
         chosen = _choose_blend(run.params["token"], as_of=run.as_of, k=run.k, horizon_days=horizon_days)
         with tracked("share_recommender", as_of=run.as_of, params={"run_id": run.pk}) as job:
             name = _share_model(run.params["token"], run.as_of)
@@ -924,13 +938,14 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
         if share:
             # Another process chooses the blend, fits the recommender and sends the recommend chunks
             # (recommendations_prepare) while this one builds the feature matrix: the run exists first, for the
-            # chunks' completion. The blend is stored on it before any recommend chunk is sent. It is given this
-            # run's one read of the orders and enrolments, made here first, rather than reading them at the same
-            # time (_share_reads).
+            # chunks' completion. The blend is stored on it before any recommend chunk is sent. That process reads
+            # the orders and enrolments first and stores them for this one (_share_reads), which meanwhile reads
+            # the rest of the matrix's history.
             token = uuid.uuid4().hex
-            night["shared_reads"] = _share_reads(token, as_of)
+            night["shared_reads"] = f"{SHARED_MODELS}/run-{token}-reads.pickle"
             run = _pending_run(as_of=as_of, k=k, chunks=len(ranges), night=night, token=token)
             dispatch("prepare_recommendations", run_id=run.pk, horizon_days=horizon_days, ranges=ranges)
+            datasets.expect_reads(partial(_shared_reads, run))
         else:
             run = recommendations_start(as_of=as_of, k=k, chunks=max(len(ranges), 1), horizon_days=horizon_days,
                                         night=night)

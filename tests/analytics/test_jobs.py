@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import time
 from datetime import timedelta
 from io import StringIO
 
@@ -238,20 +239,14 @@ def test_a_fanned_out_night_scores_from_the_matrix_it_built_and_completes_with_i
     assert run.params["night_done"] is True and "weights" not in run.params
     prepared = dict(sent[0][1])
     assert prepared["ranges"] == services.member_chunks() and prepared["run_id"] == run.pk
-    # The serial part read the orders and enrolments before sending it, and stored that read for it.
+    services._run_model.clear()  # as in another process
+    services.recommendations_prepare(run=run, horizon_days=prepared["horizon_days"], ranges=prepared["ranges"],
+                                     dispatch=lambda kind, **kwargs: sent.append((kind, kwargs)))
+    # It read the orders and enrolments first and stored them for the serial part (which, here, had not waited:
+    # the recommendation side had not started when the matrix needed them, so it read them itself).
     stored_reads = run.params["shared_reads"]
     assert (artifacts.artifacts_dir() / stored_reads).exists()
     assert JobRun.objects.filter(job="share_reads", status="succeeded").count() == 1
-    services._run_model.clear()  # as in another process
-    columns_read = []
-    real_frame = datasets._frame
-    monkeypatch.setattr(datasets, "_frame", lambda rows, columns: columns_read.append(columns) or real_frame(rows,
-                                                                                                            columns))
-    services.recommendations_prepare(run=run, horizon_days=prepared["horizon_days"], ranges=prepared["ranges"],
-                                     dispatch=lambda kind, **kwargs: sent.append((kind, kwargs)))
-    # It read neither again (only the few refunds, the subscriptions and the catalogue).
-    assert not [c for c in columns_read if "subscription_id" in c and "refunded_at" in c]
-    assert datasets.ENROLLMENT_COLUMNS not in columns_read and columns_read
     run.refresh_from_db()
     # Its blend, merged under the row's lock: the serial part's end and its files are kept.
     assert run.params["night_done"] is True and run.params["shared_matrices"] == parts
@@ -281,6 +276,59 @@ def test_a_fanned_out_night_scores_from_the_matrix_it_built_and_completes_with_i
                                          first["bgnbd"], first["matrix"], run.pk).get()  # delivered again
     assert len(builds) == 1 and scores() == inline
 
+
+def test_a_fanned_out_nights_serial_part_takes_the_orders_and_enrolments_the_recommendation_side_read(
+        platform, settings, monkeypatch, tmp_path):
+    """When the recommendation side has started, the serial part's matrix waits for the orders and enrolments that
+    side reads and stores, instead of reading them too: one read of each for the night, the same scores."""
+    settings.ARTIFACTS_DIR = str(tmp_path)
+    settings.ANALYTICS_CHUNK_SIZE = 40  # 90 members → 3 ranges
+    as_of = platform.end
+    services.nightly_pipeline(as_of=as_of)  # inline: trains the serving model
+    inline = sorted(PropensityScore.objects.filter(as_of=as_of).values_list("member_id", "probability"))
+    PropensityScore.objects.all().delete()
+    reads = []
+    real = datasets._frame
+    monkeypatch.setattr(datasets, "_frame", lambda rows, columns: reads.append(columns) or real(rows, columns))
+    later = []
+
+    def dispatch(kind, **kwargs):
+        if kind == "prepare_recommendations":  # as if the other process took it at once
+            run = RecommendationRun.objects.get(pk=kwargs["run_id"])
+            services._run_model.clear()
+            services.recommendations_prepare(run=run, horizon_days=kwargs["horizon_days"], ranges=kwargs["ranges"],
+                                             dispatch=lambda *args, **kw: None)
+        elif kind == "score":
+            later.append(kwargs)
+
+    services.nightly_pipeline(as_of=as_of, fan_out=True, dispatch=dispatch)
+    assert sum("subscription_id" in columns and "refunded_at" in columns for columns in reads) == 1
+    assert reads.count(datasets.ENROLLMENT_COLUMNS) == 1
+    assert datasets.ORDER_COLUMNS not in reads
+    version = ModelVersion.objects.get(is_serving=True)
+    for kwargs in later:
+        services.propensity_score(as_of=as_of, version=version, id_from=kwargs["id_from"], id_to=kwargs["id_to"],
+                                  bgnbd=kwargs["bgnbd"], matrix=kwargs["matrix"])
+    assert sorted(PropensityScore.objects.filter(as_of=as_of).values_list("member_id", "probability")) == inline
+
+
+def test_the_serial_part_reads_itself_when_the_recommendation_side_has_not_started_failed_or_is_too_slow(
+        platform, settings, tmp_path):
+    settings.ARTIFACTS_DIR = str(tmp_path)
+    run = services._pending_run(as_of=platform.end, k=5, chunks=2,
+                                night={"shared_reads": "recommendations/run-x-reads.pickle"})
+    assert services._shared_reads(run) is None  # not started: no wait
+    started = JobRun.objects.create(job="share_reads", params={"run_id": run.pk}, status=JobRun.Status.RUNNING)
+    clock = time.monotonic()
+    assert services._shared_reads(run, wait=0.3) is None  # at it, but too slow
+    assert time.monotonic() - clock >= 0.3
+    started.status = JobRun.Status.FAILED
+    started.save()
+    clock = time.monotonic()
+    assert services._shared_reads(run, wait=30) is None and time.monotonic() - clock < 5  # failed: no wait
+    started.status = JobRun.Status.SUCCEEDED
+    started.save()
+    assert services._shared_reads(run) is None  # done, but its file is gone
 
 def test_the_tasks_take_a_date_or_a_naive_datetime_in_the_site_time_zone():
     from datetime import datetime

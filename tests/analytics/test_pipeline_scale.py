@@ -227,22 +227,27 @@ def test_a_read_once_given_another_processes_read_uses_it_only_for_the_same_cuto
         made = datasets.once_reads()
         expected = datasets.orders(platform.end - pd.Timedelta(days=30), datasets.MemberRange(every=4))
     assert (made.orders["member_id"] % 2 == 0).all() and len(made.enrollments)
-    reads = []
+    reads, asked = [], []
     real = datasets._frame
     monkeypatch.setattr(datasets, "_frame", lambda rows, columns: reads.append(columns) or real(rows, columns))
-    with datasets.read_once(platform.end, every2, reads=made):
-        given = datasets.once_reads()
-        assert given.orders is made.orders and given.enrollments is made.enrollments
+    with datasets.read_once(platform.end, every2):
+        datasets.expect_reads(lambda: asked.append(1) or made)
+        assert asked == []  # asked only when first needed
         pd.testing.assert_frame_equal(
             datasets.orders(platform.end - pd.Timedelta(days=30), datasets.MemberRange(every=4)), expected)
+        given = datasets.once_reads()
+        assert given.orders is made.orders and given.enrollments is made.enrollments and asked == [1]
     assert reads == []
-    for until, rng in ((platform.end - pd.Timedelta(days=1), every2), (platform.end, datasets.ALL)):
-        with datasets.read_once(until, rng, reads=made):
+    for until, rng, source in ((platform.end - pd.Timedelta(days=1), every2, lambda: made),
+                               (platform.end, datasets.ALL, lambda: made), (platform.end, every2, lambda: None)):
+        with datasets.read_once(until, rng):
+            datasets.expect_reads(source)
             datasets.once_reads()
-        assert any("refunded_at" in columns for columns in reads)  # read again: made for something else
+        assert any("refunded_at" in columns for columns in reads)  # read here: made for something else, or none
         reads.clear()
     with pytest.raises(RuntimeError, match="inside a read_once block"):
         datasets.once_reads()
+
 
 def test_training_reads_the_orders_and_enrolments_once_of_its_sample_and_trains_the_same_model(platform, settings,
                                                                                                monkeypatch):
