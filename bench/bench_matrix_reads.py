@@ -167,12 +167,12 @@ def main() -> None:
 
     def forced() -> datasets.Snapshot:
         # What the snapshot would take alongside on SQLite too (datasets.alongside reads in turn there).
-        real = datasets._reads_alongside
-        datasets._reads_alongside = lambda: not connection.in_atomic_block
+        real = datasets.reads_alongside
+        datasets.reads_alongside = lambda: not connection.in_atomic_block
         try:
             return snapshot(True)
         finally:
-            datasets._reads_alongside = real
+            datasets.reads_alongside = real
 
     (old, new), (a, b) = best(options.rounds, lambda: snapshot(False),
                               forced if connection.vendor == "sqlite" else lambda: snapshot(True))

@@ -1023,7 +1023,9 @@ def _on_its_own_connection(read: Callable[..., T], *args: Any) -> T:
         connections.close_all()  # this thread's connections only
 
 
-def _reads_alongside() -> bool:
+def reads_alongside() -> bool:
+    """Whether reads may run on other connections, in threads: on PostgreSQL, outside a transaction, unless
+    ANALYTICS_READS_ALONGSIDE is False (alongside)."""
     return (connection.vendor == "postgresql" and not connection.in_atomic_block
             and getattr(settings, "ANALYTICS_READS_ALONGSIDE", True))
 
@@ -1037,7 +1039,7 @@ def alongside() -> Iterator[Callable[..., Future]]:
     engine runs in this process and the sqlite3 module takes the GIL back for every row it steps, so two reading
     threads slowed the snapshot at 100k members (6.3 s in turn, 7.7 s alongside); on PostgreSQL it goes from 4.6 to
     4.0 s (bench/bench_matrix_reads.py)."""
-    if not _reads_alongside():
+    if not reads_alongside():
         def now(read: Callable[..., T], *args: Any) -> Future:
             done: Future = Future()
             done.set_result(read(*args))

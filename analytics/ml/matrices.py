@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pandas as pd
+from django.conf import settings
+from django.db import connections
 
 from analytics.ml import datasets, features
 
@@ -53,6 +56,28 @@ def at(cutoff: datetime, rng: datasets.MemberRange = datasets.ALL,
     if bgnbd is not None and _shared[key].attrs.get("bgnbd_params") != bgnbd:
         return _build(cutoff, rng, bgnbd)
     return _shared[key].copy()
+
+
+def build_many(cutoffs: list[datetime], rng: datasets.MemberRange) -> None:
+    """Inside shared() and a read_once covering `rng`: build the matrices at these cutoffs not in the store yet,
+    ANALYTICS_FIT_THREADS at a time in threads, each on its own database connections (training's six windows). Only
+    where datasets.alongside reads alongside (PostgreSQL, outside a transaction: another connection would not see a
+    transaction's rows; SQLite's reads hold the GIL); elsewhere, and with one thread, at() builds each when asked.
+    The one read of the orders and enrolments is made first, here, so the threads share it."""
+    threads = max(1, int(getattr(settings, "ANALYTICS_FIT_THREADS", 1)))
+    missing = [c for c in dict.fromkeys(cutoffs) if _shared is not None and (c, rng) not in _shared]
+    if threads == 1 or len(missing) < 2 or not datasets.reads_alongside():
+        return
+    datasets.once_reads()
+
+    def build(cutoff: datetime) -> None:
+        try:
+            _shared[(cutoff, rng)] = _build(cutoff, rng, None)
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="matrix") as pool:
+        list(pool.map(build, missing))
 
 
 def part(whole: pd.DataFrame, rng: datasets.MemberRange) -> pd.DataFrame:

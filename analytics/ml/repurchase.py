@@ -635,6 +635,8 @@ def _train(plan_: TrainingPlan, sample: TrainingSample | None) -> TrainResult:
     def frame(cutoff: datetime, days: int) -> LabelledFrame:
         return labelled_frame(cutoff, days, sample.rng)
 
+    matrices.build_many([w.cutoff for w in (*plan_.train_windows, *plan_.refit_windows)]
+                        + [plan_.validation_cutoff], sample.rng)
     train_frames = [frame(w.cutoff, w.horizon_days) for w in plan_.train_windows]
     validation = frame(plan_.validation_cutoff, h)
     refit_frames = [frame(w.cutoff, w.horizon_days) for w in plan_.refit_windows

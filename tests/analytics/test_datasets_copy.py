@@ -81,3 +81,32 @@ def test_a_copy_that_fails_halfway_raises_the_servers_error_and_the_connection_g
     with connection.cursor() as cursor:  # and a large COPY after it is whole
         datasets._copy_out(cursor.cursor, "COPY (SELECT g FROM generate_series(1, 200000) g) TO STDOUT", None, buffer)
     assert buffer.getvalue() == b"".join(b"%d\n" % g for g in range(1, 200001))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_training_windows_built_in_threads_are_the_ones_built_one_by_one(settings, monkeypatch):
+    """Outside a transaction on PostgreSQL, training builds its windows' matrices two at a time in threads, each on
+    its own connections, from the one read of the orders and enrolments made first: the same matrices."""
+    import threading
+    from datetime import timedelta
+
+    from analytics.ml import matrices, repurchase
+
+    platform = make_platform(members=60, days=200, seed=5)
+    plan = repurchase.plan(platform.end, 30, datasets.history_start(platform.end))
+    cutoffs = [w.cutoff for w in (*plan.train_windows, *plan.refit_windows)] + [plan.validation_cutoff]
+    rng = datasets.MemberRange(every=2)
+    expected = {c: features.build(datasets.snapshot(c, rng)) for c in set(cutoffs)}
+    assert len(expected) >= 3
+    built_by = []
+    real = matrices._build
+    monkeypatch.setattr(matrices, "_build", lambda *args: built_by.append(threading.current_thread().name)
+                        or real(*args))
+    settings.ANALYTICS_FIT_THREADS = 2
+    with matrices.shared(), datasets.read_once(platform.end, rng):
+        matrices.build_many(cutoffs, rng)
+        for cutoff, matrix in expected.items():
+            pd.testing.assert_frame_equal(matrices.at(cutoff, rng), matrix)
+        assert matrices.at(platform.end - timedelta(days=1), rng) is not None  # not prebuilt: built when asked
+    assert len(built_by) == len(expected) + 1
+    assert all(name.startswith("matrix") for name in built_by[:-1]) and not built_by[-1].startswith("matrix")
