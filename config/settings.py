@@ -362,8 +362,8 @@ RENEWAL_GRACE_DAYS = env_int("RENEWAL_GRACE_DAYS", 7)
 ANALYTICS_CHUNK_SIZE = env_int("ANALYTICS_CHUNK_SIZE", 50000)
 ANALYTICS_TRAIN_SAMPLE_MEMBERS = env_int("ANALYTICS_TRAIN_SAMPLE_MEMBERS", 25000)
 # Training fits its candidate models this many at a time, in threads of the task (each fit single-threaded and
-# deterministic: the same models as one after another); the weekly training runs alone on the worker, so its second
-# core fits the small candidates beside gradient boosting. 1: one after another.
+# deterministic: the same models as one after another), and on PostgreSQL builds its windows' feature matrices this
+# many at a time, each thread on its own database connections (the same matrices). 1: one after another.
 ANALYTICS_FIT_THREADS = env_int("ANALYTICS_FIT_THREADS", 2)
 # On PostgreSQL a feature matrix's event reads run on a second database connection, in a thread, while the orders
 # and enrolments are read (analytics.ml.datasets.alongside); off: every read in turn on the task's connection.

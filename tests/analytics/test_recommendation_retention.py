@@ -64,11 +64,12 @@ def test_the_prune_deletes_recommender_files_of_runs_that_never_completed(platfo
     folder = tmp_path / "recommendations"
     folder.mkdir()
     stale, fresh, other = folder / "run-old.joblib", folder / "run-new.joblib", folder / "notes.txt"
-    for path in (stale, fresh, other):
+    stale_reads = folder / "run-old-reads.pickle"
+    for path in (stale, fresh, other, stale_reads):
         path.write_bytes(b"x")
     two_days_ago = time.time() - 2 * 86400
-    os.utime(stale, (two_days_ago, two_days_ago))
-    os.utime(other, (two_days_ago, two_days_ago))
+    for path in (stale, other, stale_reads):
+        os.utime(path, (two_days_ago, two_days_ago))
     services.prune_recommendation_rows()
-    assert not stale.exists() and fresh.exists() and other.exists()
-    assert "1 recommender and feature-matrix files" in JobRun.objects.get(job="prune_recommendations").message
+    assert not stale.exists() and not stale_reads.exists() and fresh.exists() and other.exists()
+    assert "2 recommender, feature-matrix and read files" in JobRun.objects.get(job="prune_recommendations").message
