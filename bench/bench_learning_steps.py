@@ -14,7 +14,9 @@ The steps:
 - the weekly training's one read of the orders and enrolments: of everyone (as inside a night), against of its
   sample's members only (repurchase.train on its own, as beat's weekly task runs it);
 - on PostgreSQL, that one read of everyone through psycopg's COPY reader (a call per row), against
-  datasets._copy_out's loop over what libpq has buffered.
+  datasets._copy_out's loop over what libpq has buffered;
+- on PostgreSQL, the weekly training's window matrices built one after another, against two at a time in threads
+  (matrices.build_many).
 
 Run it on a copy: the last step writes recommender files under ARTIFACTS_DIR. A copy comes from
 `bench/bench_pipeline.py --keep-copy`, or `CREATE DATABASE … TEMPLATE bench_pipeline_src`, or a copy of the SQLite
@@ -162,12 +164,43 @@ def copy_reader(as_of: datetime, rounds: int) -> None:
               f"CPU; identical frames: {same}", flush=True)
 
 
+def training_windows(as_of: datetime, rounds: int) -> None:
+    from django.conf import settings
+    from django.db import connection
+
+    from analytics.ml import datasets, matrices, repurchase
+
+    if connection.vendor != "postgresql":
+        return
+    plan = repurchase.plan(as_of, 30, datasets.history_start(as_of))
+    sample = repurchase.training_sample(plan.validation_cutoff)
+    cutoffs = list(dict.fromkeys([w.cutoff for w in (*plan.train_windows, *plan.refit_windows)]
+                                 + [plan.validation_cutoff]))
+
+    def build(threads: int) -> tuple[float, float, list]:
+        settings.ANALYTICS_FIT_THREADS = threads
+        with matrices.shared(), datasets.read_once(as_of, sample.rng):
+            datasets.once_reads()  # the one read, as training makes it first either way
+            cpu, started = time.process_time(), time.perf_counter()
+            matrices.build_many(cutoffs, sample.rng)
+            built = [matrices.at(c, sample.rng) for c in cutoffs]
+            return time.perf_counter() - started, time.process_time() - cpu, built
+
+    for _ in range(rounds):
+        one_wall, one_cpu, one = build(1)
+        two_wall, two_cpu, two = build(2)
+        same = all(a.equals(b) for a, b in zip(one, two, strict=True))
+        print(f"the weekly training's {len(cutoffs)} window matrices (1 in {sample.every} members): one after another "
+              f"{one_wall:.2f} s wall, {one_cpu:.2f} s CPU; two at a time {two_wall:.2f} s wall, {two_cpu:.2f} s CPU; "
+              f"identical matrices: {same}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--as-of", required=True, help="the cutoff, YYYY-MM-DD")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the recommendation side's and the COPY "
                         "reader's two ways")
-    parser.add_argument("--only", choices=["silhouette", "fits", "recommendations", "training", "copy"],
+    parser.add_argument("--only", choices=["silhouette", "fits", "recommendations", "training", "copy", "windows"],
                         help="one step only")
     options = parser.parse_args()
     setup_django()
@@ -176,7 +209,8 @@ def main() -> None:
     as_of = timezone.make_aware(datetime.fromisoformat(options.as_of))
     steps = {"silhouette": lambda: silhouette(as_of), "fits": lambda: candidate_fits(as_of),
              "recommendations": lambda: recommendation_side(as_of, options.rounds),
-             "training": lambda: training_read(as_of), "copy": lambda: copy_reader(as_of, options.rounds)}
+             "training": lambda: training_read(as_of), "copy": lambda: copy_reader(as_of, options.rounds),
+             "windows": lambda: training_windows(as_of, options.rounds)}
     for name, step in steps.items():
         if options.only in (None, name):
             step()
