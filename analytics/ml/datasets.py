@@ -167,13 +167,12 @@ def _copied_frame(rows: QuerySet, columns: list[str]) -> pd.DataFrame | None:
     return frame
 
 
-
 def _copy_out(cursor: Any, statement: str, params: Any, buffer: io.BytesIO) -> None:
     """Run `COPY (…) TO STDOUT` on a psycopg cursor into `buffer`. psycopg's own reader hands back one message — one
     row — per call through its generic wait loop (≈ 1 µs a row: 0.9–1.0 s of CPU for the 940,000 orders at 100k
     members); this takes the rows libpq has buffered in a tight loop and waits on the socket only when it has none
-    (0.4 s of CPU for the same rows; bench/bench_learning_steps.py --only copy), then reads the COPY's final result off the
-    connection as psycopg would and raises its error, if any. The COPY itself is psycopg's (the query, its
+    (0.4 s of CPU for the same rows; bench/bench_learning_steps.py --only copy), then reads the COPY's final result
+    off the connection as psycopg would and raises its error, if any. The COPY itself is psycopg's (the query, its
     parameters, the cancel when the block fails)."""
     from psycopg import errors, pq
 
@@ -197,6 +196,7 @@ def _copy_out(cursor: Any, statement: str, params: Any, buffer: io.BytesIO) -> N
         failed = [r for r in results if r.status != pq.ExecStatus.COMMAND_OK]
         if failed:
             raise errors.error_from_result(failed[0], encoding=cursor.connection.info.encoding)
+
 
 def _as_text(field: str) -> Cast:
     """A timestamp column fetched as its text, for _to_utc to parse the whole column at once: psycopg's Python

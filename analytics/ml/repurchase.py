@@ -617,7 +617,7 @@ def train(as_of: datetime, horizon_days: int) -> TrainResult:
     # The refit windows are the selection windows shifted one horizon later, so most of them are selection windows
     # too (with h = 30: 6 distinct cutoffs of 8): inside shared() each cutoff's matrix is built once. Every window
     # is of the training sample's members, so the one read of the orders and enrolments is of those members only
-    # (a quarter of them at 100k); inside a night's read_once, the night's read of everyone serves.
+    # (a fifth of the bench's 102,000); inside a night's read_once, the night's read of everyone serves.
     plan_ = plan(as_of, horizon_days, datasets.history_start(as_of))
     sample = training_sample(plan_.validation_cutoff) if plan_.learnable else None
     with matrices.shared(), datasets.read_once(as_of, sample.rng if sample else datasets.ALL):
