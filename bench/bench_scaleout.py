@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +89,7 @@ def main() -> None:
 
     with datasets.read_once(as_of):
         feats = matrices.at(as_of)
-    bgnbd, parts = feats.attrs["bgnbd_params"], services._matrix_part_names(len(ranges))
+    bgnbd, parts = feats.attrs["bgnbd_params"], services._matrix_part_names(uuid.uuid4().hex, len(ranges))
     services._share_matrix(feats, ranges, parts)
     del feats
     stored = sum((artifacts.artifacts_dir() / part).stat().st_size for part in parts)

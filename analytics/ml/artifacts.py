@@ -28,8 +28,8 @@ def save(obj: Any, name: str, *, compress: int = 3) -> str:
 
 def save_pickled(obj: Any, name: str) -> str:
     """save() as a plain pickle (protocol 5), for a file another worker reads back within minutes: joblib unpickles
-    an object column a value at a time (the 940,000 orders and 690,000 enrolments of 100k members: 3.6 s to load
-    from joblib, 0.2 s from pickle)."""
+    an object column a value at a time (the 940,000 orders and 690,000 enrolments of 100k members: 1.4–1.5 s to load
+    from joblib, 0.1–0.2 s from pickle; bench/bench_learning_steps.py --only reads-file)."""
     path = artifacts_dir() / name
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")

@@ -169,10 +169,10 @@ def _copied_frame(rows: QuerySet, columns: list[str]) -> pd.DataFrame | None:
 
 def _copy_out(cursor: Any, statement: str, params: Any, buffer: io.BytesIO) -> None:
     """Run `COPY (…) TO STDOUT` on a psycopg cursor into `buffer`. psycopg's own reader hands back one message — one
-    row — per call through its generic wait loop (≈ 1 µs a row: 0.9–1.0 s of CPU for the 940,000 orders at 100k
-    members); this takes the rows libpq has buffered in a tight loop and waits on the socket only when it has none
-    (0.4 s of CPU for the same rows; bench/bench_learning_steps.py --only copy), then reads the COPY's final result
-    off the connection as psycopg would and raises its error, if any. The COPY itself is psycopg's (the query, its
+    row — per call through its generic wait loop; this takes the rows libpq has buffered in a tight loop and waits
+    on the socket only when it has none (the 940,000 orders and 690,000 enrolments of 100k members: 3.0 s of CPU
+    against 2.0–2.1 s; bench/bench_learning_steps.py --only copy), then reads the COPY's final result off the
+    connection as psycopg would and raises its error, if any. The COPY itself is psycopg's (the query, its
     parameters, the cancel when the block fails)."""
     from psycopg import errors, pq
 

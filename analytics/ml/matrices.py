@@ -65,8 +65,10 @@ def build_many(cutoffs: list[datetime], rng: datasets.MemberRange) -> None:
     transaction's rows; SQLite's reads hold the GIL); elsewhere, and with one thread, at() builds each when asked.
     The one read of the orders and enrolments is made first, here, so the threads share it."""
     threads = max(1, int(getattr(settings, "ANALYTICS_FIT_THREADS", 1)))
-    missing = [c for c in dict.fromkeys(cutoffs) if _shared is not None and (c, rng) not in _shared]
-    if threads == 1 or len(missing) < 2 or not datasets.reads_alongside():
+    if _shared is None or threads == 1 or not datasets.reads_alongside():
+        return
+    missing = [c for c in dict.fromkeys(cutoffs) if (c, rng) not in _shared]
+    if len(missing) < 2:
         return
     datasets.once_reads()
 

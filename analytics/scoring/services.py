@@ -443,9 +443,8 @@ def propensity_score(*, as_of: datetime, version: ModelVersion | None = None, id
     return len(rows)
 
 
-def _matrix_part_names(chunks: int) -> list[str]:
-    """Where _share_matrix stores a night's parts, one per chunk."""
-    token = uuid.uuid4().hex
+def _matrix_part_names(token: str, chunks: int) -> list[str]:
+    """Where _share_matrix stores the parts of the night whose run has this token, one per chunk."""
     return [f"{SHARED_MODELS}/run-{token}-matrix-{i}.joblib" for i in range(chunks)]
 
 
@@ -533,6 +532,10 @@ def _shared_model_name(token: str) -> str:
     return f"{SHARED_MODELS}/run-{token}.joblib"
 
 
+def _shared_reads_name(token: str) -> str:
+    return f"{SHARED_MODELS}/run-{token}-reads.pickle"
+
+
 def _share_model(token: str, as_of: datetime) -> str:
     """Fit the run's recommender once, here, and store it for the chunk tasks (ARTIFACTS_DIR, which workers share as
     they share the propensity model's artifacts): otherwise every worker process fits the same model in its first
@@ -569,15 +572,12 @@ def _shared_reads(run: RecommendationRun, *, wait: float | None = None) -> datas
     deadline = monotonic() + wait
     name = run.params["shared_reads"]
     while True:
-        try:
-            return artifacts.load_pickled(name)
-        except FileNotFoundError:
-            pass
+        # The status before the file: a side that succeeded between the two looks has written it.
         status = (JobRun.objects.filter(job="share_reads", params__run_id=run.pk).order_by("-pk")
                   .values_list("status", flat=True).first())
+        with contextlib.suppress(FileNotFoundError):
+            return artifacts.load_pickled(name)
         if status != JobRun.Status.RUNNING or monotonic() > deadline:
-            with contextlib.suppress(FileNotFoundError):  # it may have succeeded since the first look
-                return artifacts.load_pickled(name) if status == JobRun.Status.SUCCEEDED else None
             return None
         sleep(0.05)
 
@@ -696,8 +696,9 @@ def recommendations_prepare(*, run: RecommendationRun, horizon_days: int, ranges
     recommend chunks through `dispatch`. Meanwhile the serial part builds the feature matrix, scores and computes
     engagement and segments in the other process; it marks its own end on the same row, so what this writes is
     merged under the row's lock."""
-    # One read of the orders and enrolments for the course history and who has every course, as the serial part
-    # shares its read (bench/bench_learning_steps.py: on SQLite about half the time, on PostgreSQL the same).
+    # One read of the orders and enrolments for the course history and who has every course
+    # (bench/bench_learning_steps.py: on SQLite about half the time, on PostgreSQL the same), made first and stored
+    # for a night's serial part, which needs the same rows (_share_reads).
     with datasets.read_once(run.as_of):
         if run.params.get("shared_reads"):
             _share_reads(run)
@@ -930,7 +931,8 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
         ranges = member_chunks()
         ranges = ranges if len(ranges) > 1 else []
         share = fan_out and dispatch is not None and len(ranges) > 1
-        parts: list[str | None] = [*_matrix_part_names(len(ranges))] if share else [None] * max(len(ranges), 1)
+        token = uuid.uuid4().hex  # the night's run's, and every file it stores for its chunks
+        parts: list[str | None] = _matrix_part_names(token, len(ranges)) if share else [None] * max(len(ranges), 1)
         # The recommendations first: they need the course history, not the matrix. Inline, the run is started here
         # (the matrix then filters the same one read of the orders and enrolments) and its chunks share this
         # process's recommender.
@@ -941,8 +943,7 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
             # chunks' completion. The blend is stored on it before any recommend chunk is sent. That process reads
             # the orders and enrolments first and stores them for this one (_share_reads), which meanwhile reads
             # the rest of the matrix's history.
-            token = uuid.uuid4().hex
-            night["shared_reads"] = f"{SHARED_MODELS}/run-{token}-reads.pickle"
+            night["shared_reads"] = _shared_reads_name(token)
             run = _pending_run(as_of=as_of, k=k, chunks=len(ranges), night=night, token=token)
             dispatch("prepare_recommendations", run_id=run.pk, horizon_days=horizon_days, ranges=ranges)
             datasets.expect_reads(partial(_shared_reads, run))

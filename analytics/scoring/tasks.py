@@ -10,7 +10,8 @@ result backend, and the join is already done in the database — whatever finish
 makes the recommendation run current (under a row lock) and enqueues the report warm-up
 (services._finish_if_complete). Every service writes its JobRun, and reruns replace rows for the same as_of, so a
 retried chunk is harmless. What the chunks would otherwise each build again (the recommender, each scoring chunk's
-part of the feature matrix) is stored in ARTIFACTS_DIR, which every worker shares.
+part of the feature matrix), and the orders and enrolments both sides read, are stored in ARTIFACTS_DIR, which
+every worker shares.
 """
 from __future__ import annotations
 

@@ -246,6 +246,7 @@ def test_a_fanned_out_night_scores_from_the_matrix_it_built_and_completes_with_i
     # the recommendation side had not started when the matrix needed them, so it read them itself).
     stored_reads = run.params["shared_reads"]
     assert (artifacts.artifacts_dir() / stored_reads).exists()
+    assert all(run.params["token"] in name for name in [*parts, stored_reads])  # the night's files, by its token
     assert JobRun.objects.filter(job="share_reads", status="succeeded").count() == 1
     run.refresh_from_db()
     # Its blend, merged under the row's lock: the serial part's end and its files are kept.
