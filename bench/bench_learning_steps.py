@@ -16,7 +16,9 @@ The steps:
 - on PostgreSQL, that one read of everyone through psycopg's COPY reader (a call per row), against
   datasets._copy_out's loop over what libpq has buffered;
 - on PostgreSQL, the weekly training's window matrices built one after another, against two at a time in threads
-  (matrices.build_many).
+  (matrices.build_many);
+- the file a fanned-out night's recommendation side stores its read in for the serial part (services._share_reads):
+  written and loaded by joblib, against by pickle (artifacts.save_pickled), with its size.
 
 Run it on a copy: the last step writes recommender files under ARTIFACTS_DIR. A copy comes from
 `bench/bench_pipeline.py --keep-copy`, or `CREATE DATABASE … TEMPLATE bench_pipeline_src`, or a copy of the SQLite
@@ -195,12 +197,38 @@ def training_windows(as_of: datetime, rounds: int) -> None:
               f"identical matrices: {same}", flush=True)
 
 
+def reads_file(as_of: datetime, rounds: int) -> None:
+    from analytics.ml import artifacts, datasets
+
+    with datasets.read_once(as_of):
+        reads = datasets.once_reads()
+    names = {"joblib": "bench/reads.joblib", "pickle": "bench/reads.pickle"}
+    write = {"joblib": lambda: artifacts.save(reads, names["joblib"], compress=0),
+             "pickle": lambda: artifacts.save_pickled(reads, names["pickle"])}
+    read = {"joblib": lambda: artifacts.load(names["joblib"]), "pickle": lambda: artifacts.load_pickled(names["pickle"])}
+    try:
+        for _ in range(rounds):
+            figures = []
+            for way in ("joblib", "pickle"):
+                saved, _ = _timed(write[way])
+                loaded, back = _timed(read[way])
+                same = back.orders.equals(reads.orders) and back.enrollments.equals(reads.enrollments)
+                size = (artifacts.artifacts_dir() / names[way]).stat().st_size / 1e6
+                figures.append(f"{way} written {saved:.2f} s, loaded {loaded:.2f} s, {size:.0f} MB, the same: {same}")
+            print(f"the read file ({len(reads.orders):,} orders, {len(reads.enrollments):,} enrolments): "
+                  + "; ".join(figures), flush=True)
+    finally:
+        for name in names.values():
+            artifacts.delete(name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--as-of", required=True, help="the cutoff, YYYY-MM-DD")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the recommendation side's and the COPY "
                         "reader's two ways")
-    parser.add_argument("--only", choices=["silhouette", "fits", "recommendations", "training", "copy", "windows"],
+    parser.add_argument("--only", choices=["silhouette", "fits", "recommendations", "training", "copy", "windows",
+                                                   "reads-file"],
                         help="one step only")
     options = parser.parse_args()
     setup_django()
@@ -210,7 +238,8 @@ def main() -> None:
     steps = {"silhouette": lambda: silhouette(as_of), "fits": lambda: candidate_fits(as_of),
              "recommendations": lambda: recommendation_side(as_of, options.rounds),
              "training": lambda: training_read(as_of), "copy": lambda: copy_reader(as_of, options.rounds),
-             "windows": lambda: training_windows(as_of, options.rounds)}
+             "windows": lambda: training_windows(as_of, options.rounds),
+             "reads-file": lambda: reads_file(as_of, options.rounds)}
     for name, step in steps.items():
         if options.only in (None, name):
             step()
