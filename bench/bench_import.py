@@ -320,7 +320,10 @@ def main() -> None:
         files = generate(work, counts, options.seed)
         base_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "VAR_DIR", "DJANGO_SETTINGS_MODULE")}
         # Production-like: with DEBUG on, Django also formats and keeps the SQL of every query.
-        base_env.update({"DJANGO_DEBUG": "0", "SECRET_KEY": "bench-only-not-a-secret"})
+        # The import alone: the learning an import sends (ANALYTICS_LEARN_AFTER_IMPORT) is bench_pipeline.py's to send
+        # and measure, at the history's cutoff; sent here it would wait in this copy's broker folder for no worker.
+        base_env.update({"DJANGO_DEBUG": "0", "SECRET_KEY": "bench-only-not-a-secret",
+                         "ANALYTICS_LEARN_AFTER_IMPORT": "0"})
         if not options.no_sqlite:
             var_dir = work / "var"
             if var_dir.exists():

@@ -20,8 +20,9 @@ runs as its own task after the pipeline (analytics.scoring.tasks.warm_report_cac
 
 With --worker, each database is also measured as production runs it (Procfile): on a fresh copy, a Celery worker
 started beforehand (`celery worker -Q ml -c 2`, the Procfile's two processes; the embedded filesystem broker on
-SQLite, Redis database --redis-db on PostgreSQL) is sent a week's work in beat's order: `run_nightly_pipeline` for
-the first night (no model serving: it trains one) and for the next night, then, a week later (ANALYTICS_RELEARN_DAYS),
+SQLite, Redis database --redis-db on PostgreSQL) is sent a week's work in beat's order: first the learning an import
+sends when no model serves yet (analytics.scoring.tasks.send_learning: beat's two weekly tasks, at the first night's
+as_of), then `run_nightly_pipeline` for the first night and for the next night, then, a week later (ANALYTICS_RELEARN_DAYS),
 beat's two weekly tasks together (`train_repurchase_model_task`: the model and the week's engagement weights;
 `select_recommendation_blend_task`: the blend) and that night, which still chooses the number of segments. A night
 runs from the worker receiving the task (its log) to the end of its last chunk (the JobRun rows); the weekly tasks
@@ -30,7 +31,8 @@ process at its start, so it chooses the blend and writes recommendations while t
 and the score chunks once the model exists, while it computes engagement and segments. The first night's pool
 processes import the scoring code at their first task; later ones have it, as a worker that has been up for a night
 does. Peak memory is the largest pool process's (VmHWM). The report warm-up each night enqueues runs in the worker
-before the next measurement.
+before the next measurement. --night-trains sends no learning first: the first night finds no model and trains one
+(as when the import's learning was not sent).
 
 Target (issue 19): the whole nightly pipeline within 10x its SQL GROUP BY scan floor (measured in the same run on
 the same database copy), peak memory under 2 GB; stages printed as they finish.
@@ -405,7 +407,14 @@ def worker_nights(backend: Backend, options: argparse.Namespace, base_env: dict[
         # `weekly-train-repurchase`, the model and the week's engagement weights, the only thing that trains once a
         # model serves; `weekly-select-recommendation-blend`, the blend), and that night (02:00), which relearns what
         # a night still learns weekly: the number of segments.
-        steps = [("night", as_of, "first night (no model serving: it trains one)"),
+        # An import into a platform with no model sends beat's weekly learning at once (analytics.scoring.tasks.
+        # send_learning), so the first night only scores. --night-trains: a night that finds nothing learned, as
+        # when that learning was not sent (ANALYTICS_LEARN_AFTER_IMPORT off, or the broker down).
+        first = ([("night", as_of, "first night (no model serving: it trains one)")] if options.night_trains else
+                 [("learn", as_of, "the import's learning (beat's two weekly tasks, sent by the import: the model and "
+                   "the engagement weights; the recommendation blend)"),
+                  ("night", as_of, "first night (after the import's learning)")])
+        steps = [*first,
                  ("night", (day0 + timedelta(days=1)).isoformat(), "next night (the model serves)"),
                  ("train", week, "weekly learning (beat's two tasks: the model and the engagement weights; the "
                   "recommendation blend)"),
@@ -415,13 +424,14 @@ def worker_nights(backend: Backend, options: argparse.Namespace, base_env: dict[
             floor = sum(measure_floor(backend, date.fromisoformat(night_as_of)).values())
             first_id = last_jobrun_id(backend)
             sent = ["run_nightly_pipeline"] if kind == "night" else WEEKLY_TASKS
-            run_child(["shell", "-c", f"from analytics.scoring.tasks import {', '.join(sent)}; "
-                       "from analytics.management.commands._asof import parse_as_of; "
-                       + "; ".join(f"{task}.apply_async(kwargs={{'as_of': parse_as_of('{night_as_of}').isoformat()}})"
-                                   for task in sent)],
+            sending = (f"send_learning(parse_as_of('{night_as_of}').isoformat())" if kind == "learn" else
+                       "; ".join(f"{task}.apply_async(kwargs={{'as_of': parse_as_of('{night_as_of}').isoformat()}})"
+                                 for task in sent))
+            run_child(["shell", "-c", f"from analytics.scoring.tasks import {', '.join(sent)}, send_learning; "
+                       "from analytics.management.commands._asof import parse_as_of; " + sending],
                       env,
                       options.data / f"send-{label}-{kind}-{night_as_of}.log")
-            if kind == "train":
+            if kind in ("train", "learn"):
                 # Beat sends both weekly tasks at the same time; the worker's two processes take one each.
                 weeks += 1
                 for task in sent:
@@ -548,6 +558,9 @@ def main() -> None:
     parser.add_argument("--worker", action="store_true",
                         help="also run both nights as production does: the nightly task on a Celery worker -c 2")
     parser.add_argument("--no-inline", action="store_true", help="with --worker: skip the inline command's nights")
+    parser.add_argument("--night-trains", action="store_true",
+                        help="with --worker: the first night finds nothing learned and trains (as without the "
+                             "learning an import sends)")
     parser.add_argument("--redis-db", type=int, default=12, help="Redis database for --worker on PostgreSQL "
                         "(flushed first; default %(default)s)")
     options = parser.parse_args()

@@ -374,6 +374,9 @@ ANALYTICS_SHARED_READS_WAIT = env_int("ANALYTICS_SHARED_READS_WAIT", 60)
 # Days a night reuses the learned engagement weights and the selected recommendation blend before learning them
 # again: the weekly cadence of the propensity model's retraining (0: learn both every night).
 ANALYTICS_RELEARN_DAYS = env_int("ANALYTICS_RELEARN_DAYS", 7)
+# An import that writes orders or events to a platform no propensity model serves yet sends beat's weekly learning
+# at once (the model with the engagement weights; the recommendation blend), so the first night only scores.
+ANALYTICS_LEARN_AFTER_IMPORT = env_bool("ANALYTICS_LEARN_AFTER_IMPORT", True)
 # Days of recommendation runs whose rows are kept (older superseded runs keep their metrics, not their rows).
 RECOMMENDATION_ROWS_KEEP_DAYS = env_int("RECOMMENDATION_ROWS_KEEP_DAYS", 14)
 # The "recommended for you" row counts an impression once per member, card set (run, rank, course) and this many

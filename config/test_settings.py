@@ -40,3 +40,6 @@ ARTIFACTS_DIR = _TEST_FILES / "models"
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": "100000/minute", "user": "100000/minute", "events": "100000/minute"}}  # noqa: F405
 # Lesson media and attachments written by tests and the demo seeder stay out of the development folder.
 PRIVATE_MEDIA_ROOT = _TEST_FILES / "private-media"
+# An import would send the weekly learning, which eager mode runs inside the import: the tests that are about it
+# turn it on.
+ANALYTICS_LEARN_AFTER_IMPORT = env_bool("ANALYTICS_LEARN_AFTER_IMPORT", False)  # noqa: F405

@@ -51,7 +51,7 @@ from analytics.ingest.events import (
 )
 from analytics.ingest.files import FileProblem as _FileProblem
 from analytics.ingest.files import is_xlsx, read_records
-from analytics.models import Event
+from analytics.models import Event, ModelVersion
 from config.bulk_load import (
     DirectCopy,
     ForeignKeys,
@@ -157,6 +157,9 @@ class ImportReport:
     foreign_key_check_seconds: float = 0.0  # of which PostgreSQL's queued foreign key checks, run first
     foreign_key_seconds: float = 0.0  # PostgreSQL, tables loaded from empty: their foreign keys added again (validated)
     foreign_keys_checked_seconds: float = 0.0  # SQLite bulk load: the written tables' foreign keys checked in one pass
+    # The learning sent when nothing had been learned from the platform yet (_send_learning): "" when none was sent,
+    # else what became of it, for the report.
+    learning: str = ""
 
     @property
     def ok(self) -> bool:
@@ -901,9 +904,39 @@ def import_platform_data(
     if mode not in BULK_LOAD_MODES:
         raise ValueError(f"bulk_load={mode!r}: use one of {', '.join(BULK_LOAD_MODES)}")
     with _fewer_collections():
-        return _import(members=members, products=products, orders=orders, events=events, dry_run=dry_run,
-                       partial=partial, errors_out=errors_out, progress=progress, log=log, encoding=encoding,
-                       bulk_load=mode)
+        report = _import(members=members, products=products, orders=orders, events=events, dry_run=dry_run,
+                         partial=partial, errors_out=errors_out, progress=progress, log=log, encoding=encoding,
+                         bulk_load=mode)
+    if _nothing_learned_from(report):
+        report.learning = "to be sent when the import commits"
+        transaction.on_commit(lambda: _send_learning(report))
+    return report
+
+
+def _nothing_learned_from(report: ImportReport) -> bool:
+    """Whether the import wrote orders or events to a platform no repurchase model serves yet (ANALYTICS_LEARN_AFTER_
+    IMPORT). Then the first night would have everything to learn: the model, the engagement weights, the
+    recommendation blend, on the history just imported. Once a model serves, beat's weekly learning takes the
+    new rows in on its day, as it does every week's."""
+    wrote_history = report.written and any(
+        f.valid and not f.file_error for kind, f in report.files.items() if kind in ("orders", "events"))
+    return (wrote_history and getattr(settings, "ANALYTICS_LEARN_AFTER_IMPORT", True)
+            and not ModelVersion.objects.filter(kind="repurchase", is_serving=True).exists())
+
+
+def _send_learning(report: ImportReport) -> None:
+    """Send beat's weekly learning now (analytics.scoring.tasks.send_learning). A broker that does not answer loses
+    nothing: the rows are committed, and the night trains what it finds missing."""
+    from analytics.scoring.tasks import send_learning
+
+    try:
+        send_learning()
+    except Exception as exc:  # the broker's errors vary by transport; the import itself has succeeded
+        report.learning = (f"not sent ({type(exc).__name__}: {exc}); the next nightly pipeline will learn "
+                           f"the model, the engagement weights and the recommendation blend itself")
+    else:
+        report.learning = ("sent to the worker: the repurchase model with the engagement weights, and the "
+                           "recommendation blend (beat's weekly learning), learned now from the imported history")
 
 
 BULK_LOAD_MODES = ("auto", "always", "never")
@@ -1593,6 +1626,8 @@ def render_report(report: ImportReport) -> str:
     if report.foreign_keys_checked_seconds:
         lines.append(f"foreign keys of the written tables checked after the bulk load, once per column "
                      f"({report.foreign_keys_checked_seconds:.1f} s)")
+    if report.learning:
+        lines.append(f"learning: {report.learning}")
     return "\n".join(lines)
 
 

@@ -76,6 +76,19 @@ def select_recommendation_blend_task(as_of: str | None = None, k: int | None = N
                                            horizon_days=horizon_days or services.DEFAULT_HORIZON_DAYS).pk
 
 
+LEARNING_EXPIRES = 12 * 3600  # as beat's weekly learning (config/celery.py)
+
+
+def send_learning(as_of: str | None = None) -> list[str]:
+    """Beat's weekly learning, sent now: the repurchase model with the week's engagement weights, and the
+    recommendation blend, one task each, so a worker's two processes take one each. An import sends it when nothing
+    has been learned from the platform yet (analytics.ingest.platform), so the staff see a model card without waiting
+    for the night, and that night only scores: otherwise it would train the model, learn the weights and select the
+    blend itself. Returns the task ids."""
+    return [task.apply_async(kwargs={"as_of": as_of}, expires=LEARNING_EXPIRES).id
+            for task in (train_repurchase_model_task, select_recommendation_blend_task)]
+
+
 @shared_task(acks_late=True)
 def score_members_chunk_task(as_of: str, version_id: int, id_from: int | None, id_to: int | None,
                              bgnbd: dict[str, float] | None = None, matrix: str | None = None,
