@@ -86,3 +86,22 @@ def test_registering_the_tasks_does_not_load_the_ml_stack():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(("queues", "preloaded"), [(["ml"], True), (None, True), (["default", "email"], False)])
+def test_a_worker_of_the_ml_queue_imports_the_ml_code_before_it_forks_its_pool(queues, preloaded):
+    """config.celery._preload, on worker_init: in a fresh interpreter, so what this test process imported decides
+    nothing. A worker built (not started) with those queues has, or has not, imported the scoring code and
+    scikit-learn; the pool processes it forks would inherit them."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = ("import json, sys, django; django.setup(); from config.celery import app; "
+              f"app.WorkController(queues={queues!r}, pool_cls='solo'); "
+              "print(json.dumps(['analytics.scoring.services' in sys.modules, 'sklearn' in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings"})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [preloaded, preloaded]
