@@ -171,6 +171,41 @@ def test_end_to_end_with_shuffled_labels_the_model_is_no_better_than_chance(plat
     assert 0.35 < outcome.version.metrics["roc_auc"] < 0.65
 
 
+def test_the_candidates_are_fitted_in_a_thread_once_the_selection_windows_exist_and_train_the_same_model(
+        platform, monkeypatch):
+    """repurchase._train fits the candidates (fit_candidates) in a thread of their own while it builds the
+    validation and refit windows: the selection windows are built when the fit starts, and the model is the one
+    fitted after every window, on the same rows (fit_and_validate fitting them itself)."""
+    import threading
+
+    from analytics.ml import matrices
+
+    as_of = platform.end - timedelta(days=1)
+    seen = []
+    fit_candidates = repurchase.fit_candidates
+
+    def recorded(train_frames):
+        seen.append((threading.current_thread().name, sorted({c for c, _ in (matrices._shared or {})}),
+                     [f.cutoff for f in train_frames]))
+        return fit_candidates(train_frames)
+
+    monkeypatch.setattr(repurchase, "fit_candidates", recorded)
+    overlapped = repurchase.train(as_of, 30)
+    (thread, built, selection), = seen
+    assert thread.startswith("candidates")
+    assert set(selection) <= set(built)
+    from analytics.ml import datasets
+
+    plan = repurchase.plan(as_of, 30, datasets.history_start(as_of))
+    assert selection == [w.cutoff for w in plan.train_windows]
+
+    monkeypatch.setattr(repurchase, "fit_candidates", lambda train_frames: None)  # fit_and_validate fits them
+    afterwards = repurchase.train(as_of, 30)
+    assert overlapped.algorithm == afterwards.algorithm and overlapped.candidates == afterwards.candidates
+    X = overlapped.validation.X
+    assert np.array_equal(overlapped.model.predict_proba(X), afterwards.model.predict_proba(X))
+
+
 def test_a_new_model_is_promoted_only_if_it_beats_the_serving_one(platform):
     as_of = platform.end - timedelta(days=1)
     strong = ModelVersion.objects.create(kind="repurchase", as_of=as_of - timedelta(days=7), horizon_days=30,
