@@ -11,9 +11,11 @@ CREATE DATABASE … TEMPLATE for PostgreSQL), migrated to the current schema (un
 a migration), so every run does the same work: no serving model exists, so the run
 trains one, as the first nightly run on a newly imported platform does.
 
-The pipeline runs as `manage.py run_nightly_pipeline --as-of DAY` in a child process, inline (the chunks one after
-another, as one worker would run them). Wall time comes from the clock; CPU time and peak RSS of exactly that child
-from os.wait4 (getrusage of the child). --as-of defaults to the day after the latest order in the history. The
+The pipeline runs as `manage.py run_nightly_pipeline --as-of DAY --jobs N` in a child process: the command's own
+process runs the serial part and N − 1 processes it forks take the dispatched parts, as a worker's would
+(analytics/scoring/processes.py; --jobs 1: every chunk one after another in one process). Wall time comes from the
+clock; CPU time and peak RSS from os.wait4 (getrusage of the child, with the processes it forked and waited for:
+the CPU of all, the peak of the largest). --as-of defaults to the day after the latest order in the history. The
 per-stage breakdown is read back from the JobRun rows that the run wrote. The report-cache warm-up, which Celery
 runs as its own task after the pipeline (analytics.scoring.tasks.warm_report_cache), is measured separately unless
 --no-warmup.
@@ -324,7 +326,7 @@ def night(backend: Backend, options: argparse.Namespace, env: dict[str, str], as
           f"{floor['orders']:.2f} s = {floor_total:.2f} s", flush=True)
     print("  stages as they finish (JobRun rows):", flush=True)
     first_id = last_jobrun_id(backend)
-    usage = run_child(["run_nightly_pipeline", "--as-of", as_of], env, log,
+    usage = run_child(["run_nightly_pipeline", "--as-of", as_of, "--jobs", str(options.jobs)], env, log,
                       watch=stage_printer(backend, time.perf_counter(), first_id))
     after = measure_floor(backend, date.fromisoformat(as_of))
     floor_total = min(floor_total, sum(after.values()))  # the floor on the same copy after the run, too
@@ -558,6 +560,9 @@ def main() -> None:
     parser.add_argument("--worker", action="store_true",
                         help="also run both nights as production does: the nightly task on a Celery worker -c 2")
     parser.add_argument("--no-inline", action="store_true", help="with --worker: skip the inline command's nights")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="the inline command's --jobs: its processes (2, its default on 2 cores; 1: every part "
+                             "one after another in one process)")
     parser.add_argument("--night-trains", action="store_true",
                         help="with --worker: the first night finds nothing learned and trains (as without the "
                              "learning an import sends)")

@@ -982,6 +982,28 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
     return {"as_of": as_of, "model_version": version.pk, "recommendation_run": run.pk, "chunks": max(len(ranges), 1)}
 
 
+def night_part(kind: str, *, dispatch: Callable[..., None] | None = None, **kwargs: Any) -> int:
+    """One part a fanned-out night dispatches (nightly_pipeline's `dispatch(kind, **kwargs)`), whoever runs it: a
+    Celery task (analytics.scoring.tasks) or a process of the inline command (analytics.scoring.processes).
+    "prepare_recommendations" (run_id, horizon_days, ranges) sends its recommend chunks through `dispatch`;
+    "recommend" (run_id, id_from, id_to); "score" (as_of, version_id, id_from, id_to, bgnbd, matrix, run_id)."""
+    if kind == "prepare_recommendations":
+        run = RecommendationRun.objects.get(pk=kwargs["run_id"])
+        recommendations_prepare(run=run, horizon_days=kwargs["horizon_days"],
+                                ranges=[(id_from, id_to) for id_from, id_to in kwargs["ranges"]], dispatch=dispatch)
+        return run.pk
+    if kind == "recommend":
+        run = RecommendationRun.objects.get(pk=kwargs["run_id"])
+        return recommendations_chunk(run=run, id_from=kwargs["id_from"], id_to=kwargs["id_to"])
+    if kind == "score":
+        version = ModelVersion.objects.get(pk=kwargs["version_id"])
+        run_id = kwargs.get("run_id")
+        run = RecommendationRun.objects.get(pk=run_id) if run_id is not None else None
+        return propensity_score(as_of=kwargs["as_of"], version=version, id_from=kwargs["id_from"],
+                                id_to=kwargs["id_to"], bgnbd=kwargs.get("bgnbd"), matrix=kwargs.get("matrix"), run=run)
+    raise ValueError(f"unknown part of a night: {kind!r}")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Exports for the command-line contract
 

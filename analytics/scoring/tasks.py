@@ -23,8 +23,6 @@ from celery.canvas import Signature
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from analytics.models import ModelVersion, RecommendationRun
-
 
 def _services() -> Any:
     """The scoring services, imported when a task runs: they load scikit-learn, scipy and pandas (about 1.1 s), which
@@ -93,25 +91,20 @@ def send_learning(as_of: str | None = None) -> list[str]:
 def score_members_chunk_task(as_of: str, version_id: int, id_from: int | None, id_to: int | None,
                              bgnbd: dict[str, float] | None = None, matrix: str | None = None,
                              run_id: int | None = None) -> int:
-    version = ModelVersion.objects.get(pk=version_id)
-    run = RecommendationRun.objects.get(pk=run_id) if run_id is not None else None
-    return _services().propensity_score(as_of=_as_of(as_of), version=version, id_from=id_from, id_to=id_to,
-                                        bgnbd=bgnbd, matrix=matrix, run=run)
+    return _services().night_part("score", as_of=_as_of(as_of), version_id=version_id, id_from=id_from,
+                                  id_to=id_to, bgnbd=bgnbd, matrix=matrix, run_id=run_id)
 
 
 @shared_task(acks_late=True)
 def recommend_chunk_task(run_id: int, id_from: int | None, id_to: int | None) -> int:
-    run = RecommendationRun.objects.get(pk=run_id)
-    return _services().recommendations_chunk(run=run, id_from=id_from, id_to=id_to)
+    return _services().night_part("recommend", run_id=run_id, id_from=id_from, id_to=id_to)
 
 
 @shared_task(acks_late=True)
 def prepare_recommendations_task(run_id: int, horizon_days: int, ranges: list[list[int]]) -> int:
     """A fanned-out night's recommendation run: its blend, its stored recommender, then its recommend chunks."""
-    run = RecommendationRun.objects.get(pk=run_id)
-    _services().recommendations_prepare(run=run, horizon_days=horizon_days,
-                                        ranges=[(id_from, id_to) for id_from, id_to in ranges], dispatch=_send)
-    return run_id
+    return _services().night_part("prepare_recommendations", run_id=run_id, horizon_days=horizon_days,
+                                  ranges=ranges, dispatch=_send)
 
 
 def chunk_signature(kind: str, **kwargs: Any) -> Signature:
