@@ -18,7 +18,9 @@ The steps:
 - on PostgreSQL, the weekly training's window matrices built one after another, against two at a time in threads
   (matrices.build_many);
 - the file a fanned-out night's recommendation side stores its read in for the serial part (services._share_reads):
-  written and loaded by joblib, against by pickle (artifacts.save_pickled), with its size.
+  written and loaded by joblib, against by pickle (artifacts.save_pickled), with its size;
+- the weekly training with its candidates fitted after every window, against fitted in a thread while the last
+  windows are built (repurchase._train, session 15).
 
 Run it on a copy: the last step writes recommender files under ARTIFACTS_DIR. A copy comes from
 `bench/bench_pipeline.py --keep-copy`, or `CREATE DATABASE … TEMPLATE bench_pipeline_src`, or a copy of the SQLite
@@ -197,6 +199,36 @@ def training_windows(as_of: datetime, rounds: int) -> None:
               f"identical matrices: {same}", flush=True)
 
 
+def candidates_alongside(as_of: datetime, rounds: int) -> None:
+    """The weekly training (repurchase.train, as beat's task runs it) with its candidates fitted after every window
+    is built, against fitted in a thread as soon as the selection windows exist (session 15)."""
+    import numpy as np
+
+    from analytics.ml import repurchase
+
+    fit_candidates = repurchase.fit_candidates
+
+    def train(alongside: bool) -> tuple[float, float, repurchase.TrainResult]:
+        # None: fit_and_validate fits them itself, after every window, as before.
+        repurchase.fit_candidates = fit_candidates if alongside else (lambda train_frames: None)
+        try:
+            cpu, started = time.process_time(), time.perf_counter()
+            result = repurchase.train(as_of, 30)
+            return time.perf_counter() - started, time.process_time() - cpu, result
+        finally:
+            repurchase.fit_candidates = fit_candidates
+
+    for _ in range(rounds):
+        after_wall, after_cpu, after = train(False)
+        along_wall, along_cpu, along = train(True)
+        X = after.validation.X
+        same = (after.algorithm == along.algorithm and after.candidates == along.candidates
+                and np.array_equal(after.model.predict_proba(X), along.model.predict_proba(X)))
+        print(f"the weekly training: candidates fitted after every window {after_wall:.2f} s wall, {after_cpu:.2f} s "
+              f"CPU; alongside the last windows {along_wall:.2f} s wall, {along_cpu:.2f} s CPU; the same model: {same}",
+              flush=True)
+
+
 def reads_file(as_of: datetime, rounds: int) -> None:
     from analytics.ml import artifacts, datasets
 
@@ -228,7 +260,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the recommendation side's and the COPY "
                         "reader's two ways")
     parser.add_argument("--only", choices=["silhouette", "fits", "recommendations", "training", "copy", "windows",
-                                                   "reads-file"],
+                                           "reads-file", "candidates"],
                         help="one step only")
     options = parser.parse_args()
     setup_django()
@@ -239,7 +271,8 @@ def main() -> None:
              "recommendations": lambda: recommendation_side(as_of, options.rounds),
              "training": lambda: training_read(as_of), "copy": lambda: copy_reader(as_of, options.rounds),
              "windows": lambda: training_windows(as_of, options.rounds),
-             "reads-file": lambda: reads_file(as_of, options.rounds)}
+             "reads-file": lambda: reads_file(as_of, options.rounds),
+             "candidates": lambda: candidates_alongside(as_of, options.rounds)}
     for name, step in steps.items():
         if options.only in (None, name):
             step()
