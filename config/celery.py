@@ -30,14 +30,14 @@ app.autodiscover_tasks()
 app.autodiscover_tasks(["members.accounts", "members.subscriptions", "members.referrals", "members.commerce",
                         "analytics.scoring", "analytics.outreach", "analytics.ingest"])
 
-# What an "ml" task imports when it first runs: pandas, scipy, scikit-learn and the scoring code (about 1.1 s alone,
-# 3 s and more with two processes starting at once beside PostgreSQL's work).
+# What an "ml" task imports when it first runs: pandas, scipy, scikit-learn and the scoring code (1.8 s alone by
+# `python -X importtime`, more with two processes starting at once beside PostgreSQL's work).
 ML_MODULES = ("analytics.scoring.services",)
 
 
 def preloaded_modules(queues: set[str]) -> tuple[str, ...]:
     """The modules a worker imports before it forks its pool: the ML code when it consumes the "ml" queue, nothing
-    for a worker of the other queues only (it would carry 150 MB of libraries it never runs)."""
+    for a worker of the other queues only (it would carry libraries it never runs)."""
     return ML_MODULES if "ml" in queues else ()
 
 
