@@ -9,7 +9,7 @@ It is built once into --data DIR (SQLite database DIR/var/db.sqlite3, PostgreSQL
 by later runs; --rebuild builds it again. Each run starts from a fresh copy of that database (a file copy for SQLite,
 CREATE DATABASE … TEMPLATE for PostgreSQL), migrated to the current schema (untimed: the kept history may predate
 a migration), so every run does the same work: no serving model exists, so the run
-trains one, as the first nightly run on a newly imported platform does.
+trains one, as a night does that finds nothing learned (the learning a first import sends, below, not run).
 
 The pipeline runs as `manage.py run_nightly_pipeline --as-of DAY --jobs N` in a child process: the command's own
 process runs the serial part and N − 1 processes it forks take the dispatched parts, as a worker's would
@@ -30,9 +30,9 @@ beat's two weekly tasks together (`train_repurchase_model_task`: the model and t
 runs from the worker receiving the task (its log) to the end of its last chunk (the JobRun rows); the weekly tasks
 from the first one received to the last one finished. The nightly task sends the recommendation side to the other
 process at its start, so it chooses the blend and writes recommendations while the first builds the feature matrix,
-and the score chunks once the model exists, while it computes engagement and segments. The first night's pool
-processes import the scoring code at their first task; later ones have it, as a worker that has been up for a night
-does. Peak memory is the largest pool process's (VmHWM). The report warm-up each night enqueues runs in the worker
+and the score chunks once the model exists, while it computes engagement and segments. The worker imports the
+scoring code before it forks its pool (config/celery.py), so the first task of each pool process does not import it
+(before session 15 it did, and the first step paid for it). Peak memory is the largest pool process's (VmHWM). The report warm-up each night enqueues runs in the worker
 before the next measurement. --night-trains sends no learning first: the first night finds no model and trains one
 (as when the import's learning was not sent).
 
