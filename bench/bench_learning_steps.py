@@ -20,7 +20,8 @@ The steps:
 - the file a fanned-out night's recommendation side stores its read in for the serial part (services._share_reads):
   written and loaded by joblib, against by pickle (artifacts.save_pickled), with its size;
 - the weekly training with its candidates fitted after every window, against fitted in a thread while the last
-  windows are built (repurchase._train, session 15).
+  windows are built (repurchase._train, session 15);
+- the inferred subscriptions' walk (datasets.paid_through_walk) by member label, against by array position.
 
 Run it on a copy: the last step writes recommender files under ARTIFACTS_DIR. A copy comes from
 `bench/bench_pipeline.py --keep-copy`, or `CREATE DATABASE … TEMPLATE bench_pipeline_src`, or a copy of the SQLite
@@ -229,6 +230,60 @@ def candidates_alongside(as_of: datetime, rounds: int) -> None:
               flush=True)
 
 
+def _paid_through_by_label(rows):  # noqa: ANN001, ANN202 - session 14's walk, kept here to compare against
+    import pandas as pd
+
+    member_ids = pd.Index(rows["member_id"].unique(), name="member_id")
+    paid_through = pd.Series(pd.NaT, index=member_ids, dtype="datetime64[ns, UTC]")
+    period_start = paid_through.copy()
+    for rank in range(int(rows["rank"].max()) + 1):
+        step = rows[rows["rank"] == rank].set_index("member_id")
+        before = paid_through.reindex(step.index)
+        start = before.where(before > step["paid_at"], step["paid_at"])
+        yearly = step["billing_period"] == "year"
+        end = start.copy()
+        end[yearly] = start[yearly] + pd.DateOffset(years=1)
+        end[~yearly] = start[~yearly] + pd.DateOffset(months=1)
+        paid_through[step.index] = end
+        period_start[step.index] = start
+    return member_ids, paid_through, period_start
+
+
+def inferred_walk(as_of: datetime, rounds: int) -> None:
+    """The inferred subscriptions' walk (datasets.paid_through_walk) at the weekly training's cutoffs, of its
+    sample's members and of everyone: by member label (session 14) against by array position, the same rows."""
+    from analytics.ml import datasets, repurchase
+
+    plan = repurchase.plan(as_of, 30, datasets.history_start(as_of))
+    sample = repurchase.training_sample(plan.validation_cutoff)
+    cutoffs = list(dict.fromkeys([w.cutoff for w in (*plan.train_windows, *plan.refit_windows)]
+                                 + [plan.validation_cutoff]))
+    captured = []
+    real = datasets.paid_through_walk
+
+    def capture(rows):  # noqa: ANN001, ANN202
+        captured.append(rows)
+        return real(rows)
+
+    for name, rng in (("the sample", sample.rng), ("everyone", datasets.ALL)):
+        captured.clear()
+        datasets.paid_through_walk = capture
+        try:
+            with datasets.read_once(as_of, rng):
+                for cutoff in cutoffs:
+                    datasets._inferred_from_orders(cutoff, rng, set())
+        finally:
+            datasets.paid_through_walk = real
+        for _ in range(rounds):
+            label, by_label = _timed(lambda: [_paid_through_by_label(rows) for rows in captured])
+            position, by_position = _timed(lambda: [real(rows) for rows in captured])
+            same = all(a[0].equals(b[0]) and a[1].equals(b[1]) and a[2].equals(b[2])
+                       for a, b in zip(by_label, by_position, strict=True))
+            print(f"the inferred subscriptions' walk at {len(cutoffs)} cutoffs, {name} "
+                  f"({sum(len(r) for r in captured):,} orders in all): by member label {label:.2f} s, by array "
+                  f"position {position:.2f} s; the same: {same}", flush=True)
+
+
 def reads_file(as_of: datetime, rounds: int) -> None:
     from analytics.ml import artifacts, datasets
 
@@ -260,7 +315,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the recommendation side's and the COPY "
                         "reader's two ways")
     parser.add_argument("--only", choices=["silhouette", "fits", "recommendations", "training", "copy", "windows",
-                                           "reads-file", "candidates"],
+                                           "reads-file", "candidates", "inferred"],
                         help="one step only")
     options = parser.parse_args()
     setup_django()
@@ -272,7 +327,8 @@ def main() -> None:
              "training": lambda: training_read(as_of), "copy": lambda: copy_reader(as_of, options.rounds),
              "windows": lambda: training_windows(as_of, options.rounds),
              "reads-file": lambda: reads_file(as_of, options.rounds),
-             "candidates": lambda: candidates_alongside(as_of, options.rounds)}
+             "candidates": lambda: candidates_alongside(as_of, options.rounds),
+             "inferred": lambda: inferred_walk(as_of, options.rounds)}
     for name, step in steps.items():
         if options.only in (None, name):
             step()
