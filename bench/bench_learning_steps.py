@@ -246,7 +246,7 @@ def _paid_through_by_label(rows):  # noqa: ANN001, ANN202 - session 14's walk, k
         end[~yearly] = start[~yearly] + pd.DateOffset(months=1)
         paid_through[step.index] = end
         period_start[step.index] = start
-    return member_ids, paid_through, period_start
+    return paid_through, period_start
 
 
 def inferred_walk(as_of: datetime, rounds: int) -> None:
@@ -277,7 +277,7 @@ def inferred_walk(as_of: datetime, rounds: int) -> None:
         for _ in range(rounds):
             label, by_label = _timed(lambda: [_paid_through_by_label(rows) for rows in captured])
             position, by_position = _timed(lambda: [real(rows) for rows in captured])
-            same = all(a[0].equals(b[0]) and a[1].equals(b[1]) and a[2].equals(b[2])
+            same = all(a[0].equals(b[0]) and a[1].equals(b[1]) and a[0].index.equals(b[0].index)
                        for a, b in zip(by_label, by_position, strict=True))
             print(f"the inferred subscriptions' walk at {len(cutoffs)} cutoffs, {name} "
                   f"({sum(len(r) for r in captured):,} orders in all): by member label {label:.2f} s, by array "

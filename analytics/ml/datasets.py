@@ -669,7 +669,8 @@ def _inferred_from_orders(as_of: datetime, rng: MemberRange, recorded: set[int])
         return pd.DataFrame()
     rows = rows.assign(paid_at=_to_utc(rows["paid_at"]), rank=rows.groupby("member_id").cumcount())
     rows["billing_period"] = rows["billing_period"].where(rows["billing_period"] == "year", "month")
-    member_ids, paid_through, period_start = paid_through_walk(rows)
+    paid_through, period_start = paid_through_walk(rows)
+    member_ids = paid_through.index
     last = rows.groupby("member_id").tail(1).set_index("member_id")
     ts = pd.Timestamp(as_of)
     grace_end = paid_through + pd.Timedelta(days=settings.RENEWAL_GRACE_DAYS)
@@ -696,9 +697,10 @@ def _inferred_from_orders(as_of: datetime, rng: MemberRange, recorded: set[int])
     return frame.reset_index()
 
 
-def paid_through_walk(rows: pd.DataFrame) -> tuple[pd.Index, pd.Series, pd.Series]:
+def paid_through_walk(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """_inferred_from_orders' walk: rows (member_id, billing_period, paid_at, rank = the member's n-th order) in
-    payment order; per member, in order of first appearance, where the paid periods end and where the last began.
+    payment order; per member (the index, in order of first appearance), where the paid periods end and where the
+    last began.
 
     One pass per rank, on integer timestamps by array position: a gather, a comparison and a scatter over the rows
     of that rank (found once by a stable sort), with the calendar arithmetic on DatetimeIndex. The same values as a
@@ -730,7 +732,7 @@ def paid_through_walk(rows: pd.DataFrame) -> tuple[pd.Index, pd.Series, pd.Serie
         return pd.Series(pd.DatetimeIndex(values.view(f"M8[{unit}]")).tz_localize("UTC").as_unit("ns"),
                          index=member_ids)
 
-    return member_ids, utc(through), utc(began)
+    return utc(through), utc(began)
 
 
 def _ledger_at(as_of: datetime, rng: MemberRange) -> pd.DataFrame:
@@ -1041,7 +1043,8 @@ def snapshot(as_of: datetime, rng: MemberRange = ALL) -> Snapshot:
         )
 
 
-def _on_its_own_connection(read: Callable[..., T], *args: Any) -> T:
+def on_its_own_connection(read: Callable[..., T], *args: Any) -> T:
+    """read(*args) in a thread of its own, then that thread's database connections closed."""
     try:
         return read(*args)
     finally:
@@ -1073,4 +1076,4 @@ def alongside() -> Iterator[Callable[..., Future]]:
         yield now
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="analytics-read") as pool:
-        yield lambda read, *args: pool.submit(_on_its_own_connection, read, *args)
+        yield lambda read, *args: pool.submit(on_its_own_connection, read, *args)

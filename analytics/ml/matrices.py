@@ -21,7 +21,6 @@ from datetime import datetime
 
 import pandas as pd
 from django.conf import settings
-from django.db import connections
 
 from analytics.ml import datasets, features
 
@@ -73,10 +72,7 @@ def build_many(cutoffs: list[datetime], rng: datasets.MemberRange) -> None:
     datasets.once_reads()
 
     def build(cutoff: datetime) -> None:
-        try:
-            _shared[(cutoff, rng)] = _build(cutoff, rng, None)
-        finally:
-            connections.close_all()  # this thread's connections only
+        _shared[(cutoff, rng)] = datasets.on_its_own_connection(_build, cutoff, rng, None)
 
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="matrix") as pool:
         list(pool.map(build, missing))

@@ -42,10 +42,7 @@ def _run(kind: str, kwargs: dict[str, Any]) -> int:
     """In a forked process: one part of the night; a recommendation side's recommend chunks run here too."""
     from analytics.scoring import services
 
-    def here(part: str, **more: Any) -> None:
-        services.night_part(part, **more)
-
-    return services.night_part(kind, dispatch=here, **kwargs)
+    return services.night_part(kind, dispatch=services.night_part, **kwargs)
 
 
 class NightProcesses:

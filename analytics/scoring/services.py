@@ -952,11 +952,7 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
                                         night=night)
         if dispatch is None:
             def dispatch(kind: str, **kwargs: Any) -> None:
-                if kind == "score":
-                    propensity_score(as_of=as_of, version=version, id_from=kwargs["id_from"], id_to=kwargs["id_to"],
-                                     bgnbd=kwargs["bgnbd"], run=run)
-                else:
-                    recommendations_chunk(run=run, id_from=kwargs["id_from"], id_to=kwargs["id_to"])
+                night_part(kind, **kwargs)  # here, as a worker would run it
                 if progress is not None:
                     progress()
         if not share:
