@@ -1,5 +1,5 @@
 """Steps of the night and of beat's weekly learning, each the old way and the new way, side by side on one database
-(issue 19, sessions 13 and 14). Each is printed with whether both ways give the same result.
+(issue 19, sessions 13 to 15). Each is printed with whether both ways give the same result.
 
     VAR_DIR=/tmp/copy/var .venv/bin/python bench/bench_learning_steps.py --as-of 2026-01-01
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/<copy> .venv/bin/python bench/bench_learning_steps.py --as-of 2026-01-01
@@ -169,18 +169,25 @@ def copy_reader(as_of: datetime, rounds: int) -> None:
               f"CPU; identical frames: {same}", flush=True)
 
 
+def _training_windows(as_of: datetime):  # noqa: ANN202 - a bench helper
+    """The weekly training's member sample and its distinct window cutoffs at as_of (repurchase.plan)."""
+    from analytics.ml import datasets, repurchase
+
+    plan = repurchase.plan(as_of, 30, datasets.history_start(as_of))
+    cutoffs = list(dict.fromkeys([w.cutoff for w in (*plan.train_windows, *plan.refit_windows)]
+                                 + [plan.validation_cutoff]))
+    return repurchase.training_sample(plan.validation_cutoff), cutoffs
+
+
 def training_windows(as_of: datetime, rounds: int) -> None:
     from django.conf import settings
     from django.db import connection
 
-    from analytics.ml import datasets, matrices, repurchase
+    from analytics.ml import datasets, matrices
 
     if connection.vendor != "postgresql":
         return
-    plan = repurchase.plan(as_of, 30, datasets.history_start(as_of))
-    sample = repurchase.training_sample(plan.validation_cutoff)
-    cutoffs = list(dict.fromkeys([w.cutoff for w in (*plan.train_windows, *plan.refit_windows)]
-                                 + [plan.validation_cutoff]))
+    sample, cutoffs = _training_windows(as_of)
 
     def build(threads: int) -> tuple[float, float, list]:
         settings.ANALYTICS_FIT_THREADS = threads
@@ -252,12 +259,9 @@ def _paid_through_by_label(rows):  # noqa: ANN001, ANN202 - session 14's walk, k
 def inferred_walk(as_of: datetime, rounds: int) -> None:
     """The inferred subscriptions' walk (datasets.paid_through_walk) at the weekly training's cutoffs, of its
     sample's members and of everyone: by member label (session 14) against by array position, the same rows."""
-    from analytics.ml import datasets, repurchase
+    from analytics.ml import datasets
 
-    plan = repurchase.plan(as_of, 30, datasets.history_start(as_of))
-    sample = repurchase.training_sample(plan.validation_cutoff)
-    cutoffs = list(dict.fromkeys([w.cutoff for w in (*plan.train_windows, *plan.refit_windows)]
-                                 + [plan.validation_cutoff]))
+    sample, cutoffs = _training_windows(as_of)
     captured = []
     real = datasets.paid_through_walk
 

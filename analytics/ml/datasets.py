@@ -1044,7 +1044,8 @@ def snapshot(as_of: datetime, rng: MemberRange = ALL) -> Snapshot:
 
 
 def on_its_own_connection(read: Callable[..., T], *args: Any) -> T:
-    """read(*args) in a thread of its own, then that thread's database connections closed."""
+    """read(*args), then this thread's database connections closed: for a read run in a thread other than the
+    request's or task's (alongside, matrices.build_many), which would otherwise leave its connections open."""
     try:
         return read(*args)
     finally:

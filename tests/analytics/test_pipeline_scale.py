@@ -179,7 +179,6 @@ def test_orders_and_enrolments_read_once_give_the_same_matrices_as_a_query_per_c
     pd.testing.assert_frame_equal(subs, datasets.subscriptions(cutoffs[1]))
 
 
-
 def test_a_member_range_covers_the_ranges_whose_members_are_all_in_it():
     every2, every4, every3 = (datasets.MemberRange(every=n) for n in (2, 4, 3))
     assert datasets.ALL.covers(every3) and every2.covers(every4) and every2.covers(datasets.MemberRange(5, 9, 2))
@@ -218,7 +217,6 @@ def test_a_read_once_of_a_sample_serves_the_ranges_within_it_and_queries_the_oth
     orders, enrolled, *queried_enrolments = once
     assert len(orders) and (orders % 2 == 0).all() and len(enrolled) and (enrolled % 2 == 0).all()
     assert len(queried_enrolments) == 2 * len(cutoffs)
-
 
 
 def test_a_read_once_given_another_processes_read_uses_it_only_for_the_same_cutoff_and_range(platform, monkeypatch):
@@ -265,6 +263,7 @@ def test_training_reads_the_orders_and_enrolments_once_of_its_sample_and_trains_
     assert alone.algorithm == everyone.algorithm and alone.candidates == everyone.candidates
     np.testing.assert_array_equal(alone.model.predict_proba(alone.validation.X),
                                   everyone.model.predict_proba(everyone.validation.X))
+
 
 def test_json_objects_of_numbers_are_the_text_json_writes():
     """The nightly rows' JSON (engagement components, segment features) is built from a template; it must be the
