@@ -84,3 +84,21 @@ def test_jobs_must_be_at_least_one(db):
 
     with pytest.raises(CommandError, match="--jobs"):
         call_command("run_nightly_pipeline", "--jobs", "0", stdout=StringIO(), stderr=StringIO())
+
+
+def test_the_command_starts_without_django_system_checks(db, monkeypatch):
+    """Cron's nightly command, like the worker's task, does not pay for the system checks (every URLconf imported,
+    0.9 s); `check --deploy` runs them at deploy. A command that keeps them still runs them here."""
+    from django.core.management import load_command_class
+    from django.core.management.base import BaseCommand, CommandError
+
+    checked: list[str] = []
+    monkeypatch.setattr(BaseCommand, "check", lambda self, *args, **kwargs: checked.append(type(self).__module__))
+    options = {"skip_checks": False, "stdout": StringIO(), "stderr": StringIO(), "no_color": True,
+               "force_color": False}
+    nightly = load_command_class("analytics", "run_nightly_pipeline")
+    with pytest.raises(CommandError, match="--jobs"):
+        nightly.execute(jobs=0, as_of=None, horizon_days=services.DEFAULT_HORIZON_DAYS, **options)
+    assert checked == []
+    load_command_class("analytics", "compute_engagement").execute(as_of="2026-01-01", **options)
+    assert checked == ["analytics.management.commands.compute_engagement"]
