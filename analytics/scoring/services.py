@@ -255,7 +255,8 @@ def segments_compute(*, as_of: datetime, feats: pd.DataFrame | None = None) -> S
                                                     _db_json_objects(names, values.to_numpy(dtype=float)))
             ])
         job.rows = len(result.assignments)
-        job.message = f"{result.notes}; silhouette by k: {result.criterion_scores}; labels: {result.labels}"
+        silhouettes = f"; silhouette by k: {result.criterion_scores}" if result.criterion_scores else ""
+        job.message = f"{result.notes}{silhouettes}; labels: {result.labels}"
     return run
 
 

@@ -89,3 +89,17 @@ def test_segment_run_is_stored_per_member_and_ignores_the_future():
     assert dict(SegmentAssignment.objects.filter(run=rerun).values_list("member_id", "label")) == labels
     sizes = selectors.segment_sizes()
     assert sum(s["members"] for s in sizes) == 80
+
+
+def test_a_kept_k_clusters_as_when_it_is_chosen_without_measuring_a_silhouette(monkeypatch):
+    """A night that keeps an earlier night's k gets the clustering that k gets when it is chosen (the same KMeans on
+    the same rows), and skips the silhouette sample's distances: there is nothing to choose between."""
+    frame = blobs()
+    chosen = segmentation.fit(frame)
+    monkeypatch.setattr(segmentation, "pairwise_distances", lambda *a, **kw: pytest.fail("distances computed"))
+    monkeypatch.setattr(segmentation, "silhouette_score", lambda *a, **kw: pytest.fail("silhouette computed"))
+    kept = segmentation.fit(frame, k=chosen.k)
+    assert kept.k == chosen.k and not kept.selected and kept.criterion_scores == {}
+    assert kept.assignments.equals(chosen.assignments)
+    assert kept.centroids == chosen.centroids and kept.labels == chosen.labels
+    assert "kept from the last choice" in kept.notes

@@ -17,7 +17,8 @@ class Command(BaseCommand):
         as_of = parse_as_of(options["as_of"])
         run = services.segments_compute(as_of=as_of)
         self.stdout.write(f"Segment run {run.pk} at {as_of.isoformat()}: k={run.k} chosen by {run.criterion}")
-        self.stdout.write("silhouette by k: " + ", ".join(f"k={k}: {v}" for k, v in run.criterion_scores.items()))
+        if run.criterion_scores:  # a night that keeps an earlier night's k measures none
+            self.stdout.write("silhouette by k: " + ", ".join(f"k={k}: {v}" for k, v in run.criterion_scores.items()))
         sizes = Counter(run.assignments.values_list("label", flat=True))
         for label, size in sizes.most_common():
             self.stdout.write(f"  {label:<16} {size:>7}")
