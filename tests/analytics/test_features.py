@@ -224,3 +224,30 @@ def test_features_at_as_of_ignore_history_appended_after_it():
     assert before["avg_rating_of_purchased"].sum() > 0 and before["reviews_90"].sum() > 0
     later = features.build(datasets.snapshot(as_of + timedelta(days=2)))
     assert not np.allclose(later.loc[before.index, "frequency"], before["frequency"])
+
+
+def test_purchase_features_do_not_depend_on_the_order_of_the_rows():
+    """purchase_features sorts by member, then time, stably: shuffled rows, or rows already in that order, give the
+    same floats (sums in the same order), ties on one timestamp included; NaT (not from datasets.orders) sorts last."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    start = pd.Timestamp("2025-01-01", tz="UTC")
+    orders = pd.DataFrame({
+        "order_id": np.arange(n), "member_id": rng.integers(1, 200, n),
+        "kind": rng.choice(["course", "tier"], n), "course_id": 1.0, "tier_id": np.nan,
+        "amount": rng.random(n) * 1000,
+        # whole days: many members have two orders at the same instant
+        "paid_at": start + pd.to_timedelta(rng.integers(0, 300, n), unit="D"),
+        "is_renewal": rng.random(n) < 0.2, "billing_period": "",
+    })
+    as_of = datetime(2025, 11, 1, tzinfo=UTC)
+    in_order = orders.sort_values(["member_id", "paid_at"]).reset_index(drop=True)
+    expected = features.purchase_features(in_order, as_of)
+    shuffled = orders.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    assert_frame_equal(features.purchase_features(shuffled, as_of), expected)
+    # the ties keep the frame's order among themselves: the amounts in that order give the same sums
+    assert_frame_equal(features.purchase_features(orders, as_of),
+                       features.purchase_features(orders.sort_values(["member_id", "paid_at"], kind="stable"), as_of))
+    with_nat = orders.assign(paid_at=orders["paid_at"].where(orders.index % 97 != 0))
+    got = features.purchase_features(with_nat, as_of)
+    assert_frame_equal(got, features.purchase_features(with_nat.sort_values(["member_id", "paid_at"]), as_of))
