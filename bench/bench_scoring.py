@@ -7,7 +7,9 @@ The nightly benchmark's next night scores with whatever its first night promoted
 candidate's validation AUC is ≈ 0.5 and a rule (recent_activity) usually wins, which is the cheapest model to score.
 This trains once at as_of (repurchase.train, the training sample), fits each algorithm on the same refit windows
 (repurchase.fit_peer, as the model card's peers are fitted), and times repurchase.score — the probability and the
-top reasons — on one chunk of the members (ANALYTICS_CHUNK_SIZE), best of --rounds. Read-only.
+top reasons — on one chunk of the members (ANALYTICS_CHUNK_SIZE), best of --rounds; for gradient boosting also its
+reasons alone, by tree (repurchase._ablation_by_tree) and through predict_proba, and whether they are the same
+floats. Read-only.
 """
 from __future__ import annotations
 
@@ -55,7 +57,34 @@ def main() -> None:
             best = min(best, time.perf_counter() - begun)
         print(f"  {algorithm:<20} {best:6.2f} s a chunk   {len(scored):,} members scored, "
               f"AUC at validation {result.candidates.get(algorithm, {}).get('roc_auc')}")
+        if algorithm == "gradient_boosting":
+            # The reasons by tree (repurchase._ablation_by_tree) against the plain ablation through predict_proba.
+            by_tree, plain, seconds = _both_ablations(repurchase, art, X, options.rounds)
+            print(f"    its reasons: by tree {seconds[0]:.2f} s, through predict_proba {seconds[1]:.2f} s a chunk; "
+                  f"the same floats: {by_tree.equals(plain)}")
     print(f"load average {os.getloadavg()[0]:.1f}")
+
+
+def _both_ablations(repurchase, art: dict, X, rounds: int):
+    from analytics.ml.runtime import limited_threads
+
+    X = repurchase.unlabelled(X, art["horizon_days"])  # as score() reads the chunk
+    real = repurchase._ablation_by_tree
+    frames, seconds = [], []
+    for by_tree in (True, False):
+        repurchase._ablation_by_tree = real if by_tree else (lambda *args: None)
+        best = float("inf")
+        try:
+            for _ in range(rounds):
+                begun = time.perf_counter()
+                with limited_threads():
+                    frame = repurchase.contributions(art, X)
+                best = min(best, time.perf_counter() - begun)
+        finally:
+            repurchase._ablation_by_tree = real
+        frames.append(frame)
+        seconds.append(best)
+    return frames[0], frames[1], seconds
 
 
 if __name__ == "__main__":
