@@ -1,5 +1,5 @@
 """Steps of the night and of beat's weekly learning, each the old way and the new way, side by side on one database
-(issue 19, sessions 13 to 15). Each is printed with whether both ways give the same result.
+(issue 19, sessions 13 to 16). Each is printed with whether both ways give the same result.
 
     VAR_DIR=/tmp/copy/var .venv/bin/python bench/bench_learning_steps.py --as-of 2026-01-01
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/<copy> .venv/bin/python bench/bench_learning_steps.py --as-of 2026-01-01
@@ -21,7 +21,13 @@ The steps:
   written and loaded by joblib, against by pickle (artifacts.save_pickled), with its size;
 - the weekly training with its candidates fitted after every window, against fitted in a thread while the last
   windows are built (repurchase._train, session 15);
-- the inferred subscriptions' walk (datasets.paid_through_walk) by member label, against by array position.
+- the inferred subscriptions' walk (datasets.paid_through_walk) by member label, against by array position;
+- (session 16) a night that keeps an earlier night's number of segments: with the silhouette sample's distances and
+  score, as before, against without (segmentation.fit(k=...)), the same clustering;
+- BG/NBD's fit on everyone's (x, t_x, T) at as_of: finite differences, as before, against the likelihood's own
+  gradient (btyd.fit), with both likelihoods at their ends;
+- purchase_features: the whole orders frame sorted by pandas, as before, against np.lexsort on the columns it uses
+  (features.purchase_features), the same frame.
 
 Run it on a copy: the last step writes recommender files under ARTIFACTS_DIR. A copy comes from
 `bench/bench_pipeline.py --keep-copy`, or `CREATE DATABASE … TEMPLATE bench_pipeline_src`, or a copy of the SQLite
@@ -313,13 +319,90 @@ def reads_file(as_of: datetime, rounds: int) -> None:
             artifacts.delete(name)
 
 
+def kept_segments(as_of: datetime, rounds: int) -> None:
+    """A night that keeps k: KMeans for that k plus the silhouette sample's distances and score (before session 16),
+    against the KMeans alone (segmentation.fit with k)."""
+    from sklearn.metrics import pairwise_distances, silhouette_score
+
+    from analytics.ml import engagement, matrices, segmentation
+    from analytics.ml.runtime import limited_threads
+
+    feats = matrices.at(as_of)
+    scores = engagement.score(engagement.components(feats),
+                              engagement.Weights(dict(engagement.HAND_WEIGHTS), "hand", ""))["score"]
+    frame = segmentation.prepare(feats, scores)
+    k = segmentation.fit(frame).k
+
+    def with_silhouette():  # noqa: ANN202
+        result = segmentation.fit(frame, k=k)
+        with limited_threads():  # as segmentation.fit ran it
+            X = segmentation._transform(frame)
+            rows = np.random.RandomState(0).permutation(len(X))[:min(len(X), segmentation.SILHOUETTE_SAMPLE)]
+            labels = result.assignments["cluster"].to_numpy()
+            silhouette_score(pairwise_distances(X[rows]), labels[rows], metric="precomputed")
+        return result
+
+    for _ in range(rounds):
+        before, old = _timed(with_silhouette)
+        after, new = _timed(lambda: segmentation.fit(frame, k=k))
+        print(f"a night keeping k={k} ({len(frame):,} members): with the silhouette {before:.2f} s, without "
+              f"{after:.2f} s; the same clustering: {old.assignments.equals(new.assignments)}", flush=True)
+
+
+def bgnbd_fit(as_of: datetime, rounds: int) -> None:
+    """BG/NBD on everyone's inputs at as_of: L-BFGS-B with finite differences (before session 16) against with the
+    likelihood's gradient (btyd.fit)."""
+    from scipy import optimize
+
+    from analytics.ml import btyd, datasets, features
+
+    snap = datasets.snapshot(as_of, datasets.ALL)
+    inputs = features.bgnbd_inputs(snap.orders, as_of, snap.members.set_index("member_id").index)
+    buyers = inputs[inputs["buyer"] > 0]
+    x, tx, T = (buyers[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
+    T = np.maximum(T, 1e-3)
+    counts = np.unique(x, return_inverse=True)
+    for _ in range(rounds):
+        before, old = _timed(lambda: optimize.minimize(btyd._nll, x0=np.zeros(4), args=(x, tx, T, counts),
+                                                       method="L-BFGS-B", bounds=[(-8, 8)] * 4))
+        after, new = _timed(lambda: btyd.fit(inputs))
+        at_new = btyd._nll(np.log([new["r"], new["alpha"], new["a"], new["b"]]), x, tx, T, counts)
+        print(f"BG/NBD on {len(buyers):,} buyers: finite differences {before:.3f} s ({old.nfev} likelihood calls, "
+              f"minus log-likelihood {old.fun:,.1f}), its gradient {after:.3f} s (minus log-likelihood "
+              f"{at_new:,.1f}); r {np.exp(old.x[0]):.4g} -> {new['r']:.4g}, alpha {np.exp(old.x[1]):.4g} -> "
+              f"{new['alpha']:.4g}", flush=True)
+
+
+def purchases(as_of: datetime, rounds: int) -> None:
+    """purchase_features' sort of everyone's orders at as_of: the whole frame by pandas on both keys (before
+    session 16), against the columns it uses by np.lexsort on the raw integers (as features.purchase_features
+    sorts now); the same order. And the function itself, now."""
+    from analytics.ml import datasets, features
+
+    orders = datasets.orders(as_of)
+
+    def by_lexsort():  # noqa: ANN202
+        used = orders[["member_id", "paid_at", "amount", "is_renewal"]].assign(
+            is_course=(orders["kind"] == "course").astype(float))
+        return used.take(np.lexsort((used["paid_at"].array.asi8, used["member_id"].to_numpy())))
+
+    for _ in range(rounds):
+        before, old = _timed(lambda: orders.sort_values(["member_id", "paid_at"]))
+        after, new = _timed(by_lexsort)
+        whole, _ = _timed(lambda: features.purchase_features(orders, as_of))
+        print(f"purchase_features' sort of {len(orders):,} orders: the whole frame by pandas {before:.2f} s, the "
+              f"used columns by np.lexsort {after:.2f} s, the same order: {old.index.equals(new.index)}; the "
+              f"function now {whole:.2f} s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--as-of", required=True, help="the cutoff, YYYY-MM-DD")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the recommendation side's and the COPY "
                         "reader's two ways")
     parser.add_argument("--only", choices=["silhouette", "fits", "recommendations", "training", "copy", "windows",
-                                           "reads-file", "candidates", "inferred"],
+                                           "reads-file", "candidates", "inferred", "kept-segments", "bgnbd",
+                                           "purchases"],
                         help="one step only")
     options = parser.parse_args()
     setup_django()
@@ -332,7 +415,10 @@ def main() -> None:
              "windows": lambda: training_windows(as_of, options.rounds),
              "reads-file": lambda: reads_file(as_of, options.rounds),
              "candidates": lambda: candidates_alongside(as_of, options.rounds),
-             "inferred": lambda: inferred_walk(as_of, options.rounds)}
+             "inferred": lambda: inferred_walk(as_of, options.rounds),
+             "kept-segments": lambda: kept_segments(as_of, options.rounds),
+             "bgnbd": lambda: bgnbd_fit(as_of, options.rounds),
+             "purchases": lambda: purchases(as_of, options.rounds)}
     for name, step in steps.items():
         if options.only in (None, name):
             step()

@@ -107,8 +107,8 @@ def _fit(frame: pd.DataFrame, *, seed: int = 0, ks: list[int] | range = K_RANGE)
     if choosing:
         # Every k's silhouette on the same SILHOUETTE_SAMPLE members, the rows silhouette_score(sample_size=,
         # random_state=seed) draws: their distances computed once instead of once per k, with the same figures.
-        # A night that keeps an earlier night's k has nothing to choose and measures none: the sample's distances
-        # and the silhouette were 1.7 s of its 4.2 s at 100,000 members (issue 19).
+        # A night that keeps an earlier night's k has nothing to choose and measures none (issue 19: the sample's
+        # 5,000 × 5,000 distances, 200 MB; bench/bench_learning_steps.py --only kept-segments).
         rows = np.random.RandomState(seed).permutation(n)[:min(n, SILHOUETTE_SAMPLE)]
         distances = pairwise_distances(X[rows])
     for k in ks:
