@@ -43,7 +43,10 @@ def _nll(log_params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray,
          counts: tuple[np.ndarray, np.ndarray] | None = None) -> float:
     """Minus the log-likelihood, plus a tiny ridge on the log-parameters that keeps the optimiser off the flat edges
     (as lifetimes' penalizer does)."""
-    t = _terms(log_params, x, tx, T, counts)
+    return _value(_terms(log_params, x, tx, T, counts), log_params)
+
+
+def _value(t: dict[str, Any], log_params: np.ndarray) -> float:
     return float(-(t["a1"] + t["a2"] + t["both"]).sum() + 1e-3 * np.sum(log_params ** 2))
 
 
@@ -70,7 +73,7 @@ def _nll_and_gradient(log_params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: 
         d_b_w4 = np.where(x > 0, w4 / (b + x - 1), 0.0)
     gradient = -np.array([r * d_r.sum(), alpha * d_alpha.sum(), a * (d_a_x.sum() + w4.sum() / a),
                           b * (d_b_x.sum() - d_b_w4.sum())]) + 2e-3 * log_params
-    return float(-(t["a1"] + t["a2"] + t["both"]).sum() + 1e-3 * np.sum(log_params ** 2)), gradient
+    return _value(t, log_params), gradient
 
 
 def fit(inputs: pd.DataFrame) -> dict[str, float]:

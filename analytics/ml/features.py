@@ -76,10 +76,7 @@ def purchase_features(orders: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     # integers instead of pandas factorizing both keys first, moving only the columns used here (issue 19).
     o = orders[["member_id", "paid_at", "amount", "is_renewal"]].assign(
         is_course=(orders["kind"] == "course").astype(float))
-    if o["paid_at"].isna().any():  # not from datasets.orders (paid before as_of): NaT sorts last, as there
-        o = o.sort_values(["member_id", "paid_at"])
-    else:
-        o = o.take(np.lexsort((o["paid_at"].array.asi8, o["member_id"].to_numpy())))
+    o = o.take(np.lexsort((o["paid_at"].array.asi8, o["member_id"].to_numpy())))  # paid orders: never NaT
     o = o.assign(
         days_ago=days_between(ts, o["paid_at"]),
         gap=o.groupby("member_id")["paid_at"].diff().dt.total_seconds() / DAY_SECONDS,

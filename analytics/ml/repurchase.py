@@ -729,7 +729,7 @@ def contributions(art: dict, X: pd.DataFrame) -> pd.DataFrame:
     clipped = model._clipped(X[names])
     reference = art["reference"]
     reference_clipped = model._clipped(pd.DataFrame({n: [reference[n]] for n in names})).iloc[0]
-    by_tree = _ablation_by_tree(inner, model, clipped, X, names, reference, reference_clipped)
+    by_tree = _ablation_by_tree(inner, clipped, X, names, reference, reference_clipped)
     if by_tree is not None:
         return by_tree
     base = model.raw_clipped(clipped)
@@ -749,8 +749,8 @@ def contributions(art: dict, X: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=X.index)
 
 
-def _ablation_by_tree(inner: object, model: Served, clipped: pd.DataFrame, X: pd.DataFrame, names: list[str],
-                      reference: dict, reference_clipped: pd.Series) -> pd.DataFrame | None:
+def _ablation_by_tree(inner: object, clipped: pd.DataFrame, X: pd.DataFrame, names: list[str], reference: dict,
+                      reference_clipped: pd.Series) -> pd.DataFrame | None:
     """contributions() for a binary gradient boosting model, the same floats with a fraction of the predictions.
 
     scikit-learn's probability is expit(baseline + tree_1(x) + tree_2(x) + …), added tree by tree in that order.
@@ -761,16 +761,13 @@ def _ablation_by_tree(inner: object, model: Served, clipped: pd.DataFrame, X: pd
     benchmark's history a feature is split on by 3 to 114 of the 150 trees (bench/bench_scoring.py times both).
     None where the fitted trees (private attributes) are not where they were, or the model is not binary gradient
     boosting: contributions() then ablates through predict_proba."""
-    if not isinstance(inner, HistGradientBoostingClassifier):
+    splits = _tree_splits(inner)
+    if splits is None or any(len(iteration) != 1 for iteration in inner._predictors):  # binary: one tree a step
         return None
     try:
         from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
-        iterations = inner._predictors
-        if not iterations or any(len(iteration) != 1 for iteration in iterations):
-            return None
-        trees = [iteration[0] for iteration in iterations]
-        splits = [set(tree.nodes["feature_idx"][tree.nodes["is_leaf"] == 0].tolist()) for tree in trees]
+        trees = [iteration[0] for iteration in inner._predictors]
         rows = inner._preprocess_X(clipped, reset=False)  # the float64 array predict_proba would predict on
         threads = _openmp_effective_n_threads()
         baseline = inner._baseline_prediction
@@ -811,21 +808,27 @@ def _ablation_by_tree(inner: object, model: Served, clipped: pd.DataFrame, X: pd
     return pd.DataFrame(out, index=X.index)
 
 
-def _features_split_on(model: object, names: list[str]) -> set[str] | None:
-    """The features a fitted gradient boosting model's trees split on (names in fit order); None for any other
-    model, or when scikit-learn's fitted trees (a private attribute) are not where they were: then every feature
-    is ablated. Half of the 72 features at 100k members (bench/bench_scoring.py)."""
+def _tree_splits(model: object) -> list[set[int]] | None:
+    """Per tree of a fitted gradient boosting model, in its order, the positions of the features it splits on; None
+    for any other model, or when scikit-learn's fitted trees (a private attribute) are not where they were."""
     predictors = getattr(model, "_predictors", None) if isinstance(model, HistGradientBoostingClassifier) else None
     if not predictors:
         return None
     try:
-        used: set[int] = set()
-        for iteration in predictors:
-            for tree in iteration:
-                nodes = tree.nodes
-                used.update(nodes["feature_idx"][nodes["is_leaf"] == 0].tolist())
+        return [set(tree.nodes["feature_idx"][tree.nodes["is_leaf"] == 0].tolist())
+                for iteration in predictors for tree in iteration]
     except (AttributeError, KeyError, TypeError, ValueError):
         return None
+
+
+def _features_split_on(model: object, names: list[str]) -> set[str] | None:
+    """The features a fitted gradient boosting model's trees split on (names in fit order); None for any other
+    model, or when its trees cannot be read: then every feature is ablated. Half of the 72 features at 100k members
+    (bench/bench_scoring.py)."""
+    splits = _tree_splits(model)
+    if splits is None:
+        return None
+    used = set().union(*splits)
     return {names[i] for i in used if 0 <= i < len(names)}
 
 

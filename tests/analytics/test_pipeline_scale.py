@@ -306,7 +306,7 @@ def test_gradient_boosting_reasons_skip_features_no_tree_splits_on_and_stay_the_
         plain[name] = effect
     plain = pd.DataFrame(plain, index=X.index)
     # By tree (each feature's own trees predicted again, the sum redone in scikit-learn's order): the same floats.
-    by_tree = repurchase._ablation_by_tree(served.model, served, served._clipped(X[names]), X, names, art["reference"],
+    by_tree = repurchase._ablation_by_tree(served.model, served._clipped(X[names]), X, names, art["reference"],
                                            served._clipped(pd.DataFrame({n: [art["reference"][n]] for n in names})).iloc[0])
     assert by_tree is not None
     pd.testing.assert_frame_equal(by_tree, plain, check_exact=True)
