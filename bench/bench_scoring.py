@@ -8,7 +8,7 @@ candidate's validation AUC is ≈ 0.5 and a rule (recent_activity) usually wins,
 This trains once at as_of (repurchase.train, the training sample), fits each algorithm on the same refit windows
 (repurchase.fit_peer, as the model card's peers are fitted), and times repurchase.score — the probability and the
 top reasons — on one chunk of the members (ANALYTICS_CHUNK_SIZE), best of --rounds; for gradient boosting also its
-reasons alone, by tree (repurchase._ablation_by_tree) and through predict_proba, and whether they are the same
+reasons alone, from the members' paths (repurchase._ablation_by_path) and through predict_proba, and whether they are the same
 floats. Read-only.
 """
 from __future__ import annotations
@@ -58,10 +58,10 @@ def main() -> None:
         print(f"  {algorithm:<20} {best:6.2f} s a chunk   {len(scored):,} members scored, "
               f"AUC at validation {result.candidates.get(algorithm, {}).get('roc_auc')}")
         if algorithm == "gradient_boosting":
-            # The reasons by tree (repurchase._ablation_by_tree) against the plain ablation through predict_proba.
-            by_tree, plain, seconds = _both_ablations(repurchase, art, X, options.rounds)
-            print(f"    its reasons: by tree {seconds[0]:.2f} s, through predict_proba {seconds[1]:.2f} s a chunk; "
-                  f"the same floats: {by_tree.equals(plain)}")
+            # The reasons from the paths (repurchase._ablation_by_path) against the plain ablation through predict_proba.
+            by_path, plain, seconds = _both_ablations(repurchase, art, X, options.rounds)
+            print(f"    its reasons: from the paths {seconds[0]:.2f} s, through predict_proba {seconds[1]:.2f} s a chunk; "
+                  f"the same floats: {by_path.equals(plain)}")
     print(f"load average {os.getloadavg()[0]:.1f}")
 
 
@@ -69,10 +69,10 @@ def _both_ablations(repurchase, art: dict, X, rounds: int):
     from analytics.ml.runtime import limited_threads
 
     X = repurchase.unlabelled(X, art["horizon_days"])  # as score() reads the chunk
-    real = repurchase._ablation_by_tree
+    real = repurchase._ablation_by_path
     frames, seconds = [], []
-    for by_tree in (True, False):
-        repurchase._ablation_by_tree = real if by_tree else (lambda *args: None)
+    for by_path in (True, False):
+        repurchase._ablation_by_path = real if by_path else (lambda *args: None)
         best = float("inf")
         try:
             for _ in range(rounds):
@@ -81,7 +81,7 @@ def _both_ablations(repurchase, art: dict, X, rounds: int):
                     frame = repurchase.contributions(art, X)
                 best = min(best, time.perf_counter() - begun)
         finally:
-            repurchase._ablation_by_tree = real
+            repurchase._ablation_by_path = real
         frames.append(frame)
         seconds.append(best)
     return frames[0], frames[1], seconds

@@ -716,7 +716,7 @@ def contributions(art: dict, X: pd.DataFrame) -> pd.DataFrame:
 
     Logistic regression: coefficient × standardised value (exact in logit space). Gradient boosting: the change in
     predicted probability when that one feature is replaced by the population median (a one-feature ablation),
-    by tree where scikit-learn's fitted trees can be read (_ablation_by_tree).
+    from each member's paths through the trees where scikit-learn's fitted trees can be read (_ablation_by_path).
     """
     model: Served = art["model"]
     names = art["features"]
@@ -729,9 +729,9 @@ def contributions(art: dict, X: pd.DataFrame) -> pd.DataFrame:
     clipped = model._clipped(X[names])
     reference = art["reference"]
     reference_clipped = model._clipped(pd.DataFrame({n: [reference[n]] for n in names})).iloc[0]
-    by_tree = _ablation_by_tree(inner, clipped, X, names, reference, reference_clipped)
-    if by_tree is not None:
-        return by_tree
+    by_path = _ablation_by_path(inner, clipped, names, reference_clipped)
+    if by_path is not None:
+        return by_path
     base = model.raw_clipped(clipped)
     out = {}
     split_on = _features_split_on(inner, names)
@@ -749,63 +749,127 @@ def contributions(art: dict, X: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=X.index)
 
 
-def _ablation_by_tree(inner: object, clipped: pd.DataFrame, X: pd.DataFrame, names: list[str], reference: dict,
+def _ablation_by_path(inner: object, clipped: pd.DataFrame, names: list[str],
                       reference_clipped: pd.Series) -> pd.DataFrame | None:
-    """contributions() for a binary gradient boosting model, the same floats with a fraction of the predictions.
+    """contributions() for a binary gradient boosting model: the same floats, computed from each member's paths.
 
     scikit-learn's probability is expit(baseline + tree_1(x) + tree_2(x) + …), added tree by tree in that order.
-    Ablating one feature changes only the trees that split on it: each tree's value is computed once for every
-    member, and for each feature only its own trees are predicted again on the members it differs for; the sum
-    is then redone in the same order, so every addition is the one scikit-learn makes (a test compares them with
-    the plain ablation, exactly). The plain ablation predicted every tree once per ablated feature; on the
-    benchmark's history a feature is split on by 3 to 114 of the 150 trees (bench/bench_scoring.py times both).
-    None where the fitted trees (private attributes) are not where they were, or the model is not binary gradient
-    boosting: contributions() then ablates through predict_proba."""
-    splits = _tree_splits(inner)
-    if splits is None or any(len(iteration) != 1 for iteration in inner._predictors):  # binary: one tree a step
+    Setting one feature to the reference changes a tree's value only for a member whose path through that tree meets
+    a node on the feature where the member and the reference go different ways. Each tree is walked once for every
+    member (_walk): the member's value, and for each feature the members whose path moves and the value they reach
+    instead. For each feature the sum is then redone, in the same order, only for the members it moves, from the
+    partial sum before the first tree it moves them in; every addition is the one scikit-learn makes, so the
+    effects are the same floats as ablating through predict_proba (a test compares them exactly). A member no path
+    moves for a feature gets exactly 0, as the plain ablation's base − base. On the benchmark's history a feature
+    moves about one member in twenty per tree it is split on (bench/bench_scoring.py times both ways).
+    None where the fitted trees (private attributes) are not where they were, a tree splits on a categorical
+    feature, or the model is not binary gradient boosting: contributions() then ablates through predict_proba."""
+    predictors = getattr(inner, "_predictors", None) if isinstance(inner, HistGradientBoostingClassifier) else None
+    if not predictors or any(len(iteration) != 1 for iteration in predictors):  # binary: one tree a step
         return None
     try:
-        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-
-        trees = [iteration[0] for iteration in inner._predictors]
-        rows = inner._preprocess_X(clipped, reset=False)  # the float64 array predict_proba would predict on
-        threads = _openmp_effective_n_threads()
+        trees = [iteration[0].nodes for iteration in predictors]
+        if any(nodes["is_categorical"].any() for nodes in trees):
+            return None
+        rows = np.asfortranarray(inner._preprocess_X(clipped, reset=False))  # the float64 array predict_proba reads
         baseline = inner._baseline_prediction
-
-        def tree_values(array: np.ndarray, which: list[int]) -> np.ndarray:
-            """One row per tree of `which`: its value for each row of `array` (Fortran order, as scikit-learn
-            predicts on a frame's array: four times faster through the trees than C order here)."""
-            values = np.empty((len(which), len(array)), dtype=baseline.dtype)
-            for position, t in enumerate(which):
-                one = np.zeros((len(array), 1), dtype=baseline.dtype, order="F")
-                inner._predict_iterations(array, [[trees[t]]], one, False, threads)
-                values[position] = one[:, 0]
-            return values
-
-        def probability(values: np.ndarray) -> np.ndarray:
-            raw = np.zeros((values.shape[1], 1), dtype=baseline.dtype, order="F")
-            raw += baseline
-            for tree_row in values:
-                raw[:, 0] += tree_row
-            return inner._loss.predict_proba(raw)[:, 1]
-
-        every = tree_values(np.asfortranarray(rows), list(range(len(trees))))
-        base = probability(every)
+        n = len(rows)
+        reference = np.array([reference_clipped[name] for name in names], dtype=rows.dtype)
+        every = np.empty((len(trees), n), dtype=baseline.dtype)  # each tree's value, per member
+        moved: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {}  # feature -> (tree, members, their values)
+        for t, nodes in enumerate(trees):
+            every[t], members, feature, value = _walk(nodes, rows, reference)
+            order = np.argsort(feature, kind="stable")
+            members, feature, value = members[order], feature[order], value[order]
+            bounds = np.flatnonzero(np.diff(feature)) + 1
+            for part, f, values in zip(np.split(members, bounds), np.split(feature, bounds), np.split(value, bounds)):
+                if len(part):
+                    moved.setdefault(int(f[0]), []).append((t, part, values))
+        # prefix[t]: the raw score before tree t, added as scikit-learn adds it (zeros, += baseline, += each tree).
+        prefix = np.empty((len(trees) + 1, n), dtype=baseline.dtype)
+        prefix[0] = 0.0
+        prefix[0] += baseline[0]
+        for t in range(len(trees)):
+            np.add(prefix[t], every[t], out=prefix[t + 1])
+        base = inner._loss.predict_proba(prefix[-1][:, None])[:, 1]
         out = {}
+        position = np.empty(n, dtype=np.intp)
         for j, name in enumerate(names):
-            effect = np.zeros(len(X))
-            own = [t for t, used in enumerate(splits) if j in used]
-            differs = (X[name] != reference[name]).to_numpy()
-            if own and differs.any():
-                ablated = np.asfortranarray(rows[differs])
-                ablated[:, j] = reference_clipped[name]
-                values = every[:, differs]
-                values[own] = tree_values(ablated, own)
-                effect[differs] = base[differs] - probability(values)
+            effect = np.zeros(n)
+            if parts := moved.get(j):
+                hit = np.zeros(n, dtype=bool)
+                for _, part, _ in parts:
+                    hit[part] = True
+                changed = np.flatnonzero(hit)
+                position[changed] = np.arange(len(changed))
+                first = parts[0][0]  # walked in tree order
+                values = every[first:, changed]
+                for t, part, reached in parts:
+                    values[t - first, position[part]] = reached
+                raw = prefix[first, changed]
+                for tree_values in values:
+                    raw += tree_values
+                effect[changed] = base[changed] - inner._loss.predict_proba(raw[:, None])[:, 1]
             out[name] = effect
-    except (AttributeError, KeyError, TypeError, ValueError, ImportError):
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError):
         return None
-    return pd.DataFrame(out, index=X.index)
+    return pd.DataFrame(out, index=clipped.index)
+
+
+def _walk(nodes: np.ndarray, rows: np.ndarray, reference: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One fitted tree (scikit-learn's `nodes` array) on every row, as its predictor decides (NaN goes the way the
+    node says, otherwise left when value <= threshold): each row's value; and, for each feature, the rows whose path
+    changes when that feature alone takes its reference value, with the value they reach then (three aligned
+    arrays: row, feature, value).
+
+    Node by node, the rows at a node are split between its children. A row whose value goes the other way from the
+    reference's at a node on feature f leaves the reference's path there: from that node on it is followed a
+    second time, as (row, f), with f read as the reference. A node's rows all left the reference's path for f at an
+    earlier node of f if the node lies on the far side of one (`left_for`): they are not started again."""
+    feature, threshold = nodes["feature_idx"], nodes["num_threshold"]
+    missing_left, leaf, value = nodes["missing_go_to_left"], nodes["is_leaf"], nodes["value"]
+    children = (nodes["left"], nodes["right"])
+    values = np.empty(len(rows), dtype=value.dtype)
+    reached_rows, reached_features, reached_values = [], [], []
+    empty = np.empty(0, dtype=np.intp)
+    stack = [(0, np.arange(len(rows)), frozenset(), empty, empty)]
+    while stack:
+        node, at, left_for, moved, moved_feature = stack.pop()
+        if leaf[node]:
+            values[at] = value[node]
+            if len(moved):
+                reached_rows.append(moved)
+                reached_features.append(moved_feature)
+                reached_values.append(np.full(len(moved), value[node], dtype=value.dtype))
+            continue
+        f, cut, nan_left = int(feature[node]), threshold[node], bool(missing_left[node])
+        left = _goes_left(rows[at, f], cut, nan_left)
+        x = rows[moved, f]
+        x[moved_feature == f] = reference[f]
+        moved_left = _goes_left(x, cut, nan_left)
+        reference_left = bool(_goes_left(reference[f:f + 1], cut, nan_left)[0])
+        sides = [[at[left], left_for, moved[moved_left], moved_feature[moved_left]],
+                 [at[~left], left_for, moved[~moved_left], moved_feature[~moved_left]]]
+        if f not in left_for:
+            reference_side, other = (sides[0], sides[1]) if reference_left else (sides[1], sides[0])
+            leaving = other[0]  # on their own path they go to the other side: from here, as (row, f) on this one
+            if len(leaving):
+                reference_side[2] = np.concatenate([reference_side[2], leaving])
+                reference_side[3] = np.concatenate([reference_side[3], np.full(len(leaving), f, dtype=np.intp)])
+            other[1] = left_for | {f}
+        for child, (child_at, child_left_for, child_moved, child_feature) in zip(children, sides):
+            stack.append((int(child[node]), child_at, child_left_for, child_moved, child_feature))
+    if not reached_rows:
+        return values, empty, empty, np.empty(0, dtype=value.dtype)
+    return (values, np.concatenate(reached_rows), np.concatenate(reached_features),
+            np.concatenate(reached_values))
+
+
+def _goes_left(x: np.ndarray, threshold: float, nan_left: bool) -> np.ndarray:
+    """A numeric node's decision, as scikit-learn's predictor makes it: NaN goes where the node learned to send
+    missing values, anything else left when it is <= the threshold."""
+    return (x <= threshold) | np.isnan(x) if nan_left else x <= threshold
 
 
 def _tree_splits(model: object) -> list[set[int]] | None:

@@ -305,14 +305,14 @@ def test_gradient_boosting_reasons_skip_features_no_tree_splits_on_and_stay_the_
             effect[differs] = base[differs] - served.raw(ablated)
         plain[name] = effect
     plain = pd.DataFrame(plain, index=X.index)
-    # By tree (each feature's own trees predicted again, the sum redone in scikit-learn's order): the same floats.
-    by_tree = repurchase._ablation_by_tree(served.model, served._clipped(X[names]), X, names, art["reference"],
+    # From the paths (the members each feature moves, the sum redone for them in scikit-learn's order): the same floats.
+    by_path = repurchase._ablation_by_path(served.model, served._clipped(X[names]), names,
                                            served._clipped(pd.DataFrame({n: [art["reference"][n]] for n in names})).iloc[0])
-    assert by_tree is not None
-    pd.testing.assert_frame_equal(by_tree, plain, check_exact=True)
+    assert by_path is not None
+    pd.testing.assert_frame_equal(by_path, plain, check_exact=True)
     pd.testing.assert_frame_equal(repurchase.contributions(art, X), plain, check_exact=True)
     # Without the fitted trees where they were, through predict_proba: the features no tree splits on skipped.
-    monkeypatch.setattr(repurchase, "_ablation_by_tree", lambda *args: None)
+    monkeypatch.setattr(repurchase, "_ablation_by_path", lambda *args: None)
     predicted = []
     real_raw = type(served).raw_clipped
     monkeypatch.setattr(type(served), "raw_clipped",

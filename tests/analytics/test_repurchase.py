@@ -267,3 +267,71 @@ def test_short_history_trains_on_a_shorter_window_and_records_it(db):
     assert version.horizon_days < 90 and version.metrics["requested_horizon_days"] == 90
     assert "too short" in version.notes
     assert version.metrics["roc_auc"] > 0.55  # still a useful ranking
+
+
+def _paths_meeting_a_feature_twice(model) -> int:
+    """How many leaves of the model's trees lie below two nodes on the same feature."""
+    count = 0
+    for (tree,) in model._predictors:
+        nodes = tree.nodes
+        stack = [(0, ())]
+        while stack:
+            node, above = stack.pop()
+            if nodes["is_leaf"][node]:
+                count += len(above) != len(set(above))
+                continue
+            here = above + (int(nodes["feature_idx"][node]),)
+            stack += [(int(nodes["left"][node]), here), (int(nodes["right"][node]), here)]
+    return count
+
+
+@pytest.mark.parametrize("reference", [{"a": 0.1, "b": 2.0, "c": 0.7, "d": 0.0},
+                                       {"a": np.nan, "b": 0.0, "c": np.nan, "d": 5.0}],
+                         ids=["numbers", "missing"])
+def test_gradient_boosting_reasons_from_the_paths_are_the_plain_ablation_exactly(reference):
+    """Missing values (each node learns where they go), a reference that is itself missing, and paths that meet the
+    same feature twice: the effects from the walked paths are the floats of ablating through predict_proba."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(5)
+    n = 4000
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.integers(0, 5, n).astype(float),
+                      "c": rng.exponential(size=n), "d": rng.normal(size=n)})
+    X.loc[rng.random(n) < 0.2, "a"] = np.nan
+    X.loc[rng.random(n) < 0.1, "c"] = np.nan
+    signal = (X["a"].fillna(-1).abs() < 0.5) ^ (X["b"] > 2) | (X["c"].fillna(3) > 1.5) & (X["d"] > 0)
+    y = (signal ^ (rng.random(n) < 0.1)).astype(int)
+    model = HistGradientBoostingClassifier(max_iter=60, max_leaf_nodes=15, min_samples_leaf=10,
+                                           random_state=0).fit(X, y)
+    assert _paths_meeting_a_feature_twice(model) > 0
+    assert any(not t.nodes["missing_go_to_left"][~t.nodes["is_leaf"].astype(bool)].all() for (t,) in model._predictors)
+    names = list(X.columns)
+    reference = pd.Series(reference)
+    base = model.predict_proba(X)[:, 1]
+    plain = {}
+    for name in names:
+        ablated = X.copy()
+        ablated[name] = reference[name]
+        plain[name] = base - model.predict_proba(ablated)[:, 1]
+    plain = pd.DataFrame(plain, index=X.index)
+
+    by_path = repurchase._ablation_by_path(model, X, names, reference)
+
+    assert by_path is not None
+    pd.testing.assert_frame_equal(by_path, plain, check_exact=True)
+    assert (plain != 0).sum().min() > 0  # every feature moves someone
+
+
+def test_reasons_from_the_paths_leave_what_they_cannot_read_to_predict_proba():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame({"a": rng.normal(size=600), "b": rng.integers(0, 3, 600)})
+    reference = pd.Series({"a": 0.0, "b": 1})
+    y = ((X["a"] > 0) ^ (X["b"] == 1)).astype(int)
+    binary = HistGradientBoostingClassifier(max_iter=5, categorical_features=[1]).fit(X, y)
+    assert all(tree.nodes["is_categorical"].any() for (tree,) in binary._predictors)
+    three_classes = HistGradientBoostingClassifier(max_iter=5).fit(X, X["b"])
+    assert repurchase._ablation_by_path(binary, X, ["a", "b"], reference) is None  # a categorical split
+    assert repurchase._ablation_by_path(three_classes, X, ["a", "b"], reference) is None  # three trees a step
+    assert repurchase._ablation_by_path(object(), X, ["a", "b"], reference) is None
