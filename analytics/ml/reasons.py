@@ -24,9 +24,13 @@ BUYER_ONLY = {"frequency", "frequency_90", "course_orders_90", "course_orders_to
               "ipi_mean", "ipi_std", "renewals_total"}
 
 
+# A stored reason's params, in this order: the member's figure (rounded to 4 places) and the row facts.
+PARAMS = ("value", *CONTEXT)
+
+
 def reason_params(feature: str, row: Mapping) -> dict[str, float]:
     """The figures `reason_text` needs for `feature`, as plain JSON numbers."""
-    return {"value": round(float(row[feature]), 4), **{key: float(row[key]) for key in CONTEXT}}
+    return dict(zip(PARAMS, (round(float(row[feature]), 4), *(float(row[key]) for key in CONTEXT)), strict=True))
 
 
 def _days(n: int) -> str:

@@ -41,7 +41,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from analytics.ml import btyd, datasets, features, matrices
-from analytics.ml.reasons import CONTEXT, reason_params, silent
+from analytics.ml.reasons import CONTEXT, PARAMS, silent
 from analytics.ml.runtime import limited_threads
 
 LEARNED = ("logistic_regression", "gradient_boosting")
@@ -914,7 +914,9 @@ def top_reasons(contrib: pd.DataFrame, X: pd.DataFrame, k: int = 3) -> list[list
     figures = np.column_stack([X[name].to_numpy(dtype=float) for name in names])[rows, order]
     context = {key: X[key].to_numpy(dtype=float) for key in CONTEXT}
     # The stored figure is round(value, 4), and whether a reason says something is decided on what is stored.
-    stored = np.array([round(float(v), 4) for v in figures.ravel()]).reshape(figures.shape)
+    # Python's round, once per distinct figure (most figures are small counts that repeat across members).
+    distinct, where = np.unique(figures, return_inverse=True)
+    stored = np.array([round(v, 4) for v in distinct.tolist()])[where].reshape(figures.shape)
     live, bought = context["sub_live"].astype(bool), context["has_purchased"].astype(bool)
     says = np.ones(order.shape, dtype=bool)
     for j in range(order.shape[1]):
@@ -925,13 +927,16 @@ def top_reasons(contrib: pd.DataFrame, X: pd.DataFrame, k: int = 3) -> list[list
     eligible = alive & says
     chosen = eligible & (np.cumsum(eligible, axis=1) <= k)
     out: list[list[dict]] = [[] for _ in range(n)]
-    for i, j in zip(*np.nonzero(chosen), strict=True):
-        weight = float(weights[i, j])
-        name = names[order[i, j]]
-        params = reason_params(name, {name: figures[i, j], **{key: context[key][i] for key in CONTEXT}})
+    member, position = np.nonzero(chosen)
+    kept = weights[member, position].tolist()
+    # The reasons' figures as Python floats, column by column: reason_params(name, row) for each kept reason (the
+    # stored figure is the row's value rounded as above; the test on column arrays compares them).
+    params = zip(stored[member, position].tolist(), *(context[key][member].tolist() for key in CONTEXT), strict=True)
+    for i, f, weight, figure in zip(member.tolist(), order[member, position].tolist(), kept, params, strict=True):
+        name = names[f]
         # The code (the feature) and its figures are stored; the words are rendered when someone reads them, in
         # their language (analytics.ml.reasons.reasons_display).
-        out[i].append({"feature": name, "code": name, "params": params,
+        out[i].append({"feature": name, "code": name, "params": dict(zip(PARAMS, figure, strict=True)),
                        "effect": "+" if weight > 0 else "-", "weight": round(weight, 4)})
     return out
 
