@@ -760,8 +760,9 @@ def _ablation_by_path(inner: object, clipped: pd.DataFrame, names: list[str],
     instead. For each feature the sum is then redone, in the same order, only for the members it moves, from the
     partial sum before the first tree it moves them in; every addition is the one scikit-learn makes, so the
     effects are the same floats as ablating through predict_proba (a test compares them exactly). A member no path
-    moves for a feature gets exactly 0, as the plain ablation's base − base. On the benchmark's history a feature
-    moves about one member in twenty per tree it is split on (bench/bench_scoring.py times both ways).
+    moves for a feature gets exactly 0, as the plain ablation's base − base. Session 16's by-tree ablation predicted
+    each feature's trees again on every member whose value differs from the reference, most members for most
+    features (bench/bench_scoring.py times this against the plain ablation).
     None where the fitted trees (private attributes) are not where they were, a tree splits on a categorical
     feature, or the model is not binary gradient boosting: contributions() then ablates through predict_proba."""
     predictors = getattr(inner, "_predictors", None) if isinstance(inner, HistGradientBoostingClassifier) else None
