@@ -26,7 +26,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -531,12 +530,6 @@ def fit_candidates(train_frames: list[LabelledFrame]) -> dict[str, Served]:
         return _fit_candidates(*_concat(train_frames))
 
 
-def _fit_limited(algorithm: str, X: pd.DataFrame, y: pd.Series) -> Served | None:
-    """_fit_one in a thread of its own: OpenMP's thread count is per thread, so it is limited here too."""
-    with limited_threads():
-        return _fit_one(algorithm, X, y)
-
-
 def _fit_candidates(X: pd.DataFrame, y: pd.Series) -> dict[str, Served]:
     """Every algorithm that can be fitted, on the same rows, ANALYTICS_FIT_THREADS at a time. Each fit is
     single-threaded (limited_threads) and deterministic, and gradient boosting's and the solvers' numeric loops
@@ -546,8 +539,12 @@ def _fit_candidates(X: pd.DataFrame, y: pd.Series) -> dict[str, Served]:
     if workers == 1:
         fits = [_fit_one(name, X, y) for name in ALGORITHMS]
     else:
+        def fit(name: str) -> Served | None:
+            with limited_threads():  # OpenMP's thread count is per thread: set it in this one too
+                return _fit_one(name, X, y)
+
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fit") as pool:
-            fits = list(pool.map(partial(_fit_limited, X=X, y=y), ALGORITHMS))
+            fits = list(pool.map(fit, ALGORITHMS))
     return {name: served for name, served in zip(ALGORITHMS, fits, strict=True) if served is not None}
 
 
@@ -571,23 +568,18 @@ def _fit_and_validate(train_frames: list[LabelledFrame], validation: LabelledFra
                      f"({', '.join(UNVALIDATED_ORDER)}), unvalidated.")
     elif best in BASELINES:
         notes.append(f"A baseline ({best}) had the best validation ROC AUC and is served.")
+    ci = bootstrap(validation.y, val_scores, best) if has_validation and validated else {}
 
-    # Refit the chosen model on the latest fully labelled windows before scoring, in a thread while the validation's
-    # bootstrap intervals are drawn here: neither reads what the other makes, and both spend their time in numeric
-    # loops that release the GIL (the refit is the training's last and, for gradient boosting, dearest step).
+    # Refit the chosen model on the latest fully labelled windows before scoring.
     served = fitted[best]
     refit_rows = 0
     refit_data = None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="refit") as pool:
-        refit = None
-        if refit_frames:
-            RX, Ry = _concat(refit_frames)
-            refit_data = (RX, Ry)
-            refit = pool.submit(_fit_limited, best, RX, Ry)
-        ci = bootstrap(validation.y, val_scores, best) if has_validation and validated else {}
-        refitted = refit.result() if refit is not None else None
-    if refitted is not None:
-        served, refit_rows = refitted, len(refit_data[0])
+    if refit_frames:
+        RX, Ry = _concat(refit_frames)
+        refit_data = (RX, Ry)
+        refitted = _fit_one(best, RX, Ry)
+        if refitted is not None:
+            served, refit_rows = refitted, len(RX)
     metrics = candidates.get(best) or evaluate(np.zeros(0), np.zeros(0))
     baselines = {n: {**m, "ci": ci.get(n, {})} for n, m in candidates.items() if n in BASELINES}
     for name in BASELINES:

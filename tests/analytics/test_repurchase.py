@@ -126,53 +126,6 @@ def test_the_candidates_fitted_in_threads_are_the_candidates_fitted_one_after_an
         assert np.array_equal(threaded[name].predict_proba(X)[:, 1], served.predict_proba(X)[:, 1]), name
 
 
-class _InPlace:
-    """An executor that runs each call where it is submitted, as the refit ran before it had a thread."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        pass
-
-    def __enter__(self) -> _InPlace:
-        return self
-
-    def __exit__(self, *exc: object) -> bool:
-        return False
-
-    def submit(self, fn, *args, **kwargs):  # noqa: ANN001, ANN201 - Executor.submit's signature
-        from concurrent.futures import Future
-
-        done = Future()
-        done.set_result(fn(*args, **kwargs))
-        return done
-
-
-def test_the_refit_beside_the_bootstrap_is_the_refit_after_it(monkeypatch):
-    """Gradient boosting refitted in its own thread while the bootstrap intervals are drawn: the same model and the
-    same intervals as one after the other in the calling thread, and fitted on ANALYTICS_ML_THREADS OpenMP threads
-    (a new thread starts with one per core, whatever the calling thread was limited to)."""
-    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-
-    frames = synthetic_frames(np.random.default_rng(6), 3000, planted=True)
-    plan = repurchase.plan(AS_OF, 30, AS_OF - timedelta(days=200))
-    X, y = repurchase._concat(frames[:2])
-    fitted = {"gradient_boosting": repurchase._fit_one("gradient_boosting", X, y)}
-    threads = []
-    fit_one = repurchase._fit_one
-    monkeypatch.setattr(repurchase, "_fit_one",
-                        lambda *args: threads.append(_openmp_effective_n_threads()) or fit_one(*args))
-
-    beside = repurchase.fit_and_validate(frames[:2], frames[2], plan, frames[1:], fitted)
-    assert threads == [1]
-    monkeypatch.setattr(repurchase, "ThreadPoolExecutor", _InPlace)
-    after = repurchase.fit_and_validate(frames[:2], frames[2], plan, frames[1:], fitted)
-
-    assert beside.algorithm == after.algorithm == "gradient_boosting"
-    assert beside.extra["refit_rows"] == after.extra["refit_rows"] == 6000
-    assert beside.metrics == after.metrics and beside.candidates == after.candidates
-    rows = frames[2].X
-    assert np.array_equal(beside.model.predict_proba(rows)[:, 1], after.model.predict_proba(rows)[:, 1])
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # With the database: train, store, promote, score, leakage
 
