@@ -758,7 +758,7 @@ def _ablation_by_path(inner: object, clipped: pd.DataFrame, names: list[str],
     a node on the feature where the member and the reference go different ways. Each tree is walked once for every
     member (_walk): the member's value, and for each feature the members whose path moves and the value they reach
     instead. For each feature the sum is then redone, in the same order, only for the members it moves, from the
-    partial sum before the first tree it moves them in; every addition is the one scikit-learn makes, so the
+    partial sum before the first tree in which it moves anyone; every addition is the one scikit-learn makes, so the
     effects are the same floats as ablating through predict_proba (a test compares them exactly). A member no path
     moves for a feature gets exactly 0, as the plain ablation's base − base. Session 16's by-tree ablation predicted
     each feature's trees again on every member whose value differs from the reference, most members for most
