@@ -873,27 +873,21 @@ def _goes_left(x: np.ndarray, threshold: float, nan_left: bool) -> np.ndarray:
     return (x <= threshold) | np.isnan(x) if nan_left else x <= threshold
 
 
-def _tree_splits(model: object) -> list[set[int]] | None:
-    """Per tree of a fitted gradient boosting model, in its order, the positions of the features it splits on; None
-    for any other model, or when scikit-learn's fitted trees (a private attribute) are not where they were."""
+def _features_split_on(model: object, names: list[str]) -> set[str] | None:
+    """The features a fitted gradient boosting model's trees split on (names in fit order); None for any other
+    model, or when scikit-learn's fitted trees (a private attribute) are not where they were: then every feature
+    is ablated. Half of the 72 features at 100k members (bench/bench_scoring.py)."""
     predictors = getattr(model, "_predictors", None) if isinstance(model, HistGradientBoostingClassifier) else None
     if not predictors:
         return None
     try:
-        return [set(tree.nodes["feature_idx"][tree.nodes["is_leaf"] == 0].tolist())
-                for iteration in predictors for tree in iteration]
+        used: set[int] = set()
+        for iteration in predictors:
+            for tree in iteration:
+                nodes = tree.nodes
+                used.update(nodes["feature_idx"][nodes["is_leaf"] == 0].tolist())
     except (AttributeError, KeyError, TypeError, ValueError):
         return None
-
-
-def _features_split_on(model: object, names: list[str]) -> set[str] | None:
-    """The features a fitted gradient boosting model's trees split on (names in fit order); None for any other
-    model, or when its trees cannot be read: then every feature is ablated. Half of the 72 features at 100k members
-    (bench/bench_scoring.py)."""
-    splits = _tree_splits(model)
-    if splits is None:
-        return None
-    used = set().union(*splits)
     return {names[i] for i in used if 0 <= i < len(names)}
 
 
