@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from analytics.models import Event
 from analytics.tracking import event_quantity
-from config.bulk_load import DirectCopy
+from config.bulk_load import DirectCopy, sqlite_insert
 
 DEFAULT_BATCH_SIZE = 5000
 
@@ -95,10 +95,8 @@ def _insert(connection: Any, rows: list[tuple[Any, ...]], direct: DirectCopy | N
     conflict = f" ON CONFLICT ({quote('idempotency_key')}) DO NOTHING"
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
-            # In-process SQLite: one prepared statement through executemany, no round trips to save.
-            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
-                               + conflict, rows)
-            return cursor.rowcount
+            # In-process SQLite: many rows per statement, no round trips to save.
+            return sqlite_insert(f"INSERT INTO {table} ({columns})", len(_COLUMNS), rows, conflict)
         # PostgreSQL, a table bulk-loaded from empty whose keys the caller made unique (the importer's ledger): COPY
         # straight into it; if the unique index refuses a key, `direct` falls back (for good) to the path below.
         if direct is not None and direct.copy(cursor, table, columns, rows):

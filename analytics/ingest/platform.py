@@ -57,6 +57,7 @@ from config.bulk_load import (
     ForeignKeys,
     SecondaryIndexes,
     foreign_key_checks_at_the_end,
+    sqlite_insert,
     table_rows_at_least,
 )
 from config.db import refresh_planner_statistics
@@ -654,14 +655,13 @@ def _create_staging(table: str) -> None:
 
 
 def _bulk_insert(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]], conflict: str) -> int:
-    """INSERT many rows into a temporary table; the number inserted. executemany on SQLite; on PostgreSQL COPY into
-    a staging table (kept for the import, emptied each time) and one INSERT ... SELECT."""
+    """INSERT many rows into a temporary table; the number inserted. Many rows per statement on SQLite
+    (config.bulk_load.sqlite_insert); on PostgreSQL COPY into a staging table (kept for the import, emptied each
+    time) and one INSERT ... SELECT."""
     names = ", ".join(columns)
+    if connection.vendor != "postgresql":
+        return sqlite_insert(f"INSERT INTO {table} ({names})", len(columns), rows, conflict)
     with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
-            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))}){conflict}",
-                               rows)
-            return cursor.rowcount
         staging = f"{table}_staging"
         cursor.execute(f"TRUNCATE {staging}")
         with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
@@ -1267,7 +1267,7 @@ class _RawUpsert:
         columns = ", ".join(self.names)
         with connection.cursor() as cursor:
             if connection.vendor != "postgresql":
-                # In-process SQLite: one prepared statement through executemany, no round trips to save.
+                # In-process SQLite: many rows per statement (config.bulk_load.sqlite_insert), no round trips to save.
                 existing = 0
                 if self.count_existing:
                     cursor.execute(
@@ -1275,12 +1275,8 @@ class _RawUpsert:
                         keys,
                     )
                     existing = cursor.fetchone()[0]
-                cursor.executemany(
-                    f"INSERT INTO {self.table} ({columns}) VALUES ({', '.join(['%s'] * len(self.names))})"
-                    + self.conflict,
-                    rows,
-                )
-                return cursor.rowcount, existing
+                return sqlite_insert(f"INSERT INTO {self.table} ({columns})", len(self.names), rows,
+                                     self.conflict), existing
             # PostgreSQL, a table bulk-loaded from empty whose keys the duplicate ledger made unique: COPY straight
             # into it. It succeeded, so no key existed (the unique index would have refused the batch).
             if self.direct is not None and self.direct.copy(cursor, self.table, columns, rows):

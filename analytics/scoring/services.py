@@ -51,6 +51,7 @@ from analytics.models import (
     SegmentRun,
     recommended_courses,
 )
+from config.bulk_load import sqlite_insert
 from config.db import refresh_stale_planner_statistics
 from members import pagecache
 
@@ -87,25 +88,21 @@ def member_chunks(size: int | None = None) -> list[tuple[int, int]]:
     return list(zip(starts, [*starts[1:], ids[-1] + 1], strict=True))
 
 
-def _insert_rows(model: type, fields: list[str], rows: list[tuple], batch: int = 5000) -> int:
+def _insert_rows(model: type, fields: list[str], rows: list[tuple]) -> int:
     """Write many rows without model instances: building 1,000,000 model instances for bulk_create costs a
-    minute of Python; tuples cost seconds. PostgreSQL gets COPY (about twice as fast as executemany there), other
-    databases INSERT with executemany. Values must already be in DB form (see _db_datetime, _db_json)."""
+    minute of Python; tuples cost seconds. PostgreSQL gets COPY (about twice as fast as executemany there), SQLite
+    INSERTs of many rows each (config.bulk_load.sqlite_insert). Values must already be in DB form (see _db_datetime,
+    _db_json)."""
     if not rows:
         return 0
     meta = model._meta
     table = connection.ops.quote_name(meta.db_table)
     columns = ", ".join(connection.ops.quote_name(meta.get_field(f).column) for f in fields)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            placeholders = ", ".join(["%s"] * len(fields))
-            sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
-            for start in range(0, len(rows), batch):
-                cursor.executemany(sql, rows[start:start + batch])
+    if connection.vendor != "postgresql":
+        return sqlite_insert(f"INSERT INTO {table} ({columns})", len(fields), rows)
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
     return len(rows)
 
 
