@@ -62,19 +62,25 @@ def read_records(path: Path, *, encoding: str | None = None, bar: tqdm | None = 
 # CSV ----------------------------------------------------------------------------------------------------------
 
 
+BLOCK_BYTES = 1 << 20
+
+
 class _Progress:
+    """The file's lines a block at a time (lists of about BLOCK_BYTES), feeding the progress bar per block."""
+
     def __init__(self, fh: IO[bytes], bar: tqdm | None) -> None:
         self.fh = fh
         self.bar = bar
         self.pending = 0
 
-    def __iter__(self) -> Iterator[bytes]:
-        for raw in self.fh:
-            self.pending += len(raw)
-            if self.bar is not None and self.pending >= 1 << 20:
-                self.bar.update(self.pending)
-                self.pending = 0
-            yield raw
+    def __iter__(self) -> Iterator[list[bytes]]:
+        while block := self.fh.readlines(BLOCK_BYTES):
+            if self.bar is not None:
+                self.pending += sum(map(len, block))
+                if self.pending >= 1 << 20:
+                    self.bar.update(self.pending)
+                    self.pending = 0
+            yield block
 
     def close(self) -> None:
         if self.bar is not None:
@@ -82,43 +88,72 @@ class _Progress:
             self.bar.close()
 
 
-def _decoded_lines(lines: Iterator[bytes] | _Progress, encoding: str | None) -> Iterator[str]:
-    """Decode line by line (not through a TextIOWrapper) so a decoding error names its line."""
+def _ascii_compatible(encoding: str) -> bool:
+    """Whether the encoding reads ASCII bytes as ASCII (UTF-8, GBK, GB18030; not UTF-16)."""
+    ascii_bytes = bytes(range(1, 128))
+    try:
+        return ascii_bytes.decode(encoding) == ascii_bytes.decode("ascii")
+    except (UnicodeDecodeError, LookupError):
+        return False
+
+
+def _decoded_lines(blocks: Iterator[list[bytes]] | _Progress, encoding: str | None) -> Iterator[str]:
+    """Decode line by line (not through a TextIOWrapper) so a decoding error names its line.
+
+    A block of lines that is plain ASCII without NUL bytes (the common export) cannot fail either check and reads
+    the same in UTF-8 and GB18030: it is decoded in one call and split at its newlines, as the binary file splits
+    its lines (never at the other characters str.splitlines splits at). Every other block goes line by line."""
     current = encoding or "utf-8"
+    fast = _ascii_compatible(current)
     only_ascii_so_far = True
-    for number, raw in enumerate(lines, start=1):
-        if number == 1:
-            if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-                raise FileProblem(1, "the file is UTF-16 encoded; save it as UTF-8 (CSV UTF-8)")
-            if raw[:3] == codecs.BOM_UTF8:
-                raw = raw[3:]
-                current = "utf-8"  # a BOM is an explicit statement, whatever was guessed
-        if b"\x00" in raw:
-            # UTF-16 without a byte-order mark decodes as "valid" UTF-8 full of NULs; no real CSV contains them.
-            raise FileProblem(number, "contains NUL bytes: the file looks like UTF-16; save it as UTF-8")
-        try:
-            text = raw.decode(current)
-        except UnicodeDecodeError as exc:
-            if encoding is None and current == "utf-8" and only_ascii_so_far:
-                try:
-                    text = raw.decode(CHINESE_FALLBACK)
-                except UnicodeDecodeError:
-                    pass
-                else:
-                    current = CHINESE_FALLBACK
-                    only_ascii_so_far = False
-                    yield text
-                    continue
-            bad = raw[exc.start:exc.start + 1].hex()
-            label = "UTF-8" if current == "utf-8" else current.upper()
-            raise FileProblem(
-                number,
-                f"not valid {label} (byte 0x{bad} at position {exc.start + 1}); save the file as UTF-8 "
-                "or give its encoding (--encoding gb18030)",
-            ) from exc
-        if only_ascii_so_far and not raw.isascii():
-            only_ascii_so_far = False
-        yield text
+    number = 0
+    for block in blocks:
+        if number and fast:
+            joined = b"".join(block)
+            if joined.isascii() and b"\x00" not in joined:
+                number += len(block)
+                lines = joined.decode("ascii").split("\n")
+                last = lines.pop()
+                for line in lines:
+                    yield line + "\n"
+                if last:  # the file's last line, without a newline
+                    yield last
+                continue
+        for raw in block:
+            number += 1
+            if number == 1:
+                if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                    raise FileProblem(1, "the file is UTF-16 encoded; save it as UTF-8 (CSV UTF-8)")
+                if raw[:3] == codecs.BOM_UTF8:
+                    raw = raw[3:]
+                    current = "utf-8"  # a BOM is an explicit statement, whatever was guessed
+                    fast = True
+            if b"\x00" in raw:
+                # UTF-16 without a byte-order mark decodes as "valid" UTF-8 full of NULs; no real CSV contains them.
+                raise FileProblem(number, "contains NUL bytes: the file looks like UTF-16; save it as UTF-8")
+            try:
+                text = raw.decode(current)
+            except UnicodeDecodeError as exc:
+                if encoding is None and current == "utf-8" and only_ascii_so_far:
+                    try:
+                        text = raw.decode(CHINESE_FALLBACK)
+                    except UnicodeDecodeError:
+                        pass
+                    else:
+                        current = CHINESE_FALLBACK
+                        only_ascii_so_far = False
+                        yield text
+                        continue
+                bad = raw[exc.start:exc.start + 1].hex()
+                label = "UTF-8" if current == "utf-8" else current.upper()
+                raise FileProblem(
+                    number,
+                    f"not valid {label} (byte 0x{bad} at position {exc.start + 1}); save the file as UTF-8 "
+                    "or give its encoding (--encoding gb18030)",
+                ) from exc
+            if only_ascii_so_far and not raw.isascii():
+                only_ascii_so_far = False
+            yield text
 
 
 def _csv_records(path: Path, encoding: str | None, bar: tqdm | None) -> Iterator[tuple[int, list[str]]]:

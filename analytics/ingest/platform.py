@@ -213,6 +213,7 @@ class OrderRow:
     coupon_code: str
     billing_period: str
     refunded_at: datetime | None = None
+    ordered_text: str | None = None  # ordered_at as the database stores it, when known from the CSV's text
 
 
 @dataclass(slots=True)  # not frozen: see the note above MemberRow
@@ -463,11 +464,11 @@ def _validate_product(cells: _Cells, state: _State) -> ProductRow | None:
 
 
 _ORDER_TEXTS = (("order_id", True, 100), ("member_id", True, 100), ("product_id", False, None),
-                ("quantity", False, None), ("coupon_code", False, 40))
+                ("quantity", False, None), ("coupon_code", False, 40), ("ordered_at", True, None))
 
 
 def _validate_order(cells: _Cells, state: _State) -> OrderRow | None:
-    order_id, member_id, product_id, quantity_value, coupon_code = cells.texts(_ORDER_TEXTS)
+    order_id, member_id, product_id, quantity_value, coupon_code, ordered_value = cells.texts(_ORDER_TEXTS)
     cells.key = order_id
     product_id = product_id or None
     product_kind = "course"
@@ -479,7 +480,7 @@ def _validate_order(cells: _Cells, state: _State) -> OrderRow | None:
             product_kind = known
     amount = cells.money("amount", required=True)
     currency = cells.choice("currency", CURRENCIES, default=Currency.CNY)
-    ordered_at = cells.instant("ordered_at", required=True)
+    ordered_at = cells.instant_of("ordered_at", ordered_value)
     status = cells.choice("status", ORDER_STATUSES, default=Order.Status.PAID)
     quantity = 1
     if quantity_value:
@@ -498,8 +499,9 @@ def _validate_order(cells: _Cells, state: _State) -> OrderRow | None:
         cells.error("refunded_at", "before ordered_at")
     if cells.errors or amount is None or ordered_at is None:
         return None
+    stored = state.instant_text(ordered_value) if state.instant_text is not None else None
     return OrderRow(order_id, member_id, product_id, product_kind, amount, currency, ordered_at, status, quantity,
-                    coupon_code, billing_period, refunded_at)
+                    coupon_code, billing_period, refunded_at, stored)
 
 
 MAX_EVENT_ID_LENGTH = MAX_IDEMPOTENCY_KEY_LENGTH - len(EVENT_SOURCE) - 1
@@ -1527,7 +1529,7 @@ class _Writer:
             redemptions = []
             for row in batch:
                 member_pk = member_pks[row.member_id]
-                ordered_at = adapt(row.ordered_at)
+                ordered_at = row.ordered_text if row.ordered_text is not None else adapt(row.ordered_at)
                 paid_at = ordered_at if row.status in (paid, refunded) else None
                 if row.product_kind == "course":
                     kind, course_pk, tier_pk = (Order.Kind.COURSE, courses[row.product_id] if row.product_id

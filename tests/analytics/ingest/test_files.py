@@ -1,12 +1,14 @@
 """Import files beyond UTF-8 CSV: GBK / GB18030 (detected or --encoding) and .xlsx, through the same validation."""
 from __future__ import annotations
 
+import codecs
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
 
+from analytics.ingest import files
 from analytics.ingest.files import normalise_encoding, read_records, xlsx_cell_text
 from members.models import Course, MembershipTier, Order, User
 from tests.analytics.ingest.test_platform import run
@@ -127,3 +129,46 @@ def test_a_bom_wins_over_detection(tmp_path):
     path = tmp_path / "m.csv"
     path.write_bytes(b"\xef\xbb\xbf" + "member_id,name\nm1,李雷\n".encode())
     assert list(read_records(path)) == [(1, ["member_id", "name"]), (2, ["m1", "李雷"])]
+
+
+# Files whose lines are read in blocks (files.BLOCK_BYTES): what each block size must read exactly as one block
+# holding the whole file, which goes line by line (a first block is never taken whole).
+BLOCK_CASES = {
+    "ascii, CRLF, no newline at the end": b"id,name\r\nm1,a\r\nm2,b\r\nm3,c",
+    "a quoted field over lines": b'id,note\nm1,"one\nline two"\nm2,x\nm3,"a\r\nb"\n',
+    "characters str.splitlines would split at": b"id,note\nm1,a\x0cb\nm2,c\x1cd\x1de\nm3,f\x0bg\n",
+    "ascii lines then GBK": b"id,name\nm1,a\nm2,b\nm3," + "李小龙".encode("gbk") + b"\nm4,c\n",
+    "UTF-8 with a BOM": codecs.BOM_UTF8 + "id,name\nm1,a\nm2,Zoë\nm3,b\n".encode(),
+    "blank lines": b"id,name\n\nm1,a\n\n\nm2,b\n",
+}
+BLOCK_FAILURES = {
+    "a NUL byte on line 4": (b"id,name\nm1,a\nm2,b\nm3,\x00\nm4,c\n", None, 4, "NUL"),
+    "not UTF-8 on line 4 after UTF-8 text": ("id,name\nm1,Zoë\nm2,b\n".encode() + b"m3,\xff\n", None, 4, "UTF-8"),
+    "not GBK on line 3": (b"id,name\nm1,a\nm2,\xff\xff\xff\n", "gbk", 3, "GBK"),
+}
+
+
+def records(path: Path, block_bytes: int, monkeypatch, encoding: str | None = None) -> list:
+    monkeypatch.setattr(files, "BLOCK_BYTES", block_bytes)
+    return list(read_records(path, encoding=encoding))
+
+
+@pytest.mark.parametrize("case", BLOCK_CASES, ids=list(BLOCK_CASES))
+@pytest.mark.parametrize("block_bytes", [1, 12, 30])
+def test_lines_read_in_blocks_are_the_lines_read_one_by_one(tmp_path, monkeypatch, case, block_bytes):
+    path = tmp_path / "file.csv"
+    path.write_bytes(BLOCK_CASES[case])
+    whole = records(path, 1 << 30, monkeypatch)
+    assert len(whole) >= 3
+    assert records(path, block_bytes, monkeypatch) == whole
+
+
+@pytest.mark.parametrize("case", BLOCK_FAILURES, ids=list(BLOCK_FAILURES))
+@pytest.mark.parametrize("block_bytes", [1, 12, 1 << 30])
+def test_a_bad_line_is_named_whatever_the_block_size(tmp_path, monkeypatch, case, block_bytes):
+    content, encoding, line, words = BLOCK_FAILURES[case]
+    path = tmp_path / "file.csv"
+    path.write_bytes(content)
+    with pytest.raises(files.FileProblem) as problem:
+        records(path, block_bytes, monkeypatch, encoding)
+    assert problem.value.line == line and words in problem.value.reason

@@ -50,3 +50,22 @@ def test_the_stored_text_straight_from_the_csv_equals_the_adapted_datetime(text)
         assert shortcut is not None  # the common form does take the shortcut
     if shortcut is not None:
         assert shortcut == instant_adapter(connection)(parsed)
+
+
+def test_an_imported_order_stores_its_instant_in_every_form_the_csv_gives_it(tmp_path):
+    """Orders take the stored text straight from the CSV where it allows, as events do: read back, each order's
+    created_at (and paid_at) is the instant its text names, in every form; the events get the same."""
+    from analytics.models import Event
+    from members.models import Order
+    from tests.analytics.ingest.test_platform import run, write
+
+    orders = "order_id,member_id,product_id,amount,ordered_at,status\n" + "".join(
+        f"o{number},m{number},,10.00,{text},paid\n" for number, text in enumerate(TEXTS))
+    events = "event_id,member_id,kind,occurred_at\n" + "".join(
+        f"e{number},m{number},lesson_started,{text}\n" for number, text in enumerate(TEXTS))
+    status, _, err = run(orders=write(tmp_path, "orders.csv", orders), events=write(tmp_path, "events.csv", events))
+    assert status == 0, err
+    for number, text in enumerate(TEXTS):
+        order = Order.objects.get(external_id=f"o{number}")
+        assert order.created_at == order.paid_at == parse_instant(text), text
+        assert Event.objects.get(idempotency_key=f"import:e{number}").occurred_at == parse_instant(text), text
