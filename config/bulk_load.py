@@ -302,8 +302,8 @@ class DirectCopy:
         return True
 
 
-# SQLite's own bound on a statement's parameters (32,766 since 3.32); Django's features.max_query_params says 999,
-# the bound of SQLite before 3.32, for every version.
+# Rows per statement, within the connection's own bound on a statement's parameters (32,766 since SQLite 3.32;
+# Django's features.max_query_params says 999, the bound before 3.32, whatever the version).
 SQLITE_ROWS_PER_INSERT = 500
 
 
@@ -312,16 +312,16 @@ def sqlite_insert(head: str, width: int, rows: Sequence[Sequence[Any]], tail: st
     `tail`); the number of rows the statements changed, as executemany's rowcount counts them.
 
     executemany runs the statement's whole program once per row: its set-up, the ON CONFLICT clause's, and for
-    Django's AUTOINCREMENT keys a read and a write of sqlite_sequence. A statement of many rows pays those once; a
-    million event rows went in 1.9x faster (bench/bench_import.py measures the import). The rows go in one after
+    Django's AUTOINCREMENT keys a read and a write of sqlite_sequence. A statement of many rows pays those once: a
+    million event rows went in about twice as fast (bench/bench_sqlite_insert.py). The rows go in one after
     the other as with executemany, so a later row's ON CONFLICT sees an earlier row of the same statement. A failing
     row fails its whole statement, where executemany kept the rows before it: every caller runs inside a
     transaction that then rolls back.
 
     `head` is "INSERT INTO table (columns)" and `tail` e.g. an ON CONFLICT clause, with "?" for any parameter of
-    their own (none today). The statements go to the connection's sqlite3 cursor directly: Django's cursor rewrites
-    every "%s" of the SQL with a regular expression on each call (0.5 ms for a 500-row statement), and does not log
-    these statements even with DEBUG on."""
+    their own (none today). The statements go to the connection's sqlite3 cursor directly: Django's cursor would
+    rewrite every "%s" of a 500-row statement with a regular expression on each call. Django does not log these
+    statements, even with DEBUG on."""
     if not rows:
         return 0
     connection.ensure_connection()
