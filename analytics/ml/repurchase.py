@@ -876,7 +876,7 @@ def _goes_left(x: np.ndarray, threshold: float, nan_left: bool) -> np.ndarray:
 def _features_split_on(model: object, names: list[str]) -> set[str] | None:
     """The features a fitted gradient boosting model's trees split on (names in fit order); None for any other
     model, or when scikit-learn's fitted trees (a private attribute) are not where they were: then every feature
-    is ablated. Half of the 72 features at 100k members (bench/bench_scoring.py)."""
+    is ablated. 34 of the 72 features on the benchmark's history (bench/bench_scoring.py prints the count)."""
     predictors = getattr(model, "_predictors", None) if isinstance(model, HistGradientBoostingClassifier) else None
     if not predictors:
         return None
