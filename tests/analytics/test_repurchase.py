@@ -206,6 +206,57 @@ def test_the_candidates_are_fitted_in_a_thread_once_the_selection_windows_exist_
     assert np.array_equal(overlapped.model.predict_proba(X), afterwards.model.predict_proba(X))
 
 
+@pytest.mark.parametrize("chosen", ["gradient_boosting", "logistic_regression"])
+def test_gradient_boosting_refitted_ahead_of_validation_is_the_model_refitted_after_it(
+        platform, monkeypatch, settings, chosen):
+    """repurchase._train starts gradient boosting's refit (REFIT_AHEAD) in a thread of its own once the refit
+    windows exist, before validation chooses: when validation chooses it, that fit is served and nothing is refitted
+    after validation; when validation chooses another model, that one is refitted as before. Either way the served
+    model is the one refitted after validation without REFIT_AHEAD."""
+    import threading
+
+    settings.ANALYTICS_FIT_THREADS = 2
+    monkeypatch.setattr(repurchase, "_pick", lambda candidates, fitted, any_buyer: (chosen, True))
+    fits = []
+    fit_one = repurchase._fit_one
+
+    def recorded(algorithm, X, y):
+        fits.append((algorithm, threading.current_thread().name, len(X)))
+        return fit_one(algorithm, X, y)
+
+    monkeypatch.setattr(repurchase, "_fit_one", recorded)
+    as_of = platform.end - timedelta(days=1)
+    ahead = repurchase.train(as_of, 30)
+    refit_rows = ahead.extra["refit_rows"]
+    assert refit_rows > 0
+    assert [(name, rows) for name, thread, rows in fits if thread.startswith("refit-ahead")] == [
+        ("gradient_boosting", refit_rows)]
+    after_validation = [name for name, thread, _ in fits if thread == threading.main_thread().name]
+    assert after_validation == ([] if chosen == "gradient_boosting" else [chosen])
+
+    monkeypatch.setattr(repurchase, "REFIT_AHEAD", ())
+    fits.clear()
+    after = repurchase.train(as_of, 30)
+    assert not [thread for _, thread, _ in fits if thread.startswith("refit-ahead")]
+    assert [name for name, thread, _ in fits if thread == threading.main_thread().name] == [chosen]
+    assert ahead.algorithm == after.algorithm == chosen
+    assert after.extra["refit_rows"] == refit_rows
+    assert ahead.refit_data[0].equals(after.refit_data[0]) and ahead.refit_data[1].equals(after.refit_data[1])
+    X = ahead.validation.X
+    assert np.array_equal(ahead.model.predict_proba(X), after.model.predict_proba(X))
+
+
+def test_no_refit_ahead_when_training_fits_one_model_at_a_time(settings):
+    settings.ANALYTICS_FIT_THREADS = 1
+    frames = synthetic_frames(np.random.default_rng(4), 300, planted=True)
+    assert repurchase.refit_ahead(frames) is None
+    settings.ANALYTICS_FIT_THREADS = 2
+    ahead = repurchase.refit_ahead(frames)
+    assert list(ahead.fits) == ["gradient_boosting"]
+    assert np.array_equal(ahead.fits["gradient_boosting"].result().predict_proba(frames[0].X),
+                          repurchase._fit_one("gradient_boosting", *repurchase._concat(frames)).predict_proba(frames[0].X))
+
+
 def test_a_new_model_is_promoted_only_if_it_beats_the_serving_one(platform):
     as_of = platform.end - timedelta(days=1)
     strong = ModelVersion.objects.create(kind="repurchase", as_of=as_of - timedelta(days=7), horizon_days=30,
