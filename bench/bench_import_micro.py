@@ -3,6 +3,7 @@ against what it replaced, and optionally the foreign key check on an imported SQ
 
     .venv/bin/python bench/bench_import_micro.py
     .venv/bin/python bench/bench_import_micro.py --sqlite /tmp/bench_pipeline_100k/var/db.sqlite3
+    .venv/bin/python bench/bench_import_micro.py --postgres postgres://postgres@127.0.0.1:5432/postgres
 
 Prints microseconds per call (best of 5 repeats of 200,000 calls):
 - building an 8-field row: a frozen dataclass against a plain slotted one;
@@ -11,6 +12,10 @@ Prints microseconds per call (best of 5 repeats of 200,000 calls):
 - the storable-text pre-check of a row: the regex alone against ASCII-without-NUL first.
 With --sqlite DB: PRAGMA foreign_key_check(analytics_event) against the per-column check of config.bulk_load (the
 distinct member ids from the event_member_time index, anti-joined with members_user), both read-only.
+With --postgres URL (session 19): COPY of 200,000 event rows into a temporary table shaped like analytics_event,
+their two instants as datetimes (psycopg formats each) against as the texts the importer now gives (occurred_at
+from instant_text_adapter, received_at formatted once); the
+client's CPU seconds and the wall seconds, best of 3 alternating rounds (a rolled-back transaction; nothing kept).
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ import sys
 import time
 import timeit
 from dataclasses import field, make_dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +50,7 @@ def per_call(statement: Any) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sqlite", help="an imported SQLite database (bench_import.py --keep DIR: DIR/var/db.sqlite3)")
+    parser.add_argument("--postgres", help="a PostgreSQL URL to COPY into a temporary table of (nothing is kept)")
     options = parser.parse_args()
 
     print(f"row, 8 fields: frozen dataclass {per_call(lambda: Frozen(1, 'k', 'o', 'i', None, {}, 'key')):.2f} µs, "
@@ -75,6 +81,41 @@ def main() -> None:
         events = db.execute("SELECT COUNT(*) FROM analytics_event").fetchone()[0]
         print(f"foreign key check of {events:,} events: PRAGMA foreign_key_check {pragma:.2f} s ({len(orphans)} "
               f"orphans), per column from the index {per_column:.2f} s ({len(missing)} missing)")
+
+    if options.postgres:
+        copy_instants(options.postgres)
+
+
+def copy_instants(url: str) -> None:
+    import psycopg
+
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    received = datetime(2026, 12, 7, 6, 16, 2, tzinfo=UTC)
+    dated = [(1 + i % 100_000, "lesson_completed", "course", f"p{i % 200:04d}", start + timedelta(seconds=37 * i),
+              received, "{}", "import", f"import:e{i:09d}", None) for i in range(200_000)]
+    # What the importer now writes: the CSV's text as instant_text_adapter returns it ('YYYY-MM-DD HH:MM:SS+00').
+    # and received_at, the same for every row of an import, formatted once (events_bulk_ingest).
+    received_text = received.isoformat()
+    texts = [(*row[:4], row[4].isoformat(" ")[:19] + "+00", received_text, *row[6:]) for row in dated]
+    best: dict[str, tuple[float, float]] = {}
+    with psycopg.connect(url) as connection, connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE event_copy (member_id bigint, kind varchar(40), object_type varchar(40),"
+                       " object_id varchar(64), occurred_at timestamptz, received_at timestamptz, properties jsonb,"
+                       " source varchar(20), idempotency_key varchar(120), quantity double precision)")
+        for _ in range(3):
+            for label, rows in (("datetimes", dated), ("texts", texts)):
+                cursor.execute("TRUNCATE event_copy")
+                wall, cpu = time.perf_counter(), time.process_time()
+                with cursor.copy("COPY event_copy FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                best[label] = min(best.get(label, (wall, cpu)), (wall, cpu), key=lambda pair: pair[1])
+        cursor.execute("SELECT count(*) FROM event_copy WHERE occurred_at >= %s", [start])
+        assert cursor.fetchone()[0] == len(texts)
+        connection.rollback()
+    print("COPY of 200,000 event rows, their instants as " + ", as ".join(
+        f"{label}: {cpu:.2f} s client CPU, {wall:.2f} s wall" for label, (wall, cpu) in best.items()))
 
 
 if __name__ == "__main__":

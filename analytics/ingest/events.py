@@ -56,8 +56,8 @@ class EventRow:
     properties: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
     quantity: float | None = None  # None: a numeric properties["quantity"], if any
-    # occurred_at as the database stores it, when the caller already has it (the importer reads it from the CSV's
-    # text: instant_text_adapter); None: adapted here.
+    # occurred_at as the text the database is given, when the caller already has it (the importer reads it from the
+    # CSV's text: instant_text_adapter); None: adapted here.
     stored_occurred_at: str | None = None
 
 
@@ -145,13 +145,21 @@ def instant_adapter(connection: Any) -> Callable[[datetime | None], Any]:
 
 
 def instant_text_adapter(connection: Any) -> Callable[[str], str | None] | None:
-    """Where instant_adapter's fast path applies (SQLite storing UTC text): the stored text of a timestamp straight
-    from the text it was parsed from, for the one common form, UTC to the second ('2025-10-20T03:15:17+00:00', a
-    space for the T, or 'Z'); None for any other form, whose datetime is then adapted. Only for text that
-    parse_instant has accepted. None where instants are not stored as text this way.
+    """The text to write for a timestamp straight from the text it was parsed from, for the one common form, UTC to
+    the second ('2025-10-20T03:15:17+00:00', a space for the T, or 'Z'); None for any other form, whose datetime is
+    then adapted. Only for text that parse_instant has accepted.
 
-    Formatting 5,000,000 parsed datetimes back to text was the largest single item of an event import's Python."""
-    if not _stores_utc_text(connection):
+    - SQLite storing UTC text (where instant_adapter's fast path applies): the stored text, 'YYYY-MM-DD HH:MM:SS'.
+      Formatting 5,000,000 parsed datetimes back to text was the largest single item of an event import's Python.
+    - PostgreSQL, where the importer writes every row through COPY: 'YYYY-MM-DD HH:MM:SS+00', which COPY's text
+      input reads as that UTC instant whatever the session's time zone. psycopg formatting a datetime for COPY was
+      most of COPY's client time per event row (bench/bench_import_micro.py).
+    - Elsewhere None: the datetime is adapted."""
+    if _stores_utc_text(connection):
+        offset = ""
+    elif connection.vendor == "postgresql":
+        offset = "+00"
+    else:
         return None
 
     def stored_text(value: str) -> str | None:
@@ -160,7 +168,7 @@ def instant_text_adapter(connection: Any) -> Callable[[str], str | None] | None:
             return None
         if value[4] != "-" or value[7] != "-" or value[10] not in "T " or value[13] != ":" or value[16] != ":":
             return None
-        return value[:10] + " " + value[11:19]
+        return value[:10] + " " + value[11:19] + offset
 
     return stored_text
 
@@ -214,7 +222,10 @@ def events_bulk_ingest(
     properties_field = Event._meta.get_field("properties")
     prepare_properties = _properties_preparer(connection, properties_field)
     no_properties = prepare_properties({}, connection)  # most events: prepared once
-    received_at = adapt_instant(timezone.now())
+    now = timezone.now()
+    # PostgreSQL writes every batch through COPY, whose text input reads the ISO text as this instant: formatted once
+    # here, where psycopg would format the same datetime again for every row.
+    received_at = now.isoformat() if connection.vendor == "postgresql" else adapt_instant(now)
     created = 0
     duplicates = 0
     positions: list[int] = []
