@@ -28,6 +28,9 @@ The steps:
   gradient (btyd.fit), with both likelihoods at their ends;
 - purchase_features: the whole orders frame sorted by pandas, as before, against np.lexsort on the columns it uses
   (features.purchase_features), the same frame.
+- (session 19) the weekly training (repurchase.train, as beat's task runs it, alone on the machine) with gradient
+  boosting refitted after validation has chosen it, as before, against refitted ahead of validation in a thread of
+  its own (repurchase.REFIT_AHEAD), with which model each served and whether it is the same.
 
 Run it on a copy: the last step writes recommender files under ARTIFACTS_DIR. A copy comes from
 `bench/bench_pipeline.py --keep-copy`, or `CREATE DATABASE … TEMPLATE bench_pipeline_src`, or a copy of the SQLite
@@ -211,6 +214,35 @@ def training_windows(as_of: datetime, rounds: int) -> None:
         print(f"the weekly training's {len(cutoffs)} window matrices (1 in {sample.every} members): one after another "
               f"{one_wall:.2f} s wall, {one_cpu:.2f} s CPU; two at a time {two_wall:.2f} s wall, {two_cpu:.2f} s CPU; "
               f"identical matrices: {same}", flush=True)
+
+
+def refit_ahead(as_of: datetime, rounds: int) -> None:
+    """The weekly training with gradient boosting's refit after validation (REFIT_AHEAD empty), against ahead of it
+    (session 19), alternating."""
+    import numpy as np
+
+    from analytics.ml import repurchase
+
+    ahead = repurchase.REFIT_AHEAD
+
+    def train(early: bool) -> tuple[float, float, repurchase.TrainResult]:
+        repurchase.REFIT_AHEAD = ahead if early else ()
+        try:
+            cpu, started = time.process_time(), time.perf_counter()
+            result = repurchase.train(as_of, 30)
+            return time.perf_counter() - started, time.process_time() - cpu, result
+        finally:
+            repurchase.REFIT_AHEAD = ahead
+
+    for _ in range(rounds):
+        after_wall, after_cpu, after = train(False)
+        early_wall, early_cpu, early = train(True)
+        X = after.validation.X
+        same = (after.algorithm == early.algorithm
+                and np.array_equal(after.model.predict_proba(X), early.model.predict_proba(X)))
+        print(f"the weekly training, serving {after.algorithm}: refitted after validation {after_wall:.2f} s wall, "
+              f"{after_cpu:.2f} s CPU; gradient boosting refitted ahead {early_wall:.2f} s wall, {early_cpu:.2f} s "
+              f"CPU; the same model: {same}", flush=True)
 
 
 def candidates_alongside(as_of: datetime, rounds: int) -> None:
@@ -402,7 +434,7 @@ def main() -> None:
                         "reader's two ways")
     parser.add_argument("--only", choices=["silhouette", "fits", "recommendations", "training", "copy", "windows",
                                            "reads-file", "candidates", "inferred", "kept-segments", "bgnbd",
-                                           "purchases"],
+                                           "purchases", "refit-ahead"],
                         help="one step only")
     options = parser.parse_args()
     setup_django()
@@ -418,7 +450,8 @@ def main() -> None:
              "inferred": lambda: inferred_walk(as_of, options.rounds),
              "kept-segments": lambda: kept_segments(as_of, options.rounds),
              "bgnbd": lambda: bgnbd_fit(as_of, options.rounds),
-             "purchases": lambda: purchases(as_of, options.rounds)}
+             "purchases": lambda: purchases(as_of, options.rounds),
+             "refit-ahead": lambda: refit_ahead(as_of, options.rounds)}
     for name, step in steps.items():
         if options.only in (None, name):
             step()
