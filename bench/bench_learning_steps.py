@@ -216,6 +216,21 @@ def training_windows(as_of: datetime, rounds: int) -> None:
               f"identical matrices: {same}", flush=True)
 
 
+def _timed_training(as_of: datetime, name: str, value: object) -> tuple[float, float, object]:
+    """repurchase.train(as_of, 30) with the module attribute `name` set to `value` for the call: wall and CPU seconds
+    and the result."""
+    from analytics.ml import repurchase
+
+    kept = getattr(repurchase, name)
+    setattr(repurchase, name, value)
+    try:
+        cpu, started = time.process_time(), time.perf_counter()
+        result = repurchase.train(as_of, 30)
+        return time.perf_counter() - started, time.process_time() - cpu, result
+    finally:
+        setattr(repurchase, name, kept)
+
+
 def refit_ahead(as_of: datetime, rounds: int) -> None:
     """The weekly training with gradient boosting's refit after validation (REFIT_AHEAD empty), against ahead of it
     (session 19), alternating."""
@@ -223,20 +238,9 @@ def refit_ahead(as_of: datetime, rounds: int) -> None:
 
     from analytics.ml import repurchase
 
-    ahead = repurchase.REFIT_AHEAD
-
-    def train(early: bool) -> tuple[float, float, repurchase.TrainResult]:
-        repurchase.REFIT_AHEAD = ahead if early else ()
-        try:
-            cpu, started = time.process_time(), time.perf_counter()
-            result = repurchase.train(as_of, 30)
-            return time.perf_counter() - started, time.process_time() - cpu, result
-        finally:
-            repurchase.REFIT_AHEAD = ahead
-
     for _ in range(rounds):
-        after_wall, after_cpu, after = train(False)
-        early_wall, early_cpu, early = train(True)
+        after_wall, after_cpu, after = _timed_training(as_of, "REFIT_AHEAD", ())
+        early_wall, early_cpu, early = _timed_training(as_of, "REFIT_AHEAD", repurchase.REFIT_AHEAD)
         X = after.validation.X
         same = (after.algorithm == early.algorithm
                 and np.array_equal(after.model.predict_proba(X), early.model.predict_proba(X)))
@@ -252,21 +256,10 @@ def candidates_alongside(as_of: datetime, rounds: int) -> None:
 
     from analytics.ml import repurchase
 
-    fit_candidates = repurchase.fit_candidates
-
-    def train(alongside: bool) -> tuple[float, float, repurchase.TrainResult]:
-        # None: fit_and_validate fits them itself, after every window, as before.
-        repurchase.fit_candidates = fit_candidates if alongside else (lambda train_frames: None)
-        try:
-            cpu, started = time.process_time(), time.perf_counter()
-            result = repurchase.train(as_of, 30)
-            return time.perf_counter() - started, time.process_time() - cpu, result
-        finally:
-            repurchase.fit_candidates = fit_candidates
-
     for _ in range(rounds):
-        after_wall, after_cpu, after = train(False)
-        along_wall, along_cpu, along = train(True)
+        # None: fit_and_validate fits them itself, after every window, as before.
+        after_wall, after_cpu, after = _timed_training(as_of, "fit_candidates", lambda train_frames: None)
+        along_wall, along_cpu, along = _timed_training(as_of, "fit_candidates", repurchase.fit_candidates)
         X = after.validation.X
         same = (after.algorithm == along.algorithm and after.candidates == along.candidates
                 and np.array_equal(after.model.predict_proba(X), along.model.predict_proba(X)))

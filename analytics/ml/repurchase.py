@@ -17,6 +17,8 @@ The training plan (plan()) never leaves the operator without scores:
   baseline that needs no labels is served.
 - The chosen model is then refitted on the refit windows before scoring: the selection windows shifted one horizon
   later, so the latest fully labelled window [as_of − h, as_of) is in and the shapes are the ones selected on.
+  Gradient boosting's refit, the dearest, starts as soon as the refit windows exist, beside the candidates' fits
+  (REFIT_AHEAD); it is served only if validation chooses gradient boosting.
 - Probabilities: CalibratedClassifierCV (sigmoid) on the frozen fitted estimator, fitted on a held-out 20% of
   training members (by member id), so calibration never changes the ranking and never sees validation rows.
 - Bootstrap CIs (paired, over validation members) for every metric and for the AUC difference ours − baseline.
