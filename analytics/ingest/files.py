@@ -66,25 +66,21 @@ BLOCK_BYTES = 1 << 20
 
 
 class _Progress:
-    """The file's lines a block at a time (lists of about BLOCK_BYTES), feeding the progress bar per block."""
+    """The file's lines a block at a time (lists of about BLOCK_BYTES: readlines stops at the first line that reaches
+    the hint), feeding the progress bar once per block."""
 
     def __init__(self, fh: IO[bytes], bar: tqdm | None) -> None:
         self.fh = fh
         self.bar = bar
-        self.pending = 0
 
     def __iter__(self) -> Iterator[list[bytes]]:
         while block := self.fh.readlines(BLOCK_BYTES):
             if self.bar is not None:
-                self.pending += sum(map(len, block))
-                if self.pending >= 1 << 20:
-                    self.bar.update(self.pending)
-                    self.pending = 0
+                self.bar.update(sum(map(len, block)))
             yield block
 
     def close(self) -> None:
         if self.bar is not None:
-            self.bar.update(self.pending)
             self.bar.close()
 
 

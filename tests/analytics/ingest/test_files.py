@@ -172,3 +172,19 @@ def test_a_bad_line_is_named_whatever_the_block_size(tmp_path, monkeypatch, case
     with pytest.raises(files.FileProblem) as problem:
         records(path, block_bytes, monkeypatch, encoding)
     assert problem.value.line == line and words in problem.value.reason
+
+
+@pytest.mark.parametrize("block_bytes", [1, 40, 1 << 20])
+def test_the_progress_bar_counts_every_byte_of_the_file(tmp_path, monkeypatch, block_bytes):
+    """The bar advances a block at a time and ends at the file's size, whatever the block size."""
+    import io
+
+    from tqdm import tqdm
+
+    monkeypatch.setattr(files, "BLOCK_BYTES", block_bytes)
+    path = write(tmp_path, "members.csv", "member_id,email\n" + "".join(f"m{n},m{n}@example.com\n" for n in range(50))
+                 + "m50,last@example.com", "utf-8")
+    bar = tqdm(total=path.stat().st_size, file=io.StringIO())
+    records = list(read_records(path, bar=bar))
+    assert len(records) == 52
+    assert bar.n == path.stat().st_size
