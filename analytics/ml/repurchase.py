@@ -584,12 +584,9 @@ def _fit_and_validate(train_frames: list[LabelledFrame], validation: LabelledFra
     refit_rows = 0
     refit_data = None
     if refit_frames:
-        if ahead is not None and best in ahead.fits:
-            RX, Ry = ahead.rows
-            refitted = ahead.fits[best].result()
-        else:
-            RX, Ry = _concat(refit_frames)
-            refitted = _fit_one(best, RX, Ry)
+        # The refit windows' rows: already concatenated when a refit was started ahead.
+        RX, Ry = ahead.rows if ahead is not None else _concat(refit_frames)
+        refitted = ahead.fits[best].result() if ahead is not None and best in ahead.fits else _fit_one(best, RX, Ry)
         refit_data = (RX, Ry)
         if refitted is not None:
             served, refit_rows = refitted, len(RX)
