@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_import.py --scale 1 --keep /tmp/import-100k   # the full 100k/1M/5M, kept for reuse
     .venv/bin/python bench/bench_import.py --members 5000 --orders 50000 --events 250000 --root /tmp/main-copy  # another checkout
     .venv/bin/python bench/bench_import.py --scale 0.2 --no-reimport --bulk-load never   # indexes maintained row by row
+    .venv/bin/python bench/bench_import.py --scale 1 --no-reimport --no-read-ahead   # every file read in the importing process
 
 Full scale is 100,000 members, 200 products, 1,000,000 orders and 5,000,000 events. The CSVs are written by streaming
 generators (never a list of rows), then ONE `manage.py import_platform_data` process imports all four files into a
@@ -163,11 +164,13 @@ class Measure:
                 f"{self.cpu_seconds:>8.1f} s CPU {self.peak_rss_mb:>7,.0f} MB peak RSS")
 
 
+# The CPU is the command's own plus its reaped children's: the processes reading files ahead (IMPORT_READ_AHEAD).
 _WRAPPER = (
     "import atexit, resource, sys, runpy;"
+    "cpu = lambda who: resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime;"
     "atexit.register(lambda: sys.stderr.write("
     "'BENCH_MAXRSS_KB=%d BENCH_CPU_S=%.2f\\n' % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
-    " resource.getrusage(resource.RUSAGE_SELF).ru_utime + resource.getrusage(resource.RUSAGE_SELF).ru_stime)));"
+    " cpu(resource.RUSAGE_SELF) + cpu(resource.RUSAGE_CHILDREN))));"
     "sys.argv = ['manage.py'] + sys.argv[1:];"
     "runpy.run_path('manage.py', run_name='__main__')"
 )
@@ -295,6 +298,8 @@ def main() -> None:
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-reimport", action="store_true", help="skip the idempotent re-import of the four files")
+    parser.add_argument("--no-read-ahead", action="store_true",
+                        help="IMPORT_READ_AHEAD=0: read every file in the importing process, not ahead in a forked one")
     parser.add_argument("--keep-postgres", action="store_true",
                         help="do not drop the PostgreSQL database afterwards (its DATABASE_URL is printed)")
     parser.add_argument("--root", type=Path,
@@ -324,6 +329,8 @@ def main() -> None:
         # and measure, at the history's cutoff; sent here it would wait in this copy's broker folder for no worker.
         base_env.update({"DJANGO_DEBUG": "0", "SECRET_KEY": "bench-only-not-a-secret",
                          "ANALYTICS_LEARN_AFTER_IMPORT": "0"})
+        if options.no_read_ahead:
+            base_env["IMPORT_READ_AHEAD"] = "0"
         if not options.no_sqlite:
             var_dir = work / "var"
             if var_dir.exists():

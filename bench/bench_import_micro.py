@@ -4,6 +4,7 @@ against what it replaced, and optionally the foreign key check on an imported SQ
     .venv/bin/python bench/bench_import_micro.py
     .venv/bin/python bench/bench_import_micro.py --sqlite /tmp/bench_pipeline_100k/var/db.sqlite3
     .venv/bin/python bench/bench_import_micro.py --postgres postgres://postgres@127.0.0.1:5432/postgres
+    .venv/bin/python bench/bench_import_micro.py --read-ahead /tmp/bench_pipeline_100k/events.csv
 
 Prints microseconds per call (best of 5 repeats of 200,000 calls):
 - building an 8-field row: a frozen dataclass against a plain slotted one;
@@ -16,6 +17,10 @@ With --postgres URL (session 19): COPY of 200,000 event rows into a temporary ta
 their two instants as datetimes (psycopg formats each) against as the texts the importer now gives (occurred_at
 from instant_text_adapter, received_at formatted once); the
 client's CPU seconds and the wall seconds, best of 3 alternating rounds (a rolled-back transaction; nothing kept).
+With --read-ahead EVENTS_CSV (session 20): the first 200,000 rows of an events file validated into the importer's
+chunks, then what handing them from the reading process to the writing one costs per row (best of 3, with the
+import's garbage collector settings): pickling the chunks' objects as they are, against the importer's wire form
+(platform._encode_chunk before pickling, platform._decode_chunk after unpickling); the validation itself beside it.
 """
 from __future__ import annotations
 
@@ -51,6 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sqlite", help="an imported SQLite database (bench_import.py --keep DIR: DIR/var/db.sqlite3)")
     parser.add_argument("--postgres", help="a PostgreSQL URL to COPY into a temporary table of (nothing is kept)")
+    parser.add_argument("--read-ahead", metavar="EVENTS_CSV", help="an events CSV (bench_import.py --keep DIR)")
     options = parser.parse_args()
 
     print(f"row, 8 fields: frozen dataclass {per_call(lambda: Frozen(1, 'k', 'o', 'i', None, {}, 'key')):.2f} µs, "
@@ -84,6 +90,59 @@ def main() -> None:
 
     if options.postgres:
         copy_instants(options.postgres)
+
+    if options.read_ahead:
+        read_ahead_wire(Path(options.read_ahead))
+
+
+def read_ahead_wire(path: Path, rows: int = 200_000) -> None:
+    import gc
+    import os
+    import pickle
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_DEBUG", "1")
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.utils import timezone
+
+    from analytics.ingest import platform
+    from analytics.ingest.events import instant_text_adapter
+
+    state = platform._State(db_products={}, db_emails={}, zone=timezone.get_current_timezone(),
+                            instant_text=instant_text_adapter(connection))
+    gc.freeze()
+    gc.set_threshold(50_000, *gc.get_threshold()[1:])  # as the import sets it (platform._fewer_collections)
+    started = time.perf_counter()
+    chunks, count = [], 0
+    for chunk, _ in platform._read_chunks("events", path, state, None):
+        chunks.append(chunk)
+        count += len(chunk)
+        if count >= rows:
+            break
+    validate = (time.perf_counter() - started) / count * 1e6
+
+    def timed(work: Any) -> float:
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            work()
+            best = min(best, time.perf_counter() - started)
+        return best / count * 1e6
+
+    dump = lambda chunk: pickle.dumps((chunk, None), protocol=pickle.HIGHEST_PROTOCOL)  # noqa: E731
+    wire = lambda chunk: pickle.dumps(platform._encode_chunk((chunk, None)),  # noqa: E731
+                                      protocol=pickle.HIGHEST_PROTOCOL)
+    as_is = [dump(chunk) for chunk in chunks]
+    encoded = [wire(chunk) for chunk in chunks]
+    print(f"read ahead, {count:,} events: validation {validate:.2f} µs/row; handing a chunk over, in the reading "
+          f"process: objects pickled {timed(lambda: [dump(chunk) for chunk in chunks]):.2f} µs/row, wire form "
+          f"{timed(lambda: [wire(chunk) for chunk in chunks]):.2f} µs/row; in the writing process: objects "
+          f"unpickled {timed(lambda: [pickle.loads(data) for data in as_is]):.2f} µs/row, wire form "
+          f"{timed(lambda: [platform._decode_chunk(path.name, platform.ImportedEvent, pickle.loads(data)) for data in encoded]):.2f}"
+          f" µs/row ({sum(map(len, as_is)) / count:.0f} against {sum(map(len, encoded)) / count:.0f} bytes/row)")
 
 
 def copy_instants(url: str) -> None:

@@ -377,6 +377,9 @@ ANALYTICS_RELEARN_DAYS = env_int("ANALYTICS_RELEARN_DAYS", 7)
 # An import that writes orders or events to a platform no propensity model serves yet sends beat's weekly learning
 # at once (the model with the engagement weights; the recommendation blend), so the first night only scores.
 ANALYTICS_LEARN_AFTER_IMPORT = env_bool("ANALYTICS_LEARN_AFTER_IMPORT", True)
+# An import that writes reads each large members/orders/events file ahead, in a forked process, while this one
+# writes (analytics.ingest.read_ahead; docs/IMPORT.md). 0: read every file in the importing process.
+IMPORT_READ_AHEAD = env_bool("IMPORT_READ_AHEAD", True)
 # Days of recommendation runs whose rows are kept (older superseded runs keep their metrics, not their rows).
 RECOMMENDATION_ROWS_KEEP_DAYS = env_int("RECOMMENDATION_ROWS_KEEP_DAYS", 14)
 # The "recommended for you" row counts an impression once per member, card set (run, rank, course) and this many

@@ -42,6 +42,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from tqdm import tqdm
 
+from analytics.ingest import read_ahead
 from analytics.ingest.events import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
     EventRow,
@@ -262,6 +263,23 @@ class _Cells:
         self.key = ""
         self.email = ""
 
+    @classmethod
+    def validated(cls, file: str, line: int, row: list[str], errors: list[RowError] | None, key: str,
+                  email: str) -> _Cells:
+        """A record validated in another process (analytics.ingest.read_ahead): what the duplicate check and the
+        error report use from here on."""
+        cells = cls.__new__(cls)
+        cells.file = file
+        cells.line = line
+        cells.index = {}
+        cells.row = row
+        cells.errors = errors or []
+        cells.clean = True
+        cells.zone = None
+        cells.key = key
+        cells.email = email
+        return cells
+
     def texts(self, spec: tuple[tuple[str, bool, int | None], ...]) -> list[str]:
         """text() for several columns in one call: (column, required, max_length) each. The hot path of the
         importer (one call per row instead of one per cell)."""
@@ -395,6 +413,80 @@ def _records(
         # Trailing empty cells (a stray comma) are harmless; real values beyond the header are not.
         too_wide = len(row) > width and any(cell.strip() for cell in row[width:])
         yield line, index, row, too_wide
+
+
+_Chunk = list[tuple["_Cells", Any]]
+# The kinds read ahead, with the row type their validation returns (products: see _validated_chunks).
+_ROW_TYPES: dict[str, type] = {"members": MemberRow, "orders": OrderRow, "events": ImportedEvent}
+
+
+def _validated_chunks(kind: str, path: Path, state: _State, bar: tqdm | None, *,
+                      ahead: bool) -> Iterator[tuple[_Chunk, _FileProblem | None]]:
+    """The file's records validated, a chunk at a time (EVENT_BATCH_SIZE rows for events, BATCH_SIZE otherwise),
+    each with None, or, at a file-level defect, the rows before it with the problem, and nothing after.
+
+    With `ahead` (a pass that writes), a large file of members, orders or events is read ahead in a forked process
+    (analytics.ingest.read_ahead) while this one writes the chunk before: their validation reads the state and
+    never changes it. Products (whose validation records each product for the orders), small files, workbooks and
+    a pass that only validates (nothing to overlap: the child's pickling would only add to its time) are read
+    here."""
+    row_type = _ROW_TYPES.get(kind)
+    if (not ahead or row_type is None or not settings.IMPORT_READ_AHEAD or not read_ahead.available()
+            or path.stat().st_size < read_ahead.MIN_BYTES
+            or is_xlsx(path)):  # a workbook's bar counts rows, reset once the sheet is open: read here
+        return _read_chunks(kind, path, state, bar)
+    name = path.name
+
+    def decode(encoded: tuple[Any, ...]) -> tuple[_Chunk, _FileProblem | None]:
+        return _decode_chunk(name, row_type, encoded)
+
+    return read_ahead.read_ahead(lambda tally: _read_chunks(kind, path, state, tally), encode=_encode_chunk,
+                                 decode=decode, bar=bar)
+
+
+def _read_chunks(kind: str, path: Path, state: _State, bar: Any) -> Iterator[tuple[_Chunk, _FileProblem | None]]:
+    validate = VALIDATORS[kind]
+    zone = state.zone
+    name = path.name
+    size = EVENT_BATCH_SIZE if kind == "events" else BATCH_SIZE
+    chunk: _Chunk = []
+    try:
+        for line, index, row, too_wide in _records(path, kind, bar, state.encoding):
+            cells = _Cells(name, line, index, row, zone)
+            if too_wide:
+                cells.error("", f"has {len(row)} fields, more than the header's {len(index)}")
+                chunk.append((cells, None))
+            else:
+                chunk.append((cells, validate(cells, state)))
+            if len(chunk) >= size:
+                yield chunk, None
+                chunk = []
+    except _FileProblem as problem:
+        yield chunk, problem
+        return
+    if chunk:
+        yield chunk, None
+
+
+def _encode_chunk(item: tuple[_Chunk, _FileProblem | None]) -> tuple[Any, ...]:
+    """A validated chunk as tuples of plain values for the pipe: pickling the _Cells and row objects themselves
+    cost about twice as much on each side (bench/bench_import_micro.py --read-ahead). The record's cells travel
+    too, for the message of a duplicate the writing process finds later; they share their strings with the row's
+    values in the pickle."""
+    chunk, problem = item
+    rows = [
+        (cells.line, cells.row, cells.errors or None, cells.key, cells.email,
+         None if typed is None else tuple([getattr(typed, name) for name in typed.__match_args__]))
+        for cells, typed in chunk
+    ]
+    return rows, None if problem is None else (problem.line, problem.reason, problem.column)
+
+
+def _decode_chunk(file: str, row_type: type, encoded: tuple[Any, ...]) -> tuple[_Chunk, _FileProblem | None]:
+    rows, problem = encoded
+    chunk = [(_Cells.validated(file, line, row, errors, key, email), None if values is None else row_type(*values))
+             for line, row, errors, key, email, values in rows]
+    return chunk, None if problem is None else _FileProblem(*problem)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -755,39 +847,30 @@ class _Pass:
 
     def run(self, kind: str, path: Path) -> bool:
         """Validate (and write) one file; False if the file as a whole was rejected."""
-        validate = VALIDATORS[kind]
-        state = self.state
-        zone = state.zone
         name = path.name
         report = self.reports[kind] if self.reports is not None else None
-        size = EVENT_BATCH_SIZE if kind == "events" else BATCH_SIZE
         bar = _bar(self.progress, f"import {name}", path)
         started, rows = time.perf_counter(), 0
-        chunk: list[tuple[_Cells, Any]] = []
+        chunks = _validated_chunks(kind, path, self.state, bar, ahead=self.writing())
         try:
-            for line, index, row, too_wide in _records(path, kind, bar, state.encoding):
-                cells = _Cells(name, line, index, row, zone)
-                if too_wide:
-                    cells.error("", f"has {len(row)} fields, more than the header's {len(index)}")
-                    chunk.append((cells, None))
-                else:
-                    chunk.append((cells, validate(cells, state)))
-                if len(chunk) >= size:
-                    self._chunk(kind, chunk, report)
-                    rows += len(chunk)
-                    chunk = []
-                    if bar is not None:  # the bar counts bytes (with an ETA); the rate in rows is what people know
-                        bar.set_postfix_str(f"{rows / (time.perf_counter() - started):,.0f} rows/s", refresh=False)
-            if chunk:
+            for chunk, problem in chunks:
+                if problem is not None:
+                    # The rows before the defect are still checked and reported (never written: the file is
+                    # rejected).
+                    self._chunk(kind, chunk, report, write=False)
+                    if report is not None:
+                        report.file_error = True
+                    if self.sink is not None:
+                        self.sink.add(RowError(name, problem.line, problem.column, problem.reason))
+                    return False
                 self._chunk(kind, chunk, report)
-        except _FileProblem as problem:
-            # The rows before the defect are still checked and reported (never written: the file is rejected).
-            self._chunk(kind, chunk, report, write=False)
-            if report is not None:
-                report.file_error = True
-            if self.sink is not None:
-                self.sink.add(RowError(name, problem.line, problem.column, problem.reason))
-            return False
+                rows += len(chunk)
+                if bar is not None:  # the bar counts bytes (with an ETA); the rate in rows is what people know
+                    bar.set_postfix_str(f"{rows / (time.perf_counter() - started):,.0f} rows/s", refresh=False)
+        finally:
+            chunks.close()  # a file read ahead: its process is stopped if this one stopped early
+            if bar is not None:
+                bar.close()
         return True
 
     def _chunk(self, kind: str, chunk: list[tuple[_Cells, Any]], report: FileReport | None, *,

@@ -7,7 +7,7 @@ import pytest
 from analytics.models import Event
 from tests.analytics.ingest.test_platform import run, write
 
-pytestmark = [pytest.mark.adversarial, pytest.mark.django_db]
+pytestmark = [pytest.mark.adversarial, pytest.mark.django_db, pytest.mark.usefixtures("reading")]
 
 EVENTS = (
     "event_id,member_id,kind,object_type,object_id,occurred_at,properties\n"

@@ -13,7 +13,8 @@ from members.models import Course, Enrollment, Order, User
 from tests.analytics.ingest.test_platform import run, write
 from tests.members.factories import CourseFactory, EnrollmentFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+# Each test runs with the files read in the importing process and read ahead in a forked one (conftest.reading).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("reading")]
 
 ORDERS_HEADER = "order_id,member_id,product_id,amount,currency,ordered_at,status\n"
 EVENTS_HEADER = "event_id,member_id,kind,object_type,object_id,occurred_at,properties\n"

@@ -98,6 +98,7 @@ def test_every_bad_row_is_reported_after_the_first_and_nothing_is_written(tmp_pa
     assert not User.objects.filter(external_id__isnull=False).exists()
 
 
+@pytest.mark.usefixtures("reading")
 def test_an_error_after_rows_were_written_rolls_them_back(tmp_path):
     # Chunks 1-2 of the orders are written before line 9 (chunk 3) is read.
     rows = good_orders()
@@ -111,6 +112,7 @@ def test_an_error_after_rows_were_written_rolls_them_back(tmp_path):
     assert temporary_tables() == set()
 
 
+@pytest.mark.usefixtures("reading")
 def test_a_file_problem_after_written_chunks_rolls_everything_back(tmp_path):
     path = tmp_path / "orders.csv"
     path.write_bytes((ORDERS_HEADER + "".join(row + "\n" for row in good_orders(7))).encode() + b"o8,m\xe9,,1,CNY,2024-01-08,paid\n")
@@ -121,6 +123,7 @@ def test_a_file_problem_after_written_chunks_rolls_everything_back(tmp_path):
     assert not Order.objects.exists()
 
 
+@pytest.mark.usefixtures("reading")
 def test_duplicates_across_chunks_are_reported_with_their_line(tmp_path):
     rows = good_orders()
     rows[6] = "o1,m3,,10.00,CNY,2024-01-07T10:00:00Z,paid"  # line 8, chunk 3: o1 is on line 2, chunk 1
@@ -133,6 +136,7 @@ def test_duplicates_across_chunks_are_reported_with_their_line(tmp_path):
     assert "2 problem(s) found" in err
 
 
+@pytest.mark.usefixtures("reading")
 def test_a_rejected_row_does_not_claim_its_id(tmp_path):
     rows = ["o1,m1,,abc,CNY,2024-01-01,paid", "x,m1,,1,CNY,2024-01-01,paid", "y,m1,,1,CNY,2024-01-01,paid",
             "o1,m1,,10.00,CNY,2024-01-02,paid"]  # the valid o1 is in the second chunk
@@ -143,6 +147,7 @@ def test_a_rejected_row_does_not_claim_its_id(tmp_path):
     assert Order.objects.get(external_id="o1").amount_paid == 10
 
 
+@pytest.mark.usefixtures("reading")
 def test_duplicate_event_ids_across_chunks_and_the_partial_mode_agree(tmp_path):
     lines = [f"e{i},m1,login,,,2024-02-0{i}T09:00:00Z," for i in range(1, 8)] + ["e2,m1,login,,,2024-02-09T09:00:00Z,"]
     path = write(tmp_path, "events.csv", EVENTS_HEADER + "".join(line + "\n" for line in lines))
@@ -159,6 +164,7 @@ def test_no_ledger_is_left_behind(tmp_path):
     assert temporary_tables() == set()
 
 
+@pytest.mark.usefixtures("reading")
 def test_members_from_activity_join_at_their_first_order_or_event_across_chunks_and_files(tmp_path):
     # u1's earliest order is in the last chunk; its earliest activity of all is an event.
     rows = [f"o{i},u1,,1,CNY,2024-05-0{i},paid" for i in range(2, 9)] + ["o9,u1,,1,CNY,2024-04-15,paid"]
