@@ -34,8 +34,10 @@ from typing import Any, TypeVar
 
 Item = TypeVar("Item")
 
-# Below this a file is read in-process: forking and the pipe cost more than they save on a few thousand rows.
-MIN_BYTES = 16 << 20
+# Below this a file is read in-process: forking and the pipe cost more than they save on a few thousand rows. A
+# 1 MB file is about 12,000 events, 0.1 s of reading; the 6 MB members file of bench_import.py --scale 1 gains about
+# a second (docs/PERFORMANCE.md, "Session 20").
+MIN_BYTES = 1 << 20
 
 
 def available() -> bool:

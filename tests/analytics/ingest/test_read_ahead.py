@@ -137,13 +137,17 @@ def _cells(line: int, row: list[str], key: str = "", email: str = "", error: str
 
 
 @pytest.mark.parametrize("typed", [
-    OrderRow("o1", "m1", "c1", "course", Decimal("99.00"), "CNY",
-             datetime(2024, 2, 1, 10, tzinfo=timezone(timedelta(hours=8))), "paid", 1, "WELCOME", "", None,
-             "2024-02-01 02:00:00"),
-    ImportedEvent("e1", "m1", "lesson_completed", "lesson", "5", datetime(2024, 2, 2, 9, tzinfo=UTC),
-                  {"lesson": 5, "tags": ["a"]}, None),
+    # With the timestamp's stored text (a UTC timestamp to the second in the CSV): the datetime is rebuilt from it.
+    OrderRow("o1", "m1", "c1", "course", Decimal("99.00"), "CNY", datetime(2024, 2, 1, 2, tzinfo=UTC), "paid", 1,
+             "WELCOME", "", datetime(2024, 3, 1, 8, 30, tzinfo=timezone(timedelta(hours=8))), "2024-02-01 02:00:00"),
+    ImportedEvent("e1", "m1", "lesson_completed", "lesson", "5", datetime(2024, 2, 2, 9, 5, 7, tzinfo=UTC),
+                  {"lesson": 5, "tags": ["a"]}, "2024-02-02 09:05:07+00"),
+    # Without (another offset, fractions of a second): the datetime itself crosses.
+    OrderRow("o1", "m1", None, "tier", Decimal("9"), "CNY",
+             datetime(2024, 2, 1, 10, 0, 0, 250, tzinfo=timezone(timedelta(hours=8))), "paid", 1, "", "year"),
+    ImportedEvent(None, "m1", "login", "", "", datetime(2024, 2, 2, 9, tzinfo=timezone(timedelta(hours=-5))), {}),
     MemberRow("m1", "mia@example.com", "Mia", None, "CN", "zh-hans"),
-], ids=["order", "event", "member"])
+], ids=["order-text", "event-text", "order", "event", "member"])
 def test_a_chunk_crosses_the_pipe_unchanged(typed):
     chunk = [
         (_cells(2, ["o1", "x"], key="o1", email="mia@example.com"), typed),
@@ -154,6 +158,10 @@ def test_a_chunk_crosses_the_pipe_unchanged(typed):
     decoded, decoded_problem = platform._decode_chunk("orders.csv", type(typed), wire)
 
     assert decoded[0][1] == typed and type(decoded[0][1]) is type(typed)
+    for name in typed.__match_args__:  # the same instant in the same zone: an id-less event's key hashes isoformat()
+        before, after = getattr(typed, name), getattr(decoded[0][1], name)
+        if isinstance(before, datetime):
+            assert (after.isoformat(), after.tzinfo) == (before.isoformat(), before.tzinfo)
     assert decoded[1][1] is None
     for (before, _), (after, _) in zip(chunk, decoded, strict=True):
         assert (after.file, after.line, after.row, after.key, after.email, after.errors) == (
