@@ -5,6 +5,7 @@ against what it replaced, and optionally the foreign key check on an imported SQ
     .venv/bin/python bench/bench_import_micro.py --sqlite /tmp/bench_pipeline_100k/var/db.sqlite3
     .venv/bin/python bench/bench_import_micro.py --postgres postgres://postgres@127.0.0.1:5432/postgres
     .venv/bin/python bench/bench_import_micro.py --read-ahead /tmp/bench_pipeline_100k/events.csv
+    .venv/bin/python bench/bench_import_micro.py --sqlite-sort /tmp/bench_pipeline_100k/var/db.sqlite3
 
 Prints microseconds per call (best of 5 repeats of 200,000 calls):
 - building an 8-field row: a frozen dataclass against a plain slotted one;
@@ -21,6 +22,10 @@ With --read-ahead EVENTS_CSV (session 20): the first 200,000 rows of an events f
 chunks, then what handing them from the reading process to the writing one costs per row (best of 3, with the
 import's garbage collector settings): pickling the chunks' objects as they are, against the importer's wire form
 (platform._encode_chunk before pickling, platform._decode_chunk after unpickling); the validation itself beside it.
+With --sqlite-sort DB (session 20): the events' secondary indexes of an imported SQLite database dropped and
+created again, as the import's rebuild does, with the import's page cache (256 MB) and no sorter threads against
+config.bulk_load's sorting settings (a small cache, PRAGMA threads); in a transaction rolled back, alternating, best
+of 2 rounds each (the database is left as it was).
 """
 from __future__ import annotations
 
@@ -57,6 +62,8 @@ def main() -> None:
     parser.add_argument("--sqlite", help="an imported SQLite database (bench_import.py --keep DIR: DIR/var/db.sqlite3)")
     parser.add_argument("--postgres", help="a PostgreSQL URL to COPY into a temporary table of (nothing is kept)")
     parser.add_argument("--read-ahead", metavar="EVENTS_CSV", help="an events CSV (bench_import.py --keep DIR)")
+    parser.add_argument("--sqlite-sort", metavar="DB", help="an imported SQLite database (its events' indexes are "
+                                                            "rebuilt in a rolled-back transaction)")
     options = parser.parse_args()
 
     print(f"row, 8 fields: frozen dataclass {per_call(lambda: Frozen(1, 'k', 'o', 'i', None, {}, 'key')):.2f} µs, "
@@ -93,6 +100,38 @@ def main() -> None:
 
     if options.read_ahead:
         read_ahead_wire(Path(options.read_ahead))
+
+    if options.sqlite_sort:
+        sqlite_index_sort(options.sqlite_sort)
+
+
+def sqlite_index_sort(path: str) -> None:
+    from config.bulk_load import SQLITE_SORT_CACHE_KB, sqlite_sort_threads
+
+    db = sqlite3.connect(path, isolation_level=None)
+    indexes = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'analytics_event' "
+                         "AND sql IS NOT NULL ORDER BY name").fetchall()
+    settings = {"the import's cache (256 MB), no sorter threads": (262144, 0),
+                f"{SQLITE_SORT_CACHE_KB // 1024} MB cache, {sqlite_sort_threads()} sorter threads": (SQLITE_SORT_CACHE_KB,
+                                                                                         sqlite_sort_threads())}
+    best = dict.fromkeys(settings, float("inf"))
+    for _ in range(2):
+        for label, (cache_kb, threads) in settings.items():
+            db.execute(f"PRAGMA cache_size = -{cache_kb}")
+            db.execute(f"PRAGMA threads = {threads}")
+            db.execute("BEGIN")
+            try:
+                seconds = 0.0
+                for name, sql in indexes:
+                    db.execute(f'DROP INDEX "{name}"')
+                    started = time.perf_counter()
+                    db.execute(sql)
+                    seconds += time.perf_counter() - started
+            finally:
+                db.execute("ROLLBACK")
+            best[label] = min(best[label], seconds)
+    print(f"SQLite CREATE INDEX of {', '.join(name for name, _ in indexes)}: "
+          + "; ".join(f"{label} {seconds:.1f} s" for label, seconds in best.items()))
 
 
 def read_ahead_wire(path: Path, rows: int = 200_000) -> None:

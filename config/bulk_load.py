@@ -19,6 +19,7 @@ is why the importer only does this when the load is large relative to the table 
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -107,10 +108,41 @@ class SecondaryIndexes:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
                 checks = time.perf_counter() - started
-            while self.dropped:
-                _, index = self.dropped.pop(0)
-                editor.execute(index.create, params=None)
+            with _sqlite_sorting(cursor):
+                while self.dropped:
+                    _, index = self.dropped.pop(0)
+                    editor.execute(index.create, params=None)
         return checks
+
+
+# SQLite's sorter while CREATE INDEX runs: helper threads, and a small page cache. With the import's 256 MB cache the
+# 5,000,000 keys of an events index were one in-memory run, sorted by one thread at the end; with a few MB the
+# sorter writes sorted runs as it scans the table, sorts them in helper threads (PRAGMA threads) and merges them.
+# The two event indexes of bench_import.py --scale 1: 17.2 s with 256 MB and no helper, 8.5 s with 8 MB and two
+# (bench/bench_import_micro.py --sqlite-sort DB; docs/PERFORMANCE.md, "Session 20"). Restored afterwards.
+SQLITE_SORT_CACHE_KB = 8192
+
+
+def sqlite_sort_threads() -> int:
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+@contextmanager
+def _sqlite_sorting(cursor: Any) -> Iterator[None]:
+    if connection.vendor != "sqlite":
+        yield
+        return
+    cursor.execute("PRAGMA cache_size")
+    (cache_size,) = cursor.fetchone()
+    cursor.execute("PRAGMA threads")
+    (threads,) = cursor.fetchone()
+    cursor.execute(f"PRAGMA cache_size = -{SQLITE_SORT_CACHE_KB}")
+    cursor.execute(f"PRAGMA threads = {sqlite_sort_threads()}")
+    try:
+        yield
+    finally:
+        cursor.execute(f"PRAGMA cache_size = {int(cache_size)}")
+        cursor.execute(f"PRAGMA threads = {int(threads)}")
 
 
 def table_rows_at_least(model: type[Model], limit: int) -> int:

@@ -8,6 +8,7 @@ from django.db import IntegrityError, connection, connections, transaction
 from analytics.ingest import platform
 from analytics.ingest.platform import import_platform_data
 from analytics.models import Event
+from config import bulk_load
 from config.bulk_load import SecondaryIndexes, foreign_key_checks_at_the_end, secondary_indexes, table_rows_at_least
 from members.models import Enrollment, Order
 from tests.analytics.ingest.test_platform import all_files
@@ -52,6 +53,34 @@ def test_drop_keeps_unique_indexes_and_rebuild_restores_the_schema_exactly(model
         indexes.rebuild()
     assert schema(model) == before
     assert indexes.dropped == []
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's sorter settings")
+def test_sqlite_builds_the_indexes_with_sorter_threads_and_a_small_cache_then_restores_both(monkeypatch):
+    def pragma(name):
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA {name}")
+            return cursor.fetchone()[0]
+
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size = -262144")  # what the import sets
+    threads_before = pragma("threads")
+    seen = []
+    execute = connection.schema_editor().__class__.execute
+
+    def observing(editor, sql, params=()):
+        if "CREATE INDEX" in str(sql):
+            seen.append((pragma("cache_size"), pragma("threads")))
+        return execute(editor, sql, params)
+
+    monkeypatch.setattr(connection.schema_editor().__class__, "execute", observing)
+    indexes = SecondaryIndexes()
+    with transaction.atomic():
+        indexes.drop(Event)
+        indexes.rebuild()
+    assert seen and set(seen) == {(-bulk_load.SQLITE_SORT_CACHE_KB, bulk_load.sqlite_sort_threads())}
+    assert bulk_load.sqlite_sort_threads() >= 1
+    assert (pragma("cache_size"), pragma("threads")) == (-262144, threads_before)
 
 
 def secondary_names_from(constraints: dict) -> set[str]:
