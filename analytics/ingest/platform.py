@@ -239,6 +239,9 @@ def _raw_text(row: list[str]) -> str:
     return buffer.getvalue()[:2000]
 
 
+_NO_INDEX: dict[str, int] = {}
+
+
 class _Cells:
     """One CSV record being validated; collects every column error of the row.
 
@@ -271,7 +274,7 @@ class _Cells:
         cells = cls.__new__(cls)
         cells.file = file
         cells.line = line
-        cells.index = {}
+        cells.index = _NO_INDEX  # only validation reads it
         cells.row = row
         cells.errors = errors or []
         cells.clean = True

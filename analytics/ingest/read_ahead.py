@@ -74,9 +74,16 @@ def read_ahead(
     bar: Any | None = None,
 ) -> Iterator[Item]:
     """Yield decode(encode(item)) for each item produce(tally) yields, produce running in a forked child. The bytes
-    the child counts on the tally go to bar.update in the parent."""
+    the child counts on the tally go to bar.update in the parent. If the fork fails, produce runs here (with the bar
+    itself as its tally) and its items are yielded as they are."""
     read_fd, write_fd = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:  # no process to be had (EAGAIN, ENOMEM): read here, as for a small file
+        os.close(read_fd)
+        os.close(write_fd)
+        yield from produce(bar if bar is not None else Tally())
+        return
     if pid == 0:  # the child
         try:
             os.close(read_fd)

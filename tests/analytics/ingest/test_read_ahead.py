@@ -210,3 +210,44 @@ def test_a_dry_run_reads_in_process(tmp_path, monkeypatch):
     monkeypatch.setattr(read_ahead, "MIN_BYTES", 0)
     monkeypatch.setattr(read_ahead, "read_ahead", lambda *args, **kwargs: pytest.fail("read ahead in a dry run"))
     assert run(dry_run=True, **all_files(tmp_path))[0] == 0
+
+
+def _read_ahead_in_this_process(count: int) -> tuple[list[int], bool]:
+    import multiprocessing
+
+    items = list(read_ahead.read_ahead(lambda tally: iter(range(count)), encode=same, decode=same))
+    return items, bool(multiprocessing.current_process().daemon)
+
+
+def test_a_celery_pool_process_can_read_ahead():
+    # Celery's prefork pool (billiard) runs tasks in daemonic processes, which multiprocessing refuses to give
+    # children; a fork does not ask.
+    from billiard.pool import Pool
+
+    with Pool(1) as pool:
+        items, daemonic = pool.apply(_read_ahead_in_this_process, (300,))
+    assert items == list(range(300))
+    assert daemonic
+
+
+def test_when_the_fork_fails_the_items_are_read_here(monkeypatch):
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    class Bar:
+        total = 0
+
+        def update(self, count):
+            self.total += count
+
+    def produce(tally):
+        for n in range(3):
+            tally.update(10)
+            yield os.getpid(), n
+
+    monkeypatch.setattr(read_ahead.os, "fork", no_fork)
+    bar = Bar()
+    items = list(read_ahead.read_ahead(produce, encode=lambda item: pytest.fail("encoded"), decode=same, bar=bar))
+    assert items == [(os.getpid(), 0), (os.getpid(), 1), (os.getpid(), 2)]
+    assert bar.total == 30
+

@@ -161,6 +161,10 @@ def test_paused_campaign_stops_assignments_and_queued_emails(db, django_capture_
     # Assign with the email still queued (the worker hasn't picked it up), then pause.
     with django_capture_on_commit_callbacks(execute=False):
         campaigns.campaign_run(campaign=campaign)
+    # The hash split on (campaign, member) ids may hold out a member even at 1% (about one run in six with 20
+    # members, as the ids differ from run to run on PostgreSQL): every treated member, and only they, get the email.
+    treated = CampaignAssignment.objects.filter(campaign=campaign, group=T).count()
+    assert treated >= 15 and MessageLog.objects.count() == treated
     campaigns.campaign_set_status(campaign=campaign, status=Campaign.Status.PAUSED)
     from analytics.outreach.messaging import message_send
     outcomes = {message_send(message_id=pk).status for pk in MessageLog.objects.values_list("pk", flat=True)}
@@ -172,7 +176,7 @@ def test_paused_campaign_stops_assignments_and_queued_emails(db, django_capture_
     campaigns.campaign_set_status(campaign=campaign, status=Campaign.Status.ACTIVE)
     for pk in MessageLog.objects.values_list("pk", flat=True):
         message_send(message_id=pk)
-    assert len(mail.outbox) == 20
+    assert len(mail.outbox) == treated
 
 
 def test_audiences_tier_renewal_due_lapsed_subscribers_and_lapsed_buyers(db):
