@@ -23,6 +23,15 @@ def same(value):
     return value
 
 
+class Bar:
+    """The progress bar as read_ahead uses it."""
+
+    total = 0
+
+    def update(self, count):
+        self.total += count
+
+
 def test_items_arrive_in_order_from_another_process():
     items = list(read_ahead.read_ahead(lambda tally: ((os.getpid(), n) for n in range(500)), encode=same,
                                        decode=same))
@@ -32,12 +41,6 @@ def test_items_arrive_in_order_from_another_process():
 
 
 def test_the_bytes_the_child_reads_advance_the_parents_bar():
-    class Bar:
-        total = 0
-
-        def update(self, count):
-            self.total += count
-
     def produce(tally):
         for n in range(3):
             tally.update(1000 + n)
@@ -233,12 +236,6 @@ def test_a_celery_pool_process_can_read_ahead():
 def test_when_the_fork_fails_the_items_are_read_here(monkeypatch):
     def no_fork():
         raise BlockingIOError(11, "Resource temporarily unavailable")
-
-    class Bar:
-        total = 0
-
-        def update(self, count):
-            self.total += count
 
     def produce(tally):
         for n in range(3):
