@@ -52,7 +52,8 @@ def is_xlsx(path: Path) -> bool:
 
 def read_records(path: Path, *, encoding: str | None = None, bar: tqdm | None = None) -> Iterator[tuple[int, list[str]]]:
     """(first physical line, cells) per record, the header first. Blank xlsx rows are skipped here; blank CSV lines
-    are left to the caller, as before."""
+    are left to the caller, as before. `bar` is advanced (bytes; rows for a workbook), never closed: the caller
+    made it and closes it."""
     if is_xlsx(path):
         yield from _xlsx_records(path, bar)
     else:
@@ -67,7 +68,7 @@ BLOCK_BYTES = 1 << 20
 
 class _Progress:
     """The file's lines a block at a time (lists of about BLOCK_BYTES: readlines stops at the first line that reaches
-    the hint), feeding the progress bar once per block."""
+    the hint), feeding the progress bar once per block. The bar is its creator's to close."""
 
     def __init__(self, fh: IO[bytes], bar: tqdm | None) -> None:
         self.fh = fh
@@ -78,10 +79,6 @@ class _Progress:
             if self.bar is not None:
                 self.bar.update(sum(map(len, block)))
             yield block
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _ascii_compatible(encoding: str) -> bool:
@@ -154,27 +151,23 @@ def _decoded_lines(blocks: Iterator[list[bytes]] | _Progress, encoding: str | No
 
 def _csv_records(path: Path, encoding: str | None, bar: tqdm | None) -> Iterator[tuple[int, list[str]]]:
     with path.open("rb") as fh:
-        progress = _Progress(fh, bar)
-        try:
-            reader = csv.reader(_decoded_lines(progress, encoding))
-            last_line = 0
-            while True:
-                try:
-                    row = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as exc:
-                    if last_line == 0:
-                        raise FileProblem(1, f"unreadable CSV header: {exc}") from exc
-                    reason = f"unreadable CSV ({exc})"
-                    if "NUL" in str(exc):
-                        reason += "; the file looks like UTF-16 — save it as UTF-8"
-                    raise FileProblem(reader.line_num, reason) from exc
-                line = last_line + 1
-                last_line = reader.line_num
-                yield line, row
-        finally:
-            progress.close()
+        reader = csv.reader(_decoded_lines(_Progress(fh, bar), encoding))
+        last_line = 0
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                if last_line == 0:
+                    raise FileProblem(1, f"unreadable CSV header: {exc}") from exc
+                reason = f"unreadable CSV ({exc})"
+                if "NUL" in str(exc):
+                    reason += "; the file looks like UTF-16 — save it as UTF-8"
+                raise FileProblem(reader.line_num, reason) from exc
+            line = last_line + 1
+            last_line = reader.line_num
+            yield line, row
 
 
 # XLSX ---------------------------------------------------------------------------------------------------------
@@ -220,5 +213,3 @@ def _xlsx_records(path: Path, bar: tqdm | None) -> Iterator[tuple[int, list[str]
             yield number, cells
     finally:
         workbook.close()
-        if bar is not None:
-            bar.close()

@@ -54,9 +54,6 @@ class Tally:
     def update(self, count: int) -> None:
         self.count += count
 
-    def close(self) -> None:
-        pass
-
     def take(self) -> int:
         count, self.count = self.count, 0
         return count
