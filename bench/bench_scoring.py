@@ -7,9 +7,10 @@ The nightly benchmark's next night scores with whatever its first night promoted
 candidate's validation AUC is ≈ 0.5 and a rule (recent_activity) usually wins, which is the cheapest model to score.
 This trains once at as_of (repurchase.train, the training sample), fits each algorithm on the same refit windows
 (repurchase.fit_peer, as the model card's peers are fitted), and times repurchase.score — the probability and the
-top reasons — on one chunk of the members (ANALYTICS_CHUNK_SIZE), best of --rounds; for gradient boosting also its
-reasons alone, from the members' paths (repurchase._ablation_by_path) and through predict_proba, and whether they are the same
-floats. Read-only.
+top reasons, as the JSON text a night stores — on one chunk of the members (ANALYTICS_CHUNK_SIZE), best of
+--rounds, against the reasons as dicts then json.dumps (as before session 21), with whether the texts are the same;
+for gradient boosting also its reasons alone, from the members' paths (repurchase._ablation_by_path) and through
+predict_proba, and whether they are the same floats. Read-only.
 """
 from __future__ import annotations
 
@@ -50,13 +51,19 @@ def main() -> None:
         art = {"model": served, "features": served.feature_names, "input_features": list(features.FEATURES),
                "horizon_days": result.plan.horizon_days,
                "reference": reference[served.feature_names].median().to_dict()}
-        best = float("inf")
+        best, as_dicts = float("inf"), float("inf")
         for _ in range(options.rounds):
             begun = time.perf_counter()
-            scored = repurchase.score(art, X)
+            scored = repurchase.score(art, X, as_json=True)
             best = min(best, time.perf_counter() - begun)
+            begun = time.perf_counter()
+            dicts = repurchase.score(art, X)
+            texts = [services._db_json(reasons) for reasons in dicts["top_reasons"]]
+            as_dicts = min(as_dicts, time.perf_counter() - begun)
         print(f"  {algorithm:<20} {best:6.2f} s a chunk   {len(scored):,} members scored, "
               f"AUC at validation {result.candidates.get(algorithm, {}).get('roc_auc')}")
+        print(f"    with the reasons as dicts, then json.dumps (before session 21): {as_dicts:.2f} s; the same text: "
+              f"{texts == scored['top_reasons'].tolist()}")
         if algorithm == "gradient_boosting":
             # The reasons from the paths (repurchase._ablation_by_path) against the plain ablation through predict_proba.
             by_path, plain, seconds = _both_ablations(repurchase, art, X, options.rounds)

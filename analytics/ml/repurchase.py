@@ -25,6 +25,7 @@ The training plan (plan()) never leaves the operator without scores:
 """
 from __future__ import annotations
 
+import json
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -931,16 +932,27 @@ def _features_split_on(model: object, names: list[str]) -> set[str] | None:
     return {names[i] for i in used if 0 <= i < len(names)}
 
 
-def top_reasons(contrib: pd.DataFrame, X: pd.DataFrame, k: int = 3) -> list[list[dict]]:
+@dataclass(frozen=True)
+class _Chosen:
+    """The reasons top_reasons keeps, one entry per kept reason, in member order and, within a member, strongest
+    first: the member's row position, the feature's column, its effect, and its params' values (PARAMS order)."""
+
+    members: int
+    names: list[str]
+    member: np.ndarray
+    feature: np.ndarray
+    weight: np.ndarray
+    params: list[np.ndarray]
+
+
+def _chosen_reasons(contrib: pd.DataFrame, X: pd.DataFrame, k: int) -> _Chosen:
     """Up to k reasons per member: the features with the largest |contribution|, walked in that order (at most
     k + 3 of them, stopping at the first with no effect), skipping a feature whose figure says nothing for this
     member (reasons.silent, e.g. an average order value for a member who never bought).
 
-    Vectorised: the walk is decided for all members at once with array masks; only the kept reasons are built as
-    dicts (a loop over members cost ≈ 0.1 ms each, 15 s for 100,000)."""
+    Vectorised: the walk is decided for all members at once with array masks (a loop over members cost ≈ 0.1 ms
+    each, 15 s for 100,000)."""
     n = len(contrib)
-    if n == 0:
-        return []
     names = list(contrib.columns)
     values = contrib.to_numpy()
     order = np.argsort(-np.abs(values), axis=1)[:, : k + 3]
@@ -961,28 +973,79 @@ def top_reasons(contrib: pd.DataFrame, X: pd.DataFrame, k: int = 3) -> list[list
     alive = np.cumprod(weights != 0, axis=1).astype(bool)  # the walk stops at the first feature with no effect
     eligible = alive & says
     chosen = eligible & (np.cumsum(eligible, axis=1) <= k)
-    out: list[list[dict]] = [[] for _ in range(n)]
     member, position = np.nonzero(chosen)
-    kept = weights[member, position].tolist()
-    # The reasons' figures as Python floats, column by column: reason_params(name, row) for each kept reason (the
-    # stored figure is the row's value rounded as above; the test on column arrays compares them).
-    params = zip(stored[member, position].tolist(), *(context[key][member].tolist() for key in CONTEXT), strict=True)
-    for i, f, weight, figure in zip(member.tolist(), order[member, position].tolist(), kept, params, strict=True):
-        name = names[f]
-        # The code (the feature) and its figures are stored; the words are rendered when someone reads them, in
-        # their language (analytics.ml.reasons.reasons_display).
-        out[i].append({"feature": name, "code": name, "params": dict(zip(PARAMS, figure, strict=True)),
-                       "effect": "+" if weight > 0 else "-", "weight": round(weight, 4)})
+    # The reasons' figures column by column: reason_params(name, row) for each kept reason (the stored figure is
+    # the row's value rounded as above; the test on column arrays compares them).
+    params = [stored[member, position], *(context[key][member] for key in CONTEXT)]
+    return _Chosen(n, names, member, order[member, position], weights[member, position], params)
+
+
+def _reason(name: str, weight: float, params: tuple[float, ...]) -> dict:
+    # The code (the feature) and its figures are stored; the words are rendered when someone reads them, in their
+    # language (analytics.ml.reasons.reasons_display).
+    return {"feature": name, "code": name, "params": dict(zip(PARAMS, params, strict=True)),
+            "effect": "+" if weight > 0 else "-", "weight": round(weight, 4)}
+
+
+def top_reasons(contrib: pd.DataFrame, X: pd.DataFrame, k: int = 3) -> list[list[dict]]:
+    """Up to k reasons per member (_chosen_reasons), each {"feature", "code", "params", "effect", "weight"}."""
+    if len(contrib) == 0:
+        return []
+    chosen = _chosen_reasons(contrib, X, k)
+    out: list[list[dict]] = [[] for _ in range(chosen.members)]
+    names = chosen.names
+    for i, f, weight, params in zip(chosen.member.tolist(), chosen.feature.tolist(), chosen.weight.tolist(),
+                                    zip(*(column.tolist() for column in chosen.params), strict=True), strict=True):
+        out[i].append(_reason(names[f], weight, params))
     return out
 
 
-def score(art: dict, X: pd.DataFrame) -> pd.DataFrame:
-    """Calibrated probability and top reasons for every row of X (already built at the scoring as_of)."""
+# The JSON a night stores (scoring.services._db_json): json.dumps(value, ensure_ascii=False), one encoder.
+_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
+def top_reasons_json(contrib: pd.DataFrame, X: pd.DataFrame, k: int = 3) -> list[str]:
+    """top_reasons as the JSON text a night stores for each member: the same characters as
+    json.dumps(top_reasons(...)[i], ensure_ascii=False), made by one %-template per reason instead of a dict per
+    reason and the encoder's walk over them (bench/bench_scoring.py times both). json writes a finite float as its
+    repr, which is what %r writes; a member with a NaN or an infinity among its figures (json spells them
+    differently) goes through the encoder."""
+    if len(contrib) == 0:
+        return []
+    chosen = _chosen_reasons(contrib, X, k)
+    names = chosen.names
+    heads = [f'{{"feature": {_JSON.encode(name)}, "code": {_JSON.encode(name)}, "params": {{' for name in names]
+    tail = ", ".join(f"{_JSON.encode(param)}: %r" for param in PARAMS) + '}, "effect": "%s", "weight": %r}'
+    weights = chosen.weight.tolist()
+    columns = [column.tolist() for column in chosen.params]
+    texts = [heads[f] + tail % (*params, "+" if weight > 0 else "-", round(weight, 4))
+             for f, weight, *params in zip(chosen.feature.tolist(), weights, *columns, strict=True)]
+    counts = np.bincount(chosen.member, minlength=chosen.members).tolist()
+    out = []
+    start = 0
+    for count in counts:
+        out.append("[" + ", ".join(texts[start:start + count]) + "]")
+        start += count
+    finite = np.isfinite(chosen.weight)
+    for column in chosen.params:
+        finite &= np.isfinite(column)
+    if not finite.all():
+        starts = np.concatenate([[0], np.cumsum(counts)]).tolist()
+        features = chosen.feature.tolist()
+        for i in np.unique(chosen.member[~finite]).tolist():
+            out[i] = _JSON.encode([_reason(names[features[at]], weights[at], tuple(column[at] for column in columns))
+                                   for at in range(starts[i], starts[i + 1])])
+    return out
+
+
+def score(art: dict, X: pd.DataFrame, *, as_json: bool = False) -> pd.DataFrame:
+    """Calibrated probability and top reasons for every row of X (already built at the scoring as_of). as_json:
+    each member's reasons as the JSON text a night stores (top_reasons_json) instead of a list of dicts."""
     if X.empty:
         return pd.DataFrame(columns=["probability", "top_reasons"])
     if "horizon_days" not in X.columns:
         X = unlabelled(X, art["horizon_days"])
     with limited_threads():
         p = art["model"].predict_proba(X)[:, 1]
-        reasons = top_reasons(contributions(art, X), X)
+        reasons = (top_reasons_json if as_json else top_reasons)(contributions(art, X), X)
     return pd.DataFrame({"probability": np.round(p, 6), "top_reasons": reasons}, index=X.index)

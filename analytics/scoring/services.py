@@ -427,9 +427,9 @@ def propensity_score(*, as_of: datetime, version: ModelVersion | None = None, id
         X = _shared_matrix(matrix) if matrix else None
         if X is None:
             X = matrices.at(as_of, _rng(id_from, id_to), bgnbd)
-        scored = repurchase.score(art, X)
+        scored = repurchase.score(art, X, as_json=True)  # the reasons as the JSON text stored
         when = _db_datetime(as_of)
-        rows = [(int(m), version.pk, when, float(p), _db_json(r))
+        rows = [(int(m), version.pk, when, float(p), r)
                 for m, p, r in zip(scored.index, scored["probability"], scored["top_reasons"])]
         with transaction.atomic():
             existing = PropensityScore.objects.filter(model_version=version, as_of=as_of)

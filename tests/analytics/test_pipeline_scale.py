@@ -129,6 +129,49 @@ def test_column_array_reasons_match_the_per_row_reasons(platform):
     assert checked > 90
 
 
+@pytest.mark.parametrize("algorithm", ["gradient_boosting", "logistic_regression"])
+def test_the_reasons_stored_as_json_are_the_text_of_the_reasons(platform, algorithm):
+    """A night stores each member's reasons as top_reasons_json's text: the characters json.dumps writes for
+    top_reasons' dicts, including a member whose figure is missing or infinite (json's NaN and Infinity) and a
+    member with no reason at all."""
+    outcome = services.repurchase_train(as_of=platform.end)
+    model = (outcome.result.model if outcome.result.algorithm == algorithm
+             else repurchase.fit_peer(algorithm, outcome.result))
+    assert model is not None
+    art = {"model": model, "features": model.feature_names, "horizon_days": 30,
+           "reference": outcome.result.validation.X[model.feature_names].median().to_dict()}
+    X = repurchase.unlabelled(features.build(datasets.snapshot(platform.end)), 30)
+    contrib = repurchase.contributions(art, X)
+    odd = X.copy()
+    # A figure every reason carries, missing for one member and infinite for another; a third without reasons.
+    odd.iloc[0, odd.columns.get_loc("lessons_total")] = np.nan
+    odd.iloc[1, odd.columns.get_loc("lessons_total")] = np.inf
+    odd_contrib = contrib.copy()
+    odd_contrib.iloc[2] = 0.0
+    for frame, effects in ((X, contrib), (odd, odd_contrib)):
+        texts = repurchase.top_reasons_json(effects, frame)
+        assert texts == [services._db_json(reasons) for reasons in repurchase.top_reasons(effects, frame)]
+    assert "NaN" in texts[0] and "Infinity" in texts[1] and texts[2] == "[]"
+    assert sum(text != "[]" for text in texts) > 80
+
+
+def test_a_night_stores_the_same_reasons_as_the_scorer_gives(platform):
+    version = services.model_for(platform.end, 30)
+    services.propensity_score(as_of=platform.end, version=version)
+    art = repurchase_artifact(version)
+    X = matrices.at(platform.end)
+    expected = repurchase.score(art, X)
+    stored = dict(PropensityScore.objects.filter(model_version=version).values_list("member_id", "top_reasons"))
+    assert len(stored) == len(expected) > 0
+    assert all(stored[member] == reasons for member, reasons in expected["top_reasons"].items())
+
+
+def repurchase_artifact(version: ModelVersion) -> dict:
+    from analytics.ml import artifacts
+
+    return artifacts.load(version.artifact_path)
+
+
 def test_the_nightly_task_sends_each_chunk_as_soon_as_it_can_run(platform, settings, monkeypatch):
     """The recommendation side (the blend, then every range's recommendations) is sent before the model and the
     scores, and both before engagement and segments, which the serial part computes while other workers take the
