@@ -845,7 +845,7 @@ def _ablation_by_path(inner: object, clipped: pd.DataFrame, names: list[str],
                 changed = np.flatnonzero(hit)
                 position[changed] = np.arange(len(changed))
                 first = parts[0][0]  # walked in tree order
-                values = every[first:, changed]
+                values = np.take(every[first:], changed, axis=1)  # the same gather as every[first:, changed], faster
                 for t, part, reached in parts:
                     values[t - first, position[part]] = reached
                 raw = prefix[first, changed]
