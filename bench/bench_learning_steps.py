@@ -31,6 +31,9 @@ The steps:
 - (session 19) the weekly training (repurchase.train, as beat's task runs it, alone on the machine) with gradient
   boosting refitted after validation has chosen it, as before, against refitted ahead of validation in a thread of
   its own (repurchase.REFIT_AHEAD), with which model each served and whether it is the same.
+- (session 21) where history starts before as_of (datasets.history_start, twice in a weekly learning): the events'
+  MIN(occurred_at) as one aggregate over every event, as before, against the first event of each kind probed on the
+  (kind, time) index (datasets._first_event_before), with whether both give the same instant.
 
 Run it on a copy: the last step writes recommender files under ARTIFACTS_DIR. A copy comes from
 `bench/bench_pipeline.py --keep-copy`, or `CREATE DATABASE … TEMPLATE bench_pipeline_src`, or a copy of the SQLite
@@ -420,6 +423,21 @@ def purchases(as_of: datetime, rounds: int) -> None:
               f"function now {whole:.2f} s", flush=True)
 
 
+def history_start(as_of: datetime, rounds: int) -> None:
+    """The events' first instant before as_of: the plain aggregate (before session 21) against the probes per kind."""
+    from django.db.models import Min
+
+    from analytics.ml import datasets
+    from analytics.models import Event
+
+    for _ in range(rounds):
+        before, old = _timed(lambda: Event.objects.filter(occurred_at__lt=as_of).aggregate(m=Min("occurred_at"))["m"])
+        after, new = _timed(lambda: datasets._first_event_before(as_of))
+        whole, start = _timed(lambda: datasets.history_start(as_of))
+        print(f"the first event before {as_of:%Y-%m-%d}: one aggregate {before:.3f} s, probed by kind ({len(datasets._event_kinds())} "
+              f"kinds) {after:.3f} s; the same instant: {old == new} ({new}); history_start {whole:.3f} s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--as-of", required=True, help="the cutoff, YYYY-MM-DD")
@@ -427,7 +445,7 @@ def main() -> None:
                         "reader's two ways")
     parser.add_argument("--only", choices=["silhouette", "fits", "recommendations", "training", "copy", "windows",
                                            "reads-file", "candidates", "inferred", "kept-segments", "bgnbd",
-                                           "purchases", "refit-ahead"],
+                                           "purchases", "refit-ahead", "history-start"],
                         help="one step only")
     options = parser.parse_args()
     setup_django()
@@ -444,7 +462,8 @@ def main() -> None:
              "kept-segments": lambda: kept_segments(as_of, options.rounds),
              "bgnbd": lambda: bgnbd_fit(as_of, options.rounds),
              "purchases": lambda: purchases(as_of, options.rounds),
-             "refit-ahead": lambda: refit_ahead(as_of, options.rounds)}
+             "refit-ahead": lambda: refit_ahead(as_of, options.rounds),
+             "history-start": lambda: history_start(as_of, options.rounds)}
     for name, step in steps.items():
         if options.only in (None, name):
             step()

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from django.db import connection
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 from pandas.testing import assert_frame_equal
 
 from analytics.ml import btyd, datasets
@@ -72,6 +72,30 @@ def test_last_event_is_the_grouped_maximum(history, as_of):
     if as_of == AS_OF:
         # The test had something to compare: every member with events has a last one, the staff member too.
         assert len(_grouped_last_event(as_of, datasets.ALL)) == 5
+
+
+@pytest.mark.parametrize("probes", [datasets.FIRST_EVENT_KIND_PROBES, 1])
+def test_the_first_event_is_the_plain_minimum(history, probes, monkeypatch):
+    """_first_event_before probes the (kind, time) index kind by kind; it must give MIN(occurred_at). The first
+    event overall is of the kind that sorts last, one kind has events only after the cutoffs tried; with more kinds
+    than the probes allow, the plain aggregate runs."""
+    monkeypatch.setattr(datasets, "FIRST_EVENT_KIND_PROBES", probes)
+    Event.objects.bulk_create([Event(member=None, kind="zz_imported", occurred_at=AS_OF - 2000 * DAY),
+                               Event(member=None, kind="aa_later", occurred_at=AS_OF + 10 * DAY)])
+    for as_of in [AS_OF, AS_OF - 50 * DAY, AS_OF - 2000 * DAY, AS_OF - 2000 * DAY + timedelta(seconds=1),
+                  AS_OF + 30 * DAY]:
+        expected = Event.objects.filter(occurred_at__lt=as_of).aggregate(m=Min("occurred_at"))["m"]
+        assert datasets._first_event_before(as_of) == expected, as_of
+    assert datasets._first_event_before(AS_OF) == AS_OF - 2000 * DAY
+    assert datasets._first_event_before(AS_OF - 2000 * DAY) is None
+    kinds = sorted(set(Event.objects.values_list("kind", flat=True)))
+    # Read up to one kind past the probes: enough to know there are too many.
+    assert datasets._event_kinds() == (kinds if probes > len(kinds) else kinds[:probes + 1])
+
+
+def test_no_events_no_first_event(db):
+    assert datasets._event_kinds() == []
+    assert datasets._first_event_before(AS_OF) is None
 
 
 @pytest.mark.parametrize("every", [2, 3])
