@@ -979,37 +979,40 @@ def history_start(as_of: datetime) -> datetime | None:
     return min(found) if found else None
 
 
-# Above this many event kinds, _first_event_before scans the events instead of probing each kind.
+# Above this many event kinds, _first_event_before reads every event instead of probing each kind.
 FIRST_EVENT_KIND_PROBES = 500
 
 
-def _event_kinds() -> list[str]:
-    """The distinct event kinds, read off the (kind, occurred_at) index one kind at a time (a loose index scan:
-    each step asks the index for the least kind above the last one), instead of a scan of every event."""
+def _first_event_ids_by_kind(as_of: datetime) -> list[int | None]:
+    """For each event kind, up to FIRST_EVENT_KIND_PROBES + 1 of them, the id of its first event before as_of (None
+    for a kind with none), in one query on the (kind, occurred_at) index: the kinds are read off it one at a time (a
+    loose index scan: each step asks for the least kind above the last), and each kind's first event is one probe.
+    Raw SQL: the ORM cannot write a recursive query."""
     table = connection.ops.quote_name(Event._meta.db_table)
-    kind = connection.ops.quote_name(Event._meta.get_field("kind").column)
+    pk, kind, at = (connection.ops.quote_name(Event._meta.get_field(name).column)
+                    for name in ("id", "kind", "occurred_at"))
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH RECURSIVE kinds (kind) AS (SELECT MIN({kind}) FROM {table} UNION ALL "
             f"SELECT (SELECT MIN(e.{kind}) FROM {table} e WHERE e.{kind} > kinds.kind) FROM kinds "
             "WHERE kinds.kind IS NOT NULL) "
-            f"SELECT kind FROM kinds WHERE kind IS NOT NULL LIMIT {FIRST_EVENT_KIND_PROBES + 1}"
+            f"SELECT (SELECT e.{pk} FROM {table} e WHERE e.{kind} = kinds.kind AND e.{at} < %s "
+            f"ORDER BY e.{at} LIMIT 1) FROM kinds WHERE kinds.kind IS NOT NULL LIMIT {FIRST_EVENT_KIND_PROBES + 1}",
+            [connection.ops.adapt_datetimefield_value(as_of)],
         )
         return [row[0] for row in cursor.fetchall()]
 
 
 def _first_event_before(as_of: datetime) -> datetime | None:
-    """MIN(occurred_at) of the events before as_of, as the first event of each kind (the event_kind_time index,
-    one probe a kind): no index leads with occurred_at, so the plain aggregate read every event (about 0.3 s at
-    5,000,000 on either database, twice in a weekly learning; bench/bench_learning_steps.py --only history-start).
-    A platform with more kinds than FIRST_EVENT_KIND_PROBES gets the plain aggregate."""
-    kinds = _event_kinds()
-    if len(kinds) > FIRST_EVENT_KIND_PROBES:
-        return Event.objects.filter(occurred_at__lt=as_of).aggregate(m=Min("occurred_at"))["m"]
-    firsts = [Event.objects.filter(kind=kind, occurred_at__lt=as_of).order_by("occurred_at")
-              .values_list("occurred_at", flat=True).first() for kind in kinds]
-    found = [first for first in firsts if first is not None]
-    return min(found) if found else None
+    """MIN(occurred_at) of the events before as_of, from the first event of each kind (_first_event_ids_by_kind):
+    no index leads with occurred_at, so the plain aggregate read every event (about 0.3 s at 5,000,000 on either
+    database, twice in a weekly learning; bench/bench_learning_steps.py --only history-start). A platform with more
+    kinds than FIRST_EVENT_KIND_PROBES gets the plain aggregate."""
+    ids = _first_event_ids_by_kind(as_of)
+    events = Event.objects.filter(occurred_at__lt=as_of)
+    if len(ids) <= FIRST_EVENT_KIND_PROBES:
+        events = events.filter(pk__in=[pk for pk in ids if pk is not None])
+    return events.aggregate(m=Min("occurred_at"))["m"]
 
 
 def first_order_at(as_of: datetime) -> datetime | None:

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.ml import datasets, features, matrices, repurchase
+from analytics.ml import artifacts, datasets, features, matrices, repurchase
 from analytics.ml.reasons import reason_params, reason_text
 from analytics.models import JobRun, ModelVersion, PropensityScore, RecommendationRun
 from analytics.scoring import services, tasks
@@ -158,18 +158,12 @@ def test_the_reasons_stored_as_json_are_the_text_of_the_reasons(platform, algori
 def test_a_night_stores_the_same_reasons_as_the_scorer_gives(platform):
     version = services.model_for(platform.end, 30)
     services.propensity_score(as_of=platform.end, version=version)
-    art = repurchase_artifact(version)
+    art = artifacts.load(version.artifact_path)
     X = matrices.at(platform.end)
     expected = repurchase.score(art, X)
     stored = dict(PropensityScore.objects.filter(model_version=version).values_list("member_id", "top_reasons"))
     assert len(stored) == len(expected) > 0
     assert all(stored[member] == reasons for member, reasons in expected["top_reasons"].items())
-
-
-def repurchase_artifact(version: ModelVersion) -> dict:
-    from analytics.ml import artifacts
-
-    return artifacts.load(version.artifact_path)
 
 
 def test_the_nightly_task_sends_each_chunk_as_soon_as_it_can_run(platform, settings, monkeypatch):
