@@ -1005,7 +1005,7 @@ def _first_event_ids_by_kind(as_of: datetime) -> list[int | None]:
 
 def _first_event_before(as_of: datetime) -> datetime | None:
     """MIN(occurred_at) of the events before as_of, from the first event of each kind (_first_event_ids_by_kind):
-    no index leads with occurred_at, so the plain aggregate read every event (about 0.3 s at 5,000,000 on either
+    no index leads with occurred_at, so the plain aggregate read every event (0.3–0.6 s at 5,000,000 on either
     database, twice in a weekly learning; bench/bench_learning_steps.py --only history-start). A platform with more
     kinds than FIRST_EVENT_KIND_PROBES gets the plain aggregate."""
     ids = _first_event_ids_by_kind(as_of)
