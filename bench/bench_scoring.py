@@ -69,7 +69,7 @@ def main() -> None:
             by_path, plain, seconds = _both_ablations(repurchase, art, X, options.rounds)
             print(f"    its reasons: from the paths {seconds[0]:.2f} s, through predict_proba {seconds[1]:.2f} s a chunk; "
                   f"the same floats: {by_path.equals(plain)}")
-            split_on = repurchase._features_split_on(served.model, served.feature_names)
+            split_on = repurchase._features_split_on(served.model, served.model_columns)
             print(f"    its trees split on {len(split_on) if split_on is not None else '?'} of "
                   f"{len(served.feature_names)} features (only those are ablated)")
     print(f"load average {os.getloadavg()[0]:.1f}")

@@ -277,19 +277,31 @@ class Served:
     """A fitted estimator (learned model or baseline) with calibrated probabilities. `raw` is the estimator's own
     score (ranking); `predict_proba` maps it through the sigmoid fitted on held-out training members."""
 
-    def __init__(self, name: str, model: object, feature_names: list[str]) -> None:
+    def __init__(self, name: str, model: object, feature_names: list[str],
+                 fit_columns: list[str] | None = None) -> None:
         self.name = name
         self.model = model
         self.feature_names = feature_names
+        # The columns the estimator was fitted on, where it was given only some of feature_names (_fit_columns);
+        # None: all of them. Everything outside the estimator (ranges, reasons, importance) is of feature_names.
+        self.fit_columns = fit_columns
         self.calibrator: CalibratedClassifierCV | None = None
         self.scale = (0.0, 1.0)  # uncalibrated fallback: logistic of the standardised score
+
+    @property
+    def model_columns(self) -> list[str]:
+        """The columns the estimator reads, in its order (a model stored before fit_columns existed: all)."""
+        return getattr(self, "fit_columns", None) or self.feature_names
+
+    def _model_input(self, X: pd.DataFrame) -> pd.DataFrame:
+        return X if getattr(self, "fit_columns", None) is None else X[self.fit_columns]
 
     def raw(self, X: pd.DataFrame) -> np.ndarray:
         return self.raw_clipped(self._clipped(X[self.feature_names]))
 
     def raw_clipped(self, clipped: pd.DataFrame) -> np.ndarray:
         """raw() of rows already clipped to the training range (_clipped), columns in feature_names' order."""
-        return _raw_scores(self.model, clipped)
+        return _raw_scores(self.model, self._model_input(clipped))
 
     def fit_range(self, X: pd.DataFrame) -> Served:
         """Remember each feature's training range: scoring clips to it, so a value never seen in training (a longer
@@ -309,12 +321,13 @@ class Served:
             # The estimator is frozen, so the folds only decide which rows each sigmoid sees, never a refit.
             self.calibrator = CalibratedClassifierCV(FrozenEstimator(self.model), method="sigmoid",
                                                      cv=min(5, smallest), ensemble=False)
-            self.calibrator.fit(X[self.feature_names], np.asarray(y))
+            self.calibrator.fit(X[self.model_columns], np.asarray(y))
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         if self.calibrator is not None:
-            p = self.calibrator.predict_proba(self._clipped(X[self.feature_names]))[:, 1]
+            # Clipping is per column: the estimator's columns of the clipped rows are its columns clipped.
+            p = self.calibrator.predict_proba(self._model_input(self._clipped(X[self.feature_names])))[:, 1]
         else:
             p = 1.0 / (1.0 + np.exp(-(self.raw(X) - self.scale[0]) / self.scale[1]))
         return np.column_stack([1 - p, p])
@@ -501,8 +514,28 @@ def _fit_one(algorithm: str, X: pd.DataFrame, y: pd.Series) -> Served | None:
     fit_X, fit_y = X[~calib], y[~calib]
     cal_X, cal_y = (X[calib], y[calib]) if calib.any() else (X[target], y[target])
     estimator, names = build_estimator(algorithm, n_rows=len(fit_X))
-    estimator.fit(fit_X[names], fit_y)
-    return Served(algorithm, estimator, names).fit_range(fit_X).fit_calibration(cal_X, cal_y)
+    columns = _fit_columns(algorithm, fit_X, names)
+    estimator.fit(fit_X[columns], fit_y)
+    return (Served(algorithm, estimator, names, None if columns == names else columns)
+            .fit_range(fit_X).fit_calibration(cal_X, cal_y))
+
+
+# Fitted without the columns that hold one value on every row they are fitted on (_fit_columns).
+SKIPS_CONSTANT_COLUMNS = ("gradient_boosting",)
+
+
+def _fit_columns(algorithm: str, X: pd.DataFrame, names: list[str]) -> list[str]:
+    """The columns `algorithm` is fitted on: for gradient boosting, those of `names` with more than one value in X
+    (NaN counting as a value), in their order, or all of them if none has. A column with one value has one bin and
+    no split, so no tree can use it, but the fit still builds its histogram at every node of every tree: on the
+    benchmark's history 32 of the 72 columns are constant in the training windows (no lessons, posts or reviews),
+    about half of each fit. The histograms, splits and early-stopping rows of the other columns do not depend on
+    it, so the trees are the same and so is every prediction (tests/analytics/test_repurchase.py). Logistic
+    regression keeps every column: its solver's sums run over all of them, and their order of addition would change."""
+    if algorithm not in SKIPS_CONSTANT_COLUMNS:
+        return names
+    varying = [name for name in names if X[name].nunique(dropna=False) > 1]
+    return varying or names
 
 
 def _pick(candidates: dict[str, dict[str, float]], fitted: dict[str, Served], any_buyer: bool) -> tuple[str, bool]:
@@ -770,12 +803,16 @@ def contributions(art: dict, X: pd.DataFrame) -> pd.DataFrame:
     clipped = model._clipped(X[names])
     reference = art["reference"]
     reference_clipped = model._clipped(pd.DataFrame({n: [reference[n]] for n in names})).iloc[0]
-    by_path = _ablation_by_path(inner, clipped, names, reference_clipped)
+    # The estimator's columns only: a column it was not fitted on (Served.fit_columns) moves no path, and its effect
+    # is exactly 0, as the walk over every column gave it.
+    columns = getattr(model, "fit_columns", None) or names
+    by_path = _ablation_by_path(inner, clipped[columns] if columns is not names else clipped, columns,
+                                reference_clipped[columns])
     if by_path is not None:
-        return by_path
+        return by_path if columns is names else by_path.reindex(columns=names, fill_value=0.0)
     base = model.raw_clipped(clipped)
     out = {}
-    split_on = _features_split_on(inner, names)
+    split_on = _features_split_on(inner, columns)
     for name in names:
         # Only members whose value differs from the reference can have an effect; most features are zero for most
         # members (and so is their median), so this predicts on a small fraction of rows. A feature no tree splits

@@ -324,8 +324,8 @@ def test_json_objects_of_numbers_are_the_text_json_writes():
 def test_gradient_boosting_reasons_skip_features_no_tree_splits_on_and_stay_the_same(platform, monkeypatch):
     outcome = services.repurchase_train(as_of=platform.end)
     served = repurchase.fit_peer("gradient_boosting", outcome.result)
-    names = served.feature_names
-    split_on = repurchase._features_split_on(served.model, names)
+    names, columns = served.feature_names, served.model_columns  # columns: those it was fitted on
+    split_on = repurchase._features_split_on(served.model, columns)
     assert split_on and len(split_on) < len(names)  # something to skip, something to ablate
     X = repurchase.unlabelled(features.build(datasets.snapshot(platform.end)), 30)
     art = {"model": served, "features": names,
@@ -343,10 +343,10 @@ def test_gradient_boosting_reasons_skip_features_no_tree_splits_on_and_stay_the_
         plain[name] = effect
     plain = pd.DataFrame(plain, index=X.index)
     # From the paths (the members each feature moves, the sum redone for them in scikit-learn's order): the same floats.
-    by_path = repurchase._ablation_by_path(served.model, served._clipped(X[names]), names,
+    by_path = repurchase._ablation_by_path(served.model, served._clipped(X[names])[columns], columns,
                                            served._clipped(pd.DataFrame({n: [art["reference"][n]] for n in names})).iloc[0])
     assert by_path is not None
-    pd.testing.assert_frame_equal(by_path, plain, check_exact=True)
+    pd.testing.assert_frame_equal(by_path, plain[columns], check_exact=True)
     pd.testing.assert_frame_equal(repurchase.contributions(art, X), plain, check_exact=True)
     # Without the fitted trees where they were, through predict_proba: the features no tree splits on skipped.
     monkeypatch.setattr(repurchase, "_ablation_by_path", lambda *args: None)

@@ -257,6 +257,60 @@ def test_no_refit_ahead_when_training_fits_one_model_at_a_time(settings):
                           repurchase._fit_one("gradient_boosting", *repurchase._concat(frames)).predict_proba(frames[0].X))
 
 
+def test_gradient_boosting_fitted_without_its_constant_columns_is_the_same_model(platform, monkeypatch):
+    """Gradient boosting is fitted on the columns with more than one value in its training rows (_fit_columns):
+    its trees, and so its probabilities, its reasons and its feature importance, are those of the fit on every
+    column, which builds a histogram for each constant column and never splits on it. A model stored before
+    (no fit_columns) reads every column, as it did."""
+    as_of = platform.end - timedelta(days=1)
+    result = repurchase.train(as_of, 30)
+    X, y = (frame.copy() for frame in result.refit_data)
+    names = repurchase.MODEL_FEATURES
+    # Constant columns (zeros, another value), and one with a value and NaN: two values, so it is kept.
+    X["lessons_7"], X["posts_90"], X["tier_price"] = 0.0, 0.0, 49.0
+    X["reviews_30"] = np.where(np.arange(len(X)) % 3 == 0, np.nan, 1.0)
+    skipping = repurchase._fit_one("gradient_boosting", X, y)
+    monkeypatch.setattr(repurchase, "SKIPS_CONSTANT_COLUMNS", ())
+    every = repurchase._fit_one("gradient_boosting", X, y)
+    assert every.fit_columns is None and every.model_columns == names
+    assert skipping.feature_names == names
+    assert {"lessons_7", "posts_90", "tier_price"} <= set(names) - set(skipping.fit_columns)
+    assert "reviews_30" in skipping.fit_columns
+    assert [n for n in names if n in skipping.fit_columns] == skipping.fit_columns
+    fit_rows = X[~repurchase._calibration_mask(X.index)]
+    assert skipping.fit_columns == [n for n in names if fit_rows[n].nunique(dropna=False) > 1]
+    assert len(skipping.model._predictors) == len(every.model._predictors)
+    for (kept,), (all_of,) in zip(skipping.model._predictors, every.model._predictors, strict=True):
+        a, b = kept.nodes, all_of.nodes
+        assert np.array_equal(np.array(skipping.fit_columns)[a["feature_idx"][a["is_leaf"] == 0]],
+                              np.array(names)[b["feature_idx"][b["is_leaf"] == 0]])
+        assert np.array_equal(a["value"], b["value"]) and np.array_equal(a["num_threshold"], b["num_threshold"])
+    # Scoring rows whose constant columns now vary: neither model reads them.
+    scoring = repurchase.unlabelled(result.validation.X, 30)
+    scoring["lessons_7"] = np.arange(len(scoring), dtype=float)
+    assert np.array_equal(skipping.predict_proba(scoring), every.predict_proba(scoring))
+    assert np.array_equal(skipping.raw(scoring), every.raw(scoring))
+    reference = result.validation.X[names].median().to_dict()
+
+    def art(served):
+        return {"model": served, "features": names, "reference": reference, "horizon_days": 30}
+
+    contrib = repurchase.contributions(art(skipping), scoring)
+    pd.testing.assert_frame_equal(contrib, repurchase.contributions(art(every), scoring), check_exact=True)
+    assert list(contrib.columns) == names and (contrib[["lessons_7", "posts_90"]] == 0).all().all()
+    assert (repurchase.score(art(skipping), scoring, as_json=True)["top_reasons"].tolist()
+            == repurchase.score(art(every), scoring, as_json=True)["top_reasons"].tolist())
+    assert list(repurchase.importance(skipping, scoring, y).items()) == list(
+        repurchase.importance(every, scoring, y).items())
+    # Through predict_proba (no readable trees): the same effects.
+    monkeypatch.setattr(repurchase, "_ablation_by_path", lambda *args: None)
+    pd.testing.assert_frame_equal(repurchase.contributions(art(skipping), scoring), contrib, check_exact=True)
+    # A model stored before fit_columns existed reads every column.
+    del every.__dict__["fit_columns"]
+    assert every.model_columns == names
+    assert np.array_equal(every.predict_proba(scoring), skipping.predict_proba(scoring))
+
+
 def test_a_new_model_is_promoted_only_if_it_beats_the_serving_one(platform):
     as_of = platform.end - timedelta(days=1)
     strong = ModelVersion.objects.create(kind="repurchase", as_of=as_of - timedelta(days=7), horizon_days=30,
