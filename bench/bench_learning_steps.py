@@ -34,6 +34,8 @@ The steps:
 - (session 21) where history starts before as_of (datasets.history_start, twice in a weekly learning): the events'
   MIN(occurred_at) as one aggregate over every event, as before, against the first event of each kind probed on the
   (kind, time) index (datasets._first_event_before), with whether both give the same instant.
+- (session 22) gradient boosting fitted on every column, against without the columns constant in its training
+  rows (repurchase._fit_columns), with whether the probabilities and the reasons' effects are the same floats.
 
 Run it on a copy: the last step writes recommender files under ARTIFACTS_DIR. A copy comes from
 `bench/bench_pipeline.py --keep-copy`, or `CREATE DATABASE … TEMPLATE bench_pipeline_src`, or a copy of the SQLite
@@ -439,6 +441,41 @@ def history_start(as_of: datetime, rounds: int) -> None:
               f"{after:.3f} s; the same instant: {old == new} ({new}); history_start {whole:.3f} s", flush=True)
 
 
+def constant_columns(as_of: datetime, rounds: int) -> None:
+    """Gradient boosting fitted on every column, as before session 22, against without the columns constant in its
+    training rows (repurchase._fit_columns), alternating, on the weekly training's selection windows: the fit's wall
+    and CPU time, and whether the probabilities and the reasons' effects are the same floats."""
+    from analytics.ml import datasets, matrices, repurchase
+    from analytics.ml.runtime import limited_threads
+
+    with matrices.shared(), datasets.read_once(as_of):
+        plan = repurchase.plan(as_of, 30, datasets.history_start(as_of))
+        sample = repurchase.training_sample(plan.validation_cutoff)
+        frames = [repurchase.labelled_frame(w.cutoff, w.horizon_days, sample.rng) for w in plan.train_windows]
+    X, y = repurchase._concat(frames)
+    skips = repurchase.SKIPS_CONSTANT_COLUMNS
+    fitted = {}
+    for _ in range(rounds):
+        for way, skipping in (("every column", ()), ("without the constant ones", skips)):
+            repurchase.SKIPS_CONSTANT_COLUMNS = skipping
+            try:
+                with limited_threads():
+                    cpu = time.process_time()
+                    wall, fitted[way] = _timed(lambda: repurchase._fit_one("gradient_boosting", X, y))
+                    cpu = time.process_time() - cpu
+            finally:
+                repurchase.SKIPS_CONSTANT_COLUMNS = skips
+            print(f"gradient boosting on {len(X):,} rows, {len(fitted[way].model_columns)} of "
+                  f"{len(fitted[way].feature_names)} columns ({way}): {wall:.2f} s wall, {cpu:.2f} s CPU", flush=True)
+    every, skipping = fitted["every column"], fitted["without the constant ones"]
+    scoring = repurchase.unlabelled(frames[-1].X, 30)
+    reference = scoring[every.feature_names].median().to_dict()
+    effects = [repurchase.contributions({"model": served, "features": served.feature_names, "reference": reference},
+                                        scoring) for served in (every, skipping)]
+    print(f"  the same probabilities: {np.array_equal(every.predict_proba(X), skipping.predict_proba(X))}; "
+          f"the same reasons' effects: {effects[0].equals(effects[1])}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--as-of", required=True, help="the cutoff, YYYY-MM-DD")
@@ -446,7 +483,7 @@ def main() -> None:
                         "reader's two ways")
     parser.add_argument("--only", choices=["silhouette", "fits", "recommendations", "training", "copy", "windows",
                                            "reads-file", "candidates", "inferred", "kept-segments", "bgnbd",
-                                           "purchases", "refit-ahead", "history-start"],
+                                           "purchases", "refit-ahead", "history-start", "constant-columns"],
                         help="one step only")
     options = parser.parse_args()
     setup_django()
@@ -464,7 +501,8 @@ def main() -> None:
              "bgnbd": lambda: bgnbd_fit(as_of, options.rounds),
              "purchases": lambda: purchases(as_of, options.rounds),
              "refit-ahead": lambda: refit_ahead(as_of, options.rounds),
-             "history-start": lambda: history_start(as_of, options.rounds)}
+             "history-start": lambda: history_start(as_of, options.rounds),
+             "constant-columns": lambda: constant_columns(as_of, options.rounds)}
     for name, step in steps.items():
         if options.only in (None, name):
             step()
