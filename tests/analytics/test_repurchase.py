@@ -285,7 +285,8 @@ def test_gradient_boosting_fitted_without_its_constant_columns_is_the_same_model
         assert np.array_equal(np.array(skipping.fit_columns)[a["feature_idx"][a["is_leaf"] == 0]],
                               np.array(names)[b["feature_idx"][b["is_leaf"] == 0]])
         assert np.array_equal(a["value"], b["value"]) and np.array_equal(a["num_threshold"], b["num_threshold"])
-    # Scoring rows whose constant columns now vary: neither model reads them.
+    # Scoring rows where a column constant in training varies: both models clip it to its one training value (the
+    # trees above are what shows the skipping model never reads it).
     scoring = repurchase.unlabelled(result.validation.X, 30)
     scoring["lessons_7"] = np.arange(len(scoring), dtype=float)
     assert np.array_equal(skipping.predict_proba(scoring), every.predict_proba(scoring))
@@ -300,8 +301,9 @@ def test_gradient_boosting_fitted_without_its_constant_columns_is_the_same_model
     assert list(contrib.columns) == names and (contrib[["lessons_7", "posts_90"]] == 0).all().all()
     assert (repurchase.score(art(skipping), scoring, as_json=True)["top_reasons"].tolist()
             == repurchase.score(art(every), scoring, as_json=True)["top_reasons"].tolist())
-    assert list(repurchase.importance(skipping, scoring, y).items()) == list(
-        repurchase.importance(every, scoring, y).items())
+    labels = result.validation.y
+    assert list(repurchase.importance(skipping, scoring, labels).items()) == list(
+        repurchase.importance(every, scoring, labels).items())
     # Through predict_proba (no readable trees): the same effects.
     monkeypatch.setattr(repurchase, "_ablation_by_path", lambda *args: None)
     pd.testing.assert_frame_equal(repurchase.contributions(art(skipping), scoring), contrib, check_exact=True)
