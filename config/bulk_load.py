@@ -318,13 +318,17 @@ class DirectCopy:
         self.enabled = connection.vendor == "postgresql"
         self.batches = 0
 
-    def copy(self, cursor: Any, table: str, columns: str, rows: list[tuple[Any, ...]]) -> bool:
+    def copy(self, cursor: Any, table: str, columns: str, rows: Sequence[Any], *, text: str | None = None) -> bool:
+        """COPY the rows (tuples of values), or `text`: the same rows already as lines of COPY's text format."""
         if not self.enabled:
             return False
         try:
             with transaction.atomic(), cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+                if text is not None:
+                    copy.write(text)
+                else:
+                    for row in rows:
+                        copy.write_row(row)
         except Exception as error:
             if not _unique_violation(error):
                 raise

@@ -83,23 +83,25 @@ _COLUMNS = ("member_id", "kind", "object_type", "object_id", "occurred_at", "rec
             "idempotency_key", "quantity")
 
 
-def _insert(connection: Any, rows: list[tuple[Any, ...]], direct: DirectCopy | None = None) -> int:
+def _insert(connection: Any, rows: list[tuple[Any, ...]], direct: DirectCopy | None = None, *,
+            text: str | None = None, names: tuple[str, ...] = _COLUMNS) -> int:
     """Insert rows, skipping stored keys; return how many went in.
 
     ON CONFLICT on the key column only (not SQLite's INSERT OR IGNORE, which would also swallow NOT NULL/CHECK
-    failures); works on SQLite >= 3.24 and PostgreSQL.
+    failures); works on SQLite >= 3.24 and PostgreSQL. `text` (PostgreSQL only): the rows already as COPY's text
+    lines of the columns `names` (EventCopyLines), instead of `rows`.
     """
     quote = connection.ops.quote_name
     table = quote(Event._meta.db_table)
-    columns = ", ".join(quote(column) for column in _COLUMNS)
+    columns = ", ".join(quote(column) for column in names)
     conflict = f" ON CONFLICT ({quote('idempotency_key')}) DO NOTHING"
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
             # In-process SQLite: many rows per statement, no round trips to save.
-            return sqlite_insert(f"INSERT INTO {table} ({columns})", len(_COLUMNS), rows, conflict)
+            return sqlite_insert(f"INSERT INTO {table} ({columns})", len(names), rows, conflict)
         # PostgreSQL, a table bulk-loaded from empty whose keys the caller made unique (the importer's ledger): COPY
         # straight into it; if the unique index refuses a key, `direct` falls back (for good) to the path below.
-        if direct is not None and direct.copy(cursor, table, columns, rows):
+        if direct is not None and direct.copy(cursor, table, columns, rows, text=text):
             return len(rows)
         # PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT ... ON CONFLICT. A round trip per row
         # (even pipelined) was ~10x slower, and a multi-row VALUES list is re-parsed and quoted by psycopg per call.
@@ -107,17 +109,88 @@ def _insert(connection: Any, rows: list[tuple[Any, ...]], direct: DirectCopy | N
         cursor.execute("DROP TABLE IF EXISTS event_ingest_staging")
         cursor.execute(
             "CREATE TEMPORARY TABLE event_ingest_staging ("
-            + ", ".join(f"{quote(column)} {fields[column].db_type(connection)}" for column in _COLUMNS) + ")"
+            + ", ".join(f"{quote(column)} {fields[column].db_type(connection)}" for column in names) + ")"
         )
         with cursor.copy(f"COPY event_ingest_staging ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+            if text is not None:
+                copy.write(text)
+            else:
+                for row in rows:
+                    copy.write_row(row)
         # WHERE true keeps PostgreSQL's grammar from reading ON CONFLICT as part of the FROM clause.
         cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM event_ingest_staging WHERE true"
                        + conflict)
         inserted = cursor.rowcount
         cursor.execute("DROP TABLE event_ingest_staging")
         return inserted
+
+
+# COPY's text format: a backslash, and the tab, newline and carriage return it separates columns and rows with, are
+# written as escapes (\\, \t, \n, \r); \N is NULL.
+_COPY_NULL = "\t\\N\n"  # a last column that is NULL, and the line's end
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(value: str) -> str:
+    """A text value as a column of PostgreSQL's COPY text format."""
+    return value.translate(_COPY_ESCAPES)
+
+
+class EventCopyLines:
+    """PostgreSQL importer: imported events as lines of COPY's text format, made where the file is read.
+
+    The importer's writing process is the slow side of an import on PostgreSQL (the reading process waits for it):
+    per event it rebuilt an EventRow, a tuple of values, and had psycopg format each value for COPY. Here the
+    reading side makes all of a line but the member's database pk and received_at, which only the writing process
+    knows, and that process writes `line(pk, received_at, tail)` for each event in one COPY of the batch's text
+    (copy_event_lines). The columns and their values are those events_bulk_ingest writes for the same rows:
+
+    - properties as the JSON text the field's encoder gives (the server parses it into jsonb), "{}" when empty;
+    - quantity as events_bulk_ingest derives it (a finite number in properties["quantity"]), written as repr();
+    - occurred_at as the instant's text: the stored text the caller parsed it from, or its isoformat();
+    - idempotency_key namespaced by the source, as stored_key() does.
+    """
+
+    COLUMNS = ("member_id", "received_at", "kind", "object_type", "object_id", "occurred_at", "properties",
+               "source", "idempotency_key", "quantity")
+
+    def __init__(self, source: str) -> None:
+        if source not in SOURCES:
+            raise ValueError(f"Unknown event source {source!r}; expected one of {sorted(SOURCES)}.")
+        self.source = source
+        self.prefix = stored_key(source, "")
+        self.encoder = Event._meta.get_field("properties").encoder
+
+    def tail(self, kind: str, object_type: str, object_id: str, occurred: str, properties: dict[str, Any],
+             key: str) -> str:
+        """The line's columns after member_id and received_at, with its newline. `key` is the caller's key for
+        the event (not namespaced)."""
+        text = json.dumps(properties, cls=self.encoder) if properties else "{}"
+        fields = (kind, object_type, object_id, occurred, text, self.source, self.prefix + key)
+        joined = "\t".join(fields)
+        # Most lines hold nothing to escape: one scan of the joined text instead of one per value.
+        if "\\" in joined or "\n" in joined or "\r" in joined or joined.count("\t") != len(fields) - 1:
+            joined = "\t".join([copy_text(value) for value in fields])
+        quantity = event_quantity(properties) if properties else None
+        return joined + (_COPY_NULL if quantity is None else f"\t{quantity!r}\n")
+
+    @staticmethod
+    def line(member_pk: int, received_at: str, tail: str) -> str:
+        return f"{member_pk}\t{received_at}\t{tail}"
+
+
+def copy_event_lines(lines: list[str], *, direct: DirectCopy | None = None) -> int:
+    """PostgreSQL: write EventCopyLines' lines (their keys distinct) in one COPY; the number of rows inserted. A key
+    already stored is skipped, as events_bulk_ingest skips it: `direct` COPYs straight into the table and falls back
+    (for good) to a staging table and INSERT ... ON CONFLICT DO NOTHING when the unique index refuses a key."""
+    if not lines:
+        return 0
+    alias = router.db_for_write(Event)
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        raise ValueError("COPY lines are PostgreSQL's; elsewhere write EventRows with events_bulk_ingest")
+    with transaction.atomic(using=alias):
+        return _insert(connection, lines, direct, text="".join(lines), names=EventCopyLines.COLUMNS)
 
 
 def _stores_utc_text(connection: Any) -> bool:

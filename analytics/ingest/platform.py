@@ -45,7 +45,9 @@ from tqdm import tqdm
 from analytics.ingest import read_ahead
 from analytics.ingest.events import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
+    EventCopyLines,
     EventRow,
+    copy_event_lines,
     events_bulk_ingest,
     instant_adapter,
     instant_text_adapter,
@@ -419,6 +421,36 @@ def _records(
 
 
 _Chunk = list[tuple["_Cells", Any]]
+
+
+class _EventLines(list):
+    """A chunk of events whose valid rows are (member_id, key, COPY line's tail) instead of ImportedEvents
+    (_State.event_lines): what the writing process needs of them, made on the reading side. `firsts` holds each
+    member's earliest instant in the chunk, as isoformat() text, in the order the members first appear; it stands
+    for the valid rows, which are written only when the whole chunk is (all-or-nothing stops writing at the first
+    rejected row)."""
+
+    firsts: dict[str, str]
+
+
+def _event_lines(chunk: _Chunk, lines: EventCopyLines) -> _EventLines:
+    out = _EventLines()
+    firsts: dict[str, datetime] = {}
+    tail = lines.tail
+    for cells, event in chunk:
+        if event is None:
+            out.append((cells, None))
+            continue
+        key = event.event_id or _event_fingerprint(event)
+        occurred = event.occurred_at
+        out.append((cells, (event.member_id, key, tail(event.kind, event.object_type, event.object_id,
+                                                       event.occurred_text or occurred.isoformat(), event.properties,
+                                                       key))))
+        first = firsts.get(event.member_id)
+        if first is None or occurred < first:
+            firsts[event.member_id] = occurred
+    out.firsts = {member_id: when.isoformat() for member_id, when in firsts.items()}
+    return out
 # The kinds read ahead, with the row type their validation returns (products: see _validated_chunks).
 _ROW_TYPES: dict[str, type] = {"members": MemberRow, "orders": OrderRow, "events": ImportedEvent}
 
@@ -452,6 +484,11 @@ def _read_chunks(kind: str, path: Path, state: _State, bar: Any) -> Iterator[tup
     zone = state.zone
     name = path.name
     size = EVENT_BATCH_SIZE if kind == "events" else BATCH_SIZE
+    lines = state.event_lines if kind == "events" else None
+
+    def out(chunk: _Chunk) -> _Chunk:
+        return chunk if lines is None else _event_lines(chunk, lines)
+
     chunk: _Chunk = []
     try:
         for line, index, row, too_wide in _records(path, kind, bar, state.encoding):
@@ -462,13 +499,13 @@ def _read_chunks(kind: str, path: Path, state: _State, bar: Any) -> Iterator[tup
             else:
                 chunk.append((cells, validate(cells, state)))
             if len(chunk) >= size:
-                yield chunk, None
+                yield out(chunk), None
                 chunk = []
     except _FileProblem as problem:
-        yield chunk, problem
+        yield out(chunk), problem
         return
     if chunk:
-        yield chunk, None
+        yield out(chunk), None
 
 
 def _encode_chunk(item: tuple[_Chunk, _FileProblem | None]) -> tuple[Any, ...]:
@@ -477,18 +514,28 @@ def _encode_chunk(item: tuple[_Chunk, _FileProblem | None]) -> tuple[Any, ...]:
     too, for the message of a duplicate the writing process finds later; they share their strings with the row's
     values in the pickle."""
     chunk, problem = item
-    rows = [
-        (cells.line, cells.row, cells.errors or None, cells.key, cells.email,
-         None if typed is None else tuple([getattr(typed, name) for name in typed.__match_args__]))
-        for cells, typed in chunk
-    ]
-    return rows, None if problem is None else (problem.line, problem.reason, problem.column)
+    firsts = chunk.firsts if isinstance(chunk, _EventLines) else None
+    if firsts is not None:  # the valid rows are tuples already
+        rows = [(cells.line, cells.row, cells.errors or None, cells.key, cells.email, typed) for cells, typed in chunk]
+    else:
+        rows = [
+            (cells.line, cells.row, cells.errors or None, cells.key, cells.email,
+             None if typed is None else tuple([getattr(typed, name) for name in typed.__match_args__]))
+            for cells, typed in chunk
+        ]
+    return rows, None if problem is None else (problem.line, problem.reason, problem.column), firsts
 
 
 def _decode_chunk(file: str, row_type: type, encoded: tuple[Any, ...]) -> tuple[_Chunk, _FileProblem | None]:
-    rows, problem = encoded
-    chunk = [(_Cells.validated(file, line, row, errors, key, email), None if values is None else row_type(*values))
-             for line, row, errors, key, email, values in rows]
+    rows, problem, firsts = encoded
+    chunk: _Chunk
+    if firsts is not None:
+        chunk = _EventLines([(_Cells.validated(file, line, row, errors, key, email), values)
+                             for line, row, errors, key, email, values in rows])
+        chunk.firsts = firsts
+    else:
+        chunk = [(_Cells.validated(file, line, row, errors, key, email), None if values is None else row_type(*values))
+                 for line, row, errors, key, email, values in rows]
     return chunk, None if problem is None else _FileProblem(*problem)
 
 
@@ -508,6 +555,8 @@ class _State:
     zone: ZoneInfo | None = None  # the site's time zone, for timestamps without an offset
     # A timestamp's stored text straight from the CSV's text, where the database allows (events.instant_text_adapter)
     instant_text: Callable[[str], str | None] | None = None
+    # Set by a writer on PostgreSQL in all-or-nothing mode: events are read as COPY lines (_EventLines)
+    event_lines: EventCopyLines | None = None
 
 
 def _validate_member(cells: _Cells, state: _State) -> MemberRow | None:
@@ -896,7 +945,11 @@ class _Pass:
             report.valid += len(good)
         if good and write and self.writing():
             assert self.writer is not None
-            getattr(self.writer, kind)(good, self.reports[kind] if self.reports is not None else None)
+            file_report = self.reports[kind] if self.reports is not None else None
+            if isinstance(chunk, _EventLines):
+                self.writer.event_lines(good, chunk.firsts, file_report)
+            else:
+                getattr(self.writer, kind)(good, file_report)
 
     def _duplicates(self, kind: str, key_column: str, chunk: list[tuple[_Cells, Any]]) -> None:
         """The first occurrence of an id is kept, later ones are rejected: against the earlier chunks (the ledger) and
@@ -1427,6 +1480,11 @@ class _Writer:
         # flat in file size.
         self.member_cache: dict[str, int] = {}
         self.following: set[str] = set()
+        if connection.vendor == "postgresql" and not partial:
+            # The events file is read as COPY lines (_EventLines; event_lines() writes them). Not with --partial, whose
+            # writing pass skips rows its ledger rejects while writing the rest of their chunk: a chunk's `firsts`
+            # stand for all of its valid rows.
+            state.event_lines = EventCopyLines(EVENT_SOURCE)
 
     def load_directly(self, models: list[Any]) -> None:
         """PostgreSQL, all-or-nothing: these tables were empty when the import began, so their batches are COPYed
@@ -1522,9 +1580,11 @@ class _Writer:
             self.first_activity.flag([row.member_id for row in batch if row.joined_at is None])
         self._count("members", len(batch) - existing, existing)
 
-    def _member_pks(self, firsts: dict[str, datetime]) -> dict[str, int]:
+    def _member_pks(self, firsts: dict[str, Any], instant: Callable[[Any], datetime] | None = None) -> dict[str, int]:
         """The database pks of one chunk's members; members known only from orders/events are created here (once,
         never overwritten by a later import), joined at their first activity (finish() lowers it to the file's).
+        `firsts` maps each member to their earliest instant in the chunk: a datetime, or what `instant` makes one
+        from (only the members created or followed here are converted).
 
         One raw query per chunk (the ORM's `__in` prepared each of the thousands of ids on its own: 2 s of CPU at
         250,000 events), which also says which members' date_joined follows their first activity, so only those
@@ -1558,10 +1618,11 @@ class _Writer:
                     pks[member_id] = pk
                     if adjust:
                         follow.append(member_id)
+        when = firsts.__getitem__ if instant is None else (lambda member_id: instant(firsts[member_id]))
         missing = [member_id for member_id in wanted if member_id not in pks]
         if missing:
             self.implicit_members_created += self.insert_new_member.write(
-                [self._user(member_id, None, "", firsts[member_id], "", None) for member_id in missing]
+                [self._user(member_id, None, "", when(member_id), "", None) for member_id in missing]
             )[0]
             self.first_activity.flag(missing)
             follow.extend(missing)
@@ -1573,7 +1634,7 @@ class _Writer:
             following.update(member_id for member_id in follow if member_id in fresh)
         if follow:
             adapt = self.adapt_instant
-            self.first_activity.saw({member_id: adapt(firsts[member_id]) for member_id in follow})
+            self.first_activity.saw({member_id: adapt(when(member_id)) for member_id in follow})
         return pks
 
     @staticmethod
@@ -1671,6 +1732,23 @@ class _Writer:
                 source=EVENT_SOURCE, batch_size=EVENT_BATCH_SIZE, direct=self.event_copy,
             )
         self._count("events", result.created, 0, result.duplicates)
+
+    def event_lines(self, batch: list[tuple[str, str, str]], firsts: dict[str, str], report: FileReport | None) -> None:
+        """events() for a chunk read as COPY lines (_EventLines): the same rows, counts and members. A key repeated
+        within the batch (identical events without an event_id) is a duplicate, as in events_bulk_ingest."""
+        with _write_batch(self.partial):
+            member_pks = self._member_pks(firsts, datetime.fromisoformat)
+            received_at = timezone.now().isoformat()
+            line = EventCopyLines.line
+            keys: set[str] = set()
+            lines = []
+            for member_id, key, tail in batch:
+                if key in keys:
+                    continue
+                keys.add(key)
+                lines.append(line(member_pks[member_id], received_at, tail))
+            created = copy_event_lines(lines, direct=self.event_copy)
+        self._count("events", created, 0, len(batch) - created)
 
 
 def _event_fingerprint(event: ImportedEvent) -> str:

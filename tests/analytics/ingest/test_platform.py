@@ -460,6 +460,7 @@ def test_a_failed_write_rolls_back_everything(tmp_path, monkeypatch):
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(platform_import, "events_bulk_ingest", boom)
+    monkeypatch.setattr(platform_import, "copy_event_lines", boom)  # PostgreSQL's write of the events' COPY lines
     with pytest.raises(RuntimeError):
         import_platform_data(**all_files(tmp_path))
     assert_nothing_written()

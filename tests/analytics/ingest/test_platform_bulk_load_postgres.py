@@ -84,8 +84,8 @@ def test_a_reference_the_database_refuses_rolls_everything_back(tmp_path, monkey
     before = schema()
     real = platform._Writer._member_pks
 
-    def dangling(self, firsts):
-        pks = real(self, firsts)
+    def dangling(self, firsts, instant=None):
+        pks = real(self, firsts, instant)
         return {member_id: pk + 10_000_000 for member_id, pk in pks.items()}
 
     monkeypatch.setattr(platform._Writer, "_member_pks", dangling)
