@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from analytics.models import Event
 from analytics.tracking import event_quantity
-from config.bulk_load import DirectCopy, sqlite_insert
+from config.bulk_load import CopyInBackground, DirectCopy, copy_text, sqlite_insert
 
 DEFAULT_BATCH_SIZE = 5000
 
@@ -125,30 +125,23 @@ def _insert(connection: Any, rows: list[tuple[Any, ...]], direct: DirectCopy | N
         return inserted
 
 
-# COPY's text format: a backslash, and the tab, newline and carriage return it separates columns and rows with, are
-# written as escapes (\\, \t, \n, \r); \N is NULL.
-_COPY_NULL = "\t\\N\n"  # a last column that is NULL, and the line's end
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def copy_text(value: str) -> str:
-    """A text value as a column of PostgreSQL's COPY text format."""
-    return value.translate(_COPY_ESCAPES)
+_COPY_NULL = "\t\\N\n"  # a last column that is NULL (COPY's \N), and the line's end
 
 
 class EventCopyLines:
-    """PostgreSQL importer: imported events as lines of COPY's text format, made where the file is read.
+    """PostgreSQL importer: imported events as lines of COPY's text format, without EventRows.
 
-    The importer's writing process is the slow side of an import on PostgreSQL (the reading process waits for it):
-    per event it rebuilt an EventRow, a tuple of values, and had psycopg format each value for COPY. Here the
-    reading side makes all of a line but the member's database pk and received_at, which only the writing process
-    knows, and that process writes `line(pk, received_at, tail)` for each event in one COPY of the batch's text
-    (copy_event_lines). The columns and their values are those events_bulk_ingest writes for the same rows:
+    Per event, the importer's writing process built an EventRow, then a tuple of values, and psycopg formatted each
+    value for COPY; on PostgreSQL that process was the import's slowest. Here the reading side hands over plain
+    values (the instant already as text, the key already made), the writing process makes each line with `tail()`
+    and `line()`, and writes a batch's lines as one text (copy_event_lines, or start_copy_of_event_lines in the
+    background). The columns and their values are those events_bulk_ingest writes for the same rows:
 
     - properties as the JSON text the field's encoder gives (the server parses it into jsonb), "{}" when empty;
     - quantity as events_bulk_ingest derives it (a finite number in properties["quantity"]), written as repr();
     - occurred_at as the instant's text: the stored text the caller parsed it from, or its isoformat();
-    - idempotency_key namespaced by the source, as stored_key() does.
+    - idempotency_key namespaced by the source, as stored_key() does;
+    - received_at the batch's time, as events_bulk_ingest takes it per batch.
     """
 
     COLUMNS = ("member_id", "received_at", "kind", "object_type", "object_id", "occurred_at", "properties",
@@ -177,6 +170,15 @@ class EventCopyLines:
     @staticmethod
     def line(member_pk: int, received_at: str, tail: str) -> str:
         return f"{member_pk}\t{received_at}\t{tail}"
+
+
+def start_copy_of_event_lines(lines: list[str], direct: DirectCopy) -> CopyInBackground:
+    """copy_event_lines' direct COPY, in the background (config.bulk_load.CopyInBackground): wait() says whether the
+    rows went in; if not (a key was stored already), write the same lines with copy_event_lines."""
+    connection = connections[router.db_for_write(Event)]
+    quote = connection.ops.quote_name
+    return CopyInBackground(direct, quote(Event._meta.db_table),
+                            ", ".join(quote(column) for column in EventCopyLines.COLUMNS), "".join(lines))
 
 
 def copy_event_lines(lines: list[str], *, direct: DirectCopy | None = None) -> int:

@@ -11,7 +11,8 @@ Memory is flat in file size: the ids seen so far (duplicate detection) and each 
 temporary tables, not in Python sets and dicts; only the catalogue and one chunk are held.
 
 Members own users, courses, tiers and orders, so this module writes them; events belong to analytics and go through
-`analytics.ingest.events_bulk_ingest`, the same path the batch API uses.
+`analytics.ingest.events_bulk_ingest`, the same path the batch API uses, except on PostgreSQL in all-or-nothing mode,
+where they are written as COPY text lines (`analytics.ingest.events.EventCopyLines`), storing the same rows.
 """
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ from analytics.ingest.events import (
     events_bulk_ingest,
     instant_adapter,
     instant_text_adapter,
+    start_copy_of_event_lines,
 )
 from analytics.ingest.files import FileProblem as _FileProblem
 from analytics.ingest.files import is_xlsx, read_records
@@ -59,6 +61,7 @@ from config.bulk_load import (
     DirectCopy,
     ForeignKeys,
     SecondaryIndexes,
+    copy_lines,
     foreign_key_checks_at_the_end,
     sqlite_insert,
     table_rows_at_least,
@@ -424,28 +427,27 @@ _Chunk = list[tuple["_Cells", Any]]
 
 
 class _EventLines(list):
-    """A chunk of events whose valid rows are (member_id, key, COPY line's tail) instead of ImportedEvents
-    (_State.event_lines): what the writing process needs of them, made on the reading side. `firsts` holds each
-    member's earliest instant in the chunk, as isoformat() text, in the order the members first appear; it stands
-    for the valid rows, which are written only when the whole chunk is (all-or-nothing stops writing at the first
-    rejected row)."""
+    """A chunk of events whose valid rows are plain tuples instead of ImportedEvents (_State.event_lines): (member_id,
+    key, kind, object_type, object_id, occurred_at's text, properties), what the writing process makes each
+    event's COPY line of (EventCopyLines.tail). The instant travels as text, the key as it is stored (an id-less
+    event's content hash is made here, from the parsed instant), and `firsts` holds each member's earliest instant
+    in the chunk, as isoformat() text, in the order the members first appear. The firsts stand for every valid row:
+    a chunk is written only when all of it is (all-or-nothing stops writing at the first rejected row)."""
 
     firsts: dict[str, str]
 
 
-def _event_lines(chunk: _Chunk, lines: EventCopyLines) -> _EventLines:
+def _event_lines(chunk: _Chunk) -> _EventLines:
     out = _EventLines()
     firsts: dict[str, datetime] = {}
-    tail = lines.tail
     for cells, event in chunk:
         if event is None:
             out.append((cells, None))
             continue
-        key = event.event_id or _event_fingerprint(event)
         occurred = event.occurred_at
-        out.append((cells, (event.member_id, key, tail(event.kind, event.object_type, event.object_id,
-                                                       event.occurred_text or occurred.isoformat(), event.properties,
-                                                       key))))
+        out.append((cells, (event.member_id, event.event_id or _event_fingerprint(event), event.kind,
+                            event.object_type, event.object_id, event.occurred_text or occurred.isoformat(),
+                            event.properties)))
         first = firsts.get(event.member_id)
         if first is None or occurred < first:
             firsts[event.member_id] = occurred
@@ -484,10 +486,10 @@ def _read_chunks(kind: str, path: Path, state: _State, bar: Any) -> Iterator[tup
     zone = state.zone
     name = path.name
     size = EVENT_BATCH_SIZE if kind == "events" else BATCH_SIZE
-    lines = state.event_lines if kind == "events" else None
+    lines = kind == "events" and state.event_lines is not None
 
     def out(chunk: _Chunk) -> _Chunk:
-        return chunk if lines is None else _event_lines(chunk, lines)
+        return _event_lines(chunk) if lines else chunk
 
     chunk: _Chunk = []
     try:
@@ -765,12 +767,13 @@ class _Ledger:
         """Record the keys for this chunk; return those an earlier chunk already holds (not recorded again)."""
         if not keys:
             return set()
-        rows = [(key, chunk) for key in keys]
         with connection.cursor() as cursor:
             # PostgreSQL: COPY straight into the ledger (the keys of one chunk are distinct); the first repeat of an
             # earlier chunk's id makes its primary key refuse the batch, and from then on the path below runs.
-            if self.direct.copy(cursor, self.table, "item, chunk", rows):
+            if self.direct.enabled and self.direct.copy(cursor, self.table, "item, chunk", keys,
+                                                        text=copy_lines(keys, f"\t{int(chunk)}")):
                 return set()
+        rows = [(key, chunk) for key in keys]
         inserted = _bulk_insert(self.table, ("item", "chunk"), rows, " ON CONFLICT (item) DO NOTHING")
         return set() if inserted == len(keys) else self.seen(keys, before_chunk=chunk)
 
@@ -921,12 +924,16 @@ class _Pass:
                     bar.set_postfix_str(f"{rows / (time.perf_counter() - started):,.0f} rows/s", refresh=False)
         finally:
             chunks.close()  # a file read ahead: its process is stopped if this one stopped early
+            if self.writer is not None:
+                self.writer.settle()
             if bar is not None:
                 bar.close()
         return True
 
     def _chunk(self, kind: str, chunk: list[tuple[_Cells, Any]], report: FileReport | None, *,
                write: bool = True) -> None:
+        if self.writer is not None:
+            self.writer.settle()  # before the duplicate ledger's queries: the connection is the writer's again
         key_column = DUPLICATE_KEY_COLUMN.get(kind)
         if key_column is not None:
             self._duplicates(kind, key_column, chunk)
@@ -1480,6 +1487,8 @@ class _Writer:
         # flat in file size.
         self.member_cache: dict[str, int] = {}
         self.following: set[str] = set()
+        # The events' COPY running in the background (event_lines): (its CopyInBackground, its lines, rows received)
+        self.copying: tuple[Any, list[str], int] | None = None
         if connection.vendor == "postgresql" and not partial:
             # The events file is read as COPY lines (_EventLines; event_lines() writes them). Not with --partial, whose
             # writing pass skips rows its ledger rejects while writing the rest of their chunk: a chunk's `firsts`
@@ -1508,6 +1517,7 @@ class _Writer:
     def finish(self) -> None:
         """Set-based, once: the enrolments collected (PostgreSQL, all-or-nothing); date_joined of the members created
         from activity (or without joined_at) = their first order/event of this import."""
+        self.settle()
         with _write_batch(self.partial):
             self.enroll.flush()
             self.first_activity.apply()
@@ -1733,22 +1743,41 @@ class _Writer:
             )
         self._count("events", result.created, 0, result.duplicates)
 
-    def event_lines(self, batch: list[tuple[str, str, str]], firsts: dict[str, str], report: FileReport | None) -> None:
+    def event_lines(self, batch: list[tuple[Any, ...]], firsts: dict[str, str], report: FileReport | None) -> None:
         """events() for a chunk read as COPY lines (_EventLines): the same rows, counts and members. A key repeated
-        within the batch (identical events without an event_id) is a duplicate, as in events_bulk_ingest."""
+        within the batch (identical events without an event_id) is a duplicate, as in events_bulk_ingest.
+
+        Into a table bulk-loaded from empty, the batch's COPY runs in the background while the pass reads the next
+        chunk (config.bulk_load.CopyInBackground); settle() waits for it before the connection is used again."""
+        self.settle()
         with _write_batch(self.partial):
             member_pks = self._member_pks(firsts, datetime.fromisoformat)
             received_at = timezone.now().isoformat()
             line = EventCopyLines.line
+            tail = self.state.event_lines.tail
             keys: set[str] = set()
             lines = []
-            for member_id, key, tail in batch:
+            for member_id, key, kind, object_type, object_id, occurred, properties in batch:
                 if key in keys:
                     continue
                 keys.add(key)
-                lines.append(line(member_pks[member_id], received_at, tail))
+                lines.append(line(member_pks[member_id], received_at,
+                                  tail(kind, object_type, object_id, occurred, properties, key)))
+            if self.event_copy is not None and self.event_copy.enabled and lines:
+                self.copying = (start_copy_of_event_lines(lines, self.event_copy), lines, len(batch))
+                return
             created = copy_event_lines(lines, direct=self.event_copy)
         self._count("events", created, 0, len(batch) - created)
+
+    def settle(self) -> None:
+        """Wait for the events' COPY running in the background, if any, and count its rows; if the unique index
+        refused a key, the same lines go in through the ON CONFLICT path instead."""
+        if self.copying is None:
+            return
+        copying, lines, received = self.copying
+        self.copying = None
+        created = len(lines) if copying.wait() else copy_event_lines(lines)
+        self._count("events", created, 0, received - created)
 
 
 def _event_fingerprint(event: ImportedEvent) -> str:
