@@ -89,7 +89,7 @@ def _insert(connection: Any, rows: list[tuple[Any, ...]], direct: DirectCopy | N
 
     ON CONFLICT on the key column only (not SQLite's INSERT OR IGNORE, which would also swallow NOT NULL/CHECK
     failures); works on SQLite >= 3.24 and PostgreSQL. `text` (PostgreSQL only): the rows already as COPY's text
-    lines of the columns `names` (EventCopyLines), instead of `rows`.
+    lines of the columns `names` (EventValues), instead of `rows`.
     """
     quote = connection.ops.quote_name
     table = quote(Event._meta.db_table)
@@ -128,37 +128,62 @@ def _insert(connection: Any, rows: list[tuple[Any, ...]], direct: DirectCopy | N
 _COPY_NULL = "\t\\N\n"  # a last column that is NULL (COPY's \N), and the line's end
 
 
-class EventCopyLines:
-    """PostgreSQL importer: imported events as lines of COPY's text format, without EventRows.
+class EventValues:
+    """The importer's events without EventRows: the values events_bulk_ingest stores for the same rows, made straight
+    from the plain values the reading side hands over (the instant already as the database is given it, the key
+    already made).
 
-    Per event, the importer's writing process built an EventRow, then a tuple of values, and psycopg formatted each
-    value for COPY; on PostgreSQL that process was the import's slowest. Here the reading side hands over plain
-    values (the instant already as text, the key already made), the writing process makes each line with `tail()`
-    and `line()`, and writes a batch's lines as one text (copy_event_lines, or start_copy_of_event_lines in the
-    background). The columns and their values are those events_bulk_ingest writes for the same rows:
+    Per event, the importer's writing process built an EventRow, then a tuple of values, and (on PostgreSQL) had
+    psycopg format each value for COPY; that process was the import's slowest. Here it makes, for each event, a line
+    of COPY's text format on PostgreSQL (`tail()` and `line()`; a batch's lines go in as one text: copy_event_lines,
+    or start_copy_of_event_lines in the background), or on SQLite the tuple events_bulk_ingest inserts (`row()`;
+    insert_event_rows). The values are events_bulk_ingest's:
 
-    - properties as the JSON text the field's encoder gives (the server parses it into jsonb), "{}" when empty;
-    - quantity as events_bulk_ingest derives it (a finite number in properties["quantity"]), written as repr();
-    - occurred_at as the instant's text: the stored text the caller parsed it from, or its isoformat();
+    - properties as the JSON text the field's encoder gives (the field's own preparation on SQLite), "{}" when empty;
+    - quantity as events_bulk_ingest derives it (a finite number in properties["quantity"]), in a COPY line repr();
+    - occurred_at as the stored text the caller parsed it from, or `instant()` of the parsed datetime: its isoformat()
+      for COPY, the adapted text on SQLite;
     - idempotency_key namespaced by the source, as stored_key() does;
-    - received_at the batch's time, as events_bulk_ingest takes it per batch.
+    - received_at the batch's time (`received_at()`), as events_bulk_ingest takes it per batch.
     """
 
+    # A COPY line's columns, in its order (PostgreSQL); row() follows _COLUMNS, events_bulk_ingest's.
     COLUMNS = ("member_id", "received_at", "kind", "object_type", "object_id", "occurred_at", "properties",
                "source", "idempotency_key", "quantity")
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, connection: Any) -> None:
         if source not in SOURCES:
             raise ValueError(f"Unknown event source {source!r}; expected one of {sorted(SOURCES)}.")
         self.source = source
         self.prefix = stored_key(source, "")
-        self.encoder = Event._meta.get_field("properties").encoder
+        field = Event._meta.get_field("properties")
+        self.encoder = field.encoder
+        self.postgres = connection.vendor == "postgresql"
+        self.adapt = instant_adapter(connection)
+        self.connection = connection
+        self.prepare_properties = _properties_preparer(connection, field)
+        self.no_properties = self.prepare_properties({}, connection)
+
+    def instant(self, value: datetime) -> str:
+        """A parsed instant as the database is given it, where the caller has no stored text for it."""
+        return value.isoformat() if self.postgres else self.adapt(value)
+
+    def received_at(self) -> str:
+        now = timezone.now()
+        return now.isoformat() if self.postgres else self.adapt(now)
+
+    def row(self, member_pk: int, received_at: str, kind: str, object_type: str, object_id: str, occurred: str,
+            properties: dict[str, Any], key: str) -> tuple[Any, ...]:
+        """SQLite: the tuple events_bulk_ingest inserts for this event (its _COLUMNS)."""
+        return (member_pk, kind, object_type, object_id, occurred, received_at,
+                self.prepare_properties(properties, self.connection) if properties else self.no_properties,
+                self.source, self.prefix + key, event_quantity(properties) if properties else None)
 
     def tail(self, kind: str, object_type: str, object_id: str, occurred: str, properties: dict[str, Any],
              key: str) -> str:
         """The line's columns after member_id and received_at, with its newline. `key` is the caller's key for
         the event (not namespaced)."""
-        text = json.dumps(properties, cls=self.encoder) if properties else "{}"
+        text = self.prepare_properties(properties, self.connection) if properties else self.no_properties
         fields = (kind, object_type, object_id, occurred, text, self.source, self.prefix + key)
         joined = "\t".join(fields)
         # Most lines hold nothing to escape: one scan of the joined text instead of one per value.
@@ -178,11 +203,21 @@ def start_copy_of_event_lines(lines: list[str], direct: DirectCopy) -> CopyInBac
     connection = connections[router.db_for_write(Event)]
     quote = connection.ops.quote_name
     return CopyInBackground(direct, quote(Event._meta.db_table),
-                            ", ".join(quote(column) for column in EventCopyLines.COLUMNS), "".join(lines))
+                            ", ".join(quote(column) for column in EventValues.COLUMNS), "".join(lines))
+
+
+def insert_event_rows(rows: list[tuple[Any, ...]]) -> int:
+    """SQLite: insert EventValues' rows (their keys distinct) as events_bulk_ingest inserts a batch; the number of rows
+    inserted (a key already stored is skipped)."""
+    if not rows:
+        return 0
+    alias = router.db_for_write(Event)
+    with transaction.atomic(using=alias):
+        return _insert(connections[alias], rows)
 
 
 def copy_event_lines(lines: list[str], *, direct: DirectCopy | None = None) -> int:
-    """PostgreSQL: write EventCopyLines' lines (their keys distinct) in one COPY; the number of rows inserted. A key
+    """PostgreSQL: write EventValues' lines (their keys distinct) in one COPY; the number of rows inserted. A key
     already stored is skipped, as events_bulk_ingest skips it: `direct` COPYs straight into the table and falls back
     (for good) to a staging table and INSERT ... ON CONFLICT DO NOTHING when the unique index refuses a key."""
     if not lines:
@@ -192,7 +227,7 @@ def copy_event_lines(lines: list[str], *, direct: DirectCopy | None = None) -> i
     if connection.vendor != "postgresql":
         raise ValueError("COPY lines are PostgreSQL's; elsewhere write EventRows with events_bulk_ingest")
     with transaction.atomic(using=alias):
-        return _insert(connection, lines, direct, text="".join(lines), names=EventCopyLines.COLUMNS)
+        return _insert(connection, lines, direct, text="".join(lines), names=EventValues.COLUMNS)
 
 
 def _stores_utc_text(connection: Any) -> bool:

@@ -11,8 +11,9 @@ Memory is flat in file size: the ids seen so far (duplicate detection) and each 
 temporary tables, not in Python sets and dicts; only the catalogue and one chunk are held.
 
 Members own users, courses, tiers and orders, so this module writes them; events belong to analytics and go through
-`analytics.ingest.events_bulk_ingest`, the same path the batch API uses, except on PostgreSQL in all-or-nothing mode,
-where they are written as COPY text lines (`analytics.ingest.events.EventCopyLines`), storing the same rows.
+`analytics.ingest.events_bulk_ingest`, the same path the batch API uses, except in all-or-nothing mode, where they are
+written from plain values (`analytics.ingest.events.EventValues`: COPY text lines on PostgreSQL, the same tuples on
+SQLite), storing the same rows.
 """
 from __future__ import annotations
 
@@ -46,10 +47,11 @@ from tqdm import tqdm
 from analytics.ingest import read_ahead
 from analytics.ingest.events import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
-    EventCopyLines,
     EventRow,
+    EventValues,
     copy_event_lines,
     events_bulk_ingest,
+    insert_event_rows,
     instant_adapter,
     instant_text_adapter,
     start_copy_of_event_lines,
@@ -426,10 +428,10 @@ def _records(
 _Chunk = list[tuple["_Cells", Any]]
 
 
-class _EventLines(list):
-    """A chunk of events whose valid rows are plain tuples instead of ImportedEvents (_State.event_lines): (member_id,
-    key, kind, object_type, object_id, occurred_at's text, properties), what the writing process makes each
-    event's COPY line of (EventCopyLines.tail). The instant travels as text, the key as it is stored (an id-less
+class _EventValues(list):
+    """A chunk of events whose valid rows are plain tuples instead of ImportedEvents (_State.event_values): (member_id,
+    key, kind, object_type, object_id, occurred_at as the database is given it, properties), what the writing process
+    makes each event's stored values of (analytics.ingest.events.EventValues). The key is the one stored (an id-less
     event's content hash is made here, from the parsed instant), and `firsts` holds each member's earliest instant
     in the chunk, as isoformat() text, in the order the members first appear. The firsts stand for every valid row:
     a chunk is written only when all of it is (all-or-nothing stops writing at the first rejected row)."""
@@ -437,8 +439,8 @@ class _EventLines(list):
     firsts: dict[str, str]
 
 
-def _event_lines(chunk: _Chunk) -> _EventLines:
-    out = _EventLines()
+def _event_values(chunk: _Chunk, instant: Callable[[datetime], str]) -> _EventValues:
+    out = _EventValues()
     firsts: dict[str, datetime] = {}
     for cells, event in chunk:
         if event is None:
@@ -446,7 +448,7 @@ def _event_lines(chunk: _Chunk) -> _EventLines:
             continue
         occurred = event.occurred_at
         out.append((cells, (event.member_id, event.event_id or _event_fingerprint(event), event.kind,
-                            event.object_type, event.object_id, event.occurred_text or occurred.isoformat(),
+                            event.object_type, event.object_id, event.occurred_text or instant(occurred),
                             event.properties)))
         first = firsts.get(event.member_id)
         if first is None or occurred < first:
@@ -486,10 +488,10 @@ def _read_chunks(kind: str, path: Path, state: _State, bar: Any) -> Iterator[tup
     zone = state.zone
     name = path.name
     size = EVENT_BATCH_SIZE if kind == "events" else BATCH_SIZE
-    lines = kind == "events" and state.event_lines is not None
+    values = state.event_values if kind == "events" else None
 
     def out(chunk: _Chunk) -> _Chunk:
-        return _event_lines(chunk) if lines else chunk
+        return chunk if values is None else _event_values(chunk, values.instant)
 
     chunk: _Chunk = []
     try:
@@ -516,7 +518,7 @@ def _encode_chunk(item: tuple[_Chunk, _FileProblem | None]) -> tuple[Any, ...]:
     too, for the message of a duplicate the writing process finds later; they share their strings with the row's
     values in the pickle."""
     chunk, problem = item
-    firsts = chunk.firsts if isinstance(chunk, _EventLines) else None
+    firsts = chunk.firsts if isinstance(chunk, _EventValues) else None
     if firsts is not None:  # the valid rows are tuples already
         rows = [(cells.line, cells.row, cells.errors or None, cells.key, cells.email, typed) for cells, typed in chunk]
     else:
@@ -532,7 +534,7 @@ def _decode_chunk(file: str, row_type: type, encoded: tuple[Any, ...]) -> tuple[
     rows, problem, firsts = encoded
     chunk: _Chunk
     if firsts is not None:
-        chunk = _EventLines([(_Cells.validated(file, line, row, errors, key, email), values)
+        chunk = _EventValues([(_Cells.validated(file, line, row, errors, key, email), values)
                              for line, row, errors, key, email, values in rows])
         chunk.firsts = firsts
     else:
@@ -557,8 +559,8 @@ class _State:
     zone: ZoneInfo | None = None  # the site's time zone, for timestamps without an offset
     # A timestamp's stored text straight from the CSV's text, where the database allows (events.instant_text_adapter)
     instant_text: Callable[[str], str | None] | None = None
-    # Set by a writer on PostgreSQL in all-or-nothing mode: events are read as COPY lines (_EventLines)
-    event_lines: EventCopyLines | None = None
+    # Set by a writer in all-or-nothing mode: events are read as plain values (_EventValues)
+    event_values: EventValues | None = None
 
 
 def _validate_member(cells: _Cells, state: _State) -> MemberRow | None:
@@ -953,8 +955,8 @@ class _Pass:
         if good and write and self.writing():
             assert self.writer is not None
             file_report = self.reports[kind] if self.reports is not None else None
-            if isinstance(chunk, _EventLines):
-                self.writer.event_lines(good, chunk.firsts, file_report)
+            if isinstance(chunk, _EventValues):
+                self.writer.event_values(good, chunk.firsts, file_report)
             else:
                 getattr(self.writer, kind)(good, file_report)
 
@@ -1487,13 +1489,13 @@ class _Writer:
         # flat in file size.
         self.member_cache: dict[str, int] = {}
         self.following: set[str] = set()
-        # The events' COPY running in the background (event_lines): (its CopyInBackground, its lines, rows received)
+        # The events' COPY running in the background (event_values): (its CopyInBackground, its lines, rows received)
         self.copying: tuple[Any, list[str], int] | None = None
-        if connection.vendor == "postgresql" and not partial:
-            # The events file is read as COPY lines (_EventLines; event_lines() writes them). Not with --partial, whose
-            # writing pass skips rows its ledger rejects while writing the rest of their chunk: a chunk's `firsts`
-            # stand for all of its valid rows.
-            state.event_lines = EventCopyLines(EVENT_SOURCE)
+        if not partial:
+            # The events file is read as plain values (_EventValues; event_values() writes them). Not with --partial,
+            # whose writing pass skips rows its ledger rejects while writing the rest of their chunk: a chunk's
+            # `firsts` stand for all of its valid rows.
+            state.event_values = EventValues(EVENT_SOURCE, connection)
 
     def load_directly(self, models: list[Any]) -> None:
         """PostgreSQL, all-or-nothing: these tables were empty when the import began, so their batches are COPYed
@@ -1743,30 +1745,42 @@ class _Writer:
             )
         self._count("events", result.created, 0, result.duplicates)
 
-    def event_lines(self, batch: list[tuple[Any, ...]], firsts: dict[str, str], report: FileReport | None) -> None:
-        """events() for a chunk read as COPY lines (_EventLines): the same rows, counts and members. A key repeated
+    def event_values(self, batch: list[tuple[Any, ...]], firsts: dict[str, str], report: FileReport | None) -> None:
+        """events() for a chunk read as plain values (_EventValues): the same rows, counts and members. A key repeated
         within the batch (identical events without an event_id) is a duplicate, as in events_bulk_ingest.
 
-        Into a table bulk-loaded from empty, the batch's COPY runs in the background while the pass reads the next
-        chunk (config.bulk_load.CopyInBackground); settle() waits for it before the connection is used again."""
+        PostgreSQL writes COPY text lines; into a table bulk-loaded from empty, the batch's COPY runs in the
+        background while the pass reads the next chunk (config.bulk_load.CopyInBackground), and settle() waits for
+        it before the connection is used again. SQLite inserts the same values as tuples."""
         self.settle()
+        values = self.state.event_values
+        assert values is not None
         with _write_batch(self.partial):
             member_pks = self._member_pks(firsts, datetime.fromisoformat)
-            received_at = timezone.now().isoformat()
-            line = EventCopyLines.line
-            tail = self.state.event_lines.tail
+            received_at = values.received_at()
             keys: set[str] = set()
-            lines = []
-            for member_id, key, kind, object_type, object_id, occurred, properties in batch:
-                if key in keys:
-                    continue
-                keys.add(key)
-                lines.append(line(member_pks[member_id], received_at,
-                                  tail(kind, object_type, object_id, occurred, properties, key)))
-            if self.event_copy is not None and self.event_copy.enabled and lines:
-                self.copying = (start_copy_of_event_lines(lines, self.event_copy), lines, len(batch))
-                return
-            created = copy_event_lines(lines, direct=self.event_copy)
+            made = []
+            if values.postgres:
+                line, tail = values.line, values.tail
+                for member_id, key, kind, object_type, object_id, occurred, properties in batch:
+                    if key in keys:
+                        continue
+                    keys.add(key)
+                    made.append(line(member_pks[member_id], received_at,
+                                     tail(kind, object_type, object_id, occurred, properties, key)))
+                if self.event_copy is not None and self.event_copy.enabled and made:
+                    self.copying = (start_copy_of_event_lines(made, self.event_copy), made, len(batch))
+                    return
+                created = copy_event_lines(made, direct=self.event_copy)
+            else:
+                row = values.row
+                for member_id, key, kind, object_type, object_id, occurred, properties in batch:
+                    if key in keys:
+                        continue
+                    keys.add(key)
+                    made.append(row(member_pks[member_id], received_at, kind, object_type, object_id, occurred,
+                                    properties, key))
+                created = insert_event_rows(made)
         self._count("events", created, 0, len(batch) - created)
 
     def settle(self) -> None:

@@ -460,7 +460,9 @@ def test_a_failed_write_rolls_back_everything(tmp_path, monkeypatch):
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(platform_import, "events_bulk_ingest", boom)
-    monkeypatch.setattr(platform_import, "copy_event_lines", boom)  # PostgreSQL's write of the events' COPY lines
+    # The events read as plain values (all-or-nothing): COPY lines on PostgreSQL, tuples on SQLite.
+    monkeypatch.setattr(platform_import, "copy_event_lines", boom)
+    monkeypatch.setattr(platform_import, "insert_event_rows", boom)
     with pytest.raises(RuntimeError):
         import_platform_data(**all_files(tmp_path))
     assert_nothing_written()

@@ -109,7 +109,7 @@ def test_a_database_error_mid_import_leaves_indexes_and_earlier_rows_intact(tmp_
         raise RuntimeError("the database went away")
 
     monkeypatch.setattr(platform._Writer, "events", failing)
-    monkeypatch.setattr(platform._Writer, "event_lines", lambda self, batch, firsts, report: failing(self, batch, report))
+    monkeypatch.setattr(platform._Writer, "event_values", lambda self, batch, firsts, report: failing(self, batch, report))
     with pytest.raises(RuntimeError):
         import_platform_data(**files, bulk_load="always")
     assert schema() == before

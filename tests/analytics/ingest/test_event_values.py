@@ -1,25 +1,26 @@
-"""The events file read as COPY text lines (PostgreSQL, all-or-nothing): the reading side makes each event's line but
-the member's pk and received_at (analytics.ingest.events.EventCopyLines), the writing process adds them and COPYs a
-batch's text at once. It must store exactly what the EventRow path (events_bulk_ingest) stores from the same file:
-the same rows, members, first activity and counts, whatever the values hold (COPY's escapes, unicode, numbers,
-instants in every form the importer reads). PostgreSQL only (the `postgres` tier)."""
+"""The events file read as plain values (all-or-nothing): the reading side hands over each valid event's values, the
+writing process makes what is stored straight from them (analytics.ingest.events.EventValues): COPY text lines on
+PostgreSQL, COPYed a batch at a time (in the background into a table bulk-loaded from empty), the tuples
+events_bulk_ingest inserts on SQLite. It must store exactly what the EventRow path (events_bulk_ingest) stores from
+the same file: the same rows, members, first activity and counts, whatever the values hold (COPY's escapes,
+unicode, numbers, instants in every form the importer reads)."""
 from __future__ import annotations
 
 import csv
 import io
 
 import pytest
-from django.db import DataError
+from django.db import DataError, connection
 
 from analytics.ingest import platform
-from analytics.ingest.events import EventCopyLines, copy_text
+from analytics.ingest.events import EventValues, copy_text
 from analytics.ingest.platform import import_platform_data
 from analytics.models import Event
 from members.models import User
 from tests.analytics.ingest.test_platform import write
 from tests.analytics.ingest.test_platform_bulk_load import Abort, imported_rows
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = [pytest.mark.django_db]
 
 MEMBERS = "member_id,email,name,joined_at\nm1,mia@example.com,Mia,2024-01-02\nm2,,Max,\n"
 
@@ -57,7 +58,7 @@ def events_csv() -> str:
 def import_and_read(files: dict[str, object], *, lines: bool, batch: int) -> tuple[object, dict]:
     """Import in a savepoint, read every imported row, roll back."""
     written: list[int] = []
-    real = platform._Writer.event_lines
+    real = platform._Writer.event_values
 
     def spy(self, rows, firsts, report):
         written.append(len(rows))
@@ -66,19 +67,22 @@ def import_and_read(files: dict[str, object], *, lines: bool, batch: int) -> tup
     captured: dict = {"batches": written}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(platform, "EVENT_BATCH_SIZE", batch)
-        patch.setattr(platform._Writer, "event_lines", spy)
+        patch.setattr(platform._Writer, "event_values", spy)
         if not lines:  # the writer then reads events as ImportedEvents and writes them through events_bulk_ingest
-            patch.setattr(platform, "EventCopyLines", lambda source: None)
+            patch.setattr(platform, "EventValues", lambda *args: None)
         with pytest.raises(Abort), platform.transaction.atomic():
             captured["report"] = import_platform_data(**files, bulk_load="always")
             captured["rows"] = imported_rows()
             captured["events"] = Event.objects.count()
+            with connection.cursor() as cursor:  # as stored: SQLite keeps instants as text, compared as text
+                cursor.execute("SELECT idempotency_key, occurred_at, properties, quantity FROM analytics_event")
+                captured["stored"] = sorted(cursor.fetchall(), key=repr)
             raise Abort
     return captured["report"], captured
 
 
 @pytest.mark.parametrize("batch", [3, 5000], ids=["batches of 3", "one batch"])
-def test_copy_lines_store_what_event_rows_store(tmp_path, reading, batch):
+def test_event_values_store_what_event_rows_store(tmp_path, reading, batch):
     files = {"members": write(tmp_path, "members.csv", MEMBERS), "events": write(tmp_path, "events.csv", events_csv())}
     rows_report, rows = import_and_read(files, lines=False, batch=batch)
     lines_report, lines = import_and_read(files, lines=True, batch=batch)
@@ -86,6 +90,7 @@ def test_copy_lines_store_what_event_rows_store(tmp_path, reading, batch):
     assert rows["batches"] == [] and lines["batches"]  # each path was the one taken
     assert rows_report.ok and rows_report.written and lines_report.ok and lines_report.written
     assert lines["rows"]["events"] == rows["rows"]["events"]
+    assert lines["stored"] == rows["stored"]
     # date_joined of m2 (no joined_at) is the import's own time: compare it apart from the others.
     assert [row[:5] for row in lines["rows"]["users"]] == [row[:5] for row in rows["rows"]["users"]]
     implicit = {"m3", "m4", "m5"}  # created from their events, joined at their first one
@@ -102,19 +107,20 @@ def test_copy_lines_store_what_event_rows_store(tmp_path, reading, batch):
 
 
 def test_a_line_escapes_what_copy_would_read_as_a_separator():
-    lines = EventCopyLines("import")
+    lines = EventValues("import", connection)
     plain = lines.tail("login", "", "", "2024-01-15 08:00:00+00", {}, "e1")
     assert plain == "login\t\t\t2024-01-15 08:00:00+00\t{}\timport\timport:e1\t\\N\n"
     tricky = lines.tail("a\tb", "x\\y", "1\n2\r3", "2024-01-15 08:00:00+00", {"quantity": 2, "s": "\\"}, "e\t1")
     assert tricky == ("a\\tb\tx\\\\y\t1\\n2\\r3\t2024-01-15 08:00:00+00\t"
                       '{"quantity": 2, "s": "\\\\\\\\"}\timport\timport:e\\t1\t2.0\n')
     assert copy_text("\\N") == "\\\\N"
-    assert EventCopyLines.line(7, "2026-01-01T00:00:00+00:00", plain).split("\t")[:3] == [
+    assert EventValues.line(7, "2026-01-01T00:00:00+00:00", plain).split("\t")[:3] == [
         "7", "2026-01-01T00:00:00+00:00", "login"]
     with pytest.raises(ValueError, match="Unknown event source"):
-        EventCopyLines("nowhere")
+        EventValues("nowhere", connection)
 
 
+@pytest.mark.postgres
 def test_an_error_in_the_background_copy_is_raised_by_the_import_and_rolls_everything_back(tmp_path, monkeypatch):
     # A table bulk-loaded from empty: each batch's COPY runs in a thread (config.bulk_load.CopyInBackground). A value
     # the server refuses there must fail the import in the importing thread, as Django's own exception class.
@@ -128,7 +134,7 @@ def test_an_error_in_the_background_copy_is_raised_by_the_import_and_rolls_every
 
     monkeypatch.setattr(platform, "start_copy_of_event_lines", start)
     monkeypatch.setattr(platform, "EVENT_BATCH_SIZE", 3)
-    monkeypatch.setattr(EventCopyLines, "line", staticmethod(lambda pk, received_at, tail: f"x{pk}\t{received_at}\t{tail}"))
+    monkeypatch.setattr(EventValues, "line", staticmethod(lambda pk, received_at, tail: f"x{pk}\t{received_at}\t{tail}"))
     with pytest.raises(DataError, match="bigint"):
         import_platform_data(**files, bulk_load="always")
     assert started == [3]  # the first batch, in the background; its error stops the import before the next
