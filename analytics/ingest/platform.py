@@ -455,6 +455,8 @@ def _event_values(chunk: _Chunk, instant: Callable[[datetime], str]) -> _EventVa
             firsts[event.member_id] = occurred
     out.firsts = {member_id: when.isoformat() for member_id, when in firsts.items()}
     return out
+
+
 # The kinds read ahead, with the row type their validation returns (products: see _validated_chunks).
 _ROW_TYPES: dict[str, type] = {"members": MemberRow, "orders": OrderRow, "events": ImportedEvent}
 

@@ -154,13 +154,13 @@ def test_sqlite_bulk_load_checks_foreign_keys_once_and_refuses_an_orphan():
 @pytest.mark.django_db(transaction=True)
 def test_sqlite_bulk_load_import_runs_with_enforcement_off_then_on_again(tmp_path, monkeypatch):
     seen = []
-    real = platform._Writer.events
+    real = platform._Writer.event_values  # all-or-nothing writes the events from plain values
 
-    def spying(self, batch, report):
+    def spying(self, batch, firsts, report):
         seen.append(_enforced())
-        return real(self, batch, report)
+        return real(self, batch, firsts, report)
 
-    monkeypatch.setattr(platform._Writer, "events", spying)
+    monkeypatch.setattr(platform._Writer, "event_values", spying)
     report = import_platform_data(**all_files(tmp_path), bulk_load="always")
     assert report.written and report.foreign_keys_checked_seconds > 0
     assert seen == [False]

@@ -16,6 +16,7 @@ from analytics.ingest import platform
 from analytics.ingest.events import EventValues, copy_text
 from analytics.ingest.platform import import_platform_data
 from analytics.models import Event
+from config.bulk_load import copy_lines
 from members.models import User
 from tests.analytics.ingest.test_platform import write
 from tests.analytics.ingest.test_platform_bulk_load import Abort, imported_rows
@@ -139,3 +140,19 @@ def test_an_error_in_the_background_copy_is_raised_by_the_import_and_rolls_every
         import_platform_data(**files, bulk_load="always")
     assert started == [3]  # the first batch, in the background; its error stops the import before the next
     assert not Event.objects.exists() and not User.objects.filter(external_id__isnull=False).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("values", [
+    ["e1", "e2", "o-3"],  # nothing to escape: one join
+    ["tab\there", "back\\slash", "new\nline", "carriage\rreturn", "\\N", "plain"],
+], ids=["plain", "specials"])
+def test_copy_lines_read_back_as_the_values_they_were_made_of(values):
+    # The duplicate ledger's ids go into their temporary table as copy_lines' text.
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE copied (item TEXT, chunk INTEGER)")
+        with cursor.copy("COPY copied (item, chunk) FROM STDIN") as copy:
+            copy.write(copy_lines(values, "\t7"))
+        cursor.execute("SELECT item, chunk FROM copied")
+        assert cursor.fetchall() == [(value, 7) for value in values]
+        cursor.execute("DROP TABLE copied")
