@@ -157,7 +157,6 @@ class EventValues:
         self.source = source
         self.prefix = stored_key(source, "")
         field = Event._meta.get_field("properties")
-        self.encoder = field.encoder
         self.postgres = connection.vendor == "postgresql"
         self.adapt = instant_adapter(connection)
         self.connection = connection
