@@ -137,7 +137,7 @@ class EventValues:
     psycopg format each value for COPY; that process was the import's slowest. Here it makes, for each event, a line
     of COPY's text format on PostgreSQL (`tail()` and `line()`; a batch's lines go in as one text: copy_event_lines,
     or start_copy_of_event_lines in the background), or on SQLite the tuple events_bulk_ingest inserts (`row()`;
-    insert_event_rows). The values are events_bulk_ingest's:
+    insert_event_rows); `stored()` makes the one its database takes. The values are events_bulk_ingest's:
 
     - properties as the JSON text the field's encoder gives (the field's own preparation on SQLite), "{}" when empty;
     - quantity as events_bulk_ingest derives it (a finite number in properties["quantity"]), in a COPY line repr();
@@ -170,6 +170,14 @@ class EventValues:
     def received_at(self) -> str:
         now = timezone.now()
         return now.isoformat() if self.postgres else self.adapt(now)
+
+    def stored(self, member_pk: int, received_at: str, kind: str, object_type: str, object_id: str, occurred: str,
+               properties: dict[str, Any], key: str) -> str | tuple[Any, ...]:
+        """What is written for one event: its COPY line on PostgreSQL (copy_event_lines), its row on SQLite
+        (insert_event_rows)."""
+        if self.postgres:
+            return self.line(member_pk, received_at, self.tail(kind, object_type, object_id, occurred, properties, key))
+        return self.row(member_pk, received_at, kind, object_type, object_id, occurred, properties, key)
 
     def row(self, member_pk: int, received_at: str, kind: str, object_type: str, object_id: str, occurred: str,
             properties: dict[str, Any], key: str) -> tuple[Any, ...]:

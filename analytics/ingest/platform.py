@@ -26,7 +26,7 @@ import re
 import secrets
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -439,20 +439,24 @@ class _EventValues(list):
     firsts: dict[str, str]
 
 
-def _event_values(chunk: _Chunk, instant: Callable[[datetime], str]) -> _EventValues:
-    out = _EventValues()
+def _firsts(pairs: Iterable[tuple[str, datetime]]) -> dict[str, datetime]:
+    """Each member's earliest instant among (member_id, instant) pairs, in the order the members first appear."""
     firsts: dict[str, datetime] = {}
-    for cells, event in chunk:
-        if event is None:
-            out.append((cells, None))
-            continue
-        occurred = event.occurred_at
-        out.append((cells, (event.member_id, event.event_id or _event_fingerprint(event), event.kind,
-                            event.object_type, event.object_id, event.occurred_text or instant(occurred),
-                            event.properties)))
-        first = firsts.get(event.member_id)
-        if first is None or occurred < first:
-            firsts[event.member_id] = occurred
+    for member_id, when in pairs:
+        first = firsts.get(member_id)
+        if first is None or when < first:
+            firsts[member_id] = when
+    return firsts
+
+
+def _event_values(chunk: _Chunk, instant: Callable[[datetime], str]) -> _EventValues:
+    out = _EventValues(
+        (cells, None if event is None else (
+            event.member_id, event.event_id or _event_fingerprint(event), event.kind, event.object_type,
+            event.object_id, event.occurred_text or instant(event.occurred_at), event.properties))
+        for cells, event in chunk
+    )
+    firsts = _firsts((event.member_id, event.occurred_at) for _, event in chunk if event is not None)
     out.firsts = {member_id: when.isoformat() for member_id, when in firsts.items()}
     return out
 
@@ -1651,15 +1655,6 @@ class _Writer:
             self.first_activity.saw({member_id: adapt(when(member_id)) for member_id in follow})
         return pks
 
-    @staticmethod
-    def _firsts(pairs: Iterator[tuple[str, datetime]]) -> dict[str, datetime]:
-        firsts: dict[str, datetime] = {}
-        for member_id, when in pairs:
-            first = firsts.get(member_id)
-            if first is None or when < first:
-                firsts[member_id] = when
-        return firsts
-
     # Orders ------------------------------------------------------------------------------------------------------
     ORDER_VALUES = ("external_id", "member_id", "kind", "course_id", "tier_id", "billing_period", "list_price",
                     "discount", "amount_paid", "currency", "quantity", "coupon_id", "status", "created_at", "paid_at",
@@ -1684,7 +1679,7 @@ class _Writer:
                 self.generic_pk = generic.pk
             codes = {row.coupon_code for row in batch if row.coupon_code}
             coupons = dict(Coupon.objects.filter(code__in=codes).values_list("code", "pk")) if codes else {}
-            member_pks = self._member_pks(self._firsts((row.member_id, row.ordered_at) for row in batch))
+            member_pks = self._member_pks(_firsts((row.member_id, row.ordered_at) for row in batch))
             values = []
             enrollments = []
             redemptions = []
@@ -1732,7 +1727,7 @@ class _Writer:
     # Events ------------------------------------------------------------------------------------------------------
     def events(self, batch: list[ImportedEvent], report: FileReport | None) -> None:
         with _write_batch(self.partial):
-            member_pks = self._member_pks(self._firsts((event.member_id, event.occurred_at) for event in batch))
+            member_pks = self._member_pks(_firsts((event.member_id, event.occurred_at) for event in batch))
             result = events_bulk_ingest(
                 [
                     EventRow(
@@ -1760,29 +1755,22 @@ class _Writer:
         with _write_batch(self.partial):
             member_pks = self._member_pks(firsts, datetime.fromisoformat)
             received_at = values.received_at()
+            stored = values.stored
             keys: set[str] = set()
             made = []
-            if values.postgres:
-                line, tail = values.line, values.tail
-                for member_id, key, kind, object_type, object_id, occurred, properties in batch:
-                    if key in keys:
-                        continue
-                    keys.add(key)
-                    made.append(line(member_pks[member_id], received_at,
-                                     tail(kind, object_type, object_id, occurred, properties, key)))
-                if self.event_copy is not None and self.event_copy.enabled and made:
-                    self.copying = (start_copy_of_event_lines(made, self.event_copy), made, len(batch))
-                    return
-                created = copy_event_lines(made, direct=self.event_copy)
-            else:
-                row = values.row
-                for member_id, key, kind, object_type, object_id, occurred, properties in batch:
-                    if key in keys:
-                        continue
-                    keys.add(key)
-                    made.append(row(member_pks[member_id], received_at, kind, object_type, object_id, occurred,
-                                    properties, key))
+            for member_id, key, kind, object_type, object_id, occurred, properties in batch:
+                if key in keys:
+                    continue
+                keys.add(key)
+                made.append(stored(member_pks[member_id], received_at, kind, object_type, object_id, occurred,
+                                   properties, key))
+            if not values.postgres:
                 created = insert_event_rows(made)
+            elif self.event_copy is not None and self.event_copy.enabled and made:
+                self.copying = (start_copy_of_event_lines(made, self.event_copy), made, len(batch))
+                return
+            else:
+                created = copy_event_lines(made, direct=self.event_copy)
         self._count("events", created, 0, len(batch) - created)
 
     def settle(self) -> None:

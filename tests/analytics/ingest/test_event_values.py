@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 
 import pytest
 from django.db import DataError, connection
@@ -97,6 +98,11 @@ def test_event_values_store_what_event_rows_store(tmp_path, reading, batch):
     implicit = {"m3", "m4", "m5"}  # created from their events, joined at their first one
     assert [row for row in lines["rows"]["users"] if row[0] in implicit] == [
         row for row in rows["rows"]["users"] if row[0] in implicit]
+    # Both ways share platform._firsts: the earliest instant, not the first row met (m4's and m5's come later in the
+    # file, in the same batch when the file is one batch).
+    assert {row[0]: row[5] for row in lines["rows"]["users"] if row[0] in implicit} == {
+        "m3": datetime(2024, 2, 4, 15, tzinfo=UTC), "m4": datetime(2024, 1, 10, 6, tzinfo=UTC),
+        "m5": datetime(2024, 1, 19, 23, 59, 59, 500000, tzinfo=UTC)}
     for report in (rows_report, lines_report):
         events = report.files["events"]
         assert (events.valid, events.created, events.duplicates) == (13, 11, 2)
