@@ -6,7 +6,8 @@
 
 The steps:
 - the silhouette of k = 3..7: silhouette_score on the sample for each k, against the sample's distances computed
-  once (segmentation._fit);
+  once and held (sessions 16 to 23), against one pass over them a chunk of rows at a time (segmentation.silhouettes,
+  session 24), with whether the figures are the same floats and the same to the 4 decimals stored;
 - training's candidate models: fitted one after another, against ANALYTICS_FIT_THREADS=2 at a time;
 - a fanned-out night's recommendation side: the course history and who has every course each read on its own,
   against both from one read of the orders and enrolments (datasets.read_once, as recommendations_prepare and
@@ -59,11 +60,15 @@ def _timed(call):  # noqa: ANN001, ANN202 - a bench helper
     return time.perf_counter() - started, result
 
 
-def silhouette(as_of: datetime) -> None:
+def silhouette(as_of: datetime, rounds: int) -> None:
+    """The silhouettes of k=3..7 on the sample, three ways, each round in that order: silhouette_score per k (before
+    session 16), the sample's distances held at once and scored per k (sessions 16 to 23), and segmentation.silhouettes
+    (one pass over the distances, a chunk of rows at a time: session 24). Single-threaded, as segmentation.fit runs."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import pairwise_distances, silhouette_score
 
     from analytics.ml import engagement, matrices, segmentation
+    from analytics.ml.runtime import limited_threads
 
     feats = matrices.at(as_of)
     scores = engagement.score(engagement.components(feats),
@@ -71,20 +76,28 @@ def silhouette(as_of: datetime) -> None:
     X = segmentation._transform(segmentation.prepare(feats, scores))
     n, seed = len(X), 0
     sample = min(n, segmentation.SILHOUETTE_SAMPLE)
-    fit_rows = np.random.default_rng(seed).choice(n, size=min(n, segmentation.FIT_SAMPLE), replace=False)
-    labels = {k: KMeans(n_clusters=k, n_init=10, random_state=seed).fit(X[fit_rows]).predict(X)
-              for k in segmentation.K_RANGE}
-    each, per_k = _timed(lambda: {k: silhouette_score(X, lab, sample_size=sample, random_state=seed)
-                                  for k, lab in labels.items()})
+    rows = np.random.RandomState(seed).permutation(n)[:sample]
+    with limited_threads():
+        fit_rows = np.random.default_rng(seed).choice(n, size=min(n, segmentation.FIT_SAMPLE), replace=False)
+        labels = {k: KMeans(n_clusters=k, n_init=10, random_state=seed).fit(X[fit_rows]).predict(X)
+                  for k in segmentation.K_RANGE}
 
-    def once() -> dict[int, float]:
-        rows = np.random.RandomState(seed).permutation(n)[:sample]
-        distances = pairwise_distances(X[rows])
-        return {k: silhouette_score(distances, lab[rows], metric="precomputed") for k, lab in labels.items()}
+        def held() -> dict[int, float]:
+            distances = pairwise_distances(X[rows])
+            return {k: silhouette_score(distances, lab[rows], metric="precomputed") for k, lab in labels.items()}
 
-    shared, from_once = _timed(once)
-    print(f"silhouette of k=3..7 on {sample:,} of {n:,} members: per k {each:.2f} s, distances once {shared:.2f} s; "
-          f"identical scores: {per_k == from_once}", flush=True)
+        for _ in range(rounds):
+            each, per_k = _timed(lambda: {k: silhouette_score(X, lab, sample_size=sample, random_state=seed)
+                                          for k, lab in labels.items()})
+            shared, from_held = _timed(held)
+            passed, from_pass = _timed(lambda: segmentation.silhouettes(X[rows], {k: lab[rows]
+                                                                                  for k, lab in labels.items()}))
+            rounded = {k: round(v, 4) for k, v in per_k.items()}
+            print(f"silhouette of k=3..7 on {sample:,} of {n:,} members: per k {each:.2f} s, distances held at once "
+                  f"{shared:.2f} s, one pass in {segmentation.SILHOUETTE_WORKING_MB} MB chunks {passed:.2f} s; the "
+                  f"same floats: {per_k == from_held} (held), {per_k == from_pass} (one pass); the same to 4 decimals: "
+                  f"{rounded == {k: round(v, 4) for k, v in from_pass.items()}}; largest difference "
+                  f"{max(abs(per_k[k] - from_pass[k]) for k in per_k):.1e}", flush=True)
 
 
 def candidate_fits(as_of: datetime) -> None:
@@ -350,10 +363,8 @@ def reads_file(as_of: datetime, rounds: int) -> None:
 
 
 def kept_segments(as_of: datetime, rounds: int) -> None:
-    """A night that keeps k: KMeans for that k plus the silhouette sample's distances and score (before session 16),
-    against the KMeans alone (segmentation.fit with k)."""
-    from sklearn.metrics import pairwise_distances, silhouette_score
-
+    """A night that keeps k: KMeans for that k plus the silhouette sample's distances and score (before session 16;
+    since session 24 in one pass, segmentation.silhouettes), against the KMeans alone (segmentation.fit with k)."""
     from analytics.ml import engagement, matrices, segmentation
     from analytics.ml.runtime import limited_threads
 
@@ -369,7 +380,7 @@ def kept_segments(as_of: datetime, rounds: int) -> None:
             X = segmentation._transform(frame)
             rows = np.random.RandomState(0).permutation(len(X))[:min(len(X), segmentation.SILHOUETTE_SAMPLE)]
             labels = result.assignments["cluster"].to_numpy()
-            silhouette_score(pairwise_distances(X[rows]), labels[rows], metric="precomputed")
+            segmentation.silhouettes(X[rows], {k: labels[rows]})
         return result
 
     for _ in range(rounds):
@@ -490,7 +501,7 @@ def main() -> None:
     from django.utils import timezone
 
     as_of = timezone.make_aware(datetime.fromisoformat(options.as_of))
-    steps = {"silhouette": lambda: silhouette(as_of), "fits": lambda: candidate_fits(as_of),
+    steps = {"silhouette": lambda: silhouette(as_of, options.rounds), "fits": lambda: candidate_fits(as_of),
              "recommendations": lambda: recommendation_side(as_of, options.rounds),
              "training": lambda: training_read(as_of), "copy": lambda: copy_reader(as_of, options.rounds),
              "windows": lambda: training_windows(as_of, options.rounds),

@@ -67,6 +67,42 @@ def test_every_k_is_scored_on_the_sample_silhouette_score_draws(monkeypatch):
         assert segmentation.fit(frame).criterion_scores == expected
 
 
+@pytest.mark.parametrize("working_mb", [64, 0.03, 0.01])
+def test_every_k_s_silhouette_in_one_pass_is_silhouette_score_s(monkeypatch, working_mb):
+    """segmentation.silhouettes reads the sample's distances once for every k, a chunk of rows at a time. In one
+    chunk (64 MB) its figures are silhouette_score's, float for float; in chunks of 30 and 10 rows of 131 (the last
+    one short), silhouette_score's own in chunks of that size (its working_memory), and within 1e-12 of its default.
+    The labels cover a cluster of one member (whose silhouette is 0), numbers that skip (7, 9) and a k whose
+    clusters all have two members or more."""
+    from sklearn import config_context
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    monkeypatch.setattr(segmentation, "SILHOUETTE_WORKING_MB", working_mb)
+    X = segmentation._transform(blobs(seed=3).head(131))
+    labels = {k: KMeans(n_clusters=k, n_init=10, random_state=0).fit(X).predict(X) for k in range(3, 8)}
+    lonely = labels[3].copy()
+    lonely[17] = 9  # a cluster of one member
+    lonely[lonely == 1] = 7
+    labels[9] = lonely
+    got = segmentation.silhouettes(X, labels)
+    assert list(got) == list(labels)
+    for k, values in labels.items():
+        with config_context(working_memory=working_mb):
+            assert got[k] == silhouette_score(X, values)
+        assert got[k] == pytest.approx(silhouette_score(X, values), abs=1e-12)
+    if working_mb >= 1:
+        assert all(got[k] == silhouette_score(X, values) for k, values in labels.items())
+
+
+def test_a_silhouette_needs_two_clusters_and_fewer_than_one_per_member():
+    X = segmentation._transform(blobs().head(10))
+    with pytest.raises(ValueError, match="Number of labels is 1"):
+        segmentation.silhouettes(X, {3: np.zeros(10, dtype=int)})
+    with pytest.raises(ValueError, match="Number of labels is 10"):
+        segmentation.silhouettes(X, {3: np.arange(10)})
+
+
 def test_too_few_members_get_one_segment():
     result = segmentation.fit(blobs().head(5))
     assert result.k == 1 and set(result.assignments["label"]) == {"All members"}
@@ -96,8 +132,8 @@ def test_a_kept_k_clusters_as_when_it_is_chosen_without_measuring_a_silhouette(m
     the same rows), and skips the silhouette sample's distances: there is nothing to choose between."""
     frame = blobs()
     chosen = segmentation.fit(frame)
-    monkeypatch.setattr(segmentation, "pairwise_distances", lambda *a, **kw: pytest.fail("distances computed"))
-    monkeypatch.setattr(segmentation, "silhouette_score", lambda *a, **kw: pytest.fail("silhouette computed"))
+    monkeypatch.setattr(segmentation, "pairwise_distances_chunked", lambda *a, **kw: pytest.fail("distances computed"))
+    monkeypatch.setattr(segmentation, "silhouettes", lambda *a, **kw: pytest.fail("silhouette computed"))
     kept = segmentation.fit(frame, k=chosen.k)
     assert kept.k == chosen.k and not kept.selected and kept.criterion_scores == {}
     assert kept.assignments.equals(chosen.assignments)
