@@ -360,6 +360,9 @@ RENEWAL_GRACE_DAYS = env_int("RENEWAL_GRACE_DAYS", 7)
 # which the propensity model trains, and the engagement weights are learned, on a deterministic id sample (0: never
 # sample). docs/SCALING.md has the sizing.
 ANALYTICS_CHUNK_SIZE = env_int("ANALYTICS_CHUNK_SIZE", 50000)
+# The worker processes that share a night's chunks (the worker's --concurrency; with several workers, their sum):
+# more than one chunk come in a multiple of it, so the night's last round of chunks keeps every process busy.
+ANALYTICS_NIGHT_PROCESSES = env_int("ANALYTICS_NIGHT_PROCESSES", env_int("CELERY_CONCURRENCY", 2))
 ANALYTICS_TRAIN_SAMPLE_MEMBERS = env_int("ANALYTICS_TRAIN_SAMPLE_MEMBERS", 25000)
 # Training fits its candidate models this many at a time, in threads of the task (each fit single-threaded and
 # deterministic: the same models as one after another), and on PostgreSQL builds its windows' feature matrices this

@@ -74,15 +74,27 @@ def _rng(id_from: int | None, id_to: int | None) -> datasets.MemberRange:
     return datasets.MemberRange(id_from, id_to)
 
 
-def member_chunks(size: int | None = None) -> list[tuple[int, int]]:
+def night_processes() -> int:
+    """The worker processes a night's chunks share (ANALYTICS_NIGHT_PROCESSES)."""
+    return max(1, int(getattr(settings, "ANALYTICS_NIGHT_PROCESSES", 1)))
+
+
+def member_chunks(size: int | None = None, processes: int | None = None) -> list[tuple[int, int]]:
     """Member-id ranges [from, to) holding at most `size` members each and as equal as the ids allow, so several
     workers can share a population: 20,400 members in chunks of 20,000 are two chunks of 10,200, not 20,000 + 400
-    (a chunk's fixed cost — its queries, the model load — is paid per chunk however few members it holds)."""
+    (a chunk's fixed cost — its queries, the model load — is paid per chunk however few members it holds).
+    More than one chunk come in a multiple of `processes` (default: night_processes()), so the last round of a
+    night's chunks keeps every process busy: 102,000 members in chunks of at most 50,000 on two processes are four
+    chunks of 25,500, not three of 34,000, the third of which would run alone at the end of the night while the
+    other process waits (issue 19)."""
     ids = datasets.member_ids()
     if not ids:
         return []
     size = size or chunk_size()
     count = -(-len(ids) // size)
+    if count > 1:
+        step = processes or night_processes()
+        count = min(-(-count // step) * step, len(ids))
     per = -(-len(ids) // count)
     starts = ids[::per]
     return list(zip(starts, [*starts[1:], ids[-1] + 1], strict=True))
@@ -905,7 +917,7 @@ def recommendations_compute(*, as_of: datetime, k: int = DEFAULT_K) -> Recommend
 
 def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAULT_HORIZON_DAYS, k: int = DEFAULT_K,
                      dispatch: Any = None, fan_out: bool = False,
-                     progress: Callable[[], object] | None = None) -> dict[str, Any]:
+                     progress: Callable[[], object] | None = None, processes: int | None = None) -> dict[str, Any]:
     """recommendations → feature matrix → propensity (serving model; one is trained if none) → engagement, segments.
 
     Scoring and recommendation writing fan out by member-id range through `dispatch(kind, **kwargs)` (the Celery
@@ -917,7 +929,8 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
     the recommend chunks; recommendations_prepare), so it runs beside this part from the start, and each scoring
     chunk's part of the feature matrix built here is stored for the score chunks (ARTIFACTS_DIR). The night's
     recommendation run becomes current when this part and every chunk are done (_finish_if_complete).
-    `progress`: without a dispatch, called after each chunk run here (the command's progress bar)."""
+    `progress`: without a dispatch, called after each chunk run here (the command's progress bar).
+    `processes`: how many share the chunks (member_chunks; default: night_processes())."""
     as_of = as_of or start_of_day()
     # One store of feature matrices for the whole run (analytics/ml/matrices.py): the one at as_of − 90 days
     # serves the engagement weights and a training window, the training windows both selection and refit.
@@ -926,7 +939,7 @@ def nightly_pipeline(*, as_of: datetime | None = None, horizon_days: int = DEFAU
         # SQLite has no autovacuum to keep statistics fresh; without them the chunked reads pick a poor index.
         refresh_stale_planner_statistics(["members_user", "members_order", "members_enrollment", "analytics_event"])
         # One chunk covers everyone: it runs unbounded, so inline it reads the matrix built below.
-        ranges = member_chunks()
+        ranges = member_chunks(processes=processes)
         ranges = ranges if len(ranges) > 1 else []
         share = fan_out and dispatch is not None and len(ranges) > 1
         token = uuid.uuid4().hex  # the night's run's, and every file it stores for its chunks

@@ -42,6 +42,7 @@ def test_a_failing_job_records_failed_with_the_error_and_writes_nothing(platform
 
 def test_the_nightly_task_runs_every_stage_in_chunks(platform, settings):
     settings.ANALYTICS_CHUNK_SIZE = 40  # 90 members → 3 id ranges, each its own chunk task (eager here)
+    settings.ANALYTICS_NIGHT_PROCESSES = 1  # three ranges, not rounded up to a multiple of two processes
     as_of = platform.end
     result = tasks.run_nightly_pipeline.delay(as_of.isoformat()).get()
     assert result["chunks"] == 3
@@ -71,7 +72,7 @@ def test_chunks_of_one_run_fit_the_recommender_once_and_match_an_unchunked_run(p
     monkeypatch.setattr(services, "recommendation_model", lambda when, *args: fits.append(when) or real(when, *args))
     chunked = services.recommendations_start(as_of=as_of, k=5, chunks=3)
     evaluation_fits = len(fits)  # the offline evaluation fits its own model at as_of − horizon
-    for id_from, id_to in services.member_chunks(size=40):
+    for id_from, id_to in services.member_chunks(size=40, processes=1):
         services.recommendations_chunk(run=chunked, id_from=id_from, id_to=id_to)
     assert fits[evaluation_fits:] == [as_of]  # three chunks, one fit
     chunked.refresh_from_db()
@@ -130,6 +131,23 @@ def test_member_chunks_cover_every_member_once(platform):
     assert len(covered) == len(ids)
 
 
+def test_more_than_one_chunk_come_in_a_multiple_of_the_processes_that_share_them(platform, settings):
+    """90 members in chunks of at most 40 are three chunks of 30 on one process or three, four on two or four (none
+    of them alone in the last round: 23, 23, 23 and 21 members); whatever fits one chunk stays one chunk."""
+    def sizes(ranges):
+        return [sum(lo <= m < hi for m in platform.member_ids) for lo, hi in ranges]
+
+    assert sizes(services.member_chunks(40, processes=1)) == [30, 30, 30]
+    assert sizes(services.member_chunks(40, processes=3)) == [30, 30, 30]
+    assert sizes(services.member_chunks(40, processes=2)) == [23, 23, 23, 21]
+    assert sizes(services.member_chunks(40, processes=4)) == [23, 23, 23, 21]
+    assert len(services.member_chunks(40, processes=200)) == 90  # never more chunks than members
+    assert services.member_chunks(90, processes=2) == services.member_chunks(90, processes=1)  # one chunk
+    assert len(services.member_chunks(90, processes=2)) == 1
+    settings.ANALYTICS_NIGHT_PROCESSES = 2
+    assert services.member_chunks(40) == services.member_chunks(40, processes=2)
+
+
 def test_the_nightly_command_runs_inline_with_a_progress_bar(platform):
     from analytics.models import RecommendationRun
 
@@ -148,6 +166,7 @@ def test_the_nightly_command_runs_inline_with_a_progress_bar(platform):
 
 def test_the_inline_night_ticks_its_progress_once_per_chunk(platform, settings):
     settings.ANALYTICS_CHUNK_SIZE = 40  # 90 members → 3 ranges: a score and a recommend chunk each
+    settings.ANALYTICS_NIGHT_PROCESSES = 1  # three ranges, not rounded up to a multiple of two processes
     ticks = []
     services.nightly_pipeline(as_of=platform.end, progress=lambda: ticks.append(1))
     assert len(ticks) == 6
@@ -166,7 +185,7 @@ def test_a_fanned_out_run_fits_the_recommender_once_and_its_chunks_load_it(platf
     plain = services.recommendations_start(as_of=as_of, k=5, chunks=1)
     services.recommendations_chunk(run=plain)
 
-    ranges = services.member_chunks(size=40)
+    ranges = services.member_chunks(size=40, processes=1)
     shared = services._pending_run(as_of=as_of, k=5, chunks=len(ranges), night=None)
     sent = []
     services.recommendations_prepare(run=shared, horizon_days=services.DEFAULT_HORIZON_DAYS, ranges=ranges,
@@ -210,6 +229,7 @@ def test_a_fanned_out_night_scores_from_the_matrix_it_built_and_completes_with_i
 
     settings.ARTIFACTS_DIR = str(tmp_path)
     settings.ANALYTICS_CHUNK_SIZE = 40  # 90 members → 3 ranges
+    settings.ANALYTICS_NIGHT_PROCESSES = 1  # three ranges, not rounded up to a multiple of two processes
     as_of = platform.end
 
     def scores():
@@ -284,6 +304,7 @@ def test_a_fanned_out_nights_serial_part_takes_the_orders_and_enrolments_the_rec
     side reads and stores, instead of reading them too: one read of each for the night, the same scores."""
     settings.ARTIFACTS_DIR = str(tmp_path)
     settings.ANALYTICS_CHUNK_SIZE = 40  # 90 members → 3 ranges
+    settings.ANALYTICS_NIGHT_PROCESSES = 1  # three ranges, not rounded up to a multiple of two processes
     as_of = platform.end
     services.nightly_pipeline(as_of=as_of)  # inline: trains the serving model
     inline = sorted(PropensityScore.objects.filter(as_of=as_of).values_list("member_id", "probability"))

@@ -28,19 +28,20 @@ def _night(as_of, jobs: int) -> tuple[dict, dict, RecommendationRun]:
 @pytest.mark.django_db(transaction=True)
 def test_two_processes_write_the_scores_and_recommendations_one_process_writes(settings):
     platform = make_platform(members=150, days=260, seed=17)
-    settings.ANALYTICS_CHUNK_SIZE = 50  # three chunks
+    settings.ANALYTICS_CHUNK_SIZE = 50  # three chunks of 50; four of 38 or 37 for two processes
     as_of = platform.end
     alone_scores, alone_sets, alone_run = _night(as_of, jobs=1)
     assert "shared_reads" not in alone_run.params  # one process: nothing handed between processes
     first = JobRun.objects.order_by("-pk").values_list("pk", flat=True).first()
 
+    assert alone_run.params["chunks"] == 3  # one process: no multiple to round to
     scores, sets, run = _night(as_of, jobs=2)
-    assert run.pk != alone_run.pk and run.params["chunks"] == 3
+    assert run.pk != alone_run.pk and run.params["chunks"] == 4
     # Fanned out: the recommendation side read the orders and enrolments for the serial part, as in a worker.
     assert "shared_reads" in run.params
     assert JobRun.objects.filter(pk__gt=first, job="share_reads", status=JobRun.Status.SUCCEEDED).count() == 1
-    assert JobRun.objects.filter(pk__gt=first, job="score_members").count() == 3
-    assert JobRun.objects.filter(pk__gt=first, job="recommend").count() == 3
+    assert JobRun.objects.filter(pk__gt=first, job="score_members").count() == 4
+    assert JobRun.objects.filter(pk__gt=first, job="recommend").count() == 4
     assert not JobRun.objects.filter(pk__gt=first).exclude(status=JobRun.Status.SUCCEEDED).exists()
     assert scores == alone_scores and len(scores) == 150
     assert sets == alone_sets and sets

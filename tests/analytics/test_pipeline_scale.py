@@ -171,6 +171,7 @@ def test_the_nightly_task_sends_each_chunk_as_soon_as_it_can_run(platform, setti
     scores, and both before engagement and segments, which the serial part computes while other workers take the
     chunks; the run becomes current only once all of them are done."""
     settings.ANALYTICS_CHUNK_SIZE = 40
+    settings.ANALYTICS_NIGHT_PROCESSES = 1  # three ranges, not rounded up to a multiple of two processes
     order = []
     real_signature = tasks.chunk_signature
     monkeypatch.setattr(tasks, "chunk_signature", lambda kind, **kwargs: order.append(kind) or real_signature(

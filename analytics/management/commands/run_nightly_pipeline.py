@@ -32,13 +32,16 @@ class Command(BaseCommand):
         jobs = options["jobs"]
         if jobs < 1:
             raise CommandError("--jobs: give 1 or more processes.")
-        chunks = max(len(services.member_chunks()), 1)
-        as_of = parse_as_of(options["as_of"])
-        bar = self.progress(range(2 * chunks), total=2 * chunks, desc="score + recommend", unit="chunk")
-        why_not = processes_usable() if jobs > 1 and chunks > 1 else None
+        fans_out = jobs > 1 and len(services.member_chunks(processes=1)) > 1
+        why_not = processes_usable() if fans_out else None
         if why_not:
             self.stderr.write(f"--jobs {jobs}: running in one process ({why_not}).")
-        if jobs > 1 and chunks > 1 and not why_not:
+        # The chunks come in a multiple of the processes that share them (services.member_chunks).
+        processes = jobs if fans_out and not why_not else 1
+        chunks = max(len(services.member_chunks(processes=processes)), 1)
+        as_of = parse_as_of(options["as_of"])
+        bar = self.progress(range(2 * chunks), total=2 * chunks, desc="score + recommend", unit="chunk")
+        if processes > 1:
             # As the worker runs it: the recommendation side and the score chunks in the other processes. Parts end
             # in the pool's thread as well as here: one tick at a time.
             ticking = threading.Lock()
@@ -48,14 +51,14 @@ class Command(BaseCommand):
                     for _ in range(n):
                         next(bar, None)
 
-            with NightProcesses(jobs, progress=tick) as processes:
+            with NightProcesses(jobs, progress=tick) as pool:
                 result = services.nightly_pipeline(as_of=as_of, horizon_days=options["horizon_days"],
-                                                   dispatch=processes.dispatch, fan_out=True)
-                processes.finish()
+                                                   dispatch=pool.dispatch, fan_out=True, processes=processes)
+                pool.finish()
         else:
             # One chunk, or --jobs 1: the chunks one after another here, each ticking the bar.
             result = services.nightly_pipeline(as_of=as_of, horizon_days=options["horizon_days"],
-                                               progress=lambda: next(bar, None))
+                                               progress=lambda: next(bar, None), processes=1)
         for _ in bar:
             pass
         self.stdout.write(f"Nightly pipeline done: {result}")
