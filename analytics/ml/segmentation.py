@@ -150,7 +150,8 @@ def silhouettes(X: np.ndarray, labels: dict[int, np.ndarray]) -> dict[int, float
     SILHOUETTE_WORKING_MB of rows of the distances, made by scikit-learn's pairwise_distances_chunked as
     silhouette_score makes them, is reduced for every k before the next is made. silhouette_score would make all of
     the sample's distances again for each k, and at 5,000 members hold them at once (its working memory is 1 GB):
-    200 MB of fresh memory, 0.8–1.3 s of the five silhouettes against 0.3 s. The arithmetic is silhouette_samples'
+    200 MB of fresh memory. Holding them once for every k took 0.77–0.79 s for the five silhouettes, one pass
+    0.30–0.31 s (bench/bench_learning_steps.py --only silhouette). The arithmetic is silhouette_samples'
     (_chunk_sums is its _silhouette_reduce); within one chunk the figures are the same floats. A row's distances made
     in a smaller chunk can differ in the last bits (BLAS blocks the product by rows), as they do in silhouette_score
     whenever the sample outgrows its working memory: the figures are stored to 4 decimals, and a test compares them

@@ -16,7 +16,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         as_of = parse_as_of(options["as_of"])
         # services.recommendations_compute, split by member range as the nightly run does, so a bar can show an ETA.
-        ranges = services.member_chunks() or [(None, None)]
+        ranges = services.member_chunks(processes=1) or [(None, None)]  # one after another, here
         run = services.recommendations_start(as_of=as_of, k=options["k"], chunks=len(ranges))
         for id_from, id_to in self.progress(ranges, desc="recommending", unit="chunk"):
             services.recommendations_chunk(run=run, id_from=id_from, id_to=id_to)

@@ -23,7 +23,7 @@ class Command(BaseCommand):
         if not SegmentRun.objects.filter(as_of=as_of).exists():
             services.segments_compute(as_of=as_of)
         version = services.model_for(as_of, options["horizon_days"])
-        chunks = services.member_chunks() or [(None, None)]
+        chunks = services.member_chunks(processes=1) or [(None, None)]  # one after another, here
         for id_from, id_to in self.progress(chunks, desc="scoring", unit="chunk"):
             services.propensity_score(as_of=as_of, version=version, id_from=id_from, id_to=id_to)
         table = services.scores_table(as_of=as_of, version=version)
