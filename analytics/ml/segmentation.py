@@ -162,21 +162,16 @@ def silhouettes(X: np.ndarray, labels: dict[int, np.ndarray]) -> dict[int, float
         if not 2 <= len(classes) <= len(values) - 1:  # silhouette_score's check_number_of_labels
             raise ValueError(f"Number of labels is {len(classes)}. Valid values are 2 to n_samples - 1 (inclusive)")
         encoded[k] = (codes, np.bincount(codes))
-    intra: dict[int, list[np.ndarray]] = {k: [] for k in encoded}
-    inter: dict[int, list[np.ndarray]] = {k: [] for k in encoded}
 
-    def reduce(chunk: np.ndarray, start: int) -> np.ndarray:
-        for k, (codes, freqs) in encoded.items():
-            own, nearest = _chunk_sums(chunk, start, codes, freqs)
-            intra[k].append(own)
-            inter[k].append(nearest)
-        return np.empty(len(chunk))  # pairwise_distances_chunked wants a row per row; the sums are kept above
+    def reduce(chunk: np.ndarray, start: int) -> tuple[np.ndarray, ...]:
+        # Every k's two sums of the chunk's rows, k after k: (own, nearest, own, nearest, ...).
+        return tuple(part for codes, freqs in encoded.values() for part in _chunk_sums(chunk, start, codes, freqs))
 
-    for _ in pairwise_distances_chunked(X, reduce_func=reduce, working_memory=SILHOUETTE_WORKING_MB):
-        pass
+    chunks = pairwise_distances_chunked(X, reduce_func=reduce, working_memory=SILHOUETTE_WORKING_MB)
+    sums = [np.concatenate(column) for column in zip(*chunks, strict=True)]
     out = {}
-    for k, (codes, freqs) in encoded.items():
-        a, b = np.concatenate(intra[k]), np.concatenate(inter[k])
+    for i, (k, (codes, freqs)) in enumerate(encoded.items()):
+        a, b = sums[2 * i], sums[2 * i + 1]
         denom = (freqs - 1).take(codes, mode="clip")
         with np.errstate(divide="ignore", invalid="ignore"):
             a /= denom
