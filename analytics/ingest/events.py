@@ -168,8 +168,10 @@ class EventValues:
         return value.isoformat() if self.postgres else self.adapt(value)
 
     def received_at(self) -> str:
-        now = timezone.now()
-        return now.isoformat() if self.postgres else self.adapt(now)
+        return self.instant(timezone.now())
+
+    def _properties(self, properties: dict[str, Any]) -> str:
+        return self.prepare_properties(properties, self.connection) if properties else self.no_properties
 
     def stored(self, member_pk: int, received_at: str, kind: str, object_type: str, object_id: str, occurred: str,
                properties: dict[str, Any], key: str) -> str | tuple[Any, ...]:
@@ -183,14 +185,14 @@ class EventValues:
             properties: dict[str, Any], key: str) -> tuple[Any, ...]:
         """SQLite: the tuple events_bulk_ingest inserts for this event (its _COLUMNS)."""
         return (member_pk, kind, object_type, object_id, occurred, received_at,
-                self.prepare_properties(properties, self.connection) if properties else self.no_properties,
-                self.source, self.prefix + key, event_quantity(properties) if properties else None)
+                self._properties(properties), self.source, self.prefix + key,
+                event_quantity(properties) if properties else None)
 
     def tail(self, kind: str, object_type: str, object_id: str, occurred: str, properties: dict[str, Any],
              key: str) -> str:
         """The line's columns after member_id and received_at, with its newline. `key` is the caller's key for
         the event (not namespaced)."""
-        text = self.prepare_properties(properties, self.connection) if properties else self.no_properties
+        text = self._properties(properties)
         fields = (kind, object_type, object_id, occurred, text, self.source, self.prefix + key)
         joined = "\t".join(fields)
         # Most lines hold nothing to escape: one scan of the joined text instead of one per value.

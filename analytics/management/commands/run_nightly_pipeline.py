@@ -32,13 +32,14 @@ class Command(BaseCommand):
         jobs = options["jobs"]
         if jobs < 1:
             raise CommandError("--jobs: give 1 or more processes.")
-        fans_out = jobs > 1 and len(services.member_chunks(processes=1)) > 1
-        why_not = processes_usable() if fans_out else None
+        # The chunks come in a multiple of the processes that share them (services.member_chunks); whether there is
+        # more than one does not depend on that.
+        chunks = max(len(services.member_chunks(processes=jobs)), 1)
+        why_not = processes_usable() if jobs > 1 and chunks > 1 else None
         if why_not:
             self.stderr.write(f"--jobs {jobs}: running in one process ({why_not}).")
-        # The chunks come in a multiple of the processes that share them (services.member_chunks).
-        processes = jobs if fans_out and not why_not else 1
-        chunks = max(len(services.member_chunks(processes=processes)), 1)
+            chunks = len(services.member_chunks(processes=1))
+        processes = jobs if chunks > 1 and not why_not else 1
         as_of = parse_as_of(options["as_of"])
         bar = self.progress(range(2 * chunks), total=2 * chunks, desc="score + recommend", unit="chunk")
         if processes > 1:
