@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_import import postgres_answers  # bench/ is on sys.path when this file runs as a script
+from cpu_accounting import CpuSnapshot, CpuUse
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -326,13 +327,19 @@ def night(backend: Backend, options: argparse.Namespace, env: dict[str, str], as
           f"{floor['orders']:.2f} s = {floor_total:.2f} s", flush=True)
     print("  stages as they finish (JobRun rows):", flush=True)
     first_id = last_jobrun_id(backend)
+    cpu_before = CpuSnapshot.now()
     usage = run_child(["run_nightly_pipeline", "--as-of", as_of, "--jobs", str(options.jobs)], env, log,
                       watch=stage_printer(backend, time.perf_counter(), first_id))
+    cores = CpuUse.between(cpu_before, CpuSnapshot.now(), usage.wall)
     after = measure_floor(backend, date.fromisoformat(as_of))
     floor_total = min(floor_total, sum(after.values()))  # the floor on the same copy after the run, too
     print(f"  {name}: nightly pipeline {usage.line()}", flush=True)
     print(f"  floor {floor_total:.2f} s (best before/after the run) -> ratio {usage.wall / floor_total:.1f}x "
           f"(target {TARGET_RATIO}x)", flush=True)
+    if cores is not None:
+        # The least wall time the same CPU could take on these cores (bench/cpu_accounting.py).
+        print(f"  the machine during the night: {cores.line()}; that CPU on {cores.cores} cores takes at least "
+              f"{cores.busy / cores.cores:.1f} s = {cores.bound(floor_total):.1f}x the floor", flush=True)
     print(f"  {'stage (JobRun)':<36} {'runs':>5} {'seconds':>9} {'rows':>10}  status")
     for job, runs, seconds, count, status in stage_breakdown(backend, first_id):
         print(f"  {job:<36} {runs:>5} {seconds:>9.1f} {count:>10,}  {status}")

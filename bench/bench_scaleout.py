@@ -17,6 +17,12 @@ Printed per worker count: wall time of the fan-out, speed-up over one process, a
 JobRun rows (median and total seconds of score and recommend chunks; the run's start fits the recommender once
 and stores it, and each process's first recommend chunk loads it). The floor is one process's own chunk total:
 with N processes the wall cannot go below total / N.
+
+Also printed per worker count: where the machine's cores went during the fan-out (bench/cpu_accounting.py: every
+core's busy time, PostgreSQL's and Redis's part of it). The first worker count's fan-out, spread over every core,
+gives this machine's ceiling: its cores ÷ the cores that fan-out kept busy on average, the most any number of
+processes could gain here if the work stayed the same. Where PostgreSQL shares the cores, it is well under the
+number of cores.
 """
 from __future__ import annotations
 
@@ -29,6 +35,8 @@ import sys
 import time
 import uuid
 from pathlib import Path
+
+from cpu_accounting import CpuSnapshot, CpuUse  # bench/ is on sys.path when this file runs as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -98,6 +106,7 @@ def main() -> None:
           f"{options.chunk_size:,} member ids; broker {broker}; load average {os.getloadavg()[0]:.1f}", flush=True)
 
     walls: dict[int, float] = {}
+    ceiling: float | None = None
     try:
         for workers in options.workers:
             log = open(f"/tmp/{options.copy_db}-worker-{workers}.log", "w")  # noqa: SIM115 - closed below
@@ -129,6 +138,7 @@ def main() -> None:
                 from celery import group
 
                 fanout_started = time.perf_counter()
+                cpu_before = CpuSnapshot.now()
                 group(signatures).apply_async()
                 while True:
                     time.sleep(0.5)
@@ -141,6 +151,7 @@ def main() -> None:
                     if run.is_current and scored >= len(ranges):
                         break
                 wall = time.perf_counter() - fanout_started
+                cores = CpuUse.between(cpu_before, CpuSnapshot.now(), wall)
                 walls[workers] = wall
                 jobs = JobRun.objects.filter(started_at__gte=run.created_at, job__in=["score_members", "recommend"])
                 cost: dict[str, list[float]] = {"score_members": [], "recommend": []}
@@ -159,6 +170,14 @@ def main() -> None:
                 print(f"  chunk seconds in all {total:.1f} s -> floor for {workers} process(es) "
                       f"{total / workers:.1f} s; wall / floor {wall / (total / workers):.2f}; "
                       f"{len(ranges) * options.chunk_size / wall:,.0f} member ids/s", flush=True)
+                if cores is not None:
+                    print(f"  the machine during the fan-out: {cores.line()}", flush=True)
+                    if workers == options.workers[0]:
+                        # The same CPU spread over every core: the most any number of processes can gain here.
+                        ceiling = cores.cores / cores.cores_busy
+                    elif ceiling is not None:
+                        print(f"  this machine's ceiling, from the first fan-out's CPU on {cores.cores} cores: "
+                              f"{ceiling:.2f}x; the speed-up is {speedup / ceiling:.0%} of it", flush=True)
             finally:
                 # Cold shutdown: the report warm-up the last chunk enqueued is not part of the fan-out; drop it.
                 worker.send_signal(signal.SIGQUIT)
