@@ -38,6 +38,12 @@ before the next measurement. --night-trains sends no learning first: the first n
 
 Target (issue 19): the whole nightly pipeline within 10x its SQL GROUP BY scan floor (measured in the same run on
 the same database copy), peak memory under 2 GB; stages printed as they finish.
+
+After each night and learning, where the machine's cores went (bench/cpu_accounting.py): every core's busy time
+and PostgreSQL's part of it, and the least wall time that CPU takes on these cores, as a multiple of the floor.
+When that is near the ratio, the night is as fast as this machine runs the same work, however it is scheduled; on
+PostgreSQL the database's own CPU shares the cores. In the worker the window runs from the tasks sent to the end
+seen, a little longer than the figure.
 """
 from __future__ import annotations
 
@@ -378,6 +384,14 @@ def _logged(log: Path, task: str, event: str, nth: int) -> datetime:
     return stamp.astimezone(UTC).replace(tzinfo=None)
 
 
+def _print_cores(cores: CpuUse | None, floor: float) -> None:
+    """For a step in the worker: the machine's cores from the tasks sent to the end seen (a little longer than the
+    figure, which starts when the worker receives the first task), and the least wall that CPU takes on them."""
+    if cores is not None:
+        print(f"    the machine from the tasks sent to the end seen: {cores.line()}; that CPU on {cores.cores} cores "
+              f"takes at least {cores.busy / cores.cores:.1f} s = {cores.bound(floor):.1f}x the floor", flush=True)
+
+
 def worker_nights(backend: Backend, options: argparse.Namespace, base_env: dict[str, str]
                   ) -> list[tuple[str, Usage, float]]:
     """A week's nights and its weekly learning task as production runs them: the tasks on a started Celery worker
@@ -440,12 +454,15 @@ def worker_nights(backend: Backend, options: argparse.Namespace, base_env: dict[
                        "from analytics.management.commands._asof import parse_as_of; " + sending],
                       env,
                       options.data / f"send-{label}-{kind}-{night_as_of}.log")
+            # The machine's cores from here (the tasks sent) until the end is seen (bench/cpu_accounting.py).
+            cpu_before, cpu_started = CpuSnapshot.now(), time.perf_counter()
             if kind in ("train", "learn"):
                 # Beat sends both weekly tasks at the same time; the worker's two processes take one each.
                 weeks += 1
                 for task in sent:
                     _wait_for_line(log, f"{task}[", 2 * weeks, worker)  # received, then succeeded (or raised)
                 began = min(_logged(log, f"{task}[", "received", weeks) for task in sent)
+                cores = CpuUse.between(cpu_before, CpuSnapshot.now(), time.perf_counter() - cpu_started)
                 ends = {task: _logged(log, f"{task}[", "succeeded in", weeks) for task in sent}
                 wall = (max(ends.values()) - began).total_seconds()
                 after = sum(measure_floor(backend, date.fromisoformat(night_as_of)).values())
@@ -456,6 +473,7 @@ def worker_nights(backend: Backend, options: argparse.Namespace, base_env: dict[
                       f"{usage.peak_rss_bytes / 1024**3:.2f} GB so far", flush=True)
                 for task, end in ends.items():
                     print(f"    {task:<34} -> {(end - began).total_seconds():6.1f} s", flush=True)
+                _print_cores(cores, floor)
                 results.append((f"{backend.label} {name.split(' (')[0]} (worker)", usage, floor))
                 continue
             nights += 1
@@ -480,6 +498,7 @@ def worker_nights(backend: Backend, options: argparse.Namespace, base_env: dict[
                         and finished.count("score_members") >= finished.count("recommend")):
                     break
                 time.sleep(0.2)
+            cores = CpuUse.between(cpu_before, CpuSnapshot.now(), time.perf_counter() - cpu_started)
             rows = [row[:3] for row in rows]
             night = [(job, _as_datetime(start), _as_datetime(end)) for job, start, end in rows if job in NIGHT_JOBS]
             began = _logged(log, "run_nightly_pipeline[", "received", number)
@@ -498,6 +517,7 @@ def worker_nights(backend: Backend, options: argparse.Namespace, base_env: dict[
             for job, start, end in sorted(night, key=lambda item: item[1]):
                 print(f"    {job:<28} {(start - began).total_seconds():6.1f} -> {(end - began).total_seconds():6.1f} s",
                       flush=True)
+            _print_cores(cores, floor)
             results.append((f"{backend.label} {name.split(' (')[0]} (worker)", usage, floor))
             print(f"  the report warm-up the night enqueued, its own task in the worker: {warmed:.1f} s (not in the "
                   "figure)", flush=True)
