@@ -344,8 +344,7 @@ def night(backend: Backend, options: argparse.Namespace, env: dict[str, str], as
           f"(target {TARGET_RATIO}x)", flush=True)
     if cores is not None:
         # The least wall time the same CPU could take on these cores (bench/cpu_accounting.py).
-        print(f"  the machine during the night: {cores.line()}; that CPU on {cores.cores} cores takes at least "
-              f"{cores.busy / cores.cores:.1f} s = {cores.bound(floor_total):.1f}x the floor", flush=True)
+        print(f"  the machine during the night: {cores.line()}; {cores.bound_line(floor_total)}", flush=True)
     print(f"  {'stage (JobRun)':<36} {'runs':>5} {'seconds':>9} {'rows':>10}  status")
     for job, runs, seconds, count, status in stage_breakdown(backend, first_id):
         print(f"  {job:<36} {runs:>5} {seconds:>9.1f} {count:>10,}  {status}")
@@ -388,8 +387,8 @@ def _print_cores(cores: CpuUse | None, floor: float) -> None:
     """For a step in the worker: the machine's cores from the tasks sent to the end seen (a little longer than the
     figure, which starts when the worker receives the first task), and the least wall that CPU takes on them."""
     if cores is not None:
-        print(f"    the machine from the tasks sent to the end seen: {cores.line()}; that CPU on {cores.cores} cores "
-              f"takes at least {cores.busy / cores.cores:.1f} s = {cores.bound(floor):.1f}x the floor", flush=True)
+        print(f"    the machine from the tasks sent to the end seen: {cores.line()}; {cores.bound_line(floor)}",
+              flush=True)
 
 
 def worker_nights(backend: Backend, options: argparse.Namespace, base_env: dict[str, str]

@@ -83,9 +83,18 @@ class CpuUse:
     def cores_busy(self) -> float:
         return self.busy / self.wall
 
+    @property
+    def least_wall(self) -> float:
+        """The least wall time this much CPU takes on these cores."""
+        return self.busy / self.cores
+
     def bound(self, floor: float) -> float:
-        """The least wall time this much CPU takes on these cores, as a multiple of `floor`."""
-        return self.busy / self.cores / floor
+        """least_wall as a multiple of `floor`."""
+        return self.least_wall / floor
+
+    def bound_line(self, floor: float) -> str:
+        return (f"that CPU on {self.cores} cores takes at least {self.least_wall:.1f} s = {self.bound(floor):.1f}x "
+                "the floor")
 
     def line(self) -> str:
         groups = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.groups.items())

@@ -23,13 +23,14 @@ BURN = "import sys, time\nend = time.process_time() + float(sys.argv[1])\nwhile 
 # when told to, it burns CPU itself and in a grandchild it waits for (counted in its own stat line as its waited-for
 # children's time), says when it is done, and exits when its input closes.
 BURNER = r"""
-import subprocess, sys
+import subprocess, sys, time
 name, seconds, burn = sys.argv[1:]
 open("/proc/self/comm", "w").write(name)
 print("named", flush=True)
 sys.stdin.readline()
-sys.argv[1:] = [seconds]
-exec(burn)
+end = time.process_time() + float(seconds)
+while time.process_time() < end:
+    pass
 subprocess.run([sys.executable, "-c", burn, seconds], check=True)
 print("burnt", flush=True)
 sys.stdin.readline()
@@ -45,7 +46,9 @@ def test_the_least_wall_is_the_busy_cpu_spread_over_every_core() -> None:
     assert use.groups == {"PostgreSQL": 12.0, "Redis": 0.5}
     assert use.cores_busy == 1.5
     # 30 s of CPU on the machine's cores, against a floor of 1.5 s.
+    assert use.least_wall == pytest.approx(30.0 / use.cores)
     assert use.bound(1.5) == pytest.approx(30.0 / use.cores / 1.5)
+    assert f"at least {30.0 / use.cores:.1f} s" in use.bound_line(1.5)
     assert "cores busy 1.50" in use.line() and "PostgreSQL 12.0 s" in use.line()
     assert CpuUse.between(None, after, 20.0) is None
     assert CpuUse.between(before, after, 0.0) is None
